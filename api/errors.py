@@ -1,0 +1,54 @@
+"""JSON errors for the API: {"error": CODE, "message": TEXT}, never a stack trace."""
+from __future__ import annotations
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str):
+    resp = jsonify({"error": code, "message": message})
+    resp.status_code = status
+    return resp
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "unprocessable",
+               429: "too_many_requests"}
+
+
+def register_error_handlers(bp) -> None:
+    @bp.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return error_response(err.status, err.code, err.message)
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return error_response(err.code or 500, _HTTP_CODES.get(err.code, "http_error"), err.description or "")
+
+    @bp.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        bp_logger(err)
+        return error_response(500, "internal_error", "服务器内部错误，已记录")
+
+
+def register_app_fallback(app) -> None:
+    """Errors raised before a blueprint is chosen (e.g. 405 from routing) still answer JSON under /api/."""
+    from flask import request
+
+    @app.errorhandler(HTTPException)
+    def _fallback(err: HTTPException):
+        if request.path.startswith("/api/"):
+            return error_response(err.code or 500, _HTTP_CODES.get(err.code, "http_error"), err.description or "")
+        return err
+
+
+def bp_logger(err: Exception) -> None:
+    from flask import current_app
+
+    current_app.logger.exception("unhandled API error: %s", err)

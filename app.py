@@ -1,0 +1,82 @@
+"""Composition root: builds the Flask server, the Dash app, the API and the CLI from the settings.
+
+`python app.py` runs the embedded default (SQLite under var/, demo city seeded on first start);
+`flask --app app COMMAND` runs the commands of CONTRACT.md.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dash
+from flask import Flask
+
+from config import Settings
+from data.area_directory import AreaDirectory
+from data.db import Database
+
+
+@dataclass
+class Services:
+    """What the edges (pages, API, CLI) reach the core through; one per app."""
+
+    settings: Settings
+    db: Database
+    areas: AreaDirectory
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    server = Flask(__name__)
+    server.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
+    server.json.ensure_ascii = False
+    db = Database(settings.database_url)
+    server.extensions["ucc"] = Services(settings=settings, db=db, areas=AreaDirectory(db))
+
+    from api.v1 import bp as api_v1
+
+    from api.errors import register_app_fallback
+
+    server.register_blueprint(api_v1)
+    register_app_fallback(server)
+
+    import cli
+
+    cli.register(server)
+    build_dash(server)
+    return server
+
+
+def build_dash(server: Flask) -> dash.Dash:
+    from layouts import register_pages
+
+    app = dash.Dash(
+        __name__, server=server, use_pages=True, pages_folder="", serve_locally=True,
+        title="城市运行管理平台", update_title=None, suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    register_pages()
+    from layouts.shell import app_shell
+
+    app.layout = app_shell
+    import callbacks  # noqa: F401  (registers the callbacks)
+
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = create_app()
+    services: Services = server.extensions["ucc"]
+    from data.schema import init_db
+    from data.seed import seed_demo
+
+    init_db(services.db)
+    seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))
+    s = services.settings
+    logging.getLogger("ucc").info("城市运行管理平台 http://%s:%s/", s.host, s.port)
+    server.run(host=s.host, port=s.port, threaded=True, debug=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""Thin Dash callbacks: read inputs, call a service, shape the outputs. Imported by app.build_dash."""
+from callbacks import maps  # noqa: F401

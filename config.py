@@ -1,0 +1,59 @@
+"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VAR_DIR = ROOT / "var"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _secret_key() -> str:
+    # A restart must not sign everyone out: keep a generated key in var/ when none is configured.
+    if os.environ.get("UCC_SECRET_KEY"):
+        return os.environ["UCC_SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    host: str
+    port: int
+    simulate: bool
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        port_raw = env.get("UCC_PORT", "8050")
+        try:
+            port = int(port_raw)
+        except ValueError:
+            raise SystemExit(f"UCC_PORT 应为端口号，收到 {port_raw!r}")
+        values = dict(
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ucc.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=_secret_key(),
+            host=env.get("UCC_HOST", "127.0.0.1"),
+            port=port,
+            simulate=_flag(env.get("UCC_SIMULATE"), True),
+        )
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,52 @@
+"""The hierarchy as the app uses it: a locator and map records cached per hierarchy version."""
+from __future__ import annotations
+
+import threading
+import time
+
+from data.areas import hierarchy_version, load_records
+from data.db import Database
+from geo.locator import Locator
+from geo.model import AreaRecord
+
+
+class AreaDirectory:
+    """Caches the hierarchy in memory; rebuilds when another process imports a new one."""
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._checked_at = 0.0
+        self._records: list[AreaRecord] = []
+        self._locator: Locator | None = None
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._locator is not None and now - self._checked_at < self.RECHECK_SECONDS:
+            return
+        with self._lock:
+            with self.db.session() as s:
+                version = hierarchy_version(s)
+                if version == self._version and self._locator is not None:
+                    self._checked_at = now
+                    return
+                records = load_records(s)
+            self._records = records
+            self._locator = Locator.from_records(records) if records else None
+            self._version = version
+            self._checked_at = now
+
+    def invalidate(self) -> None:
+        self._checked_at = 0.0
+        self._version = None
+
+    def records(self, max_level: int = 5) -> list[AreaRecord]:
+        self._refresh()
+        return [r for r in self._records if r.level <= max_level]
+
+    def locator(self) -> Locator | None:
+        self._refresh()
+        return self._locator

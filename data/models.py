@@ -1,0 +1,197 @@
+"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no offset, PostgreSQL's timestamptz would
+    convert to the session zone; one convention for both keeps comparisons honest."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+# BigInteger ids on PostgreSQL, plain INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Small key/value facts about the database (e.g. the hierarchy version locators cache by)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Area(Base):
+    """A node of the five-level hierarchy. Geometry is WKB in lon/lat."""
+
+    __tablename__ = "areas"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(SmallInteger, index=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
+    geometry: Mapped[bytes] = mapped_column(LargeBinary)
+    population: Mapped[int | None] = mapped_column(Integer)
+    area_km2: Mapped[float] = mapped_column(Float)
+    centroid_lon: Mapped[float] = mapped_column(Float)
+    centroid_lat: Mapped[float] = mapped_column(Float)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Category(Base):
+    """One minor category of the dispatch manual (指挥手册)."""
+
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    major_class: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # component, event, grid, emergency
+    filing_criterion: Mapped[str] = mapped_column(Text, default="")
+    closing_criterion: Mapped[str] = mapped_column(Text, default="")
+    unit_type: Mapped[str] = mapped_column(String(50))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    time_limit: Mapped[float] = mapped_column(Float)
+    time_unit: Mapped[str] = mapped_column(String(20))  # working_hours, working_days, minutes
+    urgency: Mapped[str] = mapped_column(String(20), default="normal")
+
+
+class Unit(Base):
+    """A handling unit: bureau, street office, community committee, grid member, utility."""
+
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    unit_type: Mapped[str] = mapped_column(String(50), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Case(Base):
+    """An event reported through any channel, and where it stands in its lifecycle."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    district_code: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[int | None] = mapped_column(SmallInteger)
+    reporter_phone: Mapped[str | None] = mapped_column(String(30))
+    reporter_count: Mapped[int] = mapped_column(Integer, default=1)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    assist_units: Mapped[list | None] = mapped_column(JSON)
+    handling_level: Mapped[int | None] = mapped_column(SmallInteger)
+    route_reason: Mapped[str] = mapped_column(Text, default="")
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_count: Mapped[int] = mapped_column(Integer, default=0)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_grid", "grid_code"),
+        Index("ix_cases_district_reported", "district_code", "reported_at"),
+        Index("ix_cases_unit_state", "unit_code", "state"),
+        Index("ix_cases_reported", "reported_at"),
+        Index("ix_cases_deadline", "deadline_at"),
+        Index("ix_cases_category", "category_code"),
+    )
+
+
+class CaseHistory(Base):
+    """Append-only audit trail: one row per transition, written in the transition's transaction."""
+
+    __tablename__ = "case_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class User(Base):
+    """A person who signs in; role and area scope what they may see and do."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

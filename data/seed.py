@@ -1,0 +1,28 @@
+"""Seed the demo city (Changzhou): hierarchy now; catalog, units and users join as they land."""
+from __future__ import annotations
+
+from data.areas import area_count, replace_hierarchy
+from data.db import Database
+from data.models import Meta
+
+DEMO_SEEDED_KEY = "demo_seeded"
+
+
+def seed_demo(db: Database, progress=print, records=None) -> bool:
+    """Loads the demo city once; returns False when it was there already (idempotent).
+    `records` lets a caller that generated the city already (tests) skip the generation."""
+    with db.session() as s:
+        if s.get(Meta, DEMO_SEEDED_KEY) is not None:
+            return False
+        if area_count(s) > 0:
+            raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
+    if records is None:
+        from geo.demo_city import generate_demo_city  # generation takes seconds: only when needed
+
+        progress("生成演示城市网格（常州）…")
+        records = generate_demo_city()
+    with db.session() as s:
+        n = replace_hierarchy(s, records)
+        s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
+    progress(f"已写入 {n} 个区域")
+    return True

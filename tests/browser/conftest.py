@@ -1,0 +1,86 @@
+"""Headless Chromium (Debian's) driven by Playwright, and the app served on a free port."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.serving import AppProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} missing (make test installs Debian's chromium)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def live_app(demo_sqlite_url, tmp_path_factory):
+    """`python app.py` over a copy of the seeded demo database."""
+    d = tmp_path_factory.mktemp("live")
+    shutil.copy(demo_sqlite_url.removeprefix("sqlite:///"), d / "live.db")
+    app = AppProcess(f"sqlite:///{d / 'live.db'}", d / "app.log").wait_ready()
+    yield app
+    app.stop()
+
+
+class PageWatch:
+    """Collects console errors and every request host a page makes."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.base = urlparse(base_url).netloc
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", self._request)
+
+    def _request(self, req):
+        u = urlparse(req.url)
+        if u.scheme in ("data", "blob", "about"):
+            return
+        if u.netloc != self.base:
+            self.foreign.append(req.url)
+
+
+@pytest.fixture
+def open_page(browser, live_app):
+    pages = []
+
+    def _open(path: str, width=1920, height=1080):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+        page = ctx.new_page()
+        watch = PageWatch(page, live_app.url)
+        page.goto(live_app.url + path)
+        pages.append(ctx)
+        return page, watch
+
+    yield _open
+    for ctx in pages:
+        ctx.close()
+
+
+def save_screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,37 @@
+"""Small hand-made hierarchies for tests: a rectangular city split evenly at every level."""
+from __future__ import annotations
+
+from shapely.geometry import box
+
+from geo.model import AreaRecord
+
+
+def rect_city(origin=(119.9, 31.7), size=0.08, splits=(2, 2, 2, 3)) -> list[AreaRecord]:
+    """City 320400 → districts → streets → communities → grids, each level cut into vertical
+    strips of its parent, with codes of the GB/T 2260 style."""
+    x0, y0 = origin
+    city = AreaRecord("320400", "测试市", 1, None, box(x0, y0, x0 + size, y0 + size), population=1000)
+    out = [city]
+    parents = [city]
+    for depth, n in enumerate(splits, start=2):
+        children = []
+        for parent in parents:
+            minx, miny, maxx, maxy = parent.geometry.bounds
+            vertical = depth % 2 == 0  # alternate the cut direction so cells stay compact
+            for i in range(n):
+                if vertical:
+                    w = (maxx - minx) / n
+                    geom = box(minx + i * w, miny, minx + (i + 1) * w, maxy)
+                else:
+                    h = (maxy - miny) / n
+                    geom = box(minx, miny + i * h, maxx, miny + (i + 1) * h)
+                if depth == 2:
+                    code = f"3204{i + 2:02d}"
+                else:
+                    code = f"{parent.code}{i + 1:03d}"
+                name = f"{parent.name}-{i + 1}"
+                children.append(AreaRecord(code, name, depth, parent.code, geom,
+                                           population=(parent.population or 0) // n))
+        out += children
+        parents = children
+    return out

@@ -1,0 +1,113 @@
+"""The CLI of CONTRACT.md: init-db, seed-demo, import-grid (good, bad, round trip), create-token."""
+from __future__ import annotations
+
+import shapely
+import pytest
+
+from app import create_app
+from data.areas import hierarchy_version, load_records
+from data.tokens import resolve_token
+from geo.importer import write_hierarchy_file
+from tests.conftest import make_settings
+from tests.factories import rect_city
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'cli.db'}"))
+    yield app
+    app.extensions["ucc"].db.dispose()
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=list(args), catch_exceptions=False)
+
+
+def _records(app):
+    with app.extensions["ucc"].db.session() as s:
+        return load_records(s), hierarchy_version(s)
+
+
+def _same_hierarchy(a, b):
+    assert [(r.code, r.name, r.level, r.parent, r.population) for r in sorted(a, key=lambda r: r.code)] == \
+        [(r.code, r.name, r.level, r.parent, r.population) for r in sorted(b, key=lambda r: r.code)]
+    geoms = {r.code: r.geometry for r in b}
+    assert all(shapely.equals_exact(r.geometry, geoms[r.code], 1e-9) for r in a)
+
+
+def test_init_db_twice(fresh_app):
+    first = run(fresh_app, "init-db")
+    second = run(fresh_app, "init-db")
+    assert first.exit_code == 0 and second.exit_code == 0
+    assert "0001" in second.output
+
+
+def test_import_grid_loads_a_valid_city(fresh_app, tmp_path):
+    path = tmp_path / "city.geojson"
+    write_hierarchy_file(rect_city(), str(path))
+    result = run(fresh_app, "import-grid", str(path))
+    assert result.exit_code == 0, result.output
+    records, _ = _records(fresh_app)
+    _same_hierarchy(records, rect_city())
+
+
+def test_import_grid_refuses_a_broken_file_and_changes_nothing(fresh_app, tmp_path):
+    good = tmp_path / "good.geojson"
+    write_hierarchy_file(rect_city(), str(good))
+    assert run(fresh_app, "import-grid", str(good)).exit_code == 0
+    before, version = _records(fresh_app)
+
+    broken = rect_city()
+    for r in broken:
+        if r.code == "320402001001002":
+            r.parent = "320402009009"  # a parent that does not exist
+        if r.code == "320403002":
+            r.geometry = r.geometry.buffer(0.01)  # sticks out and overlaps its neighbours
+    bad = tmp_path / "bad.geojson"
+    write_hierarchy_file(broken, str(bad))
+    result = fresh_app.test_cli_runner().invoke(args=["import-grid", "--replace", str(bad)])
+    assert result.exit_code == 1
+    assert "320402001001002" in result.output and "320403002" in result.output
+    assert "未写入任何数据" in result.output
+    after, version_after = _records(fresh_app)
+    assert version_after == version
+    _same_hierarchy(after, before)
+
+
+def test_import_grid_over_an_existing_city_needs_replace(fresh_app, tmp_path):
+    path = tmp_path / "city.gpkg"
+    write_hierarchy_file(rect_city(), str(path))
+    assert run(fresh_app, "import-grid", str(path)).exit_code == 0
+    result = fresh_app.test_cli_runner().invoke(args=["import-grid", str(path)])
+    assert result.exit_code == 1 and "--replace" in result.output
+    assert fresh_app.test_cli_runner().invoke(args=["import-grid", "--replace", str(path)]).exit_code == 0
+
+
+def test_import_grid_missing_file(fresh_app, tmp_path):
+    result = fresh_app.test_cli_runner().invoke(args=["import-grid", str(tmp_path / "nope.geojson")])
+    assert result.exit_code == 1
+    assert _records(fresh_app)[0] == []
+
+
+@pytest.mark.parametrize("suffix", ["geojson", "gpkg"])
+def test_demo_city_round_trip_through_export_and_import(demo_app, demo_records, tmp_path, suffix):
+    path = tmp_path / f"changzhou.{suffix}"
+    result = run(demo_app, "export-grid", str(path))
+    assert result.exit_code == 0, result.output
+    other = create_app(make_settings(f"sqlite:///{tmp_path / 'other.db'}"))
+    result = run(other, "import-grid", str(path))
+    assert result.exit_code == 0, result.output
+    assert "第5级 5891" in result.output
+    records, _ = _records(other)
+    _same_hierarchy(records, demo_records)
+    other.extensions["ucc"].db.dispose()
+
+
+def test_create_token_prints_a_working_token(demo_app):
+    result = run(demo_app, "create-token", "--role", "leader", "--area", "320402")
+    token = result.output.strip()
+    with demo_app.extensions["ucc"].db.session() as s:
+        p = resolve_token(s, token)
+    assert (p.role, p.area_code) == ("leader", "320402")
+    bad = demo_app.test_cli_runner().invoke(args=["create-token", "--role", "king"])
+    assert bad.exit_code == 1 and "未知角色" in bad.output
