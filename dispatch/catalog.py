@@ -1,0 +1,425 @@
+"""The dispatch manual (指挥手册) and the unit types, loaded and validated from data/catalog/.
+
+Pure Python (standard library only).
+
+Files
+-----
+``data/catalog/categories.csv`` — one row per minor category (小类), UTF-8 (a BOM is accepted),
+header row, columns:
+
+=====================  ==================================================================
+code                   6 digits ``KKMMNN``: kind ``KK``, major class ``MM`` within the kind,
+                       minor category ``NN`` within the major class (see below)
+name                   minor category name (小类名称), unique in the catalog
+major_class            major class name (大类名称); one name per ``KKMM``
+kind                   ``component`` (部件) | ``event`` (事件) | ``grid`` (网格事件) |
+                       ``emergency`` (应急事件)
+filing_criterion       立案标准 (non-empty)
+closing_criterion      结案标准 (non-empty)
+unit_type              code of the responsible unit type (unit_types.csv); for emergencies
+                       the lead unit type (牵头单位)
+level                  handling level: 1 city, 2 district, 3 street/town, 4 community/village,
+                       5 grid — the level of the hierarchy node whose unit of ``unit_type``
+                       handles the case; it must be one of the levels the unit type exists at.
+                       Emergencies: the lead unit's level at severity IV (一般), i.e. 2;
+                       severity III–I move the lead one level up to the city (DESIGN.md)
+time_limit             positive number (处置时限)
+time_unit              ``working_hours`` | ``working_days`` for components, events and grid
+                       events; ``minutes`` (calendar minutes) for emergencies
+urgency                ``normal`` | ``urgent`` | ``critical``
+assist_unit_types      optional column; ``;``-separated unit types assisting the lead (联动);
+                       required (non-empty) for every emergency
+stages                 optional column; ``name:limit:unit;…`` for categories handled in stages
+                       (违法搭建: 停工 4 working hours, 处罚 7 working days, 拆除 20 working days).
+                       The first stage must equal ``time_limit``/``time_unit``: the case deadline
+                       is the first stage, the later stages are follow-up limits
+=====================  ==================================================================
+
+Code scheme (``KKMMNN``):
+
+* ``01MMNN`` city-management components (部件, GB/T 30428.2 style): 0101 公用设施,
+  0102 道路交通, 0103 市容环卫设施, 0104 园林绿化设施, 0105 房屋土地
+* ``02MMNN`` city-management events (事件, GB/T 30428.2 style): 0201 市容环境, 0202 宣传广告,
+  0203 施工管理, 0204 街面秩序, 0205 突发事件, 0206 市场监管, 0207 生态环境
+* ``03MMNN`` grid events (网格事件, social governance, 小事不出网格): 0301 矛盾纠纷,
+  0302 安全隐患, 0303 人口房屋, 0304 社会稳定, 0305 民生服务
+* ``04MMNN`` emergencies (应急事件, severity I–IV): 0401 事故灾难, 0402 自然灾害,
+  0403 公共卫生与环境, 0404 社会安全
+
+``data/catalog/unit_types.csv`` — one row per unit type: ``code`` (lower-case ASCII,
+``[a-z][a-z0-9_]*``, at most 20 characters: it is part of unit codes), ``name`` (generic Chinese
+name), ``levels`` (``;``-separated levels 1..5 at which units of this type exist: one unit per
+hierarchy node of that level), ``sector`` (see ``SECTORS``), ``description``.
+
+Every bad row is reported at once: :class:`CatalogError` carries ``errors`` — a list of
+``(line number, message)`` — and its text lists them all, in Chinese.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "data" / "catalog"
+CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
+UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
+
+KINDS = ("component", "event", "grid", "emergency")
+KIND_PREFIX = {"component": "01", "event": "02", "grid": "03", "emergency": "04"}
+KIND_NAMES_ZH = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
+TIME_UNITS = ("working_hours", "working_days", "minutes")
+WORKING_TIME_UNITS = ("working_hours", "working_days")
+TIME_UNIT_NAMES_ZH = {"working_hours": "工作时", "working_days": "工作日", "minutes": "分钟"}
+URGENCIES = ("normal", "urgent", "critical")
+URGENCY_NAMES_ZH = {"normal": "一般", "urgent": "紧急", "critical": "特急"}
+LEVELS = (1, 2, 3, 4, 5)
+EMERGENCY_LEAD_LEVEL = 2  # severity IV (一般) starts at district level
+SECTORS = ("party", "government", "police", "fire", "public_institution", "grassroots", "utility")
+
+CATEGORY_COLUMNS = ("code", "name", "major_class", "kind", "filing_criterion", "closing_criterion",
+                    "unit_type", "level", "time_limit", "time_unit", "urgency")
+CATEGORY_OPTIONAL_COLUMNS = ("assist_unit_types", "stages")
+UNIT_TYPE_COLUMNS = ("code", "name", "levels", "sector", "description")
+
+_CODE_RE = re.compile(r"^\d{6}$")
+_UNIT_TYPE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+
+
+class CatalogError(ValueError):
+    """A catalog file was refused. ``errors``: [(line number, message)], line 0 = the whole file."""
+
+    def __init__(self, path, errors: list[tuple[int, str]]):
+        self.path = str(path)
+        self.errors = list(errors)
+        lines = [f"{self.path}：{len(self.errors)} 处错误"]
+        for line, msg in self.errors:
+            lines.append(f"  第{line}行：{msg}" if line else f"  {msg}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a category handled in stages (违法搭建: 停工 → 处罚 → 拆除)."""
+
+    name: str
+    time_limit: int | float
+    time_unit: str
+
+
+@dataclass(frozen=True)
+class Category:
+    """One minor category of the dispatch manual."""
+
+    code: str
+    name: str
+    major_class: str
+    kind: str
+    filing_criterion: str
+    closing_criterion: str
+    unit_type: str
+    level: int
+    time_limit: int | float
+    time_unit: str
+    urgency: str = "normal"
+    assist_unit_types: tuple[str, ...] = ()
+    stages: tuple[Stage, ...] = ()
+
+    @property
+    def major_code(self) -> str:
+        """``KKMM``: kind and major class."""
+        return self.code[:4]
+
+    @property
+    def is_emergency(self) -> bool:
+        return self.kind == "emergency"
+
+    @property
+    def time_limit_text(self) -> str:
+        """E.g. "4 工作时", "20 工作日", "120 分钟"."""
+        return f"{self.time_limit} {TIME_UNIT_NAMES_ZH[self.time_unit]}"
+
+
+@dataclass(frozen=True)
+class UnitType:
+    """A kind of handling unit and the hierarchy levels at which one exists per node."""
+
+    code: str
+    name: str
+    levels: tuple[int, ...]
+    sector: str
+    description: str = ""
+
+    def exists_at(self, level: int) -> bool:
+        return level in self.levels
+
+
+# ----------------------------------------------------------------------------------------
+# reading
+
+def _read_rows(path: Path, required: tuple[str, ...], errors: list) -> list[tuple[int, dict]] | None:
+    """(line number of the record's first line, row) for every non-blank record, or None when
+    the header is unusable (errors then says why)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        errors.append((0, f"文件不存在：{path}"))
+        return None
+    except UnicodeDecodeError as exc:
+        errors.append((0, f"文件不是 UTF-8 编码（第 {exc.start} 字节起）"))
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        errors.append((1, "文件为空，缺少表头行"))
+        return None
+    except csv.Error as exc:
+        errors.append((1, f"表头行无法解析：{exc}"))
+        return None
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        errors.append((1, "表头缺少列：" + "、".join(missing)))
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:
+        errors.append((1, "表头列名重复：" + "、".join(dupes)))
+    if missing or dupes:
+        return None
+    rows = []
+    start = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append((start, f"无法解析：{exc}"))
+            break
+        line, start = start, reader.line_num + 1
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) > len(header):
+            extra = [v for v in values[len(header):] if v.strip()]
+            if extra:
+                errors.append((line, f"字段数 {len(values)} 多于表头的 {len(header)} 列（逗号未加引号？）"))
+                continue
+        values = values + [""] * (len(header) - len(values))
+        rows.append((line, {h: v.strip() for h, v in zip(header, values)}))
+    return rows
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# unit types
+
+def load_unit_types(path: str | Path | None = None) -> dict[str, UnitType]:
+    """All unit types of ``path`` (default: the shipped data/catalog/unit_types.csv), by code,
+    in file order. Raises :class:`CatalogError` listing every bad row."""
+    path = Path(path) if path is not None else UNIT_TYPES_PATH
+    errors: list[tuple[int, str]] = []
+    rows = _read_rows(path, UNIT_TYPE_COLUMNS, errors)
+    out: dict[str, UnitType] = {}
+    first_line: dict[str, int] = {}
+    for line, row in rows or ():
+        code = row["code"]
+        bad = []
+        if not code:
+            bad.append("单位类型编码为空")
+        elif not _UNIT_TYPE_CODE_RE.match(code):
+            bad.append(f"单位类型编码“{code}”无效：须为小写字母开头的小写字母、数字、下划线，最长 20 个字符")
+        elif code in first_line:
+            bad.append(f"单位类型编码“{code}”重复（第{first_line[code]}行已定义）")
+        if not row["name"]:
+            bad.append("单位类型名称为空")
+        levels: list[int] = []
+        parts = [p.strip() for p in row["levels"].split(";") if p.strip()]
+        if not parts:
+            bad.append("层级 levels 为空，应为 1–5 中的一个或多个，用分号分隔")
+        for p in parts:
+            lv = _int(p)
+            if lv not in LEVELS:
+                bad.append(f"层级“{p}”无效，应为 1（市）到 5（网格）之间的整数")
+            elif lv in levels:
+                bad.append(f"层级 {lv} 重复")
+            else:
+                levels.append(lv)
+        if row["sector"] not in SECTORS:
+            bad.append(f"未知的单位类别“{row['sector']}”，应为 " + "、".join(SECTORS) + " 之一")
+        if bad:
+            errors.extend((line, f"（{code or '无编码'}）{m}") for m in bad)
+            if code and code not in first_line:
+                first_line[code] = line
+            continue
+        first_line[code] = line
+        out[code] = UnitType(code=code, name=row["name"], levels=tuple(sorted(levels)),
+                             sector=row["sector"], description=row["description"])
+    if rows is not None and not rows and not errors:
+        errors.append((0, "没有任何单位类型"))
+    if errors:
+        raise CatalogError(path, errors)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# categories
+
+def _parse_stages(text: str, kind: str, bad: list[str]) -> tuple[Stage, ...]:
+    stages = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        bits = [b.strip() for b in part.split(":")]
+        if len(bits) != 3 or not bits[0]:
+            bad.append(f"阶段“{part}”格式错误，应为 名称:时限:单位（如 停工:4:working_hours）")
+            continue
+        name, limit_text, unit = bits
+        limit = _number(limit_text)
+        if limit is None or limit <= 0:
+            bad.append(f"阶段“{name}”的时限“{limit_text}”无效，应为正数")
+            continue
+        if not _time_unit_ok(kind, unit, bad, f"阶段“{name}”"):
+            continue
+        stages.append(Stage(name, limit, unit))
+    return tuple(stages)
+
+
+def _time_unit_ok(kind: str, unit: str, bad: list[str], what: str = "") -> bool:
+    if unit not in TIME_UNITS:
+        bad.append(f"{what}时限单位“{unit}”未知，应为 working_hours、working_days 或 minutes")
+        return False
+    if kind == "emergency" and unit != "minutes":
+        bad.append(f"{what}应急事件的时限须按日历分钟计（minutes），不能用“{unit}”")
+        return False
+    if kind in KINDS and kind != "emergency" and unit not in WORKING_TIME_UNITS:
+        bad.append(f"{what}{KIND_NAMES_ZH[kind]}的时限须按工作时间计（working_hours 或 working_days），"
+                   f"不能用“{unit}”")
+        return False
+    return True
+
+
+def load_catalog(path: str | Path | None = None,
+                 unit_types: dict[str, UnitType] | None = None) -> dict[str, Category]:
+    """All categories of ``path`` (default: the shipped data/catalog/categories.csv), by code,
+    in file order. ``unit_types`` defaults to :func:`load_unit_types` of the shipped file.
+    Raises :class:`CatalogError` listing every bad row with its line number."""
+    path = Path(path) if path is not None else CATEGORIES_PATH
+    if unit_types is None:
+        unit_types = load_unit_types()
+    errors: list[tuple[int, str]] = []
+    rows = _read_rows(path, CATEGORY_COLUMNS, errors)
+    out: dict[str, Category] = {}
+    code_line: dict[str, int] = {}
+    name_line: dict[str, int] = {}
+    major_names: dict[str, tuple[str, int]] = {}
+    for line, row in rows or ():
+        bad: list[str] = []
+        code, name, kind = row["code"], row["name"], row["kind"]
+        if not _CODE_RE.match(code):
+            bad.append(f"编码“{code}”无效，应为 6 位数字（种类 2 位 + 大类 2 位 + 小类 2 位）")
+        elif code in code_line:
+            bad.append(f"编码 {code} 重复（第{code_line[code]}行已使用）")
+        if not name:
+            bad.append("小类名称为空")
+        elif name in name_line:
+            bad.append(f"小类名称“{name}”重复（第{name_line[name]}行已使用）")
+        if not row["major_class"]:
+            bad.append("大类名称为空")
+        if kind not in KINDS:
+            bad.append(f"未知的种类“{kind}”，应为 component（部件）、event（事件）、grid（网格事件）"
+                       f"或 emergency（应急事件）")
+        elif _CODE_RE.match(code) and not code.startswith(KIND_PREFIX[kind]):
+            bad.append(f"编码 {code} 与种类不符：{KIND_NAMES_ZH[kind]}的编码应以 {KIND_PREFIX[kind]} 开头")
+        if _CODE_RE.match(code) and row["major_class"]:
+            seen = major_names.get(code[:4])
+            if seen is not None and seen[0] != row["major_class"]:
+                bad.append(f"大类 {code[:4]} 的名称“{row['major_class']}”与第{seen[1]}行的“{seen[0]}”不一致")
+        if not row["filing_criterion"]:
+            bad.append("立案标准（filing_criterion）为空")
+        if not row["closing_criterion"]:
+            bad.append("结案标准（closing_criterion）为空")
+
+        level = _int(row["level"])
+        if level not in LEVELS:
+            bad.append(f"处置层级“{row['level']}”无效，应为 1（市）到 5（网格）之间的整数")
+            level = None
+        unit_type = unit_types.get(row["unit_type"])
+        if unit_type is None:
+            bad.append(f"未知的责任单位类型“{row['unit_type']}”（unit_types.csv 中没有）")
+        elif level is not None and not unit_type.exists_at(level):
+            bad.append(f"单位类型“{unit_type.code}”（{unit_type.name}）不设在第 {level} 级，"
+                       f"只设在第 " + "、".join(map(str, unit_type.levels)) + " 级")
+        if kind == "emergency" and level is not None and level != EMERGENCY_LEAD_LEVEL:
+            bad.append(f"应急事件的处置层级应为 {EMERGENCY_LEAD_LEVEL}（IV 级由区县级牵头），不是 {level}")
+
+        limit = _number(row["time_limit"])
+        if limit is None:
+            bad.append(f"处置时限“{row['time_limit']}”不是数字")
+        elif limit <= 0:
+            bad.append(f"处置时限须为正数，不能是 {row['time_limit']}")
+        unit = row["time_unit"]
+        _time_unit_ok(kind, unit, bad)
+        if row["urgency"] not in URGENCIES:
+            bad.append(f"紧急程度“{row['urgency']}”未知，应为 normal、urgent 或 critical")
+
+        assist = tuple(a.strip() for a in row.get("assist_unit_types", "").split(";") if a.strip())
+        for a in assist:
+            if a not in unit_types:
+                bad.append(f"未知的协办单位类型“{a}”（unit_types.csv 中没有）")
+        if len(set(assist)) != len(assist):
+            bad.append("协办单位类型重复")
+        if row["unit_type"] in assist:
+            bad.append("牵头单位类型不能同时是协办单位类型")
+        if kind == "emergency" and not assist:
+            bad.append("应急事件须列出协办单位类型（assist_unit_types，分号分隔）")
+
+        stages = _parse_stages(row.get("stages", ""), kind, bad)
+        if stages and limit is not None and (stages[0].time_limit, stages[0].time_unit) != (limit, unit):
+            bad.append(f"第一阶段“{stages[0].name}”的时限 {stages[0].time_limit} {stages[0].time_unit} "
+                       f"与处置时限 {row['time_limit']} {unit} 不一致")
+
+        if _CODE_RE.match(code) and code not in code_line:
+            code_line[code] = line
+        if name and name not in name_line:
+            name_line[name] = line
+        if bad:
+            errors.extend((line, f"（{code or '无编码'} {name}）{m}") for m in bad)
+            continue
+        major_names.setdefault(code[:4], (row["major_class"], line))  # named by its first good row
+        out[code] = Category(
+            code=code, name=name, major_class=row["major_class"], kind=kind,
+            filing_criterion=row["filing_criterion"], closing_criterion=row["closing_criterion"],
+            unit_type=unit_type.code, level=level, time_limit=limit, time_unit=unit,
+            urgency=row["urgency"], assist_unit_types=assist, stages=stages,
+        )
+    if rows is not None and not rows and not errors:
+        errors.append((0, "没有任何类别"))
+    if errors:
+        raise CatalogError(path, errors)
+    return out
+
+
+def categories_by_kind(catalog: dict[str, Category]) -> dict[str, list[Category]]:
+    """The catalog grouped by kind, every kind present (possibly empty), file order kept."""
+    out: dict[str, list[Category]] = {k: [] for k in KINDS}
+    for c in catalog.values():
+        out[c.kind].append(c)
+    return out
