@@ -13,6 +13,7 @@ from flask import Flask
 
 from config import Settings
 from data.area_directory import AreaDirectory
+from data.case_service import CaseService
 from data.db import Database
 
 
@@ -23,6 +24,7 @@ class Services:
     settings: Settings
     db: Database
     areas: AreaDirectory
+    cases: "CaseService"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -31,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
-    server.extensions["ucc"] = Services(settings=settings, db=db, areas=AreaDirectory(db))
+    areas = AreaDirectory(db)
+    server.extensions["ucc"] = Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas))
 
     from api.v1 import bp as api_v1
 

@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from api.errors import ApiError, register_error_handlers
 from data.areas import get_area, list_areas
+from data.case_service import ServiceError
+from data.units_repo import list_units
 from data.tokens import resolve_token
 from geo.locator import OutsideCity
 
@@ -89,6 +91,125 @@ def locate():
     except OutsideCity as exc:
         raise ApiError(404, "outside_city", str(exc))
     return jsonify({"chain": [_area_ref(r) for r in chain]})
+
+
+# ---- cases ------------------------------------------------------------------------------------
+def _cases():
+    return services().cases
+
+
+def _service_call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ServiceError as exc:
+        body = {"error": exc.code, "message": exc.message, **exc.details}
+        resp = jsonify(body)
+        resp.status_code = exc.status
+        return resp
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json）")
+    return data
+
+
+@bp.post("/events")
+def create_event():
+    data = _json_body()
+
+    def run():
+        case, created = _cases().intake(data, g.principal, actor=g.principal.ident)
+        return jsonify(case), 201
+
+    return _service_call(run)
+
+
+@bp.get("/events/<int:case_id>")
+def get_event(case_id: int):
+    return _service_call(lambda: jsonify(_cases().get(case_id, g.principal)))
+
+
+def _bool_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ApiError(400, "bad_request", f"参数 {name} 应为 true 或 false")
+
+
+@bp.get("/events")
+def list_events():
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    overdue = _bool_arg("overdue")
+    return _service_call(lambda: jsonify(_cases().list(
+        g.principal, state=request.args.get("state") or None, kind=request.args.get("kind") or None,
+        area=request.args.get("area") or None, overdue=overdue, page=page, per_page=per_page)))
+
+
+@bp.post("/events/<int:case_id>/actions")
+def act_on_event(case_id: int):
+    data = _json_body()
+    action = data.get("action")
+    if not isinstance(action, str) or not action:
+        raise ApiError(400, "bad_request", "缺少 action")
+    note = data.get("note") or ""
+    if not isinstance(note, str):
+        raise ApiError(400, "bad_request", "note 须为文本")
+    unit = data.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        raise ApiError(400, "bad_request", "unit 须为单位编码文本")
+    return _service_call(lambda: jsonify(_cases().act(case_id, g.principal, action, data.get("version"),
+                                                      note=note, hours=data.get("hours"), unit=unit)))
+
+
+def _date_arg(name: str):
+    from datetime import date
+
+    raw = request.args.get(name)
+    if not raw:
+        raise ApiError(400, "bad_request", f"缺少参数 {name}（YYYY-MM-DD）")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"参数 {name} 应为 YYYY-MM-DD，收到 {raw!r}")
+
+
+@bp.get("/kpis")
+def kpis():
+    start, end = _date_arg("start"), _date_arg("end")
+    by = request.args.get("by") or None
+    return _service_call(lambda: jsonify(_cases().kpis(start, end, by, g.principal)))
+
+
+@bp.get("/categories")
+def categories():
+    items = [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class, "level": c.level,
+              "time_limit": c.time_limit, "time_unit": c.time_unit, "time_limit_text": c.time_limit_text,
+              "urgency": c.urgency, "unit_type": c.unit_type, "filing_criterion": c.filing_criterion,
+              "closing_criterion": c.closing_criterion, "assist_unit_types": list(c.assist_unit_types)}
+             for c in _cases().catalog().values()]
+    kind = request.args.get("kind")
+    if kind:
+        items = [i for i in items if i["kind"] == kind]
+    return jsonify({"items": items, "total": len(items)})
+
+
+@bp.get("/units")
+def units():
+    area = request.args.get("area") or None
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = _int_arg("per_page", 100, 1, MAX_PER_PAGE)
+    with services().db.session() as s:
+        if area is not None and get_area(s, area) is None:
+            raise ApiError(404, "not_found", f"区域 {area} 不存在")
+        items, total = list_units(s, area=area, page=page, per_page=per_page)
+    return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
 @bp.get("/<path:_unknown>")

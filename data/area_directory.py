@@ -7,7 +7,7 @@ import time
 from data.areas import hierarchy_version, load_records
 from data.db import Database
 from geo.locator import Locator
-from geo.model import AreaRecord
+from geo.model import AreaRecord, chain_of
 
 
 class AreaDirectory:
@@ -22,6 +22,7 @@ class AreaDirectory:
         self._checked_at = 0.0
         self._records: list[AreaRecord] = []
         self._locator: Locator | None = None
+        self._index: dict[str, AreaRecord] = {}
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -35,6 +36,7 @@ class AreaDirectory:
                     return
                 records = load_records(s)
             self._records = records
+            self._index = {r.code: r for r in records}
             self._locator = Locator.from_records(records) if records else None
             self._version = version
             self._checked_at = now
@@ -46,6 +48,15 @@ class AreaDirectory:
     def records(self, max_level: int = 5) -> list[AreaRecord]:
         self._refresh()
         return [r for r in self._records if r.level <= max_level]
+
+    def get(self, code: str) -> AreaRecord | None:
+        self._refresh()
+        return self._index.get(code)
+
+    def chain(self, code: str) -> list[AreaRecord]:
+        """The area and its ancestors, up to the city."""
+        self._refresh()
+        return chain_of(code, self._index)
 
     def locator(self) -> Locator | None:
         self._refresh()

@@ -90,6 +90,8 @@ class Category(Base):
     time_limit: Mapped[float] = mapped_column(Float)
     time_unit: Mapped[str] = mapped_column(String(20))  # working_hours, working_days, minutes
     urgency: Mapped[str] = mapped_column(String(20), default="normal")
+    assist_unit_types: Mapped[list] = mapped_column(JSON, default=list)
+    stages: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class Unit(Base):
@@ -101,6 +103,7 @@ class Unit(Base):
     unit_type: Mapped[str] = mapped_column(String(50), index=True)
     level: Mapped[int] = mapped_column(SmallInteger)
     area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    primary: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -127,6 +130,11 @@ class Case(Base):
     assist_units: Mapped[list | None] = mapped_column(JSON)
     handling_level: Mapped[int | None] = mapped_column(SmallInteger)
     route_reason: Mapped[str] = mapped_column(Text, default="")
+    report_upward: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_unit: Mapped[str] = mapped_column(String(20), default="working_hours")
+    extension_pending_hours: Mapped[float | None] = mapped_column(Float)
+    # The deadline at which the scheduler last escalated: one automatic step per missed deadline.
+    auto_escalated_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -149,8 +157,21 @@ class Case(Base):
         Index("ix_cases_unit_state", "unit_code", "state"),
         Index("ix_cases_reported", "reported_at"),
         Index("ix_cases_deadline", "deadline_at"),
-        Index("ix_cases_category", "category_code"),
+        Index("ix_cases_category_reported", "category_code", "reported_at"),
     )
+
+
+class CaseEvent(Base):
+    """The domain-event outbox: written in the same transaction as the change. Its seq increases
+    across the whole system and is what live clients resync from."""
+
+    __tablename__ = "case_events"
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))  # created | updated
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    grid_code: Mapped[str] = mapped_column(String(20))
+    unit_code: Mapped[str | None] = mapped_column(String(40))
 
 
 class CaseHistory(Base):

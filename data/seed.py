@@ -4,6 +4,7 @@ from __future__ import annotations
 from data.areas import area_count, replace_hierarchy
 from data.db import Database
 from data.models import Meta
+from data.reference import ensure_catalog, ensure_units
 
 DEMO_SEEDED_KEY = "demo_seeded"
 
@@ -23,6 +24,8 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         records = generate_demo_city()
     with db.session() as s:
         n = replace_hierarchy(s, records)
+        c = ensure_catalog(s)
+        u = ensure_units(s)
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
-    progress(f"已写入 {n} 个区域")
+    progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位")
     return True

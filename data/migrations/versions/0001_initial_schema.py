@@ -47,6 +47,8 @@ def upgrade() -> None:
     sa.Column('time_limit', sa.Float(), nullable=False),
     sa.Column('time_unit', sa.String(length=20), nullable=False),
     sa.Column('urgency', sa.String(length=20), nullable=False),
+    sa.Column('assist_unit_types', sa.JSON(), nullable=False),
+    sa.Column('stages', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('code')
     )
     with op.batch_alter_table('categories', schema=None) as batch_op:
@@ -63,6 +65,7 @@ def upgrade() -> None:
     sa.Column('unit_type', sa.String(length=50), nullable=False),
     sa.Column('level', sa.SmallInteger(), nullable=False),
     sa.Column('area_code', sa.String(length=20), nullable=False),
+    sa.Column('primary', sa.Boolean(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['area_code'], ['areas.code'], ),
     sa.PrimaryKeyConstraint('code')
@@ -105,6 +108,10 @@ def upgrade() -> None:
     sa.Column('assist_units', sa.JSON(), nullable=True),
     sa.Column('handling_level', sa.SmallInteger(), nullable=True),
     sa.Column('route_reason', sa.Text(), nullable=False),
+    sa.Column('report_upward', sa.Boolean(), nullable=False),
+    sa.Column('time_unit', sa.String(length=20), nullable=False),
+    sa.Column('extension_pending_hours', sa.Float(), nullable=True),
+    sa.Column('auto_escalated_deadline', data.models.UTCDateTime(), nullable=True),
     sa.Column('merged_into_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('supervised', sa.Boolean(), nullable=False),
     sa.Column('escalation_count', sa.Integer(), nullable=False),
@@ -127,7 +134,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key')
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.create_index('ix_cases_category', ['category_code'], unique=False)
+        batch_op.create_index('ix_cases_category_reported', ['category_code', 'reported_at'], unique=False)
         batch_op.create_index('ix_cases_deadline', ['deadline_at'], unique=False)
         batch_op.create_index('ix_cases_district_reported', ['district_code', 'reported_at'], unique=False)
         batch_op.create_index('ix_cases_grid', ['grid_code'], unique=False)
@@ -150,6 +157,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
+    op.create_table('case_events',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('type', sa.String(length=20), nullable=False),
+    sa.Column('at', data.models.UTCDateTime(), nullable=False),
+    sa.Column('grid_code', sa.String(length=20), nullable=False),
+    sa.Column('unit_code', sa.String(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.PrimaryKeyConstraint('seq')
+    )
+    with op.batch_alter_table('case_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_case_events_case_id'), ['case_id'], unique=False)
+
     op.create_table('case_history',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -175,6 +195,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_history_case_id'))
 
     op.drop_table('case_history')
+    with op.batch_alter_table('case_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_events_case_id'))
+
+    op.drop_table('case_events')
     op.drop_table('users')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_unit_state')
@@ -183,7 +207,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_cases_grid')
         batch_op.drop_index('ix_cases_district_reported')
         batch_op.drop_index('ix_cases_deadline')
-        batch_op.drop_index('ix_cases_category')
+        batch_op.drop_index('ix_cases_category_reported')
 
     op.drop_table('cases')
     op.drop_table('api_tokens')

@@ -1,0 +1,143 @@
+"""The case service on SQLite and the real PostgreSQL: intake, lifecycle, conflicts, dedupe,
+idempotency, automatic escalation and KPIs — the same tests on both databases."""
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from data.area_directory import AreaDirectory
+from data.areas import replace_hierarchy
+from data.case_service import CaseService, ServiceError
+from data.reference import ensure_catalog, ensure_units
+from data.tokens import Principal
+from tests.factories import rect_city
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
+OFFICER = Principal("user", "officer", "duty_officer", "320400")
+ADMIN = Principal("user", "admin", "admin", "320400")
+POINT = {"lon": 119.905, "lat": 31.705}
+GARBAGE = "020101"
+
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def world(empty_db):
+    with empty_db.session() as s:
+        replace_hierarchy(s, rect_city())
+        ensure_catalog(s)
+        ensure_units(s)
+    clock = Clock(T0)
+    service = CaseService(empty_db, AreaDirectory(empty_db), clock=clock)
+    return service, clock
+
+
+def _report(service, **extra):
+    body = {"category": GARBAGE, "description": "垃圾", "source": "patrol", **POINT, **extra}
+    return service.intake(body, OFFICER)[0]
+
+
+def _handler(case):
+    return Principal("user", "handler", "unit_handler", "320400", case["unit"]["code"])
+
+
+def test_intake_and_a_whole_life(world):
+    service, clock = world
+    case = _report(service)
+    assert case["state"] == "reported" and case["chain"][0]["code"].startswith("3204")
+    for who, action, note in [(OFFICER, "accept", ""), (OFFICER, "dispatch", ""), (_handler(case), "sign", ""),
+                              (_handler(case), "resolve", "已处理"), (OFFICER, "verify", ""), (OFFICER, "close", "")]:
+        clock.now += timedelta(minutes=10)
+        case = service.act(case["id"], who, action, case["version"], note=note)
+    assert case["state"] == "closed" and case["version"] == 7 and len(case["history"]) == 7
+
+
+def test_second_officer_on_the_same_version_gets_a_conflict(world):
+    service, _ = world
+    case = _report(service)
+    results = []
+
+    def act(action, note):
+        try:
+            results.append(service.act(case["id"], OFFICER, action, case["version"], note=note)["state"])
+        except ServiceError as exc:
+            results.append(exc.status)
+
+    threads = [threading.Thread(target=act, args=("accept", "")), threading.Thread(target=act, args=("reject", "重复"))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(map(str, results)) in (["409", "accepted"], ["409", "rejected"])
+    final = service.get(case["id"], OFFICER)
+    assert final["version"] == 2 and len(final["history"]) == 2
+
+
+def test_refused_transition_changes_nothing(world):
+    service, _ = world
+    case = _report(service)
+    with pytest.raises(ServiceError) as exc:
+        service.act(case["id"], OFFICER, "close", case["version"])
+    assert exc.value.status == 422
+    again = service.get(case["id"], OFFICER)
+    assert again["version"] == 1 and again["state"] == "reported" and len(again["history"]) == 1
+
+
+def test_dedupe_window_in_time_and_space(world):
+    service, clock = world
+    first = _report(service)
+    assert _report(service, lon=POINT["lon"] + 0.0002)["merged_into"] == first["id"]
+    clock.now += timedelta(hours=25)
+    assert _report(service, lon=POINT["lon"] + 0.0002)["merged_into"] is None  # too late to be the same
+
+
+def test_idempotency_key_under_concurrency(world):
+    service, _ = world
+    ids = []
+
+    def go():
+        ids.append(_report(service, idempotency_key="iot-alarm-77")["id"])
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(ids)) == 1
+    assert service.list(ADMIN)["total"] == 1
+
+
+def test_overdue_cases_escalate_once_per_missed_deadline_and_stop_at_the_city(world):
+    service, clock = world
+    case = _report(service)
+    case = service.act(case["id"], OFFICER, "accept", case["version"])
+    case = service.act(case["id"], OFFICER, "dispatch", case["version"])
+    level = case["handling_level"]
+    assert level == 2
+    clock.now = T0 + timedelta(days=3)
+    other = CaseService(service.db, service.areas, clock=clock)  # a second process
+    done = []
+    threads = [threading.Thread(target=lambda s=s: done.append(s.escalate_overdue())) for s in (service, other)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    after = service.get(case["id"], OFFICER)
+    assert sum(done) == 1 and after["escalation_count"] == 1 and after["handling_level"] == 1
+    assert after["unit"]["code"].startswith("U-320400-")  # re-routed to the city bureau
+    assert after["history"][-1]["actor"] == "system:scheduler"
+    assert service.escalate_overdue() == 0  # same deadline: no second step; and the city is the top
+
+
+def test_kpis_for_a_day(world):
+    service, clock = world
+    a = _report(service)
+    a = service.act(a["id"], OFFICER, "accept", a["version"])
+    b = _report(service, lon=POINT["lon"] + 0.01)
+    service.act(b["id"], OFFICER, "reject", b["version"], note="不属于受理范围")
+    k = service.kpis(date(2026, 11, 23), date(2026, 11, 23))
+    assert (k["received"], k["accepted"]) == (2, 1)
+    grouped = service.kpis(date(2026, 11, 23), date(2026, 11, 23), by="category")
+    assert sum(g["received"] for g in grouped["groups"]) == 2
