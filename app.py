@@ -37,11 +37,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.extensions["ucc"] = Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas))
 
     from api.v1 import bp as api_v1
+    from api.v1 import init_limits
 
     from api.errors import register_app_fallback
 
     server.register_blueprint(api_v1)
     register_app_fallback(server)
+    init_limits(server)
 
     import cli
 
@@ -76,6 +78,9 @@ def main() -> None:
 
     init_db(services.db)
     seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))
+    from scheduler import start_escalation
+
+    start_escalation(services.cases)
     s = services.settings
     logging.getLogger("ucc").info("城市运行管理平台 http://%s:%s/", s.host, s.port)
     server.run(host=s.host, port=s.port, threaded=True, debug=False)

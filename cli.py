@@ -17,6 +17,36 @@ def _fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+KPI_LABELS = [("received", "受理数"), ("accepted", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
+              ("closed_on_time", "按期结案数"), ("closure_rate", "结案率"), ("on_time_rate", "按期结案率"),
+              ("rework_rate", "返工率"), ("extension_rate", "延期率"), ("overdue_open", "超期未结"),
+              ("mean_handling_hours", "平均处置时长(小时)")]
+
+
+def _fmt(key: str, value) -> str:
+    if value is None:
+        return "—"
+    if key.endswith("_rate"):
+        return f"{value * 100:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return f"{value:,}"
+
+
+def _print_kpis(figures: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"考核指标 {figures['start']} — {figures['end']}")
+    rows = [("全市", figures)] + [(g["name"] or "（未派遣）", g) for g in figures.get("groups", [])]
+    table.add_column("范围")
+    for _key, label in KPI_LABELS:
+        table.add_column(label, justify="right")
+    for name, f in rows:
+        table.add_row(name, *(_fmt(k, f[k]) for k, _ in KPI_LABELS))
+    Console(width=240).print(table)
+
+
 def register(server: Flask) -> None:
     @server.cli.command("init-db")
     def init_db_command():
@@ -90,6 +120,31 @@ def register(server: Flask) -> None:
         except ValueError as exc:
             _fail(str(exc))
         click.echo(f"已导出 {len(records)} 个区域到 {path}")
+
+    @server.cli.command("kpi")
+    @click.option("--start", "start", required=True, help="开始日期 YYYY-MM-DD")
+    @click.option("--end", "end", required=True, help="结束日期 YYYY-MM-DD（含）")
+    @click.option("--by", type=click.Choice(["district", "unit", "category"]), default=None)
+    @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+    def kpi_command(start: str, end: str, by: str | None, as_json: bool):
+        """Assessment figures for the period (end inclusive)."""
+        import json
+        from datetime import date
+
+        from data.case_service import ServiceError
+
+        try:
+            d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            _fail("日期格式应为 YYYY-MM-DD")
+        try:
+            figures = _services().cases.kpis(d0, d1, by)
+        except ServiceError as exc:
+            _fail(exc.message)
+        if as_json:
+            click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+            return
+        _print_kpis(figures)
 
     @server.cli.command("create-token")
     @click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall")

@@ -38,6 +38,7 @@ class Settings:
     host: str
     port: int
     simulate: bool
+    api_rate_limit: str = "6000 per minute"
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -54,6 +55,7 @@ class Settings:
             host=env.get("UCC_HOST", "127.0.0.1"),
             port=port,
             simulate=_flag(env.get("UCC_SIMULATE"), True),
+            api_rate_limit=env.get("UCC_API_RATE_LIMIT") or "6000 per minute",
         )
         values.update(overrides)
         return cls(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from flask import Blueprint, current_app, g, jsonify, request
+from flask_limiter import Limiter
 
 from api.errors import ApiError, register_error_handlers
 from data.areas import get_area, list_areas
@@ -20,6 +21,33 @@ MAX_PER_PAGE = 500
 
 def services():
     return current_app.extensions["ucc"]
+
+
+def _rate_key() -> str:
+    # Per token (hashed) when there is one, else per address: one busy client cannot starve the rest.
+    import hashlib
+
+    header = request.headers.get("Authorization", "")
+    return hashlib.sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
+
+
+def init_limits(app) -> None:
+    """Attach the API rate limit (UCC_API_RATE_LIMIT); Redis-backed when REDIS_URL is set so every
+    process counts together."""
+    settings = app.extensions["ucc"].settings
+    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+    app.config["RATELIMIT_SWALLOW_ERRORS"] = True  # Redis away: serve rather than fail
+    # One limiter per app: limits registered on the (module-level) blueprint stay with this app.
+    limiter = Limiter(key_func=_rate_key, default_limits=[], headers_enabled=True)
+    limiter.init_app(app)
+    limiter.limit(settings.api_rate_limit)(bp)
+
+
+@bp.errorhandler(429)
+def _too_many(err):
+    from api.errors import error_response
+
+    return error_response(429, "too_many_requests", f"请求过于频繁（上限 {err.description}），请稍后再试")
 
 
 @bp.before_request

@@ -92,3 +92,25 @@ def test_locate_rejects_bad_coordinates(client, auth, query):
 def test_unknown_endpoint_and_method_are_json(client, auth):
     _assert_json_error(client.get("/api/v1/nothing-here", headers=auth), 404)
     _assert_json_error(client.post("/api/v1/areas", headers=auth), 405)
+
+
+def test_too_many_requests_get_429(demo_sqlite_url, tmp_path):
+    import shutil
+
+    from app import create_app
+    from data.tokens import create_token
+    from tests.conftest import make_settings
+
+    shutil.copy(demo_sqlite_url.removeprefix("sqlite:///"), tmp_path / "rl.db")
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'rl.db'}", api_rate_limit="5 per minute"))
+    with app.extensions["ucc"].db.session() as s:
+        token = create_token(s, "wall")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    codes = [client.get("/api/v1/areas?level=2", headers=headers).status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+    _assert_json_error(client.get("/api/v1/areas?level=2", headers=headers), 429, "too_many_requests")
+    # another client is not starved by the first one
+    with app.extensions["ucc"].db.session() as s:
+        other = create_token(s, "wall")
+    assert client.get("/api/v1/areas?level=2", headers={"Authorization": f"Bearer {other}"}).status_code == 200

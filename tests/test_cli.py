@@ -111,3 +111,22 @@ def test_create_token_prints_a_working_token(demo_app):
     assert (p.role, p.area_code) == ("leader", "320402")
     bad = demo_app.test_cli_runner().invoke(args=["create-token", "--role", "king"])
     assert bad.exit_code == 1 and "未知角色" in bad.output
+
+
+def test_kpi_command_prints_a_table_and_json(demo_app):
+    import json as _json
+
+    from data.tokens import Principal
+
+    officer = Principal("user", "officer", "duty_officer", "320400")
+    case, _ = demo_app.extensions["ucc"].cases.intake(
+        {"category": "020101", "lon": 119.975, "lat": 31.79, "source": "hotline", "description": "垃圾"}, officer)
+    day = case["reported_at"][:10]
+    table = run(demo_app, "kpi", "--start", day, "--end", day)
+    assert table.exit_code == 0 and "受理数" in table.output and "全市" in table.output
+    body = _json.loads(run(demo_app, "kpi", "--start", day, "--end", day, "--json", "--by", "district").output)
+    assert body["received"] == 1 and body["groups"][0]["name"] == "天宁区"
+    bad = demo_app.test_cli_runner().invoke(args=["kpi", "--start", "2026-02-30", "--end", day])
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
+    backwards = demo_app.test_cli_runner().invoke(args=["kpi", "--start", day, "--end", "2000-01-01"])
+    assert backwards.exit_code == 1 and "早于" in backwards.output

@@ -1,0 +1,25 @@
+"""Background jobs of a server process: automatic escalation of overdue cases (and the demo simulator).
+Safe to run in several processes at once: the case service's version-guarded updates let one win."""
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("ucc.scheduler")
+
+
+def start_escalation(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
+    stop = stop or threading.Event()
+
+    def loop():
+        while not stop.wait(interval_seconds):
+            try:
+                n = cases.escalate_overdue()
+                if n:
+                    log.info("自动升级超期案件 %d 件", n)
+            except Exception:  # noqa: BLE001 - a failed round must not stop the next one
+                log.exception("escalation round failed")
+
+    t = threading.Thread(target=loop, name="ucc-escalation", daemon=True)
+    t.start()
+    return t
