@@ -146,6 +146,20 @@ def register(server: Flask) -> None:
             return
         _print_kpis(figures)
 
+    @server.cli.command("import-cases")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--batch-size", default=5000, show_default=True, type=int)
+    @click.option("--no-progress", is_flag=True, help="不显示进度条")
+    def import_cases_command(path: Path, batch_size: int, no_progress: bool):
+        """Load historical cases from a legacy system's CSV (all or nothing)."""
+        from data.case_import import CaseImportError, import_cases
+
+        try:
+            report = import_cases(_services().cases, path, progress=not no_progress, batch_size=batch_size)
+        except CaseImportError as exc:
+            _fail(str(exc))
+        click.echo(report.summary())
+
     @server.cli.command("create-token")
     @click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall")
     @click.option("--area", "area_code", default=None, help="区域编码（默认整个城市）")

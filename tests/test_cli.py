@@ -130,3 +130,26 @@ def test_kpi_command_prints_a_table_and_json(demo_app):
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
     backwards = demo_app.test_cli_runner().invoke(args=["kpi", "--start", day, "--end", "2000-01-01"])
     assert backwards.exit_code == 1 and "早于" in backwards.output
+
+
+def test_import_cases_command(demo_app, tmp_path):
+    header = ("case_id,category_code,lon,lat,source,reported_at,accepted_at,rejected_at,dispatched_at,unit_code,"
+              "deadline_at,resolved_at,closed_at,rework_count,extension_count")
+    good = tmp_path / "legacy.csv"
+    good.write_text(header + "\n"
+                    "L1,020101,119.975,31.79,hotline,2026-03-02T09:00:00+08:00,2026-03-02T09:10:00+08:00,,"
+                    "2026-03-02T09:20:00+08:00,,2026-03-02T13:10:00+08:00,2026-03-02T12:00:00+08:00,"
+                    "2026-03-02T13:00:00+08:00,0,0\n", encoding="utf-8")
+    result = run(demo_app, "import-cases", "--no-progress", str(good))
+    assert result.exit_code == 0, result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "\nL2,999999,119.975,31.79,hotline,2026-03-02T09:00:00+08:00,,,,,,,,0,0\n", encoding="utf-8")
+    failed = demo_app.test_cli_runner().invoke(args=["import-cases", "--no-progress", str(bad)])
+    assert failed.exit_code == 1 and "第 2 行" in failed.output
+    again = demo_app.test_cli_runner().invoke(args=["import-cases", "--no-progress", str(good)])
+    assert again.exit_code == 1 and "重复导入" in again.output
+    body = run(demo_app, "kpi", "--start", "2026-03-01", "--end", "2026-03-31", "--json").output
+    import json as _json
+
+    k = _json.loads(body)
+    assert (k["received"], k["accepted"], k["closed"], k["closed_on_time"]) == (1, 1, 1, 1)
