@@ -160,6 +160,28 @@ def register(server: Flask) -> None:
             _fail(str(exc))
         click.echo(report.summary())
 
+    @server.cli.command("simulate")
+    @click.option("--rate", type=float, default=6.0, show_default=True, help="平均每分钟上报件数（按日节律起伏）")
+    @click.option("--duration", type=float, default=None, help="运行秒数（默认一直运行，Ctrl-C 结束）")
+    @click.option("--seed", type=int, default=None, help="随机种子（便于复现）")
+    @click.option("--backfill", is_flag=True, help="不按真实时间：以模拟时间快速生成截至此刻的 --duration 秒历史")
+    def simulate_command(rate: float, duration: float | None, seed: int | None, backfill: bool):
+        """Feed realistic events through the real intake path."""
+        from data.simulation import SimulationRunner
+
+        if rate < 0 or (duration is not None and duration <= 0):
+            _fail("--rate 不能为负数，--duration 须为正数")
+        if backfill and duration is None:
+            _fail("--backfill 需要 --duration")
+        runner = SimulationRunner(_services().cases, seed=seed, rate_per_minute=rate)
+        if not runner.ready():
+            _fail("数据库中还没有城市网格或事件目录，请先运行 seed-demo 或 import-grid")
+        click.echo(f"模拟上报：平均每分钟 {rate:g} 件（按日节律起伏），"
+                   + (f"{duration:g} 秒" if duration else "Ctrl-C 结束") + ("（补录历史）" if backfill else ""))
+        stats = runner.run(rate, duration, realtime=not backfill, echo=click.echo)
+        click.echo("合计：上报 {reports}（合并 {merged}），操作 {actions}，冲突 {conflicts}，拒绝 {refused}，"
+                   "错误 {errors}，接续 {picked_up}".format(**stats))
+
     @server.cli.command("create-token")
     @click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall")
     @click.option("--area", "area_code", default=None, help="区域编码（默认整个城市）")

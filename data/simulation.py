@@ -1,0 +1,408 @@
+"""The demo event stream through the real intake path: :class:`SimulationRunner` feeds the
+:class:`dispatch.simulator.Simulator`'s reports into :meth:`CaseService.intake` and carries the
+simulated cases through their lifecycle with :meth:`CaseService.act`, as the people would.
+
+* ``flask --app app simulate --rate R --duration S`` runs :meth:`SimulationRunner.run`;
+* ``python app.py`` with ``UCC_SIMULATE`` on runs :func:`start_background` (a daemon thread that
+  logs and carries on after any failure, so the wall is alive and the app never falls over).
+
+Simulated cases are the ones whose idempotency key starts with ``sim-``: the runner acts only on
+those, and on start it picks up the open ones left by an earlier run (pending steps are kept in
+memory only). Humans may act on the same cases: their moves make the runner's next step stale,
+the service answers 409 (or 422), and the runner counts it, reloads the case and plans again.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from data.case_service import CaseService, ServiceError
+from data.models import Case, CaseHistory
+from data.models import Unit as UnitRow
+from data.tokens import Principal
+from dispatch.lifecycle import OPEN_STATES
+from dispatch.simulator import Simulator, Step
+
+__all__ = ["SIM_KEY_PREFIX", "SimulationRunner", "start_background"]
+
+log = logging.getLogger("ucc.simulator")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SIM_KEY_PREFIX = "sim-"
+# At most this much missed time is caught up with reports in one step (a paused process, a
+# test's big jump): the stream resumes at its normal rate instead of flooding the intake.
+MAX_CATCH_UP = timedelta(hours=1)
+SCAN_CHUNK = 200
+# an action that fails unexpectedly (not a refusal of the service) is tried this often, then dropped
+MAX_TRIES = 3
+
+
+class SimulationRunner:
+    """Feeds simulated reports and lifecycle steps through ``service``.
+
+    ``seed``: the simulator's seed (random when None). ``clock``: what "now" is when
+    :meth:`step` is called without a time (default: the service's clock; the service stamps
+    every row with its own clock, so tests move one clock shared by both).
+    ``rate_per_minute``: the daily average of new reports a minute (× the daily rhythm).
+
+    ``stats`` counts: ``reports`` (intakes), ``merged`` (of which merged as duplicates),
+    ``actions`` (lifecycle actions done), ``conflicts`` (409: someone else moved the case
+    first), ``refused`` (422: the step no longer fits the case), ``errors`` (anything else,
+    logged), ``picked_up`` (open simulated cases found in the database at start)."""
+
+    def __init__(self, service: CaseService, seed: int | None = None, clock: Callable[[], datetime] | None = None,
+                 rate_per_minute: float = 6.0):
+        self.service = service
+        self.seed = seed if seed is not None else secrets.randbits(32)
+        self.clock = clock or service.clock
+        self.rate_per_minute = rate_per_minute
+        self.run_id = secrets.token_hex(4)
+        self.sim: Simulator | None = None
+        self.stats = {"reports": 0, "merged": 0, "actions": 0, "conflicts": 0, "refused": 0, "errors": 0,
+                      "picked_up": 0}
+        self.last_error: str | None = None
+        self._heap: list[tuple[datetime, int, int]] = []
+        self._plans: dict[int, tuple[int, Step, int, dict]] = {}  # case id -> (seq, step, version, case)
+        self._seq = itertools.count()
+        self._last: datetime | None = None
+        self._city: str | None = None
+        self._scanned = False
+        self._fallback_units: dict[str, str | None] = {}
+        self._failures: dict[int, int] = {}
+
+    # ---- principals -------------------------------------------------------------------------
+    def _officer(self) -> Principal:
+        return Principal("simulator", "sim:duty_officer", "duty_officer", self._city)
+
+    def _principal(self, step: Step, case: dict) -> Principal:
+        if step.role == "unit_handler":
+            unit = (case.get("unit") or {}).get("code")
+            return Principal("simulator", f"sim:unit:{unit}", "unit_handler", self._city, unit)
+        if step.role == "grid_member":
+            grid = case["chain"][0]["code"]
+            return Principal("simulator", f"sim:grid:{grid}", "grid_member", grid)
+        if step.role == "leader":
+            return Principal("simulator", "sim:leader", "leader", self._city)
+        return self._officer()
+
+    # ---- set-up -----------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Simulated cases with a planned next step."""
+        return len(self._plans)
+
+    def ready(self) -> bool:
+        """True once the city and the catalog are in the database (builds the simulator then);
+        until then :meth:`step` does nothing."""
+        if self.sim is not None:
+            return True
+        records = self.service.areas.records()
+        catalog = self.service.catalog()
+        if not catalog:
+            self.service.reload_reference()  # the catalog may have been seeded since
+            catalog = self.service.catalog()
+            if not catalog:
+                return False
+        if not records:
+            return False
+        self._city = min(records, key=lambda r: (r.level, r.code)).code  # the root: the city
+        self.sim = Simulator(catalog, records, seed=self.seed, key_prefix=f"{SIM_KEY_PREFIX}{self.run_id}")
+        return True
+
+    def resume(self, now: datetime | None = None) -> int:
+        """Plan the next step of every open simulated case in the database (after a restart).
+        Returns how many were picked up."""
+        now = now or self.clock()
+        with self.service.db.session() as s:
+            ids = list(s.scalars(select(Case.id).where(Case.idempotency_key.like(SIM_KEY_PREFIX + "%"),
+                                                       Case.state.in_(OPEN_STATES)).order_by(Case.id)))
+        n = 0
+        for i in range(0, len(ids), SCAN_CHUNK):
+            chunk = ids[i:i + SCAN_CHUNK]
+            with self.service.db.session() as s:
+                cases = s.scalars(select(Case).where(Case.id.in_(chunk))).all()
+                hist: dict[int, list] = {c: [] for c in chunk}
+                for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(chunk)).order_by(CaseHistory.id)):
+                    hist[h.case_id].append(h)
+                dicts = [self.service.case_dict(c, hist[c.id], None, now) for c in cases]
+            for d in dicts:
+                if d["id"] not in self._plans:
+                    self._plan(d, now)
+                    n += 1
+        self.stats["picked_up"] += n
+        return n
+
+    # ---- planning ---------------------------------------------------------------------------
+    def _plan(self, case: dict, now: datetime, not_before: datetime | None = None) -> None:
+        self._plans.pop(case["id"], None)
+        steps = self.sim.next_steps(case, now)
+        if not steps:
+            return
+        step = steps[0]
+        if not_before is not None and step.at < not_before:
+            step = Step(step.action, not_before, step.role, step.note, step.hours, step.unit)
+        self._schedule(case["id"], step, case["version"], case)
+
+    def _schedule(self, case_id: int, step: Step, version: int, case: dict) -> None:
+        seq = next(self._seq)
+        # keep only what acting needs (who, where, which category), not the whole case object
+        slim = {"unit": case.get("unit"), "chain": case.get("chain"), "category": case.get("category")}
+        self._plans[case_id] = (seq, step, version, slim)
+        heapq.heappush(self._heap, (step.at, seq, case_id))
+        if len(self._heap) > 4 * len(self._plans) + 1000:  # drop superseded entries
+            self._heap = [(p[1].at, p[0], cid) for cid, p in self._plans.items()]
+            heapq.heapify(self._heap)
+
+    def _replan(self, case_id: int, now: datetime, not_before: datetime | None = None) -> None:
+        try:
+            case = self.service.get(case_id, None)
+        except ServiceError:
+            self._plans.pop(case_id, None)
+            return
+        self._plan(case, now, not_before)
+
+    # ---- one step ---------------------------------------------------------------------------
+    def step(self, now: datetime | None = None, rate_per_minute: float | None = None) -> int:
+        """Do everything due at ``now``: the new reports since the last step (rate × rhythm) and
+        the due lifecycle steps of the simulated cases. Returns how many things were done."""
+        now = now or self.clock()
+        if not self.ready():
+            return 0
+        if not self._scanned:
+            self._scanned = True
+            try:
+                n = self.resume(now)
+                if n:
+                    log.info("模拟器接续 %d 件未结案的模拟案件", n)
+            except Exception as exc:  # noqa: BLE001 - the stream must go on without them
+                self._error("resume", exc)
+        done = 0
+        rate = self.rate_per_minute if rate_per_minute is None else rate_per_minute
+        start = self._last if self._last is not None else now
+        start = max(start, now - MAX_CATCH_UP)
+        if now > start:
+            for at in self.sim.arrivals(start, now, rate):
+                done += self._report(at, now)
+        self._last = max(now, self._last or now)
+        while self._heap and self._heap[0][0] <= now:
+            _, seq, case_id = heapq.heappop(self._heap)
+            plan = self._plans.get(case_id)
+            if plan is None or plan[0] != seq:
+                continue  # superseded by a later plan
+            done += self._act(case_id, plan, now)
+        return done
+
+    def _report(self, at: datetime, now: datetime) -> int:
+        payload = self.sim.report(at)
+        try:
+            case, created = self.service.intake(payload, self._officer(), actor=f"sim:{payload['source']}")
+        except ServiceError as exc:
+            self._count(exc, "intake")
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            self._error("intake", exc)
+            return 0
+        self.stats["reports"] += 1
+        if case.get("merged_into"):
+            self.stats["merged"] += 1
+            if case["merged_into"] in self._plans:  # its version moved on: plan with the new one
+                self._replan(case["merged_into"], now)
+        elif created:
+            self._plan(case, now)
+        return 1
+
+    def _act(self, case_id: int, plan, now: datetime) -> int:
+        _, step, version, case = plan
+        unit = step.unit
+        if step.action == "dispatch" and unit is None and not case.get("unit"):
+            unit = self._fallback_unit(case)
+            if unit is None:  # nobody to send it to: park it for the command center
+                step = Step("suspend", step.at, "duty_officer", note="无对应处置单位，挂账待协调")
+        try:
+            result = self.service.act(case_id, self._principal(step, case), step.action, version,
+                                      note=step.note, hours=step.hours, unit=unit)
+        except ServiceError as exc:
+            self._count(exc, step.action)
+            # someone else moved the case (or the step no longer fits): plan from what it is now,
+            # not before the next minute, so a step the service keeps refusing cannot spin
+            self._replan(case_id, now, not_before=now + timedelta(minutes=1))
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            self._error(step.action, exc)
+            # try the same step again a minute later, a few times, then leave the case alone
+            tries = self._failures[case_id] = self._failures.get(case_id, 0) + 1
+            if tries >= MAX_TRIES:
+                self._plans.pop(case_id, None)
+                self._failures.pop(case_id, None)
+            else:
+                later = Step(step.action, now + timedelta(minutes=tries), step.role, step.note, step.hours, step.unit)
+                self._schedule(case_id, later, version, case)
+            return 0
+        self._failures.pop(case_id, None)
+        self.stats["actions"] += 1
+        self._plan(result, now)
+        return 1
+
+    def _fallback_unit(self, case: dict) -> str | None:
+        """A unit for a case the router left to the command center: the closest unit on the
+        case's chain, preferring the category's unit type, then city management."""
+        grid = case["chain"][0]["code"]
+        key = f"{grid}|{case['category']['code']}"
+        if key in self._fallback_units:
+            return self._fallback_units[key]
+        chain = [a["code"] for a in case["chain"]]
+        cat = self.service.catalog().get(case["category"]["code"])
+        with self.service.db.session() as s:
+            rows = s.execute(select(UnitRow.code, UnitRow.unit_type, UnitRow.level).where(
+                UnitRow.area_code.in_(chain), UnitRow.active.is_(True))).all()
+        best = None
+        for code, unit_type, level in rows:
+            rank = (unit_type == (cat.unit_type if cat else None), unit_type == "city_management", level)
+            if best is None or rank > best[0]:
+                best = (rank, code)
+        unit = best[1] if best else None
+        self._fallback_units[key] = unit
+        return unit
+
+    def _count(self, exc: ServiceError, what: str) -> None:
+        if exc.status == 409:
+            self.stats["conflicts"] += 1
+        elif exc.status == 422:
+            self.stats["refused"] += 1
+        else:
+            self.stats["errors"] += 1
+            self.last_error = f"{what}: {exc.status} {exc.code} {exc.message}"
+            log.warning("模拟器操作被拒绝（%s）：%s %s %s", what, exc.status, exc.code, exc.message)
+
+    def _error(self, what: str, exc: Exception) -> None:
+        self.stats["errors"] += 1
+        self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+        log.exception("模拟器出错（%s）", what)
+
+    # ---- running ----------------------------------------------------------------------------
+    def run(self, rate_per_minute: float, duration_seconds: float | None, realtime: bool = True,
+            stop_event: threading.Event | None = None, tick_seconds: float | None = None,
+            echo: Callable[[str], None] = print, start: datetime | None = None) -> dict:
+        """Run for ``duration_seconds`` (None: until ``stop_event`` is set), printing one line per
+        (simulated) minute: reports, merged, actions, conflicts/refusals, errors, open cases.
+
+        ``realtime=True``: steps every ``tick_seconds`` (default 1 s) of wall time.
+        ``realtime=False``: simulated time as fast as the database allows, from ``start``
+        (default: now − duration, so that the history ends at the present) in ticks of
+        ``tick_seconds`` (default 60 s); the service's clock is replaced for the run and put back
+        afterwards — for a process of its own (the CLI), not a serving app.
+        Returns the stats."""
+        self.rate_per_minute = rate_per_minute
+        stop_event = stop_event or threading.Event()
+        lines = _PerMinute(self, echo)
+        if realtime:
+            tick = tick_seconds or 1.0
+            t_end = None if duration_seconds is None else time.monotonic() + duration_seconds
+            try:
+                while not stop_event.is_set():
+                    now, before = self.clock(), dict(self.stats)
+                    self.step(now)
+                    lines.stepped(now.astimezone(SHANGHAI).strftime("%H:%M"), before)
+                    if t_end is not None and time.monotonic() >= t_end:
+                        break
+                    stop_event.wait(tick)
+            except KeyboardInterrupt:  # Ctrl-C ends a command-line run: report and return
+                pass
+            lines.close()
+            return dict(self.stats)
+
+        if duration_seconds is None:
+            raise ValueError("a simulated-time run needs a duration")
+        tick = timedelta(seconds=tick_seconds or 60.0)
+        t = start or (self.clock() - timedelta(seconds=duration_seconds))
+        end = t + timedelta(seconds=duration_seconds)
+        virtual = _VirtualClock(t)
+        saved_service, saved_own = self.service.clock, self.clock
+        self.service.clock = self.clock = virtual
+        try:
+            self._last = t
+            try:
+                while virtual.now < end and not stop_event.is_set():
+                    since, before = virtual.now, dict(self.stats)
+                    virtual.now = min(virtual.now + tick, end)
+                    self.step(virtual.now)  # what happened in (since, now]: counted in since's minute
+                    lines.stepped(since.astimezone(SHANGHAI).strftime("%m-%d %H:%M"), before)
+            except KeyboardInterrupt:
+                pass
+            lines.close()
+        finally:
+            self.service.clock, self.clock = saved_service, saved_own
+        return dict(self.stats)
+
+    def _line(self, label: str, start: dict, end: dict) -> str:
+        d = {k: end.get(k, 0) - start.get(k, 0) for k in self.stats}
+        return (f"{label}  上报 {d['reports']}（合并 {d['merged']}）  操作 {d['actions']}  "
+                f"冲突 {d['conflicts']}  拒绝 {d['refused']}  错误 {d['errors']}  在办 {self.pending}")
+
+
+class _PerMinute:
+    """One printed line per minute: what the steps of that minute did."""
+
+    def __init__(self, runner: SimulationRunner, echo: Callable[[str], None]):
+        self.runner, self.echo = runner, echo
+        self.minute: str | None = None
+        self.start: dict = dict(runner.stats)
+
+    def stepped(self, key: str, before_step: dict) -> None:
+        if self.minute is None:
+            self.minute, self.start = key, before_step
+        elif key != self.minute:
+            self.echo(self.runner._line(self.minute, self.start, before_step))
+            self.minute, self.start = key, before_step
+
+    def close(self) -> None:
+        self.echo(self.runner._line(self.minute or "--:--", self.start, dict(self.runner.stats)))
+
+
+class _VirtualClock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def start_background(service: CaseService, rate_per_minute: float = 6.0,
+                     stop_event: threading.Event | None = None, seed: int | None = None,
+                     tick_seconds: float = 2.0, report_every: timedelta = timedelta(minutes=10)) -> threading.Thread:
+    """Run the simulator in a daemon thread until ``stop_event`` is set (``python app.py`` with
+    UCC_SIMULATE on). Never raises into the app: every failure is logged and the next tick
+    tries again (backing off to a minute while failures repeat). The thread carries ``runner``
+    and ``stop_event`` attributes."""
+    stop_event = stop_event or threading.Event()
+    runner = SimulationRunner(service, seed=seed, rate_per_minute=rate_per_minute)
+
+    def loop():
+        failures = 0
+        last_report = time.monotonic()
+        log.info("演示模拟器已启动：平均每分钟 %.1f 件", rate_per_minute)
+        while not stop_event.is_set():
+            try:
+                runner.step()
+                failures = 0
+            except Exception:  # noqa: BLE001 - the app must never fall over because of the demo
+                failures += 1
+                log.exception("模拟器本轮失败（连续第 %d 次）", failures)
+            if time.monotonic() - last_report >= report_every.total_seconds():
+                last_report = time.monotonic()
+                log.info("模拟器累计：%s，在办 %d", runner.stats, runner.pending)
+            stop_event.wait(min(tick_seconds * (2 ** min(failures, 5)), 60.0) if failures else tick_seconds)
+
+    thread = threading.Thread(target=loop, name="ucc-simulator", daemon=True)
+    thread.runner = runner
+    thread.stop_event = stop_event
+    thread.start()
+    return thread
