@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cli.register(server)
     build_dash(server)
+    from live import init_live
+
+    init_live(server, server.extensions["ucc"])  # Socket.IO on this server, fed by the case outbox
     return server
 
 
@@ -83,7 +86,9 @@ def main() -> None:
     start_escalation(services.cases)
     s = services.settings
     logging.getLogger("ucc").info("城市运行管理平台 http://%s:%s/", s.host, s.port)
-    server.run(host=s.host, port=s.port, threaded=True, debug=False)
+    from live import run_server
+
+    run_server(server, host=s.host, port=s.port)  # HTTP, Dash and Socket.IO (/live) in one process
 
 
 if __name__ == "__main__":

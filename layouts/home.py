@@ -9,9 +9,10 @@ from dash import dcc
 
 from geo.layers import bounds_of, city_base_deck
 from geo.model import LEVEL_NAMES_ZH, LEVELS
+from layouts.live_status import live_status
 
 
-def layout(**_query):
+def layout(token=None, **_query):
     directory = current_app.extensions["ucc"].areas
     records = directory.records(max_level=5)
     if not records:
@@ -37,5 +38,6 @@ def layout(**_query):
                 ]) for lvl in LEVELS[1:]
             ]),
             html.P("街道及以下为演示数据" if any(r.is_demo for r in records) else "", className="ucc-note"),
+            live_status(token),
         ]),
     ])
