@@ -81,9 +81,9 @@ def main() -> None:
 
     init_db(services.db)
     seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))
-    from scheduler import start_escalation
+    from scheduler import start_background_jobs
 
-    start_escalation(services.cases)
+    start_background_jobs(services)
     s = services.settings
     logging.getLogger("ucc").info("城市运行管理平台 http://%s:%s/", s.host, s.port)
     from live import run_server

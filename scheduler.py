@@ -8,6 +8,17 @@ import threading
 log = logging.getLogger("ucc.scheduler")
 
 
+def start_background_jobs(services) -> None:
+    """What every serving process runs besides requests: escalation, and the demo simulator when
+    UCC_SIMULATE is on (in scale-out, switch it on in one process only)."""
+    start_escalation(services.cases)
+    if services.settings.simulate:
+        from data.simulation import start_background
+
+        start_background(services.cases, rate_per_minute=6.0)
+        log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
+
+
 def start_escalation(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
     stop = stop or threading.Event()
 

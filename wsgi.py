@@ -1,0 +1,7 @@
+"""WSGI entry point for production servers (gunicorn): the app plus its background jobs.
+Run `flask --app app init-db` (and `seed-demo`) once before starting the workers."""
+from app import create_app
+from scheduler import start_background_jobs
+
+application = create_app()
+start_background_jobs(application.extensions["ucc"])
