@@ -41,7 +41,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from api.errors import register_app_fallback
 
+    from api.indicators import bp as api_indicators
+
     server.register_blueprint(api_v1)
+    server.register_blueprint(api_indicators)
     register_app_fallback(server)
     init_limits(server)
 

@@ -197,3 +197,7 @@ def register(server: Flask) -> None:
         except ValueError as exc:
             _fail(str(exc))
         click.echo(token)
+
+    from data.indicators import register_indicator_cli
+
+    register_indicator_cli(server)

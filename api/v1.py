@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+from hashlib import sha256
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter import Limiter
@@ -10,7 +12,7 @@ from api.errors import ApiError, register_error_handlers
 from data.areas import get_area, list_areas
 from data.case_service import ServiceError
 from data.units_repo import list_units
-from data.tokens import resolve_token
+from data.tokens import PrincipalCache, resolve_token
 from geo.locator import OutsideCity
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -25,22 +27,26 @@ def services():
 
 def _rate_key() -> str:
     # Per token (hashed) when there is one, else per address: one busy client cannot starve the rest.
-    import hashlib
-
     header = request.headers.get("Authorization", "")
-    return hashlib.sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
+    return sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
 
 
 def init_limits(app) -> None:
     """Attach the API rate limit (UCC_API_RATE_LIMIT); Redis-backed when REDIS_URL is set so every
-    process counts together."""
+    process counts together. Also the token → principal cache of authenticate():
+    UCC_TOKEN_CACHE_SECONDS (default 5; 0 = off) is how long a revoked token may still be accepted."""
     settings = app.extensions["ucc"].settings
+    ttl = float(os.environ.get("UCC_TOKEN_CACHE_SECONDS") or 5.0)
+    app.extensions["ucc_principals"] = PrincipalCache(ttl=ttl)
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     app.config["RATELIMIT_SWALLOW_ERRORS"] = True  # Redis away: serve rather than fail
     # One limiter per app: limits registered on the (module-level) blueprint stay with this app.
     limiter = Limiter(key_func=_rate_key, default_limits=[], headers_enabled=True)
     limiter.init_app(app)
     limiter.limit(settings.api_rate_limit)(bp)
+    from api.indicators import bp as indicators_bp
+
+    limiter.limit(settings.api_rate_limit)(indicators_bp)
 
 
 @bp.errorhandler(429)
@@ -56,8 +62,13 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "需要 Authorization: Bearer TOKEN 请求头")
-    with services().db.session() as s:
-        principal = resolve_token(s, token.strip())
+    cache = current_app.extensions.get("ucc_principals")
+    if cache is not None:
+        # Cached for a few seconds (see init_limits): no session and SELECT on every request.
+        principal = cache.resolve(services().db, token.strip())
+    else:
+        with services().db.session() as s:
+            principal = resolve_token(s, token.strip())
     if principal is None:
         raise ApiError(401, "unauthorized", "令牌无效或已吊销")
     g.principal = principal

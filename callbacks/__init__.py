@@ -1,2 +1,2 @@
 """Thin Dash callbacks: read inputs, call a service, shape the outputs. Imported by app.build_dash."""
-from callbacks import maps  # noqa: F401
+from callbacks import cockpit, maps, wall  # noqa: F401

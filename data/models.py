@@ -158,6 +158,7 @@ class Case(Base):
         Index("ix_cases_reported", "reported_at"),
         Index("ix_cases_deadline", "deadline_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
+        Index("ix_cases_accepted", "accepted_at"),  # data/stats.py: accepted per day / period
     )
 
 
@@ -216,3 +217,52 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---- plan indicators (cockpit) ---------------------------------------------------------------
+from datetime import date  # noqa: E402  (kept with the models that use it)
+
+from sqlalchemy import Date  # noqa: E402
+
+
+class Indicator(Base):
+    """A key indicator of the plan (规划主要指标): 2023 and 2025 targets, the current value."""
+
+    __tablename__ = "indicators"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(20), index=True)  # the cockpit panel it belongs to
+    domain: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    direction: Mapped[str] = mapped_column(String(4), default="up")  # up: higher is better; down: lower
+    decimals: Mapped[int] = mapped_column(SmallInteger, default=1)
+    baseline: Mapped[float | None] = mapped_column(Float)  # the 2020 value the plan starts from
+    target_2023: Mapped[float] = mapped_column(Float)
+    target_2025: Mapped[float] = mapped_column(Float)
+    responsible_unit: Mapped[str] = mapped_column(String(100))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[float | None] = mapped_column(Float)
+    as_of: Mapped[date | None] = mapped_column(Date)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class IndicatorValue(Base):
+    """Every value reported for an indicator, append-only; the current one has the newest as_of."""
+
+    __tablename__ = "indicator_values"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    indicator_code: Mapped[str] = mapped_column(ForeignKey("indicators.code"))
+    value: Mapped[float] = mapped_column(Float)
+    as_of: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(10))  # seed, file, api
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_indicator_values_code_as_of", "indicator_code", "as_of"),)
+
+
+# The cockpit's early-closure and closed-per-day queries range over closed_at.
+Index("ix_cases_closed_at", Case.closed_at)

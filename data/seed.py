@@ -4,6 +4,7 @@ from __future__ import annotations
 from data.areas import area_count, replace_hierarchy
 from data.db import Database
 from data.models import Meta
+from data.indicators import seed_indicators
 from data.reference import ensure_catalog, ensure_units
 
 DEMO_SEEDED_KEY = "demo_seeded"
@@ -14,6 +15,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
     `records` lets a caller that generated the city already (tests) skip the generation."""
     with db.session() as s:
         if s.get(Meta, DEMO_SEEDED_KEY) is not None:
+            seed_indicators(s)  # demo databases seeded before the indicators existed get them too
             return False
         if area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
@@ -26,6 +28,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         n = replace_hierarchy(s, records)
         c = ensure_catalog(s)
         u = ensure_units(s)
+        seed_indicators(s)
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
     progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位")
     return True

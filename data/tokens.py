@@ -57,3 +57,40 @@ def resolve_token(session: Session, token: str) -> Principal | None:
         return None
     return Principal(kind="token", ident=f"token:{row.id}", role=row.role,
                      area_code=row.area_code, unit_code=row.unit_code)
+
+
+class PrincipalCache:
+    """token → Principal for `ttl` seconds, so that an API request does not read api_tokens each time.
+
+    Revocation (revoked_at set, or the row deleted) takes effect within `ttl` seconds in every process
+    that has the token cached; changes of role, area or unit likewise. Unknown or revoked tokens are
+    not cached: they are read every time. Keys are the SHA-256 of the token, as stored.
+    `ttl=0` turns the cache off."""
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000, clock=None):
+        import time
+
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock or time.monotonic
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def resolve(self, db, token: str) -> Principal | None:
+        """`db`: a data.db.Database. The cached principal, or the one read from the database now."""
+        digest = _digest(token)
+        now = self._clock()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with db.session() as s:
+            principal = resolve_token(s, token)
+        if principal is None:
+            self._entries.pop(digest, None)
+        elif self.ttl > 0:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # a flood of distinct valid tokens: start over
+            self._entries[digest] = (now + self.ttl, principal)
+        return principal
+
+    def clear(self) -> None:
+        self._entries.clear()

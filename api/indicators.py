@@ -1,0 +1,45 @@
+"""The /api/v1/indicators blueprint: the plan's key indicators, read by any token, updated by admin or leader."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from api.errors import ApiError, register_error_handlers
+from api.v1 import authenticate
+from data.indicators import IndicatorError, get_indicator, history, list_indicators, update_from_request
+
+bp = Blueprint("api_indicators", __name__, url_prefix="/api/v1")
+register_error_handlers(bp)
+bp.before_request(authenticate)  # the same bearer-token check as the rest of /api/v1
+
+
+def _db():
+    return current_app.extensions["ucc"].db
+
+
+def _answer(fn, *args, status: int = 200):
+    try:
+        with _db().session() as s:
+            body = fn(s, *args)
+    except IndicatorError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+@bp.get("/indicators")
+def indicators():
+    theme = request.args.get("theme") or None
+    return _answer(lambda s: {"items": list_indicators(s, theme)})
+
+
+@bp.get("/indicators/<code>")
+def indicator(code: str):
+    return _answer(lambda s: {**get_indicator(s, code), "history": history(s, code)})
+
+
+@bp.put("/indicators/<code>")
+def update_indicator(code: str):
+    payload = request.get_json(silent=True)
+    principal = g.principal
+    return _answer(lambda s: update_from_request(s, code, payload, principal.role, principal.ident))

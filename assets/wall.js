@@ -1,0 +1,756 @@
+// The wall's clientside half (/wall): the live stream, the merged state, the deck.gl specs and the panels.
+//
+// The live stream is read here, not through a Dash callback input: Dash merges quick successive
+// prop changes into one callback call, so a burst (a replay after a reconnect, a merge's two
+// events) would lose messages. This file speaks Socket.IO v4 over a plain WebSocket (namespace
+// /live, auth {token}, `resync {since}` on every connect, every seq applied once) and hands Dash
+// whole states through dash_clientside.set_props, where merging is harmless.
+(function () {
+  "use strict";
+  var W = window.uccWall = window.uccWall || {};
+  var NS = "/live";
+  var DAY_MS = 86400000;
+  var STALE_AFTER_MS = 120000;
+  var PULSE_MS = 2000, PULSE_RINGS = 3, PULSE_GAP_MS = 650, FRESH_MS = 60000;
+  var KIND_COLOURS = {component: [79, 195, 247], event: [255, 202, 40], grid: [129, 212, 140], emergency: [255, 72, 66]};
+  var RAMPS = {
+    open: [[38, 92, 160], [36, 150, 190], [60, 200, 190], [240, 205, 80], [245, 130, 50], [235, 70, 70]],
+    overdue: [[120, 50, 80], [170, 50, 75], [215, 60, 60], [245, 110, 55], [255, 170, 70], [255, 225, 120]]
+  };
+  var HEAT_COLOURS = [[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95], [245, 124, 58]];
+
+  W.live = W.live || {cases: new Map(), created: new Map(), seqs: new Set(), seqOrder: [], maxSeq: null, rev: 0};
+  W.pulses = W.pulses || new Map();
+  W.connected = false;
+  W.lastMsgAt = 0;
+  W.lastRefreshAt = 0;
+  W.marks = {};
+
+  // ---- small helpers ---------------------------------------------------------------------------
+  function nu() { return window.dash_clientside.no_update; }
+  function h(tag, props, children) {
+    var p = Object.assign({}, props || {});
+    if (children !== undefined) { p.children = children; }
+    return {type: tag, namespace: "dash_html_components", props: p};
+  }
+  function fmtInt(v) { return (v === null || v === undefined) ? "—" : Number(v).toLocaleString("zh-CN"); }
+  function fmtRate(v) { return (v === null || v === undefined) ? "—" : Number(v).toFixed(1); }
+  function hhmm(iso) { return iso ? iso.slice(11, 16) : ""; }
+  function scale() { return Math.max(1, window.innerHeight / 1080); }
+  function setProps(id, props) {
+    if (window.dash_clientside && window.dash_clientside.set_props) { window.dash_clientside.set_props(id, props); }
+  }
+  function nameAt(chain, level) {
+    for (var i = 0; i < (chain || []).length; i++) { if (chain[i].level === level) { return chain[i].name; } }
+    return "";
+  }
+  function isOpen(state) { return ["rejected", "merged", "closed"].indexOf(state) < 0; }
+
+  // ---- the map's view: the city fitted into the map box, the same for both decks ------------------
+  W.view = function (bounds) {
+    var el = document.getElementById("wall-map-box");
+    var box = el ? el.getBoundingClientRect() : null;
+    var w = box && box.width > 0 ? box.width : window.innerWidth;
+    var hgt = box && box.height > 0 ? box.height : window.innerHeight;
+    // Keep the city clear of the legend band at the bottom and the title line at the top.
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    var bottom = 5.4 * rem;  // .wall-legend: 4.2rem tall, 0.6rem above the bottom edge
+    var top = 3.2 * rem, free = Math.max(hgt - top - bottom, hgt * 0.5);
+    function my(lat) { var s = Math.sin(lat * Math.PI / 180); return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI); }
+    var minx = bounds[0], miny = bounds[1], maxx = bounds[2], maxy = bounds[3];
+    var dx = (maxx - minx) / 360, dy = Math.abs(my(miny) - my(maxy));
+    var zoom = Math.min(Math.log2(w * 0.95 / (512 * dx)), Math.log2(free * 0.97 / (512 * dy)));
+    var k = 512 * Math.pow(2, zoom);
+    // The city's centre goes to the middle of the free band: move the view's centre accordingly.
+    var cy = (my(miny) + my(maxy)) / 2 + ((top + free / 2) - hgt / 2) * -1 / k;
+    var lat = Math.atan(Math.sinh(Math.PI * (1 - 2 * cy))) * 180 / Math.PI;
+    return {longitude: (minx + maxx) / 2, latitude: lat, zoom: zoom, pitch: 0, bearing: 0, width: w, height: hgt};
+  };
+  // Screen position of a point inside the map box (Web Mercator, as deck.gl draws it).
+  W.project = function (lon, lat) {
+    var v = W.lastView;
+    if (!v) { return null; }
+    function mx(x) { return (x + 180) / 360; }
+    function my(y) { var s = Math.sin(y * Math.PI / 180); return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI); }
+    var k = 512 * Math.pow(2, v.zoom);
+    return [v.width / 2 + (mx(lon) - mx(v.longitude)) * k, v.height / 2 + (my(lat) - my(v.latitude)) * k];
+  };
+
+  function withLayers(template, view, patch) {
+    var spec = Object.assign({}, template);
+    spec.initialViewState = {longitude: view.longitude, latitude: view.latitude, zoom: view.zoom, pitch: 0, bearing: 0};
+    spec.layers = template.layers.map(function (layer) {
+      var p = patch[layer.id];
+      return p ? Object.assign({}, layer, p) : layer;
+    });
+    return spec;
+  }
+
+  // ---- decoding what the server sends compactly -------------------------------------------------
+  // layouts/wall.py _varints: zigzag integers, 5 bits a character, 32 = more to come.
+  var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", B64I = {};
+  for (var bi = 0; bi < B64.length; bi++) { B64I[B64.charAt(bi)] = bi; }
+  function varints(text) {
+    var out = [], z = 0, shift = 0;
+    for (var i = 0; i < text.length; i++) {
+      var v = B64I[text.charAt(i)];
+      z += (v & 31) * Math.pow(2, shift);
+      if (v & 32) { shift += 5; continue; }
+      out.push(z % 2 ? -(z + 1) / 2 : z / 2);
+      z = 0; shift = 0;
+    }
+    return out;
+  }
+
+  function decodeGeo(geo) {
+    if (W.geoV === geo.v && W.rings) { return W.rings; }
+    var x0 = geo.origin[0], y0 = geo.origin[1], q = geo.q, rings = [];
+    for (var i = 0; i < geo.rings.length; i++) {
+      var flat = varints(geo.rings[i]), x = 0, y = 0, poly = [];
+      for (var j = 0; j < flat.length; j += 2) {
+        x = j === 0 ? flat[0] : x + flat[j];
+        y = j === 0 ? flat[1] : y + flat[j + 1];
+        poly.push([x0 + x / q, y0 + y / q]);
+      }
+      rings.push({g: geo.index ? geo.index[i] : i, p: poly});
+    }
+    W.geoV = geo.v;
+    W.rings = rings;
+    return rings;
+  }
+  function decodeHeat(heat) {
+    if (!heat) { return []; }
+    if (W.heatSrc === heat) { return W.heatPts; }
+    var out = [], x0 = heat.origin[0], y0 = heat.origin[1], q = heat.q, xy = heat.xy;
+    for (var i = 0; i < xy.length; i += 2) { out.push([x0 + xy[i] / q, y0 + xy[i + 1] / q]); }
+    W.heatSrc = heat;
+    W.heatPts = out;
+    return out;
+  }
+  function classOf(v, breaks) {
+    var k = -1;
+    for (var i = 0; i < breaks.length; i++) { if (v >= breaks[i]) { k = i; } }
+    return k;
+  }
+  function rampColour(mode, k, n) {
+    var ramp = RAMPS[mode];
+    var idx = n <= 1 ? 2 : Math.round(k * (ramp.length - 1) / (n - 1));
+    return ramp[Math.max(0, Math.min(ramp.length - 1, idx))];
+  }
+
+  // ---- the base deck: boundaries, grids coloured by open or overdue cases, the hexagon view ----------
+  function legendFor(mode, agg, cfg) {
+    var first;
+    if (mode === "heat") {
+      first = [h("Span", {className: "wall-legend-title"}, "近7日案件数")].concat(
+        [h("Span", {className: "wall-legend-ends"}, "少")],
+        [h("Span", {className: "wall-legend-ramp"}, HEAT_COLOURS.map(function (c) {
+          return h("Span", {className: "wall-legend-chip", style: {background: "rgb(" + c.join(",") + ")"}});
+        }))],
+        [h("Span", {className: "wall-legend-ends"}, "多（每六边形）")]);
+    } else {
+      var breaks = (agg && agg.breaks && agg.breaks[mode]) || [1];
+      first = [h("Span", {className: "wall-legend-title"}, mode === "open" ? "网格在办案件" : "网格超期案件")].concat(
+        breaks.map(function (b, i) {
+          var hi = i + 1 < breaks.length ? breaks[i + 1] - 1 : null;
+          var text = hi === null ? (b + " 件及以上") : (hi === b ? (b + " 件") : (b + "–" + hi + " 件"));
+          var c = rampColour(mode, i, breaks.length);
+          return h("Span", {className: "wall-legend-item"}, [
+            h("Span", {className: "wall-legend-chip", style: {background: "rgb(" + c.join(",") + ")"}}), text]);
+        }));
+    }
+    var second = [h("Span", {className: "wall-legend-title"}, "今日案件")].concat(cfg.kinds.map(function (k) {
+      var c = KIND_COLOURS[k];
+      return h("Span", {className: "wall-legend-item"}, [
+        h("Span", {className: "wall-legend-dot" + (k === "emergency" ? " is-emergency" : ""),
+                   style: {background: "rgb(" + c.join(",") + ")"}}), cfg.kind_labels[k]]);
+    }), [h("Span", {className: "wall-legend-item"}, [h("Span", {className: "wall-legend-ring"}), "新上报（闪烁）"])]);
+    return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
+  }
+
+  function baseSpec(geo, agg, heat, mode, cfg) {
+    var view = W.view(cfg.bounds);
+    W.lastView = view;
+    var rings = geo ? decodeGeo(geo) : [];
+    var grids = {};
+    ((agg && agg.grids) || []).forEach(function (r) { grids[r[0]] = [r[1], r[2]]; });
+    var breaks = (agg && agg.breaks && agg.breaks[mode]) || [1];
+    var at = mode === "overdue" ? 1 : 0;
+    // Only the grids with a case are drawn (no outlines: 5,891 outlines cost more than all the rest).
+    var rows = [];
+    for (var i = 0; i < rings.length && mode !== "heat"; i++) {
+      var c = grids[rings[i].g];
+      if (!c) { continue; }
+      var k = classOf(c[at], breaks);
+      if (k >= 0) { rows.push({p: rings[i].p, f: rampColour(mode, k, breaks.length).concat([215])}); }
+    }
+    var s = scale();
+    var textSize = null;
+    cfg.base.layers.forEach(function (l) { if (l.id === "district-labels") { textSize = l.getSize; } });
+    W.baseRows = rings.length;
+    W.gridRows = rows.length;
+    // The hexagon layer exists only in its view: an idle layer still costs its set-up.
+    var template = mode === "heat" ? cfg.base : Object.assign({}, cfg.base, {
+      layers: cfg.base.layers.filter(function (l) { return l.id !== "heat"; })});
+    return withLayers(template, view, {
+      "grids": {data: rows},
+      "heat": {data: mode === "heat" ? decodeHeat(heat) : [], visible: mode === "heat", radius: 1400},
+      "district-labels": {getSize: (textSize || 24) * s}
+    });
+  }
+
+  // ---- merged state: the last snapshot plus what came live since --------------------------------
+  function merged(agg) {
+    var live = W.live, snapMax = (agg && agg.max_case_id) || 0, day = agg ? agg.day : null;
+    var byId = new Map();
+    (agg ? agg.newest : []).forEach(function (c) { byId.set(c.id, c); });
+    var delta = {received: 0, open: 0, emergencies_open: 0, emergencies_today: 0, hours: {}};
+    live.cases.forEach(function (c, id) {
+      var have = byId.get(id);
+      if (!have || (c.version || 0) >= (have.version || 0)) { byId.set(id, c); }
+      var made = live.created.get(id);
+      if (made && id > snapMax && made.day === day) {
+        delta.received += 1;
+        delta.hours[made.hour] = (delta.hours[made.hour] || 0) + 1;
+        if (c.state !== "merged" && isOpen(c.state)) {
+          delta.open += 1;
+          if (c.kind === "emergency") { delta.emergencies_open += 1; }
+        }
+        if (c.kind === "emergency") { delta.emergencies_today += 1; }
+      }
+    });
+    var newest = Array.from(byId.values()).filter(function (c) { return c.state !== "merged"; });
+    newest.sort(function (a, b) {
+      return a.reported_at < b.reported_at ? 1 : a.reported_at > b.reported_at ? -1 : b.id - a.id;
+    });
+    // Emergencies: the snapshot's open ones, updated and extended by the live stream.
+    var em = new Map();
+    (agg ? agg.emergencies : []).forEach(function (c) { em.set(c.id, c); });
+    live.cases.forEach(function (c, id) {
+      if (c.kind !== "emergency") { return; }
+      var have = em.get(id);
+      if (have && (have.version || 0) > (c.version || 0)) { return; }
+      if (isOpen(c.state)) { em.set(id, c); } else { em.delete(id); }
+    });
+    var emergencies = Array.from(em.values()).sort(function (a, b) {
+      return ((a.severity || 9) - (b.severity || 9)) || (a.reported_at < b.reported_at ? 1 : -1);
+    });
+    return {newest: newest.slice(0, 12), delta: delta, emergencies: emergencies};
+  }
+
+  function getMerged(agg) {
+    if (!W.mergedState || W.mergedFor !== agg || W.mergedRev !== W.live.rev) {
+      W.mergedState = merged(agg);
+      W.mergedFor = agg;
+      W.mergedRev = W.live.rev;
+    }
+    return W.mergedState;
+  }
+
+  // ---- the overlay deck: today's cases, pulses for new ones, emergencies ------------------------
+  function overlaySpec(agg, cfg) {
+    var view = W.lastView = W.view(cfg.bounds);
+    var s = scale(), now = performance.now(), wall = Date.now();
+    var pts = new Map();
+    (agg ? agg.points : []).forEach(function (p) {
+      pts.set(p[0], {p: [p[1], p[2]], kind: cfg.kinds[p[3]] || "event", open: (p[4] & 1) === 1});
+    });
+    var day = agg ? agg.day : null;
+    W.live.cases.forEach(function (c, id) {
+      if (!c.reported_at || c.reported_at.slice(0, 10) !== day || c.state === "merged") { return; }
+      pts.set(id, {p: [c.lon, c.lat], kind: c.kind, open: isOpen(c.state)});
+    });
+    var today = [], fresh = [];
+    pts.forEach(function (v, id) {
+      var col = KIND_COLOURS[v.kind] || KIND_COLOURS.event;
+      var made = W.live.created.get(id);
+      if (made && wall - made.at < FRESH_MS) {
+        fresh.push({id: id, p: v.p, c: col.concat([255]), r: 7 * s});
+      } else {
+        today.push({id: id, p: v.p, c: col.concat([v.open ? 215 : 90]), r: (v.open ? 3.6 : 2.6) * s});
+      }
+    });
+    var pulse = [];
+    W.pulses.forEach(function (pl, id) {
+      for (var i = 0; i < PULSE_RINGS; i++) {
+        var t = (now - pl.start - i * PULSE_GAP_MS) / PULSE_MS;
+        if (t < 0 || t > 1) { continue; }
+        var col = (KIND_COLOURS[pl.kind] || [255, 255, 255]).concat([Math.round(255 * (1 - t))]);
+        pulse.push({id: id, p: pl.p, c: col, r: (8 + 52 * t) * s, w: (4 - 2.5 * t) * s});
+      }
+    });
+    var m = getMerged(agg);
+    var halo = [], marks = [];
+    m.emergencies.forEach(function (c) {
+      var sev = c.severity || 4;
+      halo.push({id: c.id, p: [c.lon, c.lat], r: (sev <= 2 ? 30 : 22) * s, c: [255, 40, 40, sev <= 2 ? 110 : 80]});
+      marks.push({id: c.id, p: [c.lon, c.lat], r: (sev <= 2 ? 11 : 9) * s});
+    });
+    W.lastOverlay = {today: today.length, fresh: fresh.map(function (f) { return f.id; }),
+                     pulse: pulse.length, emergencies: marks.map(function (e) { return e.id; })};
+    return withLayers(cfg.overlay, view, {
+      "today": {data: today},
+      "fresh": {data: fresh},
+      "pulse": {data: pulse},
+      "emergency-halo": {data: halo},
+      "emergency": {data: marks}
+    });
+  }
+
+  // Emergency labels as HTML over the map (crisp at any size, no font atlas to build).
+  function emergencyLabels(agg, cfg) {
+    var m = getMerged(agg), out = [], sig = [], placed = [];
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    var lh = 1.75 * rem, gap = 0.25 * rem;
+    // Most severe first; a label that would cover another moves up a line (at most three), else waits.
+    m.emergencies.slice(0, 12).forEach(function (c) {
+      var xy = W.project(c.lon, c.lat);
+      if (!xy) { return; }
+      var text = (cfg.severity_labels[String(c.severity || 4)] || "") + " " + c.category.name;
+      var w = (text.length * 1.15 + 1.2) * rem, x0 = xy[0] - w / 2, top = null;
+      for (var k = 0; k < 4 && top === null; k++) {
+        var y1 = xy[1] - 1.2 * rem - k * (lh + gap), y0 = y1 - lh;
+        var clash = placed.some(function (r) { return x0 < r[2] && r[0] < x0 + w && y0 < r[3] && r[1] < y1; });
+        if (!clash) { top = y1; placed.push([x0, y0, x0 + w, y1]); }
+      }
+      if (top === null) { return; }
+      sig.push(c.id + ":" + Math.round(xy[0]) + ":" + Math.round(top) + ":" + text);
+      out.push(h("Div", {className: "wall-em-label is-sev" + (c.severity || 4),
+                         style: {left: Math.round(xy[0]) + "px", top: Math.round(top) + "px"}}, text));
+    });
+    var key = sig.join("|");
+    if (key === W.labelKey) { return nu(); }
+    W.labelKey = key;
+    return out;
+  }
+
+  // ---- panels ----------------------------------------------------------------------------------------
+  function trendBars(trend, delta) {
+    if (!trend) { return []; }
+    var today = trend.today.slice();
+    Object.keys(delta.hours || {}).forEach(function (hr) { today[+hr] = (today[+hr] || 0) + delta.hours[hr]; });
+    var max = 1;
+    for (var i = 0; i < 24; i++) { max = Math.max(max, today[i] || 0, trend.usual[i] || 0); }
+    var bars = [];
+    for (var hr = 0; hr < 24; hr++) {
+      var past = hr <= trend.hour;
+      var hT = past ? Math.round(100 * (today[hr] || 0) / max) : 0;
+      var hU = Math.round(100 * (trend.usual[hr] || 0) / max);
+      bars.push(h("Div", {className: "wall-bar" + (hr === trend.hour ? " is-now" : "")}, [
+        h("Div", {className: "wall-bar-usual", style: {bottom: hU + "%"}}),
+        h("Div", {className: "wall-bar-today", style: {height: hT + "%"}}),
+        h("Div", {className: "wall-bar-hour"}, hr % 3 === 0 ? String(hr) : "")
+      ]));
+    }
+    return bars;
+  }
+
+  function tickerItem(c) {
+    var street = nameAt(c.chain, 3), district = nameAt(c.chain, 2);
+    var kind = c.kind || (c.category && c.category.kind) || "event";
+    var made = W.live.created.get(c.id);
+    var isNew = made && Date.now() - made.at < 15000;
+    var sev = c.severity ? (W.cfg.severity_labels[String(c.severity)] || "") : "";
+    return h("Div", {className: "wall-tick is-" + kind + (isNew ? " is-new" : ""), id: "wall-tick-" + c.id}, [
+      h("Span", {className: "wall-tick-time"}, hhmm(c.reported_at)),
+      h("Span", {className: "wall-tick-kind"}, sev || W.cfg.kind_labels[kind] || ""),
+      h("Div", {className: "wall-tick-main"}, [
+        h("Div", {className: "wall-tick-cat"}, (c.category && c.category.name) || ""),
+        h("Div", {className: "wall-tick-where"}, district + (street ? " · " + street : ""))
+      ]),
+      h("Span", {className: "wall-tick-state" + (c.overdue ? " is-overdue" : "")}, c.overdue ? "超期" : (c.state_label || ""))
+    ]);
+  }
+
+  function rankingTable(rows) {
+    var head = h("Div", {className: "wall-rank-row is-head"}, [
+      h("Span", {className: "wall-rank-no"}, "#"), h("Span", {className: "wall-rank-name"}, "区县"),
+      h("Span", {}, "今日受理"), h("Span", {}, "在办"), h("Span", {}, "超期"), h("Span", {}, "按期率")]);
+    return [head].concat((rows || []).map(function (r) {
+      var rate = r.on_time_rate === null || r.on_time_rate === undefined ? null : r.on_time_rate;
+      return h("Div", {className: "wall-rank-row" + (r.rank <= 3 ? " is-top" : "")}, [
+        h("Span", {className: "wall-rank-no"}, String(r.rank)),
+        h("Span", {className: "wall-rank-name"}, r.name),
+        h("Span", {}, fmtInt(r.received_today)), h("Span", {}, fmtInt(r.open)),
+        h("Span", {className: r.overdue > 0 ? "is-alert" : ""}, fmtInt(r.overdue)),
+        h("Span", {className: "wall-rank-rate"}, [
+          h("Span", {className: "wall-rank-meter"}, h("Span", {style: {width: (rate || 0) + "%"}})),
+          rate === null ? "—" : fmtRate(rate) + "%"])
+      ]);
+    }));
+  }
+
+  function topBars(top) {
+    var max = 1;
+    (top || []).forEach(function (t) { max = Math.max(max, t.count); });
+    if (!top || !top.length) { return [h("Div", {className: "wall-empty-note"}, "今日暂无上报")]; }
+    return top.map(function (t) {
+      return h("Div", {className: "wall-hbar"}, [
+        h("Span", {className: "wall-hbar-label"}, t.name),
+        h("Span", {className: "wall-hbar-track"}, h("Span", {className: "wall-hbar-fill", style: {width: Math.round(100 * t.count / max) + "%"}})),
+        h("Span", {className: "wall-hbar-value"}, fmtInt(t.count))]);
+    });
+  }
+
+  function emergencyPanel(list, severity, todayCount) {
+    var sevRow = ["1", "2", "3", "4"].map(function (k) {
+      var n = 0;
+      list.forEach(function (c) { if (String(c.severity || 4) === k) { n += 1; } });
+      return h("Div", {className: "wall-sev is-sev" + k}, [
+        h("Div", {className: "wall-sev-value"}, String(n)), h("Div", {className: "wall-sev-label"}, W.cfg.severity_labels[k])]);
+    });
+    sevRow.push(h("Div", {className: "wall-sev is-today"}, [
+      h("Div", {className: "wall-sev-value"}, fmtInt(todayCount)), h("Div", {className: "wall-sev-label"}, "今日新发")]));
+    var items = list.slice(0, 4).map(function (c) {
+      return h("Div", {className: "wall-em-item is-sev" + (c.severity || 4)}, [
+        h("Span", {className: "wall-em-sev"}, W.cfg.severity_labels[String(c.severity || 4)]),
+        h("Span", {className: "wall-em-cat"}, c.category.name),
+        h("Span", {className: "wall-em-where"}, nameAt(c.chain, 2) + " " + nameAt(c.chain, 3)),
+        h("Span", {className: "wall-em-time"}, hhmm(c.reported_at))]);
+    });
+    if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无在办应急事件")]; }
+    return [sevRow, items];
+  }
+
+  function alertBanner(list) {
+    var now = Date.now();
+    var hot = list.filter(function (c) {
+      var made = W.live.created.get(c.id);
+      return (c.severity && c.severity <= 2) || (made && now - made.at < 10 * 60000);
+    });
+    if (!hot.length) { return [null, "wall-alert"]; }
+    var c = hot[0];
+    var more = hot.length > 1 ? "（另有 " + (hot.length - 1) + " 起）" : "";
+    return [[h("Span", {className: "wall-alert-icon"}, "⚠"),
+             (W.cfg.severity_labels[String(c.severity || 4)] || "") + " " + c.category.name + " · " +
+             nameAt(c.chain, 2) + " " + nameAt(c.chain, 3) + " · " + hhmm(c.reported_at) + more],
+            "wall-alert is-on"];
+  }
+
+  W.render = function (agg, _live, cfg) {
+    if (!agg || !cfg) { return {}; }
+    W.cfg = W.cfg || cfg;
+    if (agg !== W.seenAgg) {
+      W.seenAgg = agg;
+      W.agg = agg;
+      W.lastRefreshAt = Date.now();
+      pruneLive(agg);
+    }
+    var m = getMerged(agg);
+    var t = agg.today, d = m.delta;
+    var r = {};
+    r["wall-fig-received.children"] = fmtInt(t.received + d.received);
+    r["wall-fig-accepted.children"] = fmtInt(t.accepted);
+    r["wall-fig-closed.children"] = fmtInt(t.closed);
+    r["wall-fig-open.children"] = fmtInt(t.open + d.open);
+    r["wall-fig-overdue.children"] = fmtInt(t.overdue);
+    r["wall-fig-emergencies_open.children"] = fmtInt(m.emergencies.length);
+    r["wall-fig-closure.children"] = fmtRate(agg.month.closure_rate);
+    r["wall-fig-ontime.children"] = fmtRate(agg.month.on_time_rate);
+    r["wall-trend.children"] = trendBars(agg.trend, d);
+    var soFar = agg.trend.today_so_far + d.received, usual = agg.trend.usual_so_far;
+    var diff = usual > 0 ? Math.round(100 * (soFar - usual) / usual) : null;
+    r["wall-trend-caption.children"] = "今日累计 " + fmtInt(soFar) + " 件，常态 " + fmtInt(Math.round(usual)) + " 件" +
+      (diff === null ? "" : "（" + (diff >= 0 ? "+" : "") + diff + "%）");
+    r["wall-ranking.children"] = rankingTable(agg.ranking);
+    r["wall-ticker.children"] = m.newest.length ? m.newest.map(tickerItem) : [h("Div", {className: "wall-empty-note"}, "今日暂无上报")];
+    r["wall-city-received.children"] = fmtInt(agg.month.received);
+    r["wall-city-accepted.children"] = fmtInt(agg.month.accepted);
+    r["wall-city-closure.children"] = fmtRate(agg.month.closure_rate);
+    r["wall-city-ontime.children"] = fmtRate(agg.month.on_time_rate);
+    r["wall-city-rework.children"] = agg.month.rework_rate === null ? "—" : Number(agg.month.rework_rate).toFixed(2);
+    r["wall-city-hours.children"] = fmtRate(agg.month.mean_handling_hours);
+    r["wall-city-top.children"] = topBars(agg.top_categories);
+    var em = emergencyPanel(m.emergencies, agg.emergency_severity, t.emergencies_today + d.emergencies_today);
+    r["wall-em-severity.children"] = em[0];
+    r["wall-em-list.children"] = em[1];
+    var banner = alertBanner(m.emergencies);
+    r["wall-alert.children"] = banner[0];
+    r["wall-alert.className"] = banner[1];
+    W.rendered = true;
+    return r;
+  };
+
+  // Live entries that the snapshot surely contains (received well before it) are dropped.
+  function pruneLive(agg) {
+    var cut = Date.now() - 120000, live = W.live;
+    live.cases.forEach(function (c, id) {
+      var made = live.created.get(id);
+      var at = c._at || 0;
+      if (at < cut && id <= agg.max_case_id && !W.pulses.has(id)) {
+        live.cases.delete(id);
+        if (made && Date.now() - made.at > FRESH_MS) { live.created.delete(id); }
+      }
+    });
+    live.created.forEach(function (m, id) { if (Date.now() - m.at > DAY_MS) { live.created.delete(id); } });
+  }
+
+  // ---- the live stream -------------------------------------------------------------------------------
+  function pushLive() {
+    if (W.pushTimer) { return; }
+    W.pushTimer = setTimeout(function () {
+      W.pushTimer = null;
+      W.live.rev += 1;
+      setProps("wall-live", {data: {rev: W.live.rev, at: Date.now()}});
+    }, 40);
+  }
+
+  function onCaseEvent(msg) {
+    if (!msg || typeof msg.seq !== "number" || !msg.case) { return; }
+    var live = W.live;
+    if (live.seqs.has(msg.seq)) { return; }
+    live.seqs.add(msg.seq);
+    live.seqOrder.push(msg.seq);
+    if (live.seqOrder.length > 5000) { live.seqs.delete(live.seqOrder.shift()); }
+    live.maxSeq = Math.max(live.maxSeq || 0, msg.seq);
+    var c = msg.case, have = live.cases.get(c.id);
+    W.lastMsgAt = Date.now();
+    if (!have || (c.version || 0) >= (have.version || 0)) {
+      c._at = Date.now();
+      live.cases.set(c.id, c);
+    }
+    if (msg.type === "created" && !live.created.has(c.id)) {
+      var rep = c.reported_at || "";
+      live.created.set(c.id, {day: rep.slice(0, 10), hour: parseInt(rep.slice(11, 13), 10) || 0, at: Date.now()});
+      var age = Date.now() - Date.parse(rep);
+      if (c.state !== "merged" && age < 10 * 60000) {
+        W.pulses.set(c.id, {p: [c.lon, c.lat], kind: c.kind, start: performance.now()});
+        startAnim();
+      }
+    }
+    pushLive();
+  }
+
+  function startAnim() {
+    if (W.animOn) { return; }
+    W.animOn = true;
+    var tick = function () {
+      var now = performance.now();
+      W.pulses.forEach(function (pl, id) {
+        if (now - pl.start > PULSE_MS + (PULSE_RINGS - 1) * PULSE_GAP_MS) { W.pulses.delete(id); }
+      });
+      setProps("wall-anim", {data: now});
+      if (W.pulses.size === 0) { W.animOn = false; return; }
+      setTimeout(tick, 66);
+    };
+    tick();
+  }
+
+  // Socket.IO v4 protocol over a WebSocket: Engine.IO packets 0 open, 1 close, 2 ping, 3 pong,
+  // 4 message; Socket.IO packets (inside 4) 0 connect, 1 disconnect, 2 event, 3 ack, 4 connect error.
+  function send(ws, text) { if (ws && ws.readyState === 1) { ws.send(text); } }
+
+  function connect() {
+    var cfg = W.cfg;
+    if (!cfg || !cfg.live || !cfg.token) { return; }
+    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+    var ws;
+    try {
+      ws = new WebSocket(proto + "//" + window.location.host + "/socket.io/?EIO=4&transport=websocket");
+    } catch (e) {
+      return retry();
+    }
+    W.ws = ws;
+    ws.onmessage = function (ev) { onPacket(ws, String(ev.data)); };
+    ws.onclose = function () {
+      if (W.ws !== ws) { return; }
+      W.connected = false;
+      W.ws = null;
+      retry();
+    };
+  }
+
+  function retry() {
+    var wait = Math.min(15000, 1000 * Math.pow(2, W.failures || 0));
+    W.failures = (W.failures || 0) + 1;
+    if (W.connectError) { wait = Math.max(wait, 30000); }
+    clearTimeout(W.retryTimer);
+    W.retryTimer = setTimeout(connect, wait);
+  }
+
+  function nsBody(p) {
+    // "/live,<rest>" → rest; the default namespace has no prefix
+    if (p.indexOf(NS + ",") === 0) { return p.slice(NS.length + 1); }
+    return p;
+  }
+
+  function onPacket(ws, data) {
+    var type = data.charAt(0);
+    if (type === "0") {
+      send(ws, "40" + NS + "," + JSON.stringify({token: W.cfg.token}));
+    } else if (type === "2") {
+      send(ws, "3");
+    } else if (type === "1") {
+      ws.close();
+    } else if (type === "4") {
+      var ptype = data.charAt(1), body = nsBody(data.slice(2));
+      if (ptype === "0") {
+        W.connected = true;
+        W.connectError = null;
+        W.failures = 0;
+        resync(ws);
+        // After an interruption the figures are read again too (the replay brings only case events).
+        if (W.everConnected) { setProps("wall-resync", {data: Date.now()}); }
+        W.everConnected = true;
+      } else if (ptype === "4") {
+        W.connected = false;
+        try { W.connectError = JSON.parse(body).message || "连接被拒绝"; } catch (e) { W.connectError = "连接被拒绝"; }
+        ws.close();
+      } else if (ptype === "1") {
+        ws.close();
+      } else if (ptype === "2" || ptype === "3") {
+        var m = /^(\d*)(\[[\s\S]*)$/.exec(body);
+        if (!m) { return; }
+        var args;
+        try { args = JSON.parse(m[2]); } catch (e) { return; }
+        if (ptype === "2" && args[0] === "case_event") {
+          onCaseEvent(args[1]);
+        } else if (ptype === "3" && W.acks && W.acks[m[1]]) {
+          var fn = W.acks[m[1]];
+          delete W.acks[m[1]];
+          fn(args[0]);
+        }
+      }
+    }
+  }
+
+  function resync(ws) {
+    var since = W.live.maxSeq;
+    if (since === null || since === undefined) { since = W.agg ? W.agg.head_seq : null; }
+    W.ackId = (W.ackId || 0) + 1;
+    W.acks = W.acks || {};
+    W.acks[W.ackId] = function (ack) {
+      W.lastResync = ack;
+      if (ack && ack.ok && ack.complete === false) {
+        // Too far behind for a replay: reload the figures, then follow from the head.
+        W.live.maxSeq = ack.head;
+        setProps("wall-resync", {data: Date.now()});
+      } else if (ack && ack.ok) {
+        W.live.maxSeq = Math.max(W.live.maxSeq || 0, ack.last_seq || 0);
+        W.lastMsgAt = Date.now();
+      } else {
+        setProps("wall-resync", {data: Date.now()});
+      }
+      pushLive();
+    };
+    send(ws, "42" + NS + "," + W.ackId + JSON.stringify(["resync", {since: since}]));
+  }
+
+  // A wall runs for weeks: once a night (04:00 in the city) the page reloads, if the server answers.
+  function nightlyReload() {
+    var now = new Date();
+    var local = new Date(now.toLocaleString("en-US", {timeZone: "Asia/Shanghai"}));
+    var next = new Date(local);
+    next.setHours(4, 0, 0, 0);
+    if (next <= local) { next.setDate(next.getDate() + 1); }
+    setTimeout(function () {
+      fetch(window.location.href, {cache: "no-store"}).then(function (r) {
+        if (r.ok) { window.location.reload(); } else { nightlyReload(); }
+      }).catch(function () { setTimeout(nightlyReload, 60000); });
+    }, next - local);
+  }
+
+  // ---- readiness (tests and the bench) ------------------------------------------------------------
+  W.canvasColours = function (id) {
+    var c = document.getElementById(id || "wall-map");
+    if (!c || !c.width) { return 0; }
+    var probe = document.createElement("canvas");
+    probe.width = 96; probe.height = 54;
+    var ctx = probe.getContext("2d", {willReadFrequently: true});
+    try { ctx.drawImage(c, 0, 0, probe.width, probe.height); } catch (e) { return 0; }
+    var px = ctx.getImageData(0, 0, probe.width, probe.height).data, seen = {}, n = 0;
+    for (var i = 0; i < px.length; i += 4) {
+      var key = (px[i] >> 3) + "," + (px[i + 1] >> 3) + "," + (px[i + 2] >> 3);
+      if (!seen[key]) { seen[key] = 1; n += 1; }
+    }
+    return n;
+  };
+  // Cheap checks first: reading the canvas back is a GPU readback (costly on software WebGL).
+  W.isReady = function () {
+    if (!W.rendered || !W.baseRows) { return false; }
+    var figs = document.querySelectorAll(".wall-fig-value");
+    for (var i = 0; i < figs.length; i++) { if (figs[i].textContent === "—" || figs[i].textContent === "") { return false; } }
+    if (!document.querySelector("#wall-ranking .wall-rank-row") || !document.querySelector("#wall-trend .wall-bar")) { return false; }
+    if (!document.querySelector("#wall-ticker > *")) { return false; }
+    var now = performance.now();
+    if (W.lastProbe && now - W.lastProbe < 100) { return false; }
+    W.lastProbe = now;
+    return W.canvasColours("wall-map") > 20;
+  };
+
+  // ---- Dash entry points ------------------------------------------------------------------------------
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    wall: {
+      start: function (cfg, agg) {
+        if (!cfg) { return nu(); }
+        W.cfg = cfg;
+        if (agg && !W.agg) { W.agg = agg; }
+        if (!W.started) {
+          W.started = true;
+          connect();
+          nightlyReload();
+          var resizeTimer = null;
+          window.addEventListener("resize", function () {
+            clearTimeout(resizeTimer);
+            resizeTimer = setTimeout(function () { setProps("wall-viewport", {data: {w: window.innerWidth, h: window.innerHeight}}); }, 200);
+          });
+        }
+        return Date.now();
+      },
+      base: function (geo, agg, heat, mode, _viewport, cfg) {
+        if (!cfg) { return [nu(), nu(), nu()]; }
+        W.cfg = W.cfg || cfg;
+        mode = mode || "open";
+        return [baseSpec(geo, agg, heat, mode, cfg), legendFor(mode, agg, cfg), cfg.mode_names[mode] || ""];
+      },
+      overlay: function (agg, _live, _anim, _viewport, cfg) {
+        if (!cfg || !agg) { return [nu(), nu()]; }
+        W.cfg = W.cfg || cfg;
+        return [overlaySpec(agg, cfg), emergencyLabels(agg, cfg)];
+      },
+      kiosk: function (n, cfg) {
+        var panels = cfg.panels, idx = 0;
+        if (cfg.pinned) { idx = panels.indexOf(cfg.pinned); } else if (cfg.kiosk && n) { idx = n % panels.length; }
+        var mode = cfg.pinned_mode || (cfg.kiosk && n ? cfg.modes[Math.floor(n / 2) % cfg.modes.length] : cfg.modes[0]);
+        if (W.kioskIdx === idx && W.kioskMode === mode) {
+          return panels.map(nu).concat([nu(), nu()]);
+        }
+        var modeOut = W.kioskMode === mode ? nu() : mode;
+        W.kioskIdx = idx;
+        W.kioskMode = mode;
+        var classes = panels.map(function (_k, i) { return "wall-theme" + (i === idx ? " is-active" : ""); });
+        var tabs = panels.map(function (k, i) {
+          return h("Span", {className: "wall-tab" + (i === idx ? " is-active" : "")}, cfg.panel_names[k]);
+        });
+        return classes.concat([tabs, modeOut]);
+      },
+      clock: function (_n, cfg) {
+        var now = new Date();
+        var time = now.toLocaleTimeString("zh-CN", {timeZone: "Asia/Shanghai", hour12: false});
+        var date = now.toLocaleDateString("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "long",
+                                                     day: "numeric", weekday: "long"});
+        var conn, connCls;
+        if (!cfg.live) {
+          conn = cfg.token_error ? "⚠ " + cfg.token_error + " · 定时刷新" : "未接入实时推送 · 每15秒刷新";
+          connCls = "wall-conn is-off";
+        } else if (W.connected) {
+          conn = "● 实时推送已连接";
+          connCls = "wall-conn is-on";
+        } else if (W.connectError) {
+          conn = "⚠ 实时推送被拒绝：" + W.connectError;
+          connCls = "wall-conn is-error";
+        } else {
+          conn = "○ 实时推送中断 · 正在重连";
+          connCls = "wall-conn is-error";
+        }
+        var fresh = Math.max(W.lastRefreshAt || 0, W.lastMsgAt || 0);
+        var stale = "", staleCls = "wall-stale";
+        if (fresh && Date.now() - fresh > STALE_AFTER_MS) {
+          stale = "⚠ 数据更新中断 " + Math.floor((Date.now() - fresh) / 60000) + " 分钟";
+          staleCls = "wall-stale is-on";
+        }
+        return [time, date, conn, connCls, stale, staleCls];
+      }
+    }
+  });
+})();

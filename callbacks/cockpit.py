@@ -1,0 +1,131 @@
+"""Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (data/cockpit_stats.py)."""
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
+from flask import current_app
+
+from data import cockpit_stats
+from layouts import cockpit as view
+
+
+def _cases():
+    return current_app.extensions["ucc"].cases
+
+
+@callback(
+    Output("ck-theme", "data"),
+    Output({"type": "ck-theme-btn", "key": ALL}, "className"),
+    Input({"type": "ck-theme-btn", "key": ALL}, "n_clicks"),
+    State({"type": "ck-theme-btn", "key": ALL}, "id"),
+    prevent_initial_call=True,
+)
+def choose_theme(_clicks, ids):
+    key = ctx.triggered_id["key"] if isinstance(ctx.triggered_id, dict) else None
+    if key not in cockpit_stats.THEMES:
+        return no_update, [no_update] * len(ids)
+    return key, [view.tab_class(i["key"], key) for i in ids]
+
+
+@callback(
+    Output("ck-area", "data"),
+    Input("ck-map", "clickInfo"),
+    Input("ck-ranking", "clickData"),
+    Input("ck-child", "value"),
+    Input({"type": "ck-crumb", "code": ALL}, "n_clicks"),
+    State("ck-area", "data"),
+    prevent_initial_call=True,
+)
+def drill(map_click, chart_click, child, _crumbs, current):
+    trigger = ctx.triggered_id
+    code = None
+    if trigger == "ck-map":
+        code = ((map_click or {}).get("object") or {}).get("code")
+    elif trigger == "ck-ranking":
+        points = (chart_click or {}).get("points") or [{}]
+        data = points[0].get("customdata")
+        code = data[0] if isinstance(data, list) and data else None
+    elif trigger == "ck-child":
+        code = child
+    elif isinstance(trigger, dict) and ctx.triggered and ctx.triggered[0].get("value"):
+        code = trigger["code"]  # a breadcrumb that was really clicked (not one just drawn)
+    target = cockpit_stats.drill_target(_cases().areas, current, code)
+    return target if target and target != current else no_update
+
+
+@callback(
+    Output("ck-crumbs", "children"),
+    Output("ck-child", "options"),
+    Output("ck-child", "value"),
+    Output("ck-child", "placeholder"),
+    Output("ck-map-data", "data"),
+    Output("ck-map-title", "children"),
+    Output("ck-map-legend", "children"),
+    Input("ck-area", "data"),
+    Input("ck-theme", "data"),
+)
+def navigate(area_code, theme_key):
+    nav = cockpit_stats.cached_navigation(_cases(), area_code, theme_key)
+    if nav is None:
+        return [], [], None, "", no_update, "尚未导入城市网格", []
+    area = nav["area"]
+    payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"])
+    return (view.crumbs(nav["breadcrumbs"]), view.child_options(nav["choices"]), None, view.child_placeholder(area),
+            {"spec": payload["spec"], "bounds": payload["bounds"]},
+            view.map_title(area, nav["frame"].name, nav["ranking"]["level"]), view.map_legend(payload["legend"]))
+
+
+@callback(
+    Output("ck-period", "children"),
+    Output("ck-figures", "children"),
+    Output("ck-trend", "figure"),
+    Output("ck-pareto", "figure"),
+    Output("ck-pareto-title", "children"),
+    Output("ck-units", "figure"),
+    Output("ck-severity", "figure"),
+    Output("ck-ranking", "figure"),
+    Output("ck-ranking-title", "children"),
+    Output("ck-indicators-title", "children"),
+    Output("ck-indicators", "children"),
+    Output("ck-demo-note", "children"),
+    Output("ck-reminders-title", "children"),
+    Output("ck-reminders", "children"),
+    Input("ck-area", "data"),
+    Input("ck-theme", "data"),
+    Input("ck-scale", "data"),
+    Input("ck-tick", "n_intervals"),
+)
+def panel(area_code, theme_key, scale, _tick):
+    snap = cockpit_stats.cached_snapshot(_cases(), area_code, theme_key)
+    if snap is None:
+        return ("尚未导入城市网格",) + (no_update,) * 13
+    s = scale or 1
+    return (
+        view.period_text(snap), view.figure_cards(snap["headline"]),
+        view.trend_figure(snap["daily"], s), view.pareto_figure(snap["pareto"], s), view.pareto_title(snap["pareto"]),
+        view.units_figure(snap["units"], s), view.severity_figure(snap["severity"], s),
+        view.ranking_figure(snap["children"], s), view.ranking_title(snap["children"], snap["area"]),
+        view.indicators_title(snap["indicators"], snap["theme"]), view.indicators_table(snap["indicators"]),
+        view.demo_note(snap["indicators"]),
+        view.reminders_title(snap["reminders"]), view.reminders_list(snap["reminders"]),
+    )
+
+
+# The map is fitted to its real size in the browser, like the home page's (assets/fit_bounds.js).
+clientside_callback(
+    """function (d) {
+        if (!d || !d.spec) { return window.dash_clientside.no_update; }
+        return window.dash_clientside.ucc.fitDeck(d.bounds, d.spec, 'ck-map');
+    }""",
+    Output("ck-map", "data"),
+    Input("ck-map-data", "data"),
+)
+
+# Chart fonts grow with the screen like the rem-based CSS (1080 CSS px tall = 1×).
+clientside_callback(
+    """function (_id) {
+        var s = Math.max(1, Math.round(window.innerHeight / 1080 * 4) / 4);
+        return s === 1 ? window.dash_clientside.no_update : s;
+    }""",
+    Output("ck-scale", "data"),
+    Input("ck-root", "id"),
+)

@@ -1,0 +1,83 @@
+"""Wall callbacks: the slow server refreshes (the safety net under the live stream) and the clientside wiring."""
+from __future__ import annotations
+
+import json
+
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
+from flask import current_app
+
+from layouts.wall import FIGURES, PANELS, heat_points, snapshot
+
+
+@callback(Output("wall-agg", "data"), Input("wall-refresh", "n_intervals"), Input("wall-resync", "data"),
+          prevent_initial_call=True)
+def refresh(_n, _resync):
+    return snapshot(current_app.extensions["ucc"])
+
+
+@callback(Output("wall-heat", "data"), Input("wall-heat-refresh", "n_intervals"), Input("wall-mode", "data"),
+          State("wall-heat", "data"))
+def refresh_heat(_n, mode, have):
+    """The 7-day points of the hexagon view: read when that view first shows, then every 5 minutes."""
+    if not have and mode != "heat":
+        return no_update
+    if have and ctx.triggered_id == "wall-mode":
+        return no_update
+    return heat_points(current_app.extensions["ucc"])
+
+
+# Starts the live stream (assets/wall.js) once the page has its configuration.
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="start"),
+    Output("wall-started", "data"), Input("wall-config", "data"), State("wall-agg", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="base"),
+    Output("wall-map", "data"), Output("wall-legend", "children"), Output("wall-map-title", "children"),
+    Input("wall-geo", "data"), Input("wall-agg", "data"), Input("wall-heat", "data"), Input("wall-mode", "data"),
+    Input("wall-viewport", "data"), State("wall-config", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="overlay"),
+    Output("wall-live-map", "data"), Output("wall-em-labels", "children"),
+    Input("wall-agg", "data"), Input("wall-live", "data"), Input("wall-anim", "data"), Input("wall-viewport", "data"),
+    State("wall-config", "data"),
+)
+
+# Everything drawn from the merged state (snapshot + live): figures, trend, ranking, ticker, panels.
+RENDER_OUTPUTS = (
+    [(f"wall-fig-{k}", "children") for k, _ in FIGURES]
+    + [("wall-fig-closure", "children"), ("wall-fig-ontime", "children"),
+       ("wall-trend", "children"), ("wall-trend-caption", "children"), ("wall-ranking", "children"),
+       ("wall-ticker", "children"),
+       ("wall-city-received", "children"), ("wall-city-accepted", "children"), ("wall-city-closure", "children"),
+       ("wall-city-ontime", "children"), ("wall-city-rework", "children"), ("wall-city-hours", "children"),
+       ("wall-city-top", "children"), ("wall-em-severity", "children"), ("wall-em-list", "children"),
+       ("wall-alert", "children"), ("wall-alert", "className")]
+)
+_KEYS = json.dumps([f"{i}.{p}" for i, p in RENDER_OUTPUTS])
+clientside_callback(
+    "function (agg, live, cfg) {"
+    " var r = window.uccWall.render(agg, live, cfg) || {}; var nu = window.dash_clientside.no_update;"
+    f" return {_KEYS}.map(function (k) {{ return (k in r) ? r[k] : nu; }}); }}",
+    [Output(i, p) for i, p in RENDER_OUTPUTS],
+    Input("wall-agg", "data"), Input("wall-live", "data"), State("wall-config", "data"),
+)
+
+# Kiosk: which thematic panel is shown and which map view, switched on a timer in the browser.
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="kiosk"),
+    [Output(f"wall-panel-{k}", "className") for k, _ in PANELS] + [Output("wall-tabs", "children"),
+                                                                  Output("wall-mode", "data")],
+    Input("wall-kiosk", "n_intervals"), State("wall-config", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="clock"),
+    Output("wall-clock-time", "children"), Output("wall-clock-date", "children"),
+    Output("wall-conn", "children"), Output("wall-conn", "className"),
+    Output("wall-stale", "children"), Output("wall-stale", "className"),
+    Input("wall-clock", "n_intervals"), State("wall-config", "data"),
+)

@@ -1,0 +1,515 @@
+"""Leader cockpit aggregates for one area and one theme: SQL that filters by time range, state or area first."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, literal_column, or_, select
+
+from data.indicators import THEME_LABELS, list_indicators
+from data.models import Case, Unit
+from data.stats import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # accepted cases' open states (shared with the wall)
+from data.stats import NOT_ACCEPTED as NOT_ACCEPTED_STATES
+from dispatch.kpi import period_bounds
+from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
+from dispatch.routing import SEVERITY_NAMES
+from geo.model import CITY, DISTRICT, GRID, LEVEL_NAMES_ZH
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC = timezone.utc
+PERIOD_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A cockpit panel: which categories its case figures count (empty filters: every category)."""
+
+    key: str
+    label: str
+    kinds: tuple[str, ...] = ()
+    major_classes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not (self.kinds or self.major_classes or self.names)
+
+    def category_codes(self, catalog) -> list[str] | None:
+        """The catalog codes of the theme, or None for every category."""
+        if self.everything:
+            return None
+        return sorted(c.code for c in catalog.values()
+                      if c.kind in self.kinds or c.major_class in self.major_classes or c.name in self.names)
+
+
+THEMES: dict[str, Theme] = {t.key: t for t in (
+    Theme("overview", "综合态势"),
+    Theme("city", THEME_LABELS["city"], kinds=("component", "event")),
+    Theme("emergency", THEME_LABELS["emergency"], kinds=("emergency",), major_classes=("安全隐患",)),
+    Theme("environment", THEME_LABELS["environment"],
+          major_classes=("生态环境", "市容环境", "园林绿化设施", "市容环卫设施", "公共卫生与环境"),
+          names=("工地扬尘", "夜间施工噪声", "渣土撒漏", "渣土车未密闭")),
+    Theme("traffic", THEME_LABELS["traffic"], major_classes=("道路交通", "突发事件"),
+          names=("道路交通事故", "机动车乱停放", "非机动车乱停放", "共享单车乱停放", "黑车揽客", "施工占道",
+                 "道路大面积塌陷")),
+    Theme("public", THEME_LABELS["public"], major_classes=("民生服务", "矛盾纠纷", "人口房屋", "公用设施"),
+          names=("电梯故障停运", "电梯困人", "大面积停电")),
+    Theme("economy", THEME_LABELS["economy"], major_classes=("市场监管",),
+          names=("占道经营", "无照经营游商", "店外经营", "劳资纠纷", "消费纠纷")),
+)}
+DEFAULT_THEME = "overview"
+
+
+def theme_or_default(key: str | None) -> Theme:
+    return THEMES.get(key or DEFAULT_THEME, THEMES[DEFAULT_THEME])
+
+
+# ---- scope -------------------------------------------------------------------------------------
+def _next_code(prefix: str) -> str | None:
+    """The smallest digit string above every code that starts with `prefix` (None if none exists)."""
+    digits = prefix.rstrip("9")
+    if not digits or not digits.isdigit():
+        return None
+    return digits[:-1] + str(int(digits[-1]) + 1)
+
+
+def area_clause(area, indexed: bool = True):
+    """Cases in an area, as CaseService._area_clause rules it (district_code for a district, grid
+    code prefix below), written as a range so that a B-tree index serves it on every database.
+    indexed=False writes the same test so that no index can serve it (`col || ''`): the planner
+    then reads through the query's time-range or state index instead of the area's whole history."""
+    if area.level == CITY:
+        return None
+    district = Case.district_code if indexed else Case.district_code + ""
+    grid = Case.grid_code if indexed else Case.grid_code + ""
+    if area.level == DISTRICT:
+        return district == area.code
+    if area.level == GRID:
+        return grid == area.code
+    upper = _next_code(area.code)
+    if upper is None or not area.code.isdigit():
+        return grid.like(area.code + "%")
+    return and_(grid >= area.code, grid < upper)
+
+
+@dataclass
+class Scope:
+    """The selection: an area of the hierarchy, a theme, the period and the instant of the figures.
+
+    Two spellings of the same area-and-theme filter: `where()` for queries over a reported_at
+    range (the (district_code, reported_at) and (category_code, reported_at) indexes serve both at
+    once) and `narrow()` for queries over a deadline or closing range or the open states, which
+    must read through that index and only filter by area and theme."""
+
+    area: object  # geo.model.AreaRecord
+    theme: Theme
+    now: datetime
+    start: date
+    end: date
+    lo: datetime  # period start, UTC (start 00:00 Shanghai)
+    hi: datetime  # period end, UTC (end + 1 day 00:00 Shanghai)
+    categories: list[str] | None = None
+    clauses: list = field(default_factory=list)  # area + theme, indexable
+    filters: list = field(default_factory=list)  # area + theme, never an index
+
+    def where(self, *more) -> list:
+        return [*self.clauses, *more]
+
+    def narrow(self, *more) -> list:
+        return [*self.filters, *more]
+
+
+def make_scope(area, theme: Theme, catalog, now: datetime, days: int = PERIOD_DAYS) -> Scope:
+    end = now.astimezone(SHANGHAI).date()
+    start = end - timedelta(days=days - 1)
+    lo, hi = period_bounds(start, end)
+    cats = theme.category_codes(catalog)
+    return Scope(area=area, theme=theme, now=now, start=start, end=end, lo=lo, hi=hi, categories=cats,
+                 clauses=scope_clauses(area, cats), filters=scope_clauses(area, cats, indexed=False))
+
+
+def scope_clauses(area, categories: list[str] | None, indexed: bool = True) -> list:
+    """Area, then the theme's categories (an empty theme matches nothing). Below the district
+    the grid-code range is never offered as an index even for reported_at queries: no
+    (grid_code, reported_at) index exists, and the time range bounds the work, not the history."""
+    clauses = []
+    clause = area_clause(area, indexed and area.level <= DISTRICT)
+    if clause is not None:
+        clauses.append(clause)
+    if categories is not None:
+        column = Case.category_code if indexed else Case.category_code + ""
+        clauses.append(column.in_(categories or ["-"]))
+    return clauses
+
+
+def _accepted():
+    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED_STATES))
+
+
+def _overdue_open(now: datetime):
+    """The assessment's 超期未结 at `now`: accepted, not closed, deadline passed."""
+    # An open state is never closed (closing is terminal), so closed_at needs no test: the
+    # state index alone finds these rows.
+    return and_(Case.state.in_(ACCEPTED_OPEN_STATES), Case.accepted_at.is_not(None), Case.rejected_at.is_(None),
+                Case.deadline_at < now)
+
+
+def _supervised_open():
+    return and_(Case.state.in_(OPEN_STATES), Case.supervised.is_(True))
+
+
+def _local_day(session, column):
+    """The Shanghai calendar day of a UTC timestamp column, as 'YYYY-MM-DD' (China keeps no DST)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d", column, "+8 hours")
+    return func.to_char(column + literal_column("interval '8 hours'"), "YYYY-MM-DD")
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+# ---- the figures -------------------------------------------------------------------------------
+def daily_counts(session, scope: Scope) -> list[dict]:
+    """Received (受理) and closed (结案) per Shanghai day of the period, every day present."""
+    days = {(scope.start + timedelta(days=i)).isoformat(): {"received": 0, "closed": 0}
+            for i in range((scope.end - scope.start).days + 1)}
+    rday = _local_day(session, Case.reported_at)
+    for day, n in session.execute(select(rday, func.count()).where(
+            *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi)).group_by(rday)):
+        if day in days:
+            days[day]["received"] = n
+    cday = _local_day(session, Case.closed_at)
+    for day, n in session.execute(select(cday, func.count()).where(
+            *scope.narrow(Case.closed_at >= scope.lo, Case.closed_at < scope.hi)).group_by(cday)):
+        if day in days:
+            days[day]["closed"] = n
+    return [{"day": d, **v} for d, v in days.items()]
+
+
+def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
+    """Cases received in the period per category, largest first, with the cumulative share;
+    the categories after `top` are summed as "其他"."""
+    rows = session.execute(select(Case.category_code, func.count()).where(
+        *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))
+        .group_by(Case.category_code)).all()
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    total = sum(n for _, n in rows)
+    items, running = [], 0
+    head, tail = rows[:top], rows[top:]
+    for code, n in head:
+        running += n
+        cat = catalog.get(code)
+        items.append({"code": code, "name": cat.name if cat else code, "count": n, "cum_share": running / total})
+    if tail:
+        running += sum(n for _, n in tail)
+        items.append({"code": None, "name": f"其他（{len(tail)} 类）", "count": sum(n for _, n in tail),
+                      "cum_share": running / total})
+    return {"total": total, "items": items}
+
+
+def unit_performance(session, scope: Scope) -> list[dict]:
+    """Due, closed and closed-on-time cases of the period per lead unit (GB/T 30428.4 style, as
+    dispatch.kpi defines them), with the closure and on-time rates and the overdue open cases.
+
+    Due = accepted cases whose deadline falls in the period and that were not closed before it
+    (deadline index), plus cases closed early in the period whose deadline is after it
+    (closed_at index); the two sets are disjoint, so the sums are exact."""
+    lo, hi, now = scope.lo, scope.hi, scope.now
+    groups: dict[str | None, dict] = {}
+
+    def bucket(code):
+        return groups.setdefault(code, {"due": 0, "closed": 0, "closed_on_time": 0, "overdue_open": 0})
+
+    closed_by_end = and_(Case.closed_at.is_not(None), Case.closed_at < hi)
+    q_deadline = select(
+        Case.unit_code, func.count(),
+        func.sum(case((closed_by_end, 1), else_=0)),
+        func.sum(case((and_(closed_by_end, Case.closed_at <= Case.deadline_at), 1), else_=0)),
+    ).where(*scope.narrow(Case.deadline_at >= lo, Case.deadline_at < hi, _accepted(),
+                         or_(Case.closed_at.is_(None), Case.closed_at >= lo))).group_by(Case.unit_code)
+    for unit, due, closed, on_time in session.execute(q_deadline):
+        b = bucket(unit)
+        b["due"] += due
+        b["closed"] += int(closed or 0)
+        b["closed_on_time"] += int(on_time or 0)
+    q_early = select(Case.unit_code, func.count()).where(
+        *scope.narrow(Case.closed_at >= lo, Case.closed_at < hi, Case.deadline_at >= hi,
+                     Case.closed_at < Case.deadline_at, _accepted())).group_by(Case.unit_code)
+    for unit, n in session.execute(q_early):
+        b = bucket(unit)
+        b["due"] += n
+        b["closed"] += n
+        b["closed_on_time"] += n
+    cutoff = min(now, hi)
+    for unit, n in session.execute(select(Case.unit_code, func.count()).where(
+            *scope.narrow(_overdue_open(cutoff))).group_by(Case.unit_code)):
+        bucket(unit)["overdue_open"] += n
+    codes = [c for c in groups if c is not None]
+    names = dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()) if codes else {}
+    out = []
+    for code, b in groups.items():
+        out.append({"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", **b,
+                    "closure_rate": _rate(b["closed"], b["due"]), "on_time_rate": _rate(b["closed_on_time"], b["due"])})
+    return out
+
+
+def worst_units(units: list[dict], top: int = 8, min_due: int = 3) -> list[dict]:
+    """Units with cases due, worst on-time rate first (then closure rate, then most overdue);
+    units with fewer than `min_due` due cases only fill up the list when too few have more."""
+    ranked = [u for u in units if u["due"] > 0 and u["unit_code"] is not None]
+    ranked.sort(key=lambda u: (u["due"] < min_due, u["on_time_rate"], u["closure_rate"], -u["overdue_open"],
+                               -u["due"], u["name"]))
+    return ranked[:top]
+
+
+def totals(units: list[dict]) -> dict:
+    due = sum(u["due"] for u in units)
+    closed = sum(u["closed"] for u in units)
+    on_time = sum(u["closed_on_time"] for u in units)
+    return {"due": due, "closed": closed, "closed_on_time": on_time, "closure_rate": _rate(closed, due),
+            "on_time_rate": _rate(on_time, due), "overdue_open": sum(u["overdue_open"] for u in units)}
+
+
+def emergency_severity(session, scope: Scope) -> list[dict]:
+    """Emergencies of the area reported in the period per severity (Ⅰ–Ⅳ): still open and closed.
+    Not narrowed by the theme: the leader sees every emergency on every panel."""
+    open_case = case((Case.state.in_(OPEN_STATES), 1), else_=0)
+    rows = session.execute(select(Case.severity, func.count(), func.sum(open_case)).where(
+        *scope_clauses(scope.area, None), Case.kind == "emergency",
+        Case.reported_at >= scope.lo, Case.reported_at < scope.hi, Case.state != "merged")
+        .group_by(Case.severity)).all()
+    by = {sev: (n, int(o or 0)) for sev, n, o in rows}
+    return [{"severity": s, "label": SEVERITY_NAMES[s], "total": by.get(s, (0, 0))[0], "open": by.get(s, (0, 0))[1],
+             "closed": by.get(s, (0, 0))[0] - by.get(s, (0, 0))[1]} for s in (1, 2, 3, 4)]
+
+
+def headline(session, scope: Scope, units: list[dict]) -> dict:
+    """The cards: received in the period, the assessment rates, overdue, supervised, open emergencies."""
+    received = session.scalar(select(func.count()).select_from(Case).where(
+        *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))) or 0
+    today_lo = datetime.combine(scope.end, datetime.min.time(), SHANGHAI).astimezone(UTC)
+    today = session.scalar(select(func.count()).select_from(Case).where(
+        *scope.where(Case.reported_at >= today_lo, Case.reported_at < scope.hi))) or 0
+    supervised = session.scalar(select(func.count()).select_from(Case).where(*scope.narrow(_supervised_open()))) or 0
+    emergencies = session.scalar(select(func.count()).select_from(Case).where(
+        *scope_clauses(scope.area, None, indexed=False), Case.state.in_(OPEN_STATES), Case.kind == "emergency")) or 0
+    return {"received": received, "received_today": today, **totals(units), "supervised_open": supervised,
+            "emergencies_open": emergencies}
+
+
+def child_ranking(session, scope: Scope, directory) -> dict:
+    """The next level down (a grid's siblings for a grid): received in the period, open and
+    overdue now, per child area, busiest first. Grouped by district or by grid, then rolled up."""
+    area = scope.area
+    parent = directory.get(area.parent) if area.level == GRID and area.parent else area
+    children = sorted((r for r in directory.records(max_level=parent.level + 1) if r.parent == parent.code),
+                      key=lambda r: r.code)
+    if not children:
+        return {"parent": parent.code, "level": parent.level + 1, "items": []}
+    base = replace(scope, area=parent, clauses=scope_clauses(parent, scope.categories),
+                   filters=scope_clauses(parent, scope.categories, indexed=False))
+    key = Case.district_code if parent.level == CITY else Case.grid_code
+    figures: dict[str, dict] = {c.code: {"received": 0, "open": 0, "overdue": 0} for c in children}
+    owner = _owner_of(children, directory)
+    received = session.execute(select(key, func.count()).where(
+        *base.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi)).group_by(key))
+    for k, n in received:
+        c = owner(k)
+        if c in figures:
+            figures[c]["received"] += n
+    overdue = case((_overdue_open(scope.now), 1), else_=0)
+    for k, n, o in session.execute(select(key, func.count(), func.sum(overdue)).where(
+            *base.narrow(Case.state.in_(OPEN_STATES))).group_by(key)):
+        c = owner(k)
+        if c in figures:
+            figures[c]["open"] += n
+            figures[c]["overdue"] += int(o or 0)
+    items = [{"code": c.code, "name": c.name, "selected": c.code == area.code, **figures[c.code]} for c in children]
+    items.sort(key=lambda x: (-x["received"], -x["open"], x["code"]))
+    return {"parent": parent.code, "level": parent.level + 1, "items": items}
+
+
+def _owner_of(children, directory):
+    """Maps a district code or grid code to the child area it lies in."""
+    codes = {c.code for c in children}
+    lengths = {len(c) for c in codes}
+    if len(lengths) == 1:
+        n = lengths.pop()
+        return lambda k: k[:n] if k else None
+    level = children[0].level
+
+    def owner(k):
+        for a in directory.chain(k) if k else []:
+            if a.level == level:
+                return a.code
+        return None
+
+    return owner
+
+
+def reminders(session, scope: Scope, directory, catalog, limit: int = 30) -> list[dict]:
+    """办公提醒: open cases that are overdue or supervised, supervised-and-overdue first, then the
+    longest overdue. Reads through the state index (open cases only)."""
+    overdue = _overdue_open(scope.now)
+    rows = session.execute(select(
+        Case.id, Case.category_code, Case.grid_code, Case.unit_code, Case.state, Case.deadline_at, Case.supervised,
+        Case.escalation_count, Case.severity, Case.reported_at,
+    ).where(*scope.narrow(or_(overdue, _supervised_open())))
+        .order_by(Case.supervised.desc(), Case.deadline_at.asc()).limit(limit * 3)).all()
+    units = [r.unit_code for r in rows if r.unit_code]
+    names = dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(units))).all()) if units else {}
+    out = []
+    for r in rows:
+        is_overdue = (r.deadline_at is not None and r.deadline_at < scope.now and r.state in ACCEPTED_OPEN_STATES)
+        cat = catalog.get(r.category_code)
+        chain = directory.chain(r.grid_code)
+        place = " · ".join(a.name for a in reversed(chain) if a.level in (2, 3, 4))
+        hours = (scope.now - r.deadline_at).total_seconds() / 3600 if is_overdue else None
+        out.append({"id": r.id, "category": cat.name if cat else r.category_code, "place": place,
+                    "unit": names.get(r.unit_code, r.unit_code) if r.unit_code else "（未派遣）",
+                    "state": r.state, "state_label": STATE_LABELS.get(r.state, r.state),
+                    "deadline": r.deadline_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if r.deadline_at else "—",
+                    "overdue": is_overdue, "overdue_hours": hours, "supervised": bool(r.supervised),
+                    "escalations": r.escalation_count, "severity": r.severity})
+    out.sort(key=lambda x: (not (x["supervised"] and x["overdue"]), not x["overdue"], -(x["overdue_hours"] or 0)))
+    return out[:limit]
+
+
+# ---- the whole panel ---------------------------------------------------------------------------
+def breadcrumbs(directory, code: str) -> list[dict]:
+    return [{"code": a.code, "name": a.name, "level": a.level, "level_name": LEVEL_NAMES_ZH[a.level]}
+            for a in reversed(directory.chain(code))]
+
+
+def resolve_area(directory, code: str | None):
+    """The selected area, or the city when the code is unknown (a stale link, a re-imported grid)."""
+    area = directory.get(code) if code else None
+    if area is None:
+        records = directory.records(max_level=1)
+        area = records[0] if records else None
+    return area
+
+
+class _TtlCache:
+    """Figures per (area, theme) for a short while: every leader on the same selection, and the
+    page's own refresh, reuse one computation. Keyed by the service clock's time bucket."""
+
+    def __init__(self, seconds: float = 30.0, size: int = 256):
+        self.seconds, self.size = seconds, size
+        self._lock = threading.Lock()
+        self._data: dict = {}
+
+    def get(self, key, now: datetime, make):
+        bucket = (*key, int(now.timestamp() // self.seconds))
+        with self._lock:
+            if bucket in self._data:
+                return self._data[bucket]
+        value = make()
+        with self._lock:
+            if len(self._data) >= self.size:
+                self._data.clear()
+            self._data[bucket] = value
+        return value
+
+
+_CACHE = _TtlCache()
+
+
+def cached_snapshot(cases, area_code: str | None, theme_key: str | None) -> dict | None:
+    """snapshot() shared for 30 s (the page refreshes every minute)."""
+    now = cases.clock()
+    return _CACHE.get(("snapshot", cases.db.url, area_code, theme_key), now,
+                      lambda: snapshot(cases, area_code, theme_key, now))
+
+
+def cached_navigation(cases, area_code: str | None, theme_key: str | None) -> dict | None:
+    now = cases.clock()
+    return _CACHE.get(("navigation", cases.db.url, area_code, theme_key), now,
+                      lambda: navigation(cases, area_code, theme_key, now))
+
+
+def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime | None = None,
+             with_indicators: bool = True) -> dict | None:
+    """Every figure of the cockpit for an area and a theme; None when no city is loaded.
+    `cases` is the app's CaseService (its db, area directory, catalog and clock)."""
+    directory = cases.areas
+    area = resolve_area(directory, area_code)
+    if area is None:
+        return None
+    theme = theme_or_default(theme_key)
+    catalog = cases.catalog()
+    now = (now or cases.clock()).astimezone(UTC)
+    scope = make_scope(area, theme, catalog, now)
+    with cases.db.session() as s:
+        units = unit_performance(s, scope)
+        out = {
+            "area": {"code": area.code, "name": area.name, "level": area.level,
+                     "level_name": LEVEL_NAMES_ZH[area.level]},
+            "theme": {"key": theme.key, "label": theme.label},
+            "period": {"start": scope.start.isoformat(), "end": scope.end.isoformat(), "days": PERIOD_DAYS},
+            "now": now.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+            "breadcrumbs": breadcrumbs(directory, area.code),
+            "headline": headline(s, scope, units),
+            "daily": daily_counts(s, scope),
+            "pareto": category_pareto(s, scope, catalog),
+            "units": worst_units(units),
+            "severity": emergency_severity(s, scope),
+            "children": child_ranking(s, scope, directory),
+            "reminders": reminders(s, scope, directory, catalog),
+        }
+        if with_indicators:
+            out["indicators"] = list_indicators(s, None if theme.everything else theme.key)
+    return out
+
+
+def map_areas(directory, code: str) -> tuple[object, list, object | None]:
+    """What the map draws for a selection: the frame area (the selection, or a grid's community),
+    its children, and the highlighted child (a selected grid) if any."""
+    area = directory.get(code)
+    if area is None:
+        return None, [], None
+    frame = directory.get(area.parent) if area.level == GRID and area.parent else area
+    children = [r for r in directory.records(max_level=frame.level + 1) if r.parent == frame.code]
+    return frame, sorted(children, key=lambda r: r.code), area if area.level == GRID else None
+
+
+def navigation(cases, area_code: str | None, theme_key: str | None, now: datetime | None = None) -> dict | None:
+    """What the drill-down needs for a selection: breadcrumbs, the areas to drill into (a grid's
+    siblings for a grid), and the map's frame, its children and their figures."""
+    directory = cases.areas
+    area = resolve_area(directory, area_code)
+    if area is None:
+        return None
+    theme = theme_or_default(theme_key)
+    now = (now or cases.clock()).astimezone(UTC)
+    frame, children, highlight = map_areas(directory, area.code)
+    scope = make_scope(area, theme, cases.catalog(), now)
+    with cases.db.session() as s:
+        ranking = child_ranking(s, scope, directory)
+    return {"area": {"code": area.code, "name": area.name, "level": area.level,
+                     "level_name": LEVEL_NAMES_ZH[area.level]},
+            "breadcrumbs": breadcrumbs(directory, area.code),
+            "choices": [{"code": c.code, "name": c.name} for c in children],
+            "frame": frame, "children": children, "highlight": highlight, "ranking": ranking}
+
+
+def drill_target(directory, current: str | None, code: str | None) -> str | None:
+    """The area to select after a click: an existing area on the current selection's chain or
+    below it (map, chart, selector), or a sibling grid; None to ignore the click."""
+    if not code or not isinstance(code, str):
+        return None
+    target = directory.get(code)
+    if target is None:
+        return None
+    here = directory.get(current) if current else None
+    if here is None:
+        return target.code
+    chain = {a.code for a in directory.chain(target.code)}
+    if here.code in chain or target.code in {a.code for a in directory.chain(here.code)}:
+        return target.code
+    if here.level == GRID and target.parent == here.parent:
+        return target.code
+    return None

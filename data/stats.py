@@ -1,0 +1,312 @@
+"""Aggregate queries for the wall and the cockpit, each over an index range (never a scan of every case)."""
+from __future__ import annotations
+
+# Every function takes an open SQLAlchemy Session (`with db.session() as s:`) and returns plain
+# data. Figures follow dispatch/kpi.py's contract (period_figures equals compute_kpis on the same
+# cases); "overdue" is the KPI's overdue_open: accepted, not closed, deadline before now.
+# The index each query rides on is named next to it (data/models.py; 0002 adds accepted_at, 0003
+# closed_at). Times are aware UTC; days and hours are wall-clock days and hours of `tz`.
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, extract, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from data.models import Area, Case, CaseEvent, Category
+from dispatch.kpi import Kpis, period_bounds
+from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
+
+UTC = timezone.utc
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Open states of a case that was accepted (立案): the ones that can be overdue.
+ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s != "reported")
+NOT_ACCEPTED = ("rejected", "merged")
+
+__all__ = ["SHANGHAI", "Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",
+           "district_ranking", "hourly_trend", "newest_cases", "today_points", "open_emergencies",
+           "recent_points", "category_top", "nice_breaks"]
+
+
+def _zone(tz: str | tzinfo) -> tzinfo:
+    return ZoneInfo(tz) if isinstance(tz, str) else tz
+
+
+def _day_of(now: datetime, tz: str | tzinfo) -> date:
+    return now.astimezone(_zone(tz)).date()
+
+
+def _accepted():
+    """An accepted case (立案案件) as dispatch/kpi.py defines it."""
+    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED))
+
+
+def _n(cond):
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Where a snapshot stands: the newest case id and outbox sequence number when it was taken.
+    Live events after `head_seq` are not in it; created cases with id > `max_case_id` neither."""
+
+    max_case_id: int
+    head_seq: int
+
+
+def marks(s: Session) -> Marks:
+    """Read first, before the figures: anything committed later is replayed live (primary keys)."""
+    return Marks(max_case_id=s.scalar(select(func.max(Case.id))) or 0,
+                 head_seq=s.scalar(select(func.max(CaseEvent.seq))) or 0)
+
+
+def today_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI, max_case_id: int | None = None) -> dict:
+    """Today's received / accepted / closed, and the open, overdue and emergency cases right now."""
+    day = _day_of(now, tz)
+    start, end = period_bounds(day, day, tz)
+    upto = [Case.id <= max_case_id] if max_case_id is not None else []
+    # ix_cases_reported
+    received, emergencies_today = s.execute(select(func.count(), _n(Case.kind == "emergency")).where(
+        Case.reported_at >= start, Case.reported_at < end, *upto)).one()
+    # ix_cases_accepted
+    accepted = s.scalar(select(func.count()).where(Case.accepted_at >= start, Case.accepted_at < end, _accepted()))
+    # ix_cases_closed_at
+    closed = s.scalar(select(func.count()).where(Case.closed_at >= start, Case.closed_at < end, _accepted()))
+    # ix_cases_state: only the open cases are read
+    open_, overdue, emergencies_open = s.execute(select(
+        func.count(), _n(and_(_accepted(), Case.deadline_at < now)), _n(Case.kind == "emergency"),
+    ).where(Case.state.in_(OPEN_STATES), *upto)).one()
+    return {"day": day.isoformat(), "received": received, "accepted": accepted, "closed": closed,
+            "open": open_, "overdue": overdue, "emergencies_open": emergencies_open,
+            "emergencies_today": emergencies_today}
+
+
+def _hours_between(s: Session, later, earlier):
+    if s.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 24.0
+    return extract("epoch", later - earlier) / 3600.0
+
+
+def period_figures(s: Session, start: date, end: date, now: datetime, by_district: bool = False,
+                   tz: str | tzinfo = SHANGHAI) -> dict:
+    """The assessment figures of the days start..end (inclusive) in SQL, exactly as
+    dispatch.kpi.compute_kpis counts them. Returns {"total": Kpis, "groups": {district: Kpis}}
+    (groups only with by_district). Reads only the cases reported, accepted, due or closed in the
+    period (four index ranges), plus the open cases for overdue."""
+    S, E = period_bounds(start, end, tz)
+    cutoff = min(now.astimezone(UTC), E)
+    r, a, d, x = Case.reported_at, Case.accepted_at, Case.deadline_at, Case.closed_at
+    acc = _accepted()
+    in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
+    flag = lambda cond: case((cond, 1), else_=0)  # noqa: E731
+    # Each row's facts are computed once (the subquery; OFFSET 0 keeps SQLite from folding it into
+    # the sums, which would evaluate every comparison again for each figure), then summed as 0/1.
+    rows = select(
+        (Case.district_code if by_district else literal("*")).label("k"),
+        flag(in_p(r)).label("rec"), flag(acc).label("acc"), flag(in_p(a)).label("ain"),
+        flag(Case.extension_count > 0).label("ext"), flag(in_p(d)).label("din"), flag(in_p(x)).label("xin"),
+        flag(x < S).label("xbs"), flag(x < d).label("xld"), flag(x < E).label("xle"), flag(x <= d).label("xod"),
+        flag(Case.rework_count > 0).label("rw"),
+        case((in_p(x), _hours_between(s, x, a)), else_=0.0).label("hrs"),
+    ).where(or_(in_p(r), in_p(a), in_p(d), in_p(x))).offset(0).subquery()  # the four index ranges
+    c = rows.c
+    early = c.din * (1 - c.xbs)                                    # due in the period, not closed before it
+    due = c.acc * (early + c.xin * c.xld - early * c.xin * c.xld)  # ... or closed in it before its deadline
+    cols = [func.sum(c.rec), func.sum(c.acc * c.ain), func.sum(c.acc * c.ain * c.ext), func.sum(due),
+            func.sum(due * c.xle), func.sum(due * c.xle * c.xod), func.sum(c.acc * c.xin),
+            func.sum(c.acc * c.xin * c.rw), func.sum(c.acc * c.xin * c.hrs)]
+    q = select(c.k, *cols).group_by(c.k)
+    raw: dict = {}
+    for row in s.execute(q):
+        k = row[0] if by_district else None
+        raw[k] = [v or 0 for v in row[1:]] + [0]
+    key = [Case.district_code] if by_district else []
+    # overdue_open: accepted before E, not closed by E, deadline before the cut-off.
+    # Open cases through ix_cases_state; cases closed after E through ix_cases_closed_at.
+    over = and_(acc, a < E, d < cutoff)
+    # coalesce(c, c) is c, but no index: the planner must take the closed_at range, not "every
+    # case accepted before E" (all of them, for the current month).
+    # Those few rows are counted here: a GROUP BY would tempt SQLite into walking a district index.
+    late = and_(func.coalesce(a, a) < E, func.coalesce(d, d) < cutoff, Case.rejected_at.is_(None))
+    q = select(*key, func.count()).where(Case.state.in_(OPEN_STATES), over, or_(x.is_(None), x >= E))
+    counts = list(s.execute(q.group_by(*key) if key else q))
+    counts += [(row[0], 1) if key else (1,) for row in s.execute(
+        select(Case.district_code).where(x >= E, Case.state.not_in(OPEN_STATES + NOT_ACCEPTED), late))]
+    for row in counts:
+        k = row[0] if key else None
+        raw.setdefault(k, [0] * 9 + [0])[9] += row[-1]
+    groups = {k: _kpis(v) for k, v in sorted(raw.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))}
+    total = [sum(v[i] for v in raw.values()) for i in range(10)] if raw else [0] * 10
+    out = {"total": _kpis(total)}
+    if by_district:
+        out["groups"] = groups
+    return out
+
+
+def _kpis(v: list) -> Kpis:
+    received, accepted, extended, due, closed, on_time, closed_in, reworked, hours, overdue = v
+    ratio = lambda n, m: (n / m) if m else None  # noqa: E731
+    return Kpis(received=int(received), accepted=int(accepted), due=int(due), closed=int(closed),
+                closed_on_time=int(on_time), closure_rate=ratio(closed, due), on_time_rate=ratio(on_time, due),
+                rework_rate=ratio(reworked, closed_in), extension_rate=ratio(extended, accepted),
+                overdue_open=int(overdue), mean_handling_hours=(float(hours) / closed_in) if closed_in else None)
+
+
+def grid_counts(s: Session, now: datetime) -> dict[str, tuple[int, int]]:
+    """{grid code: (open cases, overdue cases)} for every grid with an open case (ix_cases_state)."""
+    q = (select(Case.grid_code, func.count(), _n(and_(_accepted(), Case.deadline_at < now)))
+         .where(Case.state.in_(OPEN_STATES)).group_by(Case.grid_code))
+    return {g: (int(n), int(o)) for g, n, o in s.execute(q)}
+
+
+def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict[str, dict]:
+    """{district: {received_today, open, overdue}} (ix_cases_reported, ix_cases_state)."""
+    day = _day_of(now, tz)
+    start, end = period_bounds(day, day, tz)
+    out: dict[str, dict] = defaultdict(lambda: {"received_today": 0, "open": 0, "overdue": 0})
+    for code, n in s.execute(select(Case.district_code, func.count()).where(
+            Case.reported_at >= start, Case.reported_at < end).group_by(Case.district_code)):
+        out[code]["received_today"] = n
+    for code, n, o in s.execute(select(Case.district_code, func.count(), _n(and_(_accepted(), Case.deadline_at < now)))
+                                .where(Case.state.in_(OPEN_STATES)).group_by(Case.district_code)):
+        out[code]["open"], out[code]["overdue"] = n, int(o)
+    return dict(out)
+
+
+def district_ranking(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict:
+    """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
+    today's received, open and overdue; and the month's city totals."""
+    day = _day_of(now, tz)
+    month = period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz)
+    today = district_figures(s, now, tz)
+    names = dict(s.execute(select(Area.code, Area.name).where(Area.level == 2)).all())
+    rows = []
+    for code, name in names.items():
+        k = month["groups"].get(code)
+        t = today.get(code, {"received_today": 0, "open": 0, "overdue": 0})
+        rows.append({"code": code, "name": name, **t,
+                     "on_time_rate": k.on_time_rate if k else None,
+                     "closure_rate": k.closure_rate if k else None,
+                     "due": k.due if k else 0})
+    rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), r["overdue"], r["code"]))
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+    return {"month_start": day.replace(day=1).isoformat(), "month": month["total"].to_dict(), "districts": rows}
+
+
+def hourly_trend(s: Session, now: datetime, weeks: int = 4, tz: str | tzinfo = SHANGHAI,
+                 max_case_id: int | None = None) -> dict:
+    """Cases reported per hour today, and the mean per hour of the same weekday over the last
+    `weeks` weeks (ix_cases_reported, index-only). `so_far` compares today up to now with the
+    usual day up to the same time of day."""
+    zone = _zone(tz)
+    local_now = now.astimezone(zone)
+    day = local_now.date()
+    upto = [Case.id <= max_case_id] if max_case_id is not None else []
+
+    def per_hour(d: date, until: datetime | None) -> list[int]:
+        start, end = period_bounds(d, d, zone)
+        end = min(end, until) if until else end
+        counts = [0] * 24
+        for (t,) in s.execute(select(Case.reported_at).where(Case.reported_at >= start, Case.reported_at < end, *upto)):
+            counts[t.astimezone(zone).hour] += 1
+        return counts
+
+    today = per_hour(day, now)
+    past = [per_hour(day - timedelta(days=7 * k), None) for k in range(1, weeks + 1)]
+    usual = [sum(p[h] for p in past) / weeks for h in range(24)]
+    hour = local_now.hour
+    frac = (local_now.minute * 60 + local_now.second) / 3600
+    usual_so_far = sum(usual[:hour]) + usual[hour] * frac
+    return {"day": day.isoformat(), "hour": hour, "today": today, "usual": [round(u, 2) for u in usual],
+            "weeks": weeks, "today_so_far": sum(today), "usual_so_far": round(usual_so_far, 1)}
+
+
+_CASE_COLS = (Case.id, Case.state, Case.version, Case.category_code, Category.name, Case.kind, Case.lon, Case.lat,
+              Case.grid_code, Case.district_code, Case.severity, Case.reported_at, Case.accepted_at,
+              Case.deadline_at, Case.updated_at)
+
+
+def _case_row(row, now: datetime) -> dict:
+    (id_, state, version, cat, cat_name, kind, lon, lat, grid, district, severity, reported, accepted,
+     deadline, updated) = row
+    return {"id": id_, "state": state, "state_label": STATE_LABELS.get(state, state), "version": version,
+            "category_code": cat, "category_name": cat_name or cat, "kind": kind, "lon": lon, "lat": lat,
+            "grid_code": grid, "district_code": district, "severity": severity, "reported_at": reported,
+            "updated_at": updated, "deadline_at": deadline,
+            "overdue": bool(accepted is not None and state in ACCEPTED_OPEN and deadline is not None and deadline < now)}
+
+
+def newest_cases(s: Session, now: datetime, limit: int = 20) -> list[dict]:
+    """The newest reports, newest first, duplicates merged into another case left out
+    (ix_cases_reported, read backwards)."""
+    q = (select(*_CASE_COLS).join(Category, Category.code == Case.category_code, isouter=True)
+         .where(Case.state != "merged", Case.reported_at <= now)
+         .order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit))
+    return [_case_row(r, now) for r in s.execute(q)]
+
+
+def today_points(s: Session, now: datetime, limit: int = 5000, tz: str | tzinfo = SHANGHAI) -> list[dict]:
+    """Where today's cases are (newest `limit`), with kind and whether open or overdue (ix_cases_reported)."""
+    day = _day_of(now, tz)
+    start, end = period_bounds(day, day, tz)
+    q = (select(Case.id, Case.lon, Case.lat, Case.kind, Case.state, Case.severity,
+                and_(Case.accepted_at.is_not(None), Case.deadline_at < now))
+         .where(Case.reported_at >= start, Case.reported_at < end, Case.state != "merged")
+         .order_by(Case.reported_at.desc()).limit(limit))
+    return [{"id": i, "lon": lon, "lat": lat, "kind": kind, "open": state in OPEN_STATES, "severity": sev,
+             "overdue": bool(late) and state in ACCEPTED_OPEN} for i, lon, lat, kind, state, sev, late in s.execute(q)]
+
+
+def open_emergencies(s: Session, now: datetime, limit: int = 50) -> list[dict]:
+    """Open emergencies, most severe first, then newest (ix_cases_state)."""
+    q = (select(*_CASE_COLS).join(Category, Category.code == Case.category_code, isouter=True)
+         .where(Case.state.in_(OPEN_STATES), Case.kind == "emergency")
+         .order_by(func.coalesce(Case.severity, 9), Case.reported_at.desc()).limit(limit))
+    return [_case_row(r, now) for r in s.execute(q)]
+
+
+def recent_points(s: Session, now: datetime, days: int = 7, limit: int = 30000) -> list[tuple[float, float]]:
+    """(lon, lat) of the cases reported in the last `days` days, newest first, duplicates left out
+    (ix_cases_reported)."""
+    q = (select(Case.lon, Case.lat).where(Case.reported_at >= now - timedelta(days=days), Case.reported_at <= now,
+                                          Case.state != "merged")
+         .order_by(Case.reported_at.desc()).limit(limit))
+    return [(lon, lat) for lon, lat in s.execute(q)]
+
+
+def category_top(s: Session, now: datetime, n: int = 5, tz: str | tzinfo = SHANGHAI) -> list[dict]:
+    """Today's most reported categories (ix_cases_reported)."""
+    day = _day_of(now, tz)
+    start, end = period_bounds(day, day, tz)
+    cnt = func.count().label("n")
+    q = (select(Case.category_code, func.max(Category.name), cnt)
+         .join(Category, Category.code == Case.category_code, isouter=True)
+         .where(Case.reported_at >= start, Case.reported_at < end, Case.state != "merged")
+         .group_by(Case.category_code).order_by(cnt.desc(), Case.category_code).limit(n))
+    return [{"code": c, "name": name or c, "count": k} for c, name, k in s.execute(q)]
+
+
+def nice_breaks(values, classes: int = 5) -> list[int]:
+    """Class breaks for a choropleth of counts: increasing integers, the first 1 (a value v falls
+    in class i when breaks[i] <= v < breaks[i+1]). Few distinct counts: one class each; many:
+    the quantiles of the non-zero values, so each class holds about as many grids."""
+    vals = sorted(v for v in values if v > 0)
+    if not vals:
+        return [1]
+    distinct = sorted(set(vals))
+    if len(distinct) <= classes:
+        return [1] + [v for v in distinct if v > 1]
+    out = [1]
+    for i in range(1, classes):
+        q = vals[min(len(vals) - 1, int(len(vals) * i / classes))]
+        if q > out[-1]:
+            out.append(int(q))
+    # Quantiles tie when most grids hold one or two cases: add the next counts from below.
+    for v in distinct:
+        if len(out) >= classes:
+            break
+        if v not in out:
+            out.append(v)
+    return sorted(out)

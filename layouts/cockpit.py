@@ -1,0 +1,464 @@
+"""The leader cockpit (领导驾驶舱): thematic panels, plan indicators, charts and a city-to-grid drill-down."""
+from __future__ import annotations
+
+import json
+
+import dash_deck
+import plotly.graph_objects as go
+import pydeck as pdk
+import shapely
+from dash import dcc, html
+from flask import current_app
+
+from data.cockpit_stats import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
+from data.stats import nice_breaks
+from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
+from geo.model import LEVEL_NAMES_ZH
+
+FONT = CJK_FONTS.replace('"', "")
+TEXT, MUTED, GRID_LINE = "#dbe7ff", "#8aa4c8", "#1d3d66"
+BLUE, CYAN, GREEN, AMBER, RED, GREY = "#2f7fd8", "#4fd1ff", "#3ddc97", "#ffb547", "#ff5d6c", "#4a6283"
+# Choropleth classes, dark blue (few cases) to amber and red (many); zero stays neutral.
+CLASS_COLOURS = [[40, 88, 150], [38, 128, 190], [52, 170, 190], [230, 170, 60], [236, 100, 70], [220, 50, 80]]
+ZERO_COLOUR = [44, 62, 90]
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "locale": "zh-CN"}
+STATUS_CLASS = {"met_2025": "ck-ok", "met_2023": "ck-fair", "behind": "ck-bad", "no_value": "ck-none"}
+
+
+# ---- page ------------------------------------------------------------------------------------------
+def layout(area=None, theme=None, **_query):
+    directory = current_app.extensions["ucc"].areas
+    selected = resolve_area(directory, area)
+    if selected is None:
+        return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
+    theme_key = theme_or_default(theme).key
+    return html.Div(id="ck-root", className="ck", children=[
+        dcc.Store(id="ck-area", data=selected.code),
+        dcc.Store(id="ck-theme", data=theme_key),
+        dcc.Store(id="ck-scale", data=1),
+        dcc.Store(id="ck-map-data"),
+        dcc.Interval(id="ck-tick", interval=60_000),
+        html.Div(className="ck-bar", children=[
+            html.Nav(className="ck-tabs", role="tablist", children=[
+                html.Button(t.label, id={"type": "ck-theme-btn", "key": key}, n_clicks=0, role="tab",
+                            className=tab_class(key, theme_key)) for key, t in THEMES.items()
+            ]),
+            html.Div(id="ck-period", className="ck-period"),
+        ]),
+        html.Div(className="ck-nav", children=[
+            html.Nav(id="ck-crumbs", className="ck-crumbs", **{"aria-label": "区域层级"}),
+            html.Div(className="ck-child-wrap", children=[
+                html.Span("下钻", className="ck-child-label"),
+                dcc.Dropdown(id="ck-child", options=[], value=None, placeholder="选择下级区域", clearable=False,
+                             searchable=True, className="ck-child"),
+            ]),
+            html.Div(id="ck-demo-note", className="ck-demo-note"),
+        ]),
+        html.Div(className="ck-grid", children=[
+            html.Section(className="ck-card ck-area-map", children=[
+                html.H3(id="ck-map-title", className="ck-card-title"),
+                html.Div(className="ck-map", children=[
+                    dash_deck.DeckGL(id="ck-map", data={}, enableEvents=["click"], tooltip={
+                        "html": "<b>{name}</b><br/>近{days}日受理 {received} 件<br/>在办 {open} · 超期 {overdue}",
+                        "style": {"backgroundColor": "#0b1c36", "color": TEXT, "fontFamily": FONT,
+                                  "fontSize": "0.9rem", "border": "1px solid #2a5490"}},
+                        style={"position": "absolute", "inset": "0", "background": "#0b1526"}),
+                ]),
+                html.Div(id="ck-map-legend", className="ck-legend"),
+            ]),
+            html.Section(id="ck-figures", className="ck-figures"),
+            _chart_card("ck-trend", f"案件趋势（近{PERIOD_DAYS}日，受理与结案）", "ck-c-trend"),
+            _chart_card("ck-pareto", "问题类别帕累托", "ck-c-pareto", title_id="ck-pareto-title"),
+            _chart_card("ck-units", "处置单位绩效（按期结案率最低者在前）", "ck-c-units"),
+            _chart_card("ck-severity", f"应急事件等级（近{PERIOD_DAYS}日）", "ck-c-severity"),
+            _chart_card("ck-ranking", "下级区域受理排名（点击下钻）", "ck-c-ranking", title_id="ck-ranking-title"),
+            html.Section(className="ck-card ck-c-indicators", children=[
+                html.H3(id="ck-indicators-title", className="ck-card-title"),
+                html.Div(id="ck-indicators", className="ck-indicators"),
+            ]),
+            html.Section(className="ck-card ck-c-reminders", children=[
+                html.H3(id="ck-reminders-title", className="ck-card-title"),
+                html.Div(id="ck-reminders", className="ck-reminders"),
+            ]),
+        ]),
+    ])
+
+
+def _chart_card(graph_id: str, title: str, cls: str, title_id: str | None = None) -> html.Section:
+    head = html.H3(title, id=title_id, className="ck-card-title") if title_id else html.H3(title, className="ck-card-title")
+    return html.Section(className=f"ck-card {cls}", children=[
+        head,
+        html.Div(className="ck-chart", children=[
+            dcc.Graph(id=graph_id, figure=empty_figure(1.0, "加载中…"), config=GRAPH_CONFIG,
+                      style={"position": "absolute", "inset": "0"}),
+        ]),
+    ])
+
+
+def tab_class(key: str, selected: str) -> str:
+    return "ck-tab ck-tab--on" if key == selected else "ck-tab"
+
+
+# ---- header widgets ------------------------------------------------------------------------------
+def crumbs(items: list[dict]) -> list:
+    out = []
+    for i, it in enumerate(items):
+        last = i == len(items) - 1
+        if i:
+            out.append(html.Span("›", className="ck-crumb-sep"))
+        out.append(html.Button(it["name"], id={"type": "ck-crumb", "code": it["code"]}, n_clicks=0,
+                               title=f"{it['level_name']} {it['code']}", disabled=last,
+                               className="ck-crumb ck-crumb--here" if last else "ck-crumb"))
+    return out
+
+
+def child_options(children: list[dict]) -> list[dict]:
+    return [{"label": c["name"], "value": c["code"]} for c in children]
+
+
+def child_placeholder(area: dict) -> str:
+    if area["level"] == 5:
+        return "切换同社区网格"
+    return f"选择下辖{LEVEL_NAMES_ZH.get(area['level'] + 1, '区域')}"
+
+
+def period_text(snap: dict) -> str:
+    p = snap["period"]
+    return f"{snap['area']['name']} · 统计周期 {p['start']} 至 {p['end']}（近{p['days']}日） · 更新于 {snap['now'][11:16]}"
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def figure_cards(h: dict) -> list:
+    def card(value, label, sub="", tone="", cid=None):
+        attrs = {"id": cid} if cid else {}
+        return html.Div(className=f"ck-fig {tone}", children=[
+            html.Div(value, className="ck-fig-value", **attrs), html.Div(label, className="ck-fig-label"),
+            html.Div(sub, className="ck-fig-sub")])
+
+    rate_tone = lambda r: "" if r is None else ("ck-good" if r >= 0.95 else "ck-warn" if r >= 0.85 else "ck-alarm")  # noqa: E731
+    return [
+        card(f"{h['received']:,}", f"近{PERIOD_DAYS}日受理", f"今日 {h['received_today']:,}", cid="ck-fig-received"),
+        card(_pct(h["closure_rate"]), "结案率", f"应结 {h['due']:,} · 结案 {h['closed']:,}",
+             rate_tone(h["closure_rate"]), "ck-fig-closure"),
+        card(_pct(h["on_time_rate"]), "按期结案率", f"按期结案 {h['closed_on_time']:,}", rate_tone(h["on_time_rate"]),
+             "ck-fig-ontime"),
+        card(f"{h['overdue_open']:,}", "超期未结", "已立案、超过处置时限", "ck-alarm" if h["overdue_open"] else "ck-good",
+             "ck-fig-overdue"),
+        card(f"{h['supervised_open']:,}", "督办在办", "领导督办未结案", "ck-warn" if h["supervised_open"] else "",
+             "ck-fig-supervised"),
+        card(f"{h['emergencies_open']:,}", "在办应急事件", "处置中", "ck-alarm" if h["emergencies_open"] else "ck-good",
+             "ck-fig-emergency"),
+    ]
+
+
+# ---- charts ----------------------------------------------------------------------------------------
+def _base(scale: float, **extra) -> dict:
+    s = max(1.0, float(scale or 1))
+    layout = dict(
+        template="plotly_dark", paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        font=dict(family=FONT, color=TEXT, size=round(13 * s)),
+        margin=dict(l=round(12 * s), r=round(14 * s), t=round(10 * s), b=round(8 * s)),
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom", bgcolor="rgba(0,0,0,0)",
+                    font=dict(size=round(12 * s))),
+        hoverlabel=dict(font=dict(family=FONT, size=round(13 * s)), bgcolor="#0b1c36", bordercolor="#2a5490"),
+        separators=".,", autosize=True,
+    )
+    layout.update(extra)
+    return layout
+
+
+def _axis(scale: float, **extra) -> dict:
+    s = max(1.0, float(scale or 1))
+    out = dict(gridcolor=GRID_LINE, zerolinecolor=GRID_LINE, linecolor=GRID_LINE, tickfont=dict(size=round(12 * s)), fixedrange=True,
+               automargin=True)
+    out.update(extra)
+    return out
+
+
+def _gap(n: int) -> float:
+    """Bar gap for n bars: a lone bar stays a bar, not a wall."""
+    return min(0.85, max(0.25, 1 - 0.14 * n))
+
+
+def _count_axis(scale: float, top: float, **extra) -> dict:
+    """A counting axis: whole numbers only (no 0.5 ticks when the counts are small)."""
+    ticks = {"dtick": 1} if top <= 5 else {}
+    return _axis(scale, rangemode="tozero", tickformat=",d", **ticks, **extra)
+
+
+def empty_figure(scale: float, text: str = "暂无数据") -> go.Figure:
+    s = max(1.0, float(scale or 1))
+    fig = go.Figure(layout=_base(scale))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=round(15 * s), color=MUTED))
+    return fig
+
+
+def trend_figure(daily: list[dict], scale: float) -> go.Figure:
+    if not any(d["received"] or d["closed"] for d in daily):
+        return empty_figure(scale, f"近{PERIOD_DAYS}日暂无案件")
+    x = [d["day"][5:] for d in daily]
+    fig = go.Figure(layout=_base(scale, bargap=0.25))
+    fig.add_bar(x=x, y=[d["received"] for d in daily], name="受理", marker_color=BLUE,
+                hovertemplate="%{x} 受理 %{y} 件<extra></extra>")
+    fig.add_scatter(x=x, y=[d["closed"] for d in daily], name="结案", mode="lines+markers",
+                    line=dict(color=GREEN, width=2 * max(1, scale)), marker=dict(size=5 * max(1, scale)),
+                    hovertemplate="%{x} 结案 %{y} 件<extra></extra>")
+    fig.update_xaxes(**_axis(scale, type="category", tickangle=0, nticks=8))
+    fig.update_yaxes(**_count_axis(scale, max(max(d["received"], d["closed"]) for d in daily)))
+    return fig
+
+
+def pareto_figure(pareto: dict, scale: float) -> go.Figure:
+    items = [it for it in pareto["items"] if it["code"]]
+    if not items:
+        return empty_figure(scale, f"近{PERIOD_DAYS}日暂无案件")
+    full = [it["name"] for it in items]
+    names = [n if len(n) <= 6 else n[:5] + "…" for n in full]
+    if len(set(names)) < len(names):  # two long names share a beginning: keep them whole
+        names = full
+    fig = go.Figure(layout=_base(scale, bargap=_gap(len(items))))
+    fig.add_bar(x=names, y=[it["count"] for it in items], name="件数", marker_color=CYAN, customdata=full,
+                hovertemplate="%{customdata}：%{y} 件<extra></extra>")
+    fig.add_scatter(x=names, y=[round(it["cum_share"] * 100, 1) for it in items], name="累计占比", yaxis="y2",
+                    mode="lines+markers", line=dict(color=AMBER, width=2 * max(1, scale)),
+                    marker=dict(size=5 * max(1, scale)), hovertemplate="累计 %{y:.1f}%<extra></extra>")
+    fig.update_layout(yaxis2=_axis(scale, overlaying="y", side="right", range=[0, 105], showgrid=False,
+                                   tickvals=[0, 25, 50, 75, 100], ticktext=["0", "25%", "50%", "75%", "100%"]))
+    fig.update_xaxes(**_axis(scale, tickangle=-35, type="category"))
+    fig.update_yaxes(selector=dict(overlaying=None), **_count_axis(scale, max(it["count"] for it in items)))
+    return fig
+
+
+def _short_unit(name: str, width: int = 9) -> str:
+    """Two short lines for a unit's name: its area ("钟楼区") and the body ("消防救援大队")."""
+    for i, ch in enumerate(name[:6]):
+        if ch in "区市县" and i >= 1:
+            head, body = name[:i + 1], name[i + 1:]
+            break
+    else:
+        head, body = "", name
+    if len(body) > width:
+        body = body[:width - 1] + "…"
+    return f"{head}<br>{body}" if head else body
+
+
+def units_figure(units: list[dict], scale: float) -> go.Figure:
+    if not units:
+        return empty_figure(scale, "本期暂无应结案件")
+    rows = list(reversed(units))  # worst at the top of a horizontal bar chart
+    names = [_short_unit(u["name"]) for u in rows]
+    hover = [f"{u['name']}<br>应结 {u['due']} · 结案 {u['closed']} · 按期 {u['closed_on_time']} · "
+             f"超期未结 {u['overdue_open']}" for u in rows]
+    fig = go.Figure(layout=_base(scale, barmode="group", bargap=_gap(len(rows)), bargroupgap=0.05))
+    fig.add_bar(y=names, x=[round((u["closure_rate"] or 0) * 100, 1) for u in rows], orientation="h",
+                name="结案率", marker_color=BLUE, customdata=hover,
+                hovertemplate="%{customdata}<br>结案率 %{x:.1f}%<extra></extra>")
+    fig.add_bar(y=names, x=[round((u["on_time_rate"] or 0) * 100, 1) for u in rows], orientation="h",
+                name="按期结案率", marker_color=[RED if (u["on_time_rate"] or 0) < 0.85 else AMBER
+                                             if (u["on_time_rate"] or 0) < 0.95 else GREEN for u in rows],
+                text=[_pct(u["on_time_rate"]) for u in rows], textposition="outside", cliponaxis=False,
+                textfont=dict(size=round(11 * max(1.0, float(scale or 1))), color=TEXT),
+                customdata=hover, hovertemplate="%{customdata}<br>按期结案率 %{x:.1f}%<extra></extra>")
+    fig.update_xaxes(**_axis(scale, range=[0, 118], tickvals=[0, 25, 50, 75, 100],
+                             ticktext=["0", "25%", "50%", "75%", "100%"]))
+    fig.update_yaxes(**_axis(scale, type="category", tickfont=dict(size=round(11 * max(1.0, float(scale or 1))))))
+    return fig
+
+
+def severity_figure(rows: list[dict], scale: float) -> go.Figure:
+    if not any(r["total"] for r in rows):
+        return empty_figure(scale, f"近{PERIOD_DAYS}日无应急事件")
+    x = [r["label"].replace("（", "<br>").rstrip("）") for r in rows]
+    fig = go.Figure(layout=_base(scale, barmode="stack", bargap=0.35))
+    names = [r["label"] for r in rows]
+    fig.add_bar(x=x, y=[r["open"] for r in rows], name="处置中", marker_color=RED, customdata=names,
+                hovertemplate="%{customdata} 处置中 %{y} 起<extra></extra>")
+    fig.add_bar(x=x, y=[r["closed"] for r in rows], name="已办结", marker_color=GREY, customdata=names,
+                text=[str(r["total"]) if r["total"] else "" for r in rows], textposition="outside", cliponaxis=False,
+                hovertemplate="%{customdata} 已办结 %{y} 起<extra></extra>")
+    fig.update_xaxes(**_axis(scale, type="category", tickangle=0))
+    fig.update_yaxes(**_count_axis(scale, max(r["total"] for r in rows) * 1.15))
+    return fig
+
+
+def ranking_figure(ranking: dict, scale: float, top: int = 15) -> go.Figure:
+    items = ranking["items"][:top]
+    if not items:
+        return empty_figure(scale, "没有下级区域")
+    rows = list(reversed(items))
+    fig = go.Figure(layout=_base(scale, bargap=_gap(len(rows)), showlegend=False))
+    fig.add_bar(y=[r["name"] for r in rows], x=[r["received"] for r in rows], orientation="h",
+                marker_color=[AMBER if r["selected"] else BLUE for r in rows],
+                marker_line=dict(color=[CYAN if r["selected"] else BLUE for r in rows], width=1),
+                text=[f"{r['received']:,}" for r in rows], textposition="outside", cliponaxis=False,
+                textfont=dict(color=TEXT), customdata=[[r["code"], r["open"], r["overdue"]] for r in rows],
+                hovertemplate="%{y}<br>受理 %{x} 件 · 在办 %{customdata[1]} · 超期 %{customdata[2]}<extra>点击下钻</extra>")
+    top_value = max(r["received"] for r in rows)
+    fig.update_xaxes(**_count_axis(scale, top_value, range=[0, max(1, top_value) * 1.12]))
+    fig.update_yaxes(**_axis(scale, type="category"))
+    return fig
+
+
+def pareto_title(pareto: dict) -> str:
+    items = [it for it in pareto["items"] if it["code"]]
+    if not items:
+        return "问题类别帕累托"
+    return f"问题类别帕累托（前{len(items)}类占{items[-1]['cum_share'] * 100:.0f}%，共{pareto['total']:,}件）"
+
+
+def ranking_title(ranking: dict, area: dict) -> str:
+    level = LEVEL_NAMES_ZH.get(ranking.get("level"), "下级区域")
+    if area["level"] == 5:
+        return f"同社区{level}受理排名（点击切换）"
+    return f"下辖{level}受理排名（近{PERIOD_DAYS}日，点击下钻）"
+
+
+# ---- indicators and reminders -------------------------------------------------------------------
+def indicators_title(items: list[dict], theme: dict) -> str:
+    met = sum(1 for it in items if it["status"] in ("met_2025", "met_2023"))
+    scope = "全部" if theme["key"] == "overview" else theme["label"]
+    return f"规划主要指标 · {scope}（{len(items)} 项，{met} 项达到2023目标）"
+
+
+def indicators_table(items: list[dict]) -> html.Div | html.Table:
+    if not items:
+        return html.Div("尚无指标数据：运行 seed-demo 或 import-indicators 导入", className="ck-empty-note")
+    head = html.Thead(html.Tr([html.Th("指标 · 责任单位"), html.Th("当前值"), html.Th("目标 2023/2025"),
+                               html.Th("进度（至2025）")]))
+    body = []
+    for it in items:
+        d = it["decimals"]
+        p = it["progress"]
+        arrow = "↓" if it["direction"] == "down" else ""
+        body.append(html.Tr(className=STATUS_CLASS[it["status"]], id=f"ck-ind-{it['code']}", children=[
+            html.Td([html.Div(it["name"], className="ck-ind-name"),
+                     html.Div(f"{it['responsible_unit']} · {it['code']}", className="ck-ind-sub")]),
+            html.Td([html.Span(_num(it["value"], d), className="ck-ind-value"), html.Span(it["unit"], className="ck-unit"),
+                     html.Div([html.Span("演示", className="ck-demo-tag", title="演示数据") if it["is_demo"] else None,
+                               it["as_of"] or "—"], className="ck-ind-sub", title="统计截止日期")]),
+            html.Td([html.Div(f"{_num(it['target_2023'], d)} / {_num(it['target_2025'], d)}{arrow}"),
+                     html.Div(it["domain"], className="ck-ind-sub")], className="ck-ind-target"),
+            html.Td([html.Div(className="ck-progress", title=it["status_label"], children=[
+                html.Div(className="ck-progress-bar", style={"width": f"{(p or 0) * 100:.0f}%"}),
+                html.Span("—" if p is None else f"{p * 100:.0f}%", className="ck-progress-text"),
+            ]), html.Div(it["status_label"], className="ck-ind-sub ck-ind-status")]),
+        ]))
+    return html.Table(className="ck-ind-table", children=[head, html.Tbody(body)])
+
+
+def _num(v, decimals: int) -> str:
+    return "—" if v is None else f"{v:,.{max(0, decimals)}f}"
+
+
+def demo_note(items: list[dict]) -> str:
+    n = sum(1 for it in items if it["is_demo"])
+    if not n:
+        return ""
+    return "指标数值为演示数据" if n == len(items) else f"{n} 项指标数值为演示数据"
+
+
+def reminders_title(items: list[dict]) -> str:
+    over = sum(1 for r in items if r["overdue"])
+    sup = sum(1 for r in items if r["supervised"])
+    return f"办公提醒 · 超期 {over} 件 · 督办 {sup} 件"
+
+
+def reminders_list(items: list[dict]) -> html.Div | html.Ul:
+    if not items:
+        return html.Div("当前无超期或督办案件", className="ck-empty-note")
+    rows = []
+    for r in items:
+        tags = []
+        if r["supervised"]:
+            tags.append(html.Span("督办", className="ck-tag ck-tag-sup"))
+        if r["overdue"]:
+            tags.append(html.Span(f"超期 {_hours(r['overdue_hours'])}", className="ck-tag ck-tag-late"))
+        if r["escalations"]:
+            tags.append(html.Span(f"升级×{r['escalations']}", className="ck-tag"))
+        rows.append(html.Li(className="ck-rem", children=[
+            html.Div(className="ck-rem-head", children=[*tags, html.Span(f"#{r['id']} {r['category']}", className="ck-rem-title")]),
+            html.Div(f"{r['place']} · {r['unit']} · {r['state_label']} · 时限 {r['deadline']}", className="ck-rem-sub"),
+        ]))
+    return html.Ul(rows, className="ck-rem-list")
+
+
+def _hours(h: float | None) -> str:
+    if h is None:
+        return ""
+    return f"{h:.1f} 小时" if h < 48 else f"{h / 24:.1f} 天"
+
+
+# ---- map -------------------------------------------------------------------------------------------
+def map_payload(frame, children: list, highlight, ranking: dict, days: int = PERIOD_DAYS) -> dict:
+    """The deck.gl spec of the selection (children coloured by cases received) and its bounds;
+    the browser fits the view to its own size (ucc.fitDeck)."""
+    figures = {it["code"]: it for it in ranking.get("items", [])}
+    # Few areas, few classes: 7 districts in 6 classes would split hairs (150–151, 152–169 …).
+    classes = max(2, min(len(CLASS_COLOURS), len(children) // 2))
+    breaks = nice_breaks([figures.get(c.code, {}).get("received", 0) for c in children], classes=classes)
+    minx, miny, maxx, maxy = shapely.total_bounds([frame.geometry])
+    tol = max(maxx - minx, maxy - miny) / 3000
+    rows = area_polygons(children, tol)
+    for row in rows:
+        f = figures.get(row["code"], {})
+        n = f.get("received", 0)
+        cls = sum(1 for b in breaks if n >= b) - 1
+        row["fill"] = (ZERO_COLOUR if n <= 0 else _class_colour(cls, len(breaks))) + [190]
+        row.update(received=n, open=f.get("open", 0), overdue=f.get("overdue", 0), days=days)
+    label_rows = labels(children)
+    chars = sorted({c for r in label_rows for c in r["name"]})
+    size = 15 if len(children) <= 12 else 12
+    layers = [
+        pdk.Layer("PolygonLayer", id="ck-children", data=rows, get_polygon="polygon", get_fill_color="fill",
+                  get_line_color=[210, 230, 255, 200], line_width_min_pixels=1, stroked=True, filled=True,
+                  pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 70]),
+        pdk.Layer("PolygonLayer", id="ck-frame", data=area_polygons([frame], tol), get_polygon="polygon",
+                  filled=False, stroked=True, get_line_color=[127, 196, 255, 255], line_width_min_pixels=3),
+        # the selected grid: a bright outline over its class colour
+        pdk.Layer("PolygonLayer", id="ck-selected", data=area_polygons([highlight], tol) if highlight else [],
+                  get_polygon="polygon", filled=True, get_fill_color=[255, 255, 255, 40], stroked=True,
+                  get_line_color=[255, 255, 255, 255], line_width_min_pixels=4),
+        pdk.Layer("TextLayer", id="ck-labels", data=label_rows, get_position="position", get_text="name",
+                  get_size=size, get_color=[255, 255, 255, 235], outline_width=2, outline_color=[0, 0, 0, 220],
+                  font_settings={"sdf": True}),
+    ]
+    deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(longitude=(minx + maxx) / 2,
+                                                                     latitude=(miny + maxy) / 2, zoom=9),
+                    map_style=None, map_provider=None)
+    spec = json.loads(deck.to_json())
+    for layer in spec["layers"]:
+        if layer["@@type"] == "TextLayer":
+            layer["characterSet"] = chars  # a list: deck.gl's cached font atlas cannot extend from a string
+            layer["fontFamily"] = CJK_FONTS
+    legend = [{"from": b, "to": (breaks[i + 1] - 1) if i + 1 < len(breaks) else None,
+               "colour": "rgb({},{},{})".format(*_class_colour(i, len(breaks)))} for i, b in enumerate(breaks)]
+    return {"spec": spec, "bounds": bounds_of([frame]), "legend": legend}
+
+
+def _class_colour(i: int, n: int) -> list[int]:
+    """Class i of n, spread over the whole palette (the busiest class is always the red one)."""
+    if n <= 1:
+        return CLASS_COLOURS[-1]
+    return CLASS_COLOURS[round(i * (len(CLASS_COLOURS) - 1) / (n - 1))]
+
+
+def map_legend(legend: list[dict]) -> list:
+    items = [html.Span(f"近{PERIOD_DAYS}日受理：", className="ck-legend-title"),
+             html.Span([html.I(style={"background": "rgb({},{},{})".format(*ZERO_COLOUR)}), "0"])]
+    for it in legend:
+        text = f"{it['from']:,}+" if it["to"] is None else (f"{it['from']:,}" if it["to"] <= it["from"]
+                                                            else f"{it['from']:,}–{it['to']:,}")
+        items.append(html.Span([html.I(style={"background": it["colour"]}), text]))
+    return items
+
+
+def map_title(area: dict, frame_name: str, level: int) -> str:
+    if area["level"] == 5:
+        return f"{frame_name} · 网格分布（选中：{area['name']}）"
+    return f"{area['name']} · 下辖{LEVEL_NAMES_ZH.get(level, '区域')}（点击地图下钻）"

@@ -1,0 +1,446 @@
+"""The wall display (/wall): the city map in the centre, key figures, trend, ranking, live ticker and rotating panels."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import dash_deck
+import pydeck as pdk
+import shapely
+from dash import dcc, html
+from flask import current_app
+
+from data import stats
+from data.areas import hierarchy_version
+from data.tokens import resolve_token
+from geo.layers import CJK_FONTS, DISTRICT_COLOURS, area_polygons, bounds_of, labels
+from geo.model import DISTRICT, GRID, STREET
+
+INDICATOR_FILE = Path(__file__).resolve().parent.parent / "data" / "wall_indicators.json"
+KINDS = ("component", "event", "grid", "emergency")
+KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
+SEVERITY_LABELS = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
+# The rotating panels, in kiosk order: two from the database, four demo panels from the file.
+PANELS = (("city", "城市管理"), ("emergency", "应急事件"), ("safety", "公共安全"), ("traffic", "交通出行"),
+          ("utilities", "公用事业"), ("economy", "民生经济"))
+MAP_MODES = (("open", "在办案件 · 网格分布"), ("overdue", "超期案件 · 网格分布"), ("heat", "近7日案件热度 · 六边形聚合"))
+ROTATE_SECONDS = 15
+REFRESH_MS = 60_000          # the safety net under the live stream
+REFRESH_NO_LIVE_MS = 15_000  # no token, no live stream: refresh more often
+HEAT_REFRESH_MS = 300_000
+GRID_TOLERANCE = 0.0004      # degrees (~40 m): grids are drawn, not measured
+QUANT = 10_000               # coordinates sent as integer 1e-4 degrees (~10 m), delta-coded per ring
+NEWEST = 12
+FIGURES = (("received", "今日受理"), ("accepted", "今日立案"), ("closed", "今日结案"),
+           ("open", "在办案件"), ("overdue", "超期未结"), ("emergencies_open", "在办应急"))
+
+_geo_lock = threading.Lock()
+_geo_cache: dict[str, tuple[dict, dict[str, int]]] = {}
+
+
+# ---- data shaping (shared with callbacks/wall.py) ---------------------------------------------------
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(stats.SHANGHAI).isoformat(timespec="seconds") if dt else None
+
+
+def case_lite(row: dict, areas) -> dict:
+    """A stats row shaped like the API's case object (the fields the wall uses), so the page treats
+    rows of a refresh and cases of the live stream alike."""
+    chain = [{"code": a.code, "name": a.name, "level": a.level} for a in areas.chain(row["grid_code"])]
+    return {"id": row["id"], "state": row["state"], "state_label": row["state_label"], "version": row["version"],
+            "category": {"code": row["category_code"], "name": row["category_name"], "kind": row["kind"]},
+            "kind": row["kind"], "lon": round(row["lon"], 5), "lat": round(row["lat"], 5), "chain": chain,
+            "severity": row["severity"], "reported_at": _iso(row["reported_at"]), "overdue": row["overdue"],
+            "updated_at": _iso(row["updated_at"])}
+
+
+def _rate(v: float | None) -> float | None:
+    return None if v is None else round(v * 100, 1)
+
+
+def snapshot(services, now: datetime | None = None) -> dict:
+    """Everything the wall shows from the database, in one read (marks first: what comes after is
+    replayed live)."""
+    now = now or services.cases.clock()
+    with services.db.session() as s:
+        marks = stats.marks(s)
+        today = stats.today_figures(s, now, max_case_id=marks.max_case_id)
+        ranking = stats.district_ranking(s, now)
+        grids = stats.grid_counts(s, now)
+        trend = stats.hourly_trend(s, now, max_case_id=marks.max_case_id)
+        newest = stats.newest_cases(s, now, NEWEST)
+        points = stats.today_points(s, now)
+        emergencies = stats.open_emergencies(s, now, 200)
+        top = stats.category_top(s, now, 5)
+    index = grid_order(services)
+    month = ranking["month"]
+    severity = {str(k): 0 for k in SEVERITY_LABELS}
+    for e in emergencies:
+        if e["severity"] in SEVERITY_LABELS:
+            severity[str(e["severity"])] += 1
+    open_counts = [o for o, _ in grids.values()]
+    over_counts = [d for _, d in grids.values()]
+    return {
+        "generated_at": _iso(now), "now_ms": int(now.timestamp() * 1000), "day": today["day"],
+        "max_case_id": marks.max_case_id, "head_seq": marks.head_seq,
+        "today": today,
+        "month": {"start": ranking["month_start"], "received": month["received"], "accepted": month["accepted"],
+                  "due": month["due"], "closed": month["closed"], "closure_rate": _rate(month["closure_rate"]),
+                  "on_time_rate": _rate(month["on_time_rate"]), "rework_rate": _rate(month["rework_rate"]),
+                  "mean_handling_hours": None if month["mean_handling_hours"] is None
+                  else round(month["mean_handling_hours"], 1)},
+        "ranking": [{"code": r["code"], "name": r["name"], "rank": r["rank"], "received_today": r["received_today"],
+                     "open": r["open"], "overdue": r["overdue"], "on_time_rate": _rate(r["on_time_rate"])}
+                    for r in ranking["districts"]],
+        "trend": trend,
+        # [grid index in wall-geo's order, open, overdue] for the grids with an open case
+        "grids": [[index[code], o, d] for code, (o, d) in grids.items() if code in index],
+        "breaks": {"open": stats.nice_breaks(open_counts), "overdue": stats.nice_breaks(over_counts)},
+        "newest": [case_lite(r, services.areas) for r in newest],
+        # [id, lon, lat, kind index, flags: 1 open, 2 overdue]
+        "points": [[p["id"], round(p["lon"], 5), round(p["lat"], 5), KINDS.index(p["kind"]) if p["kind"] in KINDS else 1,
+                    (1 if p["open"] else 0) | (2 if p["overdue"] else 0)] for p in points],
+        "emergencies": [case_lite(r, services.areas) for r in emergencies[:40]],
+        "emergency_severity": severity,
+        "top_categories": top,
+    }
+
+
+def heat_points(services, now: datetime | None = None) -> dict:
+    """The last 7 days' reports as integer offsets from the city's corner (the hexagon view)."""
+    now = now or services.cases.clock()
+    with services.db.session() as s:
+        pts = stats.recent_points(s, now, days=7)
+    x0, y0 = _origin(services)
+    flat: list[int] = []
+    for lon, lat in pts:
+        flat += [round((lon - x0) * QUANT), round((lat - y0) * QUANT)]
+    return {"origin": [x0, y0], "q": QUANT, "xy": flat, "n": len(pts), "generated_at": _iso(now)}
+
+
+def _origin(services) -> tuple[float, float]:
+    city = [r for r in services.areas.records(max_level=1)]
+    minx, miny, _, _ = shapely.total_bounds([r.geometry for r in city])
+    return round(float(minx), 4), round(float(miny), 4)
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _varints(values: list[int]) -> str:
+    """Signed integers as text: zigzag, then 5 bits a character with a continuation bit (32),
+    in the URL-safe base-64 alphabet (nothing to escape in JSON). assets/wall.js decodes it."""
+    out = []
+    for v in values:
+        z = (v << 1) ^ (v >> 63)
+        while z >= 32:
+            out.append(_B64[32 | (z & 31)])
+            z >>= 5
+        out.append(_B64[z])
+    return "".join(out)
+
+
+def _encode_ring(coords, x0: float, y0: float) -> str:
+    """A ring as its first point and then the steps between points, in 1e-4 degree units."""
+    out: list[int] = []
+    px = py = None
+    for x, y in coords[:-1]:  # the closing point is implied
+        qx, qy = round((x - x0) * QUANT), round((y - y0) * QUANT)
+        if px is None:
+            out += [qx, qy]
+        elif (qx, qy) != (px, py):
+            out += [qx - px, qy - py]
+        else:
+            continue
+        px, py = qx, qy
+    return _varints(out) if len(out) >= 6 else ""
+
+
+def grid_order(services) -> dict[str, int]:
+    """{grid code: its number in grid_geometry's order}."""
+    return _grids(services)[1]
+
+
+def grid_geometry(services) -> dict:
+    """The grids (in code order) as simplified, quantised, delta-coded outer rings, cached per
+    hierarchy version: {"v", "origin", "q", "n", "rings": ["<varints x0 y0 dx dy ...>", ...], "index":
+    [grid number of each ring] or None when each grid is one ring} (about 25 bytes a grid). The
+    snapshot names grids by their number here ("order", kept on the server)."""
+    return _grids(services)[0]
+
+
+def _grids(services) -> tuple[dict, dict[str, int]]:
+    with services.db.session() as s:
+        version = hierarchy_version(s) or "none"
+    cached = _geo_cache.get(version)
+    if cached is not None:
+        return cached
+    with _geo_lock:
+        if version in _geo_cache:
+            return _geo_cache[version]
+        records = sorted((r for r in services.areas.records(max_level=GRID) if r.level == GRID), key=lambda r: r.code)
+        x0, y0 = _origin(services)
+        codes, rings, index = [], [], []
+        for i, r in enumerate(records):
+            codes.append(r.code)
+            geom = shapely.simplify(r.geometry, GRID_TOLERANCE, preserve_topology=True)
+            for part in getattr(geom, "geoms", [geom]):
+                if part.is_empty or part.geom_type != "Polygon":
+                    continue
+                ring = _encode_ring(shapely.get_coordinates(part.exterior).tolist(), x0, y0)
+                if ring:
+                    rings.append(ring)
+                    index.append(i)
+        out = {"v": version, "origin": [x0, y0], "q": QUANT, "n": len(codes), "rings": rings,
+               "index": None if index == list(range(len(codes))) else index}
+        _geo_cache.clear()
+        _geo_cache[version] = (out, {code: i for i, code in enumerate(codes)})
+        return _geo_cache[version]
+
+
+# ---- deck.gl templates (pydeck); the page fills in the data ----------------------------------------
+def _literal(spec: dict, layer_id: str, **props) -> None:
+    """pydeck turns plain strings into "@@=" accessors; these props must stay literal."""
+    for layer in spec["layers"]:
+        if layer["id"] == layer_id:
+            layer.update(props)
+
+
+def _deck_json(layers: list) -> dict:
+    deck = pdk.Deck(layers=layers, map_style=None, map_provider=None,
+                    initial_view_state=pdk.ViewState(longitude=119.7, latitude=31.6, zoom=8.5),
+                    views=[pdk.View("MapView", controller=False)])
+    return json.loads(deck.to_json())
+
+
+def base_template(records) -> dict:
+    districts = [r for r in records if r.level == DISTRICT]
+    streets = [r for r in records if r.level == STREET]
+    district_rows = area_polygons(districts, 0.0005)
+    for row in district_rows:
+        row["fill"] = row["fill"][:3] + [46]
+    label_rows = labels(districts)
+    layers = [
+        pdk.Layer("PolygonLayer", id="district-fill", data=district_rows, get_polygon="polygon", get_fill_color="fill",
+                  filled=True, stroked=False),
+        pdk.Layer("PolygonLayer", id="grids", data=[], get_polygon="p", get_fill_color="f", filled=True, stroked=False),
+        pdk.Layer("HexagonLayer", id="heat", data=[], radius=1400, coverage=0.9, extruded=False, opacity=0.85,
+                  upper_percentile=100, visible=False,
+                  color_range=[[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95],
+                               [245, 124, 58]]),
+        pdk.Layer("PolygonLayer", id="streets", data=area_polygons(streets, 0.0005), get_polygon="polygon",
+                  filled=False, stroked=True, get_line_color=[170, 200, 245, 70], line_width_min_pixels=1),
+        pdk.Layer("PolygonLayer", id="district-lines", data=[{"polygon": r["polygon"]} for r in district_rows],
+                  get_polygon="polygon", filled=False, stroked=True, get_line_color=[215, 232, 255, 230],
+                  line_width_min_pixels=2),
+        pdk.Layer("TextLayer", id="district-labels", data=label_rows, get_position="position", get_text="name",
+                  get_size=24, get_color=[255, 255, 255, 235], outline_width=3, outline_color=[4, 12, 28, 230],
+                  font_settings={"sdf": True}),
+    ]
+    spec = _deck_json(layers)
+    _literal(spec, "heat", getPosition="@@=-")
+    _literal(spec, "district-labels", characterSet="".join(sorted({c for r in label_rows for c in r["name"]})),
+             fontFamily=CJK_FONTS, fontWeight="bold")
+    spec["glOptions"] = {"preserveDrawingBuffer": True}  # lets the page (and tests) read what was drawn
+    return spec
+
+
+def overlay_template() -> dict:
+    """Live points only (one layer class: one shader program); emergency labels are HTML (wall-em-labels)."""
+    layers = [
+        pdk.Layer("ScatterplotLayer", id="today", data=[], get_position="p", get_fill_color="c", get_radius="r",
+                  filled=True, stroked=False),
+        pdk.Layer("ScatterplotLayer", id="emergency-halo", data=[], get_position="p", get_fill_color="c",
+                  get_radius="r", filled=True, stroked=False),
+        pdk.Layer("ScatterplotLayer", id="emergency", data=[], get_position="p", get_radius="r", filled=True,
+                  stroked=True, get_fill_color=[255, 59, 48, 255], get_line_color=[255, 255, 255, 255],
+                  get_line_width=3),
+        pdk.Layer("ScatterplotLayer", id="pulse", data=[], get_position="p", get_line_color="c", get_radius="r",
+                  get_line_width="w", filled=False, stroked=True),
+        pdk.Layer("ScatterplotLayer", id="fresh", data=[], get_position="p", get_fill_color="c", get_radius="r",
+                  filled=True, stroked=True, get_line_color=[255, 255, 255, 255], get_line_width=2),
+    ]
+    spec = _deck_json(layers)
+    for layer in spec["layers"]:
+        layer.update(radiusUnits="pixels", lineWidthUnits="pixels")
+    return spec
+
+
+def _empty(spec: dict) -> dict:
+    """The deck with no layers yet: the page fills in the template's layers at once (no copy sent twice)."""
+    return {k: v for k, v in spec.items() if k != "layers"} | {"layers": []}
+
+
+# ---- the page ----------------------------------------------------------------------------------------
+def _demo_panels() -> tuple[list[dict], str]:
+    data = json.loads(INDICATOR_FILE.read_text(encoding="utf-8"))
+    return data["panels"], data["note"]
+
+
+def _figure(key: str, label: str, cls: str = "") -> html.Div:
+    return html.Div(className=f"wall-fig {cls}".strip(), children=[
+        html.Div("—", id=f"wall-fig-{key}", className="wall-fig-value"),
+        html.Div(label, className="wall-fig-label"),
+    ])
+
+
+def _kv(id_: str, label: str, unit: str = "") -> html.Div:
+    return html.Div(className="wall-kv", children=[
+        html.Div(label, className="wall-kv-label"),
+        html.Div([html.Span("—", id=id_, className="wall-kv-value"), html.Span(unit, className="wall-kv-unit")]),
+    ])
+
+
+def _panel(key: str, title: str, children, demo: bool = False) -> html.Section:
+    head = [html.H3(title)]
+    if demo:
+        head.append(html.Span("演示数据", className="wall-demo-badge"))
+    return html.Section(id=f"wall-panel-{key}", className="wall-theme" + (" is-active" if key == "city" else ""),
+                        children=[html.Div(head, className="wall-theme-head"), *children])
+
+
+def _theme_panels() -> list:
+    demo, note = _demo_panels()
+    city = _panel("city", "城市管理 · 本月", [
+        html.Div(className="wall-kv-grid", children=[
+            _kv("wall-city-received", "本月受理", "件"), _kv("wall-city-accepted", "本月立案", "件"),
+            _kv("wall-city-closure", "结案率", "%"), _kv("wall-city-ontime", "按期结案率", "%"),
+            _kv("wall-city-rework", "返工率", "%"), _kv("wall-city-hours", "平均处置时长", "小时"),
+        ]),
+        html.Div("今日高发问题", className="wall-subtitle"),
+        html.Div(id="wall-city-top", className="wall-bars"),
+    ])
+    emergency = _panel("emergency", "应急事件", [
+        html.Div(id="wall-em-severity", className="wall-sev-row"),
+        html.Div(id="wall-em-list", className="wall-em-list"),
+    ])
+    panels = [city, emergency]
+    for p in demo:
+        panels.append(_panel(p["key"], p["title"], [
+            html.Div(className="wall-kv-grid", children=[
+                html.Div(className="wall-kv", children=[
+                    html.Div(item["label"], className="wall-kv-label"),
+                    html.Div([html.Span(item["value"], className="wall-kv-value"),
+                              html.Span(item["unit"], className="wall-kv-unit"),
+                              html.Span(item.get("delta", ""), className="wall-kv-delta")]),
+                ]) for item in p["items"]
+            ]),
+            html.Div(note, className="wall-demo-note"),
+        ], demo=True))
+    return panels
+
+
+def _principal(services, token: str | None):
+    if not token:
+        return None, None
+    with services.db.session() as s:
+        principal = resolve_token(s, token)
+    if principal is None:
+        return None, "大屏令牌无效或已吊销"
+    return principal, None
+
+
+def layout(token: str | None = None, panel: str | None = None, kiosk: str | None = None,
+           rotate: str | None = None, mode: str | None = None, **_query):
+    """/wall?token=T (live stream), &panel=K and &mode=M pin a panel or map view, &kiosk=0 stops
+    the rotation, &rotate=S sets its period in seconds."""
+    services = current_app.extensions["ucc"]
+    records = services.areas.records(max_level=STREET)
+    if not records:
+        return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
+    principal, token_error = _principal(services, token)
+    live = bool(principal) and current_app.extensions.get("ucc_live") is not None
+    city = next(r for r in records if r.level == 1)
+    try:
+        seconds = max(5, min(600, int(rotate))) if rotate else ROTATE_SECONDS
+    except ValueError:
+        seconds = ROTATE_SECONDS
+    config = {
+        "token": token if principal else None, "live": live, "token_error": token_error,
+        "area": principal.area_code if principal else None,
+        "city": city.name, "bounds": bounds_of([r for r in records if r.level == DISTRICT] or records),
+        "kiosk": kiosk not in ("0", "false", "off"), "pinned": panel if panel in dict(PANELS) else None,
+        "pinned_mode": mode if mode in dict(MAP_MODES) else None, "rotate_s": seconds, "panels": [k for k, _ in PANELS], "panel_names": dict(PANELS),
+        "modes": [k for k, _ in MAP_MODES], "mode_names": dict(MAP_MODES),
+        "kinds": list(KINDS), "kind_labels": KIND_LABELS, "severity_labels": {str(k): v for k, v in SEVERITY_LABELS.items()},
+        "base": base_template(records), "overlay": overlay_template(),
+    }
+    snap = snapshot(services)
+    geo = grid_geometry(services)
+    refresh_ms = REFRESH_MS if live else REFRESH_NO_LIVE_MS
+    title = f"{city.name}城市运行管理平台"
+    return html.Div(id="wall-root", className="wall-root", children=[
+        dcc.Store(id="wall-config", data=config),
+        dcc.Store(id="wall-geo", data=geo),
+        dcc.Store(id="wall-agg", data=snap),
+        dcc.Store(id="wall-heat", data=0),  # loaded when the hexagon view first shows (callbacks/wall.py)
+        # Not None: dcc.Store(memory) writes a None data back on mount, which would fire its callbacks.
+        dcc.Store(id="wall-live", data=0),
+        dcc.Store(id="wall-anim", data=0),
+        dcc.Store(id="wall-viewport", data=0),
+        dcc.Store(id="wall-mode", data=config["pinned_mode"] or "open"),
+        dcc.Store(id="wall-resync", data=0),
+        dcc.Store(id="wall-started", data=0),
+        dcc.Interval(id="wall-refresh", interval=refresh_ms),
+        dcc.Interval(id="wall-heat-refresh", interval=HEAT_REFRESH_MS),
+        dcc.Interval(id="wall-kiosk", interval=seconds * 1000, disabled=not config["kiosk"]),
+        dcc.Interval(id="wall-clock", interval=1000),
+        html.Header(className="wall-header", children=[
+            html.Div(className="wall-title", children=[html.H1(title), html.Div("城市运行态势 · 一屏统览", className="wall-title-sub")]),
+            html.Div(id="wall-stale", className="wall-stale"),
+            html.Div(className="wall-header-right", children=[
+                html.Div(id="wall-conn", className="wall-conn"),
+                html.Div(className="wall-clock", children=[html.Div("--:--:--", id="wall-clock-time", className="wall-clock-time"),
+                                                           html.Div("", id="wall-clock-date", className="wall-clock-date")]),
+            ]),
+        ]),
+        html.Div(className="wall-body", children=[
+            html.Aside(className="wall-col wall-left", children=[
+                html.Section(className="wall-card", children=[
+                    html.H2("城市管理 · 今日"),
+                    html.Div([_figure(k, label, "is-alert" if k in ("overdue", "emergencies_open") else "")
+                              for k, label in FIGURES], className="wall-figs"),
+                    html.Div(className="wall-rates", children=[_figure("closure", "本月结案率 %"),
+                                                               _figure("ontime", "本月按期结案率 %")]),
+                ]),
+                html.Section(className="wall-card wall-trend-card", children=[
+                    html.H2("今日受理趋势（件/小时）"),
+                    html.Div(id="wall-trend", className="wall-trend"),
+                    html.Div(className="wall-trend-legend", children=[
+                        html.Span(className="wall-swatch is-today"), "今日",
+                        html.Span(className="wall-swatch is-usual"), "近4周同日均值",
+                        html.Span(id="wall-trend-caption", className="wall-trend-caption"),
+                    ]),
+                ]),
+                html.Section(className="wall-card wall-rank-card", children=[
+                    html.H2("区县排名 · 本月按期结案率"),
+                    html.Div(id="wall-ranking", className="wall-ranking"),
+                ]),
+            ]),
+            html.Main(className="wall-center", children=[
+                html.Div(id="wall-map-box", className="wall-map", children=[
+                    dash_deck.DeckGL(id="wall-map", data=_empty(config["base"]), style={"position": "absolute", "inset": "0"}),
+                    dash_deck.DeckGL(id="wall-live-map", data=_empty(config["overlay"]),
+                                     style={"position": "absolute", "inset": "0", "pointerEvents": "none"}),
+                    html.Div(id="wall-em-labels", className="wall-em-labels"),
+                    html.Div(id="wall-map-title", className="wall-map-title"),
+                    html.Div(id="wall-alert", className="wall-alert"),
+                    html.Div(id="wall-legend", className="wall-legend"),
+                ]),
+            ]),
+            html.Aside(className="wall-col wall-right", children=[
+                html.Section(className="wall-card wall-themes", children=[
+                    html.Div(id="wall-tabs", className="wall-tabs",
+                             children=[html.Span(name, className="wall-tab" + (" is-active" if k == "city" else ""))
+                                       for k, name in PANELS]),
+                    html.Div(_theme_panels(), className="wall-theme-stack"),
+                ]),
+                html.Section(className="wall-card wall-ticker-card", children=[
+                    html.H2("最新上报"),
+                    html.Div(id="wall-ticker", className="wall-ticker"),
+                ]),
+            ]),
+        ]),
+    ])
