@@ -158,7 +158,7 @@ class Server:
     """`python app.py` (or the probed copy) on a free port, on a given database, like tests/serving.py."""
 
     def __init__(self, db_path: Path, log_path: Path, script: str = "app.py", redis_url: str | None = None,
-                 channel: str | None = None, extra_env: dict | None = None):
+                 channel: str | None = None, extra_env: dict | None = None, gunicorn: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", UCC_HOST="127.0.0.1", UCC_PORT=str(self.port),
@@ -171,9 +171,12 @@ class Server:
         env.update(extra_env or {})
         self.log_path = log_path
         self._log = open(log_path, "w")
-        target = ROOT / script if script == "app.py" else BENCH / script
-        self.proc = subprocess.Popen([sys.executable, str(target)], cwd=ROOT, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        if gunicorn:  # e.g. "-k gevent -w 1": the production entry point (wsgi.py) instead of app.py
+            cmd = [sys.executable, "-m", "gunicorn", *gunicorn.split(), "--bind", f"127.0.0.1:{self.port}",
+                   "wsgi:application"]
+        else:
+            cmd = [sys.executable, str(ROOT / script if script == "app.py" else BENCH / script)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 120.0) -> "Server":
         deadline = time.monotonic() + timeout
@@ -192,18 +195,39 @@ class Server:
             time.sleep(0.2)
         raise TimeoutError(f"server not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
+    def pids(self) -> list[int]:
+        """The server and its children (gunicorn's workers)."""
+        out = [self.proc.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                            out.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return out
+
     def cpu(self) -> float:
-        return proc_cpu(self.proc.pid)
+        total = 0.0
+        for pid in self.pids():
+            try:
+                total += proc_cpu(pid)
+            except OSError:
+                pass
+        return total
 
     def threads(self) -> int:
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("Threads:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        n = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("Threads:"):
+                            n += int(line.split()[1])
+            except OSError:
+                pass
+        return n
 
     def get_json(self, path: str):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -300,7 +324,7 @@ class Poster:
 class Fleet:
     """N socket.io clients over P processes; client i of the whole fleet is (process i % P, its index)."""
 
-    def __init__(self, urls: list[str], procs: int, token: str):
+    def __init__(self, urls: list[str], procs: int, token: str, lean: bool = True):
         ctx = mp.get_context("spawn")
         self.procs = min(procs, len(urls))
         self.assign: dict[tuple[int, int], str] = {}
@@ -312,12 +336,16 @@ class Fleet:
         self.pipes, self.workers = [], []
         for p in range(self.procs):
             parent, child = ctx.Pipe()
-            w = ctx.Process(target=bench_live_client.socket_clients, args=(child, p, per[p], token), daemon=True)
+            w = ctx.Process(target=bench_live_client.socket_clients, args=(child, p, per[p], token, lean),
+                            daemon=True)
             w.start()
             self.pipes.append(parent)
             self.workers.append(w)
         self.n = len(urls)
-        self.cpu = [0.0] * self.procs
+        self.wire: list = []  # every record taken so far: segments pick theirs by seq
+        self.handler: list = []
+        self.cpu = 0.0
+        self.connected = 0
 
     def wait_ready(self, timeout: float = 120.0) -> tuple[int, list[str], list[float]]:
         connected, errors, times = 0, [], []
@@ -330,18 +358,28 @@ class Fleet:
             times += ts
         return connected, errors, times
 
-    def take(self) -> tuple[list, list, float, int]:
-        """Records since the last take: wire (client, seq, case_id, t), handler (client, seq, t)."""
+    def take(self) -> float:
+        """Collect the records since the last take into self.wire ((client, seq, case_id, t)) and
+        self.handler ((client, seq, t)); returns the client processes' CPU seconds since then."""
         for pipe in self.pipes:
             pipe.send(("dump",))
-        wire, handler, cpu, connected = [], [], 0.0, 0
+        cpu, connected = 0.0, 0
         for p, pipe in enumerate(self.pipes):
             _, w, h, c, conn = pipe.recv()
-            wire += [((p, k), seq, case_id, t) for k, seq, case_id, t in w]
-            handler += [((p, k), seq, t) for k, seq, t in h]
+            self.wire += [((p, k), seq, case_id, t) for k, seq, case_id, t in w]
+            self.handler += [((p, k), seq, t) for k, seq, t in h]
             cpu += c
             connected += conn
-        return wire, handler, cpu, connected
+        self.cpu += cpu
+        self.connected = connected
+        return cpu
+
+    def have(self, want: set[int]) -> dict:
+        got: dict = defaultdict(set)
+        for client, seq, _case, _t in self.wire:
+            if seq in want:
+                got[client].add(seq)
+        return got
 
     def close(self) -> None:
         for pipe in self.pipes:
@@ -376,10 +414,15 @@ class Segment:
 
 
 def run_segment(label, fleet: Fleet, poster: Poster, post_server: Server, db_path: Path, servers: list[Server],
-                kind: str, n: int, rate: float = 10.0, threads: int = 4, drain: float = 8.0) -> Segment:
-    fleet.take()  # drop whatever came before (warm-up)
+                kind: str, n: int, rate: float = 10.0, threads: int = 4, drain: float = 15.0,
+                stall: float = 4.0) -> Segment:
+    """Post the segment's cases, then wait until every client has every event of it, or until nothing
+    new arrived for `stall` s, or `drain` s after the last post. Late receipts of a segment that
+    arrive during the next one still count for it (records are picked by seq)."""
+    fleet.take()
     before = head(db_path)
     cpu0 = [s.cpu() for s in servers]
+    client_cpu0 = fleet.cpu
     t = time.time()
     if kind == "paced":
         posts, lag = poster.paced(post_server.port, n, rate)
@@ -392,24 +435,20 @@ def run_segment(label, fleet: Fleet, poster: Poster, post_server: Server, db_pat
     rows = outbox_rows(db_path, before, after)
     seg = Segment(label, posts, rows, extra=extra, seconds=seconds)
     want = {seq for seq, *_ in rows}
-    have: dict = defaultdict(set)
-    deadline = time.time() + drain
+    deadline, last_count, last_change = time.time() + drain, -1, time.time()
     while True:
-        wire, handler, cpu, _connected = fleet.take()
-        seg.wire += wire
-        seg.handler += handler
-        seg.client_cpu += cpu
-        for client, seq, _case, _t in wire:
-            have[client].add(seq)
-        if all(want <= have[c] for c in fleet.assign) or time.time() > deadline:
+        fleet.take()
+        got = fleet.have(want)
+        count = sum(len(v) for v in got.values())
+        if count != last_count:
+            last_count, last_change = count, time.time()
+        if count >= len(want) * len(fleet.assign) or time.time() > deadline or time.time() - last_change > stall:
             break
-        time.sleep(0.25)
-    time.sleep(0.2)  # late duplicates, if any, would show here
-    wire, handler, cpu, _ = fleet.take()
-    seg.wire += wire
-    seg.handler += handler
-    seg.client_cpu += cpu
+        time.sleep(0.2)
+    seg.extra["drained"] = time.time() - t - seconds
     seg.server_cpu = sum(s.cpu() - c for s, c in zip(servers, cpu0))
+    seg.client_cpu = fleet.cpu - client_cpu0
+    seg.extra["connected"] = fleet.connected
     return seg
 
 
@@ -430,7 +469,7 @@ def analyse(seg: Segment, fleet: Fleet, only: str | None = None) -> dict:
     want = set(at_of_seq)
     first: dict[tuple, float] = {}
     dups = 0
-    for client, seq, _case, t in seg.wire:
+    for client, seq, _case, t in fleet.wire:
         if client not in cset or seq not in want:
             continue
         key = (client, seq)
@@ -450,7 +489,7 @@ def analyse(seg: Segment, fleet: Fleet, only: str | None = None) -> dict:
             lat201.append(t - p.t201)
     hand0 = []
     hfirst: dict[tuple, float] = {}
-    for client, seq, t in seg.handler:
+    for client, seq, t in fleet.handler:
         if client in cset and seq in want and (client, seq) not in hfirst:
             hfirst[(client, seq)] = t
     for (client, seq), t in hfirst.items():
@@ -463,6 +502,7 @@ def analyse(seg: Segment, fleet: Fleet, only: str | None = None) -> dict:
     return {"expected": len(want) * len(clients), "received": len(first), "dups": dups, "events": len(want),
             "clients": len(clients), "missing_clients": missing_clients, "lat0": lat0, "lat201": lat201,
             "latc": latc, "hand0": hand0, "spread": spread, "resp": resp,
+            "connected": seg.extra.get("connected"),
             "statuses": dict(sorted(defaultdict(int, {s: sum(1 for p in seg.posts if p.status == s)
                                                       for s in {p.status for p in seg.posts}}).items())),
             "merged": sum(p.merged_into is not None for p in seg.posts)}
@@ -487,16 +527,6 @@ def print_segment(title: str, a: dict, seg: Segment) -> None:
     print(f"      POST → 201: p50 {ms(r[0])} ms, p95 {ms(r[1])}, max {ms(r[2])}; statuses {a['statuses']}"
           f"{'; merged ' + str(a['merged']) if a['merged'] else ''}; first-to-last client of one event: "
           f"p50 {ms(sp[0])} ms, p95 {ms(sp[1])}, max {ms(sp[2])}")
-
-
-def print_costs(seg: Segment, n_servers: int) -> None:
-    n = max(len(seg.posts), 1)
-    extra = (f"posted at {n / seg.seconds:.1f}/s, largest lag behind schedule {ms(seg.extra['lag'])} ms"
-             if "lag" in seg.extra else f"{n} posts in {seg.extra['wall']:.2f} s = {n / seg.extra['wall']:.0f}/s")
-    print(f"      {extra}; server CPU {seg.server_cpu / seg.seconds:.0%} of a core over the segment "
-          f"({seg.server_cpu / n * 1e3:.1f} ms per event, {n_servers} process{'es' if n_servers > 1 else ''}); "
-          f"client processes {seg.client_cpu / seg.seconds:.0%} of a core "
-          f"({seg.client_cpu / max(len(seg.wire), 1) * 1e6:.0f} µs per received message)")
 
 
 # ---- the polling baseline -----------------------------------------------------------------------
@@ -610,8 +640,23 @@ def print_polling(args, r: dict) -> None:
 
 
 # ---- where the time goes (probed server) --------------------------------------------------------
+STAGES = (
+    ("a", "POST sent → commit done (HTTP, auth, intake, COMMIT)"),
+    ("b", "commit → live listener told (the 201's case shaped)"),
+    ("c", "listener → emitter thread running (queue wake-up)"),
+    ("d", "emitter → emit to rooms (payload copy, rooms)"),
+    ("e", "emit → fan-out (gate.admit, rooms → sids)"),
+    ("f", "fan-out → first ws.send (encode, put, writer wake)"),
+    ("g", "first ws.send → half of the writers done"),
+    ("h", "half → last writer done"),
+    ("i", "last ws.send → last client's read loop"),
+)
+
+
 def breakdown(seg: Segment, probe: dict, fleet: Fleet) -> dict:
-    """Per event: each stage of the emit path, from the probes of bench_live_server.py."""
+    """Per event, a timeline through the emit path from the probes of bench_live_server.py (stages a–i
+    follow one another: they add up to t0 → the last client), plus the durations of the steps that
+    overlap them (the fan-out loop runs while the first writers already send)."""
     by_case = {p.case_id: p for p in seg.posts if p.case_id is not None}
     seqs = {seq: by_case.get(case_id) for seq, case_id, kind, _at in seg.rows if kind == "created"}
     after_commit = {s: t for ss, t in probe["after_commit"] for s in ss}
@@ -627,62 +672,110 @@ def breakdown(seg: Segment, probe: dict, fleet: Fleet) -> dict:
         sends[s].append((t0, t1))
         writer_threads.add(tid)
     wire: dict[int, list[float]] = defaultdict(list)
-    for _client, seq, _case, t in seg.wire:
-        wire[seq].append(t)
+    want = set(seqs)
+    for _client, seq, _case, t in fleet.wire:
+        if seq in want:
+            wire[seq].append(t)
     st: dict[str, list[float]] = defaultdict(list)
-    send_each = []
-    batch = []
+    ov: dict[str, list[float]] = defaultdict(list)
+    send_each, batch = [], []
     for seq, post in seqs.items():
         need = (after_commit, listener, emitter, emit, admit, encode, fanout)
         if post is None or any(seq not in d for d in need) or not sends.get(seq) or not wire.get(seq):
             continue
         ac, li = after_commit[seq], listener[seq]
-        e0, e1, nb = emitter[seq]
+        e0, _e1, nb = emitter[seq]
         m0, m1 = emit[seq]
         a0, a1, _n = admit[seq]
         c0, c1, _size = encode[seq]
         f0, f1, _nf = fanout[seq]
-        ss = sorted(sends[seq])
+        starts = sorted(a for a, _b in sends[seq])
+        ends = sorted(b for _a, b in sends[seq])
         w = sorted(wire[seq])
-        st["POST sent → commit done"].append(ac - post.t0)
-        st["commit → 201 read by the poster"].append(post.t201 - ac)
-        st["commit → live listener told (201 case shaped)"].append(li - ac)
-        st["listener → emitter thread running"].append(e0 - li)
-        st["emitter → emit to rooms (payload, rooms)"].append(m0 - e0)
-        st["gate.admit (all sids, under its lock)"].append(a1 - a0)
-        st["JSON encode of the packet (once)"].append(c1 - c0)
-        st["fan-out: one queue.put per connection"].append((f1 - f0) - (c1 - c0))
-        st["emit call total"].append(m1 - m0)
-        st["emit done → first writer's ws.send"].append(ss[0][0] - m1)
-        st["first → last ws.send done (all writers)"].append(ss[-1][1] - ss[0][0])
-        st["ws.send → client wire (median client)"].append(float(np.median(w)) - float(np.median([b for _a, b in ss])))
-        st["last ws.send → last client wire"].append(w[-1] - ss[-1][1])
-        st["TOTAL t0 → median client wire"].append(float(np.median(w)) - post.t0)
-        st["TOTAL t0 → last client wire"].append(w[-1] - post.t0)
-        st["TOTAL commit → last client wire"].append(w[-1] - ac)
-        send_each += [b - a for a, b in ss]
+        half = ends[len(ends) // 2]
+        for key, value in (("a", ac - post.t0), ("b", li - ac), ("c", e0 - li), ("d", m0 - e0), ("e", f0 - m0),
+                           ("f", starts[0] - f0), ("g", half - starts[0]), ("h", ends[-1] - half),
+                           ("i", w[-1] - ends[-1])):
+            st[key].append(value)
+        st["median"].append(float(np.median(w)) - post.t0)
+        st["last"].append(w[-1] - post.t0)
+        st["commit_last"].append(w[-1] - ac)
+        st["201"].append(post.t201 - ac)
+        ov["gate.admit (under its lock)"].append(a1 - a0)
+        ov["JSON encode of the packet (once per event)"].append(c1 - c0)
+        ov["fan-out loop: one queue.put per connection"].append((f1 - f0) - (c1 - c0))
+        ov["whole emit call (emitter busy)"].append(m1 - m0)
+        ov["half of the clients' read loops − half of the writers"].append(float(np.median(w)) - half)
+        send_each += [b - a for a, b in sends[seq]]
         batch.append(nb)
-    return {"stages": st, "send_each": send_each, "writers": len(writer_threads), "batch": batch,
+    return {"stages": st, "overlap": ov, "send_each": send_each, "writers": len(writer_threads), "batch": batch,
             "sizes": [size for _s, _a, _b, size in probe["encode"]], "threads": probe.get("threads"),
-            "switch_interval": probe.get("switch_interval")}
+            "switch_interval": probe.get("switch_interval"), "clients": len(fleet.assign)}
 
 
 def print_breakdown(b: dict) -> None:
-    st = b["stages"]
-    n = len(next(iter(st.values()), []))
-    print(f"      {n} events fully traced; payload {np.median(b['sizes']) / 1024 if b['sizes'] else 0:.1f} KiB encoded; "
-          f"{b['writers']} writer threads; server threads {b['threads']}; emitter batch sizes "
-          f"{dict(sorted(defaultdict(int, {k: b['batch'].count(k) for k in set(b['batch'])}).items()))}; "
-          f"GIL switch interval {b['switch_interval'] * 1e3:g} ms")
-    print(f"      {'stage':<48}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
-    for name, values in st.items():
+    st, ov = b["stages"], b["overlap"]
+    n = len(st.get("a", []))
+    if not n:
+        print("      (no event fully traced)")
+        return
+    sizes = f"{np.median(b['sizes']) / 1024:.1f} KiB" if b["sizes"] else "?"
+    batches = dict(sorted((k, b["batch"].count(k)) for k in set(b["batch"])))
+    print(f"      {n} events traced; packet {sizes}; {b['writers']} writer threads; server threads {b['threads']}; "
+          f"emitter batch sizes {batches}; GIL switch interval {b['switch_interval'] * 1e3:g} ms")
+    print(f"      {'timeline (consecutive)':<56}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}")
+    for key, name in STAGES:
+        p = pcts(st[key], (50, 95, 100))
+        print(f"      {key}. {name:<53}{p[0] * 1e3:>8.2f}{p[1] * 1e3:>8.2f}{p[2] * 1e3:>8.2f}")
+    for key, name in (("median", "= t0 → median client"), ("last", "= t0 → last client"),
+                      ("commit_last", "  commit → last client"), ("201", "  (commit → 201 read by the poster)")):
+        p = pcts(st[key], (50, 95, 100))
+        print(f"      {name:<56}{p[0] * 1e3:>8.2f}{p[1] * 1e3:>8.2f}{p[2] * 1e3:>8.2f}")
+    print(f"      {'overlapping steps':<56}")
+    for name, values in ov.items():
         p = pcts(values, (50, 95, 100))
-        if name.startswith("TOTAL"):
-            print("      " + "-" * 75)
-        print(f"      {name:<48}{p[0] * 1e3:>9.2f}{p[1] * 1e3:>9.2f}{p[2] * 1e3:>9.2f}")
+        print(f"         {name:<53}{p[0] * 1e3:>8.2f}{p[1] * 1e3:>8.2f}{p[2] * 1e3:>8.2f}")
     e = pcts(b["send_each"], (50, 95))
-    print(f"      one ws.send (wsproto framing + socket write, per connection): p50 {e[0] * 1e6:.0f} µs, "
-          f"p95 {e[1] * 1e6:.0f} µs; × 200 connections ≈ {e[0] * 200 * 1e3:.1f} ms of writer work per event")
+    print(f"      one ws.send (engine.io packet, wsproto frame, socket write), per connection: p50 {e[0] * 1e6:.0f} µs, "
+          f"p95 {e[1] * 1e6:.0f} µs (p95 includes waiting for the GIL)")
+
+
+def pyspy_summary(path: Path, top: int = 14) -> list[tuple[str, float]]:
+    """Shares of the GIL-holding samples of the server, by area of the code."""
+    groups = (
+        ("writer threads: engine.io packet + wsproto framing + socket send", ("engineio/socket.py", "writer")),
+        ("fan-out: socketio Manager.emit / engine.io send (queue.put)", ("socketio/manager.py", "emit")),
+        ("JSON encoding (socketio packet, Flask JSON provider)", ("socketio/packet.py", "encode")),
+        ("delivery gate", ("live/gate.py", "")),
+        ("HTTP server: Werkzeug request handling, thread per request", ("werkzeug/serving.py", "")),
+        ("Flask app + API + intake (POST /api/v1/events)", ("flask/app.py", "wsgi_app")),
+        ("simple-websocket reader threads (idle clients' sockets)", ("simple_websocket/ws.py", "_thread")),
+        ("live emitter thread (other)", ("live/bus.py", "_emitter")),
+    )
+    totals: dict[str, int] = defaultdict(int)
+    total = 0
+    selfs: dict[str, int] = defaultdict(int)
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        try:
+            k = int(n)
+        except ValueError:
+            continue
+        total += k
+        frames = [f for f in stack.split(";") if f.strip()]
+        if not frames:
+            continue
+        selfs[frames[-1]] += k
+        for name, (file, func) in groups:
+            if any(file in f and func in f for f in frames):
+                totals[name] += k
+                break
+        else:
+            totals["other"] += k
+    out = [(f"{name} ({v} of {total} samples)" if name == "other" else name, v / total)
+           for name, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+    hot = [(f, v / total) for f, v in sorted(selfs.items(), key=lambda kv: -kv[1])[:top]]
+    return out + [("", 0.0)] + hot if total else []
 
 
 # ---- phases -------------------------------------------------------------------------------------
@@ -692,16 +785,29 @@ def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, r
     channel = f"ucc-live-bench-{os.getpid()}-{uuid.uuid4().hex[:10]}" if redis else None
     t = time.perf_counter()
     n_servers = 2 if redis else 1
+    probed = script != "app.py"
+    env = dict(kv.split("=", 1) for kv in args.server_env)
+    env.update(extra_env or {})
     servers = [Server(db, wd.path / f"{label}-{i}.log", script=script, redis_url=REDIS_URL if redis else None,
-                      channel=channel, extra_env=extra_env) for i in range(n_servers)]
+                      channel=channel, extra_env=env, gunicorn=None if probed else args.gunicorn)
+               for i in range(n_servers)]
     fleet = None
+    out = {"servers": servers, "segs": {}, "probes": {}, "pyspy": None}
     try:
         for s in servers:
             s.wait_ready()
         urls = [servers[i % n_servers].url for i in range(args.clients)]
         started = time.perf_counter() - t
+        # The server's cost of an intake with nobody listening: what the fan-out adds is the rest.
+        poster.post(servers[0].port)
+        cpu0, n0 = sum(s.cpu() for s in servers), 20
+        none_posts, _ = poster.paced(servers[0].port, n0, args.rate)
+        time.sleep(0.3)
+        out["no_clients_cpu"] = (sum(s.cpu() for s in servers) - cpu0) / n0
+        out["no_clients_resp"] = pcts([p.t201 - p.t0 for p in none_posts], (50, 95))
         t = time.perf_counter()
-        fleet = Fleet(urls, args.procs, tokens["reader"])
+        fleet = Fleet(urls, args.procs, tokens["reader"], lean=not args.stock_clients)
+        out["fleet"] = fleet
         connected, errors, ctimes = fleet.wait_ready()
         cs = pcts(ctimes, (50, 95, 100))
         print(f"  {n_servers} server process{'es' if n_servers > 1 else ''} ready in {started:.1f} s"
@@ -711,24 +817,60 @@ def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, r
               f"server threads {', '.join(str(s.threads()) for s in servers)}")
         for e in errors[:5]:
             print(f"    ! {e}")
+        print(f"  with no client connected: {out['no_clients_cpu'] * 1e3:.1f} ms server CPU per intake at "
+              f"{args.rate:g}/s (POST → 201 p50 {ms(out['no_clients_resp'][0])} ms, p95 {ms(out['no_clients_resp'][1])})")
         # Warm-up: the emitter thread, the code paths, the writers.
         warm = run_segment("warm-up", fleet, poster, servers[0], db, servers, "paced", 5, rate=5, drain=5)
         wa = analyse(warm, fleet)
         print(f"  warm-up: 5 events, received {wa['received']} of {wa['expected']}; load average {load()}")
-        segs = {}
-        n_paced = args.probe_events if script != "app.py" else args.events
-        segs["paced"] = run_segment("paced", fleet, poster, servers[0], db, servers, "paced", n_paced, rate=args.rate)
-        probe_paced = servers[0].get_json("/__bench/live_probe") if script != "app.py" else None
+        if probed:
+            servers[0].get_json("/__bench/live_probe")  # drop the warm-up's probes
+        n_paced = args.probe_events if probed else args.events
+        spy = None
+        if probed and args.py_spy:
+            spy_out = wd.path / "server.pyspy.txt"
+            spy = subprocess.Popen([args.py_spy, "record", "--gil", "--nonblocking", "-r", "100", "-p",
+                                    str(servers[0].proc.pid), "-o", str(spy_out), "--format", "raw",
+                                    "-d", str(int(n_paced / args.rate) + 2)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out["segs"]["paced"] = run_segment("paced", fleet, poster, servers[0], db, servers, "paced", n_paced,
+                                           rate=args.rate)
+        if spy is not None:
+            try:
+                spy.wait(30)
+                out["pyspy"] = pyspy_summary(spy_out)
+            except (subprocess.TimeoutExpired, OSError) as exc:
+                print(f"    (py-spy: {exc})")
+        if probed:
+            out["probes"]["paced"] = servers[0].get_json("/__bench/live_probe")
         time.sleep(0.5)
-        segs["burst"] = run_segment("burst", fleet, poster, servers[0], db, servers, "burst", args.burst,
-                                    threads=args.burst_threads)
-        probe_burst = servers[0].get_json("/__bench/live_probe") if script != "app.py" else None
-        return servers, fleet, segs, (probe_paced, probe_burst)
+        out["segs"]["burst"] = run_segment("burst", fleet, poster, servers[0], db, servers, "burst", args.burst,
+                                           threads=args.burst_threads)
+        if probed:
+            out["probes"]["burst"] = servers[0].get_json("/__bench/live_probe")
+        fleet.take()
+        return out
     finally:
         if fleet is not None:
             fleet.close()
         for s in servers:
             s.stop()
+
+
+def print_costs(seg: Segment, a: dict, n_servers: int, no_clients_cpu: float | None = None) -> None:
+    n = max(len(seg.posts), 1)
+    span = seg.seconds + seg.extra.get("drained", 0.0)
+    extra = (f"posted at {n / seg.seconds:.1f}/s, largest lag behind schedule {ms(seg.extra['lag'])} ms"
+             if "lag" in seg.extra else f"{n} posts in {seg.extra['wall']:.2f} s = {n / seg.extra['wall']:.0f}/s")
+    print(f"      {extra}; server CPU {seg.server_cpu / span:.0%} of a core ({seg.server_cpu / n * 1e3:.1f} ms per "
+          f"event, {n_servers} process{'es' if n_servers > 1 else ''}, POST handling included); client processes "
+          f"{seg.client_cpu / span:.0%} of a core ({seg.client_cpu / max(a['received'], 1) * 1e6:.0f} µs per "
+          f"message); {seg.extra.get('connected')} clients still connected")
+    if no_clients_cpu is not None and a["received"]:
+        fan = seg.server_cpu - no_clients_cpu * n
+        print(f"      the fan-out's share: {seg.server_cpu / n * 1e3:.1f} − {no_clients_cpu * 1e3:.1f} ms (an intake with "
+              f"no client) = {fan / n * 1e3:.1f} ms server CPU per event = {fan / a['received'] * 1e6:.0f} µs per "
+              f"message delivered")
 
 
 def main() -> None:
@@ -739,30 +881,40 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=50, help="events of the burst (default 50)")
     ap.add_argument("--burst-threads", type=int, default=4, help="posting threads of the burst (default 4)")
     ap.add_argument("--procs", type=int, default=8, help="client processes (default 8)")
+    ap.add_argument("--stock-clients", action="store_true",
+                    help="clients exactly as python-socketio ships (UTF-8 check in Python, a thread per message): "
+                         "~7x the client CPU, which on a small machine starves the server")
     ap.add_argument("--pollers", type=int, default=8, help="real polling clients of the baseline (default 8)")
     ap.add_argument("--poll-interval", type=float, default=2.0, help="polling interval, s (default 2)")
     ap.add_argument("--poll-events", type=int, default=60, help="cases posted during the polling baseline (default 60)")
     ap.add_argument("--per-page", type=int, default=50, help="per_page of the polls (default 50)")
-    ap.add_argument("--probe-events", type=int, default=60, help="paced events of the probed run (default 60)")
+    ap.add_argument("--probe-events", type=int, default=100, help="paced events of the probed run (default 100)")
+    ap.add_argument("--py-spy", default=shutil.which("py-spy"),
+                    help="py-spy binary: samples the probed server's GIL holder (default: py-spy on PATH, if any)")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment of the push phases' servers (repeatable)")
+    ap.add_argument("--gunicorn", metavar="ARGS",
+                    help='serve the push phases [1] and [2] with `python -m gunicorn ARGS wsgi:application` instead '
+                         'of app.py, e.g. "-k gevent -w 1" or "-w 1 --threads 250" (gunicorn, and gevent, must be '
+                         'importable: add PYTHONPATH with --server-env)')
     ap.add_argument("--no-poll", action="store_true", help="skip the polling baseline")
     ap.add_argument("--no-redis", action="store_true", help="skip the two-process Redis phase")
     ap.add_argument("--no-probe", action="store_true", help="skip the probed run (where the time goes)")
     ap.add_argument("--keep", action="store_true", help="keep the databases and server logs")
     args = ap.parse_args()
 
-    import engineio
-    import flask_socketio
-    import simple_websocket  # noqa: F401
-    import socketio
-    import werkzeug  # noqa: F401
     from importlib.metadata import version
 
     t_start = time.perf_counter()
     print(f"Python {sys.version.split()[0]}, python-socketio {version('python-socketio')}, python-engineio "
           f"{version('python-engineio')}, Flask-SocketIO {version('flask-socketio')}, simple-websocket "
-          f"{version('simple-websocket')}, Werkzeug {version('werkzeug')}; {os.cpu_count()} CPUs; "
-          f"load average at start {load()} (other work on the machine slows every number here)")
-    del engineio, flask_socketio, socketio
+          f"{version('simple-websocket')}, websocket-client {version('websocket-client')}, Werkzeug "
+          f"{version('werkzeug')}; {os.cpu_count()} CPUs; load average at start {load()} (other work on the "
+          f"machine slows every number here)")
+    print(f"clients: {args.clients} over {args.procs} processes, "
+          + ("python-socketio as shipped" if args.stock_clients else
+             "python-socketio with skip_utf8_validation and case_event dispatched in the read loop (see "
+             "bench_live_client.py; --stock-clients for the client as shipped)"))
     wd = Workdir(args.keep)
     results: dict = {}
     try:
@@ -774,7 +926,7 @@ def main() -> None:
               f"goes to another grid, category {GARBAGE}, so none is merged); work dir {wd.path}")
 
         if not args.no_poll:
-            print(f"\n[baseline] polling, one server (`python app.py`)")
+            print("\n[baseline] polling, one server (`python app.py`)")
             db = wd.copy(seed, "poll.db")
             s = Server(db, wd.path / "poll.log").wait_ready()
             try:
@@ -785,25 +937,26 @@ def main() -> None:
             print_polling(args, results["poll"])
 
         print(f"\n[1] Socket.IO push, one server (`python app.py`), {args.clients} clients")
-        servers, fleet, segs, _ = socket_phase(args, "single", wd, seed, tokens, poster)
-        for key, seg in segs.items():
-            a = analyse(seg, fleet)
+        out = socket_phase(args, "single", wd, seed, tokens, poster)
+        for key, seg in out["segs"].items():
+            a = analyse(seg, out["fleet"])
             results[("single", key)] = a
             print_segment(f"{key} ({'at %g/s' % args.rate if key == 'paced' else f'{args.burst_threads} threads'})",
                           a, seg)
-            print_costs(seg, 1)
+            print_costs(seg, a, 1, out["no_clients_cpu"])
         print(f"  load average {load()}")
 
         if not args.no_redis:
             print(f"\n[2] Socket.IO push, two servers sharing Redis, {args.clients} clients split across both, "
                   f"every case posted to A")
-            servers, fleet, segs, _ = socket_phase(args, "redis", wd, seed, tokens, poster, redis=True)
-            url_a, url_b = servers[0].url, servers[1].url
-            for key, seg in segs.items():
+            out = socket_phase(args, "redis", wd, seed, tokens, poster, redis=True)
+            fleet = out["fleet"]
+            url_a, url_b = out["servers"][0].url, out["servers"][1].url
+            for key, seg in out["segs"].items():
                 a = analyse(seg, fleet)
                 results[("redis", key)] = a
                 print_segment(f"{key}, all clients", a, seg)
-                print_costs(seg, 2)
+                print_costs(seg, a, 2, out["no_clients_cpu"])
                 results[("redis", key, "A")] = aa = analyse(seg, fleet, only=url_a)
                 results[("redis", key, "B")] = ab = analyse(seg, fleet, only=url_b)
                 for name, x in (("A (committing process, local fan-out)", aa), ("B (through Redis pub/sub)", ab)):
@@ -814,16 +967,22 @@ def main() -> None:
 
         if not args.no_probe:
             print(f"\n[3] where the time goes: one server with timing probes (bench/bench_live_server.py), "
-                  f"{args.clients} clients, {args.probe_events} paced events then the burst")
-            servers, fleet, segs, probes = socket_phase(args, "probe", wd, seed, tokens, poster,
-                                                         script="bench_live_server.py")
-            for (key, seg), probe in zip(segs.items(), probes):
-                a = analyse(seg, fleet)
+                  f"{args.clients} clients, {args.probe_events} paced events then the burst"
+                  + (f"; py-spy samples the server's GIL holder during the paced part" if args.py_spy else ""))
+            out = socket_phase(args, "probe", wd, seed, tokens, poster, script="bench_live_server.py")
+            for key, seg in out["segs"].items():
+                a = analyse(seg, out["fleet"])
                 results[("probe", key)] = a
                 print_segment(f"{key} (probed)", a, seg)
-                b = breakdown(seg, probe, fleet)
+                print_costs(seg, a, 1, out["no_clients_cpu"])
+                b = breakdown(seg, out["probes"][key], out["fleet"])
                 results[("probe", key, "breakdown")] = b
                 print_breakdown(b)
+            if out["pyspy"]:
+                results["pyspy"] = out["pyspy"]
+                print("      py-spy --gil, paced part: where the server holds the GIL")
+                for name, share in out["pyspy"]:
+                    print(f"         {share:6.1%}  {name}" if name else "         hottest frames (self):")
             print(f"  load average {load()}")
 
         summary(args, results)
@@ -834,8 +993,8 @@ def main() -> None:
 
 def summary(args, results: dict) -> None:
     print(f"\nsummary: commit → receipt on every client ({os.cpu_count()} CPUs, loopback; target p95 ≤ "
-          f"{TARGET_P95_MS:.0f} ms; 'wire' = engine.io read loop of the client)")
-    print(f"  {'path':<52}{'received':>16}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'p95 vs 201':>12}  target")
+          f"{TARGET_P95_MS:.0f} ms; receipt = the client's engine.io read loop)")
+    print(f"  {'path':<48}{'received':>14}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'p95 from 201':>14}  target")
     rows = []
     if "poll" in results:
         r = results["poll"]
@@ -857,19 +1016,23 @@ def summary(args, results: dict) -> None:
         p = pcts(lat0, (50, 95, 99, 100))
         q = pcts(lat201, (95,))[0]
         ok = "met" if p[1] * 1e3 <= TARGET_P95_MS else f"MISSED ({p[1] * 1e3 / TARGET_P95_MS:.1f}x)"
-        print(f"  {label:<52}{got:>16}{ms(p[0]):>8}{ms(p[1]):>8}{ms(p[2]):>8}{ms(p[3]):>8}{ms(q):>12}  {ok}")
-    print("  (times in ms from t0, the moment the POST was sent; 'p95 vs 201' from the moment its 201 was read)")
-    b = results.get(("probe", "paced", "breakdown"))
-    if b:
+        print(f"  {label:<48}{got:>14}{ms(p[0]):>8}{ms(p[1]):>8}{ms(p[2]):>8}{ms(p[3]):>8}{ms(q):>14}  {ok}")
+    print("  (ms from t0, the moment the POST was sent, to each client's receipt; 'p95 from 201' from the moment "
+          "its 201 was read)")
+    if "poll" in results and ("single", "paced") in results:
+        poll = pcts(results["poll"]["lat0"], (50, 95))
+        push = pcts(results[("single", "paced")]["lat0"], (50, 95))
+        print(f"  push vs polling: p50 {poll[0] / push[0]:.0f}x, p95 {poll[1] / push[1]:.0f}x sooner")
+    for kind in ("paced", "burst"):
+        b = results.get(("probe", kind, "breakdown"))
+        if not b or not b["stages"].get("a"):
+            continue
         st = b["stages"]
-        total = float(np.median(st["TOTAL t0 → median client wire"]))
-        parts = [(name, float(np.median(v))) for name, v in st.items()
-                 if not name.startswith("TOTAL") and name not in ("emit call total", "commit → 201 read by the poster",
-                                                                  "last ws.send → last client wire")]
-        print(f"\n  where the paced median goes (probed run, t0 → median client {total * 1e3:.1f} ms; stages overlap "
-              f"only where noted):")
-        for name, v in sorted(parts, key=lambda kv: -kv[1]):
-            print(f"    {v * 1e3:8.2f} ms  {name}")
+        total = float(np.median(st["last"]))
+        print(f"\n  where the time goes, probed {kind} run (medians; t0 → last client {total * 1e3:.1f} ms):")
+        for key, name in sorted(STAGES, key=lambda kv: -float(np.median(st[kv[0]]))):
+            v = float(np.median(st[key]))
+            print(f"    {v * 1e3:8.2f} ms {v / total:6.1%}  {key}. {name}")
 
 
 if __name__ == "__main__":

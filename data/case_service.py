@@ -222,8 +222,11 @@ class _Prepared:
         self.positional = compiled.positional
         names = (list(compiled.positiontup) if compiled.positional
                  else list(dict.fromkeys(compiled.bind_names.values())))
-        if keys is not None and set(keys) != {n for n in names if compiled.binds[n].required or n in keys}:
-            raise ValueError(f"statement binds {names}, expected {keys}")
+        if keys is not None and set(names) != set(keys):
+            # A column with a Python-side default that these keys do not set (SQLAlchemy would fill it in
+            # at each execution; this runner does not): add it to the keys and give it its value.
+            raise ValueError(f"{stmt.table.name}: statement binds {sorted(set(names) - set(keys))} too; "
+                             f"add them to the intake keys")
         self.names = tuple(names)
         template: list = [None] * len(names)
         fill, procs = [], []

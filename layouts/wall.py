@@ -15,7 +15,7 @@ from flask import current_app
 from data import stats
 from data.areas import hierarchy_version
 from data.tokens import resolve_token
-from geo.layers import CJK_FONTS, DISTRICT_COLOURS, area_polygons, bounds_of, labels
+from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import DISTRICT, GRID, STREET
 
 INDICATOR_FILE = Path(__file__).resolve().parent.parent / "data" / "wall_indicators.json"
