@@ -35,3 +35,29 @@ def rect_city(origin=(119.9, 31.7), size=0.08, splits=(2, 2, 2, 3)) -> list[Area
         out += children
         parents = children
     return out
+
+
+class Clock:
+    """A clock tests move by hand: `clock.now += timedelta(...)`."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def small_world(db, now):
+    """rect_city with the shipped catalog and its default units in `db`, and a CaseService on a
+    hand-moved clock starting at `now`. Returns (service, clock)."""
+    from data.area_directory import AreaDirectory
+    from data.areas import replace_hierarchy
+    from data.case_service import CaseService
+    from data.reference import ensure_catalog, ensure_units
+
+    with db.session() as s:
+        replace_hierarchy(s, rect_city())
+        ensure_catalog(s)
+        ensure_units(s)
+    clock = Clock(now)
+    return CaseService(db, AreaDirectory(db), clock=clock), clock

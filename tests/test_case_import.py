@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from data.area_directory import AreaDirectory
-from data.areas import replace_hierarchy
 from data.case_import import COLUMNS, CaseImportError, import_cases
-from data.case_service import CaseService
 from data.models import Case, CaseEvent, CaseHistory
-from data.reference import ensure_catalog, ensure_units
 from dispatch.routing import route_case
-from tests.factories import rect_city
+from tests.factories import small_world
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 2026-12-01 10:00 in Shanghai
 GARBAGE = "020101"        # 暴露垃圾: city management, district level
@@ -28,11 +24,7 @@ GIVEN_UNIT = "U-320403-city_management"
 
 @pytest.fixture
 def world(empty_db):
-    with empty_db.session() as s:
-        replace_hierarchy(s, rect_city())
-        ensure_catalog(s)
-        ensure_units(s)
-    return CaseService(empty_db, AreaDirectory(empty_db), clock=lambda: NOW)
+    return small_world(empty_db, NOW)[0]
 
 
 def row(case_id, *, cat=GARBAGE, point=P1, source="hotline", reported="", accepted="", rejected="",

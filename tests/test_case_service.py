@@ -7,12 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from data.area_directory import AreaDirectory
-from data.areas import replace_hierarchy
 from data.case_service import CaseService, ServiceError
-from data.reference import ensure_catalog, ensure_units
 from data.tokens import Principal
-from tests.factories import rect_city
+from tests.factories import small_world
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
@@ -21,23 +18,9 @@ POINT = {"lon": 119.905, "lat": 31.705}
 GARBAGE = "020101"
 
 
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(empty_db):
-    with empty_db.session() as s:
-        replace_hierarchy(s, rect_city())
-        ensure_catalog(s)
-        ensure_units(s)
-    clock = Clock(T0)
-    service = CaseService(empty_db, AreaDirectory(empty_db), clock=clock)
-    return service, clock
+    return small_world(empty_db, T0)
 
 
 def _report(service, **extra):

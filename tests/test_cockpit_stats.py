@@ -9,13 +9,9 @@ import pytest
 from sqlalchemy import event, select
 
 from data import cockpit_stats as cs
-from data.area_directory import AreaDirectory
-from data.areas import replace_hierarchy
-from data.case_service import CaseService
 from data.models import Case, Unit
-from data.reference import ensure_catalog, ensure_units
 from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
-from tests.factories import rect_city
+from tests.factories import small_world
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
 UTC = timezone.utc
@@ -27,22 +23,11 @@ GRIDS = ["320402001001001", "320402001001002", "320402001002001", "3204020020010
          "320403002002002"]
 
 
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(empty_db):
+    service, _clock = small_world(empty_db, T0)
     with empty_db.session() as s:
-        replace_hierarchy(s, rect_city())
-        ensure_catalog(s)
-        ensure_units(s)
         units = list(s.scalars(select(Unit.code).where(Unit.level <= 3).order_by(Unit.code).limit(6)))
-    service = CaseService(empty_db, AreaDirectory(empty_db), clock=Clock(T0))
     return service, units
 
 

@@ -21,7 +21,7 @@ from data.models import Case, CaseHistory
 from data.reference import ensure_catalog, ensure_units
 from data.simulation import SIM_KEY_PREFIX, SimulationRunner, start_background
 from data.tokens import Principal
-from tests.factories import rect_city
+from tests.factories import Clock, rect_city, small_world
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 22, 16, 0, tzinfo=timezone.utc)  # Monday 00:00 in Shanghai
@@ -30,22 +30,9 @@ HUMAN = Principal("user", "human-officer", "duty_officer", "320400")
 STEP = timedelta(minutes=5)
 
 
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(empty_db):
-    with empty_db.session() as s:
-        replace_hierarchy(s, rect_city())
-        ensure_catalog(s)
-        ensure_units(s)
-    clock = Clock(T0)
-    return CaseService(empty_db, AreaDirectory(empty_db), clock=clock), clock
+    return small_world(empty_db, T0)
 
 
 def _all_cases(service):

@@ -9,14 +9,10 @@ import pytest
 from sqlalchemy import event, select
 
 from data import stats
-from data.area_directory import AreaDirectory
-from data.areas import replace_hierarchy
-from data.case_service import CaseService
 from data.models import Case, CaseEvent
-from data.reference import ensure_catalog, ensure_units
 from data.tokens import Principal
 from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
-from tests.factories import rect_city
+from tests.factories import rect_city, small_world
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -26,22 +22,10 @@ D1, D2 = "320402", "320403"
 GRIDS = [r.code for r in rect_city() if r.level == 5]
 
 
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(empty_db):
-    with empty_db.session() as s:
-        replace_hierarchy(s, rect_city())
-        ensure_catalog(s)
-        ensure_units(s)
-    clock = Clock(T0)
-    return empty_db, CaseService(empty_db, AreaDirectory(empty_db), clock=clock), clock
+    service, clock = small_world(empty_db, T0)
+    return empty_db, service, clock
 
 
 def _add(db, **kw) -> int:
