@@ -134,7 +134,6 @@ def main() -> None:
             "geometry": {"type": geo["type"], "coordinates": as_lists(geo["coordinates"])},
         })
 
-    doc = {"type": "FeatureCollection", "features": features}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     # One feature per line: compact, yet a diff shows which district changed.
     lines = [json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in features]
