@@ -14,12 +14,22 @@ Redis, against polling GET /api/v1/events every 2 s, all in one run.
 4. Two servers sharing the real Redis (REDIS_URL, a unique UCC_LIVE_CHANNEL): half the clients on
    each, every case posted to the first.
 5. Where the time goes: the same as 3 on `bench/bench_live_server.py` (app.py with timing probes on
-   every step of the emit path), broken down stage by stage, with ranked suggestions.
+   every step of the emit path), broken down stage by stage; then the same as 4 on two probed
+   servers (the local fan-out, the PUBLISH, Redis → the other process); ranked suggestions.
 
 Times: t0 is taken just before the POST is written to an open connection, `201` when its answer has
 been read, `commit` is the case_events row's `at` (set inside the transaction, just before the
 commit); receipt is taken with time.time() in each client's engine.io read loop (`wire`) and in its
-`case_event` handler (`handler`, a thread per message in python-socketio). One host, one clock.
+`case_event` handler (`handler`). One host, one clock.
+
+The clients are the real python-socketio client, made lean by default (bench_live_client.py: no
+pure-Python UTF-8 check of every frame, case_event dispatched in the read loop rather than in a new
+thread per message): as shipped it costs ~1 ms of CPU per message, and 200 of them at 10 events/s
+would need 2 cores, i.e. the whole machine, starving the server (--stock-clients to see it).
+
+Experiments: --gunicorn "-k gevent -w 1" --server-env PYTHONPATH=DIR (gunicorn and gevent importable
+from DIR) serves phases 1 and 2 from the production entry point wsgi.py; --py-spy PATH samples the
+probed server's GIL holder; --no-poll / --no-redis / --no-probe skip phases.
 """
 from __future__ import annotations
 
@@ -405,8 +415,6 @@ class Segment:
     label: str
     posts: list[Post]
     rows: list[tuple[int, int, str, float]]  # outbox rows the posts wrote
-    wire: list = field(default_factory=list)
-    handler: list = field(default_factory=list)
     client_cpu: float = 0.0
     server_cpu: float = 0.0
     seconds: float = 0.0
@@ -503,8 +511,7 @@ def analyse(seg: Segment, fleet: Fleet, only: str | None = None) -> dict:
             "clients": len(clients), "missing_clients": missing_clients, "lat0": lat0, "lat201": lat201,
             "latc": latc, "hand0": hand0, "spread": spread, "resp": resp,
             "connected": seg.extra.get("connected"),
-            "statuses": dict(sorted(defaultdict(int, {s: sum(1 for p in seg.posts if p.status == s)
-                                                      for s in {p.status for p in seg.posts}}).items())),
+            "statuses": {s: sum(1 for p in seg.posts if p.status == s) for s in sorted({p.status for p in seg.posts})},
             "merged": sum(p.merged_into is not None for p in seg.posts)}
 
 
@@ -740,6 +747,52 @@ def print_breakdown(b: dict) -> None:
           f"p95 {e[1] * 1e6:.0f} µs (p95 includes waiting for the GIL)")
 
 
+def breakdown_redis(seg: Segment, probe_a: dict, probe_b: dict, fleet: Fleet, url_a: str, url_b: str) -> dict:
+    """Two probed servers sharing Redis, every case posted to A: how an event reaches B's clients."""
+    by_case = {p.case_id: p for p in seg.posts if p.case_id is not None}
+    seqs = {seq: by_case.get(case_id) for seq, case_id, kind, _at in seg.rows if kind == "created"}
+    emit_a = {s: (t0, t1) for s, t0, t1 in probe_a["emit"]}
+    fan_a = {s: (t0, t1) for s, t0, t1, _n in probe_a["fanout"]}
+    pub_a = {s: (t0, t1) for s, t0, t1 in probe_a["publish"] if s is not None}
+    fan_b = {s: (t0, t1) for s, t0, t1, _n in probe_b["fanout"]}
+    send_a, send_b = defaultdict(list), defaultdict(list)
+    for s, _t0, t1, _tid in probe_a["send"]:
+        send_a[s].append(t1)
+    for s, _t0, t1, _tid in probe_b["send"]:
+        send_b[s].append(t1)
+    wire_a, wire_b = defaultdict(list), defaultdict(list)
+    for client, seq, _case, t in fleet.wire:
+        if seq in seqs:
+            (wire_a if fleet.assign[client] == url_a else wire_b)[seq].append(t)
+    st: dict[str, list[float]] = defaultdict(list)
+    for seq, post in seqs.items():
+        if (post is None or seq not in emit_a or seq not in fan_a or seq not in pub_a or seq not in fan_b
+                or not send_b.get(seq) or not wire_b.get(seq) or not wire_a.get(seq)):
+            continue
+        m0, _m1 = emit_a[seq]
+        fa0, fa1 = fan_a[seq]
+        p0, p1 = pub_a[seq]
+        fb0, fb1 = fan_b[seq]
+        st["A: emit → its own fan-out loop done"].append(fa1 - m0)
+        st["A: fan-out done → publish starts"].append(p0 - fa1)
+        st["PUBLISH sent → B's fan-out starts (Redis, B's listener)"].append(fb0 - p0)
+        st["B: fan-out start → B's last ws.send"].append(max(send_b[seq]) - fb0)
+        st["B: last ws.send → B's last client"].append(max(wire_b[seq]) - max(send_b[seq]))
+        st["= A emit → A's last client"].append(max(wire_a[seq]) - m0)
+        st["= A emit → B's last client"].append(max(wire_b[seq]) - m0)
+        st["= A emit → B's first client"].append(min(wire_b[seq]) - m0)
+        st["(A's PUBLISH call until Redis answers: overlaps)"].append(p1 - p0)
+    return st
+
+
+def print_breakdown_redis(st: dict) -> None:
+    n = len(next(iter(st.values()), []))
+    print(f"      through Redis, {n} events traced          {'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}")
+    for name, values in st.items():
+        p = pcts(values, (50, 95, 100))
+        print(f"      {name:<54}{p[0] * 1e3:>8.2f}{p[1] * 1e3:>8.2f}{p[2] * 1e3:>8.2f}")
+
+
 def pyspy_summary(path: Path, top: int = 14) -> list[tuple[str, float]]:
     """Shares of the GIL-holding samples of the server, by area of the code."""
     groups = (
@@ -780,7 +833,7 @@ def pyspy_summary(path: Path, top: int = 14) -> list[tuple[str, float]]:
 
 # ---- phases -------------------------------------------------------------------------------------
 def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, redis: bool = False,
-                 script: str = "app.py", extra_env: dict | None = None):
+                 script: str = "app.py", extra_env: dict | None = None, spy: bool = True):
     db = wd.copy(seed, f"{label}.db")
     channel = f"ucc-live-bench-{os.getpid()}-{uuid.uuid4().hex[:10]}" if redis else None
     t = time.perf_counter()
@@ -805,6 +858,8 @@ def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, r
         time.sleep(0.3)
         out["no_clients_cpu"] = (sum(s.cpu() for s in servers) - cpu0) / n0
         out["no_clients_resp"] = pcts([p.t201 - p.t0 for p in none_posts], (50, 95))
+        burst_posts, _wall = poster.burst(servers[0].port, 20, args.burst_threads)
+        out["no_clients_burst_resp"] = pcts([p.t201 - p.t0 for p in burst_posts], (50, 95))
         t = time.perf_counter()
         fleet = Fleet(urls, args.procs, tokens["reader"], lean=not args.stock_clients)
         out["fleet"] = fleet
@@ -817,37 +872,43 @@ def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, r
               f"server threads {', '.join(str(s.threads()) for s in servers)}")
         for e in errors[:5]:
             print(f"    ! {e}")
+        nb = out["no_clients_burst_resp"]
         print(f"  with no client connected: {out['no_clients_cpu'] * 1e3:.1f} ms server CPU per intake at "
-              f"{args.rate:g}/s (POST → 201 p50 {ms(out['no_clients_resp'][0])} ms, p95 {ms(out['no_clients_resp'][1])})")
+              f"{args.rate:g}/s (POST → 201 p50 {ms(out['no_clients_resp'][0])} ms, p95 {ms(out['no_clients_resp'][1])}); "
+              f"a burst of 20 from {args.burst_threads} threads: POST → 201 p50 {ms(nb[0])} ms, p95 {ms(nb[1])}")
         # Warm-up: the emitter thread, the code paths, the writers.
         warm = run_segment("warm-up", fleet, poster, servers[0], db, servers, "paced", 5, rate=5, drain=5)
         wa = analyse(warm, fleet)
         print(f"  warm-up: 5 events, received {wa['received']} of {wa['expected']}; load average {load()}")
         if probed:
-            servers[0].get_json("/__bench/live_probe")  # drop the warm-up's probes
+            for sv in servers:
+                sv.get_json("/__bench/live_probe")  # drop the warm-up's probes
         n_paced = args.probe_events if probed else args.events
-        spy = None
-        if probed and args.py_spy:
+        spy_proc = None
+        if probed and spy and args.py_spy:
             spy_out = wd.path / "server.pyspy.txt"
-            spy = subprocess.Popen([args.py_spy, "record", "--gil", "--nonblocking", "-r", "100", "-p",
+            mode = os.environ.get("UCC_BENCH_PYSPY_ARGS", "--gil").split()
+            spy_proc = subprocess.Popen([args.py_spy, "record", *mode, "--nonblocking", "-r", "100", "-p",
                                     str(servers[0].proc.pid), "-o", str(spy_out), "--format", "raw",
                                     "-d", str(int(n_paced / args.rate) + 2)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=open(wd.path / "py-spy.log", "w"))
         out["segs"]["paced"] = run_segment("paced", fleet, poster, servers[0], db, servers, "paced", n_paced,
                                            rate=args.rate)
-        if spy is not None:
+        if spy_proc is not None:
             try:
-                spy.wait(30)
+                spy_proc.wait(30)
                 out["pyspy"] = pyspy_summary(spy_out)
             except (subprocess.TimeoutExpired, OSError) as exc:
                 print(f"    (py-spy: {exc})")
+                spy_proc.kill()
+                spy_proc.wait(5)
         if probed:
-            out["probes"]["paced"] = servers[0].get_json("/__bench/live_probe")
+            out["probes"]["paced"] = [sv.get_json("/__bench/live_probe") for sv in servers]
         time.sleep(0.5)
         out["segs"]["burst"] = run_segment("burst", fleet, poster, servers[0], db, servers, "burst", args.burst,
                                            threads=args.burst_threads)
         if probed:
-            out["probes"]["burst"] = servers[0].get_json("/__bench/live_probe")
+            out["probes"]["burst"] = [sv.get_json("/__bench/live_probe") for sv in servers]
         fleet.take()
         return out
     finally:
@@ -859,6 +920,9 @@ def socket_phase(args, label, wd: Workdir, seed: Path, tokens, poster: Poster, r
 
 def print_costs(seg: Segment, a: dict, n_servers: int, no_clients_cpu: float | None = None) -> None:
     n = max(len(seg.posts), 1)
+    if no_clients_cpu is not None and a["received"]:
+        a["fan_us"] = (seg.server_cpu - no_clients_cpu * n) / a["received"] * 1e6
+    a["client_us"] = seg.client_cpu / max(a["received"], 1) * 1e6
     span = seg.seconds + seg.extra.get("drained", 0.0)
     extra = (f"posted at {n / seg.seconds:.1f}/s, largest lag behind schedule {ms(seg.extra['lag'])} ms"
              if "lag" in seg.extra else f"{n} posts in {seg.extra['wall']:.2f} s = {n / seg.extra['wall']:.0f}/s")
@@ -936,8 +1000,10 @@ def main() -> None:
                 s.stop()
             print_polling(args, results["poll"])
 
-        print(f"\n[1] Socket.IO push, one server (`python app.py`), {args.clients} clients")
+        how = f"gunicorn {args.gunicorn} wsgi:application" if args.gunicorn else "python app.py"
+        print(f"\n[1] Socket.IO push, one server (`{how}`), {args.clients} clients")
         out = socket_phase(args, "single", wd, seed, tokens, poster)
+        results["single_no_clients"] = (out["no_clients_cpu"], out["no_clients_resp"], out["no_clients_burst_resp"])
         for key, seg in out["segs"].items():
             a = analyse(seg, out["fleet"])
             results[("single", key)] = a
@@ -947,9 +1013,10 @@ def main() -> None:
         print(f"  load average {load()}")
 
         if not args.no_redis:
-            print(f"\n[2] Socket.IO push, two servers sharing Redis, {args.clients} clients split across both, "
-                  f"every case posted to A")
+            print(f"\n[2] Socket.IO push, two servers (`{how}`) sharing Redis, {args.clients} clients split across "
+                  f"both, every case posted to A")
             out = socket_phase(args, "redis", wd, seed, tokens, poster, redis=True)
+            results["redis_no_clients"] = (out["no_clients_cpu"], out["no_clients_resp"], out["no_clients_burst_resp"])
             fleet = out["fleet"]
             url_a, url_b = out["servers"][0].url, out["servers"][1].url
             for key, seg in out["segs"].items():
@@ -968,14 +1035,14 @@ def main() -> None:
         if not args.no_probe:
             print(f"\n[3] where the time goes: one server with timing probes (bench/bench_live_server.py), "
                   f"{args.clients} clients, {args.probe_events} paced events then the burst"
-                  + (f"; py-spy samples the server's GIL holder during the paced part" if args.py_spy else ""))
+                  + ("; py-spy samples the server's GIL holder during the paced part" if args.py_spy else ""))
             out = socket_phase(args, "probe", wd, seed, tokens, poster, script="bench_live_server.py")
             for key, seg in out["segs"].items():
                 a = analyse(seg, out["fleet"])
                 results[("probe", key)] = a
                 print_segment(f"{key} (probed)", a, seg)
                 print_costs(seg, a, 1, out["no_clients_cpu"])
-                b = breakdown(seg, out["probes"][key], out["fleet"])
+                b = breakdown(seg, out["probes"][key][0], out["fleet"])
                 results[("probe", key, "breakdown")] = b
                 print_breakdown(b)
             if out["pyspy"]:
@@ -983,6 +1050,21 @@ def main() -> None:
                 print("      py-spy --gil, paced part: where the server holds the GIL")
                 for name, share in out["pyspy"]:
                     print(f"         {share:6.1%}  {name}" if name else "         hottest frames (self):")
+            print(f"  load average {load()}")
+
+        if not args.no_probe and not args.no_redis:
+            print(f"\n[4] where the time goes through Redis: two probed servers, {args.clients} clients split across "
+                  f"both, {args.probe_events} paced events posted to A, then the burst")
+            out = socket_phase(args, "probe-redis", wd, seed, tokens, poster, redis=True,
+                               script="bench_live_server.py", spy=False)
+            url_a, url_b = out["servers"][0].url, out["servers"][1].url
+            for key, seg in out["segs"].items():
+                a = analyse(seg, out["fleet"])
+                results[("probe-redis", key)] = a
+                print_segment(f"{key} (probed, 2 servers)", a, seg)
+                st = breakdown_redis(seg, out["probes"][key][0], out["probes"][key][1], out["fleet"], url_a, url_b)
+                results[("probe-redis", key, "breakdown")] = st
+                print_breakdown_redis(st)
             print(f"  load average {load()}")
 
         summary(args, results)
@@ -1000,8 +1082,9 @@ def summary(args, results: dict) -> None:
         r = results["poll"]
         rows.append((f"polling every {args.poll_interval:g} s ({args.pollers} real pollers)",
                      f"{r['pairs'] - r['missing']}/{r['pairs']}", r["lat0"], r["lat201"]))
-    names = {"single": "1 server", "redis": "2 servers + Redis", "probe": "1 server, probed"}
-    for key in ("single", "redis", "probe"):
+    names = {"single": "1 server", "redis": "2 servers + Redis", "probe": "1 server, probed",
+             "probe-redis": "2 servers + Redis, probed"}
+    for key in ("single", "redis", "probe", "probe-redis"):
         for kind in ("paced", "burst"):
             a = results.get((key, kind))
             if a is None:
@@ -1033,6 +1116,46 @@ def summary(args, results: dict) -> None:
         for key, name in sorted(STAGES, key=lambda kv: -float(np.median(st[kv[0]]))):
             v = float(np.median(st[key]))
             print(f"    {v * 1e3:8.2f} ms {v / total:6.1%}  {key}. {name}")
+    suggestions(args, results)
+
+
+def suggestions(args, results: dict) -> None:
+    """Ranked by what the measurements say they would save."""
+    b = results.get(("probe", "paced", "breakdown"))
+    single = results.get(("single", "paced"))
+    if not b or not b["stages"].get("a") or not single or "fan_us" not in single:
+        return
+    st, ov = b["stages"], b["overlap"]
+    med = {k: float(np.median(v)) for k, v in st.items()}
+    last = med["last"]
+    writers = med["g"] + med["h"]
+    send_us = float(np.median(b["send_each"])) * 1e6
+    fan_us = single["fan_us"]
+    cheap = sum(float(np.median(ov[k])) for k in ("gate.admit (under its lock)",
+                                                    "JSON encode of the packet (once per event)")) + med["d"]
+    print("\n  ranked suggestions (from this run's numbers):")
+    print(f"    1. The fan-out, one OS thread per connection (threading mode): the writers take {writers * 1e3:.0f} ms of "
+          f"the {last * 1e3:.0f} ms to the last client ({writers / last:.0%}); each message costs the server "
+          f"{fan_us:.0f} µs of CPU while its ws.send itself takes {send_us:.0f} µs — the rest is waking {args.clients} "
+          f"writer threads per event and handing them the GIL. Serve /live from an event loop (gunicorn -k gevent "
+          f"-w 1, which live/bus.py detects; compare with --gunicorn \"-k gevent -w 1\") or spread clients over more "
+          f"processes (Redis).")
+    burst = results.get(("probe", "burst", "breakdown"))
+    nc = results.get("single_no_clients")
+    if burst and burst["stages"].get("a") and nc:
+        a_burst = float(np.median(burst["stages"]["a"]))
+        print(f"    2. In the burst, POST sent → commit takes {a_burst * 1e3:.0f} ms (p50), while the whole POST → 201 of the "
+              f"same burst with no client connected takes {nc[2][0] * 1e3:.0f} ms: intake shares the process (and the "
+              f"GIL) with the fan-out. Keep the API and the "
+              f"live connections in different processes (they already share events through Redis).")
+    pr = results.get(("probe-redis", "paced", "breakdown"))
+    if pr and pr.get("(A's PUBLISH call until Redis answers: overlaps)"):
+        pub = float(np.median(pr["(A's PUBLISH call until Redis answers: overlaps)"]))
+        print(f"    3. With Redis, the emitter thread waits {pub * 1e3:.0f} ms (p50) in each PUBLISH (a Redis round trip, "
+              f"then the GIL back among the writer threads) before it takes the next event; publishing from a thread "
+              f"of its own, or before the local fan-out, would take that off the emitter's path.")
+    print(f"    -. Not worth it: the bus's own work (shaping {med['d'] * 1e3:.2f} ms, gate + JSON encode "
+          f"{(cheap - med['d']) * 1e3:.2f} ms per event, once) is {cheap / last:.1%} of the time to the last client.")
 
 
 if __name__ == "__main__":

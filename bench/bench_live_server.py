@@ -18,6 +18,10 @@ the steps an intake's live event goes through. Each probe appends (seq, time.tim
                  socket write) entered / left, with the writer's thread id
 
 GET /__bench/live_probe returns the lists and empties them. Nothing in the project is changed.
+
+Experiment knobs (environment): UCC_BENCH_SWITCH_INTERVAL=SECONDS sets sys.setswitchinterval;
+UCC_BENCH_LIMITER_HEADERS=0 turns off Flask-Limiter's X-RateLimit-* headers (with REDIS_URL each
+one costs a Redis round trip after the view, i.e. after the commit).
 """
 from __future__ import annotations
 
@@ -190,6 +194,9 @@ def main() -> None:
 
     server = create_app()
     install(server)
+    if os.environ.get("UCC_BENCH_LIMITER_HEADERS") == "0":  # experiment: no X-RateLimit-* headers
+        for limiter in server.extensions.get("limiter", ()):
+            limiter._headers_enabled = False
     services = server.extensions["ucc"]
     from data.schema import init_db
     from data.seed import seed_demo
