@@ -17,10 +17,8 @@ import json
 import math
 import os
 import pstats
-import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -115,21 +113,7 @@ def make_events(records, catalog, n, rng, dup_rate, prefix):
 
 
 # ---- databases ------------------------------------------------------------------------------
-class Workdir:
-    def __init__(self, keep: bool):
-        self.path = Path(tempfile.mkdtemp(prefix="bench_intake_"))
-        self.keep = keep
-
-    def copy(self, src: Path, name: str) -> Path:
-        dst = self.path / name
-        for suffix in ("", "-wal", "-shm"):
-            if Path(str(src) + suffix).exists():
-                shutil.copy(str(src) + suffix, str(dst) + suffix)
-        return dst
-
-    def cleanup(self):
-        if not self.keep:
-            shutil.rmtree(self.path, ignore_errors=True)
+from bench_common import Workdir  # noqa: E402
 
 
 def url_of(path: Path) -> str:
@@ -1090,7 +1074,7 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__}, "
           f"pydantic {pydantic.__version__}, {os.cpu_count()} CPUs, load average {load()} (other work on the "
           f"machine slows every number here)")
-    wd = Workdir(args.keep)
+    wd = Workdir(args.keep, prefix="bench_intake_")
     try:
         run(args, wd)
     finally:

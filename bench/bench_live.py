@@ -42,7 +42,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -104,21 +103,7 @@ def epoch_of(at: str) -> float:
 
 
 # ---- the database -------------------------------------------------------------------------------
-class Workdir:
-    def __init__(self, keep: bool):
-        self.path = Path(tempfile.mkdtemp(prefix="bench_live_"))
-        self.keep = keep
-
-    def copy(self, src: Path, name: str) -> Path:
-        dst = self.path / name
-        for suffix in ("", "-wal", "-shm"):
-            if Path(str(src) + suffix).exists():
-                shutil.copy(str(src) + suffix, str(dst) + suffix)
-        return dst
-
-    def cleanup(self) -> None:
-        if not self.keep:
-            shutil.rmtree(self.path, ignore_errors=True)
+from bench_common import Workdir  # noqa: E402
 
 
 def seed_database(path: Path) -> tuple[dict[str, str], list[tuple[float, float]]]:
@@ -979,7 +964,7 @@ def main() -> None:
           + ("python-socketio as shipped" if args.stock_clients else
              "python-socketio with skip_utf8_validation and case_event dispatched in the read loop (see "
              "bench_live_client.py; --stock-clients for the client as shipped)"))
-    wd = Workdir(args.keep)
+    wd = Workdir(args.keep, prefix="bench_live_")
     results: dict = {}
     try:
         t = time.perf_counter()
