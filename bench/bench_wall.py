@@ -263,11 +263,11 @@ def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
     run("recent_points (7 days)", lambda s: stats.recent_points(s, now, days=7))
     run("category_top", lambda s: stats.category_top(s, now, 5))
 
-    # Everything one refresh of the wall reads (layouts/wall.py snapshot: the queries above, shaped).
+    # Everything one refresh of the wall reads (data/wall_view.py snapshot: the queries above, shaped).
     from types import SimpleNamespace
 
     from data.area_directory import AreaDirectory
-    from layouts.wall import snapshot
+    from data.wall_view import snapshot
 
     services = SimpleNamespace(db=db, areas=AreaDirectory(db), cases=SimpleNamespace(clock=lambda: now))
     ms, _ = _ms(lambda: snapshot(services, now))

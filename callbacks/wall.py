@@ -6,7 +6,8 @@ import json
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from flask import current_app
 
-from layouts.wall import FIGURES, PANELS, heat_points, snapshot
+from data.wall_view import heat_points, snapshot
+from layouts.wall import FIGURES, PANELS
 
 
 @callback(Output("wall-agg", "data"), Input("wall-refresh", "n_intervals"), Input("wall-resync", "data"),

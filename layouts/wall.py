@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import json
-import threading
-from datetime import datetime
 from pathlib import Path
 
 import dash_deck
 import pydeck as pdk
-import shapely
 from dash import dcc, html
 from flask import current_app
 
-from data import stats
-from data.areas import hierarchy_version
-from data.tokens import resolve_token
+from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, snapshot, wall_principal
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
-from geo.model import DISTRICT, GRID, STREET
+from geo.model import DISTRICT, STREET
 
 INDICATOR_FILE = Path(__file__).resolve().parent.parent / "data" / "wall_indicators.json"
-KINDS = ("component", "event", "grid", "emergency")
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
-SEVERITY_LABELS = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
 # The rotating panels, in kiosk order: two from the database, four demo panels from the file.
 PANELS = (("city", "城市管理"), ("emergency", "应急事件"), ("safety", "公共安全"), ("traffic", "交通出行"),
           ("utilities", "公用事业"), ("economy", "民生经济"))
@@ -30,175 +23,8 @@ ROTATE_SECONDS = 15
 REFRESH_MS = 60_000          # the safety net under the live stream
 REFRESH_NO_LIVE_MS = 15_000  # no token, no live stream: refresh more often
 HEAT_REFRESH_MS = 300_000
-GRID_TOLERANCE = 0.0004      # degrees (~40 m): grids are drawn, not measured
-QUANT = 10_000               # coordinates sent as integer 1e-4 degrees (~10 m), delta-coded per ring
-NEWEST = 12
 FIGURES = (("received", "今日受理"), ("accepted", "今日立案"), ("closed", "今日结案"),
            ("open", "在办案件"), ("overdue", "超期未结"), ("emergencies_open", "在办应急"))
-
-_geo_lock = threading.Lock()
-_geo_cache: dict[str, tuple[dict, dict[str, int]]] = {}
-
-
-# ---- data shaping (shared with callbacks/wall.py) ---------------------------------------------------
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(stats.SHANGHAI).isoformat(timespec="seconds") if dt else None
-
-
-def case_lite(row: dict, areas) -> dict:
-    """A stats row shaped like the API's case object (the fields the wall uses), so the page treats
-    rows of a refresh and cases of the live stream alike."""
-    chain = [{"code": a.code, "name": a.name, "level": a.level} for a in areas.chain(row["grid_code"])]
-    return {"id": row["id"], "state": row["state"], "state_label": row["state_label"], "version": row["version"],
-            "category": {"code": row["category_code"], "name": row["category_name"], "kind": row["kind"]},
-            "kind": row["kind"], "lon": round(row["lon"], 5), "lat": round(row["lat"], 5), "chain": chain,
-            "severity": row["severity"], "reported_at": _iso(row["reported_at"]), "overdue": row["overdue"],
-            "updated_at": _iso(row["updated_at"])}
-
-
-def _rate(v: float | None) -> float | None:
-    return None if v is None else round(v * 100, 1)
-
-
-def snapshot(services, now: datetime | None = None) -> dict:
-    """Everything the wall shows from the database, in one read (marks first: what comes after is
-    replayed live)."""
-    now = now or services.cases.clock()
-    with services.db.session() as s:
-        marks = stats.marks(s)
-        today = stats.today_figures(s, now, max_case_id=marks.max_case_id)
-        ranking = stats.district_ranking(s, now)
-        grids = stats.grid_counts(s, now)
-        trend = stats.hourly_trend(s, now, max_case_id=marks.max_case_id)
-        newest = stats.newest_cases(s, now, NEWEST)
-        points = stats.today_points(s, now)
-        emergencies = stats.open_emergencies(s, now, 200)
-        top = stats.category_top(s, now, 5)
-    index = grid_order(services)
-    month = ranking["month"]
-    severity = {str(k): 0 for k in SEVERITY_LABELS}
-    for e in emergencies:
-        if e["severity"] in SEVERITY_LABELS:
-            severity[str(e["severity"])] += 1
-    open_counts = [o for o, _ in grids.values()]
-    over_counts = [d for _, d in grids.values()]
-    return {
-        "generated_at": _iso(now), "now_ms": int(now.timestamp() * 1000), "day": today["day"],
-        "max_case_id": marks.max_case_id, "head_seq": marks.head_seq,
-        "today": today,
-        "month": {"start": ranking["month_start"], "received": month["received"], "accepted": month["accepted"],
-                  "due": month["due"], "closed": month["closed"], "closure_rate": _rate(month["closure_rate"]),
-                  "on_time_rate": _rate(month["on_time_rate"]), "rework_rate": _rate(month["rework_rate"]),
-                  "mean_handling_hours": None if month["mean_handling_hours"] is None
-                  else round(month["mean_handling_hours"], 1)},
-        "ranking": [{"code": r["code"], "name": r["name"], "rank": r["rank"], "received_today": r["received_today"],
-                     "open": r["open"], "overdue": r["overdue"], "on_time_rate": _rate(r["on_time_rate"])}
-                    for r in ranking["districts"]],
-        "trend": trend,
-        # [grid index in wall-geo's order, open, overdue] for the grids with an open case
-        "grids": [[index[code], o, d] for code, (o, d) in grids.items() if code in index],
-        "breaks": {"open": stats.nice_breaks(open_counts), "overdue": stats.nice_breaks(over_counts)},
-        "newest": [case_lite(r, services.areas) for r in newest],
-        # [id, lon, lat, kind index, flags: 1 open, 2 overdue]
-        "points": [[p["id"], round(p["lon"], 5), round(p["lat"], 5), KINDS.index(p["kind"]) if p["kind"] in KINDS else 1,
-                    (1 if p["open"] else 0) | (2 if p["overdue"] else 0)] for p in points],
-        "emergencies": [case_lite(r, services.areas) for r in emergencies[:40]],
-        "emergency_severity": severity,
-        "top_categories": top,
-    }
-
-
-def heat_points(services, now: datetime | None = None) -> dict:
-    """The last 7 days' reports as integer offsets from the city's corner (the hexagon view)."""
-    now = now or services.cases.clock()
-    with services.db.session() as s:
-        pts = stats.recent_points(s, now, days=7)
-    x0, y0 = _origin(services)
-    flat: list[int] = []
-    for lon, lat in pts:
-        flat += [round((lon - x0) * QUANT), round((lat - y0) * QUANT)]
-    return {"origin": [x0, y0], "q": QUANT, "xy": flat, "n": len(pts), "generated_at": _iso(now)}
-
-
-def _origin(services) -> tuple[float, float]:
-    city = [r for r in services.areas.records(max_level=1)]
-    minx, miny, _, _ = shapely.total_bounds([r.geometry for r in city])
-    return round(float(minx), 4), round(float(miny), 4)
-
-
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def _varints(values: list[int]) -> str:
-    """Signed integers as text: zigzag, then 5 bits a character with a continuation bit (32),
-    in the URL-safe base-64 alphabet (nothing to escape in JSON). assets/wall.js decodes it."""
-    out = []
-    for v in values:
-        z = (v << 1) ^ (v >> 63)
-        while z >= 32:
-            out.append(_B64[32 | (z & 31)])
-            z >>= 5
-        out.append(_B64[z])
-    return "".join(out)
-
-
-def _encode_ring(coords, x0: float, y0: float) -> str:
-    """A ring as its first point and then the steps between points, in 1e-4 degree units."""
-    out: list[int] = []
-    px = py = None
-    for x, y in coords[:-1]:  # the closing point is implied
-        qx, qy = round((x - x0) * QUANT), round((y - y0) * QUANT)
-        if px is None:
-            out += [qx, qy]
-        elif (qx, qy) != (px, py):
-            out += [qx - px, qy - py]
-        else:
-            continue
-        px, py = qx, qy
-    return _varints(out) if len(out) >= 6 else ""
-
-
-def grid_order(services) -> dict[str, int]:
-    """{grid code: its number in grid_geometry's order}."""
-    return _grids(services)[1]
-
-
-def grid_geometry(services) -> dict:
-    """The grids (in code order) as simplified, quantised, delta-coded outer rings, cached per
-    hierarchy version: {"v", "origin", "q", "n", "rings": ["<varints x0 y0 dx dy ...>", ...], "index":
-    [grid number of each ring] or None when each grid is one ring} (about 25 bytes a grid). The
-    snapshot names grids by their number here ("order", kept on the server)."""
-    return _grids(services)[0]
-
-
-def _grids(services) -> tuple[dict, dict[str, int]]:
-    with services.db.session() as s:
-        version = hierarchy_version(s) or "none"
-    cached = _geo_cache.get(version)
-    if cached is not None:
-        return cached
-    with _geo_lock:
-        if version in _geo_cache:
-            return _geo_cache[version]
-        records = sorted((r for r in services.areas.records(max_level=GRID) if r.level == GRID), key=lambda r: r.code)
-        x0, y0 = _origin(services)
-        codes, rings, index = [], [], []
-        for i, r in enumerate(records):
-            codes.append(r.code)
-            geom = shapely.simplify(r.geometry, GRID_TOLERANCE, preserve_topology=True)
-            for part in getattr(geom, "geoms", [geom]):
-                if part.is_empty or part.geom_type != "Polygon":
-                    continue
-                ring = _encode_ring(shapely.get_coordinates(part.exterior).tolist(), x0, y0)
-                if ring:
-                    rings.append(ring)
-                    index.append(i)
-        out = {"v": version, "origin": [x0, y0], "q": QUANT, "n": len(codes), "rings": rings,
-               "index": None if index == list(range(len(codes))) else index}
-        _geo_cache.clear()
-        _geo_cache[version] = (out, {code: i for i, code in enumerate(codes)})
-        return _geo_cache[version]
-
 
 # ---- deck.gl templates (pydeck); the page fills in the data ----------------------------------------
 def _literal(spec: dict, layer_id: str, **props) -> None:
@@ -332,16 +158,6 @@ def _theme_panels() -> list:
     return panels
 
 
-def _principal(services, token: str | None):
-    if not token:
-        return None, None
-    with services.db.session() as s:
-        principal = resolve_token(s, token)
-    if principal is None:
-        return None, "大屏令牌无效或已吊销"
-    return principal, None
-
-
 def layout(token: str | None = None, panel: str | None = None, kiosk: str | None = None,
            rotate: str | None = None, mode: str | None = None, **_query):
     """/wall?token=T (live stream), &panel=K and &mode=M pin a panel or map view, &kiosk=0 stops
@@ -350,7 +166,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
     records = services.areas.records(max_level=STREET)
     if not records:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
-    principal, token_error = _principal(services, token)
+    principal, token_error = wall_principal(services, token)
     live = bool(principal) and current_app.extensions.get("ucc_live") is not None
     city = next(r for r in records if r.level == 1)
     try:

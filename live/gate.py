@@ -113,33 +113,30 @@ class DeliveryGate:
 
     def deliver(self, sid: str, items: Iterable[tuple[int, dict]], send: Send) -> int:
         """Send replayed events (in the order given) that the connection has not had yet."""
-        n = 0
         with self._lock:
             conn = self._conns.get(sid)
             if conn is None:
                 return 0
-            for seq, payload in items:
-                if seq in conn.delivered:
-                    continue
-                conn.remember(seq, self.remember)
-                send(sid, payload)
-                n += 1
-        return n
+            return self._send_new(sid, conn, items, send)
 
     def release(self, sid: str, send: Send) -> int:
         """End the hold: send what was held, in sequence order, skipping what was delivered."""
-        n = 0
         with self._lock:
             conn = self._conns.get(sid)
             if conn is None or conn.held is None:
                 return 0
             held, conn.held, conn.hold_until = conn.held, None, None
-            for seq, payload in sorted(held, key=lambda item: item[0]):
-                if seq in conn.delivered:
-                    continue
-                conn.remember(seq, self.remember)
-                send(sid, payload)
-                n += 1
+            return self._send_new(sid, conn, sorted(held, key=lambda item: item[0]), send)
+
+    def _send_new(self, sid: str, conn, items, send: Send) -> int:
+        """Send the items the connection has not had yet, in the order given (caller holds the lock)."""
+        n = 0
+        for seq, payload in items:
+            if seq in conn.delivered:
+                continue
+            conn.remember(seq, self.remember)
+            send(sid, payload)
+            n += 1
         return n
 
     def release_expired(self, send: Send, now: float | None = None) -> list[str]:
