@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from live import init_live
 
     init_live(server, server.extensions["ucc"])  # Socket.IO on this server, fed by the case outbox
+    from auth import init_auth
+
+    init_auth(server)  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     return server
 
 

@@ -1,4 +1,4 @@
-"""Seed the demo city (Changzhou): hierarchy now; catalog, units and users join as they land."""
+"""Seed the demo city (Changzhou): hierarchy, catalog, units, indicators and one user per role."""
 from __future__ import annotations
 
 from data.areas import area_count, replace_hierarchy
@@ -6,6 +6,7 @@ from data.db import Database
 from data.models import Meta
 from data.indicators import seed_indicators
 from data.reference import ensure_catalog, ensure_units
+from data.users import seed_demo_users
 
 DEMO_SEEDED_KEY = "demo_seeded"
 
@@ -16,6 +17,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
     with db.session() as s:
         if s.get(Meta, DEMO_SEEDED_KEY) is not None:
             seed_indicators(s)  # demo databases seeded before the indicators existed get them too
+            seed_demo_users(s)  # ... and before sign-in existed, the demo users
             return False
         if area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
@@ -29,6 +31,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         c = ensure_catalog(s)
         u = ensure_units(s)
         seed_indicators(s)
+        users = seed_demo_users(s)
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
-    progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位")
+    progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位、{users} 个演示用户")
     return True

@@ -15,14 +15,18 @@ import dash_socketio
 from dash import Input, Output, clientside_callback, dcc, html
 from flask import current_app
 
+from auth import current_principal
+
 RECONNECT_GRACE_MS = 15000  # disconnected longer than this: 连接中断 rather than 正在重连
 STYLE = {"color": "#8fb3e0", "fontSize": "0.85em", "marginTop": "1em"}
 
 
 def live_auth(token: str | None) -> dict | None:
-    """The credentials the page connects with: a token from the URL (a wall opens /wall?token=…).
-    Signed-in pages will connect with their session (LiveBus.add_principal_resolver)."""
-    return {"token": token} if token else None
+    """The credentials the page connects with: a token from the URL, else the signed-in session
+    (the live bus resolves it, see auth.init_auth); None when nobody is signed in."""
+    if token:
+        return {"token": token}
+    return {} if current_principal() is not None else None
 
 
 def live_status(token: str | None = None) -> html.Div:
@@ -44,7 +48,7 @@ def live_status(token: str | None = None) -> html.Div:
 clientside_callback(
     """
     function(connected, event, _tick) {
-        const w = window.uccLive = window.uccLive ||
+        const w = window.uccLiveStatus = window.uccLiveStatus ||
             {seen: new Set(), order: [], count: 0, downSince: Date.now()};
         if (event && typeof event.seq === "number" && !w.seen.has(event.seq)) {
             w.seen.add(event.seq); w.order.push(event.seq); w.count += 1;

@@ -7,9 +7,10 @@ from pathlib import Path
 import dash_deck
 import pydeck as pdk
 from dash import dcc, html
-from flask import current_app
+from flask import current_app, g
 
-from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, snapshot, wall_principal
+from auth import current_principal
+from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, snapshot
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import DISTRICT, STREET
 
@@ -166,15 +167,17 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
     records = services.areas.records(max_level=STREET)
     if not records:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
-    principal, token_error = wall_principal(services, token)
-    live = bool(principal) and current_app.extensions.get("ucc_live") is not None
+    # Signed in by now (auth/ guards the page): with a person's session or the display's wall token.
+    principal = current_principal()
+    token_error = g.get("wall_token_error")
+    live = principal is not None and current_app.extensions.get("ucc_live") is not None
     city = next(r for r in records if r.level == 1)
     try:
         seconds = max(5, min(600, int(rotate))) if rotate else ROTATE_SECONDS
     except ValueError:
         seconds = ROTATE_SECONDS
     config = {
-        "token": token if principal else None, "live": live, "token_error": token_error,
+        "token": token if principal is not None and principal.kind == "token" else None, "live": live, "token_error": token_error,
         "area": principal.area_code if principal else None,
         "city": city.name, "bounds": bounds_of([r for r in records if r.level == DISTRICT] or records),
         "kiosk": kiosk not in ("0", "false", "off"), "pinned": panel if panel in dict(PANELS) else None,

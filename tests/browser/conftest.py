@@ -62,14 +62,33 @@ class PageWatch:
             self.foreign.append(req.url)
 
 
+def demo_password(username: str) -> str:
+    from data.users import read_demo_users
+
+    return next(u["password"] for u in read_demo_users() if u["username"] == username)
+
+
+def sign_in(page, base_url: str, username: str, then: str | None = None, password: str | None = None) -> None:
+    """Signs `page` in through the real /login form, by default as a demo user (data/catalog/demo_users.json)."""
+    page.goto(base_url + "/login" + (f"?next={then}" if then else ""))
+    page.fill("#username", username)
+    page.fill("#password", password or demo_password(username))
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+    if "/login" in page.url:
+        raise AssertionError(f"sign-in as {username} failed: {page.inner_text('body')[:200]}")
+
+
 @pytest.fixture
 def open_page(browser, live_app):
     pages = []
 
-    def _open(path: str, width=1920, height=1080):
+    def _open(path: str, width=1920, height=1080, user: str | None = "duty"):
         ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
         page = ctx.new_page()
         watch = PageWatch(page, live_app.url)
+        if user:
+            sign_in(page, live_app.url, user)
         page.goto(live_app.url + path)
         pages.append(ctx)
         return page, watch

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PIL import Image, ImageStat
 
-from tests.browser.conftest import PageWatch, save_screenshot
+from tests.browser.conftest import PageWatch, save_screenshot, sign_in
 from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
@@ -168,18 +168,17 @@ def test_a_new_case_reaches_the_ticker_and_the_map_within_two_seconds(wall_page,
     assert watch.errors == [] and watch.foreign == []
 
 
-def test_kiosk_rotates_panels_and_map_views(wall_page):
-    page, watch = wall_page("?rotate=5")
+def test_kiosk_rotates_panels_and_map_views(wall_page, wall_app):
+    page, watch = wall_page(f"?token={wall_app.tokens['wall']}&rotate=5")
     first = page.get_attribute(".wall-theme.is-active", "id")
     page.wait_for_function(f"() => document.querySelector('.wall-theme.is-active').id !== '{first}'", timeout=8_000)
     page.wait_for_function("() => document.querySelector('#wall-map-title').textContent.includes('超期')",
                            timeout=15_000)
-    assert "未接入实时推送" in page.inner_text("#wall-conn")  # no token: still shown, refreshed on a timer
     assert watch.errors == []
 
 
-def test_the_hexagon_view_loads_its_points_when_shown(wall_page):
-    page, watch = wall_page("?mode=heat&panel=emergency")
+def test_the_hexagon_view_loads_its_points_when_shown(wall_page, wall_app):
+    page, watch = wall_page(f"?token={wall_app.tokens['wall']}&mode=heat&panel=emergency")
     page.wait_for_function("() => (window.uccWall.heatPts || []).length > 1000", timeout=10_000)
     assert "六边形" in page.inner_text("#wall-map-title") and "应急事件" in page.inner_text("#wall-panel-emergency")
     page.wait_for_timeout(800)
@@ -188,16 +187,34 @@ def test_the_hexagon_view_loads_its_points_when_shown(wall_page):
     assert watch.errors == [] and watch.foreign == []
 
 
-def test_a_stale_screen_says_so(wall_page):
-    page, _ = wall_page("?kiosk=0")
+def test_a_stale_screen_says_so(wall_page, wall_app):
+    page, _ = wall_page(f"?token={wall_app.tokens['wall']}&kiosk=0")
     assert page.inner_text("#wall-stale") == ""
     page.evaluate("() => { window.uccWall.lastRefreshAt = Date.now() - 7 * 60000; window.uccWall.lastMsgAt = 0; }")
     page.wait_for_selector(".wall-stale.is-on", timeout=3_000)
     assert "数据更新中断 7 分钟" in page.inner_text("#wall-stale")
 
 
-def test_a_bad_token_still_shows_the_wall(wall_page):
-    page, watch = wall_page("?token=ucc_not-a-token")
-    assert "大屏令牌无效" in page.inner_text("#wall-conn")
-    assert page.inner_text("#wall-fig-received") not in ("", "—")
-    assert watch.errors == []
+def test_a_bad_or_wrong_token_is_refused_with_a_message(browser, wall_app):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    try:
+        page = ctx.new_page()
+        response = page.goto(wall_app.url + "/wall?token=ucc_not-a-token")
+        assert response.status == 401 and "大屏令牌无效" in page.inner_text("body")
+        assert page.locator("#wall-root").count() == 0
+        # an officer's token is not a wall token: a lost officer token must not open a wall session
+        response = page.goto(wall_app.url + f"/wall?token={wall_app.tokens['officer']}")
+        assert response.status == 401 and "大屏需要 wall 令牌" in page.inner_text("body")
+    finally:
+        ctx.close()
+
+
+def test_a_signed_in_leader_opens_the_wall_without_a_token(browser, wall_app):
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    try:
+        page = ctx.new_page()
+        sign_in(page, wall_app.url, "leader", then="/wall")
+        page.wait_for_function(READY, polling=100, timeout=60_000)
+        assert page.inner_text("#wall-fig-received") not in ("", "—")
+    finally:
+        ctx.close()

@@ -135,6 +135,17 @@ class DemoData:
         with self.db.session() as s:
             return create_token(s, role, area, unit)
 
+    def user(self, role: str = "duty_officer", area: str | None = None, unit: str | None = None) -> tuple[str, str]:
+        """A person who signs in at /login: (username, password)."""
+        import secrets
+
+        from data.users import create_user
+
+        username, password = f"{role}-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+        with self.db.session() as s:
+            create_user(s, username, password, role, area or "320400", unit)
+        return username, password
+
     def point_in(self, area_code: str, index: int = 0) -> tuple[float, float]:
         """A point inside the index-th grid of an area (grids far enough apart not to be merged)."""
         if area_code not in self._points:

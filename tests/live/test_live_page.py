@@ -1,4 +1,4 @@
-"""The home page's live widget in headless Chromium: it connects to /live with the page's token,
+"""The home page's live widget in headless Chromium: it connects to /live with the signed-in session,
 counts the case events it receives, and says when the connection is lost."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PageWatch, save_screenshot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PageWatch, save_screenshot, sign_in
 from tests.conftest import IN_CI
 from tests.live.conftest import LIYANG, TIANNING, post_case
 
@@ -51,14 +51,15 @@ def _status_has(page, text: str, timeout: int) -> None:
 
 
 def test_the_home_page_shows_the_live_connection_and_counts_case_events(live_server, demo_data):
-    token = demo_data.token("wall", TIANNING)
+    username, password = demo_data.user("duty_officer", TIANNING)
     writer = demo_data.token("duty_officer")
 
     def body(browser):
         ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
         page = ctx.new_page()
         watch = PageWatch(page, live_server.url)
-        page.goto(f"{live_server.url}/?token={token}")
+        sign_in(page, live_server.url, username, password=password)  # the page connects with its session
+        page.goto(f"{live_server.url}/")
         page.locator("#live-status").wait_for(timeout=30_000)
         _status_has(page, "已连接", 15_000)
         assert "已收到 0 条" in page.inner_text("#live-status")
@@ -78,13 +79,14 @@ def test_the_home_page_shows_the_live_connection_and_counts_case_events(live_ser
     _in_own_playwright(body)
 
 
-def test_without_a_token_the_home_page_says_it_is_not_signed_in(live_server):
+def test_without_signing_in_the_home_page_sends_the_browser_to_the_sign_in_form(live_server):
     def body(browser):
         ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
         page = ctx.new_page()
         page.goto(live_server.url + "/")
-        page.wait_for_selector("#live-status", timeout=30_000)
-        assert page.inner_text("#live-status") == "实时推送：未登录"
+        page.wait_for_selector("#username", timeout=30_000)
+        assert "/login" in page.url and "登 录" in page.inner_text("body")
+        assert page.locator("#live-status").count() == 0
         ctx.close()
 
     _in_own_playwright(body)

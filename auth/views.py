@@ -1,0 +1,42 @@
+"""/login and /logout: the sign-in form (CSRF-protected, rate-limited per address and name)."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
+
+import auth
+from dispatch import access
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = request.values.get("next") or None
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(auth._safe_next(next_url, current_user.principal.role))
+        return render_template("login.html", error=None, next=next_url, username="")
+    username = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    if not username or not password:
+        return render_template("login.html", error="请输入用户名和密码", next=next_url, username=username), 400
+    if not auth.login_allowed(username):
+        return render_template("login.html", error="登录失败次数过多，请一分钟后再试", next=next_url,
+                               username=username), 429
+    signed = auth.sign_in(username, password)
+    if signed is None:
+        auth.note_failed_login(username)
+        return render_template("login.html", error="用户名或密码错误", next=next_url, username=username), 401
+    return redirect(auth._safe_next(next_url, signed.principal.role))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    auth.sign_out()
+    return redirect(url_for("auth.login"))
+
+
+@bp.app_context_processor
+def _menu():
+    return {"role_pages": access.pages_of(current_user.principal.role) if current_user.is_authenticated else []}

@@ -1,0 +1,54 @@
+"""Which role may open which page: plain data, read by the sign-in guard and by the page menus.
+
+What a role may *do* to a case is the lifecycle's rules table (dispatch/lifecycle.py); what it may
+*see* is its area (and unit, for handlers), enforced in data/case_service.py. This table only says
+which screens make sense for a role, so a wall display cannot open the console.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    label: str
+    roles: tuple[str, ...]
+
+
+PAGES: tuple[Page, ...] = (
+    Page("/", "城市总览", ("admin", "duty_officer", "leader", "unit_handler", "grid_member")),
+    Page("/wall", "大屏", ("admin", "duty_officer", "leader", "wall")),
+    Page("/cockpit", "领导驾驶舱", ("admin", "leader", "duty_officer")),
+    Page("/console", "指挥调度台", ("admin", "duty_officer", "leader")),
+    Page("/unit", "处置工作台", ("admin", "unit_handler")),
+    Page("/report", "上报", ("admin", "duty_officer", "grid_member", "unit_handler")),
+)
+
+# where a role lands after signing in
+HOME_OF_ROLE = {
+    "admin": "/console",
+    "duty_officer": "/console",
+    "leader": "/cockpit",
+    "unit_handler": "/unit",
+    "grid_member": "/report",
+    "wall": "/wall",
+}
+
+
+def page_for(path: str) -> Page | None:
+    path = path.rstrip("/") or "/"
+    for page in PAGES:
+        if page.path == path:
+            return page
+    return None
+
+
+def can_open(role: str, path: str) -> bool:
+    page = page_for(path)
+    return page is not None and role in page.roles
+
+
+def pages_of(role: str) -> list[Page]:
+    """The pages a role may open, in menu order."""
+    return [p for p in PAGES if role in p.roles]
