@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import math
 import os
-from hashlib import sha256
 
 from flask import Blueprint, current_app, g, jsonify, request
-from flask_limiter import Limiter
 
 from api.errors import ApiError, register_error_handlers
+from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
 from data.case_service import ServiceError
 from data.units_repo import list_units
@@ -25,35 +24,14 @@ def services():
     return current_app.extensions["ucc"]
 
 
-def _rate_key() -> str:
-    # Per token (hashed) when there is one, else per address: one busy client cannot starve the rest.
-    header = request.headers.get("Authorization", "")
-    return sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
-
-
 def init_limits(app) -> None:
-    """Attach the API rate limit (UCC_API_RATE_LIMIT); Redis-backed when REDIS_URL is set so every
-    process counts together. Also the token → principal cache of authenticate():
+    """Attach the API rate limit (UCC_API_RATE_LIMIT, per token); Redis-backed when REDIS_URL is set so
+    every process counts together. Also the token → principal cache of authenticate():
     UCC_TOKEN_CACHE_SECONDS (default 5; 0 = off) is how long a revoked token may still be accepted."""
     settings = app.extensions["ucc"].settings
     ttl = float(os.environ.get("UCC_TOKEN_CACHE_SECONDS") or 5.0)
     app.extensions["ucc_principals"] = PrincipalCache(ttl=ttl)
-    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
-    app.config["RATELIMIT_SWALLOW_ERRORS"] = True  # Redis away: serve rather than fail
-    # One limiter per app: limits registered on the (module-level) blueprint stay with this app.
-    limiter = Limiter(key_func=_rate_key, default_limits=[], headers_enabled=True)
-    limiter.init_app(app)
-    limiter.limit(settings.api_rate_limit)(bp)
-    from api.indicators import bp as indicators_bp
-
-    limiter.limit(settings.api_rate_limit)(indicators_bp)
-
-
-@bp.errorhandler(429)
-def _too_many(err):
-    from api.errors import error_response
-
-    return error_response(429, "too_many_requests", f"请求过于频繁（上限 {err.description}），请稍后再试")
+    ApiRateLimit(settings.api_rate_limit, settings.redis_url or "memory://").install(app)
 
 
 @bp.before_request

@@ -327,19 +327,24 @@ def pct(values, q):
     return float(np.percentile(np.asarray(values), q)) * 1e3
 
 
-def run_http(args, wd: Workdir, seed_warm: Path, events, warm):
+def run_http(args, wd: Workdir, seed_warm: Path, events, warm, server: str = "embedded"):
+    """POST the events to a real server: "embedded" (`python app.py`, Werkzeug's threaded server) or
+    "gunicorn" (the production mode: gunicorn.conf.py, UCC_WORKERS processes with keep-alive)."""
     from tests.serving import AppProcess
 
-    path = wd.copy(seed_warm, "http.db")
+    path = wd.copy(seed_warm, f"http_{server}.db")
     db = Database(url_of(path))
     with db.session() as s:
         tokens = [create_token(s, "duty_officer", label=f"bench client {k}") for k in range(args.clients)]
     db.dispose()
     t = time.perf_counter()
     # One token per client (several integrations); the per-token rate limit raised so that it never answers 429.
-    app = AppProcess(url_of(path), wd.path / "server.log", UCC_API_RATE_LIMIT="1000000 per minute").wait_ready()
+    app = AppProcess(url_of(path), wd.path / f"server_{server}.log", server=server,
+                     UCC_API_RATE_LIMIT="1000000 per minute", UCC_WORKERS=str(args.workers)).wait_ready()
     try:
-        print(f"\n(b) server `python app.py` ready in {time.perf_counter() - t:.1f} s at {app.url}")
+        what = ("`python app.py` (embedded)" if server == "embedded" else
+                f"gunicorn -c gunicorn.conf.py wsgi:application, {args.workers} worker processes (production)")
+        print(f"\n(b) server {what} ready in {time.perf_counter() - t:.1f} s at {app.url}")
         post_events(app.port, tokens, warm, 2)  # warm-up: locator, catalog, code paths
         http_events = events[:args.http_n]
         cpu0, me0 = proc_cpu(app.proc.pid), time.process_time()
@@ -350,12 +355,14 @@ def run_http(args, wd: Workdir, seed_warm: Path, events, warm):
         server_us = (cpu1 - cpu0) / n * 1e6
         print(f"    {args.clients} concurrent clients: {n:,} events in {wall:.2f} s = {rate:,.0f} events/s; "
               f"statuses {statuses}; merged {merged:,}")
-        print(f"    {closes:,} of {n:,} answers carried `Connection: close` (Werkzeug's server never keeps a connection "
-              f"alive): one TCP connection and one server thread per request")
+        print(f"    {closes:,} of {n:,} answers carried `Connection: close`"
+              + (" (Werkzeug's server never keeps a connection alive: one TCP connection and one server thread "
+                 "per request)" if closes else " (connections kept alive)"))
         print(f"    latency p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
               f"max {max(lat) * 1e3:.0f} ms")
-        print(f"    server process CPU {server_us:.0f} µs/event ({(cpu1 - cpu0) / wall:.0%} of one core: "
-              f"one Python process, one GIL); client CPU {(me1 - me0) / n * 1e6:.0f} µs/event")
+        print(f"    server main process CPU {server_us:.0f} µs/event ({(cpu1 - cpu0) / wall:.0%} of one core"
+              + ("; the workers' CPU is not in this figure)" if server != "embedded" else ": one Python process, one GIL)")
+              + f"; client CPU {(me1 - me0) / n * 1e6:.0f} µs/event")
         one = events[args.http_n:args.http_n + SINGLE_CLIENT_N]
         wall1, lat1, statuses1, _m, _c = post_events(app.port, tokens, one, 1)
         rate1 = len(one) / wall1
@@ -599,7 +606,7 @@ def print_detail(probe: Probe, n: int, top: int = 24):
 
 
 PACKAGES = [("sqlalchemy", "sqlalchemy"), ("pydantic", "pydantic"), ("shapely", "shapely"),
-            ("flask_limiter + limits", "limit"), ("socketio/engineio middleware", "socketio"),
+            ("rate limit (limits)", "limit"), ("socketio/engineio middleware", "socketio"),
             ("werkzeug", "werkzeug"), ("flask", "flask"), ("dash", "/dash/"),
             ("http.server + email (request line, header parsing)", "/http/"), ("email parser", "/email/"),
             ("logging (request log line)", "/logging/"), ("socket/socketserver/selectors", "socket"),
@@ -628,7 +635,7 @@ SERVER_STEPS = [("BaseServer.handle_request (accept + whole request)", "socketse
                 ("    socketio/engineio middleware", "engineio/middleware.py", "__call__"),
                 ("    Flask.wsgi_app", "flask/app.py", "wsgi_app"),
                 ("      Flask.full_dispatch_request", "flask/app.py", "full_dispatch_request"),
-                ("        flask-limiter check", "flask_limiter/_extension.py", "_check_request_limit"),
+                ("        rate-limit check", "api/ratelimit.py", "check"),
                 ("        authenticate", "api/v1.py", "authenticate"),
                 ("        create_event view", "api/v1.py", "create_event"),
                 ("          CaseService.intake", "case_service.py", "intake"),
@@ -1061,6 +1068,7 @@ def main() -> None:
     ap.add_argument("--http-n", type=int, default=3_000, help="events over HTTP (default 3,000)")
     ap.add_argument("--threads", type=int, default=4, help="threads for the threaded in-process run (default 4)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     ap.add_argument("--dup-rate", type=float, default=0.02, help="share of deliberate repeat reports (default 0.02)")
     ap.add_argument("--profile-n", type=int, default=1_000, help="events per profiling pass (default 1,000)")
     ap.add_argument("--profile", action="store_true", help="profile even when the targets are met")
@@ -1154,6 +1162,7 @@ def run(args, wd: Workdir) -> None:
     print(f"    {commit_stats(commits)}")
 
     http_res = run_http(args, wd, seed_warm, events, warm) if not args.no_http else None
+    prod_res = run_http(args, wd, seed_warm, events, warm, server="gunicorn") if not args.no_http else None
 
     print(f"\nsummary ({os.cpu_count()} CPUs; '÷' = baseline events/s divided by this path's events/s)")
     print(f"  {'path':<44}{'events/s':>10}{'µs/event':>10}{'÷ raw 1 txn':>13}{'÷ raw txn/event':>17}"
@@ -1163,9 +1172,12 @@ def run(args, wd: Workdir) -> None:
              ("in-process intake, 1 thread", serial_rate, TARGET_INPROC),
              (f"in-process intake, {args.threads} threads", thread_rate, TARGET_INPROC)]
     if http_res:
-        lines += [(f"HTTP POST /api/v1/events, {args.clients} clients", http_res["rate"], TARGET_HTTP),
-                  ("HTTP POST /api/v1/events, 1 client", http_res["rate1"], TARGET_HTTP),
-                  ("HTTP GET /areas/locate (stack floor, no intake)", http_res["floor_rate"], None)]
+        lines += [(f"HTTP embedded, {args.clients} clients", http_res["rate"], None),
+                  ("HTTP embedded, 1 client", http_res["rate1"], None),
+                  ("HTTP embedded, GET /areas/locate (floor)", http_res["floor_rate"], None),
+                  (f"HTTP gunicorn x{args.workers}, {args.clients} clients", prod_res["rate"], TARGET_HTTP),
+                  (f"HTTP gunicorn x{args.workers}, 1 client", prod_res["rate1"], None),
+                  (f"HTTP gunicorn x{args.workers}, GET locate (floor)", prod_res["floor_rate"], None)]
     missed = False
     for label, rate, target in lines:
         verdict = ""
@@ -1175,9 +1187,10 @@ def run(args, wd: Workdir) -> None:
             verdict = f"{target:>9,}  " + ("met" if ok else f"MISSED ({target / rate:.1f}x short)")
         print(f"  {label:<44}{rate:>10,.0f}{1e6 / rate:>10.0f}{raw_bulk_rate / rate:>12.1f}x"
               f"{raw_each_rate / rate:>16.1f}x{verdict}")
-    if http_res:
-        print(f"  HTTP latency, {args.clients} clients: p50 {http_res['p50']:.1f} ms, p95 {http_res['p95']:.1f} ms, "
-              f"p99 {http_res['p99']:.1f} ms; 1 client: p50 {http_res['p50_1']:.1f} ms, p95 {http_res['p95_1']:.1f} ms")
+    for name, res in (("embedded", http_res), ("gunicorn", prod_res)):
+        if res:
+            print(f"  HTTP {name} latency, {args.clients} clients: p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
+                  f"p99 {res['p99']:.1f} ms; 1 client: p50 {res['p50_1']:.1f} ms, p95 {res['p95_1']:.1f} ms")
     print(f"  total so far {time.perf_counter() - t0:.0f} s; load average {load()}")
 
     if args.no_profile or not (missed or args.profile):

@@ -577,7 +577,7 @@ class CaseService:
         for job in jobs:
             job.case_id, job.values, job.history, job.seqs, job.error = None, None, None, [], None
         seqs: list[int] = []
-        with self.db.engine.begin() as conn:
+        with self.db.write_turn(), self.db.engine.begin() as conn:
             cur = conn.connection.cursor()
             sql = None
             try:

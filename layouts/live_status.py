@@ -39,7 +39,7 @@ def live_status(token: str | None = None) -> html.Div:
         auth["since"] = since
     return html.Div(className="ucc-live", children=[
         dash_socketio.DashSocketIO(id="live-socket", url="/live", eventNames=["case_event"],
-                                   options={"path": "/socket.io", "auth": auth}),
+                                   options={"path": "/socket.io", "auth": auth, "transports": ["websocket"]}),
         dcc.Interval(id="live-tick", interval=2000),
         html.Div("实时推送：正在连接…", id="live-status", className="ucc-live-status", style=STYLE),
     ])

@@ -19,7 +19,9 @@ def free_port() -> int:
 
 
 class AppProcess:
-    def __init__(self, database_url: str, log_path: Path, **env):
+    def __init__(self, database_url: str, log_path: Path, server: str = "embedded", **env):
+        """`server`: "embedded" runs `python app.py`; "gunicorn" the production mode
+        (`gunicorn -c gunicorn.conf.py wsgi:application`, UCC_WORKERS processes)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, DATABASE_URL=database_url, UCC_HOST="127.0.0.1",
@@ -27,7 +29,10 @@ class AppProcess:
         full_env.pop("REDIS_URL", None)
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
+        command = [sys.executable, str(ROOT / "app.py")]
+        if server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:application"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=full_env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 120.0) -> "AppProcess":

@@ -109,7 +109,9 @@ def test_too_many_requests_get_429(demo_sqlite_url, tmp_path):
     headers = {"Authorization": f"Bearer {token}"}
     codes = [client.get("/api/v1/areas?level=2", headers=headers).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
-    _assert_json_error(client.get("/api/v1/areas?level=2", headers=headers), 429, "too_many_requests")
+    refused = client.get("/api/v1/areas?level=2", headers=headers)
+    _assert_json_error(refused, 429, "too_many_requests")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60  # a client knows when to come back
     # another client is not starved by the first one
     with app.extensions["ucc"].db.session() as s:
         other = create_token(s, "wall")

@@ -1,0 +1,55 @@
+"""The API's rate limit: a fixed window per token (or per address) over the `limits` library.
+
+Flask-Limiter did the same at ~440 µs a request (route introspection, header bookkeeping); this is
+one counter increment. With REDIS_URL the counters live in Redis, so every process counts together;
+if Redis is away the request is served (availability over the limit), as before.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from hashlib import sha256
+
+from flask import Flask, request
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from api.errors import error_response
+
+log = logging.getLogger("ucc.api")
+
+
+class ApiRateLimit:
+    def __init__(self, limit: str, storage_uri: str):
+        self.item = parse(limit)
+        self.text = limit
+        self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self._warned_at = 0.0
+
+    @staticmethod
+    def key() -> str:
+        # Per token (hashed) when there is one, else per address: one busy client cannot starve the rest.
+        header = request.headers.get("Authorization", "")
+        return sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
+
+    def check(self):
+        if not request.path.startswith("/api/"):
+            return None
+        key = self.key()
+        try:
+            allowed = self.limiter.hit(self.item, "api", key)
+        except Exception:  # noqa: BLE001 - the counter store is away: serve rather than fail
+            if time.monotonic() - self._warned_at > 60:
+                self._warned_at = time.monotonic()
+                log.warning("rate-limit store unavailable; serving without a limit", exc_info=True)
+            return None
+        if allowed:
+            return None
+        reset = self.limiter.get_window_stats(self.item, "api", key).reset_time
+        response = error_response(429, "too_many_requests", f"请求过于频繁（上限 {self.text}），请稍后再试")
+        response.headers["Retry-After"] = str(max(1, int(reset - time.time() + 0.999)))
+        return response
+
+    def install(self, app: Flask) -> None:
+        app.before_request(self.check)
