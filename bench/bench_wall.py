@@ -319,6 +319,14 @@ def bench_render(db_path: Path, log_path: Path, warm_runs: int = 3, width: int =
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.serving import AppProcess
 
+    from data.db import Database
+    from data.tokens import create_token
+    from tests.browser.conftest import sign_in
+
+    db = Database(f"sqlite:///{db_path}")
+    with db.session() as s:
+        wall_token = create_token(s, "wall", label="bench_wall")  # a display opens /wall?token=…
+    db.dispose()
     app = AppProcess(f"sqlite:///{db_path}", log_path).wait_ready(timeout=300)
     runs = []
     home = []
@@ -331,7 +339,7 @@ def bench_render(db_path: Path, log_path: Path, warm_runs: int = 3, width: int =
                 errors = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 t = time.perf_counter()
-                page.goto(app.url + "/wall", wait_until="commit")
+                page.goto(app.url + f"/wall?token={wall_token}", wait_until="commit")
                 page.wait_for_function(FIGURES_FILLED, polling="raf", timeout=60_000)
                 figures = time.perf_counter() - t
                 page.wait_for_function("() => window.uccWall.isReady()", polling=50, timeout=60_000)
@@ -341,6 +349,7 @@ def bench_render(db_path: Path, log_path: Path, warm_runs: int = 3, width: int =
                 ctx.close()
                 ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
                 page = ctx.new_page()
+                sign_in(page, app.url, "leader")  # not timed: the home page is behind sign-in
                 t = time.perf_counter()
                 page.goto(app.url + "/", wait_until="commit")
                 _home_drawn(page)

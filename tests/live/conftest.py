@@ -92,19 +92,22 @@ class LiveAppProcess(AppProcess):
     """`python app.py` like tests/serving.py's AppProcess, but REDIS_URL and the channel may be set."""
 
     def __init__(self, database_url: str, log_path: Path, redis_url: str | None = None,
-                 channel: str | None = None):
+                 channel: str | None = None, workers: int = 0):
+        """`workers` > 0: the production mode instead, gunicorn.conf.py with that many processes."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, DATABASE_URL=database_url, UCC_HOST="127.0.0.1", UCC_PORT=str(self.port),
-                   UCC_SECRET_KEY="test-secret", UCC_SIMULATE="0")
+                   UCC_SECRET_KEY="test-secret", UCC_SIMULATE="0", UCC_WORKERS=str(workers or 1))
         env.pop("REDIS_URL", None)
         if redis_url:
             env["REDIS_URL"] = redis_url
             env["UCC_LIVE_CHANNEL"] = channel or f"ucc-live-test-{uuid.uuid4().hex[:12]}"
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        command = [sys.executable, str(ROOT / "app.py")]
+        if workers:
+            command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:application"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
 
 def unique_channel() -> str:
