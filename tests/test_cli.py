@@ -169,3 +169,36 @@ def test_simulate_command_feeds_the_real_intake(demo_app):
     assert demo_app.extensions["ucc"].cases.list(admin, per_page=1)["total"] > 5
     bad = demo_app.test_cli_runner().invoke(args=["simulate", "--rate", "-1"])
     assert bad.exit_code == 1 and "不能为负数" in bad.output
+
+
+def test_create_user_then_sign_in_and_bad_input_changes_nothing(demo_app):
+    import re
+
+    from sqlalchemy import func, select
+
+    from data.models import User
+
+    runner = demo_app.test_cli_runner()
+    db = demo_app.extensions["ucc"].db
+    with db.session() as s:
+        before = s.scalar(select(func.count(User.id)))
+    bad = runner.invoke(args=["create-user", "x", "--role", "chief", "--area", "999", "--password", "short"])
+    assert bad.exit_code != 0
+    assert "用户名应为" in bad.output and "未知角色" in bad.output and "区域编码 999 不存在" in bad.output
+    assert "密码至少 8 位" in bad.output
+    with db.session() as s:
+        assert s.scalar(select(func.count(User.id))) == before
+    ok = runner.invoke(args=["create-user", "zhou.hao", "--role", "duty_officer", "--area", "320402",
+                             "--name", "天宁区值班员 周浩", "--password", "tianning-2026"])
+    assert ok.exit_code == 0, ok.output
+    client = demo_app.test_client()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    r = client.post("/login", data={"username": "zhou.hao", "password": "tianning-2026", "csrf_token": csrf})
+    assert r.status_code == 302 and r.headers["Location"] == "/console"
+    assert runner.invoke(args=["create-user", "zhou.hao", "--reset", "--role", "duty_officer",
+                               "--password", "new-password-1"]).exit_code == 0
+    with db.session() as s:
+        from data.users import authenticate
+
+        assert authenticate(s, "zhou.hao", "new-password-1") is not None
+        assert authenticate(s, "zhou.hao", "tianning-2026") is None
