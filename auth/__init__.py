@@ -34,8 +34,8 @@ CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads
 LOGIN_LIMIT = parse_limit("10/minute")  # failed sign-ins per address and name
 # paths anyone may fetch: the sign-in page itself, static files, the API (bearer tokens) and
 # the live endpoint (it authenticates on connect)
-OPEN_PREFIXES = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/api/", "/socket.io",
-                 "/_favicon.ico", "/favicon.ico", "/healthz")
+OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz")  # exactly these
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io")
 
 csrf = CSRFProtect()
 
@@ -124,7 +124,7 @@ def _sign_in_wall_token() -> None:
 
 def _guard():
     path = request.path
-    if path.startswith(OPEN_PREFIXES):
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return None
     _sign_in_wall_token()
     if not current_user.is_authenticated:
@@ -153,6 +153,9 @@ def init_auth(server: Flask) -> None:
     manager.session_protection = "basic"
     manager.user_loader(_load)
     manager.init_app(server)
+    # The guard before the CSRF check: a request nobody signed in for (an expired session's Dash
+    # callback) is told "sign in again" (401 / redirect), not "CSRF failed".
+    server.before_request(_guard)
     csrf.init_app(server)
     from api.indicators import bp as indicators_bp
     from api.v1 import bp as api_v1
@@ -161,7 +164,6 @@ def init_auth(server: Flask) -> None:
     csrf.exempt(indicators_bp)
     server.extensions["ucc_login_limiter"] = (
         FixedWindowRateLimiter(storage_from_string(settings.redis_url or "memory://")))
-    server.before_request(_guard)
     server.after_request(_csrf_cookie)
     server.register_error_handler(CSRFError, _csrf_failed)
     from auth.views import bp
@@ -178,7 +180,8 @@ def _services_of(server: Flask):
 
 def _csrf_cookie(response):
     # Dash's renderer sends this cookie back as the X-CSRFToken header of every callback request.
-    if current_user.is_authenticated and not request.path.startswith(("/api/", "/assets/", "/_dash-component-suites/")):
+    # Path first: the API and static files must not pay for loading the user.
+    if not request.path.startswith(("/api/", "/assets/", "/_dash-component-suites/")) and current_user.is_authenticated:
         response.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Lax", httponly=False,
                             secure=request.is_secure)
     return response

@@ -37,6 +37,13 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+@bp.get("/logout")
+def logout_by_get():
+    # Signing out changes state: only the menu's button (a POST with the CSRF token) does it. Without
+    # this rule the Dash page catch-all would answer GET /logout with the app shell.
+    return ("请使用页面上的“退出登录”按钮退出", 405, {"Allow": "POST", "Content-Type": "text/plain; charset=utf-8"})
+
+
 @bp.app_context_processor
 def _menu():
     return {"role_pages": access.pages_of(current_user.principal.role) if current_user.is_authenticated else []}

@@ -62,6 +62,9 @@ FIELD_LABELS = {"category": "事件类别", "lon": "经度", "lat": "纬度", "d
                 "idempotency_key": "幂等键"}
 # Roles that need the reporter's number to call back; everyone else sees it masked.
 PHONE_ROLES = ("admin", "duty_officer")
+# Roles that may not report an event, and why (everyone else reports within their area).
+NO_INTAKE_ROLES = {"wall": "大屏令牌只能读取，不能上报事件",
+                   "leader": "领导账号可查看、督办和升级案件，不能上报事件"}
 
 
 class ServiceError(Exception):
@@ -422,26 +425,39 @@ class CaseService:
             return Case.district_code == area_code
         if area.level == 5:
             return Case.grid_code == area_code
-        return Case.grid_code.like(area_code + "%")
+        return self._code_prefix(Case.grid_code, area_code)
 
     def can_see(self, principal: Principal, case: Case) -> bool:
+        """The one read rule (GET, actions, list, KPIs and the live rooms agree with it): admins see
+        everything; everyone else the cases of their area; a unit handler, of those, only the cases
+        of their unit (lead or assisting, as the live rooms deliver them)."""
         if principal.role == "admin":
             return True
-        return principal.area_code in {a["code"] for a in self._chain(case.grid_code)}
+        if not self._in_area(principal, case):
+            return False
+        if principal.role == "unit_handler":
+            return bool(principal.unit_code) and (
+                principal.unit_code == case.unit_code or principal.unit_code in (case.assist_units or ()))
+        return True
+
+    def _in_area(self, principal: Principal, case: Case) -> bool:
+        """The area half of can_see (the part no action changes)."""
+        return principal.role == "admin" or principal.area_code in {a["code"] for a in self._chain(case.grid_code)}
+
+    def _unit_clause(self, principal: Principal):
+        """For a unit handler: only the cases of their unit (lead or assisting); None for others."""
+        from sqlalchemy import String, cast
+
+        if principal.role != "unit_handler":
+            return None
+        unit = principal.unit_code or ""
+        return or_(Case.unit_code == unit, cast(Case.assist_units, String).contains(f'"{unit}"', autoescape=True))
 
     # ---- intake (see "Durable intake" in the module docstring) ------------------------------
     def intake(self, payload: dict, principal: Principal | None, actor: str = "api") -> tuple[dict, bool]:
         """Validate, locate, route, set the deadline, persist with history and outbox event in one
         transaction. Returns (case object, created); created is False for a replayed idempotency key."""
-        if not isinstance(payload, dict):
-            raise ServiceError(400, "bad_request", "请求体须为 JSON 对象")
-        try:
-            req = IntakeRequest.model_validate(payload)
-        except ValidationError as exc:
-            msg, details = _validation_message(exc)
-            raise ServiceError(400, "invalid", msg, details)
-        if principal is not None and principal.role == "wall":
-            raise ServiceError(403, "forbidden", "大屏令牌只能读取，不能上报事件")
+        req = self._intake_request(payload, principal)
         with self._gc_mutex:
             self._gc_preparing += 1  # tells a writer that this intake is about to queue (group commit)
         try:
@@ -469,6 +485,21 @@ class CaseService:
         if job.answer is None:  # shaping failed after the commit: the case is safe, read it back
             return self.get(job.case_id, principal), True
         return job.answer, True
+
+    def _intake_request(self, payload, principal: Principal | None) -> IntakeRequest:
+        """The report as intake (and preview) accept it, or a 400/403 ServiceError saying why not."""
+        # Who may report comes first (DESIGN.md: officers take reports from every channel, grid members
+        # and handlers report what they find; a wall only shows, a leader views, supervises, escalates).
+        if principal is not None and principal.role in NO_INTAKE_ROLES:
+            raise ServiceError(403, "forbidden", NO_INTAKE_ROLES[principal.role])
+        if not isinstance(payload, dict):
+            raise ServiceError(400, "bad_request", "请求体须为 JSON 对象")
+        try:
+            req = IntakeRequest.model_validate(payload)
+        except ValidationError as exc:
+            msg, details = _validation_message(exc)
+            raise ServiceError(400, "invalid", msg, details)
+        return req
 
     def _prepare(self, req: IntakeRequest, principal: Principal | None, actor: str) -> "_Intake":
         """Everything before the write: category, location, scope, time, route and deadline."""
@@ -812,18 +843,7 @@ class CaseService:
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
              overdue: bool | None = None, page: int = 1, per_page: int = 50) -> dict:
-        clauses = []
-        scope = self._area_clause(principal.area_code) if principal.role != "admin" else None
-        if scope is not None:
-            clauses.append(scope)
-        if area:
-            if self.areas.get(area) is None:
-                raise ServiceError(404, "not_found", f"区域 {area} 不存在")
-            if principal.role != "admin" and principal.area_code not in {a.code for a in self.areas.chain(area)}:
-                raise ServiceError(403, "forbidden", f"区域 {area} 不在您的辖区内")
-            clause = self._area_clause(area)
-            if clause is not None:
-                clauses.append(clause)
+        clauses = self.scope_clauses(principal, area)
         if state:
             states = [x for x in state.split(",") if x]
             bad = [x for x in states if x not in lifecycle.STATES]
@@ -838,8 +858,6 @@ class CaseService:
         if overdue is not None:
             is_overdue = and_(Case.deadline_at < now, Case.state.not_in(NOT_OPEN + ("verified",)))
             clauses.append(is_overdue if overdue else ~is_overdue)
-        if principal.role == "unit_handler" and principal.unit_code:
-            clauses.append(Case.unit_code == principal.unit_code)
         with self.db.session() as s:
             q = select(Case).where(*clauses)
             total = s.scalar(select(func.count()).select_from(q.subquery()))
@@ -878,17 +896,33 @@ class CaseService:
             case = s.get(Case, case_id)
             if case is None:
                 raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-            if principal.role != "system" and not self.can_see(principal, case):
+            # Order: what never changes first (area 403, role 400/403), then the version (409), then
+            # what a concurrent change may have taken away (the unit: a stale handler gets the 409).
+            if principal.role != "system" and not self._in_area(principal, case):
                 raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+            try:
+                lifecycle.check_role(action, actor)
+            except lifecycle.TransitionRefused as exc:
+                raise ServiceError(exc.status, exc.code, exc.message)
+            visible = principal.role == "system" or self.can_see(principal, case)
+            if case.version != version and not visible:  # no details for whom may not see it now
+                raise ServiceError(409, "conflict", f"案件已被他人修改（您的版本 {version}），请刷新后重试")
+            if not visible:
+                raise ServiceError(403, "not_your_unit", "该案件不属于您的单位")
+            facts = self._facts(case)
             if case.version != version:
                 raise ServiceError(409, "conflict",
                                    f"案件已被他人修改（您的版本 {version}，当前版本 {case.version}，当前状态「"
                                    f"{lifecycle.STATE_LABELS.get(case.state, case.state)}」），请刷新后重试",
                                    {"case": self.case_dict(case, None, principal, now)})
-            if action == "dispatch" and unit is not None and s.get(UnitRow, unit) is None:
-                raise ServiceError(422, "unknown_unit", f"单位 {unit} 不存在")
+            if action == "dispatch" and unit is not None:
+                target = s.get(UnitRow, unit)
+                if target is None:
+                    raise ServiceError(422, "unknown_unit", f"单位 {unit} 不存在")
+                if target.area_code not in facts.area_codes:  # its handlers could neither see nor sign it
+                    raise ServiceError(422, "unit_out_of_area", f"单位「{target.name}」不负责案件所在区域，不能派遣给它")
             try:
-                t = lifecycle.plan_transition(self._facts(case), action, actor, note=note, hours=hours, unit=unit, now=now)
+                t = lifecycle.plan_transition(facts, action, actor, note=note, hours=hours, unit=unit, now=now)
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
             changes = dict(t.changes)
@@ -954,6 +988,9 @@ class CaseService:
             scope = self._area_clause(principal.area_code)
             if scope is not None:
                 clauses.append(scope)
+            unit_scope = self._unit_clause(principal)
+            if unit_scope is not None:
+                clauses.append(unit_scope)
         cols = (Case.id, Case.state, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
                 Case.deadline_at, Case.rework_count, Case.extension_count, Case.unit_code, Case.district_code,
                 Case.category_code)
@@ -981,3 +1018,71 @@ class CaseService:
             return self._unit_ref(key)["name"]
         c = self.catalog().get(key)
         return c.name if c else key
+
+    # ---- the console: scope, buttons and the intake preview ------------------------------------
+    def scope_clauses(self, principal: Principal, area: str | None = None) -> list:
+        """WHERE clauses on `cases` for what `principal` may see, narrowed to `area` if given (404 unknown
+        area, 403 outside the principal's area): the scoping of list(), for other reads of the queue."""
+        clauses = []
+        scope = self._area_clause(principal.area_code) if principal.role != "admin" else None
+        if scope is not None:
+            clauses.append(scope)
+        if area:
+            if self.areas.get(area) is None:
+                raise ServiceError(404, "not_found", f"区域 {area} 不存在")
+            if principal.role != "admin" and principal.area_code not in {a.code for a in self.areas.chain(area)}:
+                raise ServiceError(403, "forbidden", f"区域 {area} 不在您的辖区内")
+            clause = self._area_clause(area)
+            if clause is not None:
+                clauses.append(clause)
+        unit_scope = self._unit_clause(principal)
+        if unit_scope is not None:
+            clauses.append(unit_scope)
+        return clauses
+
+    @staticmethod
+    def _code_prefix(column, prefix: str):
+        """`column` starts with `prefix`, as a range when the codes are digits: a btree index serves a
+        range on SQLite and PostgreSQL alike, where LIKE 'p%' scans the table (SQLite's LIKE ignores
+        case, PostgreSQL's needs the C collation)."""
+        if not prefix.isdigit() or set(prefix) == {"9"}:
+            return column.like(prefix + "%")
+        upper = str(int(prefix) + 1).zfill(len(prefix))  # '320402009' → '320402010': past every p…
+        return and_(column >= prefix, column < upper)
+
+    def allowed_actions(self, case_id: int, principal: Principal) -> list[str]:
+        """The lifecycle actions `principal` may do on the case now (lifecycle.allowed_actions: role,
+        scope and state; the parameters are asked for when acting)."""
+        with self.db.session() as s:
+            case = s.get(Case, case_id)
+            if case is None:
+                raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
+            if not self.can_see(principal, case):
+                raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+            facts = self._facts(case)
+        actor = lifecycle.Actor(ident=principal.ident, role=principal.role, area_code=principal.area_code,
+                                unit_code=principal.unit_code)
+        return lifecycle.allowed_actions(facts, actor)
+
+    def preview(self, payload: dict, principal: Principal | None) -> dict:
+        """Where a report would go, without writing anything: intake's own validation, location, scope,
+        route and deadline (the same refusals, the same messages), plus the open case it would merge
+        into, if any. For the hotline form, before the officer submits."""
+        req = self._intake_request(payload, principal)
+        job = self._prepare(req, principal, actor="preview")
+        decision, category = job.decision, job.category
+        with self.db.engine.connect() as conn:
+            duplicate = self._duplicate_of(conn, category.code, req.lon, req.lat, job.now)
+        units = [self._unit_ref(c) for c in (decision.unit_code, *decision.assist_unit_codes) if c is not None]
+        return {
+            "category": {"code": category.code, "name": category.name, "kind": category.kind,
+                         "major_class": category.major_class, "time_limit": category.time_limit_text,
+                         "urgency": category.urgency},
+            "lon": req.lon, "lat": req.lat,
+            "chain": [{"code": a.code, "name": a.name, "level": a.level} for a in job.chain],
+            "unit": self._unit_ref(decision.unit_code), "units": units,
+            "handling_level": decision.handling_level, "route_reason": decision.reason,
+            "report_upward": decision.report_upward, "severity": req.severity,
+            "deadline": _iso(job.deadline), "time_unit": category.time_unit,
+            "merge_into": duplicate[T_ID] if duplicate is not None else None,
+        }

@@ -40,9 +40,23 @@ def validate_user(session: Session, username: str, password: str, role: str, are
         problems.append(f"区域编码 {area_code} 不存在")
     if role == "unit_handler" and not unit_code:
         problems.append("处置单位角色 (unit_handler) 需要指定单位")
-    if unit_code is not None and session.get(Unit, unit_code) is None:
+    unit = session.get(Unit, unit_code) if unit_code is not None else None
+    if unit_code is not None and unit is None:
         problems.append(f"单位编码 {unit_code} 不存在")
+    elif role == "unit_handler" and unit is not None and area_code not in _area_and_parents(session, unit.area_code):
+        # Every case of the unit then lies in the handler's area: what they read (area and unit) and
+        # what their unit's live room brings them are the same cases.
+        problems.append(f"单位 {unit_code} 的辖区不在区域 {area_code} 内（处置单位账号的区域须包含其单位的辖区）")
     return problems
+
+
+def _area_and_parents(session: Session, code: str | None) -> list[str]:
+    out = []
+    while code is not None and code not in out:
+        out.append(code)
+        area = session.get(Area, code)
+        code = area.parent_code if area is not None else None
+    return out
 
 
 def create_user(session: Session, username: str, password: str, role: str, area_code: str,

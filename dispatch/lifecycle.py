@@ -79,6 +79,7 @@ __all__ = [
     "Transition",
     "TransitionRefused",
     "allowed_actions",
+    "check_role",
     "plan_transition",
 ]
 
@@ -307,6 +308,18 @@ def _check_actor(facts: CaseFacts, rule: Rule, actor: Actor) -> None:
         raise TransitionRefused(403, "out_of_area", "该案件不在您的辖区内")
     if actor.role == "unit_handler" and (not actor.unit_code or actor.unit_code != facts.unit_code):
         raise TransitionRefused(403, "not_your_unit", "该案件不属于您的单位")
+
+
+def check_role(action: str, actor: Actor) -> Rule:
+    """Steps 1–2 alone (unknown action 400, role 403): may ``actor``'s role ever do ``action``,
+    whatever the case? It depends on nothing that changes, so a service asks it before the version
+    (a wall on an old version is told "not allowed", not "conflict"). Returns the rule."""
+    rule = _rule(action)
+    if actor.role not in rule.roles:
+        raise TransitionRefused(
+            403, "forbidden_role",
+            f"角色「{_role_label(actor.role)}」无权执行「{rule.label}」")
+    return rule
 
 
 def _check_state(facts: CaseFacts, rule: Rule) -> None:
