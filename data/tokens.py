@@ -41,13 +41,29 @@ def create_token(session: Session, role: str, area_code: str | None = None,
         raise ValueError(f"区域编码 {area_code} 不存在")
     if role == "unit_handler" and not unit_code:
         raise ValueError("处置单位角色 (unit_handler) 需要 --unit")
-    if unit_code is not None and session.get(Unit, unit_code) is None:
+    unit = session.get(Unit, unit_code) if unit_code is not None else None
+    if unit_code is not None and unit is None:
         raise ValueError(f"单位编码 {unit_code} 不存在")
+    if role == "unit_handler" and (problem := handler_scope_problem(session, area_code, unit)):
+        raise ValueError(problem)
     token = "ucc_" + secrets.token_urlsafe(32)
     session.add(ApiToken(token_hash=_digest(token), role=role, area_code=area_code,
                          unit_code=unit_code, label=label))
     session.flush()
     return token
+
+
+def handler_scope_problem(session: Session, area_code: str, unit: Unit) -> str | None:
+    """A handler's area must contain their unit's jurisdiction: then what they read (area and unit)
+    and what their unit's live room brings them are the same cases. The reason in Chinese, or None."""
+    code, chain = unit.area_code, []
+    while code is not None and code not in chain:
+        chain.append(code)
+        area = session.get(Area, code)
+        code = area.parent_code if area is not None else None
+    if area_code in chain:
+        return None
+    return f"单位 {unit.code} 的辖区不在区域 {area_code} 内（处置单位账号的区域须包含其单位的辖区）"
 
 
 def resolve_token(session: Session, token: str) -> Principal | None:

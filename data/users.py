@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from data.models import Area, Unit, User
-from data.tokens import ROLES, Principal
+from data.tokens import ROLES, Principal, handler_scope_problem
 
 DEMO_USERS_FILE = Path(__file__).resolve().parent / "catalog" / "demo_users.json"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -43,20 +43,11 @@ def validate_user(session: Session, username: str, password: str, role: str, are
     unit = session.get(Unit, unit_code) if unit_code is not None else None
     if unit_code is not None and unit is None:
         problems.append(f"单位编码 {unit_code} 不存在")
-    elif role == "unit_handler" and unit is not None and area_code not in _area_and_parents(session, unit.area_code):
-        # Every case of the unit then lies in the handler's area: what they read (area and unit) and
-        # what their unit's live room brings them are the same cases.
-        problems.append(f"单位 {unit_code} 的辖区不在区域 {area_code} 内（处置单位账号的区域须包含其单位的辖区）")
+    elif role == "unit_handler" and unit is not None:
+        problem = handler_scope_problem(session, area_code, unit)
+        if problem:
+            problems.append(problem)
     return problems
-
-
-def _area_and_parents(session: Session, code: str | None) -> list[str]:
-    out = []
-    while code is not None and code not in out:
-        out.append(code)
-        area = session.get(Area, code)
-        code = area.parent_code if area is not None else None
-    return out
 
 
 def create_user(session: Session, username: str, password: str, role: str, area_code: str,

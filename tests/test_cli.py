@@ -202,3 +202,13 @@ def test_create_user_then_sign_in_and_bad_input_changes_nothing(demo_app):
 
         assert authenticate(s, "zhou.hao", "new-password-1") is not None
         assert authenticate(s, "zhou.hao", "tianning-2026") is None
+
+
+def test_a_handler_token_must_cover_its_units_jurisdiction(demo_app):
+    runner = demo_app.test_cli_runner()
+    wrong = runner.invoke(args=["create-token", "--role", "unit_handler", "--unit", "U-320402-city_management",
+                                "--area", "320404"])  # 天宁区's bureau, 钟楼区's area
+    assert wrong.exit_code != 0 and "辖区不在区域 320404 内" in wrong.output
+    right = runner.invoke(args=["create-token", "--role", "unit_handler", "--unit", "U-320402-city_management",
+                                "--area", "320402"])
+    assert right.exit_code == 0 and right.output.strip().startswith("ucc_")
