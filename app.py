@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     server.register_blueprint(api_v1)
     server.register_blueprint(api_indicators)
+    from api.photos import bp as api_photos  # GET /photos/<id>
+    server.register_blueprint(api_photos)
     register_app_fallback(server)
     init_limits(server)
 

@@ -35,7 +35,8 @@ LOGIN_LIMIT = parse_limit("10/minute")  # failed sign-ins per address and name
 # paths anyone may fetch: the sign-in page itself, static files, the API (bearer tokens) and
 # the live endpoint (it authenticates on connect)
 OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz")  # exactly these
-OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io")
+# /photos/ authenticates itself, by session or bearer token (api/photos.py)
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", "/photos/")
 
 csrf = CSRFProtect()
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -151,7 +152,9 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index("ix_cases_state", "state"),
+        # (state, reported_at): the console's queue of one state, newest first, walks it in order
+        # (the name stays: one state is still its leading column, as data/stats.py reads it).
+        Index("ix_cases_state", "state", "reported_at"),
         Index("ix_cases_grid", "grid_code"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         Index("ix_cases_unit_state", "unit_code", "state"),
@@ -159,6 +162,10 @@ class Case(Base):
         Index("ix_cases_deadline", "deadline_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_accepted", "accepted_at"),  # data/stats.py: accepted per day / period
+        # the console's queue filtered by source, or to supervised cases (few: a partial index)
+        Index("ix_cases_source_reported", "source", "reported_at"),
+        Index("ix_cases_supervised_reported", "reported_at", sqlite_where=text("supervised = 1"),
+              postgresql_where=text("supervised")),
     )
 
 
@@ -266,3 +273,27 @@ class IndicatorValue(Base):
 
 # The cockpit's early-closure and closed-per-day queries range over closed_at.
 Index("ix_cases_closed_at", Case.closed_at)
+
+
+# ---- case photos (report and feedback evidence) -----------------------------------------------
+from sqlalchemy import UniqueConstraint  # noqa: E402  (kept with the model that uses it)
+
+
+class CasePhoto(Base):
+    """A photo attached to a case: the file lives under the photo root, named by its SHA-256
+    (data/photos.py); this row says which case, what for, who, when. One row per case, kind and
+    content, so an upload retried after a lost answer does not add a second one."""
+
+    __tablename__ = "case_photos"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # report | feedback
+    sha256: Mapped[str] = mapped_column(String(64))
+    mime: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(120))  # relative to the photo root
+    filename: Mapped[str] = mapped_column(String(200), default="")  # as the uploader named it
+    actor: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("case_id", "kind", "sha256", name="uq_case_photos_case_kind_sha"),)

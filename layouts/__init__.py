@@ -33,3 +33,13 @@ def register_pages() -> None:
                        layout=guarded("/cockpit", cockpit.layout))
     dash.register_page("wall", path="/wall", title="城市运行态势大屏 · 城市运行管理平台", name="大屏",
                        layout=guarded("/wall", wall.layout))
+    from layouts import console
+
+    dash.register_page("console", path="/console", title="指挥调度台 · 城市运行管理平台", name="指挥调度台",
+                       layout=guarded("/console", console.layout))
+    from layouts import report, unit
+
+    dash.register_page("unit", path="/unit", title="处置工作台 · 城市运行管理平台", name="处置工作台",
+                       layout=guarded("/unit", unit.layout))
+    dash.register_page("report", path="/report", title="上报 · 城市运行管理平台", name="上报",
+                       layout=guarded("/report", report.layout))

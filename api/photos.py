@@ -1,0 +1,63 @@
+"""GET /photos/<id>: a case photo's bytes, for a signed-in person or a bearer token that may see the case.
+
+The page guard (auth._guard) lets /photos/ through: a photo fetched by an API client carries a
+bearer token, not a session, and an image request should get a plain 401, not a redirect to
+/login. The route authenticates both ways itself and asks the case service who may see the case.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request, send_file
+
+from auth import current_principal
+from data.case_service import ServiceError
+from data.photos import photo_file
+from data.tokens import resolve_token
+
+bp = Blueprint("photos", __name__)
+
+
+def _error(status: int, code: str, message: str):
+    resp = jsonify({"error": code, "message": message})
+    resp.status_code = status
+    return resp
+
+
+def _principal():
+    principal = current_principal()
+    if principal is not None:
+        return principal
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    services = current_app.extensions["ucc"]
+    cache = current_app.extensions.get("ucc_principals")
+    if cache is not None:
+        return cache.resolve(services.db, token.strip())
+    with services.db.session() as s:
+        return resolve_token(s, token.strip())
+
+
+@bp.get("/photos/<int:photo_id>")
+def serve_photo(photo_id: int):
+    principal = _principal()
+    if principal is None:
+        return _error(401, "unauthorized", "请先登录，或提供 Authorization: Bearer TOKEN")
+    services = current_app.extensions["ucc"]
+    info = photo_file(services.db, photo_id)
+    if info is None:
+        return _error(404, "not_found", f"照片 {photo_id} 不存在")
+    try:
+        services.cases.get(info["case_id"], principal)  # the case service decides who may see the case
+    except ServiceError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    path = info["path"]
+    if not path.is_file():
+        current_app.logger.error("photo %s: file %s missing", photo_id, path)
+        return _error(404, "not_found", f"照片 {photo_id} 的文件缺失")
+    # Content-addressed: the bytes behind an id never change, so the browser may keep them (privately).
+    resp = send_file(path, mimetype=info["mime"], etag=info["sha256"], conditional=True, max_age=86400)
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Disposition"] = "inline"
+    return resp
+

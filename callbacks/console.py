@@ -1,0 +1,372 @@
+"""Console callbacks (/console): the queue's pages, the case detail and its actions, hotline intake.
+Reads go through data/console_view.py, writes through CaseService; the browser half is assets/console.js."""
+from __future__ import annotations
+
+import time
+
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import current_app
+
+from auth import current_principal
+from data import console_view
+from data.case_service import ServiceError
+from dispatch import lifecycle
+from layouts import console as view
+
+FILTER_IDS = ("cs-f-state", "cs-f-kind", "cs-f-category", "cs-f-area", "cs-f-source", "cs-f-overdue",
+              "cs-f-supervised")
+INTAKE_FIELDS = (State("cs-in-category", "value"), State("cs-in-lon", "value"), State("cs-in-lat", "value"),
+                 State("cs-in-severity", "value"), State("cs-in-phone", "value"), State("cs-in-description", "value"))
+CONFLICT = "该案件已被他人更新"
+
+
+def _cases():
+    return current_app.extensions["ucc"].cases
+
+
+def _principal():
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate  # signed out meanwhile: the guard answers the next page load
+    return principal
+
+
+# ---- the queue ----------------------------------------------------------------------------------------
+@callback(
+    Output("cs-grid", "getRowsResponse"),
+    Output("cs-count", "children"),
+    Output("cs-toolbar-msg", "children"),
+    Input("cs-grid", "getRowsRequest"),
+    *(State(i, "value") for i in FILTER_IDS),
+    prevent_initial_call=True,
+)
+def queue_rows(request, states, kind, category, area, source, overdue, supervised):
+    if not request:
+        raise PreventUpdate
+    principal = _principal()
+    start, end = int(request.get("startRow") or 0), int(request.get("endRow") or 100)
+    first = start == 0
+    try:
+        filters = console_view.QueueFilters.from_form(states, kind, category, area, source, overdue, supervised)
+        page = console_view.queue_page(_cases(), principal, filters, start, end, request.get("sortModel"), count=first)
+    except ServiceError as exc:
+        return {"rowData": [], "rowCount": 0}, "", exc.message
+    rows = page["rows"]
+    response = {"rowData": rows}
+    if first:
+        response["rowCount"] = page["total"]
+    elif len(rows) < end - start:
+        response["rowCount"] = start + len(rows)  # the last block: the grid stops growing here
+    return response, (f"共 {page['total']:,} 件" if first else no_update), ""
+
+
+# Filters changed: the grid asks for its blocks again (its datasource reads the filters above).
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="purge"),
+    Output("cs-grid-sync", "data"),
+    *(Input(i, "value") for i in FILTER_IDS),
+    prevent_initial_call=True,
+)
+
+# A row clicked: open it (no round trip before the detail callback).
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="openRow"),
+    Output("cs-open", "data"),
+    Input("cs-grid", "cellClicked"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("cs-open", "data", allow_duplicate=True),
+    Output("cs-toolbar-msg", "children", allow_duplicate=True),
+    Input("cs-search", "n_submit"),
+    State("cs-search", "value"),
+    prevent_initial_call=True,
+)
+def search(_n, text):
+    if not (text or "").strip():
+        raise PreventUpdate
+    try:
+        case_id = console_view.find_case(_cases(), _principal(), text)
+    except ServiceError as exc:
+        return no_update, exc.message
+    return {"id": case_id, "t": time.time()}, ""
+
+
+# ---- the side panel: detail or intake ------------------------------------------------------------------
+# The panel opens in the same response that fills it, so that the maps inside measure their real size.
+def _panel(which: str | None) -> tuple[str, str]:
+    return (f"cs-side is-open is-{which}", "cs has-side") if which else ("cs-side", "cs")
+
+
+clientside_callback(
+    "function (n) { return n ? ['cs-side', 'cs'] : [window.dash_clientside.no_update, window.dash_clientside.no_update]; }",
+    Output("cs-side", "className", allow_duplicate=True),
+    Output("cs-root", "className", allow_duplicate=True),
+    Input("cs-close", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    "function (n, hidden) { return n ? !hidden : window.dash_clientside.no_update; }",
+    Output("cs-help", "hidden"),
+    Input("cs-help-btn", "n_clicks"),
+    State("cs-help", "hidden"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("cs-detail", "children"),
+    Output("cs-case", "data"),
+    Output("cs-side", "className"),
+    Output("cs-root", "className"),
+    Input("cs-open", "data"),
+    Input("cs-reload", "data"),
+    prevent_initial_call=True,
+)
+def show_case(opened, reload):
+    src = reload if ctx.triggered_id == "cs-reload" else opened
+    if not isinstance(src, dict) or not src.get("id"):
+        raise PreventUpdate
+    cases, principal = _cases(), _principal()
+    message = {"text": src["msg"], "kind": src.get("kind", "ok")} if src.get("msg") else None
+    try:
+        detail = console_view.case_detail(cases, int(src["id"]), principal)
+    except ServiceError as exc:
+        return html.Div(exc.message, className="cs-msg is-error cs-d-missing"), None, *_panel("detail")
+    case = detail["case"]
+    units = (console_view.dispatch_units(cases, case)
+             if any(a["takes_unit"] for a in detail["actions"]) else [])
+    map_src = view.case_map(console_view.case_areas(cases, case), case["lon"], case["lat"])
+    shown = {"id": case["id"], "version": case["version"], "state": case["state"], "deadline": case["deadline"],
+             "time_unit": case["time_unit"], "reported_at": case["reported_at"]}
+    return view.detail_view(detail, units, map_src, message), shown, *_panel("detail")
+
+
+# With the side panel open the queue is narrower: it drops its less needed columns meanwhile.
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="columns"),
+    Output("cs-grid-sync", "data", allow_duplicate=True),
+    Input("cs-root", "className"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="fitMap"),
+    Output("cs-dmap", "data"),
+    Input("cs-dmap-src", "data"),
+)
+
+# The open case in the queue: selected, and the queue re-read after an action of ours.
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="selectRow"),
+    Output("cs-grid-sync", "data", allow_duplicate=True),
+    Input("cs-case", "data"),
+    prevent_initial_call=True,
+)
+
+# "Someone else changed it" banner → read the case again.
+clientside_callback(
+    "function (n, shown) { return (n && shown) ? {id: shown.id, t: Date.now()} : window.dash_clientside.no_update; }",
+    Output("cs-reload", "data", allow_duplicate=True),
+    Input("cs-stale-reload", "n_clicks"),
+    State("cs-case", "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("cs-countdown", "children"),
+    Output("cs-countdown", "className"),
+    Input("cs-tick", "n_intervals"),
+    State("cs-case", "data"),
+    prevent_initial_call=True,
+)
+def tick(_n, shown):
+    if not shown:
+        raise PreventUpdate
+    t = console_view.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
+    new = view.countdown_view(t)
+    return new.children, new.className
+
+
+# ---- lifecycle actions ------------------------------------------------------------------------------------
+_FORM_CLOSED = ("cs-actform", "", True, True, True, "", None)
+
+
+@callback(
+    Output("cs-act-form", "className"),
+    Output("cs-act-title", "children"),
+    Output("cs-act-unit-row", "hidden"),
+    Output("cs-act-hours-row", "hidden"),
+    Output("cs-act-note-row", "hidden"),
+    Output("cs-act-note-label", "children"),
+    Output("cs-act-pending", "data"),
+    Output("cs-act-msg", "children"),
+    Output("cs-act-msg", "className"),
+    Output("cs-reload", "data"),
+    Input({"type": "cs-act", "action": ALL}, "n_clicks"),
+    Input("cs-act-go", "n_clicks"),
+    Input("cs-act-cancel", "n_clicks"),
+    State("cs-case", "data"),
+    State("cs-act-pending", "data"),
+    State("cs-act-note", "value"),
+    State("cs-act-hours", "value"),
+    State("cs-act-unit", "value"),
+    prevent_initial_call=True,
+)
+def act(_clicks, _go, _cancel, shown, pending, note, hours, unit):
+    trigger = ctx.triggered_id
+    if not ctx.triggered or not ctx.triggered[0].get("value") or not shown:
+        raise PreventUpdate  # a button just drawn, not pressed
+    if trigger == "cs-act-cancel":
+        return (*_FORM_CLOSED, "", "cs-msg", no_update)
+    if isinstance(trigger, dict):
+        action = trigger["action"]
+        rule = lifecycle.RULES.get(action)
+        if rule is None:
+            raise PreventUpdate
+        if rule.needs_note or rule.needs_hours or rule.takes_unit:
+            title = f"「{rule.label}」" + ("：选择处置单位" if rule.takes_unit else "")
+            return ("cs-actform is-open", title, not rule.takes_unit, not rule.needs_hours,
+                    not (rule.needs_note or rule.takes_unit),
+                    rule.note_label + ("" if rule.needs_note else "（选填）"), action, "", "cs-msg", no_update)
+        return _perform(shown, action, "", None, None)
+    if trigger == "cs-act-go" and pending:
+        rule = lifecycle.RULES[pending]
+        return _perform(shown, pending, note or "", hours if rule.needs_hours else None,
+                        unit if rule.takes_unit else None)
+    raise PreventUpdate
+
+
+def _perform(shown: dict, action: str, note: str, hours, unit):
+    label = lifecycle.ACTION_LABELS.get(action, action)
+    try:
+        case = _cases().act(int(shown["id"]), _principal(), action, shown["version"], note=note, hours=hours, unit=unit)
+    except ServiceError as exc:
+        if exc.status == 409:
+            now = (exc.details.get("case") or {}).get("state_label")
+            msg = CONFLICT + (f"，当前状态「{now}」" if now else "") + "。已显示最新内容，请确认后再操作。"
+            return (*_FORM_CLOSED, "", "cs-msg", {"id": shown["id"], "t": time.time(), "msg": msg, "kind": "error"})
+        # 400 / 403 / 422: the service's own words; the form stays as it is for a correction
+        return (no_update,) * 7 + (exc.message, "cs-msg is-error", no_update)
+    msg = f"「{label}」完成，案件现为「{case['state_label']}」"
+    return (*_FORM_CLOSED, "", "cs-msg", {"id": case["id"], "t": time.time(), "msg": msg, "kind": "ok"})
+
+
+# ---- hotline intake ----------------------------------------------------------------------------------------
+@callback(
+    Output("cs-intake", "children"),
+    Output("cs-side", "className", allow_duplicate=True),
+    Output("cs-root", "className", allow_duplicate=True),
+    Input("cs-new", "n_clicks"),
+    prevent_initial_call=True,
+)
+def open_intake(n):
+    if not n:
+        raise PreventUpdate
+    return view.intake_form(_cases()), *_panel("intake")
+
+
+# Map click or typed coordinates: the marker and the two fields agree (in the browser, no round trip).
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="intakeMap"),
+    Output("cs-in-map", "data"),
+    Output("cs-in-lon", "value"),
+    Output("cs-in-lat", "value"),
+    Input("cs-in-map-src", "data"),
+    Input("cs-in-map", "clickInfo"),
+    Input("cs-in-lon", "value"),
+    Input("cs-in-lat", "value"),
+    State("cs-in-map", "data"),
+)
+
+
+def _payload(category, lon, lat, severity, phone, description, key=None) -> dict:
+    """The form as an intake body: empty fields left out (so the service says 必填), numbers parsed when
+    they are numbers (otherwise passed on as typed, so the service says 须为数字)."""
+    body = {"source": "hotline"}
+    if category:
+        body["category"] = category
+    for name, raw in (("lon", lon), ("lat", lat)):
+        text = str(raw).strip() if raw is not None else ""
+        if text:
+            try:
+                body[name] = float(text)
+            except ValueError:
+                body[name] = text
+    if severity:
+        body["severity"] = severity
+    if phone and str(phone).strip():
+        body["reporter_phone"] = str(phone).strip()
+    if description:
+        body["description"] = description
+    if key:
+        body["idempotency_key"] = f"console:{key}"
+    return body
+
+
+@callback(
+    Output("cs-in-preview", "children"),
+    Output("cs-in-severity-row", "hidden"),
+    Output("cs-in-msg", "children", allow_duplicate=True),  # cleared once the report is acceptable
+    Input("cs-in-category", "value"),
+    Input("cs-in-lon", "value"),
+    Input("cs-in-lat", "value"),
+    Input("cs-in-severity", "value"),
+    Input("cs-in-phone", "value"),
+    State("cs-in-description", "value"),
+    prevent_initial_call=True,
+)
+def preview(category, lon, lat, severity, phone, description):
+    cases, principal = _cases(), _principal()
+    cat = cases.catalog().get(category) if category else None
+    severity_hidden = not (cat and cat.is_emergency)
+    body = _payload(category, lon, lat, None if severity_hidden else severity, phone, description)
+    if not category and "lon" not in body and "lat" not in body:
+        return view.preview_view(None, None), severity_hidden, no_update
+    if category and "lon" not in body and "lat" not in body:
+        return view.preview_view(None, "请在地图上点选位置，或填写经度和纬度"), severity_hidden, no_update
+    try:
+        result = cases.preview(body, principal)
+    except ServiceError as exc:
+        # a refusal shown below the button stays (it may have come from a submit racing this preview)
+        return view.preview_view(None, exc.message), severity_hidden, no_update
+    return view.preview_view(result, None), severity_hidden, ""
+
+
+@callback(
+    Output("cs-in-msg", "children"),
+    Output("cs-in-msg", "className"),
+    Output("cs-open", "data", allow_duplicate=True),
+    Input("cs-in-submit", "n_clicks"),
+    *INTAKE_FIELDS,
+    State("cs-in-key", "data"),
+    prevent_initial_call=True,
+)
+def submit_intake(n, category, lon, lat, severity, phone, description, key):
+    if not n:
+        raise PreventUpdate
+    cases, principal = _cases(), _principal()
+    cat = cases.catalog().get(category) if category else None
+    body = _payload(category, lon, lat, severity if cat and cat.is_emergency else None, phone, description, key)
+    try:
+        case, _created = cases.intake(body, principal, actor=principal.ident)
+    except ServiceError as exc:
+        return exc.message, "cs-msg is-error", no_update
+    if case.get("merged_into"):
+        msg = f"与在办案件 #{case['merged_into']} 重复，已合并到该案件（本次来电登记为 #{case['id']}）"
+        return msg, "cs-msg is-ok", {"id": case["merged_into"], "t": time.time(), "msg": msg, "kind": "ok"}
+    msg = f"已受理：案件 #{case['id']}（{case['category']['name']}），派往{(case['unit'] or {}).get('name') or '人工派遣'}"
+    return msg, "cs-msg is-ok", {"id": case["id"], "t": time.time(), "msg": msg, "kind": "ok"}
+
+
+# ---- the live stream and the keyboard (assets/console.js) -----------------------------------------------------
+clientside_callback(
+    ClientsideFunction(namespace="console", function_name="start"),
+    Output("cs-started", "data"),
+    Input("cs-config", "data"),
+)

@@ -1,0 +1,193 @@
+"""Unit workspace callbacks: read the unit's tasks and one case, act on it (sign, resolve, return, extend)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import current_app
+
+from auth import current_principal
+from data.case_service import ServiceError
+from data.photos import check_photo, decode_data_url, list_photos, save_photo
+from dispatch import lifecycle
+from layouts import unit as view
+
+CONFLICT = "该案件已被他人更新"
+BUTTONS = {"un-sign": "sign", "un-resolve": "resolve", "un-return": "return", "un-extend": "extend"}
+DONE = {"sign": "已签收案件 #{id}，请尽快处置",
+        "resolve": "处置反馈已提交：案件 #{id} 现为「{state}」，等待核查",
+        "return": "案件 #{id} 已退回指挥中心",
+        "extend": "已为案件 #{id} 申请延期 {hours:g} 工作时，等待指挥中心审批"}
+
+
+def _services():
+    return current_app.extensions["ucc"]
+
+
+def _allowed(case: dict, principal) -> set[str]:
+    """What the lifecycle's rules let this person do to the case now (which buttons are live)."""
+    facts = lifecycle.CaseFacts(
+        state=case["state"], version=case["version"], unit_code=(case.get("unit") or {}).get("code"),
+        area_codes=tuple(a["code"] for a in case.get("chain") or []), handling_level=case.get("handling_level"),
+        supervised=bool(case.get("supervised")), extension_pending_hours=case.get("extension_pending_hours"),
+        deadline=datetime.fromisoformat(case["deadline"]) if case.get("deadline") else None,
+        time_unit=case.get("time_unit") or "working_hours")
+    actor = lifecycle.Actor(ident=principal.ident, role=principal.role, area_code=principal.area_code,
+                            unit_code=principal.unit_code)
+    return set(lifecycle.allowed_actions(facts, actor))
+
+
+def _new_ids(live) -> set[int]:
+    return {int(i) for i in (live or {}).get("new") or []}
+
+
+@callback(
+    Output("un-list", "children"),
+    Output("un-counts", "children"),
+    Input("un-filter", "value"),
+    Input("un-tick", "n_intervals"),
+    Input("un-refresh", "data"),
+    Input("un-live", "data"),
+    Input("un-selected", "data"),
+)
+def load_tasks(filter_key, _tick, _refresh, live, selected):
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate
+    cases = _services().cases
+    now = view.utcnow()
+    todo = cases.list(principal, state=view.FILTERS["todo"][1], per_page=300)["items"]
+    key = filter_key if filter_key in view.FILTERS else "todo"
+    items = todo if key == "todo" else cases.list(principal, state=view.FILTERS[key][1], per_page=300)["items"]
+    return view.task_list(items, now, selected, _new_ids(live)), view.counts(todo)
+
+
+@callback(
+    Output("un-selected", "data"),
+    Input({"type": "un-item", "case": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def select_case(_clicks):
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # a list redrawn, not a click
+    return trigger["case"]
+
+
+@callback(
+    Output("un-case-view", "children"),
+    Output("un-case", "data"),
+    Output("un-actions", "style"),
+    Output("un-sign", "disabled"),
+    Output("un-resolve", "disabled"),
+    Output("un-return", "disabled"),
+    Output("un-extend", "disabled"),
+    Output("un-sign-hint", "children"),
+    Output("un-extend-hint", "children"),
+    Output("un-msg", "children", allow_duplicate=True),
+    Input("un-selected", "data"),
+    Input("un-refresh", "data"),
+    Input("un-live", "data"),
+    Input("un-tick", "n_intervals"),
+    prevent_initial_call="initial_duplicate",
+)
+def show_case(selected, _refresh, live, _tick):
+    principal = current_principal()
+    if principal is None or selected is None:
+        raise PreventUpdate
+    trigger = ctx.triggered_id
+    news = live or {}
+    changed = {int(i) for i in news.get("changed") or []}
+    if trigger == "un-live" and not news.get("reload") and int(selected) not in changed:
+        raise PreventUpdate  # news about other cases only
+    services = _services()
+    try:
+        case = services.cases.get(int(selected), principal)
+    except ServiceError as exc:
+        hidden = {"display": "none"}
+        return html.Div(exc.message, className="un-placeholder un-placeholder--bad"), None, hidden, \
+            True, True, True, True, "", "", ""
+    allowed = _allowed(case, principal)
+    photos = list_photos(services.db, case["id"])
+    sign_hint = "案件已派遣到本单位，请先签收" if "sign" in allowed else ""
+    pending = case.get("extension_pending_hours")
+    extend_hint = f"已申请延期 {pending:g} 工作时，等待指挥中心审批" if pending else ""
+    return (view.case_view(case, photos, view.utcnow()), {"id": case["id"], "version": case["version"]}, {},
+            "sign" not in allowed, "resolve" not in allowed, "return" not in allowed, "extend" not in allowed,
+            sign_hint, extend_hint,
+            "" if trigger == "un-selected" else no_update)  # a message is about the case it was for
+
+
+@callback(
+    Output("un-msg", "children"),
+    Output("un-msg", "className"),
+    Output("un-refresh", "data"),
+    Output("un-resolve-note", "value"),
+    Output("un-reason", "value"),
+    Output("un-hours", "value"),
+    Output("un-photo", "contents"),
+    Output("un-photo", "filename"),
+    Input("un-sign", "n_clicks"),
+    Input("un-resolve", "n_clicks"),
+    Input("un-return", "n_clicks"),
+    Input("un-extend", "n_clicks"),
+    State("un-case", "data"),
+    State("un-resolve-note", "value"),
+    State("un-reason", "value"),
+    State("un-hours", "value"),
+    State("un-photo", "contents"),
+    State("un-photo", "filename"),
+    State("un-refresh", "data"),
+    prevent_initial_call=True,
+)
+def act(_sign, _resolve, _return, _extend, shown, resolve_note, reason, hours, photo, photo_name, refresh):
+    action = BUTTONS.get(ctx.triggered_id)
+    principal = current_principal()
+    if action is None or not shown or principal is None or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate
+    services = _services()
+    keep = (no_update,) * 5
+
+    def refused(message: str, reload: bool = False):
+        return (message, "un-msg un-msg--bad", (refresh or 0) + 1 if reload else no_update) + keep
+
+    note = (resolve_note if action == "resolve" else reason) or ""
+    data = None
+    if action == "resolve" and photo:
+        try:  # the photo is checked before the case moves: a bad photo changes nothing
+            data = decode_data_url(photo)
+            check_photo(data, photo_name or "")
+        except ServiceError as exc:
+            return refused(exc.message)
+    try:
+        case = services.cases.act(shown["id"], principal, action, shown["version"], note=note,
+                                  hours=hours if action == "extend" else None)
+    except ServiceError as exc:
+        if exc.status == 409:
+            return refused(f"{CONFLICT}，已重新载入最新状态，请确认后再操作", reload=True)
+        return refused(exc.message)
+    message = DONE[action].format(id=case["id"], state=case["state_label"], hours=hours)
+    if data is not None:
+        try:
+            save_photo(services.db, case["id"], data, photo_name or "", "feedback", principal.ident, principal)
+            message += "，处置照片已上传"
+        except ServiceError as exc:
+            return (f"{message}，但处置照片未能保存：{exc.message}", "un-msg un-msg--warn", (refresh or 0) + 1) + keep
+    cleared = ("", "", None, None, None) if action in ("resolve", "return", "extend") else keep
+    return (message, "un-msg un-msg--ok", (refresh or 0) + 1) + cleared
+
+
+# The live stream (assets/unit.js): started once the page has its configuration.
+clientside_callback(
+    ClientsideFunction(namespace="ucc_unit", function_name="start"),
+    Output("un-started", "data"), Input("un-config", "data"),
+)
+
+# The chosen feedback photo: previewed and checked in the browser (type by magic bytes, size), no upload yet.
+clientside_callback(
+    ClientsideFunction(namespace="ucc_photo", function_name="unit"),
+    Output("un-photo-preview", "src"), Output("un-photo-preview", "style"),
+    Output("un-photo-msg", "children"), Output("un-photo-msg", "className"),
+    Input("un-photo", "contents"), State("un-photo", "filename"), State("un-config", "data"),
+)

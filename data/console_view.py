@@ -1,0 +1,343 @@
+"""What the duty officer's console (/console) reads: the case queue a page at a time, a case's detail, the
+choices of its forms. Scoped exactly as CaseService.list (its scope_clauses); the rules stay in dispatch/."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+
+from data.case_service import NOT_OPEN, SOURCE_LABELS, SOURCES, CaseService, ServiceError
+from data.models import Case, Unit
+from data.tokens import Principal
+from dispatch import lifecycle
+from dispatch.catalog import KIND_NAMES_ZH, TIME_UNIT_NAMES_ZH, URGENCY_NAMES_ZH
+from dispatch.routing import SEVERITY_NAMES
+from geo.model import LEVEL_NAMES_ZH
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+KINDS = tuple(KIND_NAMES_ZH)
+# Not open for the overdue figure, as CaseService.list counts it (a verified case waits only to be closed).
+_DONE = NOT_OPEN + ("verified",)
+_OVERDUE_STATES = tuple(s for s in lifecycle.STATES if s not in _DONE)
+# Sortable columns: each is served by an index (cases.id, ix_cases_reported, ix_cases_deadline,
+# ix_cases_state), ties broken by id so that pages never overlap or skip. State, category, district,
+# source and supervised lead indexes that continue with reported_at (migration 0005): the default order
+# walks one of them and stops at the page; the other filters are checked on the walk.
+SORTS = {"id": (Case.id,), "reported_at": (Case.reported_at, Case.id), "deadline": (Case.deadline_at, Case.id),
+         "state": (Case.state, Case.reported_at, Case.id)}
+MAX_BLOCK = 500
+FRESH_SECONDS = 120  # a case reported this recently is marked new in the queue
+SEVERITY_SHORT = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters; empty means no filter. Built from the page's controls by from_form()."""
+
+    states: tuple[str, ...] = ()
+    kind: str | None = None
+    category: str | None = None
+    area: str | None = None
+    source: str | None = None
+    overdue: bool | None = None
+    supervised: bool | None = None
+
+    @classmethod
+    def from_form(cls, states=None, kind=None, category=None, area=None, source=None, overdue=None,
+                  supervised=None) -> "QueueFilters":
+        """Reads the controls' values ("yes"/"no"/None for the two flags); 400 for unknown values."""
+        states = tuple(s for s in (states or ()) if s)
+        bad = [s for s in states if s not in lifecycle.STATES]
+        if bad:
+            raise ServiceError(400, "bad_request", f"未知状态 {', '.join(bad)}")
+        if kind and kind not in KINDS:
+            raise ServiceError(400, "bad_request", f"未知类型 {kind}")
+        if source and source not in SOURCES:
+            raise ServiceError(400, "bad_request", f"未知来源 {source}")
+        return cls(states=states, kind=kind or None, category=category or None, area=area or None,
+                   source=source or None, overdue=_flag(overdue), supervised=_flag(supervised))
+
+
+def _flag(value) -> bool | None:
+    if value in (None, "", "all"):
+        return None
+    if value in (True, "yes", "1", "true"):
+        return True
+    if value in (False, "no", "0", "false"):
+        return False
+    raise ServiceError(400, "bad_request", f"无法识别的筛选值 {value!r}")
+
+
+def _local(dt: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    return dt.astimezone(SHANGHAI).strftime(fmt) if dt else ""
+
+
+def _where(cases: CaseService, principal: Principal, f: QueueFilters, now: datetime, counting: bool = False) -> list:
+    clauses = cases.scope_clauses(principal, f.area)
+    if f.states:
+        clauses.append(Case.state == f.states[0] if len(f.states) == 1 else Case.state.in_(f.states))
+    if f.kind and counting:
+        # Counted as its categories (a case's kind is its category's): ix_cases_category_reported answers
+        # the count from the index alone. There is no kind index on purpose (see migration 0005).
+        clauses.append(Case.category_code.in_(sorted(c.code for c in cases.catalog().values() if c.kind == f.kind)))
+    elif f.kind:
+        clauses.append(Case.kind == f.kind)  # the page walks the order's index and stops at the page
+    if f.category:
+        if f.category not in cases.catalog():
+            raise ServiceError(400, "bad_request", f"未知的事件类别编码 {f.category}")
+        clauses.append(Case.category_code == f.category)
+    if f.source:
+        clauses.append(Case.source == f.source)
+    if f.overdue is True:  # spelt as the open states: few rows, found through the state index
+        clauses += [Case.deadline_at < now, Case.state.in_(_OVERDUE_STATES)]
+    elif f.overdue is False:
+        clauses.append(or_(Case.deadline_at.is_(None), Case.deadline_at >= now, Case.state.in_(_DONE)))
+    if f.supervised is True:  # spelt as the partial index's predicate ("= 1" on SQLite), which must match
+        clauses.append(Case.supervised)
+    elif f.supervised is False:
+        clauses.append(~Case.supervised)
+    return clauses
+
+
+def _order(sort_model) -> tuple[list, list]:
+    """ORDER BY for AG Grid's sortModel ([{colId, sort}]), newest first by default; plus the extra WHERE a
+    deadline order needs (cases with no deadline, merged duplicates, have no place in it, and leaving them
+    out keeps the index usable on both databases, which put NULLs at opposite ends)."""
+    item = next((s for s in (sort_model or []) if s.get("colId") in SORTS), None)
+    if item is None:  # newest first: reported_at leads the composite indexes of the filters
+        item = {"colId": "reported_at", "sort": "desc"}
+    cols = SORTS[item["colId"]]
+    desc = item.get("sort") == "desc"
+    order = [c.desc() if desc else c.asc() for c in cols]
+    extra = [Case.deadline_at.is_not(None)] if item["colId"] == "deadline" else []
+    return order, extra
+
+
+_ROW_COLUMNS = (Case.id, Case.state, Case.version, Case.category_code, Case.kind, Case.source, Case.grid_code,
+                Case.unit_code, Case.severity, Case.supervised, Case.reported_at, Case.deadline_at, Case.time_unit,
+                Case.reporter_count, Case.escalation_count, Case.description, Unit.name)
+
+
+def queue_page(cases: CaseService, principal: Principal, filters: QueueFilters, start: int = 0, end: int = 100,
+               sort_model=None, count: bool = True, now: datetime | None = None) -> dict:
+    """Rows [start, end) of the queue: `{"rows": [...], "total": N | None}`. One query per page (an index
+    walk that stops at the page, unit names by primary key); `total` is a second, index-only count, made
+    only when asked (the grid's first block)."""
+    start = max(0, int(start or 0))
+    end = max(start, min(int(end or start + 100), start + MAX_BLOCK))
+    now = now or cases.clock()
+    order, extra = _order(sort_model)
+    where = _where(cases, principal, filters, now) + extra
+    q = (select(*_ROW_COLUMNS).outerjoin(Unit, Unit.code == Case.unit_code).where(*where)
+         .order_by(*order).offset(start).limit(end - start))
+    with cases.db.session() as s:
+        rows = s.execute(q).all()
+        total = None
+        if count:
+            counted = _where(cases, principal, filters, now, counting=True) + extra
+            total = s.scalar(select(func.count()).select_from(Case).where(*counted))
+    return {"rows": [_row(cases, r, now) for r in rows], "total": total}
+
+
+def _row(cases: CaseService, r, now: datetime) -> dict:
+    (cid, state, version, cat_code, kind, source, grid, unit_code, severity, supervised, reported, deadline,
+     time_unit, reporters, escalations, description, unit_name) = r
+    cat = cases.catalog().get(cat_code)
+    sla = "none"
+    if deadline is not None and state not in _DONE:
+        sla = cases.calendar.sla_state(reported, deadline, now, time_unit)[0]
+    chain = {a.level: a.name for a in cases.areas.chain(grid)}
+    fresh = (now - reported).total_seconds() < FRESH_SECONDS
+    flags = [f for f in ("新" if fresh else "", "督办" if supervised else "", SEVERITY_SHORT.get(severity, ""),
+                         f"升级{escalations}次" if escalations else "",
+                         f"{reporters}人报" if reporters and reporters > 1 else "") if f]
+    return {
+        "id": cid, "rid": str(cid), "state": state, "state_label": lifecycle.STATE_LABELS.get(state, state), "version": version,
+        "category": cat.name if cat else cat_code, "kind": kind, "kind_label": KIND_NAMES_ZH.get(kind, kind),
+        "source": SOURCE_LABELS.get(source, source),
+        "area": " · ".join(n for n in (chain.get(2), chain.get(3)) if n),
+        "unit": unit_name or ("待人工派遣" if unit_code is None and state != "merged" else unit_code or ""),
+        "severity": SEVERITY_NAMES.get(severity, "") if severity else "",
+        "supervised": bool(supervised), "flags": " ".join(flags),
+        "reported_at": _local(reported), "deadline": _local(deadline),
+        "sla": sla, "overdue": sla == "overdue", "reporters": reporters, "escalations": escalations,
+        "description": (description or "")[:80],
+        "fresh": fresh,
+    }
+
+
+# ---- the detail --------------------------------------------------------------------------------------
+def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
+              reported_iso: str | None = None, now: datetime | None = None) -> dict:
+    """The deadline counted in working time (calendar minutes for emergencies): what is left, or how
+    late it is. state: normal | warning (80 % of the time used, from `reported_iso`) | overdue | done | none."""
+    if not deadline_iso:
+        return {"state": "none", "text": "无处置时限", "deadline": ""}
+    deadline = datetime.fromisoformat(deadline_iso)
+    shown = deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    if state in _DONE:
+        return {"state": "done", "text": "已办结，不再计时", "deadline": shown}
+    now = now or cases.clock()
+    unit = "minutes" if time_unit == "minutes" else "working_hours"
+    cal = cases.calendar
+    if now >= deadline:
+        late = cal.working_time_between(deadline, now, unit)
+        return {"state": "overdue", "text": f"已超期 {_amount(late, unit)}", "deadline": shown}
+    left = cal.working_time_between(now, deadline, unit)
+    sla = "normal"
+    if reported_iso:
+        sla = cal.sla_state(datetime.fromisoformat(reported_iso), deadline, now, time_unit)[0]
+    return {"state": sla, "text": f"剩余 {_amount(left, unit)}", "deadline": shown}
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "minutes":
+        if value >= 120:
+            return f"{value / 60:.1f} 小时"
+        return f"{max(0, round(value))} 分钟"
+    if value >= 7.5 * 2:
+        return f"{value:.1f} {TIME_UNIT_NAMES_ZH['working_hours']}（约 {value / 7.5:.1f} {TIME_UNIT_NAMES_ZH['working_days']}）"
+    return f"{value:.1f} {TIME_UNIT_NAMES_ZH['working_hours']}"
+
+
+def case_detail(cases: CaseService, case_id: int, principal: Principal, now: datetime | None = None) -> dict:
+    """Everything the detail panel shows: the case as the API returns it, its category's criteria, the
+    countdown, the actions the officer may take (with what each needs), units to dispatch to, photos."""
+    case = cases.get(case_id, principal)
+    now = now or cases.clock()
+    cat = cases.catalog().get(case["category"]["code"])
+    tick = countdown(cases, case["deadline"], case["time_unit"], case["state"], case["reported_at"], now)
+    actions = []
+    for code in cases.allowed_actions(case_id, principal):
+        rule = lifecycle.RULES[code]
+        actions.append({"action": code, "label": rule.label, "needs_note": rule.needs_note,
+                        "note_label": rule.note_label, "needs_hours": rule.needs_hours, "takes_unit": rule.takes_unit})
+    return {
+        "case": case,
+        "category": None if cat is None else {
+            "name": cat.name, "major_class": cat.major_class, "kind": KIND_NAMES_ZH.get(cat.kind, cat.kind),
+            "filing": cat.filing_criterion, "closing": cat.closing_criterion, "time_limit": cat.time_limit_text,
+            "urgency": URGENCY_NAMES_ZH.get(cat.urgency, cat.urgency),
+            "stages": [f"{s.name} {s.time_limit} {TIME_UNIT_NAMES_ZH.get(s.time_unit, s.time_unit)}" for s in cat.stages],
+        },
+        "countdown": tick,
+        "actions": actions,
+        "level": lifecycle.LEVEL_LABELS.get(case["handling_level"], ""),
+        "source": SOURCE_LABELS.get(case["source"], case["source"]),
+        "photos": photos(cases, case_id),
+    }
+
+
+def photos(cases: CaseService, case_id: int) -> list[dict]:
+    """The case's photos from data/photos.py, or none while that module does not exist."""
+    try:
+        from data.photos import list_photos
+    except ImportError:
+        return []
+    try:
+        return list(list_photos(cases.db, case_id))
+    except Exception:  # noqa: BLE001 - a photo store problem must not take the case detail down
+        import logging
+
+        logging.getLogger("ucc.console").exception("photos of case %s", case_id)
+        return []
+
+
+def dispatch_units(cases: CaseService, case: dict) -> list[dict]:
+    """Units an officer may dispatch the case to: every unit of the areas on its chain (grid → city),
+    nearest level first, the routed unit first of all."""
+    codes = [a["code"] for a in case["chain"]]
+    with cases.db.session() as s:
+        rows = s.execute(select(Unit.code, Unit.name, Unit.level).where(Unit.area_code.in_(codes),
+                                                                         Unit.active.is_(True))
+                         .order_by(Unit.level.desc(), Unit.code)).all()
+    current = (case.get("unit") or {}).get("code")
+    out = [{"label": f"{name}（{lifecycle.LEVEL_LABELS.get(level, '')}）", "value": code} for code, name, level in rows]
+    out.sort(key=lambda o: o["value"] != current)
+    return out
+
+
+def case_areas(cases: CaseService, case: dict) -> list:
+    """The AreaRecords of the case's street and grid, for the detail map."""
+    out = []
+    for a in case["chain"]:
+        if a["level"] in (3, 5):
+            rec = cases.areas.get(a["code"])
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
+# ---- choices of the page's controls --------------------------------------------------------------------
+def category_options(cases: CaseService) -> list[dict]:
+    """The catalog as searchable dropdown options: name, major class, kind and time limit in the label."""
+    out = []
+    for c in cases.catalog().values():
+        out.append({"label": f"{c.name} · {c.major_class} · {KIND_NAMES_ZH.get(c.kind, c.kind)} · {c.time_limit_text}",
+                    "value": c.code, "search": f"{c.code} {c.name} {c.major_class}"})
+    return out
+
+
+def area_options(cases: CaseService, principal: Principal) -> list[dict]:
+    """The areas a principal may narrow the queue to: its own area and, below it, districts and streets
+    (and communities for a street officer)."""
+    own = cases.areas.get(principal.area_code) if principal.role != "admin" else None
+    records = cases.areas.records(max_level=4)
+    if own is None and principal.role == "admin":
+        own = next((r for r in records if r.level == 1), None)
+    if own is None:
+        return []
+    deepest = max(3, min(4, own.level + 1))
+    out = []
+    for r in sorted(records, key=lambda r: r.code):
+        if r.level > deepest or (r.level <= own.level and r.code != own.code):
+            continue
+        if r.code != own.code and own.code not in {a.code for a in cases.areas.chain(r.code)}:
+            continue
+        indent = "　" * max(0, r.level - own.level)
+        out.append({"label": f"{indent}{r.name}（{LEVEL_NAMES_ZH[r.level]}）", "value": r.code,
+                    "search": f"{r.name} {r.code}"})
+    return out
+
+
+def state_options() -> list[dict]:
+    return [{"label": lifecycle.STATE_LABELS[s], "value": s} for s in lifecycle.STATES]
+
+
+def kind_options() -> list[dict]:
+    return [{"label": KIND_NAMES_ZH[k], "value": k} for k in KINDS]
+
+
+def source_options() -> list[dict]:
+    return [{"label": SOURCE_LABELS[s], "value": s} for s in SOURCES]
+
+
+def head_seq(cases: CaseService) -> int | None:
+    """The newest outbox seq: the live stream is followed from here (nothing committed after the page
+    was built is missed)."""
+    from data.models import CaseEvent
+
+    with cases.db.session() as s:
+        return s.scalar(select(func.max(CaseEvent.seq)))
+
+
+def find_case(cases: CaseService, principal: Principal, text: str) -> int:
+    """The case a search box names ("1234" or "#1234"), if the principal may see it; else a ServiceError."""
+    raw = (text or "").strip().lstrip("#＃")
+    if not raw.isdigit():
+        raise ServiceError(400, "bad_request", "请输入案件编号（数字）")
+    case_id = int(raw)
+    with cases.db.session() as s:
+        row = s.get(Case, case_id)
+        if row is None:
+            raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
+        if not cases.can_see(principal, row):
+            raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+    return case_id
+
+
+__all__ = ["QueueFilters", "queue_page", "case_detail", "countdown", "dispatch_units", "case_areas",
+           "category_options", "area_options", "state_options", "kind_options", "source_options", "head_seq",
+           "find_case", "photos", "SORTS"]

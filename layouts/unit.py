@@ -1,0 +1,288 @@
+"""The unit handler's workspace (/unit): the unit's task list with working-time countdowns, and one case to act on."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dash import dcc, html
+from flask import current_app
+
+from auth import current_display_name, current_principal
+from data.photos import MAX_BYTES, MAX_MB
+from dispatch.lifecycle import LEVEL_LABELS
+from dispatch.working_time import default_calendar
+
+# The list's filters: which states each shows (the unit's own cases; the service scopes them).
+FILTERS = {
+    "todo": ("待办", "dispatched,signed"),
+    "done": ("已反馈", "resolved,verified,closed"),
+    "all": ("全部", "dispatched,signed,resolved,verified,closed,returned,rework,suspended"),
+}
+KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急"}
+SEVERITY_LABELS = {1: "Ⅰ级 特别重大", 2: "Ⅱ级 重大", 3: "Ⅲ级 较大", 4: "Ⅳ级 一般"}
+SOURCE_LABELS = {"hotline": "12345热线", "patrol": "网格巡查", "citizen": "市民随手拍", "iot": "物联感知",
+                 "video": "视频智能识别", "api": "系统接口", "open311": "Open311"}
+SLA_LABELS = {"normal": "正常", "warning": "预警", "overdue": "超期"}
+PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
+# history rows the lifecycle has no action label for (intake writes them)
+HISTORY_LABELS = {"report": "上报", "merge": "合并"}
+
+
+def layout(case=None, **_query):
+    principal = current_principal()
+    live = current_app.extensions.get("ucc_live")
+    try:
+        selected = int(case) if case else None
+    except ValueError:
+        selected = None
+    config = {"unit": principal.unit_code if principal else None, "since": live.head() if live is not None else None,
+              "live": live is not None, "max_bytes": MAX_BYTES}
+    return html.Div(className="un", children=[
+        dcc.Store(id="un-config", data=config),
+        dcc.Store(id="un-selected", data=selected),
+        dcc.Store(id="un-case"),              # {id, version} of the case on screen: actions send its version
+        dcc.Store(id="un-refresh", data=0),   # bumped after an action: list and case are read again
+        dcc.Store(id="un-live"),              # set by assets/unit.js when the live stream brings news
+        dcc.Store(id="un-started"),
+        dcc.Interval(id="un-tick", interval=30_000),  # the countdowns move on
+        html.Div(className="un-bar", children=[
+            html.Div(className="un-heading", children=[
+                html.H2("处置工作台", className="un-title"),
+                html.Span(current_display_name(), className="un-who"),
+            ]),
+            html.Div(id="un-counts", className="un-counts"),
+            html.Div(id="un-conn", className="un-conn", children="实时推送：正在连接…"),
+        ]),
+        html.Div(id="un-toast", className="un-toast", role="status"),
+        html.Div(className="un-body", children=[
+            html.Section(className="un-tasks", children=[
+                dcc.RadioItems(id="un-filter", value="todo", className="un-filter", inputClassName="un-filter-input",
+                               labelClassName="un-filter-label",
+                               options=[{"label": label, "value": key} for key, (label, _s) in FILTERS.items()]),
+                html.Div(id="un-list", className="un-list"),
+            ]),
+            html.Section(className="un-detail", children=[
+                html.Div(id="un-case-view", className="un-case-view",
+                         children=html.Div("从左侧任务列表选择一个案件", className="un-placeholder")),
+                action_panel(),
+            ]),
+        ]),
+    ])
+
+
+def action_panel() -> html.Div:
+    return html.Div(id="un-actions", className="un-actions", style={"display": "none"}, children=[
+        html.Div(id="un-msg", className="un-msg", role="alert"),
+        html.Div(className="un-act-row", children=[
+            html.Button("签收", id="un-sign", className="un-btn un-btn--primary", n_clicks=0),
+            html.Span(id="un-sign-hint", className="un-hint"),
+        ]),
+        html.Fieldset(className="un-box", children=[
+            html.Legend("处置反馈"),
+            dcc.Textarea(id="un-resolve-note", className="un-text", maxLength=2000,
+                         placeholder="处置情况说明（必填），如：已补装井盖，现场恢复通行"),
+            html.Div(className="un-upload-row", children=[
+                dcc.Upload(id="un-photo", className="ucc-photo-upload un-upload", accept=PHOTO_ACCEPT,
+                           max_size=MAX_BYTES, children=html.Div(
+                               ["＋ 添加处置照片", html.Small(f"JPEG、PNG、WebP，不超过 {MAX_MB} MB")],
+                               className="un-upload-face")),
+                html.Img(id="un-photo-preview", className="un-photo-preview", alt="待上传的处置照片",
+                         style={"display": "none"}),
+            ]),
+            html.Div(id="un-photo-msg", className="ucc-photo-msg"),
+            html.Button("提交处置反馈", id="un-resolve", className="un-btn un-btn--primary", n_clicks=0),
+        ]),
+        html.Fieldset(className="un-box", children=[
+            html.Legend("退回 / 申请延期"),
+            dcc.Textarea(id="un-reason", className="un-text", maxLength=2000,
+                         placeholder="理由（必填）：退回写明不属本单位职责的依据；延期写明原因"),
+            html.Div(className="un-act-row", children=[
+                dcc.Input(id="un-hours", type="number", min=0.5, max=750, step=0.5, className="un-hours",
+                          placeholder="延期工作时"),
+                html.Button("申请延期", id="un-extend", className="un-btn", n_clicks=0),
+                html.Button("退回", id="un-return", className="un-btn un-btn--warn", n_clicks=0),
+            ]),
+            html.Div(id="un-extend-hint", className="un-hint"),
+        ]),
+    ])
+
+
+# ---- shaping (used by callbacks/unit.py) -------------------------------------------------------------
+def _parse(iso: str | None) -> datetime | None:
+    return datetime.fromisoformat(iso) if iso else None
+
+
+def _hm(hours: float) -> str:
+    minutes = int(round(abs(hours) * 60))
+    h, m = divmod(minutes, 60)
+    if h and m:
+        return f"{h} 小时 {m} 分"
+    return f"{h} 小时" if h else f"{m} 分钟"
+
+
+def remaining_text(case: dict, now: datetime) -> str:
+    """'剩余 3 小时 20 分（工作时间）' or '超期 …', counted as the case's deadline is: working time
+    on the calendar for ordinary categories, calendar minutes for emergencies."""
+    deadline = _parse(case.get("deadline"))
+    if deadline is None:
+        return "无处置时限"
+    unit = case.get("time_unit") or "working_hours"
+    cal = default_calendar()
+    if unit == "minutes":
+        left = (deadline - now).total_seconds() / 3600
+        suffix = ""
+    elif unit == "working_days":
+        days = cal.working_time_between(now, deadline, "working_days")
+        if abs(days) >= 1:
+            return f"剩余 {days:.1f} 工作日" if now < deadline else f"超期 {-days:.1f} 工作日"
+        left = cal.working_time_between(now, deadline, "working_hours")
+        suffix = "（工作时间）"
+    else:
+        left = cal.working_time_between(now, deadline, "working_hours")
+        suffix = "（工作时间）"
+    if now < deadline:
+        return f"剩余 {_hm(max(left, 0.0))}{suffix}"
+    # past the deadline outside office hours no working time has run yet: overdue all the same
+    return f"超期 {_hm(left)}{suffix}" if abs(left) * 60 >= 1 else "已超期"
+
+
+def short_time(iso: str | None) -> str:
+    """'11-26 17:30' in the city's time (the service gives ISO 8601 with +08:00)."""
+    return f"{iso[5:10]} {iso[11:16]}" if iso else "—"
+
+
+def sla_state(case: dict) -> str:
+    if case["state"] in ("resolved", "verified", "closed"):
+        return "done"
+    return (case.get("sla") or {}).get("state") or "normal"
+
+
+def _place(case: dict) -> str:
+    names = {a["level"]: a["name"] for a in case.get("chain") or []}
+    return " · ".join(names[lvl] for lvl in (3, 4, 5) if lvl in names)
+
+
+def sort_tasks(items: list[dict]) -> list[dict]:
+    """Most urgent first (overdue, then warning or emergency), the newest dispatch first within each;
+    what the unit has finished goes last."""
+    def key(c):
+        state = sla_state(c)
+        rank = {"overdue": 0, "warning": 1, "normal": 2, "done": 3}[state]
+        if rank == 2 and c.get("kind") == "emergency":
+            rank = 1
+        stamp = _parse(c.get("dispatched_at") or c.get("reported_at"))
+        return rank, -(stamp.timestamp() if stamp else 0), -c["id"]
+
+    return sorted(items, key=key)
+
+
+def task_item(case: dict, now: datetime, selected: bool, new: bool) -> html.Button:
+    state = sla_state(case)
+    frac = min(1.0, max(0.0, (case.get("sla") or {}).get("elapsed_fraction") or 0.0))
+    sla_line = ("已反馈 " + short_time(case.get("resolved_at"))) if state == "done" else remaining_text(case, now)
+    classes = ["un-item", f"un-item--{state}"]
+    if selected:
+        classes.append("un-item--on")
+    return html.Button(id={"type": "un-item", "case": case["id"]}, className=" ".join(classes), n_clicks=0,
+                       children=[
+        html.Div(className="un-item-top", children=[
+            html.Span(f"#{case['id']}", className="un-item-id"),
+            html.Span(case["category"]["name"], className="un-item-cat"),
+            html.Span("新", className="un-badge un-badge--new") if new else None,
+            html.Span("督办", className="un-badge un-badge--sup") if case.get("supervised") else None,
+            html.Span(case["state_label"], className=f"un-chip un-chip--{case['state']}"),
+        ]),
+        html.Div(_place(case), className="un-item-place"),
+        html.Div(className="un-item-sla", children=[
+            html.Span(sla_line, className=f"un-sla-text un-sla--{state}"),
+            html.Span(f"截止 {short_time(case.get('deadline'))}", className="un-item-deadline"),
+        ]),
+        html.Div(className="un-meter", children=html.Div(className=f"un-meter-fill un-sla-bg--{state}",
+                                                         style={"width": f"{frac * 100:.0f}%"})),
+    ])
+
+
+def task_list(items: list[dict], now: datetime, selected: int | None, new_ids: set[int]) -> list:
+    if not items:
+        return [html.Div("暂无任务", className="un-placeholder")]
+    return [task_item(c, now, c["id"] == selected, c["id"] in new_ids) for c in sort_tasks(items)]
+
+
+def counts(todo: list[dict]) -> list:
+    figures = [
+        ("待签收", sum(c["state"] == "dispatched" for c in todo), "un-count--new"),
+        ("处置中", sum(c["state"] == "signed" for c in todo), ""),
+        ("预警", sum(sla_state(c) == "warning" for c in todo), "un-count--warning"),
+        ("超期", sum(sla_state(c) == "overdue" for c in todo), "un-count--overdue"),
+    ]
+    return [html.Div(className=f"un-count {cls}", children=[html.Span(str(n), className="un-count-n"),
+                                                              html.Span(label, className="un-count-label")])
+            for label, n, cls in figures]
+
+
+def _fact(label: str, value) -> list:
+    return [html.Dt(label), html.Dd(value if value not in (None, "") else "—")]
+
+
+def case_view(case: dict, photos: list[dict], now: datetime) -> html.Div:
+    state = sla_state(case)
+    frac = min(1.0, max(0.0, (case.get("sla") or {}).get("elapsed_fraction") or 0.0))
+    chain = " · ".join(a["name"] for a in reversed(case.get("chain") or []) if a["level"] >= 2)
+    unit = case.get("unit") or {}
+    pending = case.get("extension_pending_hours")
+    facts = (
+        _fact("位置", chain)
+        + _fact("坐标", f"{case['lon']:.6f}, {case['lat']:.6f}")
+        + _fact("类别", f"{KIND_LABELS.get(case['kind'], case['kind'])} · {case['category'].get('major_class') or ''}")
+        + _fact("来源", SOURCE_LABELS.get(case["source"], case["source"]))
+        + _fact("处置单位", unit.get("name"))
+        + _fact("处置层级", LEVEL_LABELS.get(case.get("handling_level")))
+        + _fact("上报时间", short_time(case.get("reported_at")))
+        + _fact("派遣时间", short_time(case.get("dispatched_at")))
+        + _fact("处置时限", short_time(case.get("deadline")))
+        + _fact("上报人数", case.get("reporter_count"))
+    )
+    if pending:
+        facts += _fact("延期申请", f"{pending:g} 工作时，待审批")
+    if case.get("severity"):
+        facts += _fact("事件等级", SEVERITY_LABELS.get(case["severity"]))
+    history = list(reversed(case.get("history") or []))
+    return html.Div(className="un-case", **{"data-case": str(case["id"]), "data-version": str(case["version"])},
+                    children=[
+        html.Div(className="un-case-head", children=[
+            html.Span(f"#{case['id']}", className="un-case-id"),
+            html.H3(case["category"]["name"], className="un-case-title"),
+            html.Span(case["state_label"], id="un-case-state", className=f"un-chip un-chip--{case['state']}"),
+            html.Span("督办", className="un-badge un-badge--sup") if case.get("supervised") else None,
+            html.Span(f"版本 {case['version']}", className="un-case-version"),
+        ]),
+        html.Div(className=f"un-case-sla un-sla--{state}", children=[
+            html.Span(SLA_LABELS.get(state, "已反馈"), className=f"un-sla-tag un-sla-bg--{state}"),
+            html.Span("已反馈，等待核查" if state == "done" else remaining_text(case, now), className="un-case-left"),
+            html.Div(className="un-meter", children=html.Div(className=f"un-meter-fill un-sla-bg--{state}",
+                                                             style={"width": f"{frac * 100:.0f}%"})),
+        ]),
+        html.P(case.get("description") or "（无描述）", className="un-desc"),
+        html.Dl(facts, className="un-facts"),
+        html.Div(className="un-photos", children=[
+            html.H4(f"照片（{len(photos)}）"),
+            html.Div(className="un-photo-strip", children=[
+                html.A(href=p["url"], target="_blank", className=f"un-thumb un-thumb--{p['kind']}", children=[
+                    html.Img(src=p["url"], alt=p["kind_label"]),
+                    html.Span(f"{p['kind_label']} · {short_time(p['uploaded_at'])}"),
+                ]) for p in photos
+            ] or [html.Span("暂无照片", className="un-hint")]),
+        ]),
+        html.Div(className="un-history", children=[
+            html.H4("处理记录"),
+            html.Ol([html.Li(className="un-hist", children=[
+                html.Span(short_time(h["at"]), className="un-hist-at"),
+                html.Span(HISTORY_LABELS.get(h["action"], h["action_label"]), className="un-hist-action"),
+                html.Span(h.get("note") or "", className="un-hist-note"),
+                html.Span(h["actor"], className="un-hist-actor"),
+            ]) for h in history]),
+        ]),
+    ])
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,296 @@
+"""The console's queue read (data/console_view.py) on SQLite and the real PostgreSQL: paging, each filter,
+sorting, scoping like CaseService.list; the detail; and one page with 100,000 cases (SQLite)."""
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from data import console_view as cv
+from data.case_service import ServiceError
+from data.tokens import Principal
+from tests.factories import small_world
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
+CITY = Principal("user", "duty", "duty_officer", "320400")
+STREET = Principal("user", "baizhuang", "duty_officer", "320402001")  # the demo's 白庄街道 code
+ADMIN = Principal("user", "admin", "admin", "320400")
+# points in rect_city: street 320402001 (two grids), street 320402002, district 320403
+IN_STREET, IN_STREET_2 = (119.905, 31.705), (119.935, 31.735)
+OTHER_STREET, OTHER_DISTRICT = (119.905, 31.765), (119.95, 31.71)
+GARBAGE, MANHOLE, DISPUTE, ACCIDENT = "020101", "010101", "030103", "040104"
+
+
+def _all(f=None, principal=CITY, service=None, sort=None, now=None):
+    return cv.queue_page(service, principal, f or cv.QueueFilters(), 0, 500, sort, now=now)
+
+
+@pytest.fixture
+def world(empty_db):
+    """Twelve cases over two districts, three streets, four kinds, four sources, in several states."""
+    service, clock = small_world(empty_db, T0)
+    plan = [
+        (GARBAGE, IN_STREET, "patrol", {}), (MANHOLE, IN_STREET_2, "hotline", {}),
+        (DISPUTE, IN_STREET, "citizen", {}), (ACCIDENT, IN_STREET_2, "hotline", {"severity": 4}),
+        (GARBAGE, OTHER_STREET, "iot", {}), (MANHOLE, OTHER_STREET, "patrol", {}),
+        (DISPUTE, OTHER_DISTRICT, "hotline", {}), (GARBAGE, OTHER_DISTRICT, "video", {}),
+        (MANHOLE, OTHER_DISTRICT, "citizen", {}), (GARBAGE, (119.915, 31.715), "patrol", {}),
+        (DISPUTE, (119.96, 31.72), "patrol", {}), (GARBAGE, (119.91, 31.775), "hotline", {}),
+    ]
+    ids = []
+    for i, (cat, (lon, lat), source, extra) in enumerate(plan):
+        clock.now = T0 + timedelta(minutes=7 * i)
+        case, _ = service.intake({"category": cat, "lon": lon, "lat": lat, "source": source,
+                                  "description": f"第{i}件", **extra}, CITY)
+        ids.append(case["id"])
+    clock.now = T0 + timedelta(hours=2)
+    for cid in ids[:4]:
+        service.act(cid, CITY, "accept", 1)
+    service.act(ids[0], CITY, "dispatch", 2)
+    service.act(ids[1], CITY, "supervise", 2)
+    service.act(ids[4], CITY, "reject", 1, note="不属实")
+    return service, clock, ids
+
+
+def test_paging_is_complete_without_overlap_and_newest_first(world):
+    service, clock, ids = world
+    seen, total = [], None
+    for start in range(0, 15, 5):
+        page = cv.queue_page(service, CITY, cv.QueueFilters(), start, start + 5, count=start == 0)
+        if start == 0:
+            total = page["total"]
+        else:
+            assert page["total"] is None  # counted once, with the first block
+        seen += [r["id"] for r in page["rows"]]
+    assert total == 12 and len(seen) == 12 and sorted(seen) == sorted(ids)
+    assert seen == list(reversed(ids))  # reported 7 minutes apart: newest first
+    assert cv.queue_page(service, CITY, cv.QueueFilters(), 100, 200)["rows"] == []
+
+
+def test_each_filter(world):
+    service, clock, ids = world
+    F = cv.QueueFilters.from_form
+
+    def ids_of(**kw):
+        return sorted(r["id"] for r in _all(F(**kw), service=service)["rows"])
+
+    assert ids_of(states=["accepted"]) == sorted(ids[1:4])
+    assert ids_of(states=["dispatched", "rejected"]) == sorted([ids[0], ids[4]])
+    assert ids_of(kind="component") == sorted([ids[1], ids[5], ids[8]])
+    assert ids_of(kind="emergency") == [ids[3]]
+    assert ids_of(category=DISPUTE) == sorted([ids[2], ids[6], ids[10]])
+    assert ids_of(area="320402001") == sorted([ids[0], ids[1], ids[2], ids[3], ids[9]])
+    assert ids_of(area="320403") == sorted([ids[6], ids[7], ids[8], ids[10]])
+    assert ids_of(area="320402001002") == sorted([ids[1], ids[3]])  # a community
+    assert ids_of(source="hotline") == sorted([ids[1], ids[3], ids[6], ids[11]])
+    assert ids_of(supervised="yes") == [ids[1]]
+    assert len(ids_of(supervised="no")) == 11
+    assert ids_of(overdue="yes") == [ids[3]]  # the emergency had 60 calendar minutes
+    # a month later every open case with a deadline is overdue, the rejected one is not
+    clock.now = T0 + timedelta(days=30)
+    overdue = ids_of(overdue="yes")
+    assert ids[4] not in overdue and len(overdue) == 11
+    assert sorted(overdue + ids_of(overdue="no")) == sorted(ids)
+    # filters combine, and the total counts what the filters keep (a kind counts through its categories)
+    both = _all(F(kind="event", source="patrol"), service=service)
+    assert sorted(r["id"] for r in both["rows"]) == sorted([ids[0], ids[9]]) and both["total"] == 2
+    assert _all(F(kind="component"), service=service)["total"] == 3
+
+
+def test_bad_filter_values_are_refused_in_chinese(world):
+    service, _, _ = world
+    for kw, word in (({"states": ["open"]}, "未知状态"), ({"kind": "x"}, "未知类型"), ({"source": "fax"}, "未知来源"),
+                     ({"overdue": "maybe"}, "无法识别")):
+        with pytest.raises(ServiceError) as exc:
+            cv.QueueFilters.from_form(**kw)
+        assert exc.value.status == 400 and word in exc.value.message
+    with pytest.raises(ServiceError) as exc:
+        _all(cv.QueueFilters(category="999999"), service=service)
+    assert exc.value.status == 400
+
+
+def test_sorting(world):
+    service, clock, ids = world
+
+    def order(col, direction):
+        return [r["id"] for r in _all(service=service, sort=[{"colId": col, "sort": direction}])["rows"]]
+
+    assert order("id", "asc") == sorted(ids)
+    assert order("id", "desc") == sorted(ids, reverse=True)
+    assert order("reported_at", "asc") == ids
+    by_deadline = _all(service=service, sort=[{"colId": "deadline", "sort": "asc"}])["rows"]
+    deadlines = [service.get(r["id"], CITY)["deadline"] for r in by_deadline]
+    assert deadlines == sorted(deadlines) and len(by_deadline) == 12
+    # the emergency (calendar minutes) is due first, the 7-working-day-ish ones last
+    assert by_deadline[0]["id"] == ids[3]
+    states = [r["state"] for r in _all(service=service, sort=[{"colId": "state", "sort": "asc"}])["rows"]]
+    assert states == sorted(states)
+    # an unknown column falls back to newest first
+    assert order("description", "asc") == list(reversed(ids))
+
+
+def test_street_officer_sees_only_its_street(world):
+    service, _, ids = world
+    street = _all(service=service, principal=STREET)
+    expected = [ids[0], ids[1], ids[2], ids[3], ids[9]]
+    assert sorted(r["id"] for r in street["rows"]) == sorted(expected) and street["total"] == 5
+    for r in street["rows"]:
+        assert "320402001" in {a["code"] for a in service.get(r["id"], STREET)["chain"]}
+    # exactly what CaseService.list (the API) gives the same principal
+    listed = service.list(STREET, per_page=100)
+    assert sorted(c["id"] for c in listed["items"]) == sorted(expected)
+    # narrowing inside the street works; outside it is refused; unknown areas are 404
+    assert len(_all(cv.QueueFilters(area="320402001002"), principal=STREET, service=service)["rows"]) == 2
+    with pytest.raises(ServiceError) as exc:
+        _all(cv.QueueFilters(area="320403"), principal=STREET, service=service)
+    assert exc.value.status == 403
+    with pytest.raises(ServiceError) as exc:
+        _all(cv.QueueFilters(area="999999"), principal=STREET, service=service)
+    assert exc.value.status == 404
+    assert len(_all(service=service, principal=ADMIN)["rows"]) == 12
+    # the street's filter choices stay in the street
+    assert {o["value"] for o in cv.area_options(service, STREET)} <= {"320402001", "320402001001", "320402001002"}
+    # and so does finding a case by number
+    with pytest.raises(ServiceError) as exc:
+        cv.find_case(service, STREET, f"#{ids[6]}")
+    assert exc.value.status == 403
+    assert cv.find_case(service, STREET, f" ＃{ids[0]} ") == ids[0]
+
+
+def test_scope_clauses_prefix_is_a_range_with_the_same_rows(world):
+    """A street's scope is a range on grid_code (index-friendly), selecting exactly LIKE 'code%'."""
+    service, _, _ = world
+    from data.models import Case
+
+    clauses = service.scope_clauses(STREET)
+    compiled = str(clauses[0].compile(compile_kwargs={"literal_binds": True}))
+    assert "LIKE" not in compiled and "320402002" in compiled
+    with service.db.session() as s:
+        by_range = set(s.scalars(select(Case.id).where(*clauses)))
+        by_like = set(s.scalars(select(Case.id).where(Case.grid_code.like("320402001%"))))
+    assert by_range == by_like and len(by_range) == 5
+    assert service._code_prefix(Case.grid_code, "99").compare(Case.grid_code.like("99%"))
+
+
+def test_rows_carry_what_the_grid_shows(world):
+    service, _, ids = world
+    rows = {r["id"]: r for r in _all(service=service)["rows"]}
+    r = rows[ids[3]]
+    assert r["rid"] == str(ids[3]) and r["kind_label"] == "应急事件" and r["source"] == "12345热线"
+    assert r["state_label"] == "已立案" and "Ⅳ级" in r["flags"] and r["area"].count("·") == 1
+    assert rows[ids[1]]["supervised"] and "督办" in rows[ids[1]]["flags"]
+    assert all(row["unit"] for row in rows.values())
+
+
+def test_detail_actions_countdown_and_criteria(world):
+    service, clock, ids = world
+    d = cv.case_detail(service, ids[5], CITY)  # reported
+    assert [a["action"] for a in d["actions"]] == ["accept", "reject", "supervise"]
+    reject = next(a for a in d["actions"] if a["action"] == "reject")
+    assert reject["needs_note"] and reject["note_label"] == "不予立案理由"
+    assert d["category"]["filing"] and d["category"]["closing"] and d["countdown"]["state"] == "normal"
+    assert d["countdown"]["text"].startswith("剩余")
+    assert service.allowed_actions(ids[0], CITY) == ["escalate", "suspend", "supervise"]  # dispatched
+    assert service.allowed_actions(ids[4], CITY) == []  # rejected: nothing left to do
+    leader = Principal("user", "leader", "leader", "320400")
+    assert service.allowed_actions(ids[0], leader) == ["escalate", "supervise"]
+    with pytest.raises(ServiceError) as exc:
+        service.allowed_actions(ids[6], STREET)
+    assert exc.value.status == 403
+    units = cv.dispatch_units(service, d["case"])
+    assert units[0]["value"] == d["case"]["unit"]["code"] and len(units) > 3
+    clock.now = T0 + timedelta(days=5)
+    late = cv.case_detail(service, ids[5], CITY)["countdown"]
+    assert late["state"] == "overdue" and late["text"].startswith("已超期")
+    assert cv.case_detail(service, ids[4], CITY)["countdown"]["state"] == "done"
+    # the emergency counts calendar minutes
+    emergency = service.get(ids[3], CITY)
+    due = datetime.fromisoformat(emergency["deadline"])
+    tick = cv.countdown(service, emergency["deadline"], "minutes", "accepted", now=due - timedelta(minutes=25))
+    assert tick["text"] == "剩余 25 分钟"
+
+
+# ---- 100,000 cases ------------------------------------------------------------------------------------------
+def _plans(db, statement, params) -> list[str]:
+    with db.engine.connect() as conn:
+        return [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+
+
+def test_a_queue_page_with_100000_cases_is_one_index_walk(demo_sqlite_url, tmp_path):
+    """Every filter's first page (and its count) reads an index, never the whole table, and is fast."""
+    from sqlalchemy import event
+
+    from bench.bench_wall import fill_cases
+    from data.area_directory import AreaDirectory
+    from data.case_service import CaseService
+    from data.db import Database
+
+    path = tmp_path / "big.db"
+    shutil.copy(demo_sqlite_url.removeprefix("sqlite:///"), path)
+    fill_cases(path, 100_000, now=datetime.now(timezone.utc), days=365, seed=11)
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET supervised = 1 WHERE id % 997 = 0"))
+    service = CaseService(db, AreaDirectory(db))
+    F = cv.QueueFilters.from_form
+    cases = [
+        ("newest", CITY, F(), None), ("street", STREET, F(), None),
+        ("state closed", CITY, F(states=["closed"]), None), ("open states", CITY, F(states=["accepted", "signed"]), None),
+        ("kind emergency", CITY, F(kind="emergency"), None), ("category", CITY, F(category=GARBAGE), None),
+        ("district", CITY, F(area="320411"), None), ("source", CITY, F(source="hotline"), None),
+        ("overdue", CITY, F(overdue="yes"), None), ("supervised", CITY, F(supervised="yes"), None),
+        ("by deadline", CITY, F(), [{"colId": "deadline", "sort": "asc"}]),
+        ("by state", CITY, F(), [{"colId": "state", "sort": "desc"}]),
+    ]
+    statements = []
+
+    def grab(_conn, _cursor, statement, parameters, _context, _many):
+        if "FROM cases" in statement and not statement.startswith("EXPLAIN"):
+            statements.append((statement, parameters))
+
+    timings = {}
+    for name, principal, filters, sort in cases:
+        cv.queue_page(service, principal, filters, 0, 100, sort)  # warm
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            page = cv.queue_page(service, principal, filters, 0, 100, sort, count=False)
+            runs.append(time.perf_counter() - t)
+        timings[name] = statistics.median(runs) * 1000
+        assert page["rows"], name
+        event.listen(db.engine, "before_cursor_execute", grab)
+        try:
+            cv.queue_page(service, principal, filters, 0, 100, sort, count=True)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", grab)
+        for statement, params in statements:
+            for detail in _plans(db, statement, params):
+                if detail.startswith(("SCAN cases", "SEARCH cases")) and "INDEX" not in detail:
+                    pytest.fail(f"{name}: full scan: {detail}")
+                if "TEMP B-TREE" in detail and name in ("newest", "state closed", "district", "category", "source",
+                                                         "by deadline", "by state"):
+                    pytest.fail(f"{name}: sorts instead of walking its index: {detail}")
+        statements.clear()
+    deep = time.perf_counter()
+    cv.queue_page(service, CITY, F(), 90_000, 90_100, count=False)
+    timings["page at row 90,000"] = (time.perf_counter() - deep) * 1000
+    print("\nqueue page, 100,000 cases (SQLite, median ms): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    assert max(v for k, v in timings.items() if k != "page at row 90,000") < 150
+    db.dispose()
+
+
+def test_detail_shows_the_cases_photos(world, tmp_path):
+    service, _, ids = world
+    assert cv.case_detail(service, ids[5], CITY)["photos"] == []
+    from data.photos import save_photo
+
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+           b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x9a\xa0\xb5\x00\x00\x00\x00IEND\xaeB`\x82")
+    save_photo(service.db, ids[5], png, "现场.png", "report", "user:duty", CITY, root=tmp_path)
+    photos = cv.case_detail(service, ids[5], CITY)["photos"]
+    assert len(photos) == 1 and photos[0]["url"].startswith("/photos/") and photos[0]["kind"] == "report"
