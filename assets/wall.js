@@ -2,9 +2,10 @@
 //
 // The live stream is read here, not through a Dash callback input: Dash merges quick successive
 // prop changes into one callback call, so a burst (a replay after a reconnect, a merge's two
-// events) would lose messages. This file speaks Socket.IO v4 over a plain WebSocket (namespace
-// /live, auth {token}, `resync {since}` on every connect, every seq applied once) and hands Dash
-// whole states through dash_clientside.set_props, where merging is harmless.
+// events) would lose messages. assets/live_client.js speaks Socket.IO (namespace /live, auth
+// {token} or the signed-in session, `resync {since}` on every connect, every seq handed over once);
+// this file merges the cases and hands Dash whole states through dash_clientside.set_props, where
+// merging is harmless.
 (function () {
   "use strict";
   var W = window.uccWall = window.uccWall || {};
@@ -19,7 +20,7 @@
   };
   var HEAT_COLOURS = [[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95], [245, 124, 58]];
 
-  W.live = W.live || {cases: new Map(), created: new Map(), seqs: new Set(), seqOrder: [], maxSeq: null, rev: 0};
+  W.live = W.live || {cases: new Map(), created: new Map(), maxSeq: null, rev: 0};
   W.pulses = W.pulses || new Map();
   W.connected = false;
   W.lastMsgAt = 0;
@@ -495,13 +496,10 @@
     }, 40);
   }
 
+  // Each seq arrives here once (live_client.js drops repeats).
   function onCaseEvent(msg) {
     if (!msg || typeof msg.seq !== "number" || !msg.case) { return; }
     var live = W.live;
-    if (live.seqs.has(msg.seq)) { return; }
-    live.seqs.add(msg.seq);
-    live.seqOrder.push(msg.seq);
-    if (live.seqOrder.length > 5000) { live.seqs.delete(live.seqOrder.shift()); }
     live.maxSeq = Math.max(live.maxSeq || 0, msg.seq);
     var c = msg.case, have = live.cases.get(c.id);
     W.lastMsgAt = Date.now();
@@ -536,104 +534,34 @@
     tick();
   }
 
-  // Socket.IO v4 protocol over a WebSocket: Engine.IO packets 0 open, 1 close, 2 ping, 3 pong,
-  // 4 message; Socket.IO packets (inside 4) 0 connect, 1 disconnect, 2 event, 3 ack, 4 connect error.
-  function send(ws, text) { if (ws && ws.readyState === 1) { ws.send(text); } }
-
+  // The live stream (assets/live_client.js): auth {token} for a display opened with ?token=,
+  // the signed-in session otherwise.
   function connect() {
     var cfg = W.cfg;
-    if (!cfg || !cfg.live || !cfg.token) { return; }
-    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-    var ws;
-    try {
-      ws = new WebSocket(proto + "//" + window.location.host + "/socket.io/?EIO=4&transport=websocket");
-    } catch (e) {
-      return retry();
-    }
-    W.ws = ws;
-    ws.onmessage = function (ev) { onPacket(ws, String(ev.data)); };
-    ws.onclose = function () {
-      if (W.ws !== ws) { return; }
-      W.connected = false;
-      W.ws = null;
-      retry();
-    };
-  }
-
-  function retry() {
-    var wait = Math.min(15000, 1000 * Math.pow(2, W.failures || 0));
-    W.failures = (W.failures || 0) + 1;
-    if (W.connectError) { wait = Math.max(wait, 30000); }
-    clearTimeout(W.retryTimer);
-    W.retryTimer = setTimeout(connect, wait);
-  }
-
-  function nsBody(p) {
-    // "/live,<rest>" → rest; the default namespace has no prefix
-    if (p.indexOf(NS + ",") === 0) { return p.slice(NS.length + 1); }
-    return p;
-  }
-
-  function onPacket(ws, data) {
-    var type = data.charAt(0);
-    if (type === "0") {
-      send(ws, "40" + NS + "," + JSON.stringify({token: W.cfg.token}));
-    } else if (type === "2") {
-      send(ws, "3");
-    } else if (type === "1") {
-      ws.close();
-    } else if (type === "4") {
-      var ptype = data.charAt(1), body = nsBody(data.slice(2));
-      if (ptype === "0") {
-        W.connected = true;
-        W.connectError = null;
-        W.failures = 0;
-        resync(ws);
+    if (!cfg || !cfg.live || !window.uccLive || W.conn) { return; }
+    W.conn = window.uccLive.connect({
+      token: cfg.token || null,
+      // nothing seen yet: replay from the outbox head the snapshot was read at
+      since: function () { return W.agg ? W.agg.head_seq : null; },
+      onEvent: onCaseEvent,
+      onState: function (state, conn) {
+        W.connected = state === "live";
+        W.connectError = conn.error;
         // After an interruption the figures are read again too (the replay brings only case events).
-        if (W.everConnected) { setProps("wall-resync", {data: Date.now()}); }
-        W.everConnected = true;
-      } else if (ptype === "4") {
-        W.connected = false;
-        try { W.connectError = JSON.parse(body).message || "连接被拒绝"; } catch (e) { W.connectError = "连接被拒绝"; }
-        ws.close();
-      } else if (ptype === "1") {
-        ws.close();
-      } else if (ptype === "2" || ptype === "3") {
-        var m = /^(\d*)(\[[\s\S]*)$/.exec(body);
-        if (!m) { return; }
-        var args;
-        try { args = JSON.parse(m[2]); } catch (e) { return; }
-        if (ptype === "2" && args[0] === "case_event") {
-          onCaseEvent(args[1]);
-        } else if (ptype === "3" && W.acks && W.acks[m[1]]) {
-          var fn = W.acks[m[1]];
-          delete W.acks[m[1]];
-          fn(args[0]);
+        if (state === "live" && conn.connects > 1) { setProps("wall-resync", {data: Date.now()}); }
+      },
+      onResync: function (ack, conn) {
+        W.lastResync = ack;
+        W.live.maxSeq = conn.maxSeq;
+        if (ack && ack.ok && ack.complete !== false) {
+          W.lastMsgAt = Date.now();
+        } else {
+          // too far behind for a replay, or refused: reload the figures (then follow from the head)
+          setProps("wall-resync", {data: Date.now()});
         }
+        pushLive();
       }
-    }
-  }
-
-  function resync(ws) {
-    var since = W.live.maxSeq;
-    if (since === null || since === undefined) { since = W.agg ? W.agg.head_seq : null; }
-    W.ackId = (W.ackId || 0) + 1;
-    W.acks = W.acks || {};
-    W.acks[W.ackId] = function (ack) {
-      W.lastResync = ack;
-      if (ack && ack.ok && ack.complete === false) {
-        // Too far behind for a replay: reload the figures, then follow from the head.
-        W.live.maxSeq = ack.head;
-        setProps("wall-resync", {data: Date.now()});
-      } else if (ack && ack.ok) {
-        W.live.maxSeq = Math.max(W.live.maxSeq || 0, ack.last_seq || 0);
-        W.lastMsgAt = Date.now();
-      } else {
-        setProps("wall-resync", {data: Date.now()});
-      }
-      pushLive();
-    };
-    send(ws, "42" + NS + "," + W.ackId + JSON.stringify(["resync", {since: since}]));
+    });
   }
 
   // A wall runs for weeks: once a night (04:00 in the city) the page reloads, if the server answers.

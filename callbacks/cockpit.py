@@ -1,7 +1,7 @@
 """Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (data/cockpit_stats.py)."""
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from flask import current_app
 
 from data import cockpit_stats
@@ -74,32 +74,22 @@ def navigate(area_code, theme_key):
             view.map_title(area, nav["frame"].name, nav["ranking"]["level"]), view.map_legend(payload["legend"]))
 
 
-@callback(
-    Output("ck-period", "children"),
-    Output("ck-figures", "children"),
-    Output("ck-trend", "figure"),
-    Output("ck-pareto", "figure"),
-    Output("ck-pareto-title", "children"),
-    Output("ck-units", "figure"),
-    Output("ck-severity", "figure"),
-    Output("ck-ranking", "figure"),
-    Output("ck-ranking-title", "children"),
-    Output("ck-indicators-title", "children"),
-    Output("ck-indicators", "children"),
-    Output("ck-demo-note", "children"),
-    Output("ck-reminders-title", "children"),
-    Output("ck-reminders", "children"),
-    Input("ck-area", "data"),
-    Input("ck-theme", "data"),
-    Input("ck-scale", "data"),
-    Input("ck-tick", "n_intervals"),
-)
-def panel(area_code, theme_key, scale, _tick):
-    snap = cockpit_stats.cached_snapshot(_cases(), area_code, theme_key)
+PANEL_OUTPUTS = (("ck-period", "children"), ("ck-figures", "children"), ("ck-trend", "figure"),
+                 ("ck-pareto", "figure"), ("ck-pareto-title", "children"), ("ck-units", "figure"),
+                 ("ck-severity", "figure"), ("ck-ranking", "figure"), ("ck-ranking-title", "children"),
+                 ("ck-indicators-title", "children"), ("ck-indicators", "children"), ("ck-demo-note", "children"),
+                 ("ck-reminders-title", "children"), ("ck-reminders", "children"))
+
+
+def _panel_data(area_code, theme_key, scale, seen=None) -> dict:
+    """The panel's outputs for a selection, tagged with the selection they were computed for
+    (`out`: in PANEL_OUTPUTS order; None = leave as is)."""
+    snap = cockpit_stats.cached_snapshot(_cases(), area_code, theme_key, seen_seq=seen)
+    tag = {"area": area_code, "theme": theme_key, "scale": scale}
     if snap is None:
-        return ("尚未导入城市网格",) + (no_update,) * 13
+        return {**tag, "out": ["尚未导入城市网格"] + [None] * (len(PANEL_OUTPUTS) - 1)}
     s = scale or 1
-    return (
+    return {**tag, "out": [
         view.period_text(snap), view.figure_cards(snap["headline"]),
         view.trend_figure(snap["daily"], s), view.pareto_figure(snap["pareto"], s), view.pareto_title(snap["pareto"]),
         view.units_figure(snap["units"], s), view.severity_figure(snap["severity"], s),
@@ -107,7 +97,43 @@ def panel(area_code, theme_key, scale, _tick):
         view.indicators_title(snap["indicators"], snap["theme"]), view.indicators_table(snap["indicators"]),
         view.demo_note(snap["indicators"]),
         view.reminders_title(snap["reminders"]), view.reminders_list(snap["reminders"]),
-    )
+    ]}
+
+
+def _seen(live) -> int | None:
+    """The newest live event the page had seen at its last refresh (set by assets/cockpit.js)."""
+    seq = live.get("seq") if isinstance(live, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
+
+
+# The figures go through one store, written by two callbacks: `panel` when the selection changes
+# (or the fallback tick fires) and `refresh` when the live stream says cases changed. Two
+# callbacks, not one: Dash drops the callbacks chained from a click (theme → panel, navigation)
+# when their target is still running from a refresh. The store is drawn by a clientside callback
+# that ignores figures computed for a selection that is no longer the page's.
+@callback(Output("ck-panel", "data"), Input("ck-area", "data"), Input("ck-theme", "data"),
+          Input("ck-scale", "data"), Input("ck-tick", "n_intervals"), State("ck-live-tick", "data"))
+def panel(area_code, theme_key, scale, _tick, live):
+    # figures shared by other leaders are fine, but never older than what this page already showed
+    return _panel_data(area_code, theme_key, scale, _seen(live))
+
+
+@callback(Output("ck-panel", "data", allow_duplicate=True), Input("ck-live-tick", "data"),
+          State("ck-area", "data"), State("ck-theme", "data"), State("ck-scale", "data"), prevent_initial_call=True)
+def refresh(live, area_code, theme_key, scale):
+    # The refresh names the newest event the page has seen: the figures must include it (a leader
+    # on the same selection may have had them computed, and shared, just before it).
+    return _panel_data(area_code, theme_key, scale, _seen(live))
+
+
+clientside_callback(
+    ClientsideFunction(namespace="cockpit", function_name="render"),
+    [Output(i, p) for i, p in PANEL_OUTPUTS],
+    Input("ck-panel", "data"),
+    State("ck-area", "data"),
+    State("ck-theme", "data"),
+    State("ck-scale", "data"),
+)
 
 
 # The map is fitted to its real size in the browser, like the home page's (assets/fit_bounds.js).
@@ -128,4 +154,11 @@ clientside_callback(
     }""",
     Output("ck-scale", "data"),
     Input("ck-root", "id"),
+)
+
+# The live stream (assets/cockpit.js, on assets/live_client.js): opened once the page is drawn.
+clientside_callback(
+    ClientsideFunction(namespace="cockpit", function_name="start"),
+    Output("ck-live-started", "data"),
+    Input("ck-live-config", "data"),
 )

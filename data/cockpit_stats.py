@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from data.indicators import THEME_LABELS, list_indicators
-from data.models import Case, Unit
+from data.models import Case, CaseEvent, Unit
 from data.stats import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # accepted cases' open states (shared with the wall)
 from data.stats import NOT_ACCEPTED as NOT_ACCEPTED_STATES
 from dispatch.kpi import period_bounds
@@ -395,40 +395,60 @@ def resolve_area(directory, code: str | None):
 
 class _TtlCache:
     """Figures per (area, theme) for a short while: every leader on the same selection, and the
-    page's own refresh, reuse one computation. Keyed by the service clock's time bucket."""
+    page's own refresh, reuse one computation. Keyed by the service clock's time bucket; each
+    entry remembers the outbox head (case_events.seq) it was computed at, so a page refreshing
+    because of a live event it has seen is never served figures from before that event."""
 
     def __init__(self, seconds: float = 30.0, size: int = 256):
         self.seconds, self.size = seconds, size
         self._lock = threading.Lock()
         self._data: dict = {}
 
-    def get(self, key, now: datetime, make):
+    def get(self, key, now: datetime, make, need: int | None = None):
+        """The cached value of `key` in the current time bucket, unless it was computed at an
+        outbox head below `need`; otherwise `make()`, which returns (value, head it was computed at)."""
         bucket = (*key, int(now.timestamp() // self.seconds))
         with self._lock:
-            if bucket in self._data:
-                return self._data[bucket]
-        value = make()
+            hit = self._data.get(bucket)
+        if hit is not None and (need is None or (hit[1] is not None and hit[1] >= need)):
+            return hit[0]
+        value, version = make()
         with self._lock:
             if len(self._data) >= self.size:
                 self._data.clear()
-            self._data[bucket] = value
+            old = self._data.get(bucket)
+            if old is None or (old[1] or 0) <= (version or 0):  # a slower, older computation never wins
+                self._data[bucket] = (value, version)
         return value
 
 
 _CACHE = _TtlCache()
 
 
-def cached_snapshot(cases, area_code: str | None, theme_key: str | None) -> dict | None:
-    """snapshot() shared for 30 s (the page refreshes every minute)."""
+def outbox_head(db) -> int:
+    """The newest case_events.seq (0 when none): every change to a case moves it."""
+    with db.session() as s:
+        return s.scalar(select(func.max(CaseEvent.seq))) or 0
+
+
+def cached_snapshot(cases, area_code: str | None, theme_key: str | None, seen_seq: int | None = None) -> dict | None:
+    """snapshot() shared for 30 s. `seen_seq`: the newest live event the page has seen; the
+    figures then include it (recomputed when the shared ones are older). Capped at the real head,
+    so a made-up number cannot force a computation per request."""
     now = cases.clock()
-    return _CACHE.get(("snapshot", cases.db.url, area_code, theme_key), now,
-                      lambda: snapshot(cases, area_code, theme_key, now))
+
+    def make():
+        head = outbox_head(cases.db)  # read first: the figures include at least this much
+        return snapshot(cases, area_code, theme_key, now), head
+
+    need = None if seen_seq is None else min(int(seen_seq), outbox_head(cases.db))
+    return _CACHE.get(("snapshot", cases.db.url, area_code, theme_key), now, make, need)
 
 
 def cached_navigation(cases, area_code: str | None, theme_key: str | None) -> dict | None:
     now = cases.clock()
     return _CACHE.get(("navigation", cases.db.url, area_code, theme_key), now,
-                      lambda: navigation(cases, area_code, theme_key, now))
+                      lambda: (navigation(cases, area_code, theme_key, now), None))
 
 
 def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime | None = None,

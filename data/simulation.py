@@ -77,6 +77,9 @@ class SimulationRunner:
         self._scanned = False
         self._fallback_units: dict[str, str | None] = {}
         self._failures: dict[int, int] = {}
+        # Set during a simulated-time run (run(realtime=False)): the clock the service stamps rows
+        # with, moved to each report's and each step's own instant (see _move_to).
+        self._virtual: _VirtualClock | None = None
 
     # ---- principals -------------------------------------------------------------------------
     def _officer(self) -> Principal:
@@ -172,7 +175,14 @@ class SimulationRunner:
     # ---- one step ---------------------------------------------------------------------------
     def step(self, now: datetime | None = None, rate_per_minute: float | None = None) -> int:
         """Do everything due at ``now``: the new reports since the last step (rate × rhythm) and
-        the due lifecycle steps of the simulated cases. Returns how many things were done."""
+        the due lifecycle steps of the simulated cases, in time order. Returns how many things
+        were done.
+
+        In real time every one of them happens at ``now`` (the service stamps rows with the real
+        clock; a tick is a second or two). In a simulated-time run each happens at its own
+        instant: the virtual clock is moved there first, so the size of the tick changes nothing
+        (with an hour's tick, acting at the tick's end made every case wait up to an hour per
+        step and most short deadlines were missed)."""
         now = now or self.clock()
         if not self.ready():
             return 0
@@ -187,17 +197,36 @@ class SimulationRunner:
         done = 0
         rate = self.rate_per_minute if rate_per_minute is None else rate_per_minute
         start = self._last if self._last is not None else now
-        start = max(start, now - MAX_CATCH_UP)
+        if self._virtual is None:  # a paused real-time process resumes at its normal rate
+            start = max(start, now - MAX_CATCH_UP)
         if now > start:
             for at in self.sim.arrivals(start, now, rate):
-                done += self._report(at, now)
+                done += self._due(at, now)  # what falls before this report happens first
+                done += self._report(at, self._move_to(at, now))
         self._last = max(now, self._last or now)
-        while self._heap and self._heap[0][0] <= now:
-            _, seq, case_id = heapq.heappop(self._heap)
+        done += self._due(now, now)
+        self._move_to(now, now)
+        return done
+
+    def _move_to(self, at: datetime, now: datetime) -> datetime:
+        """The instant something due at ``at`` happens: ``at`` itself in a simulated-time run
+        (the virtual clock moves there, never backwards: a step that was pushed back behind
+        another one happens right after it), ``now`` in real time."""
+        if self._virtual is None:
+            return now
+        self._virtual.now = max(self._virtual.now, at)
+        return self._virtual.now
+
+    def _due(self, until: datetime, now: datetime) -> int:
+        """The planned steps due by ``until``, earliest first; steps planned while doing them
+        (the case's next move) join the queue and are done too when they fall by ``until``."""
+        done = 0
+        while self._heap and self._heap[0][0] <= until:
+            at, seq, case_id = heapq.heappop(self._heap)
             plan = self._plans.get(case_id)
             if plan is None or plan[0] != seq:
                 continue  # superseded by a later plan
-            done += self._act(case_id, plan, now)
+            done += self._act(case_id, plan, self._move_to(at, now))
         return done
 
     def _report(self, at: datetime, now: datetime) -> int:
@@ -297,8 +326,10 @@ class SimulationRunner:
         ``realtime=True``: steps every ``tick_seconds`` (default 1 s) of wall time.
         ``realtime=False``: simulated time as fast as the database allows, from ``start``
         (default: now − duration, so that the history ends at the present) in ticks of
-        ``tick_seconds`` (default 60 s); the service's clock is replaced for the run and put back
-        afterwards — for a process of its own (the CLI), not a serving app.
+        ``tick_seconds`` (default 60 s; every report and step still happens at its own simulated
+        instant, so a longer tick only means fewer progress checks); the service's clock is
+        replaced for the run and put back afterwards — for a process of its own (the CLI), not a
+        serving app.
         Returns the stats."""
         self.rate_per_minute = rate_per_minute
         stop_event = stop_event or threading.Event()
@@ -326,20 +357,22 @@ class SimulationRunner:
         end = t + timedelta(seconds=duration_seconds)
         virtual = _VirtualClock(t)
         saved_service, saved_own = self.service.clock, self.clock
-        self.service.clock = self.clock = virtual
+        self.service.clock = self.clock = self._virtual = virtual
         try:
             self._last = t
             try:
                 while virtual.now < end and not stop_event.is_set():
                     since, before = virtual.now, dict(self.stats)
-                    virtual.now = min(virtual.now + tick, end)
-                    self.step(virtual.now)  # what happened in (since, now]: counted in since's minute
+                    # step() moves the clock through (since, since + tick] itself, report by
+                    # report and step by step; counted in since's minute
+                    self.step(min(since + tick, end))
                     lines.stepped(since.astimezone(SHANGHAI).strftime("%m-%d %H:%M"), before)
             except KeyboardInterrupt:
                 pass
             lines.close()
         finally:
             self.service.clock, self.clock = saved_service, saved_own
+            self._virtual = None
         return dict(self.stats)
 
     def _line(self, label: str, start: dict, end: dict) -> str:

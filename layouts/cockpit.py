@@ -10,6 +10,7 @@ import shapely
 from dash import dcc, html
 from flask import current_app
 
+from auth import current_principal
 from data.cockpit_stats import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
 from data.stats import nice_breaks
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
@@ -23,27 +24,46 @@ CLASS_COLOURS = [[40, 88, 150], [38, 128, 190], [52, 170, 190], [230, 170, 60], 
 ZERO_COLOUR = [44, 62, 90]
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "locale": "zh-CN"}
 STATUS_CLASS = {"met_2025": "ck-ok", "met_2023": "ck-fair", "behind": "ck-bad", "no_value": "ck-none"}
+# The live stream refreshes the figures (assets/cockpit.js); this interval is only the safety net.
+FALLBACK_REFRESH_MS = 300_000
 
 
 # ---- page ------------------------------------------------------------------------------------------
+def live_config() -> dict:
+    """How the page joins the live stream: with the signed-in session (the live bus resolves its
+    cookie on connect), so the page carries no token."""
+    live = current_app.extensions.get("ucc_live") is not None and current_principal() is not None
+    return {"live": live, "token": None}
+
+
 def layout(area=None, theme=None, **_query):
     directory = current_app.extensions["ucc"].areas
     selected = resolve_area(directory, area)
     if selected is None:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
     theme_key = theme_or_default(theme).key
+    live = live_config()
     return html.Div(id="ck-root", className="ck", children=[
         dcc.Store(id="ck-area", data=selected.code),
         dcc.Store(id="ck-theme", data=theme_key),
         dcc.Store(id="ck-scale", data=1),
         dcc.Store(id="ck-map-data"),
-        dcc.Interval(id="ck-tick", interval=60_000),
+        dcc.Store(id="ck-panel"),  # the panel's figures, drawn by assets/cockpit.js (callbacks/cockpit.py)
+        dcc.Store(id="ck-live-config", data=live),
+        # Set by assets/cockpit.js (dash_clientside.set_props) when cases changed: {seq, n}.
+        # Not None: a Store writes a None data back on mount, which would fire a refresh.
+        dcc.Store(id="ck-live-tick", data=0),
+        dcc.Store(id="ck-live-started", data=0),
+        dcc.Interval(id="ck-tick", interval=FALLBACK_REFRESH_MS if live["live"] else 60_000),
         html.Div(className="ck-bar", children=[
             html.Nav(className="ck-tabs", role="tablist", children=[
                 html.Button(t.label, id={"type": "ck-theme-btn", "key": key}, n_clicks=0, role="tab",
                             className=tab_class(key, theme_key)) for key, t in THEMES.items()
             ]),
-            html.Div(id="ck-period", className="ck-period"),
+            html.Div(className="ck-bar-right", children=[
+                html.Div(id="ck-period", className="ck-period"),
+                live_badge(live),
+            ]),
         ]),
         html.Div(className="ck-nav", children=[
             html.Nav(id="ck-crumbs", className="ck-crumbs", **{"aria-label": "区域层级"}),
@@ -99,6 +119,15 @@ def tab_class(key: str, selected: str) -> str:
     return "ck-tab ck-tab--on" if key == selected else "ck-tab"
 
 
+def live_badge(live: dict) -> html.Div:
+    """The connection state; assets/cockpit.js keeps it current (实时 / 连接中断)."""
+    if live["live"]:
+        text, cls, title = "○ 连接中…", "ck-live is-connecting", "正在连接实时推送"
+    else:
+        text, cls, title = "定时刷新", "ck-live is-off", "未接入实时推送，每分钟刷新"
+    return html.Div(text, id="ck-live", className=cls, title=title, role="status")
+
+
 # ---- header widgets ------------------------------------------------------------------------------
 def crumbs(items: list[dict]) -> list:
     out = []
@@ -132,15 +161,17 @@ def _pct(v) -> str:
 
 
 def figure_cards(h: dict) -> list:
-    def card(value, label, sub="", tone="", cid=None):
+    def card(value, label, sub="", tone="", cid=None, sub_id=None):
         attrs = {"id": cid} if cid else {}
+        sub_attrs = {"id": sub_id} if sub_id else {}
         return html.Div(className=f"ck-fig {tone}", children=[
             html.Div(value, className="ck-fig-value", **attrs), html.Div(label, className="ck-fig-label"),
-            html.Div(sub, className="ck-fig-sub")])
+            html.Div(sub, className="ck-fig-sub", **sub_attrs)])
 
     rate_tone = lambda r: "" if r is None else ("ck-good" if r >= 0.95 else "ck-warn" if r >= 0.85 else "ck-alarm")  # noqa: E731
     return [
-        card(f"{h['received']:,}", f"近{PERIOD_DAYS}日受理", f"今日 {h['received_today']:,}", cid="ck-fig-received"),
+        card(f"{h['received']:,}", f"近{PERIOD_DAYS}日受理", f"今日 {h['received_today']:,}", cid="ck-fig-received",
+             sub_id="ck-fig-today"),
         card(_pct(h["closure_rate"]), "结案率", f"应结 {h['due']:,} · 结案 {h['closed']:,}",
              rate_tone(h["closure_rate"]), "ck-fig-closure"),
         card(_pct(h["on_time_rate"]), "按期结案率", f"按期结案 {h['closed_on_time']:,}", rate_tone(h["on_time_rate"]),

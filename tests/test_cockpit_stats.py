@@ -284,6 +284,27 @@ def test_the_page_shares_one_computation_for_thirty_seconds(world):
     assert again["headline"]["received"] == first["headline"]["received"] + 1
 
 
+def test_a_live_refresh_gets_figures_that_include_the_event_it_saw(world):
+    """The page refreshes when a case_event arrives (assets/cockpit.js) and names the newest seq
+    it has seen: figures shared from before that event must not be served to it."""
+    from data.tokens import Principal
+
+    service, _ = world
+    first = cs.cached_snapshot(service, "320402", "overview")
+    service.intake({"category": GARBAGE, "lon": 119.91, "lat": 31.72, "description": "驾驶舱刷新测试",
+                    "source": "hotline"}, Principal("user", "admin", "admin", "320400"))
+    head = cs.outbox_head(service.db)
+    assert head > 0
+    assert cs.cached_snapshot(service, "320402", "overview") is first  # a timed refresh still shares
+    fresh = cs.cached_snapshot(service, "320402", "overview", seen_seq=head)
+    assert fresh["headline"]["received_today"] == first["headline"]["received_today"] + 1
+    # every page that has seen as much shares it; a made-up seq beyond the head forces nothing
+    assert cs.cached_snapshot(service, "320402", "overview", seen_seq=head) is fresh
+    assert cs.cached_snapshot(service, "320402", "overview", seen_seq=head + 10 ** 6) is fresh
+    assert cs.cached_snapshot(service, "320402", "overview", seen_seq=head - 1) is fresh
+    assert cs.cached_snapshot(service, "320402", "overview") is fresh  # the newer figures replace the old
+
+
 def test_navigation_and_drill_targets(world):
     service, _ = world
     nav = cs.navigation(service, "320402001001003", "overview")

@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import shutil
+import time
+import urllib.request
 
 import pytest
 import shapely
 from PIL import Image, ImageStat
 
-from tests.browser.conftest import PageWatch, save_screenshot
+from tests.browser.conftest import PageWatch, save_screenshot, sign_in
 from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
 DISTRICT = "320412"  # 武进区: the largest district, easy to hit on the map
+TIANNING = (119.975, 31.79)  # a point in 天宁区
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,7 @@ def cockpit_app(demo_sqlite_url, tmp_path_factory):
     from data.indicators import seed_indicators
     from data.schema import init_db
     from data.simulation import SimulationRunner
+    from data.tokens import create_token
 
     d = tmp_path_factory.mktemp("cockpit")
     path = d / "cockpit.db"
@@ -39,9 +44,12 @@ def cockpit_app(demo_sqlite_url, tmp_path_factory):
     SimulationRunner(service, seed=20261125).run(0.03, 30 * 86400, realtime=False, tick_seconds=3600,
                                                  echo=lambda _m: None)
     city = {r.code: r for r in service.areas.records(max_level=2)}
+    with db.session() as s:
+        officer = create_token(s, "duty_officer")  # posts cases through the API
     db.dispose()
     app = AppProcess(f"sqlite:///{path}", d / "app.log").wait_ready()
     app.areas = city
+    app.officer = officer
     yield app
     app.stop()
 
@@ -55,6 +63,7 @@ def open_cockpit(browser, cockpit_app):
         contexts.append(ctx)
         page = ctx.new_page()
         watch = PageWatch(page, cockpit_app.url)
+        sign_in(page, cockpit_app.url, "leader")
         page.goto(cockpit_app.url + path)
         wait_panel(page, "常州市")
         return page, watch
@@ -215,4 +224,68 @@ def test_cockpit_fits_a_4k_screen_and_a_tablet(open_cockpit, width, height):
         assert size >= 20
     save_screenshot(page, f"cockpit-{width}x{height}.png")
     assert re.match(r"^[\d,]+$", page.inner_text("#ck-fig-received"))
+    assert watch.errors == [] and watch.foreign == []
+
+
+def today(page) -> int:
+    return int(re.sub(r"\D", "", page.inner_text("#ck-fig-today")))
+
+
+def _post_case(app, lon, lat, category="020101") -> dict:
+    body = {"category": category, "lon": lon, "lat": lat, "description": "驾驶舱实时测试", "source": "hotline"}
+    req = urllib.request.Request(app.url + "/api/v1/events", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {app.officer}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 201
+        return json.load(resp)
+
+
+TODAY_IS = "n => parseInt(document.querySelector('#ck-fig-today').innerText.replace(/\\D/g, ''), 10) === n"
+
+
+def test_new_cases_update_the_cockpit_in_place_from_the_live_stream(open_cockpit, cockpit_app):
+    page, watch = open_cockpit(1920, 1080)
+    page.wait_for_function("() => window.uccCockpit && window.uccCockpit.connected", timeout=15_000)
+    assert "实时" in page.inner_text("#ck-live") and "is-on" in page.get_attribute("#ck-live", "class")
+    page.wait_for_timeout(3000)  # the refresh that follows connecting has come and gone
+    wait_panel(page, "常州市")
+    page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
+    day, month = today(page), received(page)
+
+    # one case: the figures follow within 3 s, without a reload
+    _post_case(cockpit_app, *TIANNING)
+    posted = time.monotonic()
+    page.wait_for_function(TODAY_IS, arg=day + 1, timeout=3_000)
+    took = time.monotonic() - posted
+    assert took < 3.0, f"the cockpit followed after {took:.1f} s"
+    assert received(page) == month + 1
+    assert page.evaluate("() => window.__sameDocument") is True
+    save_screenshot(page, "cockpit-live-1920x1080.png")
+
+    # a burst: every case counted, a few debounced refreshes rather than one per event
+    page.wait_for_timeout(2600)
+    refreshes = page.evaluate("() => window.uccCockpit.refreshes")
+    for i in range(6):
+        _post_case(cockpit_app, TIANNING[0] + 0.002 * i, TIANNING[1] + 0.001)
+    page.wait_for_function(TODAY_IS, arg=day + 7, timeout=8_000)
+    page.wait_for_timeout(3000)
+    assert page.evaluate("() => window.uccCockpit.refreshes") - refreshes <= 3
+    assert page.evaluate("() => window.uccCockpit.events") >= 7
+
+    # the stream goes down: the page says so, and catches up when it is back
+    page.evaluate("""() => {
+        window.__RealWebSocket = window.WebSocket;
+        window.WebSocket = function () { throw new Error('offline'); };
+        window.uccCockpit.conn.ws.close();
+    }""")
+    page.wait_for_function("() => document.querySelector('#ck-live').innerText.includes('连接中断')", timeout=5_000)
+    assert "is-down" in page.get_attribute("#ck-live", "class")
+    save_screenshot(page, "cockpit-offline-1920x1080.png")
+    _post_case(cockpit_app, *TIANNING)  # missed by the page while it is offline
+    page.wait_for_timeout(1500)
+    assert today(page) == day + 7
+    page.evaluate("() => { window.WebSocket = window.__RealWebSocket; }")
+    page.wait_for_function("() => document.querySelector('#ck-live').innerText.includes('实时')", timeout=15_000)
+    page.wait_for_function(TODAY_IS, arg=day + 8, timeout=5_000)
+    assert page.evaluate("() => window.__sameDocument") is True
     assert watch.errors == [] and watch.foreign == []

@@ -216,5 +216,8 @@ def test_a_signed_in_leader_opens_the_wall_without_a_token(browser, wall_app):
         sign_in(page, wall_app.url, "leader", then="/wall")
         page.wait_for_function(READY, polling=100, timeout=60_000)
         assert page.inner_text("#wall-fig-received") not in ("", "—")
+        # live through the session: no token in the page, the live bus resolves the sign-in
+        page.wait_for_function("() => window.uccWall.connected && window.uccWall.lastResync", timeout=10_000)
+        assert "实时推送已连接" in page.inner_text("#wall-conn")
     finally:
         ctx.close()
