@@ -1,17 +1,12 @@
-"""The live-connection widget: a dash-socketio component on namespace /live and a small status line
-("实时推送：已连接 · 已收到 N 条"). Messages are applied in the browser by a clientside callback, with
-no server round trip per message.
+"""The live-connection widget: a status line ("实时推送：已连接 · 已收到 N 条") fed by the shared live
+client (assets/live_client.js: Socket.IO over a WebSocket, namespace /live, resync by sequence number).
 
-The page asks for its replay when it connects (`auth.since` = the outbox head when the layout was
-built), so nothing committed between the page's render and the connection is missed; the counter
-drops a sequence number it has already seen (a reconnect replays from the same point).
-
-Limit: dash-socketio passes each message through a component property, so messages arriving in the
-same instant overwrite each other; the count is right at a normal pace, low in a burst (see
-docs/live.md). Pages that must apply every case event need their own browser-side listener."""
+The page asks for its replay from the outbox head when the layout was built, so nothing committed
+between the page's render and the connection is missed, and the client hands over each sequence
+number once, so the count is right in a burst too (it is applied in the browser, not through a Dash
+property, which would merge quick successive messages)."""
 from __future__ import annotations
 
-import dash_socketio
 from dash import Input, Output, clientside_callback, dcc, html
 from flask import current_app
 
@@ -34,37 +29,43 @@ def live_status(token: str | None = None) -> html.Div:
     if auth is None:
         return html.Div("实时推送：未登录", id="live-status", className="ucc-live-status", style=STYLE)
     live = current_app.extensions.get("ucc_live")
-    since = live.head() if live is not None else None
-    if since is not None:
-        auth["since"] = since
+    config = {"token": auth.get("token"), "since": live.head() if live is not None else None,
+              "grace_ms": RECONNECT_GRACE_MS}
     return html.Div(className="ucc-live", children=[
-        dash_socketio.DashSocketIO(id="live-socket", url="/live", eventNames=["case_event"],
-                                   options={"path": "/socket.io", "auth": auth, "transports": ["websocket"]}),
-        dcc.Interval(id="live-tick", interval=2000),
+        dcc.Store(id="live-config", data=config),
         html.Div("实时推送：正在连接…", id="live-status", className="ucc-live-status", style=STYLE),
     ])
 
 
 clientside_callback(
     """
-    function(connected, event, _tick) {
-        const w = window.uccLiveStatus = window.uccLiveStatus ||
-            {seen: new Set(), order: [], count: 0, downSince: Date.now()};
-        if (event && typeof event.seq === "number" && !w.seen.has(event.seq)) {
-            w.seen.add(event.seq); w.order.push(event.seq); w.count += 1;
-            if (w.order.length > 5000) { w.seen.delete(w.order.shift()); }
-        }
-        if (connected) { w.downSince = null; }
-        else if (w.downSince === null) { w.downSince = Date.now(); }
-        let state = "已连接";
-        if (!connected) {
-            state = (Date.now() - w.downSince < %d) ? "正在重连" : "连接中断";
-        }
-        return "实时推送：" + state + " · 已收到 " + w.count + " 条";
+    function(cfg) {
+        if (!cfg || !window.uccLive) { return window.dash_clientside.no_update; }
+        const w = window.uccLiveStatus = window.uccLiveStatus || {count: 0, downSince: null};
+        if (w.conn) { w.conn.close(); }
+        if (w.timer) { clearInterval(w.timer); }
+        const show = () => {
+            const el = document.getElementById("live-status");
+            if (!el) { w.conn.close(); clearInterval(w.timer); return; }  // the page was left
+            const c = w.conn;
+            let state = "已连接";
+            if (!c.connected) {
+                if (w.downSince === null) { w.downSince = Date.now(); }
+                state = c.connects === 0 ? "正在连接…" :
+                        (Date.now() - w.downSince < cfg.grace_ms ? "正在重连" : "连接中断");
+            } else { w.downSince = null; }
+            el.textContent = "实时推送：" + state + " · 已收到 " + w.count + " 条";
+        };
+        w.conn = window.uccLive.connect({
+            token: cfg.token || null,
+            since: () => cfg.since,
+            onEvent: () => { w.count += 1; show(); },
+            onState: () => show(),
+        });
+        w.timer = setInterval(show, 1000);
+        return window.dash_clientside.no_update;
     }
-    """ % RECONNECT_GRACE_MS,
-    Output("live-status", "children"),
-    Input("live-socket", "connected"),
-    Input("live-socket", "data-case_event"),
-    Input("live-tick", "n_intervals"),
+    """,
+    Output("live-config", "id"),  # nothing to write: the script updates the status line itself
+    Input("live-config", "data"),
 )

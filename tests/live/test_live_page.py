@@ -70,6 +70,17 @@ def test_the_home_page_shows_the_live_connection_and_counts_case_events(live_ser
         _status_has(page, "已收到 3 条", 5_000)
         page.wait_for_timeout(500)
         assert "已收到 3 条" in page.inner_text("#live-status")
+        # a burst, posted from several threads at once: every one counted, none twice
+        burst = [threading.Thread(target=post_case, args=(live_server.url, writer,
+                                                          *demo_data.point_in(TIANNING, 60 + i)))
+                 for i in range(12)]
+        for t in burst:
+            t.start()
+        for t in burst:
+            t.join()
+        _status_has(page, "已收到 15 条", 5_000)
+        page.wait_for_timeout(500)
+        assert "已收到 15 条" in page.inner_text("#live-status")
         save_screenshot(page, "home-live-status.png")
         assert watch.foreign == [] and watch.errors == [], (watch.foreign[:3], watch.errors[:3])
         live_server.proc.kill()  # the server goes away: the page says it is reconnecting
