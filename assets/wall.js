@@ -516,7 +516,22 @@
         startAnim();
       }
     }
+    if (msg.type === "updated") { refreshFiguresSoon(); }
     pushLive();
+  }
+
+  // A case moving on (立案, 结案, …) changes figures only the server counts (today's accepted and
+  // closed, the rates): read the snapshot again, once per burst and at most every FIGURES_EVERY_MS.
+  // It comes from indexes and rollups (tens of ms with a million cases), not from a scan.
+  var FIGURES_EVERY_MS = 5000;
+  function refreshFiguresSoon() {
+    if (W.figuresTimer) { return; }
+    var wait = Math.max(800, FIGURES_EVERY_MS - (Date.now() - (W.figuresAt || 0)));
+    W.figuresTimer = setTimeout(function () {
+      W.figuresTimer = null;
+      W.figuresAt = Date.now();
+      setProps("wall-resync", {data: Date.now()});
+    }, wait);
   }
 
   function startAnim() {

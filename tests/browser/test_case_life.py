@@ -300,11 +300,15 @@ def test_one_case_lives_its_whole_life_across_three_users_with_the_wall_live(con
 
     # ---- 7. 结案 -------------------------------------------------------------------------------------------------
     street.wait_for_selector('[data-action="close"]', timeout=10_000)
+    closed_before = int(wall_page.inner_text("#wall-fig-closed").replace(",", ""))
     t = time.time()
     street.click('[data-action="close"]')
     confirm_console_state(street, "已结案")
     assert "「结案」完成" in street.inner_text("#cs-d-msg")
     wall.sees(case_id, "closed", "已结案", t, "close")
+    # the server-counted figure follows the stream too (the wall re-reads its snapshot after a burst)
+    wall_page.wait_for_function("n => parseInt(document.getElementById('wall-fig-closed').textContent"
+                                ".replace(/,/g, ''), 10) === n", arg=closed_before + 1, timeout=8_000)
     # both queues follow (the stream's refresh); the city officer, still reading the case, is told it moved on
     for page in (street, duty):
         page.wait_for_function(
