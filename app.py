@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
     register_app_fallback(server)
+    server.add_url_rule("/healthz", "healthz", _healthz)
     init_limits(server)
 
     import cli
@@ -61,6 +62,19 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     init_auth(server)  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     return server
+
+
+def _healthz():
+    """For load balancers and process managers: 200 when the database answers, 503 otherwise."""
+    from flask import current_app, jsonify
+    from sqlalchemy import text
+
+    try:
+        with current_app.extensions["ucc"].db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return jsonify(ok=False, message="数据库不可用"), 503
+    return jsonify(ok=True)
 
 
 def build_dash(server: Flask) -> dash.Dash:

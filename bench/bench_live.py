@@ -180,7 +180,7 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                c.request("GET", "/")
+                c.request("GET", "/healthz")
                 ok = c.getresponse().status == 200
                 c.close()
                 if ok:

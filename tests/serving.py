@@ -41,7 +41,7 @@ class AppProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"app exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as resp:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
                         return self
             except OSError:

@@ -219,3 +219,8 @@ def test_only_the_exact_sign_in_paths_are_open(client):
     for path in ("/login-but-not-really", "/logout/extra", "/healthz-x"):
         resp = client.get(path)
         assert resp.status_code == 302 and resp.headers["Location"].startswith("/login?next="), path
+
+
+def test_healthz_answers_without_signing_in(demo_app):
+    r = demo_app.test_client().get("/healthz")
+    assert r.status_code == 200 and r.get_json() == {"ok": True}
