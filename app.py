@@ -11,10 +11,17 @@ from dataclasses import dataclass
 import dash
 from flask import Flask
 
+from api.json_provider import OrjsonProvider
 from config import Settings
 from data.area_directory import AreaDirectory
 from data.case_service import CaseService
 from data.db import Database
+
+
+class UccFlask(Flask):
+    """Flask with the API's faster JSON (api/json_provider.py)."""
+
+    json_provider_class = OrjsonProvider
 
 
 @dataclass
@@ -29,7 +36,7 @@ class Services:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    server = Flask(__name__)
+    server = UccFlask(__name__)
     server.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
     server.json.ensure_ascii = False
     db = Database(settings.database_url)

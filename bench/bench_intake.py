@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from data.area_directory import AreaDirectory  # noqa: E402
 from data.case_service import SOURCES, CaseService, ServiceError  # noqa: E402
-from data.db import Database  # noqa: E402
+from data.db import SQLITE_PRAGMAS, Database  # noqa: E402
 from data.reference import read_catalog  # noqa: E402
 from data.schema import init_db  # noqa: E402
 from data.seed import seed_demo  # noqa: E402
@@ -192,7 +192,7 @@ def run_threads(svc, principal, events, threads):
 def raw_connect(path: Path) -> sqlite3.Connection:
     """The app's connection settings (data/db.py), with explicit BEGIN/COMMIT."""
     con = sqlite3.connect(path, isolation_level=None, timeout=30)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    for pragma in SQLITE_PRAGMAS:
         con.execute("PRAGMA " + pragma)
     return con
 
