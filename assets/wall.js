@@ -640,11 +640,17 @@
         }
         return Date.now();
       },
-      base: function (geo, agg, heat, mode, _viewport, cfg) {
+      base: function (geo, agg, mode, _viewport, heat, cfg) {
         if (!cfg) { return [nu(), nu(), nu()]; }
         W.cfg = W.cfg || cfg;
         mode = mode || "open";
         return [baseSpec(geo, agg, heat, mode, cfg), legendFor(mode, agg, cfg), cfg.mode_names[mode] || ""];
+      },
+      // The hexagon points came (first showing of that view, or the 5-minute refresh): redraw the
+      // base through the viewport store, which `base` listens to.
+      heat_arrived: function (heat) {
+        if (heat && W.cfg) { setProps("wall-viewport", {data: {w: window.innerWidth, h: window.innerHeight, heat: Date.now()}}); }
+        return Date.now();
       },
       overlay: function (agg, _live, _anim, _viewport, cfg) {
         if (!cfg || !agg) { return [nu(), nu()]; }

@@ -33,11 +33,20 @@ clientside_callback(
     Output("wall-started", "data"), Input("wall-config", "data"), State("wall-agg", "data"),
 )
 
+# The hexagon points are State, not Input: an Input written by a server callback (refresh_heat) makes
+# Dash hold the first drawing of the map until that round trip is back, although the first view
+# never needs them. When they arrive, heat_arrived redraws (set_props, outside the callback graph).
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="base"),
     Output("wall-map", "data"), Output("wall-legend", "children"), Output("wall-map-title", "children"),
-    Input("wall-geo", "data"), Input("wall-agg", "data"), Input("wall-heat", "data"), Input("wall-mode", "data"),
-    Input("wall-viewport", "data"), State("wall-config", "data"),
+    Input("wall-geo", "data"), Input("wall-agg", "data"), Input("wall-mode", "data"),
+    Input("wall-viewport", "data"), State("wall-heat", "data"), State("wall-config", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="heat_arrived"),
+    Output("wall-heat-seen", "data"), Input("wall-heat", "data"),
+    prevent_initial_call=True,
 )
 
 clientside_callback(

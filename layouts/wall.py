@@ -199,6 +199,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
         dcc.Store(id="wall-live", data=0),
         dcc.Store(id="wall-anim", data=0),
         dcc.Store(id="wall-viewport", data=0),
+        dcc.Store(id="wall-heat-seen", data=0),
         dcc.Store(id="wall-mode", data=config["pinned_mode"] or "open"),
         dcc.Store(id="wall-resync", data=0),
         dcc.Store(id="wall-started", data=0),

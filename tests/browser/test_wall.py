@@ -218,6 +218,8 @@ def test_a_signed_in_leader_opens_the_wall_without_a_token(browser, wall_app):
         assert page.inner_text("#wall-fig-received") not in ("", "—")
         # live through the session: no token in the page, the live bus resolves the sign-in
         page.wait_for_function("() => window.uccWall.connected && window.uccWall.lastResync", timeout=10_000)
-        assert "实时推送已连接" in page.inner_text("#wall-conn")
+        # the status line is redrawn by the clock, once a second
+        page.wait_for_function("() => document.getElementById('wall-conn').textContent.includes('实时推送已连接')",
+                               timeout=3_000)
     finally:
         ctx.close()
