@@ -84,10 +84,22 @@ def _healthz():
     return jsonify(ok=True)
 
 
+class UccDash(dash.Dash):
+    """Dash whose index page loads only the script bundles the requested page uses (layouts/scripts.py)."""
+
+    def interpolate_index(self, **kwargs):
+        from flask import request
+
+        from layouts.scripts import scripts_for
+
+        kwargs["scripts"] = scripts_for(request.path, kwargs["scripts"])
+        return super().interpolate_index(**kwargs)
+
+
 def build_dash(server: Flask) -> dash.Dash:
     from layouts import register_pages
 
-    app = dash.Dash(
+    app = UccDash(
         __name__, server=server, use_pages=True, pages_folder="", serve_locally=True,
         title="城市运行管理平台", update_title=None, suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],

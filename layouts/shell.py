@@ -15,7 +15,8 @@ def _user_bar():
         return html.Div(className="ucc-userbar")
     return html.Div(className="ucc-userbar", children=[
         html.Nav(className="ucc-nav", children=[
-            dash.dcc.Link(p.label, href=p.path, className="ucc-nav-link") for p in access.pages_of(principal.role)
+            # plain links: each screen is a full page load with only the scripts it uses (layouts/scripts.py)
+            html.A(p.label, href=p.path, className="ucc-nav-link") for p in access.pages_of(principal.role)
         ]),
         html.Span(f"{current_display_name()} · {ROLE_LABELS.get(principal.role, principal.role)}",
                   className="ucc-user", id="ucc-user"),

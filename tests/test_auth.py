@@ -224,3 +224,18 @@ def test_only_the_exact_sign_in_paths_are_open(client):
 def test_healthz_answers_without_signing_in(demo_app):
     r = demo_app.test_client().get("/healthz")
     assert r.status_code == 200 and r.get_json() == {"ok": True}
+
+
+def test_each_page_loads_only_the_script_bundles_it_uses(demo_app):
+    """The wall must not parse the console's grid library; no page loads the old-browser polyfills."""
+    import re
+
+    client = demo_app.test_client()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "duty", "password": "ucc-duty-2026", "csrf_token": csrf})
+    scripts = {path: re.findall(r'<script[^>]*src="([^"]+)"', client.get(path).text)
+               for path in ("/wall", "/cockpit", "/console")}
+    assert not any("dash_ag_grid" in s for s in scripts["/wall"] + scripts["/cockpit"])
+    assert any("dash_ag_grid" in s for s in scripts["/console"])
+    assert all(any("dash_deck" in s for s in page) for page in scripts.values())
+    assert not any("polyfill" in s for page in scripts.values() for s in page)
