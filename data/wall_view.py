@@ -42,10 +42,33 @@ def _rate(v: float | None) -> float | None:
     return None if v is None else round(v * 100, 1)
 
 
+SNAPSHOT_SHARE_S = 2.0  # screens refreshing within this many seconds of each other share one read
+_snapshots: dict[str, tuple[float, dict]] = {}
+
+
 def snapshot(services, now: datetime | None = None) -> dict:
     """Everything the wall shows from the database, in one read (marks first: what comes after is
-    replayed live)."""
-    now = now or services.cases.clock()
+    replayed live). The wall screens of a hall re-read it after each burst of case changes: a read
+    younger than SNAPSHOT_SHARE_S with no case event since is shared. With an explicit `now`
+    (tests, benchmarks) it is always read."""
+    if now is not None:
+        return _read_snapshot(services, now)
+    import time
+
+    key = services.db.url
+    hit = _snapshots.get(key)
+    if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
+        with services.db.session() as s:
+            head = stats.marks(s).head_seq  # a fraction of a millisecond
+        if head == hit[1]["head_seq"]:  # nothing happened since: the same figures
+            return hit[1]
+    t = time.monotonic()
+    snap = _read_snapshot(services, services.cases.clock())
+    _snapshots[key] = (t, snap)
+    return snap
+
+
+def _read_snapshot(services, now: datetime) -> dict:
     with services.db.session() as s:
         marks = stats.marks(s)
         today = stats.today_figures(s, now, max_case_id=marks.max_case_id)

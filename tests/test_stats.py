@@ -270,3 +270,20 @@ def test_every_query_uses_an_index(world):
             lines = [row[-1] for row in plan]
             scans = [ln for ln in lines if re.match(r"SCAN cases\b", ln)]
             assert not scans, f"full scan of cases:\n{statement}\n{lines}"
+
+
+def test_wall_screens_share_a_snapshot_until_a_case_changes(demo_app, token_for):
+    """Several screens refreshing at once read the figures once; a case event forces a fresh read."""
+    from data.wall_view import snapshot
+
+    services = demo_app.extensions["ucc"]
+    first = snapshot(services)
+    assert snapshot(services) is first  # no case event since: shared
+    client = demo_app.test_client()
+    r = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token_for()}"},
+                    json={"category": "020101", "lon": 119.95, "lat": 31.78, "description": "共享快照测试",
+                          "source": "hotline"})
+    assert r.status_code == 201, r.get_json()
+    fresh = snapshot(services)
+    assert fresh is not first and fresh["head_seq"] > first["head_seq"]
+    assert fresh["today"]["received"] == first["today"]["received"] + 1
