@@ -61,3 +61,12 @@ def small_world(db, now):
         ensure_units(s)
     clock = Clock(now)
     return CaseService(db, AreaDirectory(db), clock=clock), clock
+
+
+def city_today():
+    """Today in the city (Asia/Shanghai): KPI periods are the city's days, not the test machine's
+    (between 16:00 and 24:00 UTC the two differ)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()

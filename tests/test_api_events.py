@@ -1,9 +1,9 @@
 """The case API of CONTRACT.md over the demo city: intake, dedupe, idempotency, reads, actions, KPIs."""
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
+
+from tests.factories import city_today
 
 # A point in central Changzhou (天宁区) and one ~30 m / ~80 m east of it.
 LON, LAT = 119.975, 31.79
@@ -124,7 +124,7 @@ def test_whole_life_through_the_api(client, officer, token_for):
         case = resp.get_json()
     assert case["state"] == "closed" and case["rework_count"] == 1 and case["closed_at"]
     assert [h["action"] for h in case["history"]] == ["report"] + [s[1] for s in steps]
-    today = date.today().isoformat()
+    today = city_today().isoformat()
     k = client.get(f"/api/v1/kpis?start={today}&end={today}", headers=officer).get_json()
     assert k["received"] == 1 and k["accepted"] == 1 and k["rework_rate"] == 1.0
 
@@ -167,7 +167,7 @@ def test_list_filters_and_pages(client, officer):
 
 def test_kpis_endpoint_validates_and_groups(client, officer):
     _post(client, officer)
-    today = date.today().isoformat()
+    today = city_today().isoformat()
     body = client.get(f"/api/v1/kpis?start={today}&end={today}&by=district", headers=officer).get_json()
     for field in ("received", "accepted", "due", "closed", "closed_on_time", "closure_rate", "on_time_rate",
                   "rework_rate", "extension_rate", "overdue_open", "mean_handling_hours"):

@@ -23,7 +23,7 @@ from data.schema import init_db
 from data.tokens import Principal
 from dispatch.lifecycle import ACTIONS
 from tests.conftest import make_database, make_settings
-from tests.factories import small_world
+from tests.factories import city_today, small_world
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
@@ -520,7 +520,7 @@ def test_api_reads_are_scoped(read_api, who):
             _error(resp, 403, "forbidden")
     listed = a.client.get("/api/v1/events?per_page=100", headers=headers).get_json()
     assert {i["id"] for i in listed["items"]} == {ids[n] for n in SEES[who]} and listed["total"] == len(SEES[who])
-    today = date.today().isoformat()
+    today = city_today().isoformat()
     kpis = a.client.get(f"/api/v1/kpis?start={today}&end={today}", headers=headers)
     assert kpis.status_code == 200 and kpis.get_json()["received"] == len(SEES[who])
 

@@ -103,3 +103,23 @@ def save_screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+def choose_option(page, dropdown: str, search: str, label: str | None = None) -> None:
+    """Pick from a searchable dcc.Dropdown (`dropdown`: its CSS selector): open it (again, if a
+    re-render swallowed the click), type `search` into its search box, click the option showing
+    `label` (default: `search`), and wait until the dropdown shows it."""
+    label = label or search
+    content = page.locator(".dash-dropdown-content")
+    for _ in range(3):
+        page.click(f"{dropdown} .dash-dropdown-trigger, {dropdown}")
+        try:
+            content.first.wait_for(state="visible", timeout=3_000)
+            break
+        except Exception:  # noqa: BLE001 - not open yet: click again
+            continue
+    box = page.locator(".dash-dropdown-content input.dash-dropdown-search, .dash-dropdown-content input").first
+    box.fill(search)  # replaces what an earlier search left there
+    page.locator(".dash-dropdown-content .dash-dropdown-option, .dash-dropdown-content [role=option]",
+                 has_text=label).first.click()
+    page.wait_for_selector(f"{dropdown}:has-text('{label}')")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.browser.conftest import PageWatch, save_screenshot, sign_in
+from tests.browser.conftest import PageWatch, choose_option, save_screenshot, sign_in
 from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
@@ -191,10 +191,7 @@ def test_refusals_show_the_services_message(console, console_app):
 
 def _choose_category(page, text: str):
     """The searchable catalog dropdown: type part of the name, pick the match."""
-    page.click("#cs-in-category")
-    page.keyboard.type(text)
-    page.click(f"[role=option]:has-text('{text}')")
-    page.wait_for_function(f"() => document.getElementById('cs-in-category').textContent.includes('{text}')")
+    choose_option(page, "#cs-in-category", text)
 
 
 def test_hotline_intake_bad_input_then_a_good_case(console, console_app):

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import PageWatch, save_screenshot, sign_in
+from tests.browser.conftest import PageWatch, choose_option, save_screenshot, sign_in
 from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
@@ -89,11 +89,7 @@ def phone(browser, report_app):
 
 
 def choose_category(page, search: str, label: str) -> None:
-    page.click("#rp-category .dash-dropdown-trigger")
-    box = page.locator(".dash-dropdown-content input.dash-dropdown-search, .dash-dropdown-content input").first
-    box.fill(search)  # replaces what an earlier search left there
-    page.locator(".dash-dropdown-content .dash-dropdown-option", has_text=label).first.click()
-    page.wait_for_selector(f"#rp-category:has-text('{label}')")
+    choose_option(page, "#rp-category", search, label)
 
 
 def image(fmt: str = "JPEG", size=(1280, 960)) -> bytes:
