@@ -831,13 +831,18 @@ class CaseService:
         }
 
     # ---- reads ----------------------------------------------------------------------------
+    def visible_case(self, s: Session, case_id: int, principal: Principal | None) -> Case:
+        """The case row, if `principal` may see it (None: the system, sees all); else 404 or 403."""
+        case = s.get(Case, case_id)
+        if case is None:
+            raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
+        if principal is not None and not self.can_see(principal, case):
+            raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+        return case
+
     def get(self, case_id: int, principal: Principal | None) -> dict:
         with self.db.session() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-            if principal is not None and not self.can_see(principal, case):
-                raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+            case = self.visible_case(s, case_id, principal)
             history = s.scalars(select(CaseHistory).where(CaseHistory.case_id == case_id).order_by(CaseHistory.id)).all()
             return self.case_dict(case, list(history), principal)
 
@@ -1054,12 +1059,7 @@ class CaseService:
         """The lifecycle actions `principal` may do on the case now (lifecycle.allowed_actions: role,
         scope and state; the parameters are asked for when acting)."""
         with self.db.session() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-            if not self.can_see(principal, case):
-                raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
-            facts = self._facts(case)
+            facts = self._facts(self.visible_case(s, case_id, principal))
         actor = lifecycle.Actor(ident=principal.ident, role=principal.role, area_code=principal.area_code,
                                 unit_code=principal.unit_code)
         return lifecycle.allowed_actions(facts, actor)

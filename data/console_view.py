@@ -330,11 +330,7 @@ def find_case(cases: CaseService, principal: Principal, text: str) -> int:
         raise ServiceError(400, "bad_request", "请输入案件编号（数字）")
     case_id = int(raw)
     with cases.db.session() as s:
-        row = s.get(Case, case_id)
-        if row is None:
-            raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-        if not cases.can_see(principal, row):
-            raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+        cases.visible_case(s, case_id, principal)
     return case_id
 
 
