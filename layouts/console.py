@@ -17,6 +17,7 @@ from data.case_service import NO_INTAKE_ROLES
 from dispatch import lifecycle
 from geo.layers import area_polygons, bounds_of
 from geo.model import DISTRICT, STREET
+from layouts.case_text import actor_label, history_action
 
 # The grid in the hall's dark palette. Lengths in rem so that a 4K screen (html font-size doubles)
 # gets a grid twice as large, like the rest of the page; no web font is fetched (fontFamily inherits).
@@ -300,28 +301,13 @@ def _history_row(h: dict):
               if moves else lifecycle.STATE_LABELS.get(h["to"], h["to"] or ""))
     return html.Li(className="cs-hist", children=[
         html.Span(_when(h["at"]), className="cs-hist-at cs-num"),
-        html.Span(_INTAKE_ACTIONS.get(h["action"], h["action_label"]), className="cs-hist-action"),
+        html.Span(history_action(h), className="cs-hist-action"),
         html.Span(change, className="cs-hist-change"),
-        html.Span(_actor(h["actor"]), className="cs-hist-actor"),
+        html.Span(actor_label(h["actor"]), className="cs-hist-actor"),
         html.Div(h["note"], className="cs-hist-note") if h["note"] else None,
     ])
 
 
-# audit actions that are not lifecycle actions (intake writes them)
-_INTAKE_ACTIONS = {"report": "上报", "merge": "重复合并"}
-
-
-def _actor(actor: str) -> str:
-    kind, _, rest = (actor or "").partition(":")
-    if kind == "user":
-        return rest
-    if kind == "sim":
-        return "模拟数据"
-    if kind == "system":
-        return "系统"
-    if kind == "token":
-        return f"接口令牌 {rest}"
-    return actor
 
 
 def _photos(photos: list[dict]):

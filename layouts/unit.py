@@ -10,6 +10,7 @@ from auth import current_display_name, current_principal
 from data.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
 from dispatch.working_time import default_calendar
+from layouts.case_text import actor_label, history_action
 
 # The list's filters: which states each shows (the unit's own cases; the service scopes them).
 FILTERS = {
@@ -24,7 +25,6 @@ SOURCE_LABELS = {"hotline": "12345热线", "patrol": "网格巡查", "citizen": 
 SLA_LABELS = {"normal": "正常", "warning": "预警", "overdue": "超期"}
 PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
 # history rows the lifecycle has no action label for (intake writes them)
-HISTORY_LABELS = {"report": "上报", "merge": "合并"}
 
 
 def layout(case=None, **_query):
@@ -276,9 +276,9 @@ def case_view(case: dict, photos: list[dict], now: datetime) -> html.Div:
             html.H4("处理记录"),
             html.Ol([html.Li(className="un-hist", children=[
                 html.Span(short_time(h["at"]), className="un-hist-at"),
-                html.Span(HISTORY_LABELS.get(h["action"], h["action_label"]), className="un-hist-action"),
+                html.Span(history_action(h), className="un-hist-action"),
                 html.Span(h.get("note") or "", className="un-hist-note"),
-                html.Span(h["actor"], className="un-hist-actor"),
+                html.Span(actor_label(h["actor"]), className="un-hist-actor"),
             ]) for h in history]),
         ]),
     ])
