@@ -188,7 +188,9 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        log = self.log_path.read_text()[-3000:]
+        self.stop()  # a server that never came up must not outlive the benchmark
+        raise TimeoutError(f"server not ready after {timeout}s:\n{log}")
 
     def pids(self) -> list[int]:
         """The server and its children (gunicorn's workers)."""

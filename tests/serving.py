@@ -46,7 +46,9 @@ class AppProcess:
                         return self
             except OSError:
                 time.sleep(0.3)
-        raise TimeoutError(f"app not ready after {timeout}s:\n{self.log_path.read_text()}")
+        log = self.log_path.read_text()
+        self.stop()  # a server that never came up must not outlive the test
+        raise TimeoutError(f"app not ready after {timeout}s:\n{log}")
 
     def stop(self) -> None:
         self.proc.terminate()
