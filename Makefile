@@ -12,7 +12,7 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-prod.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
@@ -22,7 +22,8 @@ run: $(VENV)/.runtime
 system-deps:
 	bash scripts/ensure_system_deps.sh
 
-test: $(VENV)/.dev system-deps
+# system-deps first: the dev requirements build a C extension (gcc), the browser tests need Chromium
+test: system-deps $(VENV)/.dev
 	$(PY) -m pytest
 
 bench: $(VENV)/.dev

@@ -136,3 +136,46 @@ def token_for(demo_app):
             return create_token(s, role, area, unit)
 
     return _make
+
+
+# ---- CI: the real servers' tests must have run ------------------------------------------------
+# With CI=true, a missing server already fails its tests (require_postgres, require_redis). This is
+# the second lock: the run fails unless tests on PostgreSQL, on Redis and in the browser passed,
+# and every skip names a reason that is allowed on a healthy machine.
+CI_ALLOWED_SKIPS = ("EXPLAIN QUERY PLAN", "query plans are checked on SQLite")
+_ci_passed = {"postgresql": 0, "redis": 0, "browser": 0}
+_ci_bad_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if not IN_CI:
+        return
+    if report.passed and report.when == "call":
+        if "[postgresql" in report.nodeid or "postgres" in report.keywords:
+            _ci_passed["postgresql"] += 1
+        for mark in ("redis", "browser"):
+            if mark in report.keywords:
+                _ci_passed[mark] += 1
+    elif report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(allowed in reason for allowed in CI_ALLOWED_SKIPS):
+            _ci_bad_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    whole_suite = session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    if not IN_CI or not whole_suite or session.config.option.collectonly or session.config.option.keyword:
+        return  # a partial run (paths, -k) proves nothing either way
+    missing = [kind for kind, n in _ci_passed.items() if n == 0]
+    if missing or _ci_bad_skips:
+        writer = session.config.pluginmanager.get_plugin("terminalreporter")
+        if writer is not None:
+            if missing:
+                writer.write_line(f"CI: no {', '.join(missing)} test passed (CI=true needs the real servers "
+                                  "and Chromium)", red=True)
+            for line in _ci_bad_skips:
+                writer.write_line(f"CI: skipped without an allowed reason: {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif (writer := session.config.pluginmanager.get_plugin("terminalreporter")) is not None:
+        writer.write_line("CI: tests passed on PostgreSQL ({postgresql}), Redis ({redis}) and in "
+                          "Chromium ({browser})".format(**_ci_passed))
