@@ -175,7 +175,7 @@ def submit(clicks, category, severity, lon, lat, description, photo, photo_name,
     photo_note = None
     if data is not None:
         try:
-            save_photo(services.db, case["id"], data, photo_name or "", "report", principal.ident, principal)
+            save_photo(services.cases, case["id"], data, photo_name or "", "report", principal.ident, principal)
             photo_note = "现场照片已上传"
         except ServiceError as exc:
             # The case stands; the same key resubmits to this case, so a retry adds the photo.

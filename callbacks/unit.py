@@ -1,8 +1,6 @@
 """Unit workspace callbacks: read the unit's tasks and one case, act on it (sign, resolve, return, extend)."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import current_app
@@ -10,7 +8,6 @@ from flask import current_app
 from auth import current_principal
 from data.case_service import ServiceError
 from data.photos import check_photo, decode_data_url, list_photos, save_photo
-from dispatch import lifecycle
 from layouts import unit as view
 
 CONFLICT = "该案件已被他人更新"
@@ -23,19 +20,6 @@ DONE = {"sign": "已签收案件 #{id}，请尽快处置",
 
 def _services():
     return current_app.extensions["ucc"]
-
-
-def _allowed(case: dict, principal) -> set[str]:
-    """What the lifecycle's rules let this person do to the case now (which buttons are live)."""
-    facts = lifecycle.CaseFacts(
-        state=case["state"], version=case["version"], unit_code=(case.get("unit") or {}).get("code"),
-        area_codes=tuple(a["code"] for a in case.get("chain") or []), handling_level=case.get("handling_level"),
-        supervised=bool(case.get("supervised")), extension_pending_hours=case.get("extension_pending_hours"),
-        deadline=datetime.fromisoformat(case["deadline"]) if case.get("deadline") else None,
-        time_unit=case.get("time_unit") or "working_hours")
-    actor = lifecycle.Actor(ident=principal.ident, role=principal.role, area_code=principal.area_code,
-                            unit_code=principal.unit_code)
-    return set(lifecycle.allowed_actions(facts, actor))
 
 
 def _new_ids(live) -> set[int]:
@@ -108,7 +92,7 @@ def show_case(selected, _refresh, live, _tick):
         hidden = {"display": "none"}
         return html.Div(exc.message, className="un-placeholder un-placeholder--bad"), None, hidden, \
             True, True, True, True, "", "", ""
-    allowed = _allowed(case, principal)
+    allowed = set(services.cases.allowed_actions(case["id"], principal))  # which buttons are live
     photos = list_photos(services.db, case["id"])
     sign_hint = "案件已派遣到本单位，请先签收" if "sign" in allowed else ""
     pending = case.get("extension_pending_hours")
@@ -170,7 +154,7 @@ def act(_sign, _resolve, _return, _extend, shown, resolve_note, reason, hours, p
     message = DONE[action].format(id=case["id"], state=case["state_label"], hours=hours)
     if data is not None:
         try:
-            save_photo(services.db, case["id"], data, photo_name or "", "feedback", principal.ident, principal)
+            save_photo(services.cases, case["id"], data, photo_name or "", "feedback", principal.ident, principal)
             message += "，处置照片已上传"
         except ServiceError as exc:
             return (f"{message}，但处置照片未能保存：{exc.message}", "un-msg un-msg--warn", (refresh or 0) + 1) + keep

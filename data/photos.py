@@ -33,9 +33,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from config import VAR_DIR
-from data.case_service import ServiceError
+from data.case_service import CaseService, ServiceError
 from data.db import Database
-from data.models import Area, Case, CasePhoto, utcnow
+from data.models import Case, CasePhoto, utcnow
 from data.tokens import Principal
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -132,15 +132,6 @@ def _clean_name(filename: str) -> str:
     return name[:200]
 
 
-def _chain_codes(s, grid_code: str) -> set[str]:
-    """The case's areas, grid → city, read up the parent links (at most five levels)."""
-    codes, code = set(), grid_code
-    while code and code not in codes and len(codes) < 8:
-        codes.add(code)
-        code = s.scalar(select(Area.parent_code).where(Area.code == code))
-    return codes
-
-
 def _check_role(principal: Principal | None, kind: str) -> None:
     if principal is None:
         return  # trusted in-process callers (imports, scripts), as CaseService.get(principal=None)
@@ -148,16 +139,6 @@ def _check_role(principal: Principal | None, kind: str) -> None:
         raise ServiceError(403, "forbidden", "大屏只能查看，不能上传照片")
     if principal.role not in KIND_ROLES[kind]:
         raise ServiceError(403, "forbidden", f"当前角色不能上传{KIND_LABELS[kind]}")
-
-
-def _check_access(s, case: Case, principal: Principal | None, kind: str) -> None:
-    if principal is None:
-        return
-    _check_role(principal, kind)
-    if principal.role != "admin" and principal.area_code not in _chain_codes(s, case.grid_code):
-        raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
-    if kind == "feedback" and principal.role == "unit_handler" and principal.unit_code != case.unit_code:
-        raise ServiceError(403, "not_your_unit", "该案件不属于您的单位，不能上传处置照片")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -213,11 +194,12 @@ def _existing(s, case_id: int, kind: str, digest: str) -> CasePhoto | None:
                                             CasePhoto.sha256 == digest))
 
 
-def save_photo(db: Database, case_id: int, data: bytes, filename: str, kind: str, actor: str,
+def save_photo(cases: CaseService, case_id: int, data: bytes, filename: str, kind: str, actor: str,
                principal: Principal | None, *, root: str | Path | None = None) -> dict:
     """Attach a photo to a case; returns it as list_photos shows it. Raises ServiceError 400 (bad
     kind, empty, too big, not JPEG/PNG/WebP), 404 (no such case), 403 (the principal may not see
-    the case or may not add this kind) or 422 (the case is closed), having written nothing."""
+    the case or may not add this kind) or 422 (the case is closed), having written nothing. Who may
+    see the case is the case service's rule (CaseService.visible_case)."""
     if kind not in KINDS:
         raise ServiceError(400, "bad_request", f"照片类别须为 {' 或 '.join(KINDS)}")
     if not isinstance(case_id, int) or isinstance(case_id, bool):
@@ -226,11 +208,12 @@ def save_photo(db: Database, case_id: int, data: bytes, filename: str, kind: str
     ptype = check_photo(data, filename)
     data = bytes(data)
     digest = sha256(data).hexdigest()
+    db = cases.db
     with db.session() as s:
-        case = s.get(Case, case_id)
-        if case is None:
-            raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-        _check_access(s, case, principal, kind)
+        case = cases.visible_case(s, case_id, principal)
+        if kind == "feedback" and principal is not None and principal.role == "unit_handler" \
+                and principal.unit_code != case.unit_code:
+            raise ServiceError(403, "not_your_unit", "该案件不属于您的单位，不能上传处置照片")
         if case.state in FROZEN_STATES:
             raise ServiceError(422, "case_frozen", "案件已结案或不予立案，不能再添加照片")
         found = _existing(s, case_id, kind, digest)

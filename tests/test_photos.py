@@ -51,14 +51,14 @@ def row_count(db) -> int:
 
 
 def test_good_jpeg_and_png_are_saved_listed_and_not_duplicated(world):
-    db, _service, case, root = world
+    db, service, case, root = world
     grid = person("grid_member", GRID, name="grid")
     handler = person("unit_handler", "320402", case["unit"]["code"], name="handler")
     jpeg, png = image_bytes("JPEG"), image_bytes("PNG")
 
-    first = save_photo(db, case["id"], jpeg, "现场.jpg", "report", "user:grid", grid, root=root)
-    again = save_photo(db, case["id"], jpeg, "现场.jpg", "report", "user:grid", grid, root=root)  # a retry
-    fb = save_photo(db, case["id"], png, "C:\\fakepath\\done.png", "feedback", "user:handler", handler, root=root)
+    first = save_photo(service, case["id"], jpeg, "现场.jpg", "report", "user:grid", grid, root=root)
+    again = save_photo(service, case["id"], jpeg, "现场.jpg", "report", "user:grid", grid, root=root)  # a retry
+    fb = save_photo(service, case["id"], png, "C:\\fakepath\\done.png", "feedback", "user:handler", handler, root=root)
 
     assert again["id"] == first["id"] and row_count(db) == 2
     photos = list_photos(db, case["id"])
@@ -84,17 +84,17 @@ def test_good_jpeg_and_png_are_saved_listed_and_not_duplicated(world):
     (b"\xff\xd8\xff\xe0" + b"\0" * MAX_BYTES, "huge.jpg", "photo_too_large"),
 ])
 def test_wrong_type_empty_or_too_big_is_refused_with_nothing_written(world, data, name, code):
-    db, _service, case, root = world
+    db, service, case, root = world
     with pytest.raises(ServiceError) as exc:
-        save_photo(db, case["id"], data, name, "report", "user:duty", person("duty_officer", "320400"), root=root)
+        save_photo(service, case["id"], data, name, "report", "user:duty", person("duty_officer", "320400"), root=root)
     assert exc.value.status == 400 and exc.value.code == code and exc.value.message
     assert files_under(root) == [] and row_count(db) == 0
 
 
 def test_bad_kind_and_data_urls(world):
-    db, _service, case, root = world
+    db, service, case, root = world
     with pytest.raises(ServiceError) as exc:
-        save_photo(db, case["id"], image_bytes("JPEG"), "a.jpg", "selfie", "x", None, root=root)
+        save_photo(service, case["id"], image_bytes("JPEG"), "a.jpg", "selfie", "x", None, root=root)
     assert exc.value.status == 400
     import base64
 
@@ -119,9 +119,9 @@ def test_bad_kind_and_data_urls(world):
     (person("leader", "320400"), "report", 403),
 ])
 def test_who_may_not_attach(world, who, kind, status):
-    db, _service, case, root = world
+    db, service, case, root = world
     with pytest.raises(ServiceError) as exc:
-        save_photo(db, case["id"], image_bytes("JPEG"), "a.jpg", kind, who.ident, who, root=root)
+        save_photo(service, case["id"], image_bytes("JPEG"), "a.jpg", kind, who.ident, who, root=root)
     assert exc.value.status == status and exc.value.message
     assert files_under(root) == [] and row_count(db) == 0
 
@@ -129,18 +129,18 @@ def test_who_may_not_attach(world, who, kind, status):
 def test_missing_case_is_404_and_closed_case_refused(world):
     db, service, case, root = world
     with pytest.raises(ServiceError) as exc:
-        save_photo(db, 999_999, image_bytes("JPEG"), "a.jpg", "report", "x", person("admin", "320400"), root=root)
+        save_photo(service, 999_999, image_bytes("JPEG"), "a.jpg", "report", "x", person("admin", "320400"), root=root)
     assert exc.value.status == 404
     officer = person("duty_officer", "320400", name="duty")
     service.act(case["id"], officer, "reject", case["version"], note="不属实")
     with pytest.raises(ServiceError) as exc:
-        save_photo(db, case["id"], image_bytes("JPEG"), "a.jpg", "report", "x", officer, root=root)
+        save_photo(service, case["id"], image_bytes("JPEG"), "a.jpg", "report", "x", officer, root=root)
     assert exc.value.status == 422
     assert files_under(root) == [] and row_count(db) == 0
 
 
 def test_the_file_is_synced_before_its_row_is_written(world, monkeypatch):
-    db, _service, case, root = world
+    db, service, case, root = world
     seen = []
     real_fsync = os.fsync
     monkeypatch.setattr("data.photos.os.fsync", lambda fd: (seen.append("fsync"), real_fsync(fd))[1])
@@ -151,7 +151,7 @@ def test_the_file_is_synced_before_its_row_is_written(world, monkeypatch):
             seen.append(("insert", len(files_under(root))))
 
     try:
-        save_photo(db, case["id"], image_bytes("PNG"), "a.png", "report", "x", None, root=root)
+        save_photo(service, case["id"], image_bytes("PNG"), "a.png", "report", "x", None, root=root)
     finally:
         event.remove(db.engine, "before_cursor_execute", _spy)
     assert "fsync" in seen and seen.index("fsync") < seen.index(("insert", 1))
@@ -163,7 +163,7 @@ def test_photos_of_merged_reports_show_on_the_case(world):
     dup, _ = service.intake({"category": MANHOLE, "lon": POINT[0] + 0.0001, "lat": POINT[1], "description": "同一处",
                              "source": "patrol"}, grid)
     assert dup["state"] == "merged" and dup["merged_into"] == case["id"]
-    save_photo(db, dup["id"], image_bytes("JPEG"), "b.jpg", "report", "user:grid", grid, root=root)
+    save_photo(service, dup["id"], image_bytes("JPEG"), "b.jpg", "report", "user:grid", grid, root=root)
     photos = list_photos(db, case["id"])
     assert len(photos) == 1 and photos[0]["case_id"] == dup["id"]
 
@@ -180,7 +180,7 @@ def served(world, monkeypatch):
     app = create_app(make_settings(db.url))
     app.config["TESTING"] = True
     jpeg = image_bytes("JPEG")
-    photo = save_photo(db, case["id"], jpeg, "a.jpg", "report", "x", None)
+    photo = save_photo(service, case["id"], jpeg, "a.jpg", "report", "x", None)
     yield app, db, case, photo, jpeg
     app.extensions["ucc"].db.dispose()
 
