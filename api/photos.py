@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
+from api.v1 import bearer_principal, bearer_token
 from auth import current_principal
 from data.case_service import ServiceError
 from data.photos import photo_file
-from data.tokens import resolve_token
 
 bp = Blueprint("photos", __name__)
 
@@ -23,18 +23,12 @@ def _error(status: int, code: str, message: str):
 
 
 def _principal():
+    """The signed-in person, else the bearer token's principal, else None."""
     principal = current_principal()
     if principal is not None:
         return principal
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    services = current_app.extensions["ucc"]
-    cache = current_app.extensions.get("ucc_principals")
-    if cache is not None:
-        return cache.resolve(services.db, token.strip())
-    with services.db.session() as s:
-        return resolve_token(s, token.strip())
+    token = bearer_token()
+    return bearer_principal(token) if token else None
 
 
 @bp.get("/photos/<int:photo_id>")

@@ -34,19 +34,28 @@ def init_limits(app) -> None:
     ApiRateLimit(settings.api_rate_limit, settings.redis_url or "memory://").install(app)
 
 
-@bp.before_request
-def authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "需要 Authorization: Bearer TOKEN 请求头")
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_principal(token: str):
+    """The principal of a bearer token, or None (unknown or revoked)."""
     cache = current_app.extensions.get("ucc_principals")
     if cache is not None:
         # Cached for a few seconds (see init_limits): no session and SELECT on every request.
-        principal = cache.resolve(services().db, token.strip())
-    else:
-        with services().db.session() as s:
-            principal = resolve_token(s, token.strip())
+        return cache.resolve(services().db, token)
+    with services().db.session() as s:
+        return resolve_token(s, token)
+
+
+@bp.before_request
+def authenticate():
+    token = bearer_token()
+    if token is None:
+        raise ApiError(401, "unauthorized", "需要 Authorization: Bearer TOKEN 请求头")
+    principal = bearer_principal(token)
     if principal is None:
         raise ApiError(401, "unauthorized", "令牌无效或已吊销")
     g.principal = principal

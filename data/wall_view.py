@@ -9,7 +9,6 @@ import shapely
 
 from data import stats
 from data.areas import hierarchy_version
-from data.tokens import resolve_token
 from geo.model import GRID
 
 GRID_TOLERANCE = 0.0004      # degrees (~40 m): grids are drawn, not measured
@@ -203,13 +202,3 @@ def _grids(services) -> tuple[dict, dict[str, int]]:
         _geo_cache.clear()
         _geo_cache[version] = (out, {code: i for i, code in enumerate(codes)})
         return _geo_cache[version]
-
-
-def wall_principal(services, token: str | None):
-    if not token:
-        return None, None
-    with services.db.session() as s:
-        principal = resolve_token(s, token)
-    if principal is None:
-        return None, "大屏令牌无效或已吊销"
-    return principal, None
