@@ -6,20 +6,15 @@ bearer token, not a session, and an image request should get a plain 401, not a 
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, current_app, send_file
 
+from api.errors import error_response
 from api.v1 import bearer_principal, bearer_token
 from auth import current_principal
 from data.case_service import ServiceError
 from data.photos import photo_file
 
 bp = Blueprint("photos", __name__)
-
-
-def _error(status: int, code: str, message: str):
-    resp = jsonify({"error": code, "message": message})
-    resp.status_code = status
-    return resp
 
 
 def _principal():
@@ -35,19 +30,19 @@ def _principal():
 def serve_photo(photo_id: int):
     principal = _principal()
     if principal is None:
-        return _error(401, "unauthorized", "请先登录，或提供 Authorization: Bearer TOKEN")
+        return error_response(401, "unauthorized", "请先登录，或提供 Authorization: Bearer TOKEN")
     services = current_app.extensions["ucc"]
     info = photo_file(services.db, photo_id)
     if info is None:
-        return _error(404, "not_found", f"照片 {photo_id} 不存在")
+        return error_response(404, "not_found", f"照片 {photo_id} 不存在")
     try:
         services.cases.get(info["case_id"], principal)  # the case service decides who may see the case
     except ServiceError as exc:
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
     path = info["path"]
     if not path.is_file():
         current_app.logger.error("photo %s: file %s missing", photo_id, path)
-        return _error(404, "not_found", f"照片 {photo_id} 的文件缺失")
+        return error_response(404, "not_found", f"照片 {photo_id} 的文件缺失")
     # Content-addressed: the bytes behind an id never change, so the browser may keep them (privately).
     resp = send_file(path, mimetype=info["mime"], etag=info["sha256"], conditional=True, max_age=86400)
     resp.headers["Cache-Control"] = "private, max-age=86400"
