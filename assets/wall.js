@@ -78,13 +78,42 @@
   };
 
   function withLayers(template, view, patch) {
-    var spec = Object.assign({}, template);
+    var spec = {};
+    // outlines and labels ride along in the base template for the page, not for deck.gl
+    Object.keys(template).forEach(function (k) { if (k !== "outlines" && k !== "labels") { spec[k] = template[k]; } });
     spec.initialViewState = {longitude: view.longitude, latitude: view.latitude, zoom: view.zoom, pitch: 0, bearing: 0};
     spec.layers = template.layers.map(function (layer) {
       var p = patch[layer.id];
       return p ? Object.assign({}, layer, p) : layer;
     });
     return spec;
+  }
+
+  // Boundary rings (flat [x0, y0, x1, y1, ...]) as the LineLayer's segments, made once per template.
+  function segments(base, id) {
+    W.segs = W.segs || {};
+    if (W.segs[id] && W.segsFor === base) { return W.segs[id]; }
+    if (W.segsFor !== base) { W.segs = {}; W.segsFor = base; }
+    var out = [];
+    ((base.outlines || {})[id] || []).forEach(function (ring) {
+      for (var i = 0; i + 3 < ring.length; i += 2) { out.push({s: [ring[i], ring[i + 1]], t: [ring[i + 2], ring[i + 3]]}); }
+      var n = ring.length;
+      if (n >= 4) { out.push({s: [ring[n - 2], ring[n - 1]], t: [ring[0], ring[1]]}); }
+    });
+    W.segs[id] = out;
+    return out;
+  }
+
+  // District names as HTML over the map: crisp at any size, and no font atlas or text shader to
+  // build before the first frame.
+  function areaLabels(cfg) {
+    var out = [];
+    (cfg.base.labels || []).forEach(function (l) {
+      var xy = W.project(l.position[0], l.position[1]);
+      if (!xy) { return; }
+      out.push(h("Div", {className: "wall-area-label", style: {left: Math.round(xy[0]) + "px", top: Math.round(xy[1]) + "px"}}, l.name));
+    });
+    return out;
   }
 
   // ---- decoding what the server sends compactly -------------------------------------------------
@@ -185,9 +214,6 @@
       var k = classOf(c[at], breaks);
       if (k >= 0) { rows.push({p: rings[i].p, f: rampColour(mode, k, breaks.length).concat([215])}); }
     }
-    var s = scale();
-    var textSize = null;
-    cfg.base.layers.forEach(function (l) { if (l.id === "district-labels") { textSize = l.getSize; } });
     W.baseRows = rings.length;
     W.gridRows = rows.length;
     // The hexagon layer exists only in its view: an idle layer still costs its set-up.
@@ -196,7 +222,8 @@
     return withLayers(template, view, {
       "grids": {data: rows},
       "heat": {data: mode === "heat" ? decodeHeat(heat) : [], visible: mode === "heat", radius: 1400},
-      "district-labels": {getSize: (textSize || 24) * s}
+      "streets": {data: segments(cfg.base, "streets")},
+      "district-lines": {data: segments(cfg.base, "district-lines")}
     });
   }
 
@@ -641,10 +668,11 @@
         return Date.now();
       },
       base: function (geo, agg, mode, _viewport, heat, cfg) {
-        if (!cfg) { return [nu(), nu(), nu()]; }
+        if (!cfg) { return [nu(), nu(), nu(), nu()]; }
         W.cfg = W.cfg || cfg;
         mode = mode || "open";
-        return [baseSpec(geo, agg, heat, mode, cfg), legendFor(mode, agg, cfg), cfg.mode_names[mode] || ""];
+        var spec = baseSpec(geo, agg, heat, mode, cfg);  // sets W.lastView, which the labels use
+        return [spec, legendFor(mode, agg, cfg), cfg.mode_names[mode] || "", areaLabels(cfg)];
       },
       // The hexagon points came (first showing of that view, or the 5-minute refresh): redraw the
       // base through the viewport store, which `base` listens to.

@@ -10,8 +10,9 @@ from dash import dcc, html
 from flask import current_app, g
 
 from auth import current_principal
+from data.areas import hierarchy_version
 from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, snapshot
-from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
+from geo.layers import area_polygons, bounds_of, labels
 from geo.model import DISTRICT, STREET
 
 INDICATOR_FILE = Path(__file__).resolve().parent.parent / "data" / "wall_indicators.json"
@@ -42,13 +43,22 @@ def _deck_json(layers: list) -> dict:
     return json.loads(deck.to_json())
 
 
+def _outline(rows: list[dict]) -> list[list]:
+    """Polygon rings as one flat list per ring ([x0, y0, x1, y1, ...]); the page makes line segments of them."""
+    return [[round(v, 5) for xy in ring for v in xy] for row in rows for ring in row["polygon"]]
+
+
 def base_template(records) -> dict:
+    """The base deck: district tints, the grids (coloured by the page), the hexagon view and the
+    street and district boundaries. Boundaries are LineLayers and the district names HTML
+    (wall-area-labels): on software WebGL each layer class costs a shader compiled at first draw,
+    and PathLayer's and TextLayer's (with its font atlas) are the slowest to start of all."""
     districts = [r for r in records if r.level == DISTRICT]
     streets = [r for r in records if r.level == STREET]
     district_rows = area_polygons(districts, 0.0005)
     for row in district_rows:
         row["fill"] = row["fill"][:3] + [46]
-    label_rows = labels(districts)
+    line = dict(get_source_position="s", get_target_position="t", get_width=1)
     layers = [
         pdk.Layer("PolygonLayer", id="district-fill", data=district_rows, get_polygon="polygon", get_fill_color="fill",
                   filled=True, stroked=False),
@@ -57,20 +67,29 @@ def base_template(records) -> dict:
                   upper_percentile=100, visible=False,
                   color_range=[[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95],
                                [245, 124, 58]]),
-        pdk.Layer("PolygonLayer", id="streets", data=area_polygons(streets, 0.0005), get_polygon="polygon",
-                  filled=False, stroked=True, get_line_color=[170, 200, 245, 70], line_width_min_pixels=1),
-        pdk.Layer("PolygonLayer", id="district-lines", data=[{"polygon": r["polygon"]} for r in district_rows],
-                  get_polygon="polygon", filled=False, stroked=True, get_line_color=[215, 232, 255, 230],
-                  line_width_min_pixels=2),
-        pdk.Layer("TextLayer", id="district-labels", data=label_rows, get_position="position", get_text="name",
-                  get_size=24, get_color=[255, 255, 255, 235], outline_width=3, outline_color=[4, 12, 28, 230],
-                  font_settings={"sdf": True}),
+        pdk.Layer("LineLayer", id="streets", data=[], get_color=[170, 200, 245, 70], width_min_pixels=1, **line),
+        pdk.Layer("LineLayer", id="district-lines", data=[], get_color=[215, 232, 255, 230], width_min_pixels=2, **line),
     ]
     spec = _deck_json(layers)
     _literal(spec, "heat", getPosition="@@=-")
-    _literal(spec, "district-labels", characterSet="".join(sorted({c for r in label_rows for c in r["name"]})),
-             fontFamily=CJK_FONTS, fontWeight="bold")
     spec["glOptions"] = {"preserveDrawingBuffer": True}  # lets the page (and tests) read what was drawn
+    # What the page turns into layer data and labels (assets/wall.js baseSpec, areaLabels).
+    spec["outlines"] = {"streets": _outline(area_polygons(streets, 0.0005)), "district-lines": _outline(district_rows)}
+    spec["labels"] = labels(districts)
+    return spec
+
+
+_templates: dict[str, dict] = {}
+
+
+def cached_base_template(services, records) -> dict:
+    """base_template once per hierarchy version (it costs ~60 ms and changes only with an import)."""
+    with services.db.session() as s:
+        version = hierarchy_version(s) or "none"
+    spec = _templates.get(version)
+    if spec is None:
+        _templates.clear()
+        spec = _templates[version] = base_template(records)
     return spec
 
 
@@ -184,7 +203,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
         "pinned_mode": mode if mode in dict(MAP_MODES) else None, "rotate_s": seconds, "panels": [k for k, _ in PANELS], "panel_names": dict(PANELS),
         "modes": [k for k, _ in MAP_MODES], "mode_names": dict(MAP_MODES),
         "kinds": list(KINDS), "kind_labels": KIND_LABELS, "severity_labels": {str(k): v for k, v in SEVERITY_LABELS.items()},
-        "base": base_template(records), "overlay": overlay_template(),
+        "base": cached_base_template(services, records), "overlay": overlay_template(),
     }
     snap = snapshot(services)
     geo = grid_geometry(services)
@@ -244,6 +263,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                     dash_deck.DeckGL(id="wall-map", data=_empty(config["base"]), style={"position": "absolute", "inset": "0"}),
                     dash_deck.DeckGL(id="wall-live-map", data=_empty(config["overlay"]),
                                      style={"position": "absolute", "inset": "0", "pointerEvents": "none"}),
+                    html.Div(id="wall-area-labels", className="wall-area-labels"),
                     html.Div(id="wall-em-labels", className="wall-em-labels"),
                     html.Div(id="wall-map-title", className="wall-map-title"),
                     html.Div(id="wall-alert", className="wall-alert"),
