@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.register_blueprint(api_indicators)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
+    from api.wall import bp as api_wall  # GET /wall/base.json
+    server.register_blueprint(api_wall)
     register_app_fallback(server)
     server.add_url_rule("/healthz", "healthz", _healthz)
     init_limits(server)
@@ -85,14 +87,20 @@ def _healthz():
 
 
 class UccDash(dash.Dash):
-    """Dash whose index page loads only the script bundles the requested page uses (layouts/scripts.py)."""
+    """Dash whose index page loads only the script bundles the requested page uses (layouts/scripts.py)
+    and, for the wall, starts reading its figures while the browser loads the scripts."""
 
     def interpolate_index(self, **kwargs):
-        from flask import request
+        from flask import current_app, request
 
+        from auth import current_principal
         from layouts.scripts import scripts_for
 
         kwargs["scripts"] = scripts_for(request.path, kwargs["scripts"])
+        if request.path.rstrip("/") == "/wall" and current_principal() is not None:
+            from data.wall_view import prefetch_snapshot
+
+            prefetch_snapshot(current_app.extensions["ucc"])
         return super().interpolate_index(**kwargs)
 
 

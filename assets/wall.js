@@ -27,6 +27,35 @@
   W.lastRefreshAt = 0;
   W.marks = {};
 
+  // ---- the map's static half (boundaries, grid shapes): fetched while the other scripts load ----------
+  // (api/wall.py; made once per hierarchy version and kept by the browser). The layout arrives
+  // later with the version it expects in cfg.base_v; a mismatch (a new import) fetches again.
+  function loadBase() {
+    if (W.baseLoading) { return; }
+    W.baseLoading = true;
+    fetch("/wall/base.json", {credentials: "same-origin", cache: "no-cache"}).then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.json();
+    }).then(function (data) {
+      W.baseLoading = false;
+      W.mapBase = data;
+      if (W.cfg) { redrawBase(); }
+    }).catch(function () {
+      W.baseLoading = false;
+      setTimeout(function () { if (!W.mapBase || (W.cfg && W.mapBase.v !== W.cfg.base_v)) { loadBase(); } }, 5000);
+    });
+  }
+  function baseReady(cfg) {
+    if (W.mapBase && W.mapBase.v === cfg.base_v) { return true; }
+    loadBase();
+    return false;
+  }
+  // `base` listens to the viewport store: writing it redraws the base (set_props, outside the graph).
+  function redrawBase() {
+    setProps("wall-viewport", {data: {w: window.innerWidth, h: window.innerHeight, at: Date.now()}});
+  }
+  if (/^\/wall\/?$/.test(window.location.pathname)) { loadBase(); }
+
   // ---- small helpers ---------------------------------------------------------------------------
   function nu() { return window.dash_clientside.no_update; }
   function h(tag, props, children) {
@@ -106,9 +135,9 @@
 
   // District names as HTML over the map: crisp at any size, and no font atlas or text shader to
   // build before the first frame.
-  function areaLabels(cfg) {
+  function areaLabels(base) {
     var out = [];
-    (cfg.base.labels || []).forEach(function (l) {
+    (base.labels || []).forEach(function (l) {
       var xy = W.project(l.position[0], l.position[1]);
       if (!xy) { return; }
       out.push(h("Div", {className: "wall-area-label", style: {left: Math.round(xy[0]) + "px", top: Math.round(xy[1]) + "px"}}, l.name));
@@ -198,10 +227,11 @@
     return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
   }
 
-  function baseSpec(geo, agg, heat, mode, cfg) {
+  function baseSpec(agg, heat, mode, cfg) {
     var view = W.view(cfg.bounds);
     W.lastView = view;
-    var rings = geo ? decodeGeo(geo) : [];
+    var base = W.mapBase.base;
+    var rings = decodeGeo(W.mapBase.geo);
     var grids = {};
     ((agg && agg.grids) || []).forEach(function (r) { grids[r[0]] = [r[1], r[2]]; });
     var breaks = (agg && agg.breaks && agg.breaks[mode]) || [1];
@@ -217,13 +247,13 @@
     W.baseRows = rings.length;
     W.gridRows = rows.length;
     // The hexagon layer exists only in its view: an idle layer still costs its set-up.
-    var template = mode === "heat" ? cfg.base : Object.assign({}, cfg.base, {
-      layers: cfg.base.layers.filter(function (l) { return l.id !== "heat"; })});
+    var template = mode === "heat" ? base : Object.assign({}, base, {
+      layers: base.layers.filter(function (l) { return l.id !== "heat"; })});
     return withLayers(template, view, {
       "grids": {data: rows},
       "heat": {data: mode === "heat" ? decodeHeat(heat) : [], visible: mode === "heat", radius: 1400},
-      "streets": {data: segments(cfg.base, "streets")},
-      "district-lines": {data: segments(cfg.base, "district-lines")}
+      "streets": {data: segments(base, "streets")},
+      "district-lines": {data: segments(base, "district-lines")}
     });
   }
 
@@ -667,17 +697,18 @@
         }
         return Date.now();
       },
-      base: function (geo, agg, mode, _viewport, heat, cfg) {
+      base: function (agg, mode, _viewport, heat, cfg) {
         if (!cfg) { return [nu(), nu(), nu(), nu()]; }
         W.cfg = W.cfg || cfg;
+        if (!baseReady(cfg)) { return [nu(), nu(), nu(), nu()]; }  // redrawn when it arrives
         mode = mode || "open";
-        var spec = baseSpec(geo, agg, heat, mode, cfg);  // sets W.lastView, which the labels use
-        return [spec, legendFor(mode, agg, cfg), cfg.mode_names[mode] || "", areaLabels(cfg)];
+        var spec = baseSpec(agg, heat, mode, cfg);  // sets W.lastView, which the labels use
+        return [spec, legendFor(mode, agg, cfg), cfg.mode_names[mode] || "", areaLabels(W.mapBase.base)];
       },
       // The hexagon points came (first showing of that view, or the 5-minute refresh): redraw the
       // base through the viewport store, which `base` listens to.
       heat_arrived: function (heat) {
-        if (heat && W.cfg) { setProps("wall-viewport", {data: {w: window.innerWidth, h: window.innerHeight, heat: Date.now()}}); }
+        if (heat && W.cfg) { redrawBase(); }
         return Date.now();
       },
       overlay: function (agg, _live, _anim, _viewport, cfg) {

@@ -102,7 +102,7 @@ def _safe_next(target: str | None, role: str) -> str:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/_dash") or request.is_json
+    return request.path.startswith("/_dash") or request.path.endswith(".json") or request.is_json
 
 
 def _sign_in_wall_token() -> None:

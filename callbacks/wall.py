@@ -39,7 +39,7 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="base"),
     Output("wall-map", "data"), Output("wall-legend", "children"), Output("wall-map-title", "children"),
-    Output("wall-area-labels", "children"), Input("wall-geo", "data"), Input("wall-agg", "data"), Input("wall-mode", "data"),
+    Output("wall-area-labels", "children"), Input("wall-agg", "data"), Input("wall-mode", "data"),
     Input("wall-viewport", "data"), State("wall-heat", "data"), State("wall-config", "data"),
 )
 

@@ -88,6 +88,36 @@ def _hours_between(s: Session, later, earlier):
     return extract("epoch", later - earlier) / 3600.0
 
 
+SUMS = 9  # the summed figures of a period, in _kpis' order (overdue_open, the tenth, is counted apart)
+
+
+def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *where):
+    """The per-case select of period_figures, defined once for the plain sums and data/month_rollup.py:
+    (columns, shares) where columns has `id` and `k` (district, or "*") of each case reported,
+    accepted, due or closed in [S, E) (the four index ranges) and `shares` are that case's part of
+    each of the SUMS figures (0/1, and hours). `where`: further conditions (a set of ids)."""
+    r, a, d, x = Case.reported_at, Case.accepted_at, Case.deadline_at, Case.closed_at
+    acc = _accepted()
+    in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
+    flag = lambda cond: case((cond, 1), else_=0)  # noqa: E731
+    # Each row's facts are computed once (the subquery; OFFSET 0 keeps SQLite from folding it into
+    # the sums, which would evaluate every comparison again for each figure), then combined as 0/1.
+    rows = select(
+        Case.id.label("id"), (Case.district_code if by_district else literal("*")).label("k"),
+        flag(in_p(r)).label("rec"), flag(acc).label("acc"), flag(in_p(a)).label("ain"),
+        flag(Case.extension_count > 0).label("ext"), flag(in_p(d)).label("din"), flag(in_p(x)).label("xin"),
+        flag(x < S).label("xbs"), flag(x < d).label("xld"), flag(x < E).label("xle"), flag(x <= d).label("xod"),
+        flag(Case.rework_count > 0).label("rw"),
+        case((in_p(x), _hours_between(s, x, a)), else_=0.0).label("hrs"),
+    ).where(or_(in_p(r), in_p(a), in_p(d), in_p(x)), *where).offset(0).subquery()  # the four index ranges
+    c = rows.c
+    early = c.din * (1 - c.xbs)                                    # due in the period, not closed before it
+    due = c.acc * (early + c.xin * c.xld - early * c.xin * c.xld)  # ... or closed in it before its deadline
+    shares = [c.rec, c.acc * c.ain, c.acc * c.ain * c.ext, due, due * c.xle, due * c.xle * c.xod, c.acc * c.xin,
+              c.acc * c.xin * c.rw, c.acc * c.xin * c.hrs]
+    return c, shares
+
+
 def period_figures(s: Session, start: date, end: date, now: datetime, by_district: bool = False,
                    tz: str | tzinfo = SHANGHAI) -> dict:
     """The assessment figures of the days start..end (inclusive) in SQL, exactly as
@@ -95,36 +125,23 @@ def period_figures(s: Session, start: date, end: date, now: datetime, by_distric
     (groups only with by_district). Reads only the cases reported, accepted, due or closed in the
     period (four index ranges), plus the open cases for overdue."""
     S, E = period_bounds(start, end, tz)
-    cutoff = min(now.astimezone(UTC), E)
-    r, a, d, x = Case.reported_at, Case.accepted_at, Case.deadline_at, Case.closed_at
-    acc = _accepted()
-    in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
-    flag = lambda cond: case((cond, 1), else_=0)  # noqa: E731
-    # Each row's facts are computed once (the subquery; OFFSET 0 keeps SQLite from folding it into
-    # the sums, which would evaluate every comparison again for each figure), then summed as 0/1.
-    rows = select(
-        (Case.district_code if by_district else literal("*")).label("k"),
-        flag(in_p(r)).label("rec"), flag(acc).label("acc"), flag(in_p(a)).label("ain"),
-        flag(Case.extension_count > 0).label("ext"), flag(in_p(d)).label("din"), flag(in_p(x)).label("xin"),
-        flag(x < S).label("xbs"), flag(x < d).label("xld"), flag(x < E).label("xle"), flag(x <= d).label("xod"),
-        flag(Case.rework_count > 0).label("rw"),
-        case((in_p(x), _hours_between(s, x, a)), else_=0.0).label("hrs"),
-    ).where(or_(in_p(r), in_p(a), in_p(d), in_p(x))).offset(0).subquery()  # the four index ranges
-    c = rows.c
-    early = c.din * (1 - c.xbs)                                    # due in the period, not closed before it
-    due = c.acc * (early + c.xin * c.xld - early * c.xin * c.xld)  # ... or closed in it before its deadline
-    cols = [func.sum(c.rec), func.sum(c.acc * c.ain), func.sum(c.acc * c.ain * c.ext), func.sum(due),
-            func.sum(due * c.xle), func.sum(due * c.xle * c.xod), func.sum(c.acc * c.xin),
-            func.sum(c.acc * c.xin * c.rw), func.sum(c.acc * c.xin * c.hrs)]
-    q = select(c.k, *cols).group_by(c.k)
+    c, shares = period_shares(s, S, E, by_district)
     raw: dict = {}
-    for row in s.execute(q):
+    for row in s.execute(select(c.k, *(func.sum(v) for v in shares)).group_by(c.k)):
         k = row[0] if by_district else None
         raw[k] = [v or 0 for v in row[1:]] + [0]
+    add_overdue_open(s, raw, S, E, now, by_district)
+    return figures_from(raw, by_district)
+
+
+def add_overdue_open(s: Session, raw: dict, S: datetime, E: datetime, now: datetime, by_district: bool) -> None:
+    """Adds each group's overdue_open (slot SUMS of raw's lists) for the period [S, E) seen at `now`:
+    accepted before E, not closed by E, deadline before the cut-off."""
+    cutoff = min(now.astimezone(UTC), E)
+    a, d, x = Case.accepted_at, Case.deadline_at, Case.closed_at
     key = [Case.district_code] if by_district else []
-    # overdue_open: accepted before E, not closed by E, deadline before the cut-off.
     # Open cases through ix_cases_state; cases closed after E through ix_cases_closed_at.
-    over = and_(acc, a < E, d < cutoff)
+    over = and_(_accepted(), a < E, d < cutoff)
     # coalesce(c, c) is c, but no index: the planner must take the closed_at range, not "every
     # case accepted before E" (all of them, for the current month).
     # Those few rows are counted here: a GROUP BY would tempt SQLite into walking a district index.
@@ -135,9 +152,13 @@ def period_figures(s: Session, start: date, end: date, now: datetime, by_distric
         select(Case.district_code).where(x >= E, Case.state.not_in(OPEN_STATES + NOT_ACCEPTED), late))]
     for row in counts:
         k = row[0] if key else None
-        raw.setdefault(k, [0] * 9 + [0])[9] += row[-1]
+        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += row[-1]
+
+
+def figures_from(raw: dict, by_district: bool) -> dict:
+    """period_figures' answer from {group: [the SUMS sums..., overdue_open]}."""
     groups = {k: _kpis(v) for k, v in sorted(raw.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))}
-    total = [sum(v[i] for v in raw.values()) for i in range(10)] if raw else [0] * 10
+    total = [sum(v[i] for v in raw.values()) for i in range(SUMS + 1)] if raw else [0] * (SUMS + 1)
     out = {"total": _kpis(total)}
     if by_district:
         out["groups"] = groups
@@ -177,8 +198,11 @@ def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> 
 def district_ranking(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict:
     """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
     today's received, open and overdue; and the month's city totals."""
+    from data.month_rollup import month_figures  # it builds on this module
+
     day = _day_of(now, tz)
-    month = period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz)
+    # period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz), kept up to date
+    month = month_figures(s, now, tz=tz, by_district=True)
     today = district_figures(s, now, tz)
     names = dict(s.execute(select(Area.code, Area.name).where(Area.level == 2)).all())
     rows = []

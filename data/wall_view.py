@@ -3,6 +3,7 @@ the grid geometry (cached per hierarchy version) and the wall token's principal.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 
 import shapely
@@ -43,28 +44,53 @@ def _rate(v: float | None) -> float | None:
 
 SNAPSHOT_SHARE_S = 2.0  # screens refreshing within this many seconds of each other share one read
 _snapshots: dict[str, tuple[float, dict]] = {}
+_reading: dict[str, threading.Event] = {}  # a read in flight per database: later callers wait for it
+_snap_lock = threading.Lock()
 
 
 def snapshot(services, now: datetime | None = None) -> dict:
     """Everything the wall shows from the database, in one read (marks first: what comes after is
     replayed live). The wall screens of a hall re-read it after each burst of case changes: a read
-    younger than SNAPSHOT_SHARE_S with no case event since is shared. With an explicit `now`
+    younger than SNAPSHOT_SHARE_S with no case event since is shared, and callers arriving while a
+    read is in flight wait for that read instead of starting their own. With an explicit `now`
     (tests, benchmarks) it is always read."""
     if now is not None:
         return _read_snapshot(services, now)
-    import time
-
     key = services.db.url
-    hit = _snapshots.get(key)
-    if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
-        with services.db.session() as s:
-            head = stats.marks(s).head_seq  # a fraction of a millisecond
-        if head == hit[1]["head_seq"]:  # nothing happened since: the same figures
-            return hit[1]
-    t = time.monotonic()
-    snap = _read_snapshot(services, services.cases.clock())
-    _snapshots[key] = (t, snap)
-    return snap
+    while True:
+        hit = _snapshots.get(key)
+        if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
+            with services.db.session() as s:
+                head = stats.marks(s).head_seq  # a fraction of a millisecond
+            if head == hit[1]["head_seq"]:  # nothing happened since: the same figures
+                return hit[1]
+        with _snap_lock:
+            busy = _reading.get(key)
+            if busy is None:
+                busy = _reading[key] = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            busy.wait(30)
+            continue  # the read just made is shared (or, if an event came meanwhile, read again)
+        try:
+            t = time.monotonic()
+            snap = _read_snapshot(services, services.cases.clock())
+            _snapshots[key] = (t, snap)
+            return snap
+        finally:
+            with _snap_lock:
+                _reading.pop(key, None)
+            busy.set()
+
+
+def prefetch_snapshot(services) -> None:
+    """Starts a snapshot read in the background (the /wall page asks for it when its HTML is served:
+    the layout request that follows ~0.5 s later, once the scripts ran, then finds it made)."""
+    if services.db.url in _reading:
+        return
+    threading.Thread(target=snapshot, args=(services,), name="wall-prefetch", daemon=True).start()
 
 
 def _read_snapshot(services, now: datetime) -> dict:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import dash_deck
+import orjson
 import pydeck as pdk
 from dash import dcc, html
 from flask import current_app, g
@@ -45,7 +47,7 @@ def _deck_json(layers: list) -> dict:
 
 def _outline(rows: list[dict]) -> list[list]:
     """Polygon rings as one flat list per ring ([x0, y0, x1, y1, ...]); the page makes line segments of them."""
-    return [[round(v, 5) for xy in ring for v in xy] for row in rows for ring in row["polygon"]]
+    return [[round(float(v), 5) for xy in ring for v in xy] for row in rows for ring in row["polygon"]]
 
 
 def base_template(records) -> dict:
@@ -79,18 +81,28 @@ def base_template(records) -> dict:
     return spec
 
 
-_templates: dict[str, dict] = {}
+_map_base: dict[str, tuple[dict, bytes]] = {}
+_map_base_lock = threading.Lock()
 
 
-def cached_base_template(services, records) -> dict:
-    """base_template once per hierarchy version (it costs ~60 ms and changes only with an import)."""
+def map_base(services) -> tuple[str, dict, bytes]:
+    """The wall map's static half, made once per hierarchy version (an import changes it):
+    (version, base template, JSON bytes of {"v", "base", "geo"}). The page fetches the bytes from
+    /wall/base.json (api/wall.py) while its scripts still load, instead of receiving ~300 KB of
+    boundaries inside every layout; the browser keeps them (ETag = version)."""
     with services.db.session() as s:
         version = hierarchy_version(s) or "none"
-    spec = _templates.get(version)
-    if spec is None:
-        _templates.clear()
-        spec = _templates[version] = base_template(records)
-    return spec
+    hit = _map_base.get(version)
+    if hit is None:
+        with _map_base_lock:
+            hit = _map_base.get(version)
+            if hit is None:
+                records = services.areas.records(max_level=STREET)
+                base = base_template(records)
+                body = orjson.dumps({"v": version, "base": base, "geo": grid_geometry(services)})
+                _map_base.clear()
+                hit = _map_base[version] = (base, body)
+    return version, hit[0], hit[1]
 
 
 def overlay_template() -> dict:
@@ -191,6 +203,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
     token_error = g.get("wall_token_error")
     live = principal is not None and current_app.extensions.get("ucc_live") is not None
     city = next(r for r in records if r.level == 1)
+    base_version, base, _ = map_base(services)
     try:
         seconds = max(5, min(600, int(rotate))) if rotate else ROTATE_SECONDS
     except ValueError:
@@ -203,15 +216,13 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
         "pinned_mode": mode if mode in dict(MAP_MODES) else None, "rotate_s": seconds, "panels": [k for k, _ in PANELS], "panel_names": dict(PANELS),
         "modes": [k for k, _ in MAP_MODES], "mode_names": dict(MAP_MODES),
         "kinds": list(KINDS), "kind_labels": KIND_LABELS, "severity_labels": {str(k): v for k, v in SEVERITY_LABELS.items()},
-        "base": cached_base_template(services, records), "overlay": overlay_template(),
+        "base_v": base_version, "overlay": overlay_template(),
     }
     snap = snapshot(services)
-    geo = grid_geometry(services)
     refresh_ms = REFRESH_MS if live else REFRESH_NO_LIVE_MS
     title = f"{city.name}城市运行管理平台"
     return html.Div(id="wall-root", className="wall-root", children=[
         dcc.Store(id="wall-config", data=config),
-        dcc.Store(id="wall-geo", data=geo),
         dcc.Store(id="wall-agg", data=snap),
         dcc.Store(id="wall-heat", data=0),  # loaded when the hexagon view first shows (callbacks/wall.py)
         # Not None: dcc.Store(memory) writes a None data back on mount, which would fire its callbacks.
@@ -260,7 +271,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
             ]),
             html.Main(className="wall-center", children=[
                 html.Div(id="wall-map-box", className="wall-map", children=[
-                    dash_deck.DeckGL(id="wall-map", data=_empty(config["base"]), style={"position": "absolute", "inset": "0"}),
+                    dash_deck.DeckGL(id="wall-map", data=_empty(base), style={"position": "absolute", "inset": "0"}),
                     dash_deck.DeckGL(id="wall-live-map", data=_empty(config["overlay"]),
                                      style={"position": "absolute", "inset": "0", "pointerEvents": "none"}),
                     html.Div(id="wall-area-labels", className="wall-area-labels"),

@@ -287,3 +287,34 @@ def test_wall_screens_share_a_snapshot_until_a_case_changes(demo_app, token_for)
     fresh = snapshot(services)
     assert fresh is not first and fresh["head_seq"] > first["head_seq"]
     assert fresh["today"]["received"] == first["today"]["received"] + 1
+
+
+def test_screens_arriving_during_a_read_wait_for_it_instead_of_reading_again(demo_app, monkeypatch):
+    """A hall's screens (and the /wall page's own prefetch) asking at once cost one read."""
+    import threading
+
+    import data.wall_view as wv
+
+    services = demo_app.extensions["ucc"]
+    wv._snapshots.pop(services.db.url, None)
+    reads = []
+    started = threading.Event()
+    real = wv._read_snapshot
+
+    def slow_read(svc, now):
+        reads.append(now)
+        started.set()
+        threading.Event().wait(0.3)  # a read in flight while the others arrive
+        return real(svc, now)
+
+    monkeypatch.setattr(wv, "_read_snapshot", slow_read)
+    wv.prefetch_snapshot(services)
+    assert started.wait(5)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(wv.snapshot(services))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(reads) == 1 and len(got) == 4
+    assert all(g is got[0] for g in got) and got[0]["today"]["day"]
