@@ -1,4 +1,5 @@
-"""Background jobs of a server process: automatic escalation of overdue cases (and the demo simulator).
+"""Background jobs of a server process: automatic escalation of overdue cases, the month figures read
+ahead for the wall (and the demo simulator).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
 
@@ -12,11 +13,34 @@ def start_background_jobs(services) -> None:
     """What every serving process runs besides requests: escalation, and the demo simulator when
     UCC_SIMULATE is on (in scale-out, switch it on in one process only)."""
     start_escalation(services.cases)
+    start_wall_figures(services)
     if services.settings.simulate:
         from data.simulation import start_background
 
         start_background(services.cases, rate_per_minute=6.0)
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
+
+
+def start_wall_figures(services, interval_seconds: float = 30.0,
+                       stop: threading.Event | None = None) -> threading.Thread:
+    """Keeps the month's figures (data/month_rollup.py) read ahead: at start, on a new day and on the
+    periodic full re-read the wall's requests would otherwise wait ~0.2 s at a million cases."""
+    from data.month_rollup import keep_warm
+
+    stop = stop or threading.Event()
+
+    def loop():
+        while True:
+            try:
+                keep_warm(services.db, services.cases.clock())
+            except Exception:  # noqa: BLE001 - the requests still read for themselves
+                log.exception("month figures round failed")
+            if stop.wait(interval_seconds):
+                return
+
+    t = threading.Thread(target=loop, name="ucc-wall-figures", daemon=True)
+    t.start()
+    return t
 
 
 def start_escalation(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:

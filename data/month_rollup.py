@@ -26,7 +26,7 @@ from data import stats
 from data.models import Case, CaseEvent
 from dispatch.kpi import period_bounds
 
-__all__ = ["MonthRollup", "month_figures", "rollup_for", "STALE_AFTER_S"]
+__all__ = ["MonthRollup", "month_figures", "rollup_for", "keep_warm", "STALE_AFTER_S"]
 
 STALE_AFTER_S = 600.0
 MAX_CHANGED = 5000   # more changed cases than this: one full read is cheaper than the id lookups
@@ -80,12 +80,15 @@ class MonthRollup:
         self.loaded_at = 0.0
         self.full_reads = self.delta_reads = self.cases_reread = 0
 
-    def figures(self, s: Session, now: datetime) -> dict:
-        """What stats.period_figures(s, first of the month, today, now, by_district, tz) returns."""
+    def figures(self, s: Session, now: datetime, full: bool = False) -> dict:
+        """What stats.period_figures(s, first of the month, today, now, by_district, tz) returns.
+        `full` reads the whole month again whatever changed (keep_warm's periodic re-read)."""
         day = now.astimezone(self.tz).date()
         S, E = period_bounds(day.replace(day=1), day, self.tz)
         with self.lock:
             try:
+                if full:
+                    self.period = None
                 self._refresh(s, S, E)
             except BaseException:
                 self.period = None  # half applied: the next call reads everything
@@ -207,6 +210,18 @@ def rollup_for(s: Session, tz: str | tzinfo = stats.SHANGHAI, by_district: bool 
                 del _rollups[next(iter(_rollups))]
             rollup = _rollups[key] = MonthRollup(zone, by_district)
         return rollup
+
+
+def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: str | tzinfo = stats.SHANGHAI) -> str:
+    """One round of the server's background job (scheduler.py): brings the rollup up to date, and
+    reads the whole month again once it is `full_every_s` old, so that the full reads (at start, on a
+    new day, the staleness net) happen here and not in a wall's request. Returns "full" or "delta"."""
+    with db.session() as s:
+        rollup = rollup_for(s, tz)
+        before = rollup.full_reads
+        age = time.monotonic() - rollup.loaded_at
+        rollup.figures(s, now, full=rollup.full_reads > 0 and age > full_every_s)
+        return "full" if rollup.full_reads > before else "delta"
 
 
 def month_figures(s: Session, now: datetime, tz: str | tzinfo = stats.SHANGHAI, by_district: bool = True) -> dict:

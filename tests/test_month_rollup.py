@@ -328,3 +328,23 @@ def test_a_case_committed_late_with_a_lower_number_is_counted(world):
     assert after["total"].received == before["total"].received + 2
     assert after["total"].closed == before["total"].closed + 1
     assert _rollup(db).full_reads == 1
+
+
+def test_the_background_round_reads_ahead_so_requests_do_not(world, monkeypatch):
+    """scheduler.start_wall_figures: the first round fills the rollup, later rounds follow the outbox,
+    and once the read is old the round (not a wall's request) reads the month again, hand edits included."""
+    db, service, clock = world
+    _history(db, n=30)
+    rollup = _rollup(db)
+    assert month_rollup.keep_warm(db, clock.now) == "full" and rollup.full_reads == 1
+    service.intake({"category": GARBAGE, "source": "patrol", "lon": 119.955, "lat": 31.705}, OFFICER)
+    assert month_rollup.keep_warm(db, clock.now) == "delta"
+    _check(db, clock.now)  # a request now: up to date without a read of its own
+    assert rollup.full_reads == 1
+    _add(db, reported_at=T0 - timedelta(hours=1))  # a hand-written row the outbox does not name ...
+    with db.engine.begin() as conn:  # ... and an edit of an old one
+        conn.execute(text("UPDATE cases SET rework_count = rework_count + 1 WHERE id = (SELECT min(id) FROM cases)"))
+    monkeypatch.setattr(rollup, "loaded_at", rollup.loaded_at - 1000)  # the last full read is old
+    assert month_rollup.keep_warm(db, clock.now, full_every_s=300) == "full"
+    _check(db, clock.now)
+    assert rollup.full_reads == 2
