@@ -688,7 +688,7 @@
         if (!W.started) {
           W.started = true;
           connect();
-          nightlyReload();
+          setTimeout(nightlyReload, 10000);  // not in the first drawing's way
           var resizeTimer = null;
           window.addEventListener("resize", function () {
             clearTimeout(resizeTimer);
@@ -734,9 +734,15 @@
       },
       clock: function (_n, cfg) {
         var now = new Date();
-        var time = now.toLocaleTimeString("zh-CN", {timeZone: "Asia/Shanghai", hour12: false});
-        var date = now.toLocaleDateString("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "long",
-                                                     day: "numeric", weekday: "long"});
+        // Formatters made once (toLocale*String builds one per call: ~10 ms the first time, every second).
+        W.fmt = W.fmt || {
+          time: new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", hour12: false, hour: "numeric",
+                                                  minute: "numeric", second: "numeric"}),
+          date: new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "long",
+                                                  day: "numeric", weekday: "long"})
+        };
+        var time = W.fmt.time.format(now);
+        var date = W.fmt.date.format(now);
         var conn, connCls;
         if (!cfg.live) {
           conn = cfg.token_error ? "⚠ " + cfg.token_error + " · 定时刷新" : "未接入实时推送 · 每15秒刷新";
