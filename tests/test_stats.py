@@ -12,7 +12,7 @@ from data import stats
 from data.models import Case, CaseEvent
 from data.tokens import Principal
 from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
-from tests.factories import rect_city, small_world
+from tests.factories import add_case_row, rect_city, small_world
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -30,15 +30,7 @@ def world(empty_db):
 
 def _add(db, **kw) -> int:
     """One case row written directly, for timestamps the lifecycle would take days to reach."""
-    grid = kw.pop("grid", GRIDS[0])
-    values = dict(state="closed", category_code=GARBAGE, kind="event", source="patrol", lon=119.91, lat=31.71,
-                  grid_code=grid, district_code=grid[:6], reported_at=T0, updated_at=T0)
-    values.update(kw)
-    with db.session() as s:
-        case = Case(**values)
-        s.add(case)
-        s.flush()
-        return case.id
+    return add_case_row(db, T0, **kw)
 
 
 def _kpi_rows(db) -> list[KpiCase]:
