@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pstats
+import re
 import sqlite3
 import sys
 import threading
@@ -327,23 +328,27 @@ def pct(values, q):
     return float(np.percentile(np.asarray(values), q)) * 1e3
 
 
-def run_http(args, wd: Workdir, seed_warm: Path, events, warm, server: str = "embedded"):
+def run_http(args, wd: Workdir, seed_warm: Path, events, warm, server: str = "embedded", worker_class: str = ""):
     """POST the events to a real server: "embedded" (`python app.py`, Werkzeug's threaded server) or
     "gunicorn" (the production mode: gunicorn.conf.py, UCC_WORKERS processes with keep-alive)."""
     from tests.serving import AppProcess
 
-    path = wd.copy(seed_warm, f"http_{server}.db")
+    path = wd.copy(seed_warm, f"http_{server}{worker_class}.db")
     db = Database(url_of(path))
     with db.session() as s:
         tokens = [create_token(s, "duty_officer", label=f"bench client {k}") for k in range(args.clients)]
     db.dispose()
     t = time.perf_counter()
     # One token per client (several integrations); the per-token rate limit raised so that it never answers 429.
-    app = AppProcess(url_of(path), wd.path / f"server_{server}.log", server=server,
-                     UCC_API_RATE_LIMIT="1000000 per minute", UCC_WORKERS=str(args.workers)).wait_ready()
+    app = AppProcess(url_of(path), wd.path / f"server_{server}{worker_class}.log", server=server,
+                     UCC_API_RATE_LIMIT="1000000 per minute", UCC_WORKERS=str(args.workers),
+                     UCC_WORKER_CLASS=worker_class).wait_ready()
     try:
+        used = re.search(r"Using worker: (\w+)", app.log_path.read_text())
+        worker_class = used.group(1) if used else worker_class
         what = ("`python app.py` (embedded)" if server == "embedded" else
-                f"gunicorn -c gunicorn.conf.py wsgi:application, {args.workers} worker processes (production)")
+                f"gunicorn -c gunicorn.conf.py wsgi:application, {args.workers} {worker_class} worker processes"
+                + (" (production)" if not used or worker_class == "gevent" else " (for comparison)"))
         print(f"\n(b) server {what} ready in {time.perf_counter() - t:.1f} s at {app.url}")
         post_events(app.port, tokens, warm, 2)  # warm-up: locator, catalog, code paths
         http_events = events[:args.http_n]
@@ -383,7 +388,7 @@ def run_http(args, wd: Workdir, seed_warm: Path, events, warm, server: str = "em
         raise
     finally:
         app.stop()
-    return {"rate": rate, "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99), "rate1": rate1,
+    return {"worker_class": worker_class, "rate": rate, "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99), "rate1": rate1,
             "p50_1": pct(lat1, 50), "p95_1": pct(lat1, 95), "server_cpu_us": server_us,
             "client_cpu_us": (me1 - me0) / n * 1e6, "floor_rate": floor_rate, "floor_cpu_us": floor_cpu}
 
@@ -1163,6 +1168,9 @@ def run(args, wd: Workdir) -> None:
 
     http_res = run_http(args, wd, seed_warm, events, warm) if not args.no_http else None
     prod_res = run_http(args, wd, seed_warm, events, warm, server="gunicorn") if not args.no_http else None
+    # The thread-per-connection worker, gunicorn.conf.py's fallback without gevent, for comparison.
+    thread_res = (run_http(args, wd, seed_warm, events, warm, server="gunicorn", worker_class="gthread")
+                  if prod_res and prod_res["worker_class"] != "gthread" else None)
 
     print(f"\nsummary ({os.cpu_count()} CPUs; '÷' = baseline events/s divided by this path's events/s)")
     print(f"  {'path':<44}{'events/s':>10}{'µs/event':>10}{'÷ raw 1 txn':>13}{'÷ raw txn/event':>17}"
@@ -1175,9 +1183,12 @@ def run(args, wd: Workdir) -> None:
         lines += [(f"HTTP embedded, {args.clients} clients", http_res["rate"], None),
                   ("HTTP embedded, 1 client", http_res["rate1"], None),
                   ("HTTP embedded, GET /areas/locate (floor)", http_res["floor_rate"], None),
-                  (f"HTTP gunicorn x{args.workers}, {args.clients} clients", prod_res["rate"], TARGET_HTTP),
-                  (f"HTTP gunicorn x{args.workers}, 1 client", prod_res["rate1"], None),
-                  (f"HTTP gunicorn x{args.workers}, GET locate (floor)", prod_res["floor_rate"], None)]
+                  (f"HTTP gunicorn {prod_res['worker_class']} x{args.workers}, {args.clients} clients", prod_res["rate"],
+                   TARGET_HTTP),
+                  (f"HTTP gunicorn {prod_res['worker_class']} x{args.workers}, 1 client", prod_res["rate1"], None),
+                  (f"HTTP gunicorn {prod_res['worker_class']} x{args.workers}, GET locate", prod_res["floor_rate"], None)]
+    if thread_res:
+        lines += [(f"HTTP gunicorn gthread x{args.workers}, {args.clients} clients", thread_res["rate"], None)]
     missed = False
     for label, rate, target in lines:
         verdict = ""
@@ -1187,7 +1198,7 @@ def run(args, wd: Workdir) -> None:
             verdict = f"{target:>9,}  " + ("met" if ok else f"MISSED ({target / rate:.1f}x short)")
         print(f"  {label:<44}{rate:>10,.0f}{1e6 / rate:>10.0f}{raw_bulk_rate / rate:>12.1f}x"
               f"{raw_each_rate / rate:>16.1f}x{verdict}")
-    for name, res in (("embedded", http_res), ("gunicorn", prod_res)):
+    for name, res in (("embedded", http_res), ("gunicorn", prod_res), ("gunicorn gthread", thread_res)):
         if res:
             print(f"  HTTP {name} latency, {args.clients} clients: p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
                   f"p99 {res['p99']:.1f} ms; 1 client: p50 {res['p50_1']:.1f} ms, p95 {res['p95_1']:.1f} ms")

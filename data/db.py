@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +41,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_COOPERATIVE: bool | None = None
+
+
+def cooperative() -> bool:
+    """Whether this process runs on gevent's loop (monkey-patched by gunicorn's gevent worker)."""
+    global _COOPERATIVE
+    if _COOPERATIVE is None:
+        try:
+            from gevent import monkey
+        except ImportError:
+            _COOPERATIVE = False
+        else:
+            _COOPERATIVE = monkey.is_module_patched("time")
+    return _COOPERATIVE
+
+
 class Database:
     """One engine plus its session factory; the app keeps one of these."""
 
@@ -66,7 +83,17 @@ class Database:
 
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if cooperative():
+                # gevent (gunicorn.conf.py): a blocking flock would stop every connection of this
+                # process while another process commits; poll instead, the loop serving others between.
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        time.sleep(0.0002)  # gevent's sleep once patched
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing releases the lock

@@ -133,6 +133,8 @@ def test_the_production_mode_serves_several_processes_on_one_port_and_every_clie
         # two worker processes under the one gunicorn master
         children = [d for d in os.listdir("/proc") if d.isdigit() and _ppid(int(d)) == server.proc.pid]
         assert len(children) == 2, children
+        # ... each an event loop (requirements-prod.txt has gevent): WebSockets included
+        assert "Using worker: gevent" in (tmp_path / "gunicorn.log").read_text()
     finally:
         server.stop()
 
