@@ -189,6 +189,44 @@ def run_threads(svc, principal, events, threads):
     return wall, cpu, sum(merged), dict(errors), [x for part in lat for x in part]
 
 
+def _process_worker(path, principal, events, threads, barrier, out):
+    """One process of run_processes: its own service (engine, caches) made after the fork."""
+    svc = new_service(path)
+    warm_up(svc, principal, [])
+    barrier.wait()
+    if threads == 1:
+        wall, merged, errors = run_serial(svc, principal, events)
+    else:
+        wall, _cpu, merged, errors, _lat = run_threads(svc, principal, events, threads)
+    svc.db.dispose()
+    out.put((merged, errors))
+
+
+def run_processes(path: Path, principal, events, procs: int, threads: int):
+    """The events split over `procs` processes of `threads` threads each, every one calling
+    CaseService.intake on the same SQLite file (as the production server's worker processes do; they
+    take turns at the write on Database.write_turn's file lock). Returns wall time, merged, errors."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
+    ps = [ctx.Process(target=_process_worker, args=(path, principal, events[k::procs], threads, barrier, out))
+          for k in range(procs)]
+    for p in ps:
+        p.start()
+    barrier.wait()
+    t = time.perf_counter()
+    results = [out.get(timeout=300) for _ in ps]
+    wall = time.perf_counter() - t
+    for p in ps:
+        p.join(30)
+    errors: dict[str, int] = defaultdict(int)
+    for _m, errs in results:
+        for code, n in errs.items():
+            errors[code] += n
+    return wall, sum(m for m, _ in results), dict(errors)
+
+
 # ---- raw SQLite baseline ----------------------------------------------------------------------
 def raw_connect(path: Path) -> sqlite3.Connection:
     """The app's connection settings (data/db.py), with explicit BEGIN/COMMIT."""
@@ -1072,6 +1110,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5_000, help="events in-process (default 5,000)")
     ap.add_argument("--http-n", type=int, default=3_000, help="events over HTTP (default 3,000)")
     ap.add_argument("--threads", type=int, default=4, help="threads for the threaded in-process run (default 4)")
+    ap.add_argument("--procs", type=int, default=2, help="processes for the multi-process in-process run (default 2)")
+    ap.add_argument("--proc-threads", type=int, default=8, help="threads in each of those processes (default 8)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     ap.add_argument("--dup-rate", type=float, default=0.02, help="share of deliberate repeat reports (default 0.02)")
@@ -1152,6 +1192,15 @@ def run(args, wd: Workdir) -> None:
           f"max {max(lat_t) * 1e3:.0f} ms; process CPU {cpu_t / wall_t:.0%} of one core (GIL; SQLite busy waits "
           f"sleep while another thread holds the write lock)")
 
+    # (a) in-process on both cores: several processes of several threads on one file
+    procs_db = wd.copy(seed_warm, "procs.db")
+    wall_p, merged_p, errors_p = run_processes(procs_db, principal, inproc, args.procs, args.proc_threads)
+    procs_rate = len(inproc) / wall_p
+    rows_p = read_rows(procs_db, base_ids)
+    print(f"(a) in-process, {args.procs} processes x {args.proc_threads} threads (the machine's cores, as the "
+          f"server's worker processes): {wall_p:.2f} s = {procs_rate:,.0f} events/s; merged {merged_p:,}; errors: "
+          f"{errors_p or 'none'}; rows written: {', '.join(f'{t} {len(rows_p[t][1]):,}' for t in TABLES)}")
+
     # (c) raw SQLite baselines: the same rows
     n_rows = sum(len(rows[t][1]) for t in TABLES)
     n_cases = len(rows["cases"][1])
@@ -1178,7 +1227,8 @@ def run(args, wd: Workdir) -> None:
     lines = [("raw sqlite3, executemany in 1 transaction", raw_bulk_rate, None),
              ("raw sqlite3, 1 transaction per event", raw_each_rate, None),
              ("in-process intake, 1 thread", serial_rate, TARGET_INPROC),
-             (f"in-process intake, {args.threads} threads", thread_rate, TARGET_INPROC)]
+             (f"in-process intake, {args.threads} threads", thread_rate, TARGET_INPROC),
+             (f"in-process, {args.procs} processes x {args.proc_threads} threads", procs_rate, TARGET_INPROC)]
     if http_res:
         lines += [(f"HTTP embedded, {args.clients} clients", http_res["rate"], None),
                   ("HTTP embedded, 1 client", http_res["rate1"], None),
