@@ -27,6 +27,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Literal
 from zoneinfo import ZoneInfo
@@ -608,18 +609,10 @@ class CaseService:
         for job in jobs:
             job.case_id, job.values, job.history, job.seqs, job.error = None, None, None, [], None
         seqs: list[int] = []
-        with self.db.write_turn(), self.db.engine.begin() as conn:
-            cur = conn.connection.cursor()
-            sql = None
-            try:
-                if st.dialect == "sqlite":
-                    # Take the write lock now, not at the first INSERT: the dedupe SELECT below sees every
-                    # committed case, and no other writer can add one before we commit. (pysqlite's
-                    # default mode has no transaction open yet; should the engine open one itself, a
-                    # write that changes nothing takes the same lock.)
-                    sql = "UPDATE cases SET id = id WHERE 0" if cur.connection.in_transaction else "BEGIN IMMEDIATE"
-                    cur.execute(sql)
-                elif st.lock is not None:
+        sql = "COMMIT"
+        try:
+            with (self.db.write_transaction() if st.dialect == "sqlite" else self._engine_transaction()) as cur:
+                if st.lock is not None:
                     sql = st.lock.sql
                     keys = sorted({k for j in jobs for k in self._lock_keys(j.category.code, j.req.lon, j.req.lat)})
                     for key in keys:  # sorted: two batches never wait on each other in a cycle
@@ -636,12 +629,21 @@ class CaseService:
                         job.error = exc
                         continue
                     seqs.extend(job.seqs)
-            except st.dbapi_error as exc:
-                # As SQLAlchemy would have raised it (IntegrityError, OperationalError, ...).
-                raise DBAPIError.instance(sql, None, exc, st.dbapi_error, dialect=conn.dialect) from exc
+                sql = "COMMIT"
+        except st.dbapi_error as exc:
+            # As SQLAlchemy would have raised it (IntegrityError, OperationalError, ...).
+            raise DBAPIError.instance(sql, None, exc, st.dbapi_error, dialect=self.db.engine.dialect) from exc
+        return seqs
+
+    @contextmanager
+    def _engine_transaction(self):
+        """PostgreSQL: a DBAPI cursor in an engine transaction (the pool's connections, reconnected by it)."""
+        with self.db.engine.begin() as conn:
+            cur = conn.connection.cursor()
+            try:
+                yield cur
             finally:
                 cur.close()
-        return seqs
 
     def _after_commit(self, job: "_Intake") -> None:
         """In the caller's thread, once its case is committed: shape the answer, keep the case for the
