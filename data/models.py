@@ -161,6 +161,9 @@ class Case(Base):
         Index("ix_cases_reported", "reported_at"),
         Index("ix_cases_deadline", "deadline_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
+        # the intake's dedupe: same category within a few metres (a latitude band of ~100 m), whatever
+        # the day's volume of the category; lon and reported_at are checked in the index
+        Index("ix_cases_dedupe", "category_code", "lat", "lon", "reported_at"),
         Index("ix_cases_accepted", "accepted_at"),  # data/stats.py: accepted per day / period
         # the console's queue filtered by source, or to supervised cases (few: a partial index)
         Index("ix_cases_source_reported", "source", "reported_at"),

@@ -80,6 +80,35 @@ def test_dedupe_window_in_time_and_space(world):
     assert _report(service, lon=POINT["lon"] + 0.0002)["merged_into"] is None  # too late to be the same
 
 
+def test_dedupe_reads_only_the_nearby_cases_of_its_category_however_busy_the_day(tmp_path):
+    """Many reports of one category in a day: the dedupe finds the near one through ix_cases_dedupe
+    (category, then a ~100 m latitude band), not by reading every case of the category since yesterday."""
+    import re
+    import sqlite3
+
+    from data.case_service import _DEDUPE
+    from data.db import Database
+    from data.schema import init_db
+
+    db = Database(f"sqlite:///{tmp_path / 'ucc.db'}")
+    init_db(db)
+    service, clock = small_world(db, T0)
+    first = _report(service)
+    for i in range(60):  # the day's other reports of the category, spread over the city
+        clock.now += timedelta(minutes=1)
+        _report(service, lon=119.905 + (i % 10) * 0.007, lat=31.705 + (i // 10) * 0.012)
+    assert _report(service, lon=POINT["lon"] + 0.0002)["merged_into"] == first["id"]
+    compiled = _DEDUPE.compile(dialect=db.engine.dialect)
+    values = {"category": GARBAGE, "since": "2026-11-22 00:00:00", "lat0": POINT["lat"] - 0.0005,
+              "lat1": POINT["lat"] + 0.0005, "lon0": POINT["lon"] - 0.0005, "lon1": POINT["lon"] + 0.0005}
+    con = sqlite3.connect(tmp_path / "ucc.db")
+    plan = con.execute("EXPLAIN QUERY PLAN " + str(compiled), [values.get(k, "closed") for k in compiled.positiontup]).fetchall()
+    con.close()
+    db.dispose()
+    assert any(re.search(r"SEARCH cases USING INDEX ix_cases_dedupe \(category_code=\? AND lat>\? AND lat<\?\)", r[-1])
+               for r in plan), plan
+
+
 def test_idempotency_key_under_concurrency(world):
     service, _ = world
     ids = []
