@@ -27,34 +27,35 @@ def start_wall_figures(services, interval_seconds: float = 30.0,
     periodic full re-read the wall's requests would otherwise wait ~0.2 s at a million cases."""
     from data.month_rollup import keep_warm
 
-    stop = stop or threading.Event()
-
-    def loop():
-        while True:
-            try:
-                keep_warm(services.db, services.cases.clock())
-            except Exception:  # noqa: BLE001 - the requests still read for themselves
-                log.exception("month figures round failed")
-            if stop.wait(interval_seconds):
-                return
-
-    t = threading.Thread(target=loop, name="ucc-wall-figures", daemon=True)
-    t.start()
-    return t
+    return _every(interval_seconds, lambda: keep_warm(services.db, services.cases.clock()), "ucc-wall-figures",
+                  stop, at_start=True)
 
 
 def start_escalation(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
+    def round_():
+        n = cases.escalate_overdue()
+        if n:
+            log.info("自动升级超期案件 %d 件", n)
+
+    return _every(interval_seconds, round_, "ucc-escalation", stop)
+
+
+def _every(interval_seconds: float, job, name: str, stop: threading.Event | None = None,
+           at_start: bool = False) -> threading.Thread:
+    """Runs `job` every interval_seconds in a daemon thread until `stop` is set (first at once with
+    `at_start`); a failed round is logged and the next one runs as usual."""
     stop = stop or threading.Event()
 
     def loop():
-        while not stop.wait(interval_seconds):
-            try:
-                n = cases.escalate_overdue()
-                if n:
-                    log.info("自动升级超期案件 %d 件", n)
-            except Exception:  # noqa: BLE001 - a failed round must not stop the next one
-                log.exception("escalation round failed")
+        if at_start or not stop.wait(interval_seconds):
+            while True:
+                try:
+                    job()
+                except Exception:  # noqa: BLE001 - a failed round must not stop the next one
+                    log.exception("%s: round failed", name)
+                if stop.wait(interval_seconds):
+                    return
 
-    t = threading.Thread(target=loop, name="ucc-escalation", daemon=True)
+    t = threading.Thread(target=loop, name=name, daemon=True)
     t.start()
     return t

@@ -27,7 +27,6 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Literal
 from zoneinfo import ZoneInfo
@@ -611,7 +610,7 @@ class CaseService:
         seqs: list[int] = []
         sql = "COMMIT"
         try:
-            with (self.db.write_transaction() if st.dialect == "sqlite" else self._engine_transaction()) as cur:
+            with self.db.write_transaction() as cur:
                 if st.lock is not None:
                     sql = st.lock.sql
                     keys = sorted({k for j in jobs for k in self._lock_keys(j.category.code, j.req.lon, j.req.lat)})
@@ -634,16 +633,6 @@ class CaseService:
             # As SQLAlchemy would have raised it (IntegrityError, OperationalError, ...).
             raise DBAPIError.instance(sql, None, exc, st.dbapi_error, dialect=self.db.engine.dialect) from exc
         return seqs
-
-    @contextmanager
-    def _engine_transaction(self):
-        """PostgreSQL: a DBAPI cursor in an engine transaction (the pool's connections, reconnected by it)."""
-        with self.db.engine.begin() as conn:
-            cur = conn.connection.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
 
     def _after_commit(self, job: "_Intake") -> None:
         """In the caller's thread, once its case is committed: shape the answer, keep the case for the

@@ -74,13 +74,24 @@ class Database:
 
     @contextmanager
     def write_transaction(self) -> Iterator:
-        """SQLite: a DBAPI cursor in a BEGIN IMMEDIATE transaction, committed on exit and rolled back
-        on error, inside write_turn, on this process's own writer connection. The connection stays
-        checked out of the pool: the intake's hot write pays no pool checkout, reset-on-return
-        ROLLBACK or SQLAlchemy transaction objects. One writer at a time per process (a lock; the
-        intake's group commit already queues its writers). BEGIN IMMEDIATE takes SQLite's write lock
-        at once: what the transaction reads (the intake's dedupe) no other writer changes before it
-        commits. Raises the driver's own exceptions."""
+        """A DBAPI cursor in a write transaction, committed on exit and rolled back on error, for the
+        intake's hot write. Raises the driver's own exceptions from the statements run on the cursor.
+
+        SQLite: BEGIN IMMEDIATE inside write_turn, on this process's own writer connection, kept out
+        of the pool: no pool checkout, reset-on-return ROLLBACK or SQLAlchemy transaction objects per
+        write. One writer at a time per process (a lock; the intake's group commit already queues its
+        writers). BEGIN IMMEDIATE takes SQLite's write lock at once: what the transaction reads (the
+        intake's dedupe) no other writer changes before it commits.
+        PostgreSQL: an engine transaction on a pooled connection (the pool reconnects after a server
+        restart); the caller takes its own locks (advisory locks)."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                cur = conn.connection.cursor()
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+            return
         with self._writer_lock, self.write_turn():
             raw = self._writer_connection()
             cur = raw.cursor()

@@ -18,8 +18,8 @@ NEWEST = 12
 KINDS = ("component", "event", "grid", "emergency")
 SEVERITY_LABELS = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
 
-_geo_lock = threading.Lock()
-_geo_cache: dict[str, tuple[dict, dict[str, int]]] = {}
+_versioned_lock = threading.RLock()  # re-entrant: one cached value may be built from another
+_versioned: dict[str, tuple[str, object]] = {}
 
 
 # ---- data shaping (shared with callbacks/wall.py) ---------------------------------------------------
@@ -201,30 +201,38 @@ def grid_geometry(services) -> dict:
     return _grids(services)[0]
 
 
-def _grids(services) -> tuple[dict, dict[str, int]]:
+def per_hierarchy_version(services, name: str, build):
+    """(version, build(version)): what is derived from the area hierarchy alone (the wall's grid
+    shapes, its base map) is made once per hierarchy version (an import changes it), per `name`."""
     with services.db.session() as s:
         version = hierarchy_version(s) or "none"
-    cached = _geo_cache.get(version)
-    if cached is not None:
-        return cached
-    with _geo_lock:
-        if version in _geo_cache:
-            return _geo_cache[version]
-        records = sorted((r for r in services.areas.records(max_level=GRID) if r.level == GRID), key=lambda r: r.code)
-        x0, y0 = _origin(services)
-        codes, rings, index = [], [], []
-        for i, r in enumerate(records):
-            codes.append(r.code)
-            geom = shapely.simplify(r.geometry, GRID_TOLERANCE, preserve_topology=True)
-            for part in getattr(geom, "geoms", [geom]):
-                if part.is_empty or part.geom_type != "Polygon":
-                    continue
-                ring = _encode_ring(shapely.get_coordinates(part.exterior).tolist(), x0, y0)
-                if ring:
-                    rings.append(ring)
-                    index.append(i)
-        out = {"v": version, "origin": [x0, y0], "q": QUANT, "n": len(codes), "rings": rings,
-               "index": None if index == list(range(len(codes))) else index}
-        _geo_cache.clear()
-        _geo_cache[version] = (out, {code: i for i, code in enumerate(codes)})
-        return _geo_cache[version]
+    hit = _versioned.get(name)
+    if hit is None or hit[0] != version:
+        with _versioned_lock:
+            hit = _versioned.get(name)
+            if hit is None or hit[0] != version:
+                hit = _versioned[name] = (version, build(version))
+    return hit
+
+
+def _grids(services) -> tuple[dict, dict[str, int]]:
+    return per_hierarchy_version(services, "grids", lambda version: _build_grids(services, version))[1]
+
+
+def _build_grids(services, version: str) -> tuple[dict, dict[str, int]]:
+    records = sorted((r for r in services.areas.records(max_level=GRID) if r.level == GRID), key=lambda r: r.code)
+    x0, y0 = _origin(services)
+    codes, rings, index = [], [], []
+    for i, r in enumerate(records):
+        codes.append(r.code)
+        geom = shapely.simplify(r.geometry, GRID_TOLERANCE, preserve_topology=True)
+        for part in getattr(geom, "geoms", [geom]):
+            if part.is_empty or part.geom_type != "Polygon":
+                continue
+            ring = _encode_ring(shapely.get_coordinates(part.exterior).tolist(), x0, y0)
+            if ring:
+                rings.append(ring)
+                index.append(i)
+    out = {"v": version, "origin": [x0, y0], "q": QUANT, "n": len(codes), "rings": rings,
+           "index": None if index == list(range(len(codes))) else index}
+    return out, {code: i for i, code in enumerate(codes)}

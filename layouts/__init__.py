@@ -24,22 +24,20 @@ def guarded(path: str, layout):
     return render
 
 
+APP_TITLE = "城市运行管理平台"
+# The module of each page of dispatch/access.PAGES (which has its path and menu label), and the
+# browser tab's name where it differs from the menu's.
+PAGE_MODULES = {"/": "home", "/cockpit": "cockpit", "/wall": "wall", "/console": "console", "/unit": "unit",
+                "/report": "report"}
+TAB_NAMES = {"/wall": "城市运行态势大屏"}
+
+
 def register_pages() -> None:
-    from layouts import cockpit, home, wall
+    import importlib
 
-    dash.register_page("home", path="/", title="城市运行管理平台", name="城市总览",
-                       layout=guarded("/", home.layout))
-    dash.register_page("cockpit", path="/cockpit", title="领导驾驶舱 · 城市运行管理平台", name="领导驾驶舱",
-                       layout=guarded("/cockpit", cockpit.layout))
-    dash.register_page("wall", path="/wall", title="城市运行态势大屏 · 城市运行管理平台", name="大屏",
-                       layout=guarded("/wall", wall.layout))
-    from layouts import console
-
-    dash.register_page("console", path="/console", title="指挥调度台 · 城市运行管理平台", name="指挥调度台",
-                       layout=guarded("/console", console.layout))
-    from layouts import report, unit
-
-    dash.register_page("unit", path="/unit", title="处置工作台 · 城市运行管理平台", name="处置工作台",
-                       layout=guarded("/unit", unit.layout))
-    dash.register_page("report", path="/report", title="上报 · 城市运行管理平台", name="上报",
-                       layout=guarded("/report", report.layout))
+    for page in access.PAGES:
+        name = PAGE_MODULES[page.path]
+        module = importlib.import_module(f"layouts.{name}")
+        title = APP_TITLE if page.path == "/" else f"{TAB_NAMES.get(page.path, page.label)} · {APP_TITLE}"
+        dash.register_page(name, path=page.path, title=title, name=page.label,
+                           layout=guarded(page.path, module.layout))

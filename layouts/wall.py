@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import dash_deck
@@ -12,8 +11,7 @@ from dash import dcc, html
 from flask import current_app, g
 
 from auth import current_principal
-from data.areas import hierarchy_version
-from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, snapshot
+from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, per_hierarchy_version, snapshot
 from geo.layers import area_polygons, bounds_of, labels
 from geo.model import DISTRICT, STREET
 
@@ -81,28 +79,18 @@ def base_template(records) -> dict:
     return spec
 
 
-_map_base: dict[str, tuple[dict, bytes]] = {}
-_map_base_lock = threading.Lock()
-
-
 def map_base(services) -> tuple[str, dict, bytes]:
     """The wall map's static half, made once per hierarchy version (an import changes it):
     (version, base template, JSON bytes of {"v", "base", "geo"}). The page fetches the bytes from
     /wall/base.json (api/wall.py) while its scripts still load, instead of receiving ~300 KB of
     boundaries inside every layout; the browser keeps them (ETag = version)."""
-    with services.db.session() as s:
-        version = hierarchy_version(s) or "none"
-    hit = _map_base.get(version)
-    if hit is None:
-        with _map_base_lock:
-            hit = _map_base.get(version)
-            if hit is None:
-                records = services.areas.records(max_level=STREET)
-                base = base_template(records)
-                body = orjson.dumps({"v": version, "base": base, "geo": grid_geometry(services)})
-                _map_base.clear()
-                hit = _map_base[version] = (base, body)
-    return version, hit[0], hit[1]
+
+    def build(version):
+        base = base_template(services.areas.records(max_level=STREET))
+        return base, orjson.dumps({"v": version, "base": base, "geo": grid_geometry(services)})
+
+    version, (base, body) = per_hierarchy_version(services, "map_base", build)
+    return version, base, body
 
 
 def overlay_template() -> dict:
