@@ -221,6 +221,8 @@ class LiveBus:
         except NoLiveAccess as exc:
             raise ConnectionRefusedError(str(exc), {"error": "forbidden"})
         sid = request.sid
+        if not self.gate.started:  # live events are ordered from here on (live/gate.py)
+            self.gate.start_at(self.head() + 1)
         self.gate.open(sid, principal, rooms)  # held until its resync (or the grace period)
         for room in rooms:
             join_room(room)
@@ -252,8 +254,9 @@ class LiveBus:
 
     def _sweeper(self) -> None:
         while True:
-            time.sleep(0.25)
+            time.sleep(0.05)  # a tick well inside the gate's reorder wait (0.5 s)
             try:
+                self.gate.pass_overdue()
                 self.gate.release_expired(self._send)
             except Exception:  # noqa: BLE001
                 log.exception("live sweeper failed")

@@ -12,9 +12,17 @@ Every `case_event` that reaches a connection of this process passes here, whethe
   for clients that never send one), so events committed between connect and resync are not
   delivered ahead of the older ones the replay brings.
 
-All sends for one connection happen under the gate's lock when they come from a replay or a
-release; a live send is decided under the lock and happens just after it, which is after any
-release that came before the decision.
+Live events also pass a reorder stage before the per-connection rules (`offer`). Each process
+emits the events it committed itself, after the commit and off the request, so events reach a
+process out of `seq` order now and then: the local emitter and the Redis subscriber are two
+threads, and another process may publish its older event after this one emitted a newer one. The
+stage passes events on in `seq` order; an event that finds an older number missing waits for it
+at most `reorder_seconds` (every process sees every event of the city, whatever its rooms, so a
+gap fills within milliseconds unless the number was never committed or its process died), then
+goes on. An event older than what already went on passes at once: late, never dropped.
+
+Every send happens under the gate's lock (a send only queues the packet on the connection), so
+what one connection receives is exactly the order of the gate's decisions.
 """
 from __future__ import annotations
 
@@ -25,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 Send = Callable[[str, dict], None]
+SendMany = Callable[[list[str], dict], None]  # one live event to several local connections
+Participants = Callable[[], list[str]]  # the local connections in the event's rooms, asked when it goes on
 
 
 @dataclass
@@ -45,13 +55,28 @@ class Connection:
             self.delivered.discard(self.order.popleft())
 
 
+@dataclass
+class Waiting:
+    """A live event that arrived ahead of an older sequence number (see `DeliveryGate.offer`)."""
+    arrived: float
+    payload: dict
+    participants: Participants
+    send_many: SendMany
+
+
 class DeliveryGate:
-    def __init__(self, grace_seconds: float = 5.0, remember: int = 4096, max_held: int = 20000):
+    def __init__(self, grace_seconds: float = 5.0, remember: int = 4096, max_held: int = 20000,
+                 reorder_seconds: float = 0.5, max_waiting: int = 10000):
         self.grace_seconds = grace_seconds
         self.remember = remember
         self.max_held = max_held
+        self.reorder_seconds = reorder_seconds
+        self.max_waiting = max_waiting
         self._lock = threading.RLock()
         self._conns: dict[str, Connection] = {}
+        self._next: int | None = None  # the lowest seq not yet gone on (see start_at)
+        self._waiting: dict[int, Waiting] = {}
+        self.late = 0  # events that came after a newer one had gone on (delivered out of order)
 
     # ---- connections -----------------------------------------------------------------------
     def open(self, sid: str, principal, rooms: list[str]) -> Connection:
@@ -77,6 +102,73 @@ class DeliveryGate:
         return len(self._conns)
 
     # ---- live ------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._next is not None
+
+    def start_at(self, seq: int) -> None:
+        """Where the sequence starts for this process: the bus passes the outbox head + 1 before
+        its first connection. Without it the first event seen sets it (nobody is listening then)."""
+        with self._lock:
+            if self._next is None:
+                self._next = seq
+
+    def offer(self, seq: int, payload: dict, participants: Participants, send_many: SendMany,
+              now: float | None = None) -> None:
+        """A live event reached this process: send it to its local connections in `seq` order with
+        the other live events (see module doc), through `admit`."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._waiting:  # also here: a process without connections runs no sweeper
+                self.pass_overdue(now)
+            if self._next is None:
+                self._next = seq
+            if seq < self._next:
+                self.late += 1
+                self._go_on(seq, payload, participants, send_many)
+                return
+            if seq > self._next:
+                if seq not in self._waiting:
+                    self._waiting[seq] = Waiting(now, payload, participants, send_many)
+                if len(self._waiting) > self.max_waiting:
+                    self._pass_waiting(max(self._waiting))
+                return
+            self._go_on(seq, payload, participants, send_many)
+            self._next = seq + 1
+            self._drain()
+
+    def pass_overdue(self, now: float | None = None) -> int:
+        """Let the waiting events go on whose older numbers did not come within `reorder_seconds`
+        (called by the live bus's sweeper). Returns how many went on."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            overdue = [seq for seq, w in self._waiting.items() if now - w.arrived >= self.reorder_seconds]
+            return self._pass_waiting(max(overdue)) if overdue else 0
+
+    def _pass_waiting(self, upto: int) -> int:
+        """Give up on the missing numbers up to `upto`: the waiting events up to it go on, in order."""
+        n = 0
+        for seq in sorted(s for s in self._waiting if s <= upto):
+            w = self._waiting.pop(seq)
+            self._go_on(seq, w.payload, w.participants, w.send_many)
+            n += 1
+        self._next = upto + 1
+        return n + self._drain()
+
+    def _drain(self) -> int:
+        n = 0
+        while self._next in self._waiting:
+            w = self._waiting.pop(self._next)
+            self._go_on(self._next, w.payload, w.participants, w.send_many)
+            self._next += 1
+            n += 1
+        return n
+
+    def _go_on(self, seq: int, payload: dict, participants: Participants, send_many: SendMany) -> None:
+        targets = self.admit(seq, payload, participants())
+        if targets:
+            send_many(targets, payload)
+
     def admit(self, seq: int, payload: dict, sids: Iterable[str]) -> list[str]:
         """For a live event addressed to `sids` (the local participants of its rooms): the sids to
         send it to now. Held connections keep it for later; those that had it already skip it."""

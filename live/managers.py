@@ -43,13 +43,17 @@ class _GatedFanout:
         if (gate is None or event != EVENT or namespace != self.live_namespace or not isinstance(room, list)
                 or not room or not isinstance(data, dict) or not isinstance(data.get("seq"), int)):
             return False
-        if namespace not in self.rooms:
-            return True
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        sids = [sid for sid, _eio in self.get_participants(namespace, room) if sid not in skip]
-        targets = gate.admit(data["seq"], data, sids)
-        if targets:
-            socketio.Manager.emit(self, event, data, namespace, room=targets)
+
+        def participants() -> list[str]:
+            if namespace not in self.rooms:
+                return []
+            return [sid for sid, _eio in self.get_participants(namespace, room) if sid not in skip]
+
+        def send_many(targets: list[str], payload: dict) -> None:
+            socketio.Manager.emit(self, event, payload, namespace, room=targets)
+
+        gate.offer(data["seq"], data, participants, send_many)
         return True
 
     def send_direct(self, sid: str, event: str, data: dict, namespace: str) -> None:

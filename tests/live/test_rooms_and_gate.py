@@ -87,6 +87,70 @@ def test_a_connect_time_hold_runs_out_for_clients_that_never_resync():
     assert gate.release_expired(lambda sid, p: None, now=time.monotonic() + 100) == []
 
 
+def _live_gate(**kw):
+    """A gate with one live connection "a"; returns it and the seqs "a" received, in order."""
+    gate = DeliveryGate(grace_seconds=60, **kw)
+    gate.open("a", None, ["area:1"])
+    gate.release("a", lambda *_: None)
+    got = []
+
+    def offer(seq, now=None, send=None):
+        gate.offer(seq, _ev(seq), lambda: ["a"], send or (lambda sids, p: got.append(p["seq"])), now=now)
+    return gate, got, offer
+
+
+def test_live_events_reach_a_connection_in_sequence_order_when_they_arrive_out_of_it():
+    gate, got, offer = _live_gate()
+    gate.start_at(1)  # the outbox head + 1 when the first client connected
+    for seq in (2, 1, 4, 3, 6, 5):  # even the very first one may come second
+        offer(seq)
+    assert got == [1, 2, 3, 4, 5, 6]
+    assert gate.late == 0
+
+
+def test_a_number_that_never_comes_holds_the_newer_ones_back_only_briefly_and_a_late_one_still_arrives():
+    import time
+
+    gate, got, offer = _live_gate(reorder_seconds=0.2)
+    gate.start_at(1)
+    t0 = time.monotonic()
+    offer(1, now=t0)
+    offer(3, now=t0)  # 2 is missing (never committed, or its process is slow)
+    offer(4, now=t0 + 0.1)
+    assert got == [1]
+    assert gate.pass_overdue(now=t0 + 0.15) == 0
+    assert gate.pass_overdue(now=t0 + 0.25) == 2  # 3 waited long enough; 4 follows it
+    assert got == [1, 3, 4]
+    offer(2, now=t0 + 0.3)  # late: delivered anyway, counted
+    offer(5, now=t0 + 0.3)
+    assert got == [1, 3, 4, 2, 5] and gate.late == 1
+    # A process without connections runs no sweeper: the next event lets the overdue ones go on.
+    offer(7, now=t0 + 1)
+    offer(8, now=t0 + 2)
+    assert got == [1, 3, 4, 2, 5, 7, 8]
+
+
+def test_a_slow_send_is_not_overtaken_by_a_newer_event_from_another_thread():
+    """The local emitter and the Redis subscriber are two threads: what one connection receives must
+    follow the gate's order even when a send is slow to return."""
+    import threading
+    import time
+
+    gate, got, offer = _live_gate()
+    offer(2)
+
+    def slow_send(sids, payload):
+        time.sleep(0.2)
+        got.append(payload["seq"])
+
+    first = threading.Thread(target=offer, args=(3, None, slow_send))
+    first.start()
+    time.sleep(0.05)
+    offer(4)
+    first.join()
+    assert got == [2, 3, 4]
+
+
 def _server(manager):
     server = socketio.Server(client_manager=manager, async_mode="threading")
     packets = []
