@@ -63,6 +63,50 @@
     if (children !== undefined) { p.children = children; }
     return {type: tag, namespace: "dash_html_components", props: p};
   }
+  // The lists redrawn on every live event (ticker, trend, ranking, emergencies, …) are written into
+  // their empty Dash containers here, not returned as Dash children: Dash 4 dispatches a store action
+  // for every component it replaces and runs every component's selector on each action (about 480
+  // actions and 0.5 s of main thread per new case on the wall, which made a case reach the ticker 0.8
+  // to 2.4 s after its 201). Dash never renders children into these containers, so React leaves them be.
+  function toNode(c) {
+    if (c === null || c === undefined || c === false) { return null; }
+    if (typeof c !== "object") { return document.createTextNode(String(c)); }
+    if (Array.isArray(c)) {
+      var frag = document.createDocumentFragment();
+      c.forEach(function (x) { var n = toNode(x); if (n) { frag.appendChild(n); } });
+      return frag;
+    }
+    var el = document.createElement(c.type.toLowerCase()), p = c.props || {};
+    if (p.className) { el.className = p.className; }
+    if (p.id) { el.id = p.id; }
+    if (p.style) { Object.assign(el.style, p.style); }
+    var kids = toNode(p.children);
+    if (kids) { el.appendChild(kids); }
+    return el;
+  }
+  function sameNode(a, b) {
+    return a.nodeType === b.nodeType && (a.nodeType === 1 ? a.outerHTML === b.outerHTML : a.data === b.data);
+  }
+  // Children that did not change stay in place (a new ticker row is inserted above the others, whose
+  // arrival animation goes on undisturbed).
+  function paint(id, children, className) {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    if (className !== undefined && el.className !== className) { el.className = className; }
+    var frag = toNode(children), want = frag ? (frag.nodeType === 11 ? Array.prototype.slice.call(frag.childNodes) : [frag]) : [];
+    var cur = el.firstChild;
+    want.forEach(function (n) {
+      if (cur && sameNode(cur, n)) { cur = cur.nextSibling; return; }
+      if (cur && cur.nextSibling && sameNode(cur.nextSibling, n)) {  // cur was replaced or dropped
+        var gone = cur;
+        cur = cur.nextSibling.nextSibling;
+        el.removeChild(gone);
+        return;
+      }
+      el.insertBefore(n, cur);
+    });
+    while (cur) { var next = cur.nextSibling; el.removeChild(cur); cur = next; }
+  }
   function fmtInt(v) { return (v === null || v === undefined) ? "—" : Number(v).toLocaleString("zh-CN"); }
   function fmtRate(v) { return (v === null || v === undefined) ? "—" : Number(v).toFixed(1); }
   function hhmm(iso) { return iso ? iso.slice(11, 16) : ""; }
@@ -377,9 +421,10 @@
                          style: {left: Math.round(xy[0]) + "px", top: Math.round(top) + "px"}}, text));
     });
     var key = sig.join("|");
-    if (key === W.labelKey) { return nu(); }
-    W.labelKey = key;
-    return out;
+    if (key !== W.labelKey) {
+      W.labelKey = key;
+      paint("wall-em-labels", out);
+    }
   }
 
   // ---- panels ----------------------------------------------------------------------------------------
@@ -505,26 +550,25 @@
     r["wall-fig-emergencies_open.children"] = fmtInt(m.emergencies.length);
     r["wall-fig-closure.children"] = fmtRate(agg.month.closure_rate);
     r["wall-fig-ontime.children"] = fmtRate(agg.month.on_time_rate);
-    r["wall-trend.children"] = trendBars(agg.trend, d);
+    paint("wall-trend", trendBars(agg.trend, d));
     var soFar = agg.trend.today_so_far + d.received, usual = agg.trend.usual_so_far;
     var diff = usual > 0 ? Math.round(100 * (soFar - usual) / usual) : null;
     r["wall-trend-caption.children"] = "今日累计 " + fmtInt(soFar) + " 件，常态 " + fmtInt(Math.round(usual)) + " 件" +
       (diff === null ? "" : "（" + (diff >= 0 ? "+" : "") + diff + "%）");
-    r["wall-ranking.children"] = rankingTable(agg.ranking);
-    r["wall-ticker.children"] = m.newest.length ? m.newest.map(tickerItem) : [h("Div", {className: "wall-empty-note"}, "今日暂无上报")];
+    paint("wall-ranking", rankingTable(agg.ranking));
+    paint("wall-ticker", m.newest.length ? m.newest.map(tickerItem) : [h("Div", {className: "wall-empty-note"}, "今日暂无上报")]);
     r["wall-city-received.children"] = fmtInt(agg.month.received);
     r["wall-city-accepted.children"] = fmtInt(agg.month.accepted);
     r["wall-city-closure.children"] = fmtRate(agg.month.closure_rate);
     r["wall-city-ontime.children"] = fmtRate(agg.month.on_time_rate);
     r["wall-city-rework.children"] = agg.month.rework_rate === null ? "—" : Number(agg.month.rework_rate).toFixed(2);
     r["wall-city-hours.children"] = fmtRate(agg.month.mean_handling_hours);
-    r["wall-city-top.children"] = topBars(agg.top_categories);
+    paint("wall-city-top", topBars(agg.top_categories));
     var em = emergencyPanel(m.emergencies, agg.emergency_severity, t.emergencies_today + d.emergencies_today);
-    r["wall-em-severity.children"] = em[0];
-    r["wall-em-list.children"] = em[1];
+    paint("wall-em-severity", em[0]);
+    paint("wall-em-list", em[1]);
     var banner = alertBanner(m.emergencies);
-    r["wall-alert.children"] = banner[0];
-    r["wall-alert.className"] = banner[1];
+    paint("wall-alert", banner[0], banner[1]);
     W.rendered = true;
     return r;
   };
@@ -712,9 +756,10 @@
         return Date.now();
       },
       overlay: function (agg, _live, _anim, _viewport, cfg) {
-        if (!cfg || !agg) { return [nu(), nu()]; }
+        if (!cfg || !agg) { return nu(); }
         W.cfg = W.cfg || cfg;
-        return [overlaySpec(agg, cfg), emergencyLabels(agg, cfg)];
+        emergencyLabels(agg, cfg);
+        return overlaySpec(agg, cfg);
       },
       kiosk: function (n, cfg) {
         var panels = cfg.panels, idx = 0;

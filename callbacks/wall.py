@@ -51,21 +51,19 @@ clientside_callback(
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="overlay"),
-    Output("wall-live-map", "data"), Output("wall-em-labels", "children"),
+    Output("wall-live-map", "data"),  # the emergency labels are painted by wall.js (see paint there)
     Input("wall-agg", "data"), Input("wall-live", "data"), Input("wall-anim", "data"), Input("wall-viewport", "data"),
     State("wall-config", "data"),
 )
 
-# Everything drawn from the merged state (snapshot + live): figures, trend, ranking, ticker, panels.
+# Everything drawn from the merged state (snapshot + live). The figures are outputs; the lists (trend,
+# ranking, ticker, top categories, emergencies, the alert banner) are painted by window.uccWall.render
+# into their empty containers (see paint in assets/wall.js: Dash children cost ~0.5 s per live event).
 RENDER_OUTPUTS = (
     [(f"wall-fig-{k}", "children") for k, _ in FIGURES]
-    + [("wall-fig-closure", "children"), ("wall-fig-ontime", "children"),
-       ("wall-trend", "children"), ("wall-trend-caption", "children"), ("wall-ranking", "children"),
-       ("wall-ticker", "children"),
+    + [("wall-fig-closure", "children"), ("wall-fig-ontime", "children"), ("wall-trend-caption", "children"),
        ("wall-city-received", "children"), ("wall-city-accepted", "children"), ("wall-city-closure", "children"),
-       ("wall-city-ontime", "children"), ("wall-city-rework", "children"), ("wall-city-hours", "children"),
-       ("wall-city-top", "children"), ("wall-em-severity", "children"), ("wall-em-list", "children"),
-       ("wall-alert", "children"), ("wall-alert", "className")]
+       ("wall-city-ontime", "children"), ("wall-city-rework", "children"), ("wall-city-hours", "children")]
 )
 _KEYS = json.dumps([f"{i}.{p}" for i, p in RENDER_OUTPUTS])
 clientside_callback(
