@@ -190,6 +190,8 @@ def test_the_hexagon_view_loads_its_points_when_shown(wall_page, wall_app):
 def test_a_stale_screen_says_so(wall_page, wall_app):
     page, _ = wall_page(f"?token={wall_app.tokens['wall']}&kiosk=0")
     assert page.inner_text("#wall-stale") == ""
+    # Once live: the resync's answer counts as fresh data, and must not land after the clock is faked.
+    page.wait_for_function("() => window.uccWall.connected && window.uccWall.lastResync", timeout=10_000)
     page.evaluate("() => { window.uccWall.lastRefreshAt = Date.now() - 7 * 60000; window.uccWall.lastMsgAt = 0; }")
     page.wait_for_selector(".wall-stale.is-on", timeout=3_000)
     assert "数据更新中断 7 分钟" in page.inner_text("#wall-stale")
