@@ -93,7 +93,7 @@
     var el = document.getElementById(id);
     if (!el) { return; }
     if (className !== undefined && el.className !== className) { el.className = className; }
-    var frag = toNode(children), want = frag ? (frag.nodeType === 11 ? Array.prototype.slice.call(frag.childNodes) : [frag]) : [];
+    var want = Array.prototype.slice.call(toNode([].concat(children)).childNodes);
     var cur = el.firstChild;
     want.forEach(function (n) {
       if (cur && sameNode(cur, n)) { cur = cur.nextSibling; return; }

@@ -127,15 +127,10 @@ class DeliveryGate:
                 self.late += 1
                 self._go_on(seq, payload, participants, send_many)
                 return
-            if seq > self._next:
-                if seq not in self._waiting:
-                    self._waiting[seq] = Waiting(now, payload, participants, send_many)
-                if len(self._waiting) > self.max_waiting:
-                    self._pass_waiting(max(self._waiting))
-                return
-            self._go_on(seq, payload, participants, send_many)
-            self._next = seq + 1
-            self._drain()
+            self._waiting.setdefault(seq, Waiting(now, payload, participants, send_many))
+            self._drain()  # goes on at once when it is the next number
+            if len(self._waiting) > self.max_waiting:
+                self._pass_waiting(max(self._waiting))
 
     def pass_overdue(self, now: float | None = None) -> int:
         """Let the waiting events go on whose older numbers did not come within `reorder_seconds`
