@@ -14,7 +14,7 @@ from flask import Flask
 from api.json_provider import OrjsonProvider
 from config import Settings
 from data.area_directory import AreaDirectory
-from data.case_service import CaseService
+from cases.service import CaseService
 from data.db import Database
 
 
@@ -98,7 +98,7 @@ class UccDash(dash.Dash):
 
         kwargs["scripts"] = scripts_for(request.path, kwargs["scripts"])
         if request.path.rstrip("/") == "/wall" and current_principal() is not None:
-            from data.wall_view import prefetch_snapshot
+            from figures.wall import prefetch_snapshot
 
             prefetch_snapshot(current_app.extensions["ucc"])
         return super().interpolate_index(**kwargs)
@@ -126,7 +126,7 @@ def main() -> None:
     server = create_app()
     services: Services = server.extensions["ucc"]
     from data.schema import init_db
-    from data.seed import seed_demo
+    from demo.seed import seed_demo
 
     init_db(services.db)
     seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))

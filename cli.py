@@ -60,7 +60,7 @@ def register(server: Flask) -> None:
     def seed_demo_command():
         """Load the demo city (idempotent)."""
         from data.schema import init_db
-        from data.seed import seed_demo
+        from demo.seed import seed_demo
 
         init_db(_services().db)
         try:
@@ -131,7 +131,7 @@ def register(server: Flask) -> None:
         import json
         from datetime import date
 
-        from data.case_service import ServiceError
+        from cases.service import ServiceError
 
         try:
             d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
@@ -152,7 +152,7 @@ def register(server: Flask) -> None:
     @click.option("--no-progress", is_flag=True, help="不显示进度条")
     def import_cases_command(path: Path, batch_size: int, no_progress: bool):
         """Load historical cases from a legacy system's CSV (all or nothing)."""
-        from data.case_import import CaseImportError, import_cases
+        from cases.legacy_import import CaseImportError, import_cases
 
         try:
             report = import_cases(_services().cases, path, progress=not no_progress, batch_size=batch_size)
@@ -167,7 +167,7 @@ def register(server: Flask) -> None:
     @click.option("--backfill", is_flag=True, help="不按真实时间：以模拟时间快速生成截至此刻的 --duration 秒历史")
     def simulate_command(rate: float, duration: float | None, seed: int | None, backfill: bool):
         """Feed realistic events through the real intake path."""
-        from data.simulation import SimulationRunner
+        from demo.runner import SimulationRunner
 
         if rate < 0 or (duration is not None and duration <= 0):
             _fail("--rate 不能为负数，--duration 须为正数")
@@ -226,6 +226,6 @@ def register(server: Flask) -> None:
             _fail(str(exc))
         click.echo(f"已{'重设密码' if reset else '创建用户'}：{username}")
 
-    from data.indicators import register_indicator_cli
+    from figures.plan_indicators import register_indicator_cli
 
     register_indicator_cli(server)

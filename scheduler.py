@@ -15,7 +15,7 @@ def start_background_jobs(services) -> None:
     start_escalation(services.cases)
     start_wall_figures(services)
     if services.settings.simulate:
-        from data.simulation import start_background
+        from demo.runner import start_background
 
         start_background(services.cases, rate_per_minute=6.0)
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
@@ -23,9 +23,9 @@ def start_background_jobs(services) -> None:
 
 def start_wall_figures(services, interval_seconds: float = 30.0,
                        stop: threading.Event | None = None) -> threading.Thread:
-    """Keeps the month's figures (data/month_rollup.py) read ahead: at start, on a new day and on the
+    """Keeps the month's figures (figures/rollup.py) read ahead: at start, on a new day and on the
     periodic full re-read the wall's requests would otherwise wait ~0.2 s at a million cases."""
-    from data.month_rollup import keep_warm
+    from figures.rollup import keep_warm
 
     return _every(interval_seconds, lambda: keep_warm(services.db, services.cases.clock()), "ucc-wall-figures",
                   stop, at_start=True)

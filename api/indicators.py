@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from api.errors import ApiError, register_error_handlers
 from api.v1 import authenticate
-from data.indicators import IndicatorError, get_indicator, history, list_indicators, update_from_request
+from figures.plan_indicators import IndicatorError, get_indicator, history, list_indicators, update_from_request
 
 bp = Blueprint("api_indicators", __name__, url_prefix="/api/v1")
 register_error_handlers(bp)

@@ -11,8 +11,8 @@ from flask import Blueprint, current_app, send_file
 from api.errors import error_response
 from api.v1 import bearer_principal, bearer_token
 from auth import current_principal
-from data.case_service import ServiceError
-from data.photos import photo_file
+from cases.service import ServiceError
+from cases.photos import photo_file
 
 bp = Blueprint("photos", __name__)
 

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from api.errors import ApiError, register_error_handlers
 from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
-from data.case_service import ServiceError
+from cases.service import ServiceError
 from data.units_repo import list_units
 from data.tokens import PrincipalCache, resolve_token
 from geo.locator import OutsideCity

@@ -3,7 +3,7 @@
 People sign in at /login with a password; a wall display opens /wall?token=T with a `wall` token
 and stays signed in (a remember cookie naming the token, so revoking the token signs it out).
 Every page request, Dash callback and live connection then carries a Principal, and the services
-decide what it may see and do (data/case_service.py, dispatch/lifecycle.py); the page table in
+decide what it may see and do (cases/service.py, dispatch/lifecycle.py); the page table in
 dispatch/access.py only decides which screens a role may open.
 
 CSRF: forms carry Flask-WTF's token; Dash's renderer copies the `_csrf_token` cookie into the

@@ -35,13 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from data.area_directory import AreaDirectory  # noqa: E402
-from data.case_service import SOURCES, CaseService, ServiceError  # noqa: E402
+from cases.service import SOURCES, CaseService, ServiceError  # noqa: E402
 from data.db import SQLITE_PRAGMAS, Database  # noqa: E402
 from data.reference import read_catalog  # noqa: E402
 from data.schema import init_db  # noqa: E402
-from data.seed import seed_demo  # noqa: E402
+from demo.seed import seed_demo  # noqa: E402
 from data.tokens import Principal, create_token  # noqa: E402
-from geo.demo_city import generate_demo_city  # noqa: E402
+from demo.city import generate_demo_city  # noqa: E402
 from geo.model import GRID  # noqa: E402
 
 TARGET_INPROC = 3_000
@@ -502,7 +502,7 @@ def sql_label(statement: str) -> str:
 def instrument(svc: CaseService, probe: Probe):
     """Wrap the steps of intake on this service object (at run time; no file is changed).
     Returns a function that undoes the module-level and shared-object patches."""
-    import data.case_service as cs
+    import cases.service as cs
     from sqlalchemy import event
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -670,7 +670,7 @@ PACKAGES = [("sqlalchemy", "sqlalchemy"), ("pydantic", "pydantic"), ("shapely", 
             ("werkzeug", "werkzeug"), ("flask", "flask"), ("dash", "/dash/"),
             ("http.server + email (request line, header parsing)", "/http/"), ("email parser", "/email/"),
             ("logging (request log line)", "/logging/"), ("socket/socketserver/selectors", "socket"),
-            ("dispatch/ (routing, working time)", "/dispatch/"), ("data/case_service.py", "case_service"),
+            ("dispatch/ (routing, working time)", "/dispatch/"), ("cases/service.py", "case_service"),
             ("geo/", "/geo/"), ("data/ (other)", "/data/"), ("json", "json"), ("zoneinfo", "zoneinfo")]
 
 
@@ -908,7 +908,7 @@ def what_ifs(wd, serial_db: Path, seed_warm: Path, events, principal) -> dict[st
     """Micro-measurements (µs per event) of the costly steps as written and of cheaper alternatives."""
     from sqlalchemy import bindparam, insert, select
 
-    from data.case_service import CLOSED_FOR_DEDUPE
+    from cases.service import CLOSED_FOR_DEDUPE
     from data.models import Case, CaseEvent, CaseHistory, utcnow
     from data.tokens import resolve_token
 

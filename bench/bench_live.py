@@ -114,7 +114,7 @@ def seed_database(path: Path) -> tuple[dict[str, str], list[tuple[float, float]]
     from data.db import Database
     from data.models import Area
     from data.schema import init_db
-    from data.seed import seed_demo
+    from demo.seed import seed_demo
     from data.tokens import create_token
 
     db = Database(f"sqlite:///{path}")

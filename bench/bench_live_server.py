@@ -199,7 +199,7 @@ def main() -> None:
             limiter._headers_enabled = False
     services = server.extensions["ucc"]
     from data.schema import init_db
-    from data.seed import seed_demo
+    from demo.seed import seed_demo
 
     init_db(services.db)
     seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))

@@ -11,7 +11,7 @@ from shapely import Point
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.demo_city import generate_demo_city  # noqa: E402
+from demo.city import generate_demo_city  # noqa: E402
 from geo.locator import Locator, OutsideCity  # noqa: E402
 from geo.model import GRID  # noqa: E402
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 # 1. seeds the demo city into a fresh SQLite file (or reuses DIR/demo.db), copies it and fills the
 #    copy with N historical cases over DAYS days ending now (one executemany; the indexes are
 #    dropped during the load and rebuilt after, as a bulk import would);
-# 2. times each data/stats.py query the wall makes (median of 5 after a warm-up) against the 200 ms
+# 2. times each figures/period.py query the wall makes (median of 5 after a warm-up) against the 200 ms
 #    target, and the naive way (every case read and counted in Python) on the same database, and
 #    checks that both give the same figures;
 # 3. starts `python app.py` on the filled database and times /wall in headless Chromium from the
@@ -46,7 +46,7 @@ def demo_db(path: Path) -> Path:
     """A seeded demo database (demo city, catalog, units), migrated to the newest schema."""
     from data.db import Database
     from data.schema import init_db
-    from data.seed import seed_demo
+    from demo.seed import seed_demo
 
     db = Database(f"sqlite:///{path}")
     init_db(db)
@@ -194,7 +194,7 @@ def naive_figures(db, now: datetime) -> dict:
     from sqlalchemy import select
 
     from data.models import Case
-    from dispatch.kpi import KpiCase, compute_grouped, compute_kpis, period_bounds
+    from figures.definitions import KpiCase, compute_grouped, compute_kpis, period_bounds
 
     tz = "Asia/Shanghai"
     day = now.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date()
@@ -235,7 +235,7 @@ def _ms(fn, runs: int = 5) -> tuple[float, object]:
 
 
 def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
-    from data import stats
+    from figures import period as stats
     from data.db import Database
 
     db = Database(db_url)
@@ -254,9 +254,9 @@ def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
     day = now.astimezone(stats.SHANGHAI).date()
     month = run("period_figures (month, by district)",
                 lambda s: stats.period_figures(s, day.replace(day=1), day, now, by_district=True))
-    # The ranking takes the month from data/month_rollup.py: a full read of the month's cases when
+    # The ranking takes the month from figures/rollup.py: a full read of the month's cases when
     # the process starts, a day begins or every STALE_AFTER_S, then only the cases changed since.
-    from data import month_rollup
+    from figures import rollup as month_rollup
 
     month_rollup._rollups.clear()
     t = time.perf_counter()
@@ -272,11 +272,11 @@ def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
     run("recent_points (7 days)", lambda s: stats.recent_points(s, now, days=7))
     run("category_top", lambda s: stats.category_top(s, now, 5))
 
-    # Everything one refresh of the wall reads (data/wall_view.py snapshot: the queries above, shaped).
+    # Everything one refresh of the wall reads (figures/wall.py snapshot: the queries above, shaped).
     from types import SimpleNamespace
 
     from data.area_directory import AreaDirectory
-    from data.wall_view import snapshot
+    from figures.wall import snapshot
 
     services = SimpleNamespace(db=db, areas=AreaDirectory(db), cases=SimpleNamespace(clock=lambda: now))
     ms, _ = _ms(lambda: snapshot(services, now))

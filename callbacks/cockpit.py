@@ -1,10 +1,10 @@
-"""Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (data/cockpit_stats.py)."""
+"""Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (figures/cockpit.py)."""
 from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from flask import current_app
 
-from data import cockpit_stats
+from figures import cockpit
 from layouts import cockpit as view
 
 
@@ -21,7 +21,7 @@ def _cases():
 )
 def choose_theme(_clicks, ids):
     key = ctx.triggered_id["key"] if isinstance(ctx.triggered_id, dict) else None
-    if key not in cockpit_stats.THEMES:
+    if key not in cockpit.THEMES:
         return no_update, [no_update] * len(ids)
     return key, [view.tab_class(i["key"], key) for i in ids]
 
@@ -48,7 +48,7 @@ def drill(map_click, chart_click, child, _crumbs, current):
         code = child
     elif isinstance(trigger, dict) and ctx.triggered and ctx.triggered[0].get("value"):
         code = trigger["code"]  # a breadcrumb that was really clicked (not one just drawn)
-    target = cockpit_stats.drill_target(_cases().areas, current, code)
+    target = cockpit.drill_target(_cases().areas, current, code)
     return target if target and target != current else no_update
 
 
@@ -64,7 +64,7 @@ def drill(map_click, chart_click, child, _crumbs, current):
     Input("ck-theme", "data"),
 )
 def navigate(area_code, theme_key):
-    nav = cockpit_stats.cached_navigation(_cases(), area_code, theme_key)
+    nav = cockpit.cached_navigation(_cases(), area_code, theme_key)
     if nav is None:
         return [], [], None, "", no_update, "尚未导入城市网格", []
     area = nav["area"]
@@ -84,7 +84,7 @@ PANEL_OUTPUTS = (("ck-period", "children"), ("ck-figures", "children"), ("ck-tre
 def _panel_data(area_code, theme_key, scale, seen=None) -> dict:
     """The panel's outputs for a selection, tagged with the selection they were computed for
     (`out`: in PANEL_OUTPUTS order; None = leave as is)."""
-    snap = cockpit_stats.cached_snapshot(_cases(), area_code, theme_key, seen_seq=seen)
+    snap = cockpit.cached_snapshot(_cases(), area_code, theme_key, seen_seq=seen)
     tag = {"area": area_code, "theme": theme_key, "scale": scale}
     if snap is None:
         return {**tag, "out": ["尚未导入城市网格"] + [None] * (len(PANEL_OUTPUTS) - 1)}

@@ -1,5 +1,5 @@
 """Console callbacks (/console): the queue's pages, the case detail and its actions, hotline intake.
-Reads go through data/console_view.py, writes through CaseService; the browser half is assets/console.js."""
+Reads go through cases/queue.py, writes through CaseService; the browser half is assets/console.js."""
 from __future__ import annotations
 
 import time
@@ -9,8 +9,8 @@ from dash.exceptions import PreventUpdate
 from flask import current_app
 
 from auth import current_principal
-from data import console_view
-from data.case_service import ServiceError
+from cases import queue
+from cases.service import ServiceError
 from dispatch import lifecycle
 from layouts import console as view
 
@@ -48,8 +48,8 @@ def queue_rows(request, states, kind, category, area, source, overdue, supervise
     start, end = int(request.get("startRow") or 0), int(request.get("endRow") or 100)
     first = start == 0
     try:
-        filters = console_view.QueueFilters.from_form(states, kind, category, area, source, overdue, supervised)
-        page = console_view.queue_page(_cases(), principal, filters, start, end, request.get("sortModel"), count=first)
+        filters = queue.QueueFilters.from_form(states, kind, category, area, source, overdue, supervised)
+        page = queue.queue_page(_cases(), principal, filters, start, end, request.get("sortModel"), count=first)
     except ServiceError as exc:
         return {"rowData": [], "rowCount": 0}, "", exc.message
     rows = page["rows"]
@@ -89,7 +89,7 @@ def search(_n, text):
     if not (text or "").strip():
         raise PreventUpdate
     try:
-        case_id = console_view.find_case(_cases(), _principal(), text)
+        case_id = queue.find_case(_cases(), _principal(), text)
     except ServiceError as exc:
         return no_update, exc.message
     return {"id": case_id, "t": time.time()}, ""
@@ -134,13 +134,13 @@ def show_case(opened, reload):
     cases, principal = _cases(), _principal()
     message = {"text": src["msg"], "kind": src.get("kind", "ok")} if src.get("msg") else None
     try:
-        detail = console_view.case_detail(cases, int(src["id"]), principal)
+        detail = queue.case_detail(cases, int(src["id"]), principal)
     except ServiceError as exc:
         return html.Div(exc.message, className="cs-msg is-error cs-d-missing"), None, *_panel("detail")
     case = detail["case"]
-    units = (console_view.dispatch_units(cases, case)
+    units = (queue.dispatch_units(cases, case)
              if any(a["takes_unit"] for a in detail["actions"]) else [])
-    map_src = view.case_map(console_view.case_areas(cases, case), case["lon"], case["lat"])
+    map_src = view.case_map(queue.case_areas(cases, case), case["lon"], case["lat"])
     shown = {"id": case["id"], "version": case["version"], "state": case["state"], "deadline": case["deadline"],
              "time_unit": case["time_unit"], "reported_at": case["reported_at"]}
     return view.detail_view(detail, units, map_src, message), shown, *_panel("detail")
@@ -188,7 +188,7 @@ clientside_callback(
 def tick(_n, shown):
     if not shown:
         raise PreventUpdate
-    t = console_view.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
+    t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
     new = view.countdown_view(t)
     return new.children, new.className
 

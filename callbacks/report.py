@@ -8,8 +8,8 @@ from dash.exceptions import PreventUpdate
 from flask import current_app
 
 from auth import current_principal
-from data.case_service import ServiceError
-from data.photos import check_photo, decode_data_url, save_photo
+from cases.service import ServiceError
+from cases.photos import check_photo, decode_data_url, save_photo
 from geo.locator import OutsideCity
 from layouts import report as view
 

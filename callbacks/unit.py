@@ -6,8 +6,8 @@ from dash.exceptions import PreventUpdate
 from flask import current_app
 
 from auth import current_principal
-from data.case_service import ServiceError
-from data.photos import check_photo, decode_data_url, list_photos, save_photo
+from cases.service import ServiceError
+from cases.photos import check_photo, decode_data_url, list_photos, save_photo
 from layouts import unit as view
 
 CONFLICT = "该案件已被他人更新"

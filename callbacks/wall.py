@@ -6,7 +6,7 @@ import json
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from flask import current_app
 
-from data.wall_view import heat_points, snapshot
+from figures.wall import heat_points, snapshot
 from layouts.wall import FIGURES, PANELS
 
 

@@ -153,7 +153,7 @@ class Case(Base):
 
     __table_args__ = (
         # (state, reported_at): the console's queue of one state, newest first, walks it in order
-        # (the name stays: one state is still its leading column, as data/stats.py reads it).
+        # (the name stays: one state is still its leading column, as figures/period.py reads it).
         Index("ix_cases_state", "state", "reported_at"),
         Index("ix_cases_grid", "grid_code"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
@@ -164,7 +164,7 @@ class Case(Base):
         # the intake's dedupe: same category within a few metres (a latitude band of ~100 m), whatever
         # the day's volume of the category; lon and reported_at are checked in the index
         Index("ix_cases_dedupe", "category_code", "lat", "lon", "reported_at"),
-        Index("ix_cases_accepted", "accepted_at"),  # data/stats.py: accepted per day / period
+        Index("ix_cases_accepted", "accepted_at"),  # figures/period.py: accepted per day / period
         # the console's queue filtered by source, or to supervised cases (few: a partial index)
         Index("ix_cases_source_reported", "source", "reported_at"),
         Index("ix_cases_supervised_reported", "reported_at", sqlite_where=text("supervised = 1"),
@@ -284,7 +284,7 @@ from sqlalchemy import UniqueConstraint  # noqa: E402  (kept with the model that
 
 class CasePhoto(Base):
     """A photo attached to a case: the file lives under the photo root, named by its SHA-256
-    (data/photos.py); this row says which case, what for, who, when. One row per case, kind and
+    (cases/photos.py); this row says which case, what for, who, when. One row per case, kind and
     content, so an upload retried after a lost answer does not add a second one."""
 
     __tablename__ = "case_photos"

@@ -1,7 +1,7 @@
 """Which role may open which page: plain data, read by the sign-in guard and by the page menus.
 
 What a role may *do* to a case is the lifecycle's rules table (dispatch/lifecycle.py); what it may
-*see* is its area (and unit, for handlers), enforced in data/case_service.py. This table only says
+*see* is its area (and unit, for handlers), enforced in cases/service.py. This table only says
 which screens make sense for a role, so a wall display cannot open the console.
 """
 from __future__ import annotations

@@ -11,8 +11,8 @@ from dash import dcc, html
 from flask import current_app
 
 from auth import current_principal
-from data.cockpit_stats import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
-from data.stats import nice_breaks
+from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
+from figures.period import nice_breaks
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import LEVEL_NAMES_ZH
 

@@ -12,8 +12,8 @@ from dash import dcc, html
 from flask import current_app
 
 from auth import current_principal
-from data import console_view
-from data.case_service import NO_INTAKE_ROLES
+from cases import queue
+from cases.service import NO_INTAKE_ROLES
 from dispatch import lifecycle
 from geo.layers import area_polygons, bounds_of
 from geo.model import DISTRICT, STREET
@@ -55,7 +55,7 @@ def layout(**_query):
     if not cases.areas.records(max_level=1):
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
     return html.Div(id="cs-root", className="cs", children=[
-        dcc.Store(id="cs-config", data={"head": console_view.head_seq(cases)}),
+        dcc.Store(id="cs-config", data={"head": queue.head_seq(cases)}),
         dcc.Store(id="cs-started"),
         dcc.Store(id="cs-open"),                 # {id, t}: the case to show (row click, Enter, search, intake)
         dcc.Store(id="cs-reload"),               # {id, t, msg, kind}: show the case again, with a message
@@ -90,12 +90,12 @@ def _toolbar(cases, principal) -> list:
 
     return [
         html.Div(className="cs-filters", children=[
-            dd("cs-f-state", console_view.state_options(), "全部状态", "cs-f-wide", multi=True),
-            dd("cs-f-kind", console_view.kind_options(), "全部类型"),
-            dd("cs-f-category", console_view.category_options(cases), "全部类别", "cs-f-wide", searchable=True),
-            dd("cs-f-area", console_view.area_options(cases, principal) if principal else [], "全部区域",
+            dd("cs-f-state", queue.state_options(), "全部状态", "cs-f-wide", multi=True),
+            dd("cs-f-kind", queue.kind_options(), "全部类型"),
+            dd("cs-f-category", queue.category_options(cases), "全部类别", "cs-f-wide", searchable=True),
+            dd("cs-f-area", queue.area_options(cases, principal) if principal else [], "全部区域",
                "cs-f-wide", searchable=True),
-            dd("cs-f-source", console_view.source_options(), "全部来源"),
+            dd("cs-f-source", queue.source_options(), "全部来源"),
             dd("cs-f-overdue", YES_NO["overdue"], "超期：全部"),
             dd("cs-f-supervised", YES_NO["supervised"], "督办：全部"),
         ]),
@@ -360,7 +360,7 @@ def intake_form(cases) -> html.Div:
         html.Div(className="cs-in-grid", children=[
             html.Div(className="cs-field cs-field-wide", children=[
                 html.Label("事件类别", htmlFor="cs-in-category"),
-                dcc.Dropdown(id="cs-in-category", options=console_view.category_options(cases),
+                dcc.Dropdown(id="cs-in-category", options=queue.category_options(cases),
                              placeholder="输入名称搜索，如：暴露垃圾、井盖、占道经营", searchable=True,
                              labels=DROPDOWN_LABELS, maxHeight=320, className="cs-in-category"),
             ]),

@@ -7,7 +7,7 @@ from dash import dcc, html
 from flask import current_app
 
 from auth import current_display_name, current_principal
-from data.photos import MAX_BYTES, MAX_MB
+from cases.photos import MAX_BYTES, MAX_MB
 
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急"}
 KIND_ORDER = {"event": 0, "component": 1, "grid": 2, "emergency": 3}

@@ -7,7 +7,7 @@ from dash import dcc, html
 from flask import current_app
 
 from auth import current_display_name, current_principal
-from data.photos import MAX_BYTES, MAX_MB
+from cases.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
 from dispatch.working_time import default_calendar
 from layouts.case_text import actor_label, history_action

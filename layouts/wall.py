@@ -11,7 +11,7 @@ from dash import dcc, html
 from flask import current_app, g
 
 from auth import current_principal
-from data.wall_view import KINDS, SEVERITY_LABELS, grid_geometry, per_hierarchy_version, snapshot
+from figures.wall import KINDS, SEVERITY_LABELS, grid_geometry, per_hierarchy_version, snapshot
 from geo.layers import area_polygons, bounds_of, labels
 from geo.model import DISTRICT, STREET
 

@@ -27,7 +27,7 @@ from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 from sqlalchemy import func, select
 
-from data.case_service import mask_phone
+from cases.service import mask_phone
 from data.models import Case, CaseEvent, CaseHistory
 from data.tokens import Principal, resolve_token
 from live.gate import DeliveryGate

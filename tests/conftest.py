@@ -84,7 +84,7 @@ def empty_db(db_kind, tmp_path):
 
 @pytest.fixture(scope="session")
 def demo_records():
-    from geo.demo_city import generate_demo_city
+    from demo.city import generate_demo_city
 
     return generate_demo_city()
 
@@ -92,7 +92,7 @@ def demo_records():
 @pytest.fixture(scope="session")
 def demo_sqlite_url(tmp_path_factory, demo_records):
     """A SQLite database with the demo city, built once per test session (read-only use)."""
-    from data.seed import seed_demo
+    from demo.seed import seed_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     db = Database(f"sqlite:///{path}")

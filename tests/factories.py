@@ -52,7 +52,7 @@ def small_world(db, now):
     hand-moved clock starting at `now`. Returns (service, clock)."""
     from data.area_directory import AreaDirectory
     from data.areas import replace_hierarchy
-    from data.case_service import CaseService
+    from cases.service import CaseService
     from data.reference import ensure_catalog, ensure_units
 
     with db.session() as s:

@@ -46,7 +46,7 @@ def life_app(demo_sqlite_url, tmp_path_factory):
     with nothing (checked through the service's own preview before any browser opens)."""
     from bench.bench_wall import fill_cases
     from data.area_directory import AreaDirectory
-    from data.case_service import CaseService, ServiceError
+    from cases.service import CaseService, ServiceError
     from data.db import Database
     from data.tokens import Principal, create_token
 

@@ -26,11 +26,11 @@ def cockpit_app(demo_sqlite_url, tmp_path_factory):
     """`python app.py` over the demo city with the plan indicators and 30 days of simulated cases
     (the real intake and lifecycle, in simulated time ending now)."""
     from data.area_directory import AreaDirectory
-    from data.case_service import CaseService
+    from cases.service import CaseService
     from data.db import Database
-    from data.indicators import seed_indicators
+    from figures.plan_indicators import seed_indicators
     from data.schema import init_db
-    from data.simulation import SimulationRunner
+    from demo.runner import SimulationRunner
     from data.tokens import create_token
 
     d = tmp_path_factory.mktemp("cockpit")

@@ -176,7 +176,7 @@ def test_bad_input_shows_a_message_and_creates_nothing(phone, report_app):
 
 def test_grid_member_reports_with_a_photo_and_sees_the_number(phone, report_app):
     from data.db import Database
-    from data.photos import list_photos
+    from cases.photos import list_photos
 
     page, watch = phone()
     use_my_position(page)

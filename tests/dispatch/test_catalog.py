@@ -438,7 +438,7 @@ def test_unit_patterns_file_is_json_with_the_city_level_bodies(patterns):
 
 @pytest.fixture(scope="module")
 def demo_city(request):
-    pytest.importorskip("geo.demo_city")
+    pytest.importorskip("demo.city")
     return request.getfixturevalue("demo_records")
 
 

@@ -159,7 +159,7 @@ def test_reconnect_with_the_last_sequence_number_gets_exactly_the_missed_events(
 def _history(demo_data, n: int) -> None:
     """n cases written straight through the case service (no live emit): history for a replay."""
     from data.area_directory import AreaDirectory
-    from data.case_service import CaseService
+    from cases.service import CaseService
 
     service = CaseService(demo_data.db, AreaDirectory(demo_data.db))
     for i in range(n):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 # Every function takes an open SQLAlchemy Session (`with db.session() as s:`) and returns plain
-# data. Figures follow dispatch/kpi.py's contract (period_figures equals compute_kpis on the same
+# data. Figures follow figures/definitions.py's contract (period_figures equals compute_kpis on the same
 # cases); "overdue" is the KPI's overdue_open: accepted, not closed, deadline before now.
 # The index each query rides on is named next to it (data/models.py; 0002 adds accepted_at, 0003
 # closed_at). Times are aware UTC; days and hours are wall-clock days and hours of `tz`.
@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, extract, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from data.models import Area, Case, CaseEvent, Category
-from dispatch.kpi import Kpis, period_bounds
+from figures.definitions import Kpis, period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 
 UTC = timezone.utc
@@ -38,7 +38,7 @@ def _day_of(now: datetime, tz: str | tzinfo) -> date:
 
 
 def _accepted():
-    """An accepted case (立案案件) as dispatch/kpi.py defines it."""
+    """An accepted case (立案案件) as figures/definitions.py defines it."""
     return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED))
 
 
@@ -92,7 +92,7 @@ SUMS = 9  # the summed figures of a period, in _kpis' order (overdue_open, the t
 
 
 def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *where):
-    """The per-case select of period_figures, defined once for the plain sums and data/month_rollup.py:
+    """The per-case select of period_figures, defined once for the plain sums and figures/rollup.py:
     (columns, shares) where columns has `id` and `k` (district, or "*") of each case reported,
     accepted, due or closed in [S, E) (the four index ranges) and `shares` are that case's part of
     each of the SUMS figures (0/1, and hours). `where`: further conditions (a set of ids)."""
@@ -121,7 +121,7 @@ def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *wher
 def period_figures(s: Session, start: date, end: date, now: datetime, by_district: bool = False,
                    tz: str | tzinfo = SHANGHAI) -> dict:
     """The assessment figures of the days start..end (inclusive) in SQL, exactly as
-    dispatch.kpi.compute_kpis counts them. Returns {"total": Kpis, "groups": {district: Kpis}}
+    figures.definitions.compute_kpis counts them. Returns {"total": Kpis, "groups": {district: Kpis}}
     (groups only with by_district). Reads only the cases reported, accepted, due or closed in the
     period (four index ranges), plus the open cases for overdue."""
     S, E = period_bounds(start, end, tz)
@@ -198,7 +198,7 @@ def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> 
 def district_ranking(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict:
     """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
     today's received, open and overdue; and the month's city totals."""
-    from data.month_rollup import month_figures  # it builds on this module
+    from figures.rollup import month_figures  # it builds on this module
 
     day = _day_of(now, tz)
     # period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz), kept up to date

@@ -1,4 +1,4 @@
-"""The month's figures kept up to date from the outbox (data/month_rollup.py): always what
+"""The month's figures kept up to date from the outbox (figures/rollup.py): always what
 stats.period_figures reads afresh, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, text
 
-from data import month_rollup, stats
-from data.case_import import COLUMNS, import_cases
+from figures import period as stats
+from figures import rollup as month_rollup
+from cases.legacy_import import COLUMNS, import_cases
 from data.models import Case
 from data.tokens import Principal
 from tests.factories import add_case_row, rect_city, small_world

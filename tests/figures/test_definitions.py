@@ -1,4 +1,4 @@
-"""Assessment figures (dispatch.kpi): each KPI on hand-made cases, Shanghai period boundaries,
+"""Assessment figures (figures.definitions): each KPI on hand-made cases, Shanghai period boundaries,
 grouping, and a seeded randomised check against a brute-force reimplementation."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.kpi import KPI_FIELDS, KpiCase, Kpis, compute_grouped, compute_kpis, period_bounds
+from figures.definitions import KPI_FIELDS, KpiCase, Kpis, compute_grouped, compute_kpis, period_bounds
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import event, func, select
 
-from data.case_service import ServiceError
+from cases.service import ServiceError
 from data.models import CasePhoto
-from data.photos import MAX_BYTES, check_photo, decode_data_url, list_photos, save_photo
+from cases.photos import MAX_BYTES, check_photo, decode_data_url, list_photos, save_photo
 from data.tokens import Principal, create_token
 from tests.factories import small_world
 
@@ -143,7 +143,7 @@ def test_the_file_is_synced_before_its_row_is_written(world, monkeypatch):
     db, service, case, root = world
     seen = []
     real_fsync = os.fsync
-    monkeypatch.setattr("data.photos.os.fsync", lambda fd: (seen.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr("cases.photos.os.fsync", lambda fd: (seen.append("fsync"), real_fsync(fd))[1])
 
     @event.listens_for(db.engine, "before_cursor_execute")
     def _spy(_conn, _cur, statement, *_args):

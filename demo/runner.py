@@ -1,5 +1,5 @@
 """The demo event stream through the real intake path: :class:`SimulationRunner` feeds the
-:class:`dispatch.simulator.Simulator`'s reports into :meth:`CaseService.intake` and carries the
+:class:`demo.simulator.Simulator`'s reports into :meth:`CaseService.intake` and carries the
 simulated cases through their lifecycle with :meth:`CaseService.act`, as the people would.
 
 * ``flask --app app simulate --rate R --duration S`` runs :meth:`SimulationRunner.run`;
@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from data.case_service import CaseService, ServiceError
+from cases.service import CaseService, ServiceError
 from data.models import Case, CaseHistory
 from data.models import Unit as UnitRow
 from data.tokens import Principal
 from dispatch.lifecycle import OPEN_STATES
-from dispatch.simulator import Simulator, Step
+from demo.simulator import Simulator, Step
 
 __all__ = ["SIM_KEY_PREFIX", "SimulationRunner", "start_background"]
 

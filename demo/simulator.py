@@ -2,7 +2,7 @@
 
 Pure Python (standard library, Shapely for the grid polygons, :mod:`dispatch.catalog` and
 :mod:`dispatch.working_time`); nothing here touches a database, Flask or Dash. The runner that
-feeds these through the real case service is :mod:`data.simulation`.
+feeds these through the real case service is :mod:`demo.runner`.
 
 What it produces
 ----------------

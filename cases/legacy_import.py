@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy import DateTime, String, bindparam, func, insert, literal, null, select
 from sqlalchemy.exc import IntegrityError
 
-from data.case_service import SOURCES, CaseService
+from cases.service import SOURCES, CaseService
 from data.models import Case, CaseHistory, UTCDateTime
 from data.models import Unit as UnitRow
 from dispatch.lifecycle import STATE_LABELS

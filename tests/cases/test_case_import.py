@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from data.case_import import COLUMNS, CaseImportError, import_cases
+from cases.legacy_import import COLUMNS, CaseImportError, import_cases
 from data.models import Case, CaseEvent, CaseHistory
 from dispatch.routing import route_case
 from tests.factories import small_world
@@ -283,7 +283,7 @@ def test_a_larger_file_in_many_batches_with_a_progress_bar(world, tmp_path):
 
 
 def test_a_crash_in_the_middle_leaves_nothing(world, tmp_path, monkeypatch):
-    import data.case_import as mod
+    import cases.legacy_import as mod
 
     path = write_csv(tmp_path / "legacy.csv", GOOD)
     real, calls = mod._state_of, []
@@ -304,7 +304,7 @@ def test_a_crash_in_the_middle_leaves_nothing(world, tmp_path, monkeypatch):
 
 def test_a_conflict_found_only_while_writing_rolls_everything_back(world, tmp_path, monkeypatch):
     """Another import committing the same cases between our check and our write."""
-    import data.case_import as mod
+    import cases.legacy_import as mod
 
     first = write_csv(tmp_path / "first.csv", GOOD[5:6])
     import_cases(world, first, progress=False)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from data.indicators import (
+from figures.plan_indicators import (
     THEME_LABELS,
     IndicatorError,
     get_indicator,
@@ -150,7 +150,7 @@ def test_a_value_file_is_all_or_nothing(seeded, tmp_path):
 @pytest.fixture
 def app(demo_app):
     from api.indicators import bp
-    from data.indicators import register_indicator_cli
+    from figures.plan_indicators import register_indicator_cli
 
     if "api_indicators" not in demo_app.blueprints:  # until app.py registers it
         demo_app.register_blueprint(bp)

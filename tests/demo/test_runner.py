@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from data.area_directory import AreaDirectory
 from data.areas import replace_hierarchy
-from data.case_service import CaseService, ServiceError
+from cases.service import CaseService, ServiceError
 from data.models import Case, CaseHistory
 from data.reference import ensure_catalog, ensure_units
-from data.simulation import SIM_KEY_PREFIX, SimulationRunner, start_background
+from demo.runner import SIM_KEY_PREFIX, SimulationRunner, start_background
 from data.tokens import Principal
 from tests.factories import Clock, rect_city, small_world
 
@@ -246,7 +246,7 @@ def test_a_backfill_lands_each_step_at_its_own_instant_whatever_the_tick(tmp_pat
     every report and step of a tick at the tick's end: each case lost up to a tick per step, so
     a week backfilled in hour ticks showed ~44 % on time (units at 0 %) against the ~92 % the
     simulator aims for. Each report and step now happens at its own simulated instant."""
-    from data import cockpit_stats
+    from figures import cockpit as cockpit_stats
     from data.db import Database
     from data.schema import init_db
 

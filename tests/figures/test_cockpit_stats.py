@@ -1,4 +1,4 @@
-"""Cockpit aggregates on SQLite and the real PostgreSQL: exact against dispatch.kpi, per area, theme and day."""
+"""Cockpit aggregates on SQLite and the real PostgreSQL: exact against figures.definitions, per area, theme and day."""
 from __future__ import annotations
 
 import random
@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select
 
-from data import cockpit_stats as cs
+from figures import cockpit as cs
 from data.models import Case, Unit
-from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
+from figures.definitions import KpiCase, compute_grouped, compute_kpis
 from tests.factories import small_world
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
@@ -103,7 +103,7 @@ def scope_of(service, area="320400", theme="overview"):
     return cs.make_scope(service.areas.get(area), cs.THEMES[theme], service.catalog(), T0)
 
 
-# ---- the assessment figures equal dispatch.kpi's, exactly ----------------------------------------------
+# ---- the assessment figures equal figures.definitions's, exactly ----------------------------------------------
 @pytest.mark.parametrize("area", ["320400", "320402", "320402001", "320402001001", "320402001001002"])
 def test_unit_figures_equal_the_kpi_contract_in_every_area(world, area):
     service, units = world

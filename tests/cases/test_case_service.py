@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from data.case_service import CaseService, ServiceError
+from cases.service import CaseService, ServiceError
 from data.tokens import Principal
 from tests.factories import small_world
 
@@ -86,7 +86,7 @@ def test_dedupe_reads_only_the_nearby_cases_of_its_category_however_busy_the_day
     import re
     import sqlite3
 
-    from data.case_service import _DEDUPE
+    from cases.service import _DEDUPE
     from data.db import Database
     from data.schema import init_db
 

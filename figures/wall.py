@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from data import stats
+from figures import period
 from data.areas import hierarchy_version
 from geo.model import GRID
 
@@ -24,7 +24,7 @@ _versioned: dict[str, tuple[str, object]] = {}
 
 # ---- data shaping (shared with callbacks/wall.py) ---------------------------------------------------
 def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(stats.SHANGHAI).isoformat(timespec="seconds") if dt else None
+    return dt.astimezone(period.SHANGHAI).isoformat(timespec="seconds") if dt else None
 
 
 def case_lite(row: dict, areas) -> dict:
@@ -61,7 +61,7 @@ def snapshot(services, now: datetime | None = None) -> dict:
         hit = _snapshots.get(key)
         if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
             with services.db.session() as s:
-                head = stats.marks(s).head_seq  # a fraction of a millisecond
+                head = period.marks(s).head_seq  # a fraction of a millisecond
             if head == hit[1]["head_seq"]:  # nothing happened since: the same figures
                 return hit[1]
         with _snap_lock:
@@ -95,15 +95,15 @@ def prefetch_snapshot(services) -> None:
 
 def _read_snapshot(services, now: datetime) -> dict:
     with services.db.session() as s:
-        marks = stats.marks(s)
-        today = stats.today_figures(s, now, max_case_id=marks.max_case_id)
-        ranking = stats.district_ranking(s, now)
-        grids = stats.grid_counts(s, now)
-        trend = stats.hourly_trend(s, now, max_case_id=marks.max_case_id)
-        newest = stats.newest_cases(s, now, NEWEST)
-        points = stats.today_points(s, now)
-        emergencies = stats.open_emergencies(s, now, 200)
-        top = stats.category_top(s, now, 5)
+        marks = period.marks(s)
+        today = period.today_figures(s, now, max_case_id=marks.max_case_id)
+        ranking = period.district_ranking(s, now)
+        grids = period.grid_counts(s, now)
+        trend = period.hourly_trend(s, now, max_case_id=marks.max_case_id)
+        newest = period.newest_cases(s, now, NEWEST)
+        points = period.today_points(s, now)
+        emergencies = period.open_emergencies(s, now, 200)
+        top = period.category_top(s, now, 5)
     index = grid_order(services)
     month = ranking["month"]
     severity = {str(k): 0 for k in SEVERITY_LABELS}
@@ -127,7 +127,7 @@ def _read_snapshot(services, now: datetime) -> dict:
         "trend": trend,
         # [grid index in wall-geo's order, open, overdue] for the grids with an open case
         "grids": [[index[code], o, d] for code, (o, d) in grids.items() if code in index],
-        "breaks": {"open": stats.nice_breaks(open_counts), "overdue": stats.nice_breaks(over_counts)},
+        "breaks": {"open": period.nice_breaks(open_counts), "overdue": period.nice_breaks(over_counts)},
         "newest": [case_lite(r, services.areas) for r in newest],
         # [id, lon, lat, kind index, flags: 1 open, 2 overdue]
         "points": [[p["id"], round(p["lon"], 5), round(p["lat"], 5), KINDS.index(p["kind"]) if p["kind"] in KINDS else 1,
@@ -142,7 +142,7 @@ def heat_points(services, now: datetime | None = None) -> dict:
     """The last 7 days' reports as integer offsets from the city's corner (the hexagon view)."""
     now = now or services.cases.clock()
     with services.db.session() as s:
-        pts = stats.recent_points(s, now, days=7)
+        pts = period.recent_points(s, now, days=7)
     x0, y0 = _origin(services)
     flat: list[int] = []
     for lon, lat in pts:

@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from data.case_service import ServiceError
+from cases.service import ServiceError
 from data.models import Area, Case, CaseEvent, CaseHistory, Unit
 from data.schema import init_db
 from data.tokens import Principal

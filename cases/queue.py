@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
-from data.case_service import NOT_OPEN, SOURCE_LABELS, SOURCES, CaseService, ServiceError
+from cases.service import NOT_OPEN, SOURCE_LABELS, SOURCES, CaseService, ServiceError
 from data.models import Case, Unit
 from data.tokens import Principal
 from dispatch import lifecycle
@@ -231,9 +231,9 @@ def case_detail(cases: CaseService, case_id: int, principal: Principal, now: dat
 
 
 def photos(cases: CaseService, case_id: int) -> list[dict]:
-    """The case's photos from data/photos.py, or none while that module does not exist."""
+    """The case's photos from cases/photos.py, or none while that module does not exist."""
     try:
-        from data.photos import list_photos
+        from cases.photos import list_photos
     except ImportError:
         return []
     try:

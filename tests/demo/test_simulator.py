@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from data.case_service import IntakeRequest, haversine_m
+from cases.service import IntakeRequest, haversine_m
 from dispatch import lifecycle
 from dispatch.catalog import load_catalog
-from dispatch.simulator import KIND_SHARES, SEVERITY_SHARES, Simulator, Step, rhythm
+from demo.simulator import KIND_SHARES, SEVERITY_SHARES, Simulator, Step, rhythm
 from dispatch.working_time import default_calendar
 from geo.locator import Locator, OutsideCity
 from tests.factories import rect_city
@@ -361,7 +361,7 @@ def test_no_steps_for_finished_cases_and_an_overdue_case_gets_supervised(catalog
 def test_without_triangulation_points_are_sampled_by_rejection(catalog, rect, monkeypatch):
     from shapely.geometry import Point
 
-    from dispatch import simulator as mod
+    from demo import simulator as mod
 
     monkeypatch.setattr(mod, "_triangles", lambda geometries: None)
     sim = Simulator(catalog, rect, seed=8)

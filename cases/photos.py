@@ -33,7 +33,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from config import VAR_DIR
-from data.case_service import CaseService, ServiceError
+from cases.service import CaseService, ServiceError
 from data.db import Database
 from data.models import Case, CasePhoto, utcnow
 from data.tokens import Principal

@@ -1,4 +1,4 @@
-"""The console's queue read (data/console_view.py) on SQLite and the real PostgreSQL: paging, each filter,
+"""The console's queue read (cases/queue.py) on SQLite and the real PostgreSQL: paging, each filter,
 sorting, scoping like CaseService.list; the detail; and one page with 100,000 cases (SQLite)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text
 
-from data import console_view as cv
-from data.case_service import ServiceError
+from cases import queue as cv
+from cases.service import ServiceError
 from data.tokens import Principal
 from tests.factories import small_world
 
@@ -226,7 +226,7 @@ def test_a_queue_page_with_100000_cases_is_one_index_walk(demo_sqlite_url, tmp_p
 
     from bench.bench_wall import fill_cases
     from data.area_directory import AreaDirectory
-    from data.case_service import CaseService
+    from cases.service import CaseService
     from data.db import Database
 
     path = tmp_path / "big.db"
@@ -287,7 +287,7 @@ def test_a_queue_page_with_100000_cases_is_one_index_walk(demo_sqlite_url, tmp_p
 def test_detail_shows_the_cases_photos(world, tmp_path):
     service, _, ids = world
     assert cv.case_detail(service, ids[5], CITY)["photos"] == []
-    from data.photos import save_photo
+    from cases.photos import save_photo
 
     png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
            b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x9a\xa0\xb5\x00\x00\x00\x00IEND\xaeB`\x82")

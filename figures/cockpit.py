@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
 
-from data.indicators import THEME_LABELS, list_indicators
+from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
-from data.stats import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # accepted cases' open states (shared with the wall)
-from data.stats import NOT_ACCEPTED as NOT_ACCEPTED_STATES
-from dispatch.kpi import period_bounds
+from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # accepted cases' open states (shared with the wall)
+from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
+from figures.definitions import period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import CITY, DISTRICT, GRID, LEVEL_NAMES_ZH
@@ -212,7 +212,7 @@ def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
 
 def unit_performance(session, scope: Scope) -> list[dict]:
     """Due, closed and closed-on-time cases of the period per lead unit (GB/T 30428.4 style, as
-    dispatch.kpi defines them), with the closure and on-time rates and the overdue open cases.
+    figures.definitions defines them), with the closure and on-time rates and the overdue open cases.
 
     Due = accepted cases whose deadline falls in the period and that were not closed before it
     (deadline index), plus cases closed early in the period whose deadline is after it

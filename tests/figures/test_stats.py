@@ -1,4 +1,4 @@
-"""The wall's aggregate queries (data/stats.py) on hand-made cases, on SQLite and PostgreSQL."""
+"""The wall's aggregate queries (figures/period.py) on hand-made cases, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select
 
-from data import stats
+from figures import period
 from data.models import Case, CaseEvent
 from data.tokens import Principal
-from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
+from figures.definitions import KpiCase, compute_grouped, compute_kpis
 from tests.factories import add_case_row, rect_city, small_world
 
 UTC = timezone.utc
@@ -84,7 +84,7 @@ def test_period_figures_are_the_kpi_contract(world):
     for now in (T0, T0 - timedelta(days=20, hours=3)):
         for start, end in periods:
             with db.session() as s:
-                got = stats.period_figures(s, start, end, now, by_district=True)
+                got = period.period_figures(s, start, end, now, by_district=True)
             want = compute_kpis(rows, start, end, now=now)
             assert got["total"].to_dict() == pytest.approx(want.to_dict()), (start, end, now)
             grouped = compute_grouped(rows, start, end, "district", now=now)
@@ -115,15 +115,15 @@ def test_today_figures_follow_the_lifecycle(world):
     for who, action in ((handler, "sign"), (handler, "resolve"), (OFFICER, "verify"), (OFFICER, "close")):
         a = service.act(a["id"], who, action, a["version"], note="已处理")
     with db.session() as s:
-        fig = stats.today_figures(s, clock.now)
+        fig = period.today_figures(s, clock.now)
     assert fig == {"day": "2026-11-23", "received": 4, "accepted": 2, "closed": 1, "open": 2, "overdue": 0,
                    "emergencies_open": 1, "emergencies_today": 1}
     # Exposed garbage has 4 working hours: by the evening b is overdue (it is accepted and open).
     clock.now = T0 + timedelta(hours=9)
     with db.session() as s:
-        fig = stats.today_figures(s, clock.now)
-        grids = stats.grid_counts(s, clock.now)
-        districts = stats.district_figures(s, clock.now)
+        fig = period.today_figures(s, clock.now)
+        grids = period.grid_counts(s, clock.now)
+        districts = period.district_figures(s, clock.now)
     assert fig["overdue"] == 1 and fig["open"] == 2
     assert grids == {b["chain"][0]["code"]: (1, 1), fire["chain"][0]["code"]: (1, 0)}
     assert districts[D2] == {"received_today": 2, "open": 2, "overdue": 1}
@@ -132,7 +132,7 @@ def test_today_figures_follow_the_lifecycle(world):
     assert fig["overdue"] == compute_kpis(rows, date(2026, 11, 23), date(2026, 11, 23), now=clock.now).overdue_open
     # The next day starts from zero, the open cases stay.
     with db.session() as s:
-        tomorrow = stats.today_figures(s, T0 + timedelta(days=1))
+        tomorrow = period.today_figures(s, T0 + timedelta(days=1))
     assert (tomorrow["received"], tomorrow["accepted"], tomorrow["closed"], tomorrow["open"]) == (0, 0, 0, 2)
 
 
@@ -140,21 +140,21 @@ def test_marks_cut_today_at_the_snapshot(world):
     db, service, clock = world
     first = service.intake({"category": GARBAGE, "source": "patrol", "lon": 119.905, "lat": 31.705}, OFFICER)[0]
     with db.session() as s:
-        m = stats.marks(s)
+        m = period.marks(s)
     assert m.max_case_id == first["id"] and m.head_seq >= 1
     clock.now += timedelta(minutes=1)
     service.intake({"category": GARBAGE, "source": "patrol", "lon": 119.955, "lat": 31.705}, OFFICER)
     with db.session() as s:
-        assert stats.today_figures(s, clock.now, max_case_id=m.max_case_id)["received"] == 1
-        assert stats.today_figures(s, clock.now)["received"] == 2
-        assert stats.hourly_trend(s, clock.now, max_case_id=m.max_case_id)["today_so_far"] == 1
+        assert period.today_figures(s, clock.now, max_case_id=m.max_case_id)["received"] == 1
+        assert period.today_figures(s, clock.now)["received"] == 2
+        assert period.hourly_trend(s, clock.now, max_case_id=m.max_case_id)["today_so_far"] == 1
         assert s.scalar(select(CaseEvent.seq).order_by(CaseEvent.seq.desc()).limit(1)) > m.head_seq
 
 
 def test_hourly_trend_against_the_same_weekday(world):
     db, _, _ = world
     now = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # Monday 14:30 in Shanghai
-    local = lambda d, h, m=0: datetime(2026, 11, d, h, m, tzinfo=stats.SHANGHAI)  # noqa: E731
+    local = lambda d, h, m=0: datetime(2026, 11, d, h, m, tzinfo=period.SHANGHAI)  # noqa: E731
     for t in (local(23, 0, 5), local(23, 9), local(23, 9, 40), local(23, 14, 10)):
         _add(db, reported_at=t)
     _add(db, reported_at=local(23, 15))  # later than now: not counted
@@ -162,12 +162,12 @@ def test_hourly_trend_against_the_same_weekday(world):
     for d in (16, 9, 2):
         _add(db, reported_at=local(d, 9, 15))
         _add(db, reported_at=local(d, 9, 45))
-    _add(db, reported_at=datetime(2026, 10, 26, 9, 5, tzinfo=stats.SHANGHAI))
-    _add(db, reported_at=datetime(2026, 10, 26, 20, 5, tzinfo=stats.SHANGHAI))
+    _add(db, reported_at=datetime(2026, 10, 26, 9, 5, tzinfo=period.SHANGHAI))
+    _add(db, reported_at=datetime(2026, 10, 26, 20, 5, tzinfo=period.SHANGHAI))
     _add(db, reported_at=local(22, 9))
-    _add(db, reported_at=datetime(2026, 10, 19, 9, 0, tzinfo=stats.SHANGHAI))  # five weeks ago
+    _add(db, reported_at=datetime(2026, 10, 19, 9, 0, tzinfo=period.SHANGHAI))  # five weeks ago
     with db.session() as s:
-        trend = stats.hourly_trend(s, now)
+        trend = period.hourly_trend(s, now)
     assert trend["hour"] == 14 and trend["day"] == "2026-11-23"
     assert trend["today"][0] == 1 and trend["today"][9] == 2 and trend["today"][14] == 1 and sum(trend["today"]) == 4
     assert trend["usual"][9] == 7 / 4 and trend["usual"][20] == 1 / 4 and sum(trend["usual"]) == 2.0
@@ -187,11 +187,11 @@ def test_newest_points_emergencies_and_categories(world):
               accepted_at=T0, grid=GRIDS[-1])
     _add(db, state="closed", category_code=FIRE, kind="emergency", severity=1, reported_at=T0, closed_at=T0)
     with db.session() as s:
-        newest = stats.newest_cases(s, now, limit=4)
-        points = stats.today_points(s, now)
-        emergencies = stats.open_emergencies(s, now)
-        top = stats.category_top(s, now)
-        recent = stats.recent_points(s, now, days=1)
+        newest = period.newest_cases(s, now, limit=4)
+        points = period.today_points(s, now)
+        emergencies = period.open_emergencies(s, now)
+        top = period.category_top(s, now)
+        recent = period.recent_points(s, now, days=1)
     assert [c["id"] for c in newest][:3] == [ids[1], ids[2], ids[0]] and dup not in [c["id"] for c in newest]
     assert newest[0]["category_name"] == "暴露垃圾" and newest[0]["state_label"] == "已派遣" and newest[0]["overdue"]
     assert {p["id"] for p in points} == set(ids) | {e2, e2 + 1} and old not in {p["id"] for p in points}
@@ -210,7 +210,7 @@ def test_district_ranking_orders_by_on_time_rate(world):
              closed_at=a + timedelta(days=2 if late else 0, hours=2))
     _add(db, grid=GRIDS[-1], state="dispatched", reported_at=T0, accepted_at=T0, deadline_at=T0 + timedelta(hours=2))
     with db.session() as s:
-        ranking = stats.district_ranking(s, now)
+        ranking = period.district_ranking(s, now)
     rows = ranking["districts"]
     assert [r["code"] for r in rows] == [D1, D2] and [r["rank"] for r in rows] == [1, 2]
     # D2: one late, one on time, one open past its deadline today (due, not closed).
@@ -220,11 +220,11 @@ def test_district_ranking_orders_by_on_time_rate(world):
 
 
 def test_nice_breaks():
-    assert stats.nice_breaks([]) == [1]
-    assert stats.nice_breaks([0, 1, 1, 1]) == [1]
-    assert stats.nice_breaks(range(0, 101)) == [1, 21, 41, 61, 81]
-    assert stats.nice_breaks([1, 1, 1, 2, 9]) == [1, 2, 9]
-    assert stats.nice_breaks([1] * 1000 + [2] * 200 + [3] * 50 + [4] * 10 + [5, 7, 9]) == [1, 2, 3, 4, 5]
+    assert period.nice_breaks([]) == [1]
+    assert period.nice_breaks([0, 1, 1, 1]) == [1]
+    assert period.nice_breaks(range(0, 101)) == [1, 21, 41, 61, 81]
+    assert period.nice_breaks([1, 1, 1, 2, 9]) == [1, 2, 9]
+    assert period.nice_breaks([1] * 1000 + [2] * 200 + [3] * 50 + [4] * 10 + [5, 7, 9]) == [1, 2, 3, 4, 5]
 
 
 def test_every_query_uses_an_index(world):
@@ -243,16 +243,16 @@ def test_every_query_uses_an_index(world):
     try:
         now = T0
         with db.session() as s:
-            m = stats.marks(s)
-            stats.today_figures(s, now, max_case_id=m.max_case_id)
-            stats.district_ranking(s, now)
-            stats.grid_counts(s, now)
-            stats.hourly_trend(s, now, max_case_id=m.max_case_id)
-            stats.newest_cases(s, now)
-            stats.today_points(s, now)
-            stats.open_emergencies(s, now)
-            stats.recent_points(s, now)
-            stats.category_top(s, now)
+            m = period.marks(s)
+            period.today_figures(s, now, max_case_id=m.max_case_id)
+            period.district_ranking(s, now)
+            period.grid_counts(s, now)
+            period.hourly_trend(s, now, max_case_id=m.max_case_id)
+            period.newest_cases(s, now)
+            period.today_points(s, now)
+            period.open_emergencies(s, now)
+            period.recent_points(s, now)
+            period.category_top(s, now)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert len(seen) >= 15
@@ -266,7 +266,7 @@ def test_every_query_uses_an_index(world):
 
 def test_wall_screens_share_a_snapshot_until_a_case_changes(demo_app, token_for):
     """Several screens refreshing at once read the figures once; a case event forces a fresh read."""
-    from data.wall_view import snapshot
+    from figures.wall import snapshot
 
     services = demo_app.extensions["ucc"]
     first = snapshot(services)
@@ -285,7 +285,7 @@ def test_screens_arriving_during_a_read_wait_for_it_instead_of_reading_again(dem
     """A hall's screens (and the /wall page's own prefetch) asking at once cost one read."""
     import threading
 
-    import data.wall_view as wv
+    import figures.wall as wv
 
     services = demo_app.extensions["ucc"]
     wv._snapshots.pop(services.db.url, None)

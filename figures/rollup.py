@@ -1,12 +1,12 @@
 """This month's assessment figures kept up to date from the case outbox: the wall's ranking in milliseconds."""
 from __future__ import annotations
 
-# stats.period_figures sums, over every case reported, accepted, due or closed in the period, that
+# period.period_figures sums, over every case reported, accepted, due or closed in the period, that
 # case's share of each figure; for the current month that is some 50,000 cases read on every wall
 # refresh. A case's shares depend only on its own columns and the period [S, E), not on `now`, so
 # this module keeps them per case, with their sums per district, and re-reads only the cases that
 # changed since: those with an outbox row (CaseEvent, written by every CaseService transition) newer
-# than the last read, and those with an id above the last read (data/case_import.py inserts cases
+# than the last read, and those with an id above the last read (cases/legacy_import.py inserts cases
 # without outbox rows). overdue_open depends on `now`; it is counted per call (a few ms).
 #
 # A full read happens on the first call, when the period changes (a new day moves E), when the
@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from data import stats
+from figures import period
 from data.models import Case, CaseEvent
-from dispatch.kpi import period_bounds
+from figures.definitions import period_bounds
 
 __all__ = ["MonthRollup", "month_figures", "rollup_for", "keep_warm", "STALE_AFTER_S"]
 
@@ -36,7 +36,7 @@ CHUNK = 500          # ids per IN (...) when re-reading changed cases
 # are read again each time (re-reading a case is harmless). SQLite has one writer at a time: numbers
 # become visible in order.
 OVERLAP = {"postgresql": 500}
-N_FLAGS = stats.SUMS - 1  # every share but the hours is 0 or 1: one bit each of a case's mask
+N_FLAGS = period.SUMS - 1  # every share but the hours is 0 or 1: one bit each of a case's mask
 # Hours are summed exactly (a float or a PostgreSQL numeric is an exact Decimal; 150 digits hold any
 # sum of them): taking a case out leaves no rounding behind, and on PostgreSQL the sum is the one
 # SUM(numeric) gives. SQLite sums doubles in row order: the mean may differ in the last bit.
@@ -45,8 +45,8 @@ MAX_DATABASES = 8
 
 
 def _mask_query(s: Session, S: datetime, E: datetime, by_district: bool, *where):
-    """(id, k, mask, hours) of each case of the period: stats.period_shares with the 0/1 shares as bits."""
-    c, shares = stats.period_shares(s, S, E, by_district, *where)
+    """(id, k, mask, hours) of each case of the period: period.period_shares with the 0/1 shares as bits."""
+    c, shares = period.period_shares(s, S, E, by_district, *where)
     mask = sum((v * (1 << i) for i, v in enumerate(shares[:N_FLAGS])), start=0)
     return select(c.id, c.k, mask, shares[N_FLAGS])
 
@@ -81,7 +81,7 @@ class MonthRollup:
         self.full_reads = self.delta_reads = self.cases_reread = 0
 
     def figures(self, s: Session, now: datetime, full: bool = False) -> dict:
-        """What stats.period_figures(s, first of the month, today, now, by_district, tz) returns.
+        """What period.period_figures(s, first of the month, today, now, by_district, tz) returns.
         `full` reads the whole month again whatever changed (keep_warm's periodic re-read)."""
         day = now.astimezone(self.tz).date()
         S, E = period_bounds(day.replace(day=1), day, self.tz)
@@ -94,13 +94,13 @@ class MonthRollup:
                 self.period = None  # half applied: the next call reads everything
                 raise
             raw = self._sums()
-        stats.add_overdue_open(s, raw, S, E, now, self.by_district)
-        return stats.figures_from(raw, self.by_district)
+        period.add_overdue_open(s, raw, S, E, now, self.by_district)
+        return period.figures_from(raw, self.by_district)
 
     def _sums(self) -> dict:
         raw = {}
         for k, counts in self.masks.items():
-            v = [0] * (stats.SUMS + 1)
+            v = [0] * (period.SUMS + 1)
             for mask, n in counts.items():
                 for i in range(N_FLAGS):
                     if mask >> i & 1:
@@ -110,7 +110,7 @@ class MonthRollup:
         return raw
 
     def _refresh(self, s: Session, S: datetime, E: datetime) -> None:
-        marks = stats.marks(s)  # first: whatever commits after it is re-read next time
+        marks = period.marks(s)  # first: whatever commits after it is re-read next time
         overlap = OVERLAP.get(s.get_bind().dialect.name, 0)
         if (self.period != (S, E) or time.monotonic() - self.loaded_at > STALE_AFTER_S
                 or marks.head_seq < self.head_seq or marks.max_case_id < self.max_case_id):
@@ -199,7 +199,7 @@ _registry_lock = threading.Lock()
 _rollups: dict[tuple, MonthRollup] = {}
 
 
-def rollup_for(s: Session, tz: str | tzinfo = stats.SHANGHAI, by_district: bool = True) -> MonthRollup:
+def rollup_for(s: Session, tz: str | tzinfo = period.SHANGHAI, by_district: bool = True) -> MonthRollup:
     """This process's rollup of the session's database (by URL), time zone and grouping."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     key = (str(s.get_bind().url), zone, by_district)
@@ -212,7 +212,7 @@ def rollup_for(s: Session, tz: str | tzinfo = stats.SHANGHAI, by_district: bool 
         return rollup
 
 
-def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: str | tzinfo = stats.SHANGHAI) -> str:
+def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: str | tzinfo = period.SHANGHAI) -> str:
     """One round of the server's background job (scheduler.py): brings the rollup up to date, and
     reads the whole month again once it is `full_every_s` old, so that the full reads (at start, on a
     new day, the staleness net) happen here and not in a wall's request. Returns "full" or "delta"."""
@@ -224,6 +224,6 @@ def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: st
         return "full" if rollup.full_reads > before else "delta"
 
 
-def month_figures(s: Session, now: datetime, tz: str | tzinfo = stats.SHANGHAI, by_district: bool = True) -> dict:
-    """stats.period_figures of the month of `now` up to its day (in `tz`), from the rollup."""
+def month_figures(s: Session, now: datetime, tz: str | tzinfo = period.SHANGHAI, by_district: bool = True) -> dict:
+    """period.period_figures of the month of `now` up to its day (in `tz`), from the rollup."""
     return rollup_for(s, tz, by_district).figures(s, now)

@@ -13,7 +13,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
-from geo.demo_city import CONFIG_PATH, DATA_DIR, DEFAULT_SEED, generate_demo_city
+from demo.city import CONFIG_PATH, DATA_DIR, DEFAULT_SEED, generate_demo_city
 from geo.model import CITY, COMMUNITY, DISTRICT, GRID, STREET, AreaRecord, by_code
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def test_boundaries_file(records):
 
 
 def test_cnmaps_is_not_a_runtime_dependency():
-    for path in [REPO / "geo" / "demo_city.py", REPO / "geo" / "locator.py", REPO / "geo" / "model.py"]:
+    for path in [REPO / "demo" / "city.py", REPO / "geo" / "locator.py", REPO / "geo" / "model.py"]:
         assert "cnmaps" not in path.read_text(encoding="utf-8"), path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from data.areas import area_count, replace_hierarchy
 from data.db import Database
 from data.models import Meta
-from data.indicators import seed_indicators
+from figures.plan_indicators import seed_indicators
 from data.reference import ensure_catalog, ensure_units
 from data.users import seed_demo_users
 
@@ -22,7 +22,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         if area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
     if records is None:
-        from geo.demo_city import generate_demo_city  # generation takes seconds: only when needed
+        from demo.city import generate_demo_city  # generation takes seconds: only when needed
 
         progress("生成演示城市网格（常州）…")
         records = generate_demo_city()

@@ -44,7 +44,7 @@ from data.models import Unit as UnitRow
 from data.reference import read_catalog, read_units, unit_types
 from data.tokens import Principal
 from dispatch import lifecycle
-from dispatch.kpi import KpiCase, compute_grouped, compute_kpis
+from figures.definitions import KpiCase, compute_grouped, compute_kpis
 from dispatch.routing import route_case
 from dispatch.units import index_units
 from dispatch.working_time import default_calendar

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from data.case_service import ServiceError
+from cases.service import ServiceError
 from data.models import Case, CaseEvent, CaseHistory
 from data.tokens import Principal
 from tests.factories import small_world

@@ -1,0 +1,1 @@
+"""The demo city, its seed, the event simulator and the history backfill."""

@@ -1,0 +1,1 @@
+"""Every figure the product shows, defined once (definitions.py) and computed in the database."""
