@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import dash
 from flask import Flask
@@ -16,22 +15,13 @@ from config import Settings
 from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
+from web.services import Services, install, services
 
 
 class UccFlask(Flask):
     """Flask with the API's faster JSON (api/json_provider.py)."""
 
     json_provider_class = OrjsonProvider
-
-
-@dataclass
-class Services:
-    """What the edges (pages, API, CLI) reach the core through; one per app."""
-
-    settings: Settings
-    db: Database
-    areas: AreaDirectory
-    cases: "CaseService"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -41,12 +31,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
-    server.extensions["ucc"] = Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas))
+    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas)))
 
     from api.v1 import bp as api_v1
     from api.v1 import init_limits
 
-    from api.errors import register_app_fallback
+    from web.errors import register_app_fallback
 
     from api.indicators import bp as api_indicators
 
@@ -54,22 +44,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.register_blueprint(api_indicators)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
-    from api.wall import bp as api_wall  # GET /wall/base.json
-    server.register_blueprint(api_wall)
+    from layouts.wall_base import bp as wall_base  # GET /wall/base.json
+    server.register_blueprint(wall_base)
     register_app_fallback(server)
     server.add_url_rule("/healthz", "healthz", _healthz)
     init_limits(server)
 
-    import cli
+    from commands import register_commands
 
-    cli.register(server)
+    register_commands(server)
     build_dash(server)
     from live import init_live
 
-    init_live(server, server.extensions["ucc"])  # Socket.IO on this server, fed by the case outbox
+    init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server)  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     return server
 
 
@@ -79,7 +69,7 @@ def _healthz():
     from sqlalchemy import text
 
     try:
-        with current_app.extensions["ucc"].db.engine.connect() as conn:
+        with services().db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure means "not ready"
         return jsonify(ok=False, message="数据库不可用"), 503
@@ -100,7 +90,7 @@ class UccDash(dash.Dash):
         if request.path.rstrip("/") == "/wall" and current_principal() is not None:
             from figures.wall import prefetch_snapshot
 
-            prefetch_snapshot(current_app.extensions["ucc"])
+            prefetch_snapshot(services())
         return super().interpolate_index(**kwargs)
 
 
@@ -124,16 +114,16 @@ def build_dash(server: Flask) -> dash.Dash:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = create_app()
-    services: Services = server.extensions["ucc"]
+    app_services = services(server)
     from data.schema import init_db
     from demo.seed import seed_demo
 
-    init_db(services.db)
-    seed_demo(services.db, progress=lambda m: logging.getLogger("ucc").info(m))
+    init_db(app_services.db)
+    seed_demo(app_services.db, progress=lambda m: logging.getLogger("ucc").info(m))
     from scheduler import start_background_jobs
 
-    start_background_jobs(services)
-    s = services.settings
+    start_background_jobs(app_services)
+    s = app_services.settings
     logging.getLogger("ucc").info("城市运行管理平台 http://%s:%s/", s.host, s.port)
     from live import run_server
 

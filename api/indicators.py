@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from api.errors import ApiError, register_error_handlers
+from web.errors import register_error_handlers
+from web.services import services
 from api.v1 import authenticate
-from figures.plan_indicators import IndicatorError, get_indicator, history, list_indicators, update_from_request
+from figures.plan_indicators import get_indicator, history, list_indicators, update_from_request
 
 bp = Blueprint("api_indicators", __name__, url_prefix="/api/v1")
 register_error_handlers(bp)
@@ -13,15 +14,12 @@ bp.before_request(authenticate)  # the same bearer-token check as the rest of /a
 
 
 def _db():
-    return current_app.extensions["ucc"].db
+    return services().db
 
 
 def _answer(fn, *args, status: int = 200):
-    try:
-        with _db().session() as s:
-            body = fn(s, *args)
-    except IndicatorError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    with _db().session() as s:  # a ServiceError answers through register_error_handlers
+        body = fn(s, *args)
     resp = jsonify(body)
     resp.status_code = status
     return resp

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, send_file
 
-from api.errors import error_response
+from web.errors import error_response
 from api.v1 import bearer_principal, bearer_token
-from auth import current_principal
+from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import photo_file
+from web.services import services
 
 bp = Blueprint("photos", __name__)
 
@@ -31,12 +32,12 @@ def serve_photo(photo_id: int):
     principal = _principal()
     if principal is None:
         return error_response(401, "unauthorized", "请先登录，或提供 Authorization: Bearer TOKEN")
-    services = current_app.extensions["ucc"]
-    info = photo_file(services.db, photo_id)
+    app = services()
+    info = photo_file(app.db, photo_id)
     if info is None:
         return error_response(404, "not_found", f"照片 {photo_id} 不存在")
     try:
-        services.cases.get(info["case_id"], principal)  # the case service decides who may see the case
+        app.cases.get(info["case_id"], principal)  # the case service decides who may see the case
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message)
     path = info["path"]

@@ -15,7 +15,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from api.errors import error_response
+from web.errors import error_response
 
 log = logging.getLogger("ucc.api")
 

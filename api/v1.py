@@ -6,10 +6,11 @@ import os
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from api.errors import ApiError, register_error_handlers
+from web.errors import refusal_response, register_error_handlers
+from web.services import services
 from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
-from cases.service import ServiceError
+from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from data.tokens import PrincipalCache, resolve_token
 from geo.locator import OutsideCity
@@ -20,15 +21,11 @@ register_error_handlers(bp)
 MAX_PER_PAGE = 500
 
 
-def services():
-    return current_app.extensions["ucc"]
-
-
 def init_limits(app) -> None:
     """Attach the API rate limit (UCC_API_RATE_LIMIT, per token); Redis-backed when REDIS_URL is set so
     every process counts together. Also the token → principal cache of authenticate():
     UCC_TOKEN_CACHE_SECONDS (default 5; 0 = off) is how long a revoked token may still be accepted."""
-    settings = app.extensions["ucc"].settings
+    settings = services(app).settings
     ttl = float(os.environ.get("UCC_TOKEN_CACHE_SECONDS") or 5.0)
     app.extensions["ucc_principals"] = PrincipalCache(ttl=ttl)
     ApiRateLimit(settings.api_rate_limit, settings.redis_url or "memory://").install(app)
@@ -54,10 +51,10 @@ def bearer_principal(token: str):
 def authenticate():
     token = bearer_token()
     if token is None:
-        raise ApiError(401, "unauthorized", "需要 Authorization: Bearer TOKEN 请求头")
+        raise ServiceError(401, "unauthorized", "需要 Authorization: Bearer TOKEN 请求头")
     principal = bearer_principal(token)
     if principal is None:
-        raise ApiError(401, "unauthorized", "令牌无效或已吊销")
+        raise ServiceError(401, "unauthorized", "令牌无效或已吊销")
     g.principal = principal
 
 
@@ -68,22 +65,22 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"参数 {name} 应为整数，收到 {raw!r}")
+        raise ServiceError(400, "bad_request", f"参数 {name} 应为整数，收到 {raw!r}")
     if not lo <= value <= hi:
-        raise ApiError(400, "bad_request", f"参数 {name} 应在 {lo} 到 {hi} 之间，收到 {value}")
+        raise ServiceError(400, "bad_request", f"参数 {name} 应在 {lo} 到 {hi} 之间，收到 {value}")
     return value
 
 
 def _float_arg(name: str) -> float:
     raw = request.args.get(name)
     if raw is None or raw == "":
-        raise ApiError(400, "bad_request", f"缺少参数 {name}")
+        raise ServiceError(400, "bad_request", f"缺少参数 {name}")
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"参数 {name} 应为数字，收到 {raw!r}")
+        raise ServiceError(400, "bad_request", f"参数 {name} 应为数字，收到 {raw!r}")
     if not math.isfinite(value):
-        raise ApiError(400, "bad_request", f"参数 {name} 应为有限数字")
+        raise ServiceError(400, "bad_request", f"参数 {name} 应为有限数字")
     return value
 
 
@@ -99,7 +96,7 @@ def areas():
     parent = request.args.get("parent") or None
     with services().db.session() as s:
         if parent is not None and get_area(s, parent) is None:
-            raise ApiError(404, "not_found", f"上级区域 {parent} 不存在")
+            raise ServiceError(404, "not_found", f"上级区域 {parent} 不存在")
         items, total = list_areas(s, level=level, parent=parent, page=page, per_page=per_page)
     return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
@@ -108,14 +105,14 @@ def areas():
 def locate():
     lon, lat = _float_arg("lon"), _float_arg("lat")
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ApiError(400, "bad_request", f"经纬度超出范围：lon={lon}, lat={lat}")
+        raise ServiceError(400, "bad_request", f"经纬度超出范围：lon={lon}, lat={lat}")
     locator = services().areas.locator()
     if locator is None:
-        raise ApiError(404, "not_found", "尚未导入城市网格")
+        raise ServiceError(404, "not_found", "尚未导入城市网格")
     try:
         chain = locator.locate(lon, lat)
     except OutsideCity as exc:
-        raise ApiError(404, "outside_city", str(exc))
+        raise ServiceError(404, "outside_city", str(exc))
     return jsonify({"chain": [_area_ref(r) for r in chain]})
 
 
@@ -128,16 +125,13 @@ def _service_call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except ServiceError as exc:
-        body = {"error": exc.code, "message": exc.message, **exc.details}
-        resp = jsonify(body)
-        resp.status_code = exc.status
-        return resp
+        return refusal_response(exc)
 
 
 def _json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json）")
+        raise ServiceError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json）")
     return data
 
 
@@ -165,7 +159,7 @@ def _bool_arg(name: str) -> bool | None:
         return True
     if raw.lower() in ("0", "false", "no"):
         return False
-    raise ApiError(400, "bad_request", f"参数 {name} 应为 true 或 false")
+    raise ServiceError(400, "bad_request", f"参数 {name} 应为 true 或 false")
 
 
 @bp.get("/events")
@@ -183,13 +177,13 @@ def act_on_event(case_id: int):
     data = _json_body()
     action = data.get("action")
     if not isinstance(action, str) or not action:
-        raise ApiError(400, "bad_request", "缺少 action")
+        raise ServiceError(400, "bad_request", "缺少 action")
     note = data.get("note") or ""
     if not isinstance(note, str):
-        raise ApiError(400, "bad_request", "note 须为文本")
+        raise ServiceError(400, "bad_request", "note 须为文本")
     unit = data.get("unit")
     if unit is not None and not isinstance(unit, str):
-        raise ApiError(400, "bad_request", "unit 须为单位编码文本")
+        raise ServiceError(400, "bad_request", "unit 须为单位编码文本")
     return _service_call(lambda: jsonify(_cases().act(case_id, g.principal, action, data.get("version"),
                                                       note=note, hours=data.get("hours"), unit=unit)))
 
@@ -199,11 +193,11 @@ def _date_arg(name: str):
 
     raw = request.args.get(name)
     if not raw:
-        raise ApiError(400, "bad_request", f"缺少参数 {name}（YYYY-MM-DD）")
+        raise ServiceError(400, "bad_request", f"缺少参数 {name}（YYYY-MM-DD）")
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"参数 {name} 应为 YYYY-MM-DD，收到 {raw!r}")
+        raise ServiceError(400, "bad_request", f"参数 {name} 应为 YYYY-MM-DD，收到 {raw!r}")
 
 
 @bp.get("/kpis")
@@ -233,7 +227,7 @@ def units():
     per_page = _int_arg("per_page", 100, 1, MAX_PER_PAGE)
     with services().db.session() as s:
         if area is not None and get_area(s, area) is None:
-            raise ApiError(404, "not_found", f"区域 {area} 不存在")
+            raise ServiceError(404, "not_found", f"区域 {area} 不存在")
         items, total = list_units(s, area=area, page=page, per_page=per_page)
     return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
@@ -241,4 +235,4 @@ def units():
 @bp.get("/<path:_unknown>")
 def unknown_endpoint(_unknown):
     # Without this, Dash's page catch-all would answer unknown API paths with HTML.
-    raise ApiError(404, "not_found", f"没有这个接口：{request.path}")
+    raise ServiceError(404, "not_found", f"没有这个接口：{request.path}")

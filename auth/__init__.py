@@ -29,6 +29,8 @@ from data.tokens import Principal, resolve_token
 from data.users import authenticate, principal_of
 from dispatch import access
 from dispatch.lifecycle import ROLE_LABELS
+from web.principal import current_principal
+from web.services import services
 
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads
 LOGIN_LIMIT = parse_limit("10/minute")  # failed sign-ins per address and name
@@ -54,28 +56,11 @@ class SignedIn(UserMixin):
         return ROLE_LABELS.get(self.principal.role, self.principal.role)
 
 
-def current_principal() -> Principal | None:
-    """Who is asking in this request (page, callback, live connect), or None when nobody signed in."""
-    if not has_request_context():
-        return None
-    user = current_user
-    return user.principal if user and user.is_authenticated else None
-
-
-def current_display_name() -> str:
-    user = current_user if has_request_context() else None
-    return user.display_name if user and user.is_authenticated else ""
-
-
-def _services():
-    return current_app.extensions["ucc"]
-
-
 def _load(session_id: str) -> SignedIn | None:
     kind, _, raw = (session_id or "").partition(":")
     if not raw.isdigit():
         return None
-    with _services().db.session() as s:
+    with services().db.session() as s:
         if kind == "u":
             user = s.get(User, int(raw))
             if user is None or not user.active:
@@ -110,7 +95,7 @@ def _sign_in_wall_token() -> None:
     token = request.args.get("token")
     if not token or request.path.rstrip("/") != "/wall":
         return
-    with _services().db.session() as s:
+    with services().db.session() as s:
         principal = resolve_token(s, token.strip())
     if principal is None:
         g.wall_token_error = "大屏令牌无效或已吊销"
@@ -141,8 +126,9 @@ def _guard():
     return None
 
 
-def init_auth(server: Flask) -> None:
-    settings = _services_of(server).settings
+def init_auth(server: Flask, exempt_from_csrf=()) -> None:
+    """Sign-in, CSRF and the page guard; `exempt_from_csrf`: blueprints authenticated by bearer tokens."""
+    settings = services(server).settings
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
@@ -158,11 +144,8 @@ def init_auth(server: Flask) -> None:
     # callback) is told "sign in again" (401 / redirect), not "CSRF failed".
     server.before_request(_guard)
     csrf.init_app(server)
-    from api.indicators import bp as indicators_bp
-    from api.v1 import bp as api_v1
-
-    csrf.exempt(api_v1)
-    csrf.exempt(indicators_bp)
+    for blueprint in exempt_from_csrf:  # the API: bearer tokens, never cookies
+        csrf.exempt(blueprint)
     server.extensions["ucc_login_limiter"] = (
         FixedWindowRateLimiter(storage_from_string(settings.redis_url or "memory://")))
     server.after_request(_csrf_cookie)
@@ -173,10 +156,6 @@ def init_auth(server: Flask) -> None:
     live = server.extensions.get("ucc_live")
     if live is not None:
         live.add_principal_resolver(lambda _auth: current_principal())
-
-
-def _services_of(server: Flask):
-    return server.extensions["ucc"]
 
 
 def _csrf_cookie(response):
@@ -205,7 +184,7 @@ def note_failed_login(username: str) -> None:
 
 
 def sign_in(username: str, password: str) -> SignedIn | None:
-    with _services().db.session() as s:
+    with services().db.session() as s:
         user = authenticate(s, username, password)
         if user is None:
             return None

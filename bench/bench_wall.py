@@ -261,9 +261,9 @@ def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
     month_rollup._rollups.clear()
     t = time.perf_counter()
     with db.session() as s:
-        first = stats.district_ranking(s, now)
+        first = month_rollup.district_ranking(s, now)
     out.append(("rollup full read, 1 run (background job)", (time.perf_counter() - t) * 1000, first))
-    ranking = run("district_ranking (rollup filled)", lambda s: stats.district_ranking(s, now))
+    ranking = run("district_ranking (rollup filled)", lambda s: month_rollup.district_ranking(s, now))
     grids = run("grid_counts (open/overdue per grid)", lambda s: stats.grid_counts(s, now))
     run("hourly_trend (today vs 4 weeks)", lambda s: stats.hourly_trend(s, now, max_case_id=marks.max_case_id))
     run("newest_cases (12)", lambda s: stats.newest_cases(s, now, 12))

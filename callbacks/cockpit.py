@@ -6,10 +6,11 @@ from flask import current_app
 
 from figures import cockpit
 from layouts import cockpit as view
+from web.services import services
 
 
 def _cases():
-    return current_app.extensions["ucc"].cases
+    return services().cases
 
 
 @callback(

@@ -8,11 +8,12 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 from cases import queue
 from cases.service import ServiceError
 from dispatch import lifecycle
 from layouts import console as view
+from web.services import services
 
 FILTER_IDS = ("cs-f-state", "cs-f-kind", "cs-f-category", "cs-f-area", "cs-f-source", "cs-f-overdue",
               "cs-f-supervised")
@@ -22,7 +23,7 @@ CONFLICT = "该案件已被他人更新"
 
 
 def _cases():
-    return current_app.extensions["ucc"].cases
+    return services().cases
 
 
 def _principal():

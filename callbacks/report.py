@@ -7,11 +7,12 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, save_photo
 from geo.locator import OutsideCity
 from layouts import report as view
+from web.services import services
 
 GEO_ERRORS = {1: "未获得定位权限：请在浏览器设置中允许定位，或手动填写经纬度",
               2: "暂时无法获取位置（信号弱？），请稍后重试或手动填写经纬度",
@@ -19,7 +20,7 @@ GEO_ERRORS = {1: "未获得定位权限：请在浏览器设置中允许定位�
 
 
 def _services():
-    return current_app.extensions["ucc"]
+    return services()
 
 
 def _number(value) -> float | None:

@@ -5,10 +5,11 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, list_photos, save_photo
 from layouts import unit as view
+from web.services import services
 
 CONFLICT = "该案件已被他人更新"
 BUTTONS = {"un-sign": "sign", "un-resolve": "resolve", "un-return": "return", "un-extend": "extend"}
@@ -19,7 +20,7 @@ DONE = {"sign": "已签收案件 #{id}，请尽快处置",
 
 
 def _services():
-    return current_app.extensions["ucc"]
+    return services()
 
 
 def _new_ids(live) -> set[int]:

@@ -8,12 +8,13 @@ from flask import current_app
 
 from figures.wall import heat_points, snapshot
 from layouts.wall import FIGURES, PANELS
+from web.services import services
 
 
 @callback(Output("wall-agg", "data"), Input("wall-refresh", "n_intervals"), Input("wall-resync", "data"),
           prevent_initial_call=True)
 def refresh(_n, _resync):
-    return snapshot(current_app.extensions["ucc"])
+    return snapshot(services())
 
 
 @callback(Output("wall-heat", "data"), Input("wall-heat-refresh", "n_intervals"), Input("wall-mode", "data"),
@@ -24,7 +25,7 @@ def refresh_heat(_n, mode, have):
         return no_update
     if have and ctx.triggered_id == "wall-mode":
         return no_update
-    return heat_points(current_app.extensions["ucc"])
+    return heat_points(services())
 
 
 # Starts the live stream (assets/wall.js) once the page has its configuration.

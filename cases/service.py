@@ -41,13 +41,14 @@ from data.area_directory import AreaDirectory
 from data.db import Database
 from data.models import Case, CaseEvent, CaseHistory, UTCDateTime, utcnow
 from data.models import Unit as UnitRow
-from data.reference import read_catalog, read_units, unit_types
+from data import files
+from data.reference import read_catalog, read_units
 from data.tokens import Principal
 from dispatch import lifecycle
+from dispatch.errors import ServiceError
 from figures.definitions import KpiCase, compute_grouped, compute_kpis
 from dispatch.routing import route_case
 from dispatch.units import index_units
-from dispatch.working_time import default_calendar
 from geo.locator import OutsideCity
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -65,14 +66,6 @@ PHONE_ROLES = ("admin", "duty_officer")
 # Roles that may not report an event, and why (everyone else reports within their area).
 NO_INTAKE_ROLES = {"wall": "大屏令牌只能读取，不能上报事件",
                    "leader": "领导账号可查看、督办和升级案件，不能上报事件"}
-
-
-class ServiceError(Exception):
-    """A refusal the edges turn into a status and a Chinese message; nothing was changed."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details or {}
 
 
 class IntakeRequest(BaseModel):
@@ -323,7 +316,7 @@ class CaseService:
         self.db, self.areas = db, areas
         self.dedupe_meters, self.dedupe_hours = dedupe_meters, dedupe_hours
         self.clock = clock
-        self.calendar = default_calendar()
+        self.calendar = files.calendar()
         self._ref_lock = threading.Lock()
         self._catalog = None
         self._unit_types = None
@@ -350,7 +343,7 @@ class CaseService:
             catalog = read_catalog(s)
             units = read_units(s)
             # Assign the catalog last: other threads take "catalog loaded" to mean "all loaded".
-            self._unit_types = unit_types()
+            self._unit_types = files.unit_types()
             self._unit_index = index_units(units)
             self._unit_names = {u.code: u.name for u in units}
             self._catalog = catalog
@@ -918,7 +911,8 @@ class CaseService:
                 if target.area_code not in facts.area_codes:  # its handlers could neither see nor sign it
                     raise ServiceError(422, "unit_out_of_area", f"单位「{target.name}」不负责案件所在区域，不能派遣给它")
             try:
-                t = lifecycle.plan_transition(facts, action, actor, note=note, hours=hours, unit=unit, now=now)
+                t = lifecycle.plan_transition(facts, action, actor, note=note, hours=hours, unit=unit, now=now,
+                                              calendar=self.calendar)
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
             changes = dict(t.changes)

@@ -1,4 +1,1 @@
-"""Persistence: SQLAlchemy models, sessions, repositories, migrations; data files live beside them."""
-from pathlib import Path
-
-DATA_DIR = Path(__file__).resolve().parent
+"""Persistence: SQLAlchemy models, sessions, repositories, migrations; data files live beside them (data/files.py)."""

@@ -1,14 +1,15 @@
-"""Reference data in the database: the catalog and the units, loaded from data/ files and read back
-as the dispatch core's plain records."""
+"""Reference data in the database: the catalog and the units, loaded from the data files (data.files)
+and read back as the dispatch core's plain records."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from data import files
 from data.areas import load_records
 from data.models import Category as CategoryRow
 from data.models import Unit as UnitRow
-from dispatch.catalog import Category, Stage, load_catalog, load_unit_types
+from dispatch.catalog import Category, Stage
 from dispatch.units import UnitRecord, demo_units
 
 
@@ -16,7 +17,7 @@ def ensure_catalog(session: Session) -> int:
     """Load the shipped dispatch manual when the table is empty; returns rows written."""
     if session.scalar(select(func.count()).select_from(CategoryRow)):
         return 0
-    catalog = load_catalog()
+    catalog = files.catalog()
     for c in catalog.values():
         session.add(CategoryRow(
             code=c.code, name=c.name, major_class=c.major_class, kind=c.kind,
@@ -33,7 +34,7 @@ def ensure_units(session: Session) -> int:
     hierarchy in the database when there are none yet."""
     if session.scalar(select(func.count()).select_from(UnitRow)):
         return 0
-    units = demo_units(load_records(session))
+    units = demo_units(load_records(session), files.unit_types(), files.unit_patterns())
     session.add_all(UnitRow(code=u.code, name=u.name, unit_type=u.unit_type, level=u.level,
                             area_code=u.area_code, primary=u.primary) for u in units)
     session.flush()
@@ -57,7 +58,3 @@ def read_units(session: Session) -> list[UnitRecord]:
     rows = session.execute(select(UnitRow.code, UnitRow.name, UnitRow.unit_type, UnitRow.level,
                                   UnitRow.area_code, UnitRow.primary).where(UnitRow.active.is_(True)))
     return [UnitRecord(*r) for r in rows]
-
-
-def unit_types():
-    return load_unit_types()

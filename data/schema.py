@@ -5,13 +5,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect
 
-from data import DATA_DIR
+from data.files import MIGRATIONS_DIR
 from data.db import Database
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(DATA_DIR / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

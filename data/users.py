@@ -1,18 +1,16 @@
 """People who sign in: create, check a password, turn a user into the Principal the services obey."""
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from data import files
 from data.models import Area, Unit, User
 from data.tokens import ROLES, Principal, handler_scope_problem
 
-DEMO_USERS_FILE = Path(__file__).resolve().parent / "catalog" / "demo_users.json"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_LENGTH = 8
 # checked against when the username is unknown, so a wrong name costs as long as a wrong password
@@ -82,14 +80,11 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user if check_password_hash(user.password_hash, password or "") else None
 
 
-def read_demo_users(path: Path = DEMO_USERS_FILE) -> list[dict]:
-    return json.loads(path.read_text(encoding="utf-8"))["users"]
-
-
-def seed_demo_users(session: Session, path: Path = DEMO_USERS_FILE) -> int:
-    """Adds the demo users that are missing (idempotent); returns how many were added."""
+def seed_demo_users(session: Session, users: list[dict] | None = None) -> int:
+    """Adds the demo users that are missing (idempotent); returns how many were added.
+    ``users``: entries as in data/catalog/demo_users.json (default: that file, data.files.demo_users())."""
     added = 0
-    for u in read_demo_users(path):
+    for u in users if users is not None else files.demo_users():
         if session.scalar(select(User.id).where(User.username == u["username"])) is None:
             create_user(session, u["username"], u["password"], u["role"], u["area"], u.get("unit"),
                         u.get("display_name", ""))

@@ -1,20 +1,17 @@
 """Deterministic demo city: real Changzhou districts split into generated streets, communities and grids."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from data import files
 from geo.model import CITY, COMMUNITY, DISTRICT, GRID, STREET, AreaRecord
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-CONFIG_PATH = DATA_DIR / "demo_city.json"
 DEFAULT_SEED = 20221130
 
 # Local plane in km around the city centre. One scale for the whole city is enough: cos(lat)
@@ -37,10 +34,6 @@ class _Split:
     area_km2: np.ndarray
 
 
-def load_config(path: Path = CONFIG_PATH) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def area_km2(geoms) -> np.ndarray:
     """Approximate area in km² of lon/lat geometries (local scale at each one's mid-latitude)."""
     geoms = np.asarray(geoms, dtype=object)
@@ -55,11 +48,11 @@ def generate_demo_city(seed: int = DEFAULT_SEED) -> list[AreaRecord]:
     Deterministic: every parent draws from its own RNG seeded by (seed, parent code), so the
     output depends only on the seed, the data files and the library versions.
     """
-    cfg = load_config()
+    cfg = files.demo_city_config()
     _check_totals(cfg)
     gen = cfg["generator"]
     dens = cfg["density"]
-    boundaries = json.loads((DATA_DIR / cfg["boundaries"]).read_text(encoding="utf-8"))
+    boundaries = files.boundaries(cfg["boundaries"])
     features = {f["properties"]["code"]: f for f in boundaries["features"]}
 
     city_code = cfg["city"]["code"]

@@ -117,7 +117,8 @@ class SimulationRunner:
         if not records:
             return False
         self._city = min(records, key=lambda r: (r.level, r.code)).code  # the root: the city
-        self.sim = Simulator(catalog, records, seed=self.seed, key_prefix=f"{SIM_KEY_PREFIX}{self.run_id}")
+        self.sim = Simulator(catalog, records, seed=self.seed, key_prefix=f"{SIM_KEY_PREFIX}{self.run_id}",
+                             calendar=self.service.calendar)
         return True
 
     def resume(self, now: datetime | None = None) -> int:

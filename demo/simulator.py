@@ -38,7 +38,7 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from dispatch.catalog import Category
-from dispatch.working_time import WorkCalendar, default_calendar
+from dispatch.working_time import WorkCalendar
 
 __all__ = [
     "DUPLICATE_RATE",
@@ -349,20 +349,21 @@ def _offset_metres(lon: float, lat: float, metres: float, bearing: float) -> tup
 class Simulator:
     """Seeded source of intake payloads and lifecycle decisions for one city.
 
-    ``catalog``: the categories by code (:func:`dispatch.catalog.load_catalog` or the service's
+    ``catalog``: the categories by code (``data.files.catalog()`` or the service's
     ``catalog()``). ``areas``: the hierarchy's :class:`geo.model.AreaRecord` rows (all levels;
     the grids — the lowest level present — are where reports happen, weighted by population, or
     by area when no grid has a population). ``key_prefix``: the idempotency keys of the reports
-    are ``{key_prefix}-{n}``; ``None`` leaves them out."""
+    are ``{key_prefix}-{n}``; ``None`` leaves them out. ``calendar``: the working-time calendar
+    the decisions are timed on (the service's ``calendar``, or ``data.files.calendar()``)."""
 
     def __init__(self, catalog: Mapping[str, Category], areas: Iterable, seed: int | None = 0, *,
                  duplicate_rate: float = DUPLICATE_RATE, key_prefix: str | None = "sim",
-                 calendar: WorkCalendar | None = None):
+                 calendar: WorkCalendar):
         self.seed = seed
         self.rng = random.Random(seed)
         self.duplicate_rate = duplicate_rate
         self.key_prefix = key_prefix
-        self.calendar = calendar or default_calendar()
+        self.calendar = calendar
         self.catalog = dict(catalog)
         self._n = 0
         self._recent: deque = deque(maxlen=300)  # (at, payload) of recent first reports

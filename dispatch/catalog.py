@@ -1,6 +1,6 @@
-"""The dispatch manual (指挥手册) and the unit types, loaded and validated from data/catalog/.
+"""The dispatch manual (指挥手册) and the unit types, parsed and validated from the files given.
 
-Pure Python (standard library only).
+Pure Python (standard library only). Which files are shipped, and where, is data/files.py's business.
 
 Files
 -----
@@ -62,10 +62,6 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "data" / "catalog"
-CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
-UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
 
 KINDS = ("component", "event", "grid", "emergency")
 KIND_PREFIX = {"component": "01", "event": "02", "grid": "03", "emergency": "04"}
@@ -231,10 +227,10 @@ def _int(text: str) -> int | None:
 # ----------------------------------------------------------------------------------------
 # unit types
 
-def load_unit_types(path: str | Path | None = None) -> dict[str, UnitType]:
-    """All unit types of ``path`` (default: the shipped data/catalog/unit_types.csv), by code,
+def load_unit_types(path: str | Path) -> dict[str, UnitType]:
+    """All unit types of the CSV file ``path`` (the shipped one: data.files.unit_types()), by code,
     in file order. Raises :class:`CatalogError` listing every bad row."""
-    path = Path(path) if path is not None else UNIT_TYPES_PATH
+    path = Path(path)
     errors: list[tuple[int, str]] = []
     rows = _read_rows(path, UNIT_TYPE_COLUMNS, errors)
     out: dict[str, UnitType] = {}
@@ -316,14 +312,11 @@ def _time_unit_ok(kind: str, unit: str, bad: list[str], what: str = "") -> bool:
     return True
 
 
-def load_catalog(path: str | Path | None = None,
-                 unit_types: dict[str, UnitType] | None = None) -> dict[str, Category]:
-    """All categories of ``path`` (default: the shipped data/catalog/categories.csv), by code,
-    in file order. ``unit_types`` defaults to :func:`load_unit_types` of the shipped file.
+def load_catalog(path: str | Path, unit_types: dict[str, UnitType]) -> dict[str, Category]:
+    """All categories of the CSV file ``path`` (the shipped one: data.files.catalog()), by code,
+    in file order, checked against ``unit_types`` (:func:`load_unit_types`).
     Raises :class:`CatalogError` listing every bad row with its line number."""
-    path = Path(path) if path is not None else CATEGORIES_PATH
-    if unit_types is None:
-        unit_types = load_unit_types()
+    path = Path(path)
     errors: list[tuple[int, str]] = []
     rows = _read_rows(path, CATEGORY_COLUMNS, errors)
     out: dict[str, Category] = {}

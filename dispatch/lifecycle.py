@@ -388,14 +388,15 @@ def _aware_utc(value: datetime, what: str) -> datetime:
 
 def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = "",
                     hours: float | None = None, unit: str | None = None, now: datetime,
-                    calendar: WorkCalendar | None = None) -> Transition:
+                    calendar: WorkCalendar) -> Transition:
     """Plan ``action`` by ``actor`` on the case described by ``facts`` at ``now`` (aware).
 
     ``note``: the note (required for reject, resolve, return, rework, extend, suspend);
     ``hours``: the working hours asked for (extend); ``unit``: the target unit (dispatch; the
-    service has validated it); ``calendar``: the working-time calendar for approve_extension
-    (default: data/calendar/). Returns a :class:`Transition` or raises
-    :class:`TransitionRefused` (400 / 403 / 422, see the module docstring)."""
+    service has validated it); ``calendar``: the working-time calendar (approve_extension counts
+    the new deadline on it; the shipped one is ``data.files.calendar()``). Returns a
+    :class:`Transition` or raises :class:`TransitionRefused` (400 / 403 / 422, see the module
+    docstring)."""
     rule = _rule(action)
     _check_actor(facts, rule, actor)
     _check_state(facts, rule)

@@ -1,16 +1,16 @@
-"""Handling units (处置单位): one per unit type and hierarchy node, named from data/catalog/demo_units.json.
+"""Handling units (处置单位): one per unit type and hierarchy node, named from the demo unit patterns.
 
 Pure Python (standard library only; the hierarchy records come from geo.model but only their
 ``code``, ``name``, ``level``, ``parent`` and ``extra`` are read).
 
-Which units exist is decided by the unit types (data/catalog/unit_types.csv, column ``levels``):
+Which units exist is decided by the unit types (unit_types.csv, column ``levels``):
 a unit type at level L gets one unit at every node of level L — the city bureaus at the city,
 their counterparts in every district, one office per street/town, one committee per
 community/village, one grid member per grid, the utilities at the city. Only the *names* come from
-demo_units.json: explicit names for the city-level bodies (``city_units``, ``utilities``) and
-patterns for the rest (see the file's ``_comment``). Several units of one type may serve one
-area (the three telecom carriers at the city): they carry a ``key`` and exactly one is ``primary``
-(the default for routing).
+the patterns file (demo_units.json, read by data/files.py): explicit names for the city-level
+bodies (``city_units``, ``utilities``) and patterns for the rest (see the file's ``_comment``).
+Several units of one type may serve one area (the three telecom carriers at the city): they carry
+a ``key`` and exactly one is ``primary`` (the default for routing).
 
 Unit codes are deterministic: ``U-<area code>-<unit type code>`` or, for keyed units,
 ``U-<area code>-<unit type code>-<key>`` (e.g. ``U-320402-city_management``,
@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from dispatch.catalog import CATALOG_DIR, LEVELS, CatalogError, UnitType, load_unit_types
-
-UNIT_PATTERNS_PATH = CATALOG_DIR / "demo_units.json"
+from dispatch.catalog import LEVELS, CatalogError, UnitType
 
 # patterns sections by level, and the forms a node of that level can take
 SECTION_LEVEL = {"district": 2, "street": 3, "community": 4, "grid": 5}
@@ -53,9 +51,10 @@ def unit_code(area_code: str, unit_type: str, key: str | None = None) -> str:
     return f"U-{area_code}-{unit_type}" + (f"-{key}" if key else "")
 
 
-def load_unit_patterns(path: str | Path | None = None) -> dict:
-    """The parsed demo_units.json (default: the shipped one); checked by :func:`demo_units`."""
-    path = Path(path) if path is not None else UNIT_PATTERNS_PATH
+def load_unit_patterns(path: str | Path) -> dict:
+    """The parsed patterns file ``path`` (the shipped one: data.files.unit_patterns()); checked by
+    :func:`demo_units`."""
+    path = Path(path)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
@@ -214,19 +213,14 @@ def _validate(unit_types: dict[str, UnitType], patterns: dict) -> tuple[dict, di
     return explicit, by_level
 
 
-def demo_units(records: Sequence, unit_types: dict[str, UnitType] | None = None,
-               patterns: dict | None = None) -> list[UnitRecord]:
+def demo_units(records: Sequence, unit_types: dict[str, UnitType], patterns: dict) -> list[UnitRecord]:
     """Every handling unit of a hierarchy (AreaRecord-like: ``code``, ``name``, ``level``,
     ``parent``, optional ``extra``), city first, then level by level in record order.
 
-    ``unit_types`` defaults to the shipped unit_types.csv, ``patterns`` to the shipped
-    demo_units.json. Raises :class:`CatalogError` for bad patterns and ``ValueError`` for a
-    record whose parent is missing or two units with one code.
+    ``unit_types``: :func:`dispatch.catalog.load_unit_types`; ``patterns``:
+    :func:`load_unit_patterns`. Raises :class:`CatalogError` for bad patterns and ``ValueError``
+    for a record whose parent is missing or two units with one code.
     """
-    if unit_types is None:
-        unit_types = load_unit_types()
-    if patterns is None:
-        patterns = load_unit_patterns()
     explicit, by_level = _validate(unit_types, patterns)
     types_at = {lv: [t for t in unit_types.values() if t.exists_at(lv)] for lv in LEVELS}
 

@@ -1,7 +1,8 @@
 """Working-time calendar and SLA arithmetic (工作时限) for the dispatch core.
 
 Pure Python (standard library only). Times are stored in UTC and counted in the
-calendar's timezone (Asia/Shanghai by default, through :mod:`zoneinfo`).
+calendar's timezone (Asia/Shanghai by default, through :mod:`zoneinfo`). The calendar is
+always passed in: the shipped one (data/calendar/) is ``data.files.calendar()``.
 
 Rules
 -----
@@ -60,7 +61,6 @@ __all__ = [
     "UNITS",
     "WARNING_FRACTION",
     "WorkCalendar",
-    "default_calendar",
     "sla_state",
     "working_deadline",
     "working_time_between",
@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 UTC = timezone.utc
 UNITS = ("working_hours", "working_days", "minutes")
 WARNING_FRACTION = 0.8
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "calendar"
 HOLIDAYS_FILE = "holidays_cn.json"
 OFFICE_HOURS_FILE = "office_hours.json"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -263,9 +262,9 @@ class WorkCalendar:
         return cal
 
     @classmethod
-    def from_files(cls, directory: str | Path | None = None) -> "WorkCalendar":
-        """Load ``holidays_cn.json`` and ``office_hours.json`` (default: data/calendar/)."""
-        folder = Path(directory) if directory is not None else DEFAULT_DIR
+    def from_files(cls, directory: str | Path) -> "WorkCalendar":
+        """Load ``holidays_cn.json`` and ``office_hours.json`` of ``directory``."""
+        folder = Path(directory)
         with open(folder / HOLIDAYS_FILE, encoding="utf-8") as fh:
             holidays_doc = json.load(fh)
         office_path = folder / OFFICE_HOURS_FILE
@@ -513,36 +512,20 @@ class WorkCalendar:
 
 
 # --------------------------------------------------------------------------- module API
-_default: WorkCalendar | None = None
-_default_lock = threading.Lock()
-
-
-def default_calendar() -> WorkCalendar:
-    """The calendar of data/calendar/, loaded once per process."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = WorkCalendar.from_files()
-    return _default
-
-
-def working_deadline(start_utc: datetime, amount, unit: str, *,
-                     calendar: WorkCalendar | None = None) -> datetime:
+def working_deadline(start_utc: datetime, amount, unit: str, *, calendar: WorkCalendar) -> datetime:
     """Deadline (aware UTC) of ``amount`` ``unit`` ("working_hours", "working_days",
-    "minutes") from ``start_utc``, on ``calendar`` (default: data/calendar/)."""
-    return (calendar or default_calendar()).working_deadline(start_utc, amount, unit)
+    "minutes") from ``start_utc``, on ``calendar``."""
+    return calendar.working_deadline(start_utc, amount, unit)
 
 
 def working_time_between(start_utc: datetime, end_utc: datetime, unit: str, *,
-                         calendar: WorkCalendar | None = None) -> float:
-    """Elapsed working hours / working days / calendar minutes from start to end."""
-    return (calendar or default_calendar()).working_time_between(start_utc, end_utc, unit)
+                         calendar: WorkCalendar) -> float:
+    """Elapsed working hours / working days / calendar minutes from start to end, on ``calendar``."""
+    return calendar.working_time_between(start_utc, end_utc, unit)
 
 
 def sla_state(start_utc: datetime, deadline_utc: datetime, now_utc: datetime, unit: str, *,
-              calendar: WorkCalendar | None = None,
+              calendar: WorkCalendar,
               warning_fraction: float = WARNING_FRACTION) -> tuple[str, float]:
     """("normal" | "warning" | "overdue", fraction elapsed): warning at 80 %, overdue at 100 %."""
-    return (calendar or default_calendar()).sla_state(
-        start_utc, deadline_utc, now_utc, unit, warning_fraction=warning_fraction)
+    return calendar.sla_state(start_utc, deadline_utc, now_utc, unit, warning_fraction=warning_fraction)

@@ -25,7 +25,7 @@ ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s != "reported")
 NOT_ACCEPTED = ("rejected", "merged")
 
 __all__ = ["SHANGHAI", "Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",
-           "district_ranking", "hourly_trend", "newest_cases", "today_points", "open_emergencies",
+           "hourly_trend", "newest_cases", "today_points", "open_emergencies",
            "recent_points", "category_top", "nice_breaks"]
 
 
@@ -193,30 +193,6 @@ def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> 
                                 .where(Case.state.in_(OPEN_STATES)).group_by(Case.district_code)):
         out[code]["open"], out[code]["overdue"] = n, int(o)
     return dict(out)
-
-
-def district_ranking(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict:
-    """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
-    today's received, open and overdue; and the month's city totals."""
-    from figures.rollup import month_figures  # it builds on this module
-
-    day = _day_of(now, tz)
-    # period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz), kept up to date
-    month = month_figures(s, now, tz=tz, by_district=True)
-    today = district_figures(s, now, tz)
-    names = dict(s.execute(select(Area.code, Area.name).where(Area.level == 2)).all())
-    rows = []
-    for code, name in names.items():
-        k = month["groups"].get(code)
-        t = today.get(code, {"received_today": 0, "open": 0, "overdue": 0})
-        rows.append({"code": code, "name": name, **t,
-                     "on_time_rate": k.on_time_rate if k else None,
-                     "closure_rate": k.closure_rate if k else None,
-                     "due": k.due if k else 0})
-    rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), r["overdue"], r["code"]))
-    for i, r in enumerate(rows, start=1):
-        r["rank"] = i
-    return {"month_start": day.replace(day=1).isoformat(), "month": month["total"].to_dict(), "districts": rows}
 
 
 def hourly_trend(s: Session, now: datetime, weeks: int = 4, tz: str | tzinfo = SHANGHAI,

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data import DATA_DIR
+from data.files import PLAN_INDICATORS_PATH
 from data.models import Indicator, IndicatorValue, utcnow
+from dispatch.errors import ServiceError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-INDICATOR_FILE = DATA_DIR / "indicators" / "plan_indicators.csv"
 
 # The cockpit's thematic panels; every indicator belongs to one of them.
 THEME_LABELS = {
@@ -33,14 +33,6 @@ SOURCES = ("seed", "file", "api")
 WRITER_ROLES = ("admin", "leader")
 DEFINITION_COLUMNS = ("code", "theme", "domain", "name", "unit", "direction", "decimals", "baseline_2020",
                       "target_2023", "target_2025", "responsible_unit", "demo_value", "demo_as_of")
-
-
-class IndicatorError(Exception):
-    """A refused read or update; the edges answer {"error": code, "message": message} with status."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def today_shanghai() -> date:
@@ -117,7 +109,7 @@ def _number(raw: str, what: str, where: str, required: bool = True) -> float | N
     return v
 
 
-def load_definitions(path: Path = INDICATOR_FILE) -> list[dict]:
+def load_definitions(path: Path = PLAN_INDICATORS_PATH) -> list[dict]:
     """The plan table as rows ready for :class:`Indicator` (plus demo_value / demo_as_of);
     raises ValueError naming the line for anything malformed."""
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -151,7 +143,7 @@ def load_definitions(path: Path = INDICATOR_FILE) -> list[dict]:
     return rows
 
 
-def seed_indicators(session: Session, path: Path = INDICATOR_FILE) -> int:
+def seed_indicators(session: Session, path: Path = PLAN_INDICATORS_PATH) -> int:
     """Insert the plan's indicators that are not in the database yet, with their demo values
     (marked is_demo); existing rows and their values are left alone. Returns rows inserted."""
     have = set(session.scalars(select(Indicator.code)))
@@ -175,7 +167,7 @@ def seed_indicators(session: Session, path: Path = INDICATOR_FILE) -> int:
 # ---- reads -------------------------------------------------------------------------------------
 def list_indicators(session: Session, theme: str | None = None) -> list[dict]:
     if theme is not None and theme not in THEME_LABELS:
-        raise IndicatorError(400, "bad_request", f"theme 须为 {', '.join(THEME_LABELS)} 之一")
+        raise ServiceError(400, "bad_request", f"theme 须为 {', '.join(THEME_LABELS)} 之一")
     q = select(Indicator).order_by(Indicator.sort_order, Indicator.code)
     if theme is not None:
         q = q.where(Indicator.theme == theme)
@@ -185,7 +177,7 @@ def list_indicators(session: Session, theme: str | None = None) -> list[dict]:
 def get_indicator(session: Session, code: str) -> dict:
     row = session.get(Indicator, code)
     if row is None:
-        raise IndicatorError(404, "not_found", f"指标 {code} 不存在")
+        raise ServiceError(404, "not_found", f"指标 {code} 不存在")
     return indicator_dict(row)
 
 
@@ -200,41 +192,41 @@ def history(session: Session, code: str, limit: int = 50) -> list[dict]:
 def parse_value(raw, unit: str = "") -> float:
     """A reported value: a finite, non-negative number (0–100 for percentages)."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        raise IndicatorError(400, "invalid", "value（指标值）必填")
+        raise ServiceError(400, "invalid", "value（指标值）必填")
     if isinstance(raw, bool):
-        raise IndicatorError(400, "invalid", "value（指标值）须为数字")
+        raise ServiceError(400, "invalid", "value（指标值）须为数字")
     if isinstance(raw, str):
         try:
             raw = float(raw.strip())
         except ValueError:
-            raise IndicatorError(400, "invalid", f"value（指标值）须为数字，收到 {raw!r}") from None
+            raise ServiceError(400, "invalid", f"value（指标值）须为数字，收到 {raw!r}") from None
     if not isinstance(raw, (int, float)):
-        raise IndicatorError(400, "invalid", "value（指标值）须为数字")
+        raise ServiceError(400, "invalid", "value（指标值）须为数字")
     value = float(raw)
     if not math.isfinite(value):
-        raise IndicatorError(400, "invalid", "value（指标值）须为有限数字")
+        raise ServiceError(400, "invalid", "value（指标值）须为有限数字")
     if value < 0:
-        raise IndicatorError(400, "invalid", "value（指标值）不能为负数")
+        raise ServiceError(400, "invalid", "value（指标值）不能为负数")
     if unit == "%" and value > 100:
-        raise IndicatorError(400, "invalid", f"百分比指标的值须在 0–100 之间，收到 {value:g}")
+        raise ServiceError(400, "invalid", f"百分比指标的值须在 0–100 之间，收到 {value:g}")
     return value
 
 
 def parse_as_of(raw, today: date | None = None) -> date:
     """The date the value holds for: YYYY-MM-DD, not after today (Asia/Shanghai)."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        raise IndicatorError(400, "invalid", "as_of（统计截止日期）必填，格式 YYYY-MM-DD")
+        raise ServiceError(400, "invalid", "as_of（统计截止日期）必填，格式 YYYY-MM-DD")
     if not isinstance(raw, str):
-        raise IndicatorError(400, "invalid", "as_of（统计截止日期）须为 YYYY-MM-DD 格式的字符串")
+        raise ServiceError(400, "invalid", "as_of（统计截止日期）须为 YYYY-MM-DD 格式的字符串")
     text = raw.strip()
     try:
         if len(text) != 10:
             raise ValueError
         d = date.fromisoformat(text)
     except ValueError:
-        raise IndicatorError(400, "invalid", f"as_of（统计截止日期）须为 YYYY-MM-DD 格式的日期，收到 {raw!r}") from None
+        raise ServiceError(400, "invalid", f"as_of（统计截止日期）须为 YYYY-MM-DD 格式的日期，收到 {raw!r}") from None
     if d > (today or today_shanghai()):
-        raise IndicatorError(400, "invalid", f"as_of（统计截止日期）{text} 晚于今天")
+        raise ServiceError(400, "invalid", f"as_of（统计截止日期）{text} 晚于今天")
     return d
 
 
@@ -246,7 +238,7 @@ def set_value(session: Session, code: str, value, as_of, source: str, actor: str
         raise ValueError(f"unknown source {source!r}")
     row = session.get(Indicator, code)
     if row is None:
-        raise IndicatorError(404, "not_found", f"指标 {code} 不存在")
+        raise ServiceError(404, "not_found", f"指标 {code} 不存在")
     v = parse_value(value, row.unit)
     d = parse_as_of(as_of, today)
     now = utcnow()
@@ -263,12 +255,12 @@ def update_from_request(session: Session, code: str, payload, role: str, actor: 
                         today: date | None = None) -> dict:
     """The PUT /api/v1/indicators/<code> rule: admin or leader, body {"value": …, "as_of": "YYYY-MM-DD"}."""
     if role not in WRITER_ROLES:
-        raise IndicatorError(403, "forbidden", "只有管理员或领导令牌可以更新指标")
+        raise ServiceError(403, "forbidden", "只有管理员或领导令牌可以更新指标")
     if not isinstance(payload, dict):
-        raise IndicatorError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json），"
+        raise ServiceError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json），"
                                                  '如 {"value": 96.5, "as_of": "2026-10-31"}')
     if session.get(Indicator, code) is None:
-        raise IndicatorError(404, "not_found", f"指标 {code} 不存在")
+        raise ServiceError(404, "not_found", f"指标 {code} 不存在")
     return set_value(session, code, payload.get("value"), payload.get("as_of"), "api", actor, today)
 
 
@@ -313,69 +305,10 @@ def import_values(session: Session, path: Path, actor: str, today: date | None =
         try:
             parse_value(r["value"], units[r["code"]])
             parse_as_of(r["as_of"], today)
-        except IndicatorError as exc:
+        except ServiceError as exc:
             problems.append(f"{r['line']}（{r['code']}）：{exc.message}")
     if problems or not rows:
         return ImportReport(len(rows), 0, problems or ["文件中没有数据行"])
     applied = sum(set_value(session, r["code"], r["value"], r["as_of"], "file", actor, today)["applied"]
                   for r in rows)
     return ImportReport(len(rows), applied, [])
-
-
-def register_indicator_cli(server) -> None:
-    """`flask --app app import-indicators FILE` and `flask --app app indicators`."""
-    import sys
-
-    import click
-    from flask import current_app
-
-    def _db():
-        return current_app.extensions["ucc"].db
-
-    @server.cli.command("import-indicators")
-    @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--actor", default="文件导入", show_default=True, help="记录在历史中的更新人")
-    def import_indicators_command(path: Path, actor: str):
-        """Update indicator values from a CSV (code,value,as_of) or JSON file; all or nothing."""
-        try:
-            with _db().session() as s:
-                report = import_values(s, path, actor)
-                if report.problems:
-                    raise _Refused(report)
-        except ValueError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(1)
-        except _Refused as exc:
-            click.echo(f"发现 {len(exc.report.problems)} 个问题，未写入任何数据：", err=True)
-            for p in exc.report.problems:
-                click.echo(f"  - {p}", err=True)
-            sys.exit(1)
-        click.echo(f"已导入 {report.rows} 条指标值，其中 {report.applied} 条成为当前值"
-                   + ("" if report.applied == report.rows else "（其余早于已有的统计截止日期，只记入历史）"))
-
-    @server.cli.command("indicators")
-    @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-    def indicators_command(as_json: bool):
-        """Print the plan's key indicators with their current values and progress."""
-        with _db().session() as s:
-            items = list_indicators(s)
-        if as_json:
-            click.echo(json.dumps(items, ensure_ascii=False, indent=2))
-            return
-        if not items:
-            click.echo("尚无指标：请先运行 seed-demo（或在 seed 中调用 seed_indicators）")
-            return
-        for it in items:
-            p = "—" if it["progress"] is None else f"{it['progress'] * 100:.0f}%"
-            demo = "（演示）" if it["is_demo"] else ""
-            click.echo(f"{it['code']:<7} {it['theme_label']:<5} {it['name']}：{format_value(it['value'], it['decimals'])}"
-                       f"{it['unit']}{demo}  截至 {it['as_of'] or '—'}  2023 目标 {it['target_2023']:g}  "
-                       f"2025 目标 {it['target_2025']:g}  进度 {p}  {it['status_label']}")
-
-
-class _Refused(Exception):
-    """Rolls the import's session back when any row is refused."""
-
-    def __init__(self, report: ImportReport):
-        super().__init__("import refused")
-        self.report = report

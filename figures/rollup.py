@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from figures import period
-from data.models import Case, CaseEvent
+from data.models import Area, Case, CaseEvent
 from figures.definitions import period_bounds
 
 __all__ = ["MonthRollup", "month_figures", "rollup_for", "keep_warm", "STALE_AFTER_S"]
@@ -227,3 +227,25 @@ def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: st
 def month_figures(s: Session, now: datetime, tz: str | tzinfo = period.SHANGHAI, by_district: bool = True) -> dict:
     """period.period_figures of the month of `now` up to its day (in `tz`), from the rollup."""
     return rollup_for(s, tz, by_district).figures(s, now)
+
+
+def district_ranking(s: Session, now: datetime, tz: str | tzinfo = period.SHANGHAI) -> dict:
+    """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
+    today's received, open and overdue; and the month's city totals."""
+    day = period._day_of(now, tz)
+    # period_figures(s, day.replace(day=1), day, now, by_district=True, tz=tz), kept up to date
+    month = month_figures(s, now, tz=tz, by_district=True)
+    today = period.district_figures(s, now, tz)
+    names = dict(s.execute(select(Area.code, Area.name).where(Area.level == 2)).all())
+    rows = []
+    for code, name in names.items():
+        k = month["groups"].get(code)
+        t = today.get(code, {"received_today": 0, "open": 0, "overdue": 0})
+        rows.append({"code": code, "name": name, **t,
+                     "on_time_rate": k.on_time_rate if k else None,
+                     "closure_rate": k.closure_rate if k else None,
+                     "due": k.due if k else 0})
+    rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), r["overdue"], r["code"]))
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+    return {"month_start": day.replace(day=1).isoformat(), "month": month["total"].to_dict(), "districts": rows}

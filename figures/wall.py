@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import period
+from figures import period, rollup
 from data.areas import hierarchy_version
 from geo.model import GRID
 
@@ -97,7 +97,7 @@ def _read_snapshot(services, now: datetime) -> dict:
     with services.db.session() as s:
         marks = period.marks(s)
         today = period.today_figures(s, now, max_case_id=marks.max_case_id)
-        ranking = period.district_ranking(s, now)
+        ranking = rollup.district_ranking(s, now)
         grids = period.grid_counts(s, now)
         trend = period.hourly_trend(s, now, max_case_id=marks.max_case_id)
         newest = period.newest_cases(s, now, NEWEST)

@@ -4,7 +4,7 @@ import functools
 import dash
 from dash import html
 
-from auth import current_principal
+from web.principal import current_principal
 from dispatch import access
 
 

@@ -10,11 +10,12 @@ import shapely
 from dash import dcc, html
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
 from figures.period import nice_breaks
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import LEVEL_NAMES_ZH
+from web.services import services
 
 FONT = CJK_FONTS.replace('"', "")
 TEXT, MUTED, GRID_LINE = "#dbe7ff", "#8aa4c8", "#1d3d66"
@@ -37,7 +38,7 @@ def live_config() -> dict:
 
 
 def layout(area=None, theme=None, **_query):
-    directory = current_app.extensions["ucc"].areas
+    directory = services().areas
     selected = resolve_area(directory, area)
     if selected is None:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")

@@ -11,13 +11,14 @@ import shapely
 from dash import dcc, html
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 from cases import queue
 from cases.service import NO_INTAKE_ROLES
 from dispatch import lifecycle
 from geo.layers import area_polygons, bounds_of
 from geo.model import DISTRICT, STREET
 from layouts.case_text import actor_label, history_action
+from web.services import services
 
 # The grid in the hall's dark palette. Lengths in rem so that a 4K screen (html font-size doubles)
 # gets a grid twice as large, like the rest of the page; no web font is fetched (fontFamily inherits).
@@ -45,7 +46,7 @@ YES_NO = {"overdue": [{"label": "已超期", "value": "yes"}, {"label": "未超�
 
 
 def _cases():
-    return current_app.extensions["ucc"].cases
+    return services().cases
 
 
 # ---- the page ------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from dash import dcc
 from geo.layers import bounds_of, city_base_deck
 from geo.model import LEVEL_NAMES_ZH, LEVELS
 from layouts.live_status import live_status
+from web.services import services
 
 
 def layout(token=None, **_query):
-    directory = current_app.extensions["ucc"].areas
+    directory = services().areas
     records = directory.records(max_level=5)
     if not records:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")

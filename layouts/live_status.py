@@ -10,7 +10,7 @@ from __future__ import annotations
 from dash import Input, Output, clientside_callback, dcc, html
 from flask import current_app
 
-from auth import current_principal
+from web.principal import current_principal
 
 RECONNECT_GRACE_MS = 15000  # disconnected longer than this: 连接中断 rather than 正在重连
 STYLE = {"color": "#8fb3e0", "fontSize": "0.85em", "marginTop": "1em"}

@@ -6,8 +6,9 @@ import uuid
 from dash import dcc, html
 from flask import current_app
 
-from auth import current_display_name, current_principal
+from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB
+from web.services import services
 
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急"}
 KIND_ORDER = {"event": 0, "component": 1, "grid": 2, "emergency": 3}
@@ -40,8 +41,8 @@ def new_key() -> str:
 
 def layout(**_query):
     principal = current_principal()
-    services = current_app.extensions["ucc"]
-    area = services.areas.get(principal.area_code) if principal else None
+    app = services()
+    area = app.areas.get(principal.area_code) if principal else None
     patrol = principal is not None and source_of(principal.role) == "patrol"
     who = current_display_name()
     if area is not None and area.name not in who:
@@ -78,7 +79,7 @@ def layout(**_query):
         ]),
         html.Div(className="rp-field", children=[
             html.Label("问题类别", className="rp-label", htmlFor="rp-category"),
-            dcc.Dropdown(id="rp-category", options=category_options(services.cases.catalog()), searchable=True,
+            dcc.Dropdown(id="rp-category", options=category_options(app.cases.catalog()), searchable=True,
                          clearable=True, placeholder="搜索类别，如：垃圾、井盖、占道", labels=DROPDOWN_LABELS,
                          className="rp-select"),
             html.Div(id="rp-severity-wrap", className="rp-severity", style={"display": "none"}, children=[

@@ -4,7 +4,7 @@ from dash import html
 from flask import has_request_context
 from flask_wtf.csrf import generate_csrf
 
-from auth import current_display_name, current_principal
+from web.principal import current_display_name, current_principal
 from dispatch import access
 from dispatch.lifecycle import ROLE_LABELS
 

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from dash import dcc, html
 from flask import current_app
 
-from auth import current_display_name, current_principal
+from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
-from dispatch.working_time import default_calendar
+from data import files
 from layouts.case_text import actor_label, history_action
 
 # The list's filters: which states each shows (the unit's own cases; the service scopes them).
@@ -126,7 +126,7 @@ def remaining_text(case: dict, now: datetime) -> str:
     if deadline is None:
         return "无处置时限"
     unit = case.get("time_unit") or "working_hours"
-    cal = default_calendar()
+    cal = files.calendar()
     if unit == "minutes":
         left = (deadline - now).total_seconds() / 3600
         suffix = ""

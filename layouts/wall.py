@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dash_deck
 import orjson
@@ -10,12 +9,13 @@ import pydeck as pdk
 from dash import dcc, html
 from flask import current_app, g
 
-from auth import current_principal
+from data import files
+from web.principal import current_principal
 from figures.wall import KINDS, SEVERITY_LABELS, grid_geometry, per_hierarchy_version, snapshot
 from geo.layers import area_polygons, bounds_of, labels
 from geo.model import DISTRICT, STREET
+from web.services import services
 
-INDICATOR_FILE = Path(__file__).resolve().parent.parent / "data" / "wall_indicators.json"
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
 # The rotating panels, in kiosk order: two from the database, four demo panels from the file.
 PANELS = (("city", "城市管理"), ("emergency", "应急事件"), ("safety", "公共安全"), ("traffic", "交通出行"),
@@ -79,17 +79,17 @@ def base_template(records) -> dict:
     return spec
 
 
-def map_base(services) -> tuple[str, dict, bytes]:
+def map_base(app) -> tuple[str, dict, bytes]:
     """The wall map's static half, made once per hierarchy version (an import changes it):
     (version, base template, JSON bytes of {"v", "base", "geo"}). The page fetches the bytes from
-    /wall/base.json (api/wall.py) while its scripts still load, instead of receiving ~300 KB of
+    /wall/base.json (layouts/wall_base.py) while its scripts still load, instead of receiving ~300 KB of
     boundaries inside every layout; the browser keeps them (ETag = version)."""
 
     def build(version):
-        base = base_template(services.areas.records(max_level=STREET))
-        return base, orjson.dumps({"v": version, "base": base, "geo": grid_geometry(services)})
+        base = base_template(app.areas.records(max_level=STREET))
+        return base, orjson.dumps({"v": version, "base": base, "geo": grid_geometry(app)})
 
-    version, (base, body) = per_hierarchy_version(services, "map_base", build)
+    version, (base, body) = per_hierarchy_version(app, "map_base", build)
     return version, base, body
 
 
@@ -121,7 +121,7 @@ def _empty(spec: dict) -> dict:
 
 # ---- the page ----------------------------------------------------------------------------------------
 def _demo_panels() -> tuple[list[dict], str]:
-    data = json.loads(INDICATOR_FILE.read_text(encoding="utf-8"))
+    data = files.wall_indicators()
     return data["panels"], data["note"]
 
 
@@ -182,8 +182,8 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
            rotate: str | None = None, mode: str | None = None, **_query):
     """/wall?token=T (live stream), &panel=K and &mode=M pin a panel or map view, &kiosk=0 stops
     the rotation, &rotate=S sets its period in seconds."""
-    services = current_app.extensions["ucc"]
-    records = services.areas.records(max_level=STREET)
+    app = services()
+    records = app.areas.records(max_level=STREET)
     if not records:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
     # Signed in by now (auth/ guards the page): with a person's session or the display's wall token.
@@ -191,7 +191,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
     token_error = g.get("wall_token_error")
     live = principal is not None and current_app.extensions.get("ucc_live") is not None
     city = next(r for r in records if r.level == 1)
-    base_version, base, _ = map_base(services)
+    base_version, base, _ = map_base(app)
     try:
         seconds = max(5, min(600, int(rotate))) if rotate else ROTATE_SECONDS
     except ValueError:
@@ -206,7 +206,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
         "kinds": list(KINDS), "kind_labels": KIND_LABELS, "severity_labels": {str(k): v for k, v in SEVERITY_LABELS.items()},
         "base_v": base_version, "overlay": overlay_template(),
     }
-    snap = snapshot(services)
+    snap = snapshot(app)
     refresh_ms = REFRESH_MS if live else REFRESH_NO_LIVE_MS
     title = f"{city.name}城市运行管理平台"
     return html.Div(id="wall-root", className="wall-root", children=[

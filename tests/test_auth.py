@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select, update
 
 from data.models import ApiToken
-from data.users import read_demo_users
+from data.files import demo_users
 from dispatch import access
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-PASSWORDS = {u["username"]: u["password"] for u in read_demo_users()}
-ROLE_OF = {u["username"]: u["role"] for u in read_demo_users()}
+PASSWORDS = {u["username"]: u["password"] for u in demo_users()}
+ROLE_OF = {u["username"]: u["role"] for u in demo_users()}
 PAGES = [p.path for p in access.PAGES]
 DASH_CALLBACK = "/_dash-update-component"
 

@@ -2,16 +2,15 @@
 written), checking passwords, the principal a user becomes, and the idempotent demo users."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from data.files import demo_users
 from data.models import User
 from data.tokens import Principal
-from data.users import (authenticate, create_user, principal_of, read_demo_users, seed_demo_users, set_password,
-                        validate_user)
+from data.users import authenticate, create_user, principal_of, seed_demo_users, set_password, validate_user
 from tests.factories import small_world
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -113,8 +112,7 @@ def test_set_password(db):
         assert authenticate(s, "duty2", "second-pass") is not None
 
 
-def test_seed_demo_users_is_idempotent(db, tmp_path):
-    path = tmp_path / "users.json"
+def test_seed_demo_users_is_idempotent(db):
     users = [
         {"username": "city_duty", "display_name": "值班员", "role": "duty_officer", "area": "320400", "unit": None,
          "password": "duty-pass-1"},
@@ -122,14 +120,13 @@ def test_seed_demo_users_is_idempotent(db, tmp_path):
          "password": "unit-pass-1"},
         {"username": "screen", "role": "wall", "area": "320400", "password": "wall-pass-1"},
     ]
-    path.write_text(json.dumps({"users": users}, ensure_ascii=False), encoding="utf-8")
     with db.session() as s:
-        assert seed_demo_users(s, path) == 3
+        assert seed_demo_users(s, users) == 3
     with db.session() as s:
-        assert seed_demo_users(s, path) == 0
+        assert seed_demo_users(s, users) == 0
         set_password(s, "city_duty", "changed-pass")  # an operator changed it: seeding again keeps it
     with db.session() as s:
-        assert seed_demo_users(s, path) == 0
+        assert seed_demo_users(s, users) == 0
         assert authenticate(s, "city_duty", "changed-pass") is not None
         assert authenticate(s, "screen", "wall-pass-1").display_name == "screen"
     assert _count(db) == 3
@@ -137,7 +134,7 @@ def test_seed_demo_users_is_idempotent(db, tmp_path):
 
 def test_the_shipped_demo_users_sign_in_with_their_documented_passwords(demo_app):
     db = demo_app.extensions["ucc"].db
-    demo = read_demo_users()
+    demo = demo_users()
     assert {u["role"] for u in demo} == {"admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall"}
     with db.session() as s:
         assert seed_demo_users(s) == 0  # seed_demo wrote them already

@@ -63,9 +63,9 @@ class PageWatch:
 
 
 def demo_password(username: str) -> str:
-    from data.users import read_demo_users
+    from data.files import demo_users
 
-    return next(u["password"] for u in read_demo_users() if u["username"] == username)
+    return next(u["password"] for u in demo_users() if u["username"] == username)
 
 
 def sign_in(page, base_url: str, username: str, then: str | None = None, password: str | None = None) -> None:

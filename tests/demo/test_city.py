@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections import Counter, defaultdict
@@ -13,11 +12,11 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
-from demo.city import CONFIG_PATH, DATA_DIR, DEFAULT_SEED, generate_demo_city
+from data import files
+from demo.city import DEFAULT_SEED, generate_demo_city
 from geo.model import CITY, COMMUNITY, DISTRICT, GRID, STREET, AreaRecord, by_code
 
 REPO = Path(__file__).resolve().parents[2]
-BOUNDARIES = DATA_DIR / "boundaries" / "changzhou_districts.geojson"
 # m² per deg² at Changzhou's latitude: tolerances below are in m², as the brief states them.
 M2_PER_DEG2 = 110_574.0 * 111_320.0 * np.cos(np.radians(31.7))
 TOLERANCE_M2 = 1.0
@@ -63,7 +62,7 @@ def children(records):
 
 @pytest.fixture(scope="module")
 def config():
-    return json.loads(CONFIG_PATH.read_text(encoding="utf-8"))
+    return files.demo_city_config()
 
 
 def test_counts_per_level(records):
@@ -200,7 +199,7 @@ def test_city_geometry_is_union_of_districts(records):
 
 
 def test_boundaries_file(records):
-    doc = json.loads(BOUNDARIES.read_text(encoding="utf-8"))
+    doc = files.boundaries(files.demo_city_config()["boundaries"])
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 7
     geoms = {}
     for f in doc["features"]:

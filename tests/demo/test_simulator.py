@@ -12,9 +12,8 @@ import pytest
 
 from cases.service import IntakeRequest, haversine_m
 from dispatch import lifecycle
-from dispatch.catalog import load_catalog
+from data import files
 from demo.simulator import KIND_SHARES, SEVERITY_SHARES, Simulator, Step, rhythm
-from dispatch.working_time import default_calendar
 from geo.locator import Locator, OutsideCity
 from tests.factories import rect_city
 
@@ -22,11 +21,12 @@ SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+CAL = files.calendar()
 
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog()
+    return files.catalog()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def rect():
 @pytest.fixture(scope="module")
 def draws(catalog, demo_records):
     """10,000 reports over a week in the demo city (one per minute)."""
-    sim = Simulator(catalog, demo_records, seed=2026)
+    sim = Simulator(catalog, demo_records, seed=2026, calendar=CAL)
     return sim, [(T0 + timedelta(minutes=i), sim.report(T0 + timedelta(minutes=i))) for i in range(10_000)]
 
 
@@ -45,7 +45,7 @@ def draws(catalog, demo_records):
 
 def test_same_seed_same_reports_other_seed_other_reports(catalog, rect):
     def run(seed):
-        sim = Simulator(catalog, rect, seed=seed)
+        sim = Simulator(catalog, rect, seed=seed, calendar=CAL)
         times = sim.arrivals(T0, T0 + timedelta(hours=6), 2.0)
         return times, [sim.report(t) for t in times]
 
@@ -54,7 +54,7 @@ def test_same_seed_same_reports_other_seed_other_reports(catalog, rect):
 
 
 def test_a_case_plan_depends_on_the_case_not_on_the_order_of_calls(catalog, rect):
-    a, b = Simulator(catalog, rect, seed=3), Simulator(catalog, rect, seed=3)
+    a, b = Simulator(catalog, rect, seed=3, calendar=CAL), Simulator(catalog, rect, seed=3, calendar=CAL)
     cases = [_new_case(i, "020101", T0) for i in range(1, 30)]
     forward = [a.next_steps(c, T0) for c in cases]
     backward = [b.next_steps(c, T0) for c in reversed(cases)][::-1]
@@ -86,7 +86,7 @@ def test_rhythm_peaks_in_office_hours_and_sleeps_at_night():
 
 
 def test_arrivals_follow_rate_times_rhythm(catalog, rect):
-    sim = Simulator(catalog, rect, seed=5)
+    sim = Simulator(catalog, rect, seed=5, calendar=CAL)
     start = datetime(2026, 11, 23, tzinfo=SH)
     times = sim.arrivals(start, start + timedelta(days=7), 2.0)
     assert len(times) == pytest.approx(2.0 * 60 * 24 * 7, rel=0.03)
@@ -186,7 +186,7 @@ def test_points_are_inside_the_demo_city_and_follow_population(draws, demo_recor
 def test_position_sampling_is_fast(catalog, demo_records):
     import time
 
-    sim = Simulator(catalog, demo_records, seed=1)
+    sim = Simulator(catalog, demo_records, seed=1, calendar=CAL)
     t = time.perf_counter()
     for _ in range(20_000):
         sim.draw_position()
@@ -210,7 +210,7 @@ def test_about_three_percent_repeat_a_recent_report_a_few_metres_away(draws):
 
 CHAIN = ("320402001001001", "320402001001", "320402001", "320402", "320400")
 UNIT = "U-320402-city_management"
-_CATALOG = load_catalog()
+_CATALOG = files.catalog()
 
 
 def _iso(dt: datetime) -> str:
@@ -219,7 +219,7 @@ def _iso(dt: datetime) -> str:
 
 def _new_case(case_id: int, code: str, at: datetime, severity=None) -> dict:
     cat = _CATALOG[code]
-    deadline = default_calendar().working_deadline(at, cat.time_limit, cat.time_unit)
+    deadline = CAL.working_deadline(at, cat.time_limit, cat.time_unit)
     return {"id": case_id, "state": "reported", "version": 1, "category": {"code": code, "kind": cat.kind},
             "kind": cat.kind, "severity": severity, "chain": [{"code": c} for c in CHAIN],
             "unit": {"code": UNIT}, "handling_level": cat.level, "deadline": _iso(deadline),
@@ -246,7 +246,7 @@ def _apply(case: dict, step: Step) -> None:
         rework_count=case["rework_count"], escalation_count=case["escalation_count"],
         extension_count=case["extension_count"])
     t = lifecycle.plan_transition(facts, step.action, _actor(step, case), note=step.note, hours=step.hours,
-                                  unit=step.unit, now=step.at)  # raises if the step is not legal
+                                  unit=step.unit, now=step.at, calendar=CAL)  # raises if the step is not legal
     for key, value in t.changes.items():
         if key == "deadline_at":
             case["deadline"] = _iso(value)
@@ -278,8 +278,8 @@ def _walk(sim: Simulator, case: dict) -> list[Step]:
 
 
 def test_walked_cases_take_only_legal_steps_at_the_advertised_rates(catalog, rect):
-    sim = Simulator(catalog, rect, seed=99)
-    gen = Simulator(catalog, rect, seed=100, key_prefix=None)
+    sim = Simulator(catalog, rect, seed=99, calendar=CAL)
+    gen = Simulator(catalog, rect, seed=100, key_prefix=None, calendar=CAL)
     cases, walks = [], []
     at = T0 - timedelta(days=1)
     for i in range(1, 3001):
@@ -315,7 +315,7 @@ def test_walked_cases_take_only_legal_steps_at_the_advertised_rates(catalog, rec
     late = sum(datetime.fromisoformat(c["resolved_at"]) > datetime.fromisoformat(c["deadline"]) for c in closed)
     assert 0.04 < late / len(closed) < 0.14
     # units sign within the hour of dispatch (in office time) and the center accepts within minutes
-    cal = default_calendar()
+    cal = CAL
     for c in cases:
         h = c["history"]
         for prev, row in zip(h, h[1:]):
@@ -329,7 +329,7 @@ def test_walked_cases_take_only_legal_steps_at_the_advertised_rates(catalog, rec
 
 
 def test_emergencies_move_in_minutes_round_the_clock(catalog, rect):
-    sim = Simulator(catalog, rect, seed=4)
+    sim = Simulator(catalog, rect, seed=4, calendar=CAL)
     night = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)  # Sunday 02:00 in Shanghai
     case = _new_case(1, "040101", night, severity=4)
     _walk(sim, case)
@@ -340,7 +340,7 @@ def test_emergencies_move_in_minutes_round_the_clock(catalog, rect):
 
 
 def test_no_steps_for_finished_cases_and_an_overdue_case_gets_supervised(catalog, rect):
-    sim = Simulator(catalog, rect, seed=1)
+    sim = Simulator(catalog, rect, seed=1, calendar=CAL)
     for state in ("closed", "rejected", "merged", "suspended"):
         assert sim.next_steps({**_new_case(1, "020101", T0), "state": state}, T0) == []
     supervised = 0
@@ -364,7 +364,7 @@ def test_without_triangulation_points_are_sampled_by_rejection(catalog, rect, mo
     from demo import simulator as mod
 
     monkeypatch.setattr(mod, "_triangles", lambda geometries: None)
-    sim = Simulator(catalog, rect, seed=8)
+    sim = Simulator(catalog, rect, seed=8, calendar=CAL)
     for _ in range(500):
         i, lon, lat = sim.draw_position()
         assert sim.grids[i].geometry.contains(Point(lon, lat))

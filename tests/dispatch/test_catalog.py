@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 from shapely.geometry import box
 
-from dispatch.catalog import (
-    CATEGORIES_PATH, KINDS, UNIT_TYPES_PATH, CatalogError, Category, categories_by_kind,
-    load_catalog, load_unit_types,
-)
-from dispatch.units import (
-    UNIT_PATTERNS_PATH, UnitRecord, demo_units, find_unit, index_units, load_unit_patterns,
-    node_form,
-)
+from data import files
+from data.files import CATEGORIES_PATH, UNIT_PATTERNS_PATH, UNIT_TYPES_PATH
+from dispatch.catalog import KINDS, CatalogError, Category, categories_by_kind, load_catalog, load_unit_types
+from dispatch.units import UnitRecord, demo_units, find_unit, index_units, load_unit_patterns, node_form
 from geo.model import AreaRecord, by_code, chain_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,17 +35,17 @@ REQUIRED_UNIT_TYPES = {
 
 @pytest.fixture(scope="module")
 def unit_types():
-    return load_unit_types()
+    return load_unit_types(UNIT_TYPES_PATH)
 
 
 @pytest.fixture(scope="module")
 def catalog(unit_types):
-    return load_catalog(unit_types=unit_types)
+    return load_catalog(CATEGORIES_PATH, unit_types)
 
 
 @pytest.fixture(scope="module")
 def patterns():
-    return load_unit_patterns()
+    return load_unit_patterns(UNIT_PATTERNS_PATH)
 
 
 # ----------------------------------------------------------------------------------------
@@ -369,8 +365,8 @@ def test_demo_units_are_deterministic(unit_types, patterns):
     assert set(demo_units(list(reversed(recs)), unit_types, patterns)) == set(demo_units(recs, unit_types, patterns))
 
 
-def test_demo_units_defaults_load_the_shipped_files():
-    assert demo_units(small_city()) == demo_units(small_city(), load_unit_types(), load_unit_patterns())
+def test_data_files_read_the_shipped_catalog_and_patterns(unit_types, catalog, patterns):
+    assert files.unit_types() == unit_types and files.catalog() == catalog and files.unit_patterns() == patterns
 
 
 def test_node_forms():

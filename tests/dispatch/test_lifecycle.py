@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from data import files
 from dispatch import lifecycle as lc
 from dispatch.lifecycle import (
     ACTION_LABELS,
@@ -118,6 +119,7 @@ def params(action: str) -> dict:
 
 def plan(f: CaseFacts, action: str, who: Actor, **kw) -> Transition:
     kw.setdefault("now", NOW)
+    kw.setdefault("calendar", files.calendar())
     return plan_transition(f, action, who, **kw)
 
 

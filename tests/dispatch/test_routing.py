@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.catalog import load_catalog, load_unit_types
+from data import files
 from dispatch.routing import route_case
 from dispatch.units import UnitRecord, index_units
 from geo.model import AreaRecord
@@ -17,12 +17,12 @@ CHAIN = [AreaRecord("320402001001001", "红梅社区第1网格", 5, "32040200100
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog()
+    return files.catalog()
 
 
 @pytest.fixture(scope="module")
 def types():
-    return load_unit_types()
+    return files.unit_types()
 
 
 def _units(*specs):

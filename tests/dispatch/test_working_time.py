@@ -4,15 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch import working_time as wt
+from data import files
+from data.files import CALENDAR_DIR, HOLIDAYS_PATH, OFFICE_HOURS_PATH
 from dispatch.working_time import (
     WorkCalendar,
     sla_state,
@@ -22,7 +23,6 @@ from dispatch.working_time import (
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
-CAL_DIR = Path(__file__).resolve().parents[2] / "data" / "calendar"
 NAMES = {"元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"}
 H, D, M = "working_hours", "working_days", "minutes"
 
@@ -38,7 +38,7 @@ def local(dt: datetime) -> datetime:
 
 @pytest.fixture(scope="module")
 def cal() -> WorkCalendar:
-    return WorkCalendar.from_files()
+    return WorkCalendar.from_files(CALENDAR_DIR)
 
 
 def deadline(cal, start, amount, unit):
@@ -310,7 +310,7 @@ def test_calendar_from_data_documents():
 
 
 def test_years_without_data_fall_back_to_weekends(caplog):
-    cal = WorkCalendar.from_files()
+    cal = WorkCalendar.from_files(CALENDAR_DIR)
     with caplog.at_level(logging.WARNING, logger="dispatch.working_time"):
         assert cal.is_working_day(date(2031, 10, 1))     # a Wednesday: no data for 2031
         assert not cal.is_working_day(date(2031, 10, 4))  # Saturday
@@ -326,14 +326,37 @@ def test_years_without_data_fall_back_to_weekends(caplog):
     assert cal.working_time_between(start, cal.working_deadline(start, 30, D), D) == 30
 
 
-def test_default_calendar_is_the_data_files():
-    assert wt.default_calendar() is wt.default_calendar()
-    assert not wt.default_calendar().is_working_day(date(2026, 10, 1))
-    assert working_time_between(sh(2025, 3, 3, 10), sh(2025, 3, 5, 10), D) == 2
+def test_the_shipped_calendar_is_loaded_once_per_process(monkeypatch):
+    monkeypatch.setattr(files, "_calendar", None)
+    loads = []
+    real = WorkCalendar.from_files
+    monkeypatch.setattr(WorkCalendar, "from_files", classmethod(lambda cls, d: loads.append(d) or real(d)))
+    start = threading.Barrier(8)
+    got = []
+
+    def take():
+        start.wait()
+        got.append(files.calendar())
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == [CALENDAR_DIR] and len({id(c) for c in got}) == 1 and got[0] is files.calendar()
+    assert not files.calendar().is_working_day(date(2026, 10, 1))
+    assert working_time_between(sh(2025, 3, 3, 10), sh(2025, 3, 5, 10), D, calendar=files.calendar()) == 2
+
+
+def test_the_core_has_no_default_calendar():
+    with pytest.raises(TypeError):
+        working_time_between(sh(2025, 3, 3, 10), sh(2025, 3, 5, 10), D)  # required: no default in the core
+    with pytest.raises(TypeError):
+        WorkCalendar.from_files()
 
 
 def test_fast_enough():
-    cal = WorkCalendar.from_files()
+    cal = WorkCalendar.from_files(CALENDAR_DIR)
     starts = [sh(2025, 1, 2, 9) + timedelta(minutes=37 * i) for i in range(1000)]
     t0 = time.perf_counter()
     for i in range(20_000):
@@ -344,7 +367,7 @@ def test_fast_enough():
 # ------------------------------------------------------------------ the data file
 @pytest.fixture(scope="module")
 def holidays_doc():
-    return json.loads((CAL_DIR / "holidays_cn.json").read_text(encoding="utf-8"))
+    return json.loads(HOLIDAYS_PATH.read_text(encoding="utf-8"))
 
 
 def test_data_every_year_present_with_a_source(holidays_doc):
@@ -417,6 +440,6 @@ def test_data_known_dates(holidays_doc):
 
 
 def test_office_hours_file():
-    doc = json.loads((CAL_DIR / "office_hours.json").read_text(encoding="utf-8"))
+    doc = json.loads(OFFICE_HOURS_PATH.read_text(encoding="utf-8"))
     assert doc["timezone"] == "Asia/Shanghai"
     assert [(p["start"], p["end"]) for p in doc["periods"]] == [("08:30", "12:00"), ("13:30", "17:30")]

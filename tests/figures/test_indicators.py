@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from dispatch.errors import ServiceError
 from figures.plan_indicators import (
     THEME_LABELS,
-    IndicatorError,
     get_indicator,
     history,
     import_values,
@@ -20,6 +20,7 @@ from figures.plan_indicators import (
     set_value,
     status_of,
 )
+from data.files import PLAN_INDICATORS_PATH
 from data.models import Indicator, IndicatorValue
 
 TODAY = date(2026, 11, 25)
@@ -50,7 +51,7 @@ def test_the_plan_table_covers_every_panel():
 
 
 def test_a_broken_table_names_the_line(tmp_path):
-    src = load_definitions.__defaults__[0].read_text(encoding="utf-8").splitlines()
+    src = PLAN_INDICATORS_PATH.read_text(encoding="utf-8").splitlines()
     bad = tmp_path / "plan.csv"
     bad.write_text("\n".join(src[:3] + [src[3].replace(",up,", ",sideways,")]) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="第 4 行"):
@@ -112,14 +113,14 @@ def test_a_reported_value_replaces_the_demo_one_and_keeps_history(seeded):
 ])
 def test_bad_updates_are_refused_in_chinese(seeded, value, as_of, fragment):
     with seeded.session() as s:
-        with pytest.raises(IndicatorError) as exc:
+        with pytest.raises(ServiceError) as exc:
             set_value(s, "GOV-05", value, as_of, "api", "x", today=TODAY)
         assert exc.value.status == 400 and fragment in exc.value.message
         assert get_indicator(s, "GOV-05")["is_demo"]
 
 
 def test_unknown_indicator_is_404(seeded):
-    with seeded.session() as s, pytest.raises(IndicatorError) as exc:
+    with seeded.session() as s, pytest.raises(ServiceError) as exc:
         set_value(s, "NOPE", 1, "2026-10-31", "api", "x", today=TODAY)
     assert exc.value.status == 404 and "NOPE" in exc.value.message
 
@@ -150,12 +151,9 @@ def test_a_value_file_is_all_or_nothing(seeded, tmp_path):
 @pytest.fixture
 def app(demo_app):
     from api.indicators import bp
-    from figures.plan_indicators import register_indicator_cli
 
     if "api_indicators" not in demo_app.blueprints:  # until app.py registers it
         demo_app.register_blueprint(bp)
-    if "import-indicators" not in demo_app.cli.commands:  # until cli.py calls it
-        register_indicator_cli(demo_app)
     with demo_app.extensions["ucc"].db.session() as s:
         seed_indicators(s)
     return demo_app

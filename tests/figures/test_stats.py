@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select
 
-from figures import period
+from figures import period, rollup
 from data.models import Case, CaseEvent
 from data.tokens import Principal
 from figures.definitions import KpiCase, compute_grouped, compute_kpis
@@ -210,7 +210,7 @@ def test_district_ranking_orders_by_on_time_rate(world):
              closed_at=a + timedelta(days=2 if late else 0, hours=2))
     _add(db, grid=GRIDS[-1], state="dispatched", reported_at=T0, accepted_at=T0, deadline_at=T0 + timedelta(hours=2))
     with db.session() as s:
-        ranking = period.district_ranking(s, now)
+        ranking = rollup.district_ranking(s, now)
     rows = ranking["districts"]
     assert [r["code"] for r in rows] == [D1, D2] and [r["rank"] for r in rows] == [1, 2]
     # D2: one late, one on time, one open past its deadline today (due, not closed).
@@ -245,7 +245,7 @@ def test_every_query_uses_an_index(world):
         with db.session() as s:
             m = period.marks(s)
             period.today_figures(s, now, max_case_id=m.max_case_id)
-            period.district_ranking(s, now)
+            rollup.district_ranking(s, now)
             period.grid_counts(s, now)
             period.hourly_trend(s, now, max_case_id=m.max_case_id)
             period.newest_cases(s, now)

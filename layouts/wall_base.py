@@ -7,6 +7,7 @@ that version, so a wall that reloads revalidates and gets 304 instead of ~300 KB
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
+from web.services import services
 
 bp = Blueprint("wall_base", __name__)
 
@@ -15,7 +16,7 @@ bp = Blueprint("wall_base", __name__)
 def wall_base():
     from layouts.wall import map_base
 
-    version, _base, body = map_base(current_app.extensions["ucc"])
+    version, _base, body = map_base(services())
     etag = f'"{version}"'
     if etag in request.headers.get("If-None-Match", ""):
         resp = Response(status=304)

@@ -1,20 +1,21 @@
-"""JSON errors for the API: {"error": CODE, "message": TEXT}, never a stack trace."""
+"""The one handler of the error family (dispatch/errors.py): the contract's JSON error, never a stack trace."""
 from __future__ import annotations
 
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+from dispatch.errors import ServiceError
 
 
-def error_response(status: int, code: str, message: str):
-    resp = jsonify({"error": code, "message": message})
+def error_response(status: int, code: str, message: str, **extra):
+    resp = jsonify({"error": code, "message": message, **extra})
     resp.status_code = status
     return resp
+
+
+def refusal_response(err: ServiceError):
+    """{"error", "message"} plus the refusal's details (validation `fields`, a conflict's current `case`)."""
+    return error_response(err.status, err.code, err.message, **err.details)
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -23,9 +24,9 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 
 def register_error_handlers(bp) -> None:
-    @bp.errorhandler(ApiError)
-    def _api_error(err: ApiError):
-        return error_response(err.status, err.code, err.message)
+    @bp.errorhandler(ServiceError)
+    def _refused(err: ServiceError):
+        return refusal_response(err)
 
     @bp.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

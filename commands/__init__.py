@@ -1,0 +1,20 @@
+"""The Flask CLI of CONTRACT.md (`flask --app app COMMAND`): one module per room the commands act on."""
+from __future__ import annotations
+
+from flask import Flask
+
+from commands import cases, demo, figures, grid, people, schema
+
+COMMANDS = [
+    schema.init_db_command,
+    demo.seed_demo_command, demo.simulate_command,
+    grid.import_grid_command, grid.export_grid_command,
+    cases.import_cases_command,
+    figures.kpi_command, figures.import_indicators_command, figures.indicators_command,
+    people.create_token_command, people.create_user_command,
+]
+
+
+def register_commands(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,100 @@
+"""The shipped data files: where each one lives, and the one place that reads them."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from dispatch.catalog import Category, UnitType, load_catalog, load_unit_types
+from dispatch.units import load_unit_patterns
+from dispatch.working_time import HOLIDAYS_FILE, OFFICE_HOURS_FILE, WorkCalendar
+
+DATA_DIR = Path(__file__).resolve().parent
+
+# the dispatch manual, the unit types, the demo unit names and the demo users
+CATALOG_DIR = DATA_DIR / "catalog"
+CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
+UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
+UNIT_PATTERNS_PATH = CATALOG_DIR / "demo_units.json"
+DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
+
+# the working-time calendar (public holidays, office hours)
+CALENDAR_DIR = DATA_DIR / "calendar"
+HOLIDAYS_PATH = CALENDAR_DIR / HOLIDAYS_FILE
+OFFICE_HOURS_PATH = CALENDAR_DIR / OFFICE_HOURS_FILE
+
+# the demo city and the real district boundaries it is built on
+DEMO_CITY_PATH = DATA_DIR / "demo_city.json"
+BOUNDARIES_DIR = DATA_DIR / "boundaries"
+
+# indicators: the plan's key indicators (cockpit) and the wall's demo panels
+PLAN_INDICATORS_PATH = DATA_DIR / "indicators" / "plan_indicators.csv"
+WALL_INDICATORS_PATH = DATA_DIR / "wall_indicators.json"
+
+# Alembic's script directory
+MIGRATIONS_DIR = DATA_DIR / "migrations"
+
+
+def _json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---- the dispatch manual and the units (parsed and validated by dispatch/) ---------------------
+def unit_types() -> dict[str, UnitType]:
+    """The unit types of data/catalog/unit_types.csv, by code (CatalogError when the file is bad)."""
+    return load_unit_types(UNIT_TYPES_PATH)
+
+
+def catalog(types: dict[str, UnitType] | None = None) -> dict[str, Category]:
+    """The categories of data/catalog/categories.csv, by code, checked against ``types``
+    (default: :func:`unit_types`)."""
+    return load_catalog(CATEGORIES_PATH, types if types is not None else unit_types())
+
+
+def unit_patterns() -> dict:
+    """The parsed data/catalog/demo_units.json (the names of the demo units)."""
+    return load_unit_patterns(UNIT_PATTERNS_PATH)
+
+
+def demo_users() -> list[dict]:
+    """The demo users of data/catalog/demo_users.json (one per role, public passwords)."""
+    return _json(DEMO_USERS_PATH)["users"]
+
+
+# ---- the working-time calendar ------------------------------------------------------------------
+_calendar: WorkCalendar | None = None
+_calendar_lock = threading.Lock()
+
+
+def calendar() -> WorkCalendar:
+    """The calendar of data/calendar/, loaded once per process (thread-safe)."""
+    global _calendar
+    if _calendar is None:
+        with _calendar_lock:
+            if _calendar is None:  # another thread may have loaded it while this one waited
+                _calendar = WorkCalendar.from_files(CALENDAR_DIR)
+    return _calendar
+
+
+# ---- the demo city ----------------------------------------------------------------------------
+def demo_city_config() -> dict:
+    """The parsed data/demo_city.json (the demo city's parameters)."""
+    return _json(DEMO_CITY_PATH)
+
+
+def boundaries_path(name: str) -> Path:
+    """data/boundaries/<name>; ``name`` is a bare file name (no directory part)."""
+    if not name or Path(name).name != name:
+        raise ValueError(f"boundary file name expected, got {name!r}")
+    return BOUNDARIES_DIR / name
+
+
+def boundaries(name: str) -> dict:
+    """The GeoJSON FeatureCollection data/boundaries/<name>."""
+    return _json(boundaries_path(name))
+
+
+# ---- indicators ---------------------------------------------------------------------------------
+def wall_indicators() -> dict:
+    """The parsed data/wall_indicators.json: the wall's demo panels (``panels``) and their ``note``."""
+    return _json(WALL_INDICATORS_PATH)

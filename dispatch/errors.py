@@ -1,0 +1,15 @@
+"""The one error family: a refusal with an HTTP-like status, a stable code and a Chinese message.
+
+Every room raises it (the case service, the figures, the indicators, the API's own argument checks);
+web/errors.py is the one place that turns it into the contract's JSON error, and the pages show its
+message. Raised before anything was written, so a refusal never leaves a partial change behind.
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refusal the edges turn into a status and a Chinese message; nothing was changed."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details or {}

@@ -1,0 +1,35 @@
+"""The app's services and the one way an edge looks them up in a request, a callback or a command."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from cases.service import CaseService
+    from config import Settings
+    from data.area_directory import AreaDirectory
+    from data.db import Database
+
+EXTENSION = "ucc"  # the key under Flask's app.extensions
+
+
+@dataclass
+class Services:
+    """What the edges (pages, API, CLI) reach the core through; one per app (made in app.create_app)."""
+
+    settings: "Settings"
+    db: "Database"
+    areas: "AreaDirectory"
+    cases: "CaseService"
+
+
+def services(app: Flask | None = None) -> Services:
+    """The services of `app`, or of the app handling the current request or command."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def install(app: Flask, built: Services) -> Services:
+    app.extensions[EXTENSION] = built
+    return built
