@@ -132,14 +132,15 @@ def register(server: Flask) -> None:
         from datetime import date
 
         from cases.service import ServiceError
+        from figures.service import FigureError, kpis
 
         try:
             d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError:
             _fail("日期格式应为 YYYY-MM-DD")
         try:
-            figures = _services().cases.kpis(d0, d1, by)
-        except ServiceError as exc:
+            figures = kpis(_services().cases, d0, d1, by)
+        except (ServiceError, FigureError) as exc:
             _fail(exc.message)
         if as_json:
             click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
