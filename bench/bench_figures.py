@@ -142,7 +142,8 @@ def _copy_to_pg(src: Path, db) -> None:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND data_type = 'boolean'",
                 (table,))}
             bi = [i for i, c in enumerate(cols) if c in bools]
-            with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            quoted = ", ".join(f'"{c}"' for c in cols)  # "primary" is a keyword
+            with cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                 for row in con.execute(f"SELECT {', '.join(cols)} FROM {table}{order}"):
                     if bi:
                         row = list(row)
