@@ -144,7 +144,7 @@ def _copy_to_pg(src: Path, db) -> None:
             bi = [i for i, c in enumerate(cols) if c in bools]
             quoted = ", ".join(f'"{c}"' for c in cols)  # "primary" is a keyword
             with cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-                for row in con.execute(f"SELECT {', '.join(cols)} FROM {table}{order}"):
+                for row in con.execute(f"SELECT {quoted} FROM {table}{order}"):
                     if bi:
                         row = list(row)
                         for i in bi:
