@@ -12,6 +12,7 @@ from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
 from dispatch.errors import ServiceError
 from data.units_repo import list_units
+from figures import service as figures
 from data.tokens import PrincipalCache, resolve_token
 from geo.locator import OutsideCity
 
@@ -167,9 +168,11 @@ def list_events():
     page = _int_arg("page", 1, 1, 10**6)
     per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
     overdue = _bool_arg("overdue")
+    after = _int_arg("after", None, 1, 2**62)  # keyset: the `next` of the previous page
     return _service_call(lambda: jsonify(_cases().list(
         g.principal, state=request.args.get("state") or None, kind=request.args.get("kind") or None,
-        area=request.args.get("area") or None, overdue=overdue, page=page, per_page=per_page)))
+        area=request.args.get("area") or None, overdue=overdue, page=page, per_page=per_page, after=after,
+        count=bool(_bool_arg("count")))))
 
 
 @bp.post("/events/<int:case_id>/actions")
@@ -204,7 +207,7 @@ def _date_arg(name: str):
 def kpis():
     start, end = _date_arg("start"), _date_arg("end")
     by = request.args.get("by") or None
-    return _service_call(lambda: jsonify(_cases().kpis(start, end, by, g.principal)))
+    return jsonify(figures.kpis(_cases(), start, end, by, g.principal))  # a refusal answers 400
 
 
 @bp.get("/categories")

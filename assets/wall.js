@@ -303,23 +303,13 @@
 
   // ---- merged state: the last snapshot plus what came live since --------------------------------
   function merged(agg) {
-    var live = W.live, snapMax = (agg && agg.max_case_id) || 0, day = agg ? agg.day : null;
+    var live = W.live;
     var byId = new Map();
     (agg ? agg.newest : []).forEach(function (c) { byId.set(c.id, c); });
-    var delta = {received: 0, open: 0, emergencies_open: 0, emergencies_today: 0, hours: {}};
+    // Lists only: the counts are the server's (docs/figures.md), shown as the next snapshot brings them.
     live.cases.forEach(function (c, id) {
       var have = byId.get(id);
       if (!have || (c.version || 0) >= (have.version || 0)) { byId.set(id, c); }
-      var made = live.created.get(id);
-      if (made && id > snapMax && made.day === day) {
-        delta.received += 1;
-        delta.hours[made.hour] = (delta.hours[made.hour] || 0) + 1;
-        if (c.state !== "merged" && isOpen(c.state)) {
-          delta.open += 1;
-          if (c.kind === "emergency") { delta.emergencies_open += 1; }
-        }
-        if (c.kind === "emergency") { delta.emergencies_today += 1; }
-      }
     });
     var newest = Array.from(byId.values()).filter(function (c) { return c.state !== "merged"; });
     newest.sort(function (a, b) {
@@ -337,7 +327,7 @@
     var emergencies = Array.from(em.values()).sort(function (a, b) {
       return ((a.severity || 9) - (b.severity || 9)) || (a.reported_at < b.reported_at ? 1 : -1);
     });
-    return {newest: newest.slice(0, 12), delta: delta, emergencies: emergencies};
+    return {newest: newest.slice(0, 12), emergencies: emergencies};
   }
 
   function getMerged(agg) {
@@ -428,10 +418,9 @@
   }
 
   // ---- panels ----------------------------------------------------------------------------------------
-  function trendBars(trend, delta) {
+  function trendBars(trend) {
     if (!trend) { return []; }
-    var today = trend.today.slice();
-    Object.keys(delta.hours || {}).forEach(function (hr) { today[+hr] = (today[+hr] || 0) + delta.hours[hr]; });
+    var today = trend.today;
     var max = 1;
     for (var i = 0; i < 24; i++) { max = Math.max(max, today[i] || 0, trend.usual[i] || 0); }
     var bars = [];
@@ -497,8 +486,7 @@
 
   function emergencyPanel(list, severity, todayCount) {
     var sevRow = ["1", "2", "3", "4"].map(function (k) {
-      var n = 0;
-      list.forEach(function (c) { if (String(c.severity || 4) === k) { n += 1; } });
+      var n = (severity || {})[k] || 0;  // the server's count of open emergencies of that level
       return h("Div", {className: "wall-sev is-sev" + k}, [
         h("Div", {className: "wall-sev-value"}, String(n)), h("Div", {className: "wall-sev-label"}, W.cfg.severity_labels[k])]);
     });
@@ -540,18 +528,18 @@
       pruneLive(agg);
     }
     var m = getMerged(agg);
-    var t = agg.today, d = m.delta;
+    var t = agg.today;
     var r = {};
-    r["wall-fig-received.children"] = fmtInt(t.received + d.received);
+    r["wall-fig-received.children"] = fmtInt(t.received);
     r["wall-fig-accepted.children"] = fmtInt(t.accepted);
     r["wall-fig-closed.children"] = fmtInt(t.closed);
-    r["wall-fig-open.children"] = fmtInt(t.open + d.open);
+    r["wall-fig-open.children"] = fmtInt(t.open);
     r["wall-fig-overdue.children"] = fmtInt(t.overdue);
-    r["wall-fig-emergencies_open.children"] = fmtInt(m.emergencies.length);
+    r["wall-fig-emergencies_open.children"] = fmtInt(t.emergencies_open);
     r["wall-fig-closure.children"] = fmtRate(agg.month.closure_rate);
     r["wall-fig-ontime.children"] = fmtRate(agg.month.on_time_rate);
-    paint("wall-trend", trendBars(agg.trend, d));
-    var soFar = agg.trend.today_so_far + d.received, usual = agg.trend.usual_so_far;
+    paint("wall-trend", trendBars(agg.trend));
+    var soFar = agg.trend.today_so_far, usual = agg.trend.usual_so_far;
     var diff = usual > 0 ? Math.round(100 * (soFar - usual) / usual) : null;
     r["wall-trend-caption.children"] = "今日累计 " + fmtInt(soFar) + " 件，常态 " + fmtInt(Math.round(usual)) + " 件" +
       (diff === null ? "" : "（" + (diff >= 0 ? "+" : "") + diff + "%）");
@@ -564,7 +552,7 @@
     r["wall-city-rework.children"] = agg.month.rework_rate === null ? "—" : Number(agg.month.rework_rate).toFixed(2);
     r["wall-city-hours.children"] = fmtRate(agg.month.mean_handling_hours);
     paint("wall-city-top", topBars(agg.top_categories));
-    var em = emergencyPanel(m.emergencies, agg.emergency_severity, t.emergencies_today + d.emergencies_today);
+    var em = emergencyPanel(m.emergencies, agg.emergency_severity, t.emergencies_today);
     paint("wall-em-severity", em[0]);
     paint("wall-em-list", em[1]);
     var banner = alertBanner(m.emergencies);
@@ -617,12 +605,12 @@
         startAnim();
       }
     }
-    if (msg.type === "updated") { refreshFiguresSoon(); }
+    refreshFiguresSoon();  // a new or moved case changes figures only the server counts
     pushLive();
   }
 
-  // A case moving on (立案, 结案, …) changes figures only the server counts (today's accepted and
-  // closed, the rates): read the snapshot again, once per burst and at most every FIGURES_EVERY_MS.
+  // A new case or one moving on (立案, 结案, …) changes figures only the server counts (received, open,
+  // overdue, the rates): read the snapshot again, once per burst and at most every FIGURES_EVERY_MS.
   // It comes from indexes and rollups (tens of ms with a million cases), not from a scan.
   var FIGURES_EVERY_MS = 5000;
   function refreshFiguresSoon() {

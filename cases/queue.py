@@ -6,21 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from cases.service import NOT_OPEN, SOURCE_LABELS, SOURCES, CaseService, ServiceError
 from data.models import Case, Unit
 from data.tokens import Principal
 from dispatch import lifecycle
+from figures.period import is_overdue, not_overdue_now, overdue_now
 from dispatch.catalog import KIND_NAMES_ZH, TIME_UNIT_NAMES_ZH, URGENCY_NAMES_ZH
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import LEVEL_NAMES_ZH
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KINDS = tuple(KIND_NAMES_ZH)
-# Not open for the overdue figure, as CaseService.list counts it (a verified case waits only to be closed).
-_DONE = NOT_OPEN + ("verified",)
-_OVERDUE_STATES = tuple(s for s in lifecycle.STATES if s not in _DONE)
+# The clock stops at these; every other state of an accepted case can be overdue (docs/figures.md: a
+# verified case is not closed yet, and the overdue filter and flag are figures.period's overdue_now).
+_DONE = NOT_OPEN
 # Sortable columns: each is served by an index (cases.id, ix_cases_reported, ix_cases_deadline,
 # ix_cases_state), ties broken by id so that pages never overlap or skip. State, category, district,
 # source and supervised lead indexes that continue with reported_at (migration 0005): the default order
@@ -90,10 +91,10 @@ def _where(cases: CaseService, principal: Principal, f: QueueFilters, now: datet
         clauses.append(Case.category_code == f.category)
     if f.source:
         clauses.append(Case.source == f.source)
-    if f.overdue is True:  # spelt as the open states: few rows, found through the state index
-        clauses += [Case.deadline_at < now, Case.state.in_(_OVERDUE_STATES)]
+    if f.overdue is True:  # few rows, found through the partial index of the accepted open cases
+        clauses.append(overdue_now(now))
     elif f.overdue is False:
-        clauses.append(or_(Case.deadline_at.is_(None), Case.deadline_at >= now, Case.state.in_(_DONE)))
+        clauses.append(not_overdue_now(now))
     if f.supervised is True:  # spelt as the partial index's predicate ("= 1" on SQLite), which must match
         clauses.append(Case.supervised)
     elif f.supervised is False:
@@ -117,7 +118,8 @@ def _order(sort_model) -> tuple[list, list]:
 
 _ROW_COLUMNS = (Case.id, Case.state, Case.version, Case.category_code, Case.kind, Case.source, Case.grid_code,
                 Case.unit_code, Case.severity, Case.supervised, Case.reported_at, Case.deadline_at, Case.time_unit,
-                Case.reporter_count, Case.escalation_count, Case.description, Unit.name)
+                Case.reporter_count, Case.escalation_count, Case.description, Unit.name, Case.accepted_at,
+                Case.rejected_at, Case.closed_at)
 
 
 def queue_page(cases: CaseService, principal: Principal, filters: QueueFilters, start: int = 0, end: int = 100,
@@ -143,11 +145,13 @@ def queue_page(cases: CaseService, principal: Principal, filters: QueueFilters, 
 
 def _row(cases: CaseService, r, now: datetime) -> dict:
     (cid, state, version, cat_code, kind, source, grid, unit_code, severity, supervised, reported, deadline,
-     time_unit, reporters, escalations, description, unit_name) = r
+     time_unit, reporters, escalations, description, unit_name, accepted, rejected, closed) = r
     cat = cases.catalog().get(cat_code)
-    sla = "none"
-    if deadline is not None and state not in _DONE:
+    overdue = is_overdue(state, accepted, rejected, closed, deadline, now)
+    sla = "overdue" if overdue else "none"
+    if not overdue and deadline is not None and accepted is not None and closed is None and state not in _DONE:
         sla = cases.calendar.sla_state(reported, deadline, now, time_unit)[0]
+        sla = "warning" if sla == "overdue" else sla  # the deadline's own instant: not late yet
     chain = {a.level: a.name for a in cases.areas.chain(grid)}
     fresh = (now - reported).total_seconds() < FRESH_SECONDS
     flags = [f for f in ("新" if fresh else "", "督办" if supervised else "", SEVERITY_SHORT.get(severity, ""),
@@ -162,7 +166,7 @@ def _row(cases: CaseService, r, now: datetime) -> dict:
         "severity": SEVERITY_NAMES.get(severity, "") if severity else "",
         "supervised": bool(supervised), "flags": " ".join(flags),
         "reported_at": _local(reported), "deadline": _local(deadline),
-        "sla": sla, "overdue": sla == "overdue", "reporters": reporters, "escalations": escalations,
+        "sla": sla, "overdue": overdue, "reporters": reporters, "escalations": escalations,
         "description": (description or "")[:80],
         "fresh": fresh,
     }
@@ -170,7 +174,7 @@ def _row(cases: CaseService, r, now: datetime) -> dict:
 
 # ---- the detail --------------------------------------------------------------------------------------
 def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
-              reported_iso: str | None = None, now: datetime | None = None) -> dict:
+              reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None) -> dict:
     """The deadline counted in working time (calendar minutes for emergencies): what is left, or how
     late it is. state: normal | warning (80 % of the time used, from `reported_iso`) | overdue | done | none."""
     if not deadline_iso:
@@ -182,6 +186,8 @@ def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, stat
     now = now or cases.clock()
     unit = "minutes" if time_unit == "minutes" else "working_hours"
     cal = cases.calendar
+    if overdue is False and now >= deadline:  # not accepted yet: its deadline passes, it is not overdue
+        return {"state": "warning", "text": "已过处置时限（尚未立案，不计超期）", "deadline": shown}
     if now >= deadline:
         late = cal.working_time_between(deadline, now, unit)
         return {"state": "overdue", "text": f"已超期 {_amount(late, unit)}", "deadline": shown}
@@ -208,7 +214,8 @@ def case_detail(cases: CaseService, case_id: int, principal: Principal, now: dat
     case = cases.get(case_id, principal)
     now = now or cases.clock()
     cat = cases.catalog().get(case["category"]["code"])
-    tick = countdown(cases, case["deadline"], case["time_unit"], case["state"], case["reported_at"], now)
+    tick = countdown(cases, case["deadline"], case["time_unit"], case["state"], case["reported_at"], now,
+                     overdue=case["overdue"])
     actions = []
     for code in cases.allowed_actions(case_id, principal):
         rule = lifecycle.RULES[code]

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Callable, Literal
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ from data.reference import read_catalog, read_units
 from data.tokens import Principal
 from dispatch import lifecycle
 from dispatch.errors import ServiceError
-from figures.definitions import KpiCase, compute_grouped, compute_kpis
+from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
 from dispatch.units import index_units
 from geo.locator import OutsideCity
@@ -371,11 +371,9 @@ class CaseService:
                   now: datetime | None = None) -> dict:
         now = now or self.clock()
         cat = self.catalog().get(case.category_code)
-        sla = None
-        if case.deadline_at and case.state not in NOT_OPEN and case.state != "verified":
-            start = case.reported_at
-            state, frac = self.calendar.sla_state(start, case.deadline_at, now, case.time_unit)
-            sla = {"state": state, "elapsed_fraction": round(frac, 4)}
+        overdue = is_overdue(case.state, case.accepted_at, case.rejected_at, case.closed_at, case.deadline_at, now)
+        sla = self._sla(case.state, case.accepted_at, case.closed_at, case.reported_at, case.deadline_at,
+                        case.time_unit, now, overdue)
         phone = case.reporter_phone
         if principal is None or principal.role not in PHONE_ROLES:
             phone = mask_phone(phone)
@@ -391,7 +389,7 @@ class CaseService:
             "handling_level": case.handling_level, "route_reason": case.route_reason,
             "report_upward": case.report_upward,
             "deadline": _iso(case.deadline_at), "time_unit": case.time_unit,
-            "overdue": bool(sla and sla["state"] == "overdue"), "sla": sla,
+            "overdue": overdue, "sla": sla,
             "severity": case.severity, "reporter_phone": phone, "reporter_count": case.reporter_count,
             "merged_into": case.merged_into_id, "supervised": case.supervised,
             "escalation_count": case.escalation_count, "rework_count": case.rework_count,
@@ -407,18 +405,31 @@ class CaseService:
                                "from": h.from_state, "to": h.to_state, "note": h.note} for h in history]
         return out
 
+    def _sla(self, state, accepted_at, closed_at, reported_at, deadline_at, time_unit, now, overdue: bool):
+        """The deadline's countdown while the case can be overdue (accepted, not closed: docs/figures.md),
+        else None; its "overdue" state is exactly the case's `overdue` (figures.period.is_overdue)."""
+        if deadline_at is None or accepted_at is None or closed_at is not None or state in NOT_OPEN:
+            return None
+        st, frac = self.calendar.sla_state(reported_at, deadline_at, now, time_unit)
+        if st == "overdue" and not overdue:  # the instant of the deadline itself: not late yet
+            st = "warning"
+        return {"state": "overdue" if overdue else st, "elapsed_fraction": round(frac, 4)}
+
     # ---- scope ----------------------------------------------------------------------------
-    def _area_clause(self, area_code: str):
+    def _area_clause(self, area_code: str, indexed: bool = True):
+        """The cases of an area; `indexed=False` spells it so that no index serves it (a filter checked on
+        the rows another index or the primary key found)."""
         area = self.areas.get(area_code)
         if area is None:
             raise ServiceError(404, "not_found", f"区域 {area_code} 不存在")
+        col = (lambda c: c) if indexed else unindexed
         if area.level == 1:
             return None
         if area.level == 2:
-            return Case.district_code == area_code
+            return col(Case.district_code) == area_code
         if area.level == 5:
-            return Case.grid_code == area_code
-        return self._code_prefix(Case.grid_code, area_code)
+            return col(Case.grid_code) == area_code
+        return self._code_prefix(col(Case.grid_code), area_code)
 
     def can_see(self, principal: Principal, case: Case) -> bool:
         """The one read rule (GET, actions, list, KPIs and the live rooms agree with it): admins see
@@ -770,13 +781,7 @@ class CaseService:
         state, deadline, reported = v["state"], v.get("deadline_at"), v["reported_at"]
         cat = self.catalog().get(v["category_code"])
         names = self._unit_names
-        sla = None
-        if deadline is not None and state not in NOT_OPEN and state != "verified":
-            if deadline > reported:
-                sla = {"state": "normal", "elapsed_fraction": 0.0}
-            else:
-                st, frac = self.calendar.sla_state(reported, deadline, reported, v["time_unit"])
-                sla = {"state": st, "elapsed_fraction": round(frac, 4)}
+        sla = None  # a new report is not accepted yet: no countdown, never overdue (docs/figures.md)
         phone = v["reporter_phone"]
         if principal is None or principal.role not in PHONE_ROLES:
             phone = mask_phone(phone)
@@ -802,7 +807,7 @@ class CaseService:
             "handling_level": v.get("handling_level"), "route_reason": v["route_reason"],
             "report_upward": v["report_upward"],
             "deadline": _iso(deadline), "time_unit": v["time_unit"],
-            "overdue": bool(sla and sla["state"] == "overdue"), "sla": sla,
+            "overdue": False, "sla": sla,
             "severity": v["severity"], "reporter_phone": phone, "reporter_count": v["reporter_count"],
             "merged_into": v.get("merged_into_id"), "supervised": v["supervised"],
             "escalation_count": 0, "rework_count": 0, "extension_count": 0, "extension_pending_hours": None,
@@ -831,33 +836,62 @@ class CaseService:
             return self.case_dict(case, list(history), principal)
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
-             overdue: bool | None = None, page: int = 1, per_page: int = 50) -> dict:
-        clauses = self.scope_clauses(principal, area)
-        if state:
-            states = [x for x in state.split(",") if x]
-            bad = [x for x in states if x not in lifecycle.STATES]
-            if bad:
-                raise ServiceError(400, "bad_request", f"未知状态 {', '.join(bad)}")
-            clauses.append(Case.state.in_(states))
-        if kind:
-            if kind not in ("component", "event", "grid", "emergency"):
-                raise ServiceError(400, "bad_request", f"未知类型 {kind}（component, event, grid, emergency）")
-            clauses.append(Case.kind == kind)
+             overdue: bool | None = None, page: int = 1, per_page: int = 50, after: int | None = None,
+             count: bool = False) -> dict:
+        """A page of the cases `principal` may see, newest (highest id) first: `{items, next, page, per_page}`
+        and `total` when `count` (counting the whole scope costs what the scope holds; a page does not).
+        `after`: the `next` of the previous page (keyset: the cases with a lower id, however many were
+        added meanwhile); otherwise `page` (an offset). `next` is None on the last page."""
+        if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 1):
+            raise ServiceError(400, "bad_request", "after 须为正整数（上一页返回的 next）")
+        states = [x for x in (state or "").split(",") if x]
+        bad = [x for x in states if x not in lifecycle.STATES]
+        if bad:
+            raise ServiceError(400, "bad_request", f"未知状态 {', '.join(bad)}")
+        if kind and kind not in ("component", "event", "grid", "emergency"):
+            raise ServiceError(400, "bad_request", f"未知类型 {kind}（component, event, grid, emergency）")
         now = self.clock()
-        if overdue is not None:
-            is_overdue = and_(Case.deadline_at < now, Case.state.not_in(NOT_OPEN + ("verified",)))
-            clauses.append(is_overdue if overdue else ~is_overdue)
+        # Two ways to a page. Few matching cases (the overdue, the open states, a community or a grid):
+        # read them through their index and sort by id (the answer's size). Many (everything, a district,
+        # closed cases): walk the primary key from the top and stop at the page, every filter checked on
+        # the way (per_page / the share of cases that match: the same at 10 k or 10 M cases); the filters
+        # are then spelt so that no index can lure the planner into reading the scope's whole history.
+        levels = [a.level for a in (self.areas.get(c) for c in (area, principal.area_code) if c) if a is not None]
+        few = overdue is True or (bool(states) and set(states) <= set(lifecycle.OPEN_STATES)) or max(levels or [1]) >= 4
+
+        def clauses(indexed: bool) -> list:
+            out = self.scope_clauses(principal, area, indexed=indexed)
+            col = (lambda c: c) if indexed else unindexed
+            if states:
+                out.append(col(Case.state).in_(states))
+            if kind:
+                out.append(col(Case.kind) == kind)
+            if overdue is True:
+                out.append(overdue_now(now))
+            elif overdue is False:
+                out.append(not_overdue_now(now))
+            return out
+
+        q = select(Case).where(*clauses(few))
+        if after is not None:
+            q = q.where(Case.id < after)
+        else:
+            q = q.offset((page - 1) * per_page)
         with self.db.session() as s:
-            q = select(Case).where(*clauses)
-            total = s.scalar(select(func.count()).select_from(q.subquery()))
-            rows = s.scalars(q.order_by(Case.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+            rows = s.scalars(q.order_by(Case.id.desc()).limit(per_page + 1)).all()
+            more = len(rows) > per_page
+            rows = rows[:per_page]
+            total = s.scalar(select(func.count()).select_from(Case).where(*clauses(True))) if count else None
             ids = [c.id for c in rows]
             hist: dict[int, list] = {i: [] for i in ids}
             if ids:
                 for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(ids)).order_by(CaseHistory.id)):
                     hist[h.case_id].append(h)
             items = [self.case_dict(c, hist[c.id], principal, now) for c in rows]
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
+        out = {"items": items, "next": ids[-1] if more else None, "page": page, "per_page": per_page}
+        if count:
+            out["total"] = total
+        return out
 
     # ---- actions --------------------------------------------------------------------------
     def _facts(self, case: Case) -> "lifecycle.CaseFacts":
@@ -966,55 +1000,22 @@ class CaseService:
 
     # ---- assessment -------------------------------------------------------------------------
     def kpis(self, start: date, end: date, by: str | None = None, principal: Principal | None = None) -> dict:
-        if end < start:
-            raise ServiceError(400, "bad_request", "结束日期早于开始日期")
-        if by not in (None, "district", "unit", "category"):
-            raise ServiceError(400, "bad_request", "by 须为 district、unit 或 category")
-        lo = datetime.combine(start, datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
-        hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), SHANGHAI).astimezone(timezone.utc)
-        clauses = [Case.reported_at < hi, or_(Case.reported_at >= lo, Case.accepted_at >= lo, Case.deadline_at >= lo,
-                                              Case.closed_at >= lo, Case.closed_at.is_(None))]
-        if principal is not None and principal.role != "admin":
-            scope = self._area_clause(principal.area_code)
-            if scope is not None:
-                clauses.append(scope)
-            unit_scope = self._unit_clause(principal)
-            if unit_scope is not None:
-                clauses.append(unit_scope)
-        cols = (Case.id, Case.state, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
-                Case.deadline_at, Case.rework_count, Case.extension_count, Case.unit_code, Case.district_code,
-                Case.category_code)
-        with self.db.session() as s:
-            rows = [KpiCase(id=r[0], state=r[1], reported_at=r[2], accepted_at=r[3], rejected_at=r[4], closed_at=r[5],
-                            deadline_at=r[6], rework_count=r[7], extension_count=r[8], unit_code=r[9],
-                            district_code=r[10], category_code=r[11], merged=r[1] == "merged")
-                    for r in s.execute(select(*cols).where(*clauses))]
-        now = self.clock()
-        total = compute_kpis(rows, start, end, now=now).to_dict()
-        out = {"start": start.isoformat(), "end": end.isoformat(), **total}
-        if by:
-            groups = compute_grouped(rows, start, end, by, now=now)
-            out["by"] = by
-            out["groups"] = [{"key": k, "name": self._group_name(by, k), **v.to_dict()} for k, v in groups.items()]  # compute_grouped sorts, None last
-        return out
+        """figures.service.kpis (the figures' one entry point) over this service's cases."""
+        from figures.service import kpis
 
-    def _group_name(self, by: str, key: str | None) -> str | None:
-        if key is None:
-            return None
-        if by == "district":
-            a = self.areas.get(key)
-            return a.name if a else key
-        if by == "unit":
-            return self._unit_ref(key)["name"]
-        c = self.catalog().get(key)
-        return c.name if c else key
+        return kpis(self, start, end, by, principal)
+
+    def unit_name(self, code: str) -> str:
+        """The unit's name (its code when unknown)."""
+        return self._unit_ref(code)["name"]
 
     # ---- the console: scope, buttons and the intake preview ------------------------------------
-    def scope_clauses(self, principal: Principal, area: str | None = None) -> list:
+    def scope_clauses(self, principal: Principal, area: str | None = None, indexed: bool = True) -> list:
         """WHERE clauses on `cases` for what `principal` may see, narrowed to `area` if given (404 unknown
-        area, 403 outside the principal's area): the scoping of list(), for other reads of the queue."""
+        area, 403 outside the principal's area): the scoping of list(), for other reads of the queue.
+        `indexed=False`: the area spelt so that no index serves it (see _area_clause)."""
         clauses = []
-        scope = self._area_clause(principal.area_code) if principal.role != "admin" else None
+        scope = self._area_clause(principal.area_code, indexed) if principal.role != "admin" else None
         if scope is not None:
             clauses.append(scope)
         if area:
@@ -1022,7 +1023,7 @@ class CaseService:
                 raise ServiceError(404, "not_found", f"区域 {area} 不存在")
             if principal.role != "admin" and principal.area_code not in {a.code for a in self.areas.chain(area)}:
                 raise ServiceError(403, "forbidden", f"区域 {area} 不在您的辖区内")
-            clause = self._area_clause(area)
+            clause = self._area_clause(area, indexed)
             if clause is not None:
                 clauses.append(clause)
         unit_scope = self._unit_clause(principal)

@@ -52,13 +52,14 @@ def kpi_command(start: str, end: str, by: str | None, as_json: bool):
     from datetime import date
 
     from dispatch.errors import ServiceError
+    from figures.service import kpis
 
     try:
         d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError:
         fail("日期格式应为 YYYY-MM-DD")
     try:
-        figures = services().cases.kpis(d0, d1, by)
+        figures = kpis(services().cases, d0, d1, by)
     except ServiceError as exc:
         fail(exc.message)
     if as_json:

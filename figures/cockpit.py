@@ -10,8 +10,9 @@ from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
-from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # accepted cases' open states (shared with the wall)
+from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # noqa: F401 - accepted cases' open states (tests)
 from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
+from figures.period import is_overdue, overdue_now
 from figures.definitions import period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
@@ -149,11 +150,9 @@ def _accepted():
 
 
 def _overdue_open(now: datetime):
-    """The assessment's 超期未结 at `now`: accepted, not closed, deadline passed."""
-    # An open state is never closed (closing is terminal), so closed_at needs no test: the
-    # state index alone finds these rows.
-    return and_(Case.state.in_(ACCEPTED_OPEN_STATES), Case.accepted_at.is_not(None), Case.rejected_at.is_(None),
-                Case.deadline_at < now)
+    """The assessment's 超期未结 at `now`: accepted, not closed, deadline passed (figures.period.overdue_now,
+    read through the partial index of the accepted cases not closed)."""
+    return overdue_now(now)
 
 
 def _supervised_open():
@@ -356,23 +355,23 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30) -> lis
     overdue = _overdue_open(scope.now)
     rows = session.execute(select(
         Case.id, Case.category_code, Case.grid_code, Case.unit_code, Case.state, Case.deadline_at, Case.supervised,
-        Case.escalation_count, Case.severity, Case.reported_at,
+        Case.escalation_count, Case.severity, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
     ).where(*scope.narrow(or_(overdue, _supervised_open())))
         .order_by(Case.supervised.desc(), Case.deadline_at.asc()).limit(limit * 3)).all()
     units = [r.unit_code for r in rows if r.unit_code]
     names = dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(units))).all()) if units else {}
     out = []
     for r in rows:
-        is_overdue = (r.deadline_at is not None and r.deadline_at < scope.now and r.state in ACCEPTED_OPEN_STATES)
+        overdue = is_overdue(r.state, r.accepted_at, r.rejected_at, r.closed_at, r.deadline_at, scope.now)
         cat = catalog.get(r.category_code)
         chain = directory.chain(r.grid_code)
         place = " · ".join(a.name for a in reversed(chain) if a.level in (2, 3, 4))
-        hours = (scope.now - r.deadline_at).total_seconds() / 3600 if is_overdue else None
+        hours = (scope.now - r.deadline_at).total_seconds() / 3600 if overdue else None
         out.append({"id": r.id, "category": cat.name if cat else r.category_code, "place": place,
                     "unit": names.get(r.unit_code, r.unit_code) if r.unit_code else "（未派遣）",
                     "state": r.state, "state_label": STATE_LABELS.get(r.state, r.state),
                     "deadline": r.deadline_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if r.deadline_at else "—",
-                    "overdue": is_overdue, "overdue_hours": hours, "supervised": bool(r.supervised),
+                    "overdue": overdue, "overdue_hours": hours, "supervised": bool(r.supervised),
                     "escalations": r.escalation_count, "severity": r.severity})
     out.sort(key=lambda x: (not (x["supervised"] and x["overdue"]), not x["overdue"], -(x["overdue_hours"] or 0)))
     return out[:limit]

@@ -75,7 +75,7 @@ def today_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI, max_ca
     closed = s.scalar(select(func.count()).where(Case.closed_at >= start, Case.closed_at < end, _accepted()))
     # ix_cases_state: only the open cases are read
     open_, overdue, emergencies_open = s.execute(select(
-        func.count(), _n(and_(_accepted(), Case.deadline_at < now)), _n(Case.kind == "emergency"),
+        func.count(), _n(overdue_now(now)), _n(Case.kind == "emergency"),
     ).where(Case.state.in_(OPEN_STATES), *upto)).one()
     return {"day": day.isoformat(), "received": received, "accepted": accepted, "closed": closed,
             "open": open_, "overdue": overdue, "emergencies_open": emergencies_open,
@@ -91,19 +91,22 @@ def _hours_between(s: Session, later, earlier):
 SUMS = 9  # the summed figures of a period, in _kpis' order (overdue_open, the tenth, is counted apart)
 
 
-def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *where):
+def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *where, key=None):
     """The per-case select of period_figures, defined once for the plain sums and figures/rollup.py:
-    (columns, shares) where columns has `id` and `k` (district, or "*") of each case reported,
-    accepted, due or closed in [S, E) (the four index ranges) and `shares` are that case's part of
-    each of the SUMS figures (0/1, and hours). `where`: further conditions (a set of ids)."""
+    (columns, shares) where columns has `id` and `k` (district, or "*"; or the column `key`) of each
+    case reported, accepted, due or closed in [S, E) (the four index ranges) and `shares` are that
+    case's part of each of the SUMS figures (0/1, and hours). `where`: further conditions (a set of
+    ids, an area or unit scope: spelt so that no index serves them, see figures.overdue.unindexed)."""
     r, a, d, x = Case.reported_at, Case.accepted_at, Case.deadline_at, Case.closed_at
+    if key is None:
+        key = Case.district_code if by_district else literal("*")
     acc = _accepted()
     in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
     flag = lambda cond: case((cond, 1), else_=0)  # noqa: E731
     # Each row's facts are computed once (the subquery; OFFSET 0 keeps SQLite from folding it into
     # the sums, which would evaluate every comparison again for each figure), then combined as 0/1.
     rows = select(
-        Case.id.label("id"), (Case.district_code if by_district else literal("*")).label("k"),
+        Case.id.label("id"), key.label("k"),
         flag(in_p(r)).label("rec"), flag(acc).label("acc"), flag(in_p(a)).label("ain"),
         flag(Case.extension_count > 0).label("ext"), flag(in_p(d)).label("din"), flag(in_p(x)).label("xin"),
         flag(x < S).label("xbs"), flag(x < d).label("xld"), flag(x < E).label("xle"), flag(x <= d).label("xod"),
@@ -134,25 +137,77 @@ def period_figures(s: Session, start: date, end: date, now: datetime, by_distric
     return figures_from(raw, by_district)
 
 
-def add_overdue_open(s: Session, raw: dict, S: datetime, E: datetime, now: datetime, by_district: bool) -> None:
-    """Adds each group's overdue_open (slot SUMS of raw's lists) for the period [S, E) seen at `now`:
-    accepted before E, not closed by E, deadline before the cut-off."""
+def overdue_now(now: datetime):
+    """超期未结 right now, the one meaning of "overdue" (docs/figures.md): an accepted case (立案案件),
+    not closed, whose deadline has passed; figures/definitions.py's overdue_open for a period that has
+    not ended. Verified cases count: 核查通过 is not 结案, and the deadline is the case's. The first two
+    terms are the predicate of the partial indexes ix_cases_open_* (migration 0007), so a count of
+    overdue cases reads the overdue cases and no others."""
+    return and_(Case.closed_at.is_(None), Case.accepted_at.is_not(None), Case.deadline_at < now,
+                Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED))
+
+
+def not_overdue_now(now: datetime):
+    """The cases overdue_now leaves out (NULLs spelt out: NOT of an unknown comparison is unknown)."""
+    return or_(Case.closed_at.is_not(None), Case.accepted_at.is_(None), Case.deadline_at.is_(None),
+               Case.deadline_at >= now, Case.rejected_at.is_not(None), Case.state.in_(NOT_ACCEPTED))
+
+
+def is_overdue(state: str, accepted_at, rejected_at, closed_at, deadline_at, now: datetime) -> bool:
+    """overdue_now for one case in Python (a case object, a queue row, a live event)."""
+    return (accepted_at is not None and rejected_at is None and closed_at is None and state not in NOT_ACCEPTED
+            and deadline_at is not None and deadline_at < now)
+
+
+def unindexed(column):
+    """The column spelt so that no index serves a test on it (coalesce(c, c) is c): for a filter that
+    must be checked on the rows a time range or the overdue index found, not walked on its own."""
+    return func.coalesce(column, column)
+
+
+def overdue_open_counts(s: Session, S: datetime, E: datetime, now: datetime, key=None, where=()) -> list[tuple]:
+    """[(group, n)] of overdue_open for the period [S, E) seen at `now`, grouped by the column `key`
+    (None: one group None): accepted before E, not closed by E, deadline before min(now, E). Two index
+    ranges: the open ones through ix_cases_open_deadline (only such cases), and those closed after E
+    through ix_cases_late_closed or ix_cases_closed_at (for the current period: none)."""
     cutoff = min(now.astimezone(UTC), E)
-    a, d, x = Case.accepted_at, Case.deadline_at, Case.closed_at
-    key = [Case.district_code] if by_district else []
-    # Open cases through ix_cases_state; cases closed after E through ix_cases_closed_at.
-    over = and_(_accepted(), a < E, d < cutoff)
-    # coalesce(c, c) is c, but no index: the planner must take the closed_at range, not "every
-    # case accepted before E" (all of them, for the current month).
-    # Those few rows are counted here: a GROUP BY would tempt SQLite into walking a district index.
-    late = and_(func.coalesce(a, a) < E, func.coalesce(d, d) < cutoff, Case.rejected_at.is_(None))
-    q = select(*key, func.count()).where(Case.state.in_(OPEN_STATES), over, or_(x.is_(None), x >= E))
-    counts = list(s.execute(q.group_by(*key) if key else q))
-    counts += [(row[0], 1) if key else (1,) for row in s.execute(
-        select(Case.district_code).where(x >= E, Case.state.not_in(OPEN_STATES + NOT_ACCEPTED), late))]
-    for row in counts:
-        k = row[0] if key else None
-        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += row[-1]
+    cols = [unindexed(key)] if key is not None else []  # grouped after the range: no walk of a key's index
+    common = [unindexed(Case.accepted_at) < E, Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED), *where]
+    still_open = (select(*cols, func.count()).where(Case.closed_at.is_(None), Case.accepted_at.is_not(None),
+                                                     Case.deadline_at < cutoff, *common))
+    closed_late = (select(*cols, func.count()).where(Case.closed_at >= E, Case.closed_at > Case.deadline_at,
+                                                      unindexed(Case.deadline_at) < cutoff, *common))
+    out = []
+    for q in (still_open, closed_late):
+        rows = s.execute(q.group_by(*cols) if cols else q)
+        out += [(row[0] if cols else None, row[-1]) for row in rows if row[-1]]
+    return out
+
+
+def add_overdue_open(s: Session, raw: dict, S: datetime, E: datetime, now: datetime, by_district: bool) -> None:
+    """Adds each group's overdue_open (slot SUMS of raw's lists) for the period [S, E) seen at `now`."""
+    for k, n in overdue_open_counts(s, S, E, now, Case.district_code if by_district else None):
+        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += n
+
+
+KPI_KEYS = {"district": Case.district_code, "unit": Case.unit_code, "category": Case.category_code}
+
+
+def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=()) -> dict:
+    """Every KPI figure of the period [S, E) (UTC bounds, figures.definitions.period_bounds) at `now`,
+    in two aggregate queries over index ranges: {"total": Kpis, "groups": {key: Kpis}} (groups with
+    `by` in KPI_KEYS: each key with a case that counts in some figure, None last). `where`: the
+    scope (area, unit), spelt unindexed: the time ranges choose the rows."""
+    key = KPI_KEYS[by] if by else None
+    c, shares = period_shares(s, S, E, False, *where, key=key)
+    raw: dict = {}
+    for row in s.execute(select(c.k, *(func.sum(v) for v in shares)).group_by(c.k)):
+        v = [v or 0 for v in row[1:]]
+        if any(v):  # a case that touches the period and counts in no figure (due before, closed earlier)
+            raw[row[0] if by else None] = v + [0]
+    for k, n in overdue_open_counts(s, S, E, now, key, where):
+        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += n
+    return figures_from(raw, by is not None)
 
 
 def figures_from(raw: dict, by_district: bool) -> dict:
@@ -176,7 +231,7 @@ def _kpis(v: list) -> Kpis:
 
 def grid_counts(s: Session, now: datetime) -> dict[str, tuple[int, int]]:
     """{grid code: (open cases, overdue cases)} for every grid with an open case (ix_cases_state)."""
-    q = (select(Case.grid_code, func.count(), _n(and_(_accepted(), Case.deadline_at < now)))
+    q = (select(Case.grid_code, func.count(), _n(overdue_now(now)))
          .where(Case.state.in_(OPEN_STATES)).group_by(Case.grid_code))
     return {g: (int(n), int(o)) for g, n, o in s.execute(q)}
 
@@ -189,7 +244,7 @@ def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> 
     for code, n in s.execute(select(Case.district_code, func.count()).where(
             Case.reported_at >= start, Case.reported_at < end).group_by(Case.district_code)):
         out[code]["received_today"] = n
-    for code, n, o in s.execute(select(Case.district_code, func.count(), _n(and_(_accepted(), Case.deadline_at < now)))
+    for code, n, o in s.execute(select(Case.district_code, func.count(), _n(overdue_now(now)))
                                 .where(Case.state.in_(OPEN_STATES)).group_by(Case.district_code)):
         out[code]["open"], out[code]["overdue"] = n, int(o)
     return dict(out)
@@ -225,17 +280,17 @@ def hourly_trend(s: Session, now: datetime, weeks: int = 4, tz: str | tzinfo = S
 
 _CASE_COLS = (Case.id, Case.state, Case.version, Case.category_code, Category.name, Case.kind, Case.lon, Case.lat,
               Case.grid_code, Case.district_code, Case.severity, Case.reported_at, Case.accepted_at,
-              Case.deadline_at, Case.updated_at)
+              Case.deadline_at, Case.updated_at, Case.rejected_at, Case.closed_at)
 
 
 def _case_row(row, now: datetime) -> dict:
     (id_, state, version, cat, cat_name, kind, lon, lat, grid, district, severity, reported, accepted,
-     deadline, updated) = row
+     deadline, updated, rejected, closed) = row
     return {"id": id_, "state": state, "state_label": STATE_LABELS.get(state, state), "version": version,
             "category_code": cat, "category_name": cat_name or cat, "kind": kind, "lon": lon, "lat": lat,
             "grid_code": grid, "district_code": district, "severity": severity, "reported_at": reported,
             "updated_at": updated, "deadline_at": deadline,
-            "overdue": bool(accepted is not None and state in ACCEPTED_OPEN and deadline is not None and deadline < now)}
+            "overdue": is_overdue(state, accepted, rejected, closed, deadline, now)}
 
 
 def newest_cases(s: Session, now: datetime, limit: int = 20) -> list[dict]:
@@ -251,12 +306,12 @@ def today_points(s: Session, now: datetime, limit: int = 5000, tz: str | tzinfo 
     """Where today's cases are (newest `limit`), with kind and whether open or overdue (ix_cases_reported)."""
     day = _day_of(now, tz)
     start, end = period_bounds(day, day, tz)
-    q = (select(Case.id, Case.lon, Case.lat, Case.kind, Case.state, Case.severity,
-                and_(Case.accepted_at.is_not(None), Case.deadline_at < now))
+    q = (select(Case.id, Case.lon, Case.lat, Case.kind, Case.state, Case.severity, Case.accepted_at,
+                Case.rejected_at, Case.closed_at, Case.deadline_at)
          .where(Case.reported_at >= start, Case.reported_at < end, Case.state != "merged")
          .order_by(Case.reported_at.desc()).limit(limit))
     return [{"id": i, "lon": lon, "lat": lat, "kind": kind, "open": state in OPEN_STATES, "severity": sev,
-             "overdue": bool(late) and state in ACCEPTED_OPEN} for i, lon, lat, kind, state, sev, late in s.execute(q)]
+             "overdue": is_overdue(state, a, r, x, d, now)} for i, lon, lat, kind, state, sev, a, r, x, d in s.execute(q)]
 
 
 def open_emergencies(s: Session, now: datetime, limit: int = 50) -> list[dict]:

@@ -85,7 +85,7 @@ def test_semantic_refusals(client, officer, token_for):
     wall = {"Authorization": f"Bearer {token_for('wall')}"}
     _error(_post(client, wall), 403)
     _error(client.post("/api/v1/events", json={}), 401)
-    assert client.get("/api/v1/events", headers=officer).get_json()["total"] == 0
+    assert client.get("/api/v1/events?count=true", headers=officer).get_json()["total"] == 0
 
 
 def test_duplicate_nearby_merges_and_far_one_does_not(client, officer):
@@ -103,7 +103,7 @@ def test_same_idempotency_key_gives_the_same_case(client, officer):
     b = _post(client, officer, idempotency_key="hotline-20261125-0001", lon=FAR[0], lat=FAR[1])
     assert a.status_code == 201 and b.status_code == 201
     assert a.get_json()["id"] == b.get_json()["id"]
-    assert client.get("/api/v1/events", headers=officer).get_json()["total"] == 1
+    assert client.get("/api/v1/events?count=true", headers=officer).get_json()["total"] == 1
 
 
 def _act(client, headers, case, action, **extra):
@@ -148,18 +148,18 @@ def test_other_area_cannot_see_or_act(client, officer, token_for):
     liyang = {"Authorization": f"Bearer {token_for('duty_officer', area='320481')}"}
     _error(client.get(f"/api/v1/events/{case['id']}", headers=liyang), 403)
     _error(_act(client, liyang, case, "accept"), 403)
-    assert client.get("/api/v1/events", headers=liyang).get_json()["total"] == 0
+    assert client.get("/api/v1/events?count=true", headers=liyang).get_json()["total"] == 0
     tianning = {"Authorization": f"Bearer {token_for('duty_officer', area='320402')}"}
-    assert client.get("/api/v1/events", headers=tianning).get_json()["total"] == 1
+    assert client.get("/api/v1/events?count=true", headers=tianning).get_json()["total"] == 1
 
 
 def test_list_filters_and_pages(client, officer):
     for i in range(5):
         _post(client, officer, lon=LON + 0.002 * i, lat=LAT)
-    body = client.get("/api/v1/events?per_page=2&page=2&state=reported&kind=event&area=320402", headers=officer).get_json()
+    body = client.get("/api/v1/events?per_page=2&page=2&state=reported&kind=event&area=320402&count=true", headers=officer).get_json()
     assert body["total"] == 5 and len(body["items"]) == 2 and body["page"] == 2
-    assert client.get("/api/v1/events?state=closed", headers=officer).get_json()["total"] == 0
-    assert client.get("/api/v1/events?overdue=true", headers=officer).get_json()["total"] == 0
+    assert client.get("/api/v1/events?state=closed&count=true", headers=officer).get_json()["total"] == 0
+    assert client.get("/api/v1/events?overdue=true&count=true", headers=officer).get_json()["total"] == 0
     _error(client.get("/api/v1/events?state=flying", headers=officer), 400)
     _error(client.get("/api/v1/events?overdue=maybe", headers=officer), 400)
     _error(client.get("/api/v1/events?area=999", headers=officer), 404)

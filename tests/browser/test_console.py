@@ -70,7 +70,7 @@ def _post_case(app, point, category="020101", **extra) -> dict:
 
 
 def _total(app) -> int:
-    return _api(app, "GET", "/events?per_page=1")[1]["total"]
+    return _api(app, "GET", "/events?per_page=1&count=true")[1]["total"]
 
 
 @pytest.fixture

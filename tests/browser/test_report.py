@@ -57,7 +57,7 @@ def api(app, path: str) -> tuple[int, dict]:
 
 
 def case_total(app) -> int:
-    return api(app, "/events?per_page=1")[1]["total"]
+    return api(app, "/events?per_page=1&count=true")[1]["total"]
 
 
 def photo_files(app) -> list:

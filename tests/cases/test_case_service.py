@@ -120,7 +120,7 @@ def test_idempotency_key_under_concurrency(world):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert len(set(ids)) == 1
-    assert service.list(ADMIN)["total"] == 1
+    assert service.list(ADMIN, count=True)["total"] == 1
 
 
 def test_overdue_cases_escalate_once_per_missed_deadline_and_stop_at_the_city(world):

@@ -90,10 +90,11 @@ def test_each_filter(world):
     assert ids_of(supervised="yes") == [ids[1]]
     assert len(ids_of(supervised="no")) == 11
     assert ids_of(overdue="yes") == [ids[3]]  # the emergency had 60 calendar minutes
-    # a month later every open case with a deadline is overdue, the rejected one is not
+    # a month later every accepted case not closed is overdue; the reports not yet accepted (立案) are
+    # not, however old their deadline, nor the rejected one (docs/figures.md: one meaning of overdue)
     clock.now = T0 + timedelta(days=30)
     overdue = ids_of(overdue="yes")
-    assert ids[4] not in overdue and len(overdue) == 11
+    assert overdue == sorted(ids[:4])
     assert sorted(overdue + ids_of(overdue="no")) == sorted(ids)
     # filters combine, and the total counts what the filters keep (a kind counts through its categories)
     both = _all(F(kind="event", source="patrol"), service=service)
@@ -204,8 +205,11 @@ def test_detail_actions_countdown_and_criteria(world):
     units = cv.dispatch_units(service, d["case"])
     assert units[0]["value"] == d["case"]["unit"]["code"] and len(units) > 3
     clock.now = T0 + timedelta(days=5)
-    late = cv.case_detail(service, ids[5], CITY)["countdown"]
+    late = cv.case_detail(service, ids[0], CITY)["countdown"]  # dispatched
     assert late["state"] == "overdue" and late["text"].startswith("已超期")
+    waiting = cv.case_detail(service, ids[5], CITY)  # still reported: past its deadline, not overdue
+    assert waiting["case"]["overdue"] is False and waiting["countdown"]["state"] == "warning"
+    assert "尚未立案" in waiting["countdown"]["text"]
     assert cv.case_detail(service, ids[4], CITY)["countdown"]["state"] == "done"
     # the emergency counts calendar minutes
     emergency = service.get(ids[3], CITY)
