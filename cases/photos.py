@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -37,8 +36,8 @@ from cases.service import CaseService, ServiceError
 from data.db import Database
 from data.models import Case, CasePhoto, utcnow
 from data.tokens import Principal
+from dispatch.city_time import local_iso as _iso
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BYTES = 8 * 1024 * 1024
 MAX_MB = MAX_BYTES // (1024 * 1024)
 KINDS = ("report", "feedback")
@@ -179,8 +178,6 @@ def _store(root: Path, digest: str, kind: PhotoType, data: bytes) -> str:
     return rel
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(SHANGHAI).isoformat(timespec="seconds") if dt else None
 
 
 def photo_dict(row: CasePhoto) -> dict:

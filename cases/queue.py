@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -16,8 +15,8 @@ from figures.period import is_overdue, not_overdue_now, overdue_now
 from dispatch.catalog import KIND_NAMES_ZH, TIME_UNIT_NAMES_ZH, URGENCY_NAMES_ZH
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import LEVEL_NAMES_ZH
+from dispatch.city_time import CITY_TZ
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 KINDS = tuple(KIND_NAMES_ZH)
 # The clock stops at these; every other state of an accepted case can be overdue (docs/figures.md: a
 # verified case is not closed yet, and the overdue filter and flag are figures.period's overdue_now).
@@ -72,7 +71,7 @@ def _flag(value) -> bool | None:
 
 
 def _local(dt: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
-    return dt.astimezone(SHANGHAI).strftime(fmt) if dt else ""
+    return dt.astimezone(CITY_TZ).strftime(fmt) if dt else ""
 
 
 def _where(cases: CaseService, principal: Principal, f: QueueFilters, now: datetime, counting: bool = False) -> list:
@@ -180,7 +179,7 @@ def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, stat
     if not deadline_iso:
         return {"state": "none", "text": "无处置时限", "deadline": ""}
     deadline = datetime.fromisoformat(deadline_iso)
-    shown = deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    shown = deadline.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
     if state in _DONE:
         return {"state": "done", "text": "已办结，不再计时", "deadline": shown}
     now = now or cases.clock()

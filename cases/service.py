@@ -29,7 +29,6 @@ import time
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from typing import Callable, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
@@ -45,13 +44,13 @@ from data import files
 from data.reference import read_catalog, read_units
 from data.tokens import Principal
 from dispatch import lifecycle
+from dispatch.city_time import local_iso as _iso
 from dispatch.errors import ServiceError
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
 from dispatch.units import index_units
 from geo.locator import OutsideCity
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SOURCES = ("hotline", "patrol", "citizen", "iot", "video", "api", "open311")
 SOURCE_LABELS = {"hotline": "12345热线", "patrol": "网格巡查", "citizen": "市民随手拍", "iot": "物联感知",
                  "video": "视频智能识别", "api": "系统接口", "open311": "Open311"}
@@ -129,10 +128,6 @@ def _validation_message(err: ValidationError) -> tuple[str, dict]:
             msg = msg.removeprefix("Value error, ")
         fields[name] = f"{label}{msg}" if msg.startswith(("必", "须", "过", "不", "格")) else f"{label}：{msg}"
     return "；".join(fields.values()), {"fields": fields}
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(SHANGHAI).isoformat(timespec="seconds") if dt else None
 
 
 def mask_phone(phone: str | None) -> str | None:

@@ -84,6 +84,8 @@ from operator import attrgetter
 from typing import Any, Hashable, Iterable
 from zoneinfo import ZoneInfo
 
+from dispatch.city_time import CITY_TZ
+
 __all__ = ["KpiCase", "Kpis", "KPI_FIELDS", "GROUP_BY", "period_bounds", "compute_kpis", "compute_grouped"]
 
 UTC = timezone.utc
@@ -147,7 +149,7 @@ def _zone(tz: str | tzinfo) -> tzinfo:
     return ZoneInfo(tz) if isinstance(tz, str) else tz
 
 
-def period_bounds(start: date, end: date, tz: str | tzinfo = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def period_bounds(start: date, end: date, tz: str | tzinfo = CITY_TZ) -> tuple[datetime, datetime]:
     """``(S, E)`` in UTC: ``start`` 00:00 and ``end`` + 1 day 00:00 in ``tz`` (end inclusive)."""
     for name, value in (("start", start), ("end", end)):
         if isinstance(value, datetime) or not isinstance(value, date):
@@ -222,7 +224,7 @@ def _tally(cases: Iterable[Any], s: datetime, e: datetime, cutoff: datetime) -> 
     )
 
 
-def compute_kpis(cases: Iterable[Any], start: date, end: date, tz: str | tzinfo = "Asia/Shanghai",
+def compute_kpis(cases: Iterable[Any], start: date, end: date, tz: str | tzinfo = CITY_TZ,
                  now: datetime | None = None) -> Kpis:
     """The figures of the days ``start`` to ``end`` (inclusive, in ``tz``) over ``cases``.
 
@@ -238,7 +240,7 @@ def _sort_key(key: Hashable) -> tuple:
 
 
 def compute_grouped(cases: Iterable[Any], start: date, end: date, by: str,
-                    tz: str | tzinfo = "Asia/Shanghai", now: datetime | None = None) -> dict[Hashable, Kpis]:
+                    tz: str | tzinfo = CITY_TZ, now: datetime | None = None) -> dict[Hashable, Kpis]:
     """``{key: Kpis}`` per district, unit or category (``by``), keys sorted (None last).
 
     The rows are grouped first (one pass), then each group goes through the same computation

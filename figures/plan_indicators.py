@@ -7,16 +7,15 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data.files import PLAN_INDICATORS_PATH
 from data.models import Indicator, IndicatorValue, utcnow
+from dispatch.city_time import city_today, local_iso
 from dispatch.errors import ServiceError
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # The cockpit's thematic panels; every indicator belongs to one of them.
 THEME_LABELS = {
@@ -36,7 +35,7 @@ DEFINITION_COLUMNS = ("code", "theme", "domain", "name", "unit", "direction", "d
 
 
 def today_shanghai() -> date:
-    return datetime.now(SHANGHAI).date()
+    return city_today()
 
 
 # ---- progress (pure) ---------------------------------------------------------------------------
@@ -88,7 +87,7 @@ def indicator_dict(row: Indicator) -> dict:
         "responsible_unit": row.responsible_unit,
         "value": row.value, "as_of": row.as_of.isoformat() if row.as_of else None, "is_demo": row.is_demo,
         "progress": None if p is None else round(p, 4), "status": status, "status_label": STATUS_LABELS[status],
-        "updated_at": row.updated_at.astimezone(SHANGHAI).isoformat(timespec="seconds") if row.updated_at else None,
+        "updated_at": local_iso(row.updated_at),
         "updated_by": row.updated_by,
     }
 

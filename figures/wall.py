@@ -11,6 +11,7 @@ import shapely
 from figures import period, rollup
 from data.areas import hierarchy_version
 from geo.model import GRID
+from dispatch.city_time import local_iso as _iso
 
 GRID_TOLERANCE = 0.0004      # degrees (~40 m): grids are drawn, not measured
 QUANT = 10_000               # coordinates sent as integer 1e-4 degrees (~10 m), delta-coded per ring
@@ -23,10 +24,6 @@ _versioned: dict[str, tuple[str, object]] = {}
 
 
 # ---- data shaping (shared with callbacks/wall.py) ---------------------------------------------------
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(period.SHANGHAI).isoformat(timespec="seconds") if dt else None
-
-
 def case_lite(row: dict, areas) -> dict:
     """A stats row shaped like the API's case object (the fields the wall uses), so the page treats
     rows of a refresh and cases of the live stream alike."""
