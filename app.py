@@ -96,12 +96,16 @@ class UccDash(dash.Dash):
 
 def build_dash(server: Flask) -> dash.Dash:
     from layouts import register_pages
+    from layouts.scripts import SOCKET_IO, VENDOR_DIR, socket_io_script
 
     app = UccDash(
         __name__, server=server, use_pages=True, pages_folder="", serve_locally=True,
         title="城市运行管理平台", update_title=None, suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        assets_path_ignore=[f"^{VENDOR_DIR}$"],  # served, but not loaded in Dash's alphabetical order
     )
+    # The official Socket.IO client, local, before every asset (live_client.js uses it): layouts/scripts.py
+    app.config.external_scripts.append(socket_io_script(app.get_asset_url(SOCKET_IO), app.config.assets_folder))
     register_pages()
     from layouts.shell import app_shell
 

@@ -1,8 +1,11 @@
-// The live stream for the pages (the wall, the cockpit): one small client, no library.
+// The live stream for the pages (wall, cockpit, console, unit workspace, the home page's status line).
 //
-// Speaks Socket.IO v4 over a plain WebSocket: namespace /live, auth {token} when the page has a
-// token, otherwise no auth (the signed-in session's cookie goes with the upgrade request and the
-// live bus resolves it), `resync {since}` on every connect, every seq handed to the page once.
+// A thin layer over the official Socket.IO client (socket.io-client 4.8, vendored as
+// assets/vendor/socket.io.min.js, which defines window.io and loads before this file on every page
+// that uses it: layouts/scripts.py). WebSocket transport only (no long-polling, so no sticky
+// sessions), namespace /live, auth {token} when the page has a token, otherwise no auth (the
+// signed-in session's cookie goes with the upgrade request and the live bus resolves it),
+// `resync {since}` on every (re)connect, every seq handed to the page once.
 // Not a Dash callback input on purpose: Dash merges quick successive prop changes into one call,
 // so a burst would lose messages; pages hand Dash what they made of them (dash_clientside.set_props).
 //
@@ -15,12 +18,14 @@
 //     onResync: function (ack, conn) {…}     // after each resync; ack.complete === false: too far behind
 //   });
 //   conn.connected, conn.error, conn.maxSeq, conn.lastResync, conn.lastMsgAt, conn.connects; conn.close()
+//   conn.socket: the socket.io-client Socket underneath (for debugging)
 (function () {
   "use strict";
   var NS = "/live";
   var KEEP_SEQS = 5000;
-  // Socket.IO v4 over a WebSocket: Engine.IO packets 0 open, 1 close, 2 ping, 3 pong, 4 message;
-  // Socket.IO packets (inside 4) 0 connect, 1 disconnect, 2 event, 3 ack, 4 connect error.
+  // The client's own reconnection after a lost or failed transport: 1 s, doubling to at most 15 s.
+  var RECONNECT = {reconnectionDelay: 1000, reconnectionDelayMax: 15000, randomizationFactor: 0};
+  var REFUSED_WAIT_MS = 30000;  // refused by the server: do not hammer it
 
   function Conn(opts) {
     this.opts = opts || {};
@@ -31,13 +36,11 @@
     this.lastResync = null;
     this.lastMsgAt = 0;
     this.connects = 0;     // successful connects so far (1 = the first)
-    this.failures = 0;
+    this.failures = 0;     // reconnects this layer scheduled since the last connect
     this.closed = false;
-    this.ws = null;
+    this.socket = null;
     this._seqs = new Set();
     this._order = [];
-    this._acks = {};
-    this._ackId = 0;
     this._open();
   }
 
@@ -61,93 +64,61 @@
 
   Conn.prototype._open = function () {
     if (this.closed) { return; }
-    var self = this;
-    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-    var ws;
-    try {
-      ws = new WebSocket(proto + "//" + window.location.host + "/socket.io/?EIO=4&transport=websocket");
-    } catch (e) {
-      return this._retry();
+    if (typeof window.io !== "function") {  // the bundle did not load: down, and try again later
+      this._setState("down");
+      this._retry();
+      return;
     }
-    this.ws = ws;
-    ws.onmessage = function (ev) { if (self.ws === ws) { self._packet(ws, String(ev.data)); } };
-    ws.onclose = function () { if (self.ws === ws) { self._drop(); } };
+    var self = this, token = this.opts.token;
+    var socket = window.io(NS, Object.assign({
+      path: "/socket.io",
+      transports: ["websocket"],
+      forceNew: true,  // a connection of its own, never a manager shared with another conn on the page
+      auth: token ? {token: token} : undefined
+    }, RECONNECT));
+    this.socket = socket;
+    socket.on("connect", function () {
+      if (self.socket !== socket) { return; }
+      self.error = null;
+      self.failures = 0;
+      self.connects += 1;
+      self._setState("live");
+      self._resync(socket);
+    });
+    socket.on("case_event", function (msg) { if (self.socket === socket) { self._event(msg); } });
+    socket.on("connect_error", function (err) {
+      if (self.socket !== socket) { return; }
+      if (!socket.active) {
+        // Refused by the server (connect_error with message, data.error): the client does not
+        // retry that on its own.
+        self.error = (err && err.message) || "连接被拒绝";
+        self._setState("down");
+        self._retry();
+      } else {
+        self._setState("down");  // the transport failed: the client retries with its backoff
+      }
+    });
+    socket.on("disconnect", function () {
+      if (self.socket !== socket) { return; }
+      self._setState("down");
+      // A lost transport (or the server's ping deadline passed) reconnects by itself; a disconnect
+      // from the server's side does not.
+      if (!socket.active) { self._retry(); }
+    });
   };
 
-  // The connection is gone (closed, refused, or silent past the server's ping deadline).
-  Conn.prototype._drop = function () {
-    var ws = this.ws;
-    this.ws = null;
-    clearTimeout(this._watchdog);
-    if (ws) { try { ws.close(); } catch (e) { /* already closing */ } }
-    this._setState("down");
-    this._retry();
-  };
-
+  // Connect again after a refusal or a server-side disconnect (the cases the client leaves to us).
   Conn.prototype._retry = function () {
     if (this.closed) { return; }
-    var wait = Math.min(15000, 1000 * Math.pow(2, this.failures));
+    var wait = Math.min(RECONNECT.reconnectionDelayMax, RECONNECT.reconnectionDelay * Math.pow(2, this.failures));
     this.failures += 1;
-    if (this.error) { wait = Math.max(wait, 30000); }  // refused: do not hammer the server
+    if (this.error) { wait = Math.max(wait, REFUSED_WAIT_MS); }
     var self = this;
     clearTimeout(this._retryTimer);
-    this._retryTimer = setTimeout(function () { self._open(); }, wait);
-  };
-
-  // A half-open socket (a sleeping laptop, a dropped NAT entry) never fires onclose: the server
-  // pings every pingInterval, so silence past pingInterval + pingTimeout means it is gone.
-  Conn.prototype._alive = function () {
-    var self = this, ws = this.ws;
-    clearTimeout(this._watchdog);
-    if (!this._deadline) { return; }
-    this._watchdog = setTimeout(function () { if (self.ws === ws) { self._drop(); } }, this._deadline);
-  };
-
-  Conn.prototype._send = function (ws, text) { if (ws && ws.readyState === 1) { ws.send(text); } };
-
-  Conn.prototype._packet = function (ws, data) {
-    var type = data.charAt(0);
-    this._alive();
-    if (type === "0") {
-      try {
-        var hello = JSON.parse(data.slice(1));
-        this._deadline = (hello.pingInterval || 25000) + (hello.pingTimeout || 20000) + 1000;
-      } catch (e) { this._deadline = 46000; }
-      this._alive();
-      var token = this.opts.token;
-      this._send(ws, "40" + NS + "," + (token ? JSON.stringify({token: token}) : ""));
-    } else if (type === "2") {
-      this._send(ws, "3");
-    } else if (type === "1") {
-      this._drop();
-    } else if (type === "4") {
-      var ptype = data.charAt(1), body = data.slice(2);
-      if (body.indexOf(NS + ",") === 0) { body = body.slice(NS.length + 1); } else if (body === NS) { body = ""; }
-      if (ptype === "0") {
-        this.error = null;
-        this.failures = 0;
-        this.connects += 1;
-        this._setState("live");
-        this._resync(ws);
-      } else if (ptype === "4") {
-        try { this.error = JSON.parse(body).message || "连接被拒绝"; } catch (e) { this.error = "连接被拒绝"; }
-        this._drop();
-      } else if (ptype === "1") {
-        this._drop();
-      } else if (ptype === "2" || ptype === "3") {
-        var m = /^(\d*)(\[[\s\S]*)$/.exec(body);
-        if (!m) { return; }
-        var args;
-        try { args = JSON.parse(m[2]); } catch (e) { return; }
-        if (ptype === "2" && args[0] === "case_event") {
-          this._event(args[1]);
-        } else if (ptype === "3" && this._acks[m[1]]) {
-          var fn = this._acks[m[1]];
-          delete this._acks[m[1]];
-          fn(args[0]);
-        }
-      }
-    }
+    this._retryTimer = setTimeout(function () {
+      if (self.closed) { return; }
+      if (self.socket) { self.socket.connect(); } else { self._open(); }
+    }, wait);
   };
 
   Conn.prototype._event = function (msg) {
@@ -162,15 +133,15 @@
     this._call("onEvent", msg);
   };
 
-  Conn.prototype._resync = function (ws) {
+  Conn.prototype._resync = function (socket) {
     var self = this, since = null;
     if (this.opts.replay !== false) {
       since = this.maxSeq;
       if ((since === null || since === undefined) && typeof this.opts.since === "function") { since = this.opts.since(); }
       if (since === undefined) { since = null; }
     }
-    this._ackId += 1;
-    this._acks[this._ackId] = function (ack) {
+    socket.emit("resync", {since: since}, function (ack) {
+      if (self.socket !== socket) { return; }
       self.lastResync = ack;
       if (ack && ack.ok && ack.complete === false) {
         self.maxSeq = ack.head;  // too far behind for a replay: the page reloads, then follows from the head
@@ -179,17 +150,15 @@
         self.lastMsgAt = Date.now();
       }
       self._call("onResync", ack);
-    };
-    this._send(ws, "42" + NS + "," + this._ackId + JSON.stringify(["resync", {since: since}]));
+    });
   };
 
   Conn.prototype.close = function () {
     this.closed = true;
     clearTimeout(this._retryTimer);
-    clearTimeout(this._watchdog);
-    var ws = this.ws;
-    this.ws = null;
-    if (ws) { try { ws.close(); } catch (e) { /* already closing */ } }
+    var socket = this.socket;
+    this.socket = null;
+    if (socket) { try { socket.disconnect(); } catch (e) { /* already closing */ } }
     this._setState("down");
   };
 

@@ -230,9 +230,12 @@ class Server:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         c.request("GET", path)
         resp = c.getresponse()
-        data = json.loads(resp.read())
+        body = resp.read()
         c.close()
-        return data
+        if resp.status != 200:  # e.g. the page guard's redirect to /login: say so, not a JSONDecodeError
+            raise RuntimeError(f"GET {path}: {resp.status} {resp.reason} {resp.getheader('Location') or ''} "
+                               f"{body[:200]!r}")
+        return json.loads(body)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -17,7 +17,8 @@ the steps an intake's live event goes through. Each probe appends (seq, time.tim
   send           each connection's writer thread: SimpleWebSocketWSGI.send (wsproto framing and the
                  socket write) entered / left, with the writer's thread id
 
-GET /__bench/live_probe returns the lists and empties them. Nothing in the project is changed.
+GET /__bench/live_probe returns the lists and empties them (it is added to the page guard's open
+paths, in this process). Nothing in the project is changed.
 
 Experiment knobs (environment): UCC_BENCH_SWITCH_INTERVAL=SECONDS sets sys.setswitchinterval;
 UCC_BENCH_LIMITER_HEADERS=0 turns off Flask-Limiter's X-RateLimit-* headers (with REDIS_URL each
@@ -182,6 +183,11 @@ def install(server) -> None:
         return jsonify(out)
 
     server.add_url_rule("/__bench/live_probe", "bench_live_probe", probe_view)
+    # The page guard (auth._guard) sends every path it does not know as open to /login; the probe
+    # is read by bench_live.py without a session, so it is opened here, in this process only.
+    import auth
+
+    auth.OPEN_PATHS = (*auth.OPEN_PATHS, "/__bench/live_probe")
 
 
 def main() -> None:

@@ -239,3 +239,27 @@ def test_each_page_loads_only_the_script_bundles_it_uses(demo_app):
     assert any("dash_ag_grid" in s for s in scripts["/console"])
     assert all(any("dash_deck" in s for s in page) for page in scripts.values())
     assert not any("polyfill" in s for page in scripts.values() for s in page)
+
+
+def test_the_official_socket_io_client_loads_locally_before_the_live_client_on_the_live_pages(demo_app):
+    """assets/vendor/socket.io.min.js (window.io) comes before assets/live_client.js, once, from this
+    server; Dash's alphabetical asset walk would put it after; /report uses neither."""
+    import re
+
+    client = demo_app.test_client()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "duty", "password": "ucc-duty-2026", "csrf_token": csrf})
+    for path in ("/", "/wall", "/cockpit", "/console", "/report"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        srcs = re.findall(r'<script[^>]*src="([^"]+)"', page.text)
+        vendor = [i for i, s in enumerate(srcs) if "socket.io" in s]
+        live = [i for i, s in enumerate(srcs) if "/assets/live_client.js" in s]
+        if path == "/report":
+            assert vendor == [] and live == [], path
+            continue
+        assert len(vendor) == 1 and len(live) == 1 and vendor[0] < live[0], (path, srcs)
+        src = srcs[vendor[0]]
+        assert src.startswith("/assets/vendor/socket.io.min.js?v=4.8."), src
+        body = client.get(src)
+        assert body.status_code == 200 and body.data.startswith(b"/*!\n * Socket.IO v4.8.")
