@@ -52,11 +52,14 @@ import gc
 import json
 import math
 import multiprocessing
+import os
 import random
+import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -247,10 +250,9 @@ class _Case:
     in time order (role: who acts, resolved to an actor when written); ``merges``: (at, dup) of the
     later reports merged into it."""
 
-    # what a forked maker sends (see pack): every slot but the links between cases and the id
-    FIELDS = ("key", "source", "description", "lon", "lat", "gi", "grid", "district", "category", "severity", "phone",
-              "occurred", "reported", "unit", "assists", "level", "reason", "upward", "deadline", "moves")
-    __slots__ = FIELDS + ("merged_into", "merges", "id")
+    __slots__ = ("key", "source", "description", "lon", "lat", "gi", "grid", "district", "category", "severity",
+                 "phone", "occurred", "reported", "unit", "assists", "level", "reason", "upward", "deadline", "moves",
+                 "merged_into", "merges", "id")
 
     def __init__(self):
         self.moves: list = []
@@ -258,35 +260,6 @@ class _Case:
         self.merged_into: _Case | None = None
         self.id = 0
         self.unit = self.assists = self.level = self.reason = self.upward = self.deadline = None
-
-    @staticmethod
-    def pack(cases: list["_Case"]) -> list[tuple]:
-        """The cases as plain tuples (the category by code, links by position): pickled ~5× faster."""
-        pos = {id(c): i for i, c in enumerate(cases)}
-        get = [_Case.__dict__[f].__get__ for f in _Case.FIELDS]
-        out = []
-        for c in cases:
-            values = [g(c) for g in get]
-            values[8] = c.category.code
-            out.append((*values, pos[id(c.merged_into)] if c.merged_into is not None else -1,
-                        [(t, pos[id(d)]) for t, d in c.merges]))
-        return out
-
-    @staticmethod
-    def unpack(rows: list[tuple], catalog) -> list["_Case"]:
-        cases = []
-        n = len(_Case.FIELDS)
-        for row in rows:
-            c = _Case.__new__(_Case)
-            for f, v in zip(_Case.FIELDS, row):
-                setattr(c, f, v)
-            c.category = catalog[c.category]
-            c.id = 0
-            cases.append(c)
-        for c, row in zip(cases, rows):
-            c.merged_into = cases[row[n]] if row[n] >= 0 else None
-            c.merges = [(t, cases[i]) for t, i in row[n + 1]]
-        return cases
 
     def state_at(self, t: int) -> str:
         state = "reported"
@@ -310,6 +283,7 @@ class BackfillReport:
     by_state: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     writes: int = 0
+    parallel: bool = False  # made in a forked process while this one wrote
 
     @property
     def hours_filled(self) -> float:
@@ -434,7 +408,7 @@ class _Maker:
         self.ext_hours = tuple(float(h) for h in o["extension_hours"])
         self.p_supervise = o["supervise_overdue"]
         self.esc_round = int(o["escalation_round_seconds"] * US)
-        self.dedupe_m = service.dedupe_meters
+        self.dedupe_m, self.dedupe_hours = service.dedupe_meters, service.dedupe_hours
         self.dedupe_us = round(service.dedupe_hours * HOUR_US)
         self.dedupe_dlat = self.dedupe_m / 111_320.0
         self.open_index: dict = defaultdict(list)   # (category, cell y, cell x) -> [_Case]
@@ -591,7 +565,9 @@ class _Maker:
     # -- a life (Simulator.next_steps' rules on integer times) --------------------------------------
     def _tri(self, rng, lo: float, hi: float, mode: float, left: int | None, share: float) -> float:
         """Simulator._delay: triangular minutes, shortened to ``share`` of the time left when tighter."""
-        m = rng.triangular(lo, hi, mode)
+        u = rng.random()  # random.triangular(lo, hi, mode), inlined: a few million draws
+        c = (mode - lo) / (hi - lo)
+        m = hi + (lo - hi) * math.sqrt((1.0 - u) * (1.0 - c)) if u > c else lo + (hi - lo) * math.sqrt(u * c)
         if left is not None and left > 0:
             cap = left / MIN_US * share
             if cap < m:
@@ -634,7 +610,7 @@ class _Maker:
         state, entered = "accepted", at
         unit, level = c.unit, c.level
         esc_dl = None                                   # the deadline last escalated for
-        esc_at = dl + rng.randrange(1, self.esc_round + 1)
+        esc_at = dl + 1 + int(rng.random() * self.esc_round)  # the scheduler's round after the deadline
         will_supervise = rng.random() < self.p_supervise
         sup_after = round(rng.triangular(0.5, 6, 2) * HOUR_US)
         supervised = False
@@ -730,7 +706,7 @@ class _Maker:
                               {"hours": pending, "old_deadline": _dt(dl).isoformat(),
                                "new_deadline": _dt(new_dl).isoformat()}, new_dl))
                 dl, pending, approve_at = new_dl, None, FAR
-                esc_at = dl + rng.randrange(1, self.esc_round + 1)
+                esc_at = dl + 1 + int(rng.random() * self.esc_round)
                 main = None  # resolve against the new deadline
 
     def _main(self, c, rng, state, entered, dl, unit, returned, reworks, stuck, suspend, emergency):
@@ -794,6 +770,7 @@ class _Maker:
 
 
 # ---- rows ------------------------------------------------------------------------------------------
+_first = itemgetter(0)
 _HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 _DAYS: dict[int, str] = {}
 
@@ -822,7 +799,7 @@ EVENT_COLUMNS = ("case_id", "type", "at", "grid_code", "unit_code")
 def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
     """(case rows, history rows, event rows) of cases with ids; history and events in time order."""
     case_rows = []
-    pairs = []   # (sort key, history row, event row)
+    pairs = []   # (sort key, history row, event row); the key packs (at, case id < 2**40, version < 2**16)
     null = "null"  # act() writes the JSON null when a transition has no details; intake writes SQL NULL
     meters, hours = f"{dedupe_m:g}", f"{dedupe_h:g}"
     dispatched_to: dict[str, str] = {}
@@ -839,7 +816,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 f"与案件 #{target.id} 同类且相距不足 {meters} 米、{hours} 小时内，合并", False,
                 target.category.time_unit, None, None, target.id, False, 0, 0, 0, occurred, rep, None, None, None,
                 None, None, None, rep))
-            pairs.append(((c.reported, cid, 0), (cid, rep, f"sim:{c.source}", "merge", None, "merged",
+            pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "merge", None, "merged",
                                                  f"重复上报，已合并到案件 #{target.id}", None),
                           (cid, "created", rep, c.grid, None)))
             continue
@@ -852,7 +829,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
         supervised = False
         escalations = reworks = extensions = 0
         grid = c.grid
-        pairs.append(((c.reported, cid, 0), (cid, rep, f"sim:{c.source}", "report", None, "reported",
+        pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "report", None, "reported",
                                              f"{SOURCE_LABELS[c.source]}上报；{c.reason}", None),
                       (cid, "created", rep, grid, unit)))
         timeline = c.moves
@@ -866,7 +843,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 version += 1
                 reporters += 1
                 updated = s = _ts(at)
-                pairs.append(((at, dup.id, 1), (cid, s, f"sim:{dup.source}", "merge", state, state,
+                pairs.append((((at << 40 | dup.id) << 16 | 1), (cid, s, f"sim:{dup.source}", "merge", state, state,
                                                 f"合并重复上报 #{dup.id}（第 {reporters} 位上报人）", None),
                               (cid, "updated", s, grid, unit)))
                 continue
@@ -915,7 +892,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 supervised = True
             version += 1
             updated = s
-            pairs.append(((at, cid, version), (cid, s, actor, action, frm, to, note, text),
+            pairs.append((((at << 40 | cid) << 16 | version), (cid, s, actor, action, frm, to, note, text),
                           (cid, "updated", s, grid, unit)))
         case_rows.append((
             cid, state, version, cat.code, cat.kind, c.source, c.description, c.lon, c.lat, grid, c.district,
@@ -923,7 +900,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
             c.upward, cat.time_unit, pending, _ts(auto_esc) if auto_esc is not None else None, None, supervised,
             escalations, reworks, extensions, occurred, rep, stamps[3], stamps[4], stamps[5], stamps[6], stamps[7],
             dl_text, updated))
-    pairs.sort(key=lambda p: p[0])
+    pairs.sort(key=_first)  # by time, then by the case whose transaction wrote the row, then its version
     return case_rows, [p[1] for p in pairs], [p[2] for p in pairs]
 
 
@@ -952,30 +929,86 @@ def _copy_text(rows) -> str:
     return "\n".join(out)
 
 
-def _write(service: CaseService, cases: list[_Case], spans: list[tuple[int, int]], maker: _Maker) -> int | None:
-    """One transaction: the chunk's cases, history and outbox rows, and the marker. Returns the rows of
-    history written, or None when another run filled these spans meanwhile (nothing written)."""
+@dataclass
+class _Chunk:
+    """One write's rows, made with ids from ``first_id`` on (the next ids the database was expected to
+    give), and what they hold."""
+
+    spans: list[tuple[int, int]]
+    first_id: int
+    case_rows: list[tuple]
+    history: list[tuple]
+    events: list[tuple]
+    by_state: Counter
+    merged: int
+
+
+def _prepare(cases: list[_Case], spans: list[tuple[int, int]], first_id: int, dedupe_m: float,
+             dedupe_h: float) -> _Chunk:
+    cases.sort(key=lambda c: c.reported)  # ids in report order, as intake gives them
+    for i, c in enumerate(cases):
+        c.id = first_id + i
+    case_rows, history, events = _rows(cases, dedupe_m, dedupe_h)
+    by_state = Counter(row[1] for row in case_rows)
+    for c in cases:  # the links between cases are cycles: cut them, so the cases go with their last reference
+        c.merges, c.merged_into = [], None
+    return _Chunk(spans, first_id, case_rows, history, events, by_state, by_state["merged"])
+
+
+_ID_IN_NOTE = re.compile(r"#(\d+)")
+
+
+def _renumber(chunk: _Chunk, ids: list[int]) -> None:
+    """Give the chunk's cases the ids the database has for them after all (someone else took the
+    expected ones meanwhile): every case id, merged_into_id, and the case numbers in merge notes."""
+    first, n = chunk.first_id, len(ids)
+
+    def new(i):
+        return ids[i - first] if i is not None and first <= i < first + n else i
+
+    def note(text):
+        return _ID_IN_NOTE.sub(lambda m: f"#{new(int(m.group(1)))}", text)
+
+    chunk.case_rows = [(new(r[0]), *r[1:18], note(r[18]) if r[1] == "merged" else r[18], *r[19:23], new(r[23]),
+                        *r[24:]) for r in chunk.case_rows]
+    chunk.history = [(new(h[0]), *h[1:6], note(h[6]) if h[3] == "merge" else h[6], h[7]) for h in chunk.history]
+    chunk.events = [(new(e[0]), *e[1:]) for e in chunk.events]
+    chunk.first_id = ids[0] if ids else first
+
+
+def _next_id(service: CaseService) -> int:
+    """The id the database will most likely give the next case."""
+    with service.db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").scalar()
+        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence('cases', 'id')").scalar()
+        last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
+        return last + 1 if called else last
+
+
+def _write(service: CaseService, chunk: _Chunk) -> bool:
+    """One transaction: the chunk's cases, history and outbox rows, and the marker. False when another
+    run filled these spans meanwhile (nothing written)."""
     db = service.db
-    sqlite = db.engine.dialect.name == "sqlite"
-    if sqlite:
+    spans, n = chunk.spans, len(chunk.case_rows)
+    if db.engine.dialect.name == "sqlite":
         with db.write_transaction() as cur:
             row = cur.execute("SELECT value FROM meta WHERE key = ?", (MARKER_KEY,)).fetchone()
             filled = _parse_marker(row[0] if row else None)
             if _subtract(spans, filled) != spans:
-                return None
-            base = cur.execute("SELECT COALESCE(MAX(id), 0) FROM cases").fetchone()[0]
-            for i, c in enumerate(cases, start=1):
-                c.id = base + i
-            case_rows, history, events = _rows(cases, maker.dedupe_m, service.dedupe_hours)
+                return False
+            first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0]
+            if n and first != chunk.first_id:
+                _renumber(chunk, list(range(first, first + n)))
             old_cache = cur.execute("PRAGMA cache_size").fetchone()[0]
             cur.execute("PRAGMA cache_size=-262144")  # the indexes of a big insert stay in memory
             try:
                 cur.executemany(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(CASE_COLUMNS))})", case_rows)
+                                f"({', '.join('?' * len(CASE_COLUMNS))})", chunk.case_rows)
                 cur.executemany(f"INSERT INTO case_history ({', '.join(HISTORY_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(HISTORY_COLUMNS))})", history)
+                                f"({', '.join('?' * len(HISTORY_COLUMNS))})", chunk.history)
                 cur.executemany(f"INSERT INTO case_events ({', '.join(EVENT_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(EVENT_COLUMNS))})", events)
+                                f"({', '.join('?' * len(EVENT_COLUMNS))})", chunk.events)
             finally:
                 cur.execute(f"PRAGMA cache_size={int(old_cache)}")
             value = _marker_value(filled + spans)
@@ -983,7 +1016,7 @@ def _write(service: CaseService, cases: list[_Case], spans: list[tuple[int, int]
                 cur.execute("UPDATE meta SET value = ? WHERE key = ?", (value, MARKER_KEY))
             else:
                 cur.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (MARKER_KEY, value))
-        return len(history)
+        return True
     with db.engine.begin() as conn:
         cur = conn.connection.cursor()
         try:
@@ -992,14 +1025,15 @@ def _write(service: CaseService, cases: list[_Case], spans: list[tuple[int, int]
             row = cur.execute("SELECT value FROM meta WHERE key = %s", (MARKER_KEY,)).fetchone()
             filled = _parse_marker(row[0] if row else None)
             if _subtract(spans, filled) != spans:
-                return None
+                return False
+            # the ids are taken from the sequence, so that intake never hands out one of them
             ids = sorted(r[0] for r in cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)", (len(cases),)))
-            for c, i in zip(cases, ids):
-                c.id = i
-            case_rows, history, events = _rows(cases, maker.dedupe_m, service.dedupe_hours)
-            for table, columns, rows in (("cases", CASE_COLUMNS, case_rows), ("case_history", HISTORY_COLUMNS, history),
-                                         ("case_events", EVENT_COLUMNS, events)):
+                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)", (n,)))
+            if ids and ids != list(range(chunk.first_id, chunk.first_id + n)):
+                _renumber(chunk, ids)
+            for table, columns, rows in (("cases", CASE_COLUMNS, chunk.case_rows),
+                                         ("case_history", HISTORY_COLUMNS, chunk.history),
+                                         ("case_events", EVENT_COLUMNS, chunk.events)):
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for i in range(0, len(rows), 20000):
                         copy.write(_copy_text(rows[i:i + 20000]))
@@ -1010,7 +1044,7 @@ def _write(service: CaseService, cases: list[_Case], spans: list[tuple[int, int]
                 cur.execute("INSERT INTO meta (key, value) VALUES (%s, %s)", (MARKER_KEY, value))
         finally:
             cur.close()
-    return len(history)
+    return True
 
 
 # ---- the run ---------------------------------------------------------------------------------------
@@ -1028,8 +1062,8 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
     """Fill the missing demo history of the last ``days`` days up to ``now`` (default: the service's
     clock). ``progress`` shows a rich progress bar (per day); ``echo`` gets a line per write.
     ``volume`` scales the profile's daily volume (tests). ``parallel``: make the cases in a forked
-    process while this one writes (None: when fork exists and there is more than one write's worth);
-    the rows are the same either way. Raises ValueError when the database has no city or catalog."""
+    process while this one writes (None: when there is more than one write's worth and a core is
+    idle); the rows are the same either way. Raises ValueError when the database has no city or catalog."""
     if not days > 0:
         raise ValueError("days must be > 0")
     started = time.perf_counter()
@@ -1055,23 +1089,23 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
         d += timedelta(days=1)
     if parallel is None:
         expected = sum(profile.day_volume(d, service.calendar) for d, _ in day_list) * volume
-        parallel = expected > CHUNK_CASES and "fork" in multiprocessing.get_all_start_methods()
+        parallel = expected > CHUNK_CASES and _idle_core()
     bar = _progress_bar() if progress else None
     task = None
     if bar is not None:
         bar.start()
         task = bar.add_task("补录演示历史", total=len(day_list))
+    report.parallel = parallel
     tick = (lambda: bar.advance(task)) if bar is not None else (lambda: None)
     # Millions of young tuples: the cyclic collector would walk them again and again (unpickling a
     # chunk took 4× longer with it on). Nothing made here needs it: links between cases are cut below.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        writes = _forked(maker, day_list, tick) if parallel else _chunks(maker, day_list, tick)
-        for chunk, spans in writes:
-            _flush(service, maker, chunk, spans, report, echo)
-            for c in chunk:
-                c.merges, c.merged_into = [], None
+        first_id = _next_id(service)
+        chunks = (_forked if parallel else _prepared)(maker, day_list, tick, first_id)
+        for chunk in chunks:
+            _flush(service, maker, chunk, report, echo)
     finally:
         if collecting:
             gc.enable()
@@ -1085,6 +1119,20 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
             pass
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _idle_core() -> bool:
+    """Whether a forked maker would have a core to itself: fork exists and the load leaves one idle. On a
+    busy machine the two halves only slow each other down (measured: the writing half ran up to twice
+    as slowly next to the maker while other work kept both cores busy)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    return cores >= 2 and load <= cores - 1.5
 
 
 def _chunks(maker: _Maker, day_list, tick: Callable[[], None]):
@@ -1102,18 +1150,25 @@ def _chunks(maker: _Maker, day_list, tick: Callable[[], None]):
             maker.forget_before(FAR)
 
 
-def _forked(maker: _Maker, day_list, tick: Callable[[], None]):
-    """_chunks made in a forked process (the maker is copied, nothing is rebuilt), while this process
-    writes the previous chunk: the two halves take about as long, and the machine has two cores. The
-    pipe holds at most one chunk in flight. The child touches no database connection."""
+def _prepared(maker: _Maker, day_list, tick: Callable[[], None], first_id: int):
+    """The rows of each write, with the ids expected from ``first_id`` on."""
+    for cases, spans in _chunks(maker, day_list, tick):
+        chunk = _prepare(cases, spans, first_id, maker.dedupe_m, maker.dedupe_hours)
+        first_id += len(chunk.case_rows)
+        yield chunk
+
+
+def _forked(maker: _Maker, day_list, tick: Callable[[], None], first_id: int):
+    """_prepared in a forked process (the maker is copied, nothing is rebuilt) while this process writes
+    the previous chunk. The pipe holds at most one chunk in flight; the child uses no database."""
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
 
     def child():
         receiver.close()
         try:
-            for chunk, spans in _chunks(maker, day_list, lambda: sender.send(("day", None))):
-                sender.send(("chunk", (_Case.pack(chunk), spans)))
+            for chunk in _prepared(maker, day_list, lambda: sender.send(("day", None)), first_id):
+                sender.send(("chunk", chunk))
             sender.send(("done", None))
         except BaseException:  # noqa: BLE001 - the parent raises it
             import traceback
@@ -1125,7 +1180,6 @@ def _forked(maker: _Maker, day_list, tick: Callable[[], None]):
     proc = ctx.Process(target=child, name="ucc-backfill-maker", daemon=True)
     proc.start()
     sender.close()
-    catalog = maker.catalog
     try:
         while True:
             try:
@@ -1135,8 +1189,7 @@ def _forked(maker: _Maker, day_list, tick: Callable[[], None]):
             if kind == "day":
                 tick()
             elif kind == "chunk":
-                packed, spans = payload
-                yield _Case.unpack(packed, catalog), spans
+                yield payload
             elif kind == "done":
                 return
             else:
@@ -1148,26 +1201,21 @@ def _forked(maker: _Maker, day_list, tick: Callable[[], None]):
         proc.join(5)
 
 
-def _flush(service, maker, chunk, spans, report: BackfillReport, echo) -> None:
-    chunk.sort(key=lambda c: c.reported)
-    rows = _write(service, chunk, spans, maker)
-    if rows is None:
+def _flush(service, maker, chunk: _Chunk, report: BackfillReport, echo) -> None:
+    if not _write(service, chunk):
         if echo:
             echo("另一补录进程已写入这段时间，跳过")
         return
+    n = len(chunk.case_rows)
     report.writes += 1
-    report.rows += rows
-    report.cases += len(chunk)
-    report.intervals.extend((_dt(a), _dt(b)) for a, b in _union(spans))
-    for c in chunk:
-        if c.merged_into is not None:
-            report.merged += 1
-            report.by_state["merged"] += 1
-        else:
-            report.by_state[c.moves[-1][2] if c.moves else "reported"] += 1
-    if echo and chunk:
-        a, b = _dt(spans[0][0]).astimezone(maker.tz), _dt(spans[-1][1]).astimezone(maker.tz)
-        echo(f"演示历史 {a:%m-%d %H:%M} — {b:%m-%d %H:%M}：{len(chunk):,} 件案件，{rows:,} 条流转记录")
+    report.rows += len(chunk.history)
+    report.cases += n
+    report.merged += chunk.merged
+    report.by_state.update(chunk.by_state)
+    report.intervals.extend((_dt(a), _dt(b)) for a, b in _union(chunk.spans))
+    if echo and n:
+        a, b = _dt(chunk.spans[0][0]).astimezone(maker.tz), _dt(chunk.spans[-1][1]).astimezone(maker.tz)
+        echo(f"演示历史 {a:%m-%d %H:%M} — {b:%m-%d %H:%M}：{n:,} 件案件，{len(chunk.history):,} 条流转记录")
 
 
 def first_run_history(service: CaseService, days: int, echo: Callable[[str], None] | None = None) -> BackfillReport | None:
