@@ -1,8 +1,9 @@
 """Demo history: N days of realistic cases ending now, each case's life made in memory and written in bulk.
 
-`flask --app app backfill --days N` and the first run of `python app.py` (UCC_SEED_HISTORY) call
-:func:`backfill`. Going through CaseService.intake and act one by one took 17 minutes for 30 days;
-here every case is made with the pure core and written in a few big transactions.
+`flask --app app backfill --days N` and `python app.py` (UCC_SEED_HISTORY) call :func:`backfill`.
+Going through CaseService.intake and act one transition at a time takes 70–110 minutes for 90 days on
+this kind of machine (bench/bench_backfill.py); here every case is made with the pure core and the rows
+are written in a few big transactions.
 
 What a day is made of
 ---------------------
@@ -26,21 +27,23 @@ What a day is made of
   :func:`dispatch.lifecycle.plan_transition` sets them, version = its audit rows), one
   ``case_history`` row per transition (actors as the live runner's people: ``sim:duty_officer``,
   ``sim:unit:<unit>``, ``sim:grid:<grid>``, ``sim:leader``, ``system:scheduler``; notes and
-  details as the service writes them) and one ``case_events`` outbox row per history row. Within
-  one write the outbox rows are in time order, so ``seq`` grows with time; a case's rows are all
-  written in the transaction of the day it was reported.
+  details as the service writes them) and one ``case_events`` outbox row per history row. A write
+  holds whole days (about CHUNK_CASES cases) with every row of their cases; within it the outbox rows
+  are in time order, so ``seq`` grows with time. The rows are made with the ids the database is
+  expected to give next and renumbered in the write's transaction if intake took those meanwhile.
+* With two cores the cases are made in a forked process while this one writes the previous chunk.
 
 Idempotent
 ----------
 The idempotency key of a made case is ``sim-history-<seed>-<yyyymmdd>-<n>``: the n-th report of
-that local day for that seed, the same whenever the day is made. Days are made whole from their own
-seed and only the reports inside the missing time are kept. What is covered is kept in ``meta``
-(key ``demo_history``: the filled intervals, updated in each write's transaction). A run fills
-the window [now − N days, now) minus the filled intervals minus the spans the live simulator ran
-in (its ``sim-`` cases, consecutive reports less than an hour apart): a second run adds nothing,
-a run the next day fills the time since the last one, or since the live simulator stopped.
-The keys start with the live runner's ``sim-``: a server's simulator (demo/runner.py) picks up the
-open ones and carries them on, as after its own restart.
+that local day for that seed. Days are drawn whole from their own seed and each case's life from its
+own, and only the reports inside the missing time are kept: a case is the same whenever it is made
+(up to ``now`` and the merges). What is covered is kept in ``meta`` (key ``demo_history``: the
+filled intervals, updated in each write's transaction). A run fills the window [now − N days, now)
+minus the filled intervals minus the spans the live simulator ran in (its ``sim-`` cases, reports
+less than an hour apart): a second run adds nothing, a run the next day fills the time since the last
+one, or since the live simulator stopped. The keys start with the live runner's ``sim-``: a server's
+simulator (demo/runner.py) picks up the open ones and carries them on, as after its own restart.
 
 Not modelled: merges across the boundary of two writes (about a week apart) and into cases that
 were in the database before the run; there the report becomes a case of its own.
@@ -66,9 +69,11 @@ from typing import Callable, Iterable
 import numpy as np
 from sqlalchemy import select
 
-from cases.service import SOURCE_LABELS, CaseService, haversine_m
+from cases.service import CLOSED_FOR_DEDUPE, SOURCE_LABELS, CaseService, haversine_m
 from data.models import Case, Meta
 from data.models import Unit as UnitRow
+from demo.runner import SIM_KEY_PREFIX
+from demo.seed import DEMO_SEEDED_KEY
 from demo.simulator import (EXTENSION_REASONS, REDISPATCH_NOTES, REJECT_REASONS, RETURN_REASONS,
                             REWORK_REASONS, SUPERVISE_NOTES, Simulator)
 from dispatch.routing import route_case
@@ -78,10 +83,8 @@ __all__ = ["DEFAULT_SEED", "HISTORY_KEY_PREFIX", "MARKER_KEY", "BackfillReport",
            "OfficeTime", "backfill", "first_run_history", "load_profile", "missing_intervals"]
 
 PROFILE_PATH = Path(__file__).resolve().parent.parent / "data" / "demo_history.json"
-HISTORY_KEY_PREFIX = "sim-history-"
-LIVE_KEY_PREFIX = "sim-"          # demo/runner.py's SIM_KEY_PREFIX (not imported: runner pulls in the service)
+HISTORY_KEY_PREFIX = SIM_KEY_PREFIX + "history-"  # the live runner's prefix: it carries the open ones on
 MARKER_KEY = "demo_history"       # meta row: the intervals filled so far
-DEMO_MARKER_KEY = "demo_seeded"   # demo/seed.py's DEMO_SEEDED_KEY
 DEFAULT_SEED = 2026
 # A live simulator's reports closer than this belong to one run of it (its slowest hour, at night,
 # still brings a report every ten minutes or so); a run is taken to have started up to LIVE_LEAD_US
@@ -100,8 +103,7 @@ UTC = timezone.utc
 FAR = 1 << 62                     # "never" (beyond every table)
 
 IN_HAND = frozenset(("accepted", "dispatched", "signed", "returned", "rework"))
-CLOSED_FOR_DEDUPE = frozenset(("rejected", "merged", "closed", "verified"))   # cases/service.py's
-STAMPS = {"accepted": 3, "rejected": 4, "dispatched": 5, "resolved": 6, "closed": 7}   # slots in _Row
+STAMPS = {"accepted": 3, "rejected": 4, "dispatched": 5, "resolved": 6, "closed": 7}   # slots of _rows' stamps
 
 OFFICER, LEADER, SYSTEM = "sim:duty_officer", "sim:leader", "system:scheduler"
 SUSPEND_NOTES = ("涉及权属争议，需多部门协调，暂时挂账", "需纳入年度改造计划统一实施，暂时挂账",
@@ -349,7 +351,7 @@ def missing_intervals(service: CaseService, days: float, now: datetime) -> list[
             run: list[int] | None = None
             for (at,) in s.execute(select(Case.reported_at).where(
                     Case.reported_at >= _dt(a), Case.reported_at < _dt(b),
-                    Case.idempotency_key.like(LIVE_KEY_PREFIX + "%"),
+                    Case.idempotency_key.like(SIM_KEY_PREFIX + "%"),
                     ~Case.idempotency_key.like(HISTORY_KEY_PREFIX + "%")).order_by(Case.reported_at)):
                 t = _us(at)
                 if run is not None and t - run[1] < LIVE_GAP_US:
@@ -410,7 +412,8 @@ class _Maker:
         self.esc_round = int(o["escalation_round_seconds"] * US)
         self.dedupe_m, self.dedupe_hours = service.dedupe_meters, service.dedupe_hours
         self.dedupe_us = round(service.dedupe_hours * HOUR_US)
-        self.dedupe_dlat = self.dedupe_m / 111_320.0
+        self.cell = 1.1 * self.dedupe_m / 111_320.0
+        self.cos_ref = math.cos(math.radians(self.locator.grids[0].geometry.centroid.y))
         self.open_index: dict = defaultdict(list)   # (category, cell y, cell x) -> [_Case]
         self.patrol_share = self.sim.source_share("patrol")
         self.closing_notes = {code: ("已按结案标准处置完毕：" + c.closing_criterion) if c.closing_criterion
@@ -435,7 +438,7 @@ class _Maker:
         life_rng = random.Random(f"{self.seed}|{day.isoformat()}|life")
         arrivals = sim.arrivals(_dt(t0), _dt(t1), volume / 1440.0)
         stamp = day.strftime("%Y%m%d")
-        made: list[tuple[int, dict, str]] = []
+        made: list[tuple[int, dict, str, int]] = []
         for n, at in enumerate(arrivals):
             payload = sim.report(at)
             keep = life_rng.random()  # drawn for every report: the day's draws do not depend on the spans
@@ -444,14 +447,14 @@ class _Maker:
             t = _us(at)
             if not any(a <= t < b for a, b in spans):
                 continue
-            made.append((t, payload, f"{HISTORY_KEY_PREFIX}{self.seed}-{stamp}-{n:05d}"))
+            made.append((t, payload, f"{HISTORY_KEY_PREFIX}{self.seed}-{stamp}-{n:05d}", n))
         if not made:
             return []
-        grid_idx = self.locator.locate_many(np.array([p["lon"] for _, p, _ in made]),
-                                            np.array([p["lat"] for _, p, _ in made]))
+        grid_idx = self.locator.locate_many(np.array([m[1]["lon"] for m in made]), np.array([m[1]["lat"] for m in made]))
         out = []
-        rng = random.Random(f"{self.seed}|{day.isoformat()}|cases")
-        for (t, payload, key), gi in zip(made, grid_idx.tolist()):
+        rng = random.Random()
+        base = (self.seed * 100_000_000 + int(stamp)) * 100_000
+        for (t, payload, key, n), gi in zip(made, grid_idx.tolist()):
             if gi < 0:
                 continue  # outside every grid: intake refuses it (422), the live runner counts it refused
             c = self._case(t, payload, key, gi)
@@ -461,6 +464,7 @@ class _Maker:
                 target.merges.append((t, c))
             else:
                 self._route(c)
+                rng.seed(base + n)  # each case's own draws: its life does not depend on the window either
                 self._live(c, rng)
                 self._remember(c)
             out.append(c)
@@ -481,7 +485,9 @@ class _Maker:
 
     # -- dedupe (cases/service.py's rule, in memory) -------------------------------------------------
     def _cell(self, lon: float, lat: float) -> tuple[int, int]:
-        return math.floor(lat / self.dedupe_dlat), math.floor(lon * math.cos(math.radians(lat)) / self.dedupe_dlat)
+        """A square of a little more than the dedupe distance (one cosine for the whole city, and 10 %
+        to spare for its north-south spread): two reports that can merge are in neighbouring cells."""
+        return math.floor(lat / self.cell), math.floor(lon * self.cos_ref / self.cell)
 
     def _duplicate_of(self, c: _Case) -> _Case | None:
         cy, cx = self._cell(c.lon, c.lat)
@@ -976,6 +982,32 @@ def _renumber(chunk: _Chunk, ids: list[int]) -> None:
     chunk.first_id = ids[0] if ids else first
 
 
+class _BigCache:
+    """SQLite: the writer connection keeps 256 MB of pages for the run, so that the indexes the writes
+    go through stay in memory from one write to the next (restored at the end; shrinking it after each
+    write threw them away). Nothing on PostgreSQL."""
+
+    def __init__(self, db):
+        self.db = db
+        self.old: int | None = None
+
+    def __enter__(self):
+        if self.old is None and self.db.engine.dialect.name == "sqlite":
+            with self.db.write_transaction() as cur:  # the connection the writes use
+                self.old = cur.execute("PRAGMA cache_size").fetchone()[0]
+                cur.execute("PRAGMA cache_size=-262144")
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def restore(self) -> None:
+        if self.old is not None:
+            with self.db.write_transaction() as cur:
+                cur.execute(f"PRAGMA cache_size={int(self.old)}")
+            self.old = None
+
+
 def _next_id(service: CaseService) -> int:
     """The id the database will most likely give the next case."""
     with service.db.engine.connect() as conn:
@@ -1000,17 +1032,12 @@ def _write(service: CaseService, chunk: _Chunk) -> bool:
             first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0]
             if n and first != chunk.first_id:
                 _renumber(chunk, list(range(first, first + n)))
-            old_cache = cur.execute("PRAGMA cache_size").fetchone()[0]
-            cur.execute("PRAGMA cache_size=-262144")  # the indexes of a big insert stay in memory
-            try:
-                cur.executemany(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(CASE_COLUMNS))})", chunk.case_rows)
-                cur.executemany(f"INSERT INTO case_history ({', '.join(HISTORY_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(HISTORY_COLUMNS))})", chunk.history)
-                cur.executemany(f"INSERT INTO case_events ({', '.join(EVENT_COLUMNS)}) VALUES "
-                                f"({', '.join('?' * len(EVENT_COLUMNS))})", chunk.events)
-            finally:
-                cur.execute(f"PRAGMA cache_size={int(old_cache)}")
+            cur.executemany(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES "
+                            f"({', '.join('?' * len(CASE_COLUMNS))})", chunk.case_rows)
+            cur.executemany(f"INSERT INTO case_history ({', '.join(HISTORY_COLUMNS)}) VALUES "
+                            f"({', '.join('?' * len(HISTORY_COLUMNS))})", chunk.history)
+            cur.executemany(f"INSERT INTO case_events ({', '.join(EVENT_COLUMNS)}) VALUES "
+                            f"({', '.join('?' * len(EVENT_COLUMNS))})", chunk.events)
             value = _marker_value(filled + spans)
             if row:
                 cur.execute("UPDATE meta SET value = ? WHERE key = ?", (value, MARKER_KEY))
@@ -1062,8 +1089,8 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
     """Fill the missing demo history of the last ``days`` days up to ``now`` (default: the service's
     clock). ``progress`` shows a rich progress bar (per day); ``echo`` gets a line per write.
     ``volume`` scales the profile's daily volume (tests). ``parallel``: make the cases in a forked
-    process while this one writes (None: when there is more than one write's worth and a core is
-    idle); the rows are the same either way. Raises ValueError when the database has no city or catalog."""
+    process while this one writes (None: when there is more than one write's worth and two cores);
+    the rows are the same either way. Raises ValueError when the database has no city or catalog."""
     if not days > 0:
         raise ValueError("days must be > 0")
     started = time.perf_counter()
@@ -1089,7 +1116,7 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
         d += timedelta(days=1)
     if parallel is None:
         expected = sum(profile.day_volume(d, service.calendar) for d, _ in day_list) * volume
-        parallel = expected > CHUNK_CASES and _idle_core()
+        parallel = expected > CHUNK_CASES and _two_cores()
     bar = _progress_bar() if progress else None
     task = None
     if bar is not None:
@@ -1101,12 +1128,15 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
     # chunk took 4× longer with it on). Nothing made here needs it: links between cases are cut below.
     collecting = gc.isenabled()
     gc.disable()
+    cache = _BigCache(service.db)
     try:
         first_id = _next_id(service)
         chunks = (_forked if parallel else _prepared)(maker, day_list, tick, first_id)
         for chunk in chunks:
-            _flush(service, maker, chunk, report, echo)
+            with cache:
+                _flush(service, maker, chunk, report, echo)
     finally:
+        cache.restore()
         if collecting:
             gc.enable()
         if bar is not None:
@@ -1121,18 +1151,11 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
     return report
 
 
-def _idle_core() -> bool:
-    """Whether a forked maker would have a core to itself: fork exists and the load leaves one idle. On a
-    busy machine the two halves only slow each other down (measured: the writing half ran up to twice
-    as slowly next to the maker while other work kept both cores busy)."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return False
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return False
-    return cores >= 2 and load <= cores - 1.5
+def _two_cores() -> bool:
+    """Whether a forked maker can run beside the writes: fork exists and there are two cores. (Measured
+    on the shared 2-core machine, 90 days: never slower than one process, 38.6 s against 45.3 s at a
+    load of 2, 69.5 against 89.9 at a load of 5–6.)"""
+    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) >= 2
 
 
 def _chunks(maker: _Maker, day_list, tick: Callable[[], None]):
@@ -1225,6 +1248,6 @@ def first_run_history(service: CaseService, days: int, echo: Callable[[str], Non
     if days <= 0:
         return None
     with service.db.session() as s:
-        if s.get(Meta, DEMO_MARKER_KEY) is None:
+        if s.get(Meta, DEMO_SEEDED_KEY) is None:
             return None
     return backfill(service, days, echo=echo)
