@@ -124,6 +124,7 @@ def main() -> None:
 
     init_db(app_services.db)
     seed_demo(app_services.db, progress=lambda m: logging.getLogger("ucc").info(m))
+    _seed_history(app_services)
     from scheduler import start_background_jobs
 
     start_background_jobs(app_services)
@@ -132,6 +133,25 @@ def main() -> None:
     from live import run_server
 
     run_server(server, host=s.host, port=s.port)  # HTTP, Dash and Socket.IO (/live) in one process
+
+
+def _seed_history(services: Services) -> None:
+    """The demo city's last UCC_SEED_HISTORY days (default 90), filled before serving: ~1 minute on a
+    fresh database, a second or two on a later start (only the days missing since); the simulator then
+    carries on from now. A failure is logged and the server starts anyway."""
+    log = logging.getLogger("ucc")
+    days = services.settings.seed_history_days
+    if days <= 0:
+        return
+    from demo.backfill import first_run_history
+
+    try:
+        report = first_run_history(services.cases, days, echo=log.info)
+    except Exception:  # noqa: BLE001 - the platform must come up even without its demo history
+        log.exception("演示历史补录失败，服务照常启动")
+        return
+    if report is not None and report.cases:
+        log.info(report.summary())
 
 
 if __name__ == "__main__":

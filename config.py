@@ -1,4 +1,4 @@
-"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator."""
+"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history."""
 from __future__ import annotations
 
 import os
@@ -39,6 +39,7 @@ class Settings:
     port: int
     simulate: bool
     api_rate_limit: str = "6000 per minute"
+    seed_history_days: int = 90  # UCC_SEED_HISTORY: days of demo history `python app.py` fills (0: none)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -48,6 +49,9 @@ class Settings:
             port = int(port_raw)
         except ValueError:
             raise SystemExit(f"UCC_PORT 应为端口号，收到 {port_raw!r}")
+        history_raw = (env.get("UCC_SEED_HISTORY") or "90").strip()
+        if not (history_raw.isascii() and history_raw.isdigit()) or int(history_raw) > 3660:
+            raise SystemExit(f"UCC_SEED_HISTORY 应为 0–3660 之间的天数（0 表示不补录演示历史），收到 {history_raw!r}")
         values = dict(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ucc.db'}",
             redis_url=env.get("REDIS_URL") or None,
@@ -56,6 +60,7 @@ class Settings:
             port=port,
             simulate=_flag(env.get("UCC_SIMULATE"), True),
             api_rate_limit=env.get("UCC_API_RATE_LIMIT") or "6000 per minute",
+            seed_history_days=int(history_raw),
         )
         values.update(overrides)
         return cls(**values)

@@ -15,9 +15,13 @@ def start_background_jobs(services) -> None:
     start_escalation(services.cases)
     start_wall_figures(services)
     if services.settings.simulate:
+        from demo.backfill import load_profile
         from demo.runner import start_background
 
-        start_background(services.cases, rate_per_minute=6.0)
+        # the day's volume of the demo history (data/demo_history.json): today compares fairly with
+        # the usual day on the wall
+        profile, calendar = load_profile(), services.cases.calendar
+        start_background(services.cases, rate_for=lambda now: profile.live_rate_per_minute(now, calendar))
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
 
 

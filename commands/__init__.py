@@ -7,7 +7,7 @@ from commands import cases, demo, figures, grid, people, schema
 
 COMMANDS = [
     schema.init_db_command,
-    demo.seed_demo_command, demo.simulate_command,
+    demo.seed_demo_command, demo.simulate_command, demo.backfill_command,
     grid.import_grid_command, grid.export_grid_command,
     cases.import_cases_command,
     figures.kpi_command, figures.import_indicators_command, figures.indicators_command,

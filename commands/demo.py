@@ -1,4 +1,4 @@
-"""Commands of the demo city: seed-demo, simulate."""
+"""Commands of the demo city: seed-demo, simulate, backfill (demo history)."""
 from __future__ import annotations
 
 import click
@@ -45,3 +45,31 @@ def simulate_command(rate: float, duration: float | None, seed: int | None, back
     stats = runner.run(rate, duration, realtime=not backfill, echo=click.echo)
     click.echo("合计：上报 {reports}（合并 {merged}），操作 {actions}，冲突 {conflicts}，拒绝 {refused}，"
                "错误 {errors}，接续 {picked_up}".format(**stats))
+
+
+@click.command("backfill")
+@with_appcontext
+@click.option("--days", "days_text", default="90", show_default=True, help="补录截至此刻的天数（1–3660）")
+@click.option("--seed", "seed_text", default=None, help="随机种子（默认固定，同一天每次生成相同的案件）")
+@click.option("--no-progress", is_flag=True, help="不显示进度条")
+def backfill_command(days_text: str, seed_text: str | None, no_progress: bool):
+    """Demo history: N days of realistic cases ending now (idempotent, with a progress bar)."""
+    from data.schema import init_db
+    from demo.backfill import DEFAULT_SEED, backfill
+
+    days_text = days_text.strip()
+    if not (days_text.isascii() and days_text.isdigit()) or not 1 <= int(days_text) <= 3660:
+        fail(f"--days 须为 1–3660 之间的整数天数，收到 {days_text!r}（未做任何修改）")
+    seed = DEFAULT_SEED
+    if seed_text is not None:
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            fail(f"--seed 须为整数，收到 {seed_text!r}（未做任何修改）")
+    init_db(services().db)
+    try:
+        report = backfill(services().cases, int(days_text), seed=seed, progress=not no_progress,
+                          echo=None if not no_progress else click.echo)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(report.summary())

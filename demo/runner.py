@@ -411,21 +411,24 @@ class _VirtualClock:
 
 def start_background(service: CaseService, rate_per_minute: float = 6.0,
                      stop_event: threading.Event | None = None, seed: int | None = None,
-                     tick_seconds: float = 2.0, report_every: timedelta = timedelta(minutes=10)) -> threading.Thread:
+                     tick_seconds: float = 2.0, report_every: timedelta = timedelta(minutes=10),
+                     rate_for: Callable[[datetime], float] | None = None) -> threading.Thread:
     """Run the simulator in a daemon thread until ``stop_event`` is set (``python app.py`` with
     UCC_SIMULATE on). Never raises into the app: every failure is logged and the next tick
-    tries again (backing off to a minute while failures repeat). The thread carries ``runner``
-    and ``stop_event`` attributes."""
+    tries again (backing off to a minute while failures repeat). ``rate_for(now)``, when given,
+    sets the rate of each tick (the day's volume of data/demo_history.json, as the backfilled
+    history has it). The thread carries ``runner`` and ``stop_event`` attributes."""
     stop_event = stop_event or threading.Event()
     runner = SimulationRunner(service, seed=seed, rate_per_minute=rate_per_minute)
 
     def loop():
         failures = 0
         last_report = time.monotonic()
-        log.info("演示模拟器已启动：平均每分钟 %.1f 件", rate_per_minute)
+        log.info("演示模拟器已启动：平均每分钟 %.1f 件", rate_for(runner.clock()) if rate_for else rate_per_minute)
         while not stop_event.is_set():
             try:
-                runner.step()
+                now = runner.clock()
+                runner.step(now, rate_for(now) if rate_for is not None else None)
                 failures = 0
             except Exception:  # noqa: BLE001 - the app must never fall over because of the demo
                 failures += 1

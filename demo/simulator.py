@@ -370,6 +370,26 @@ class Simulator:
         self._build_mix()
         self._build_places(list(areas))
 
+    def reseed(self, seed) -> None:
+        """Start the report stream over from ``seed`` (no recent reports to repeat): the history
+        backfill draws each day from its own seed, so a day comes out the same whenever it is made."""
+        self.rng = random.Random(seed)
+        self._recent.clear()
+        self._n = 0
+
+    def source_share(self, source: str) -> float:
+        """The expected share of fresh reports that come through ``source`` (kind shares × category
+        weights × the category's source weights)."""
+        share = 0.0
+        for kind, kshare in self.kind_shares.items():
+            cum = self._cat_cum[kind]
+            prev = 0.0
+            for cat, c in zip(self._cats[kind], cum):
+                w = self._sources[cat.code]
+                share += kshare * (c - prev) / cum[-1] * w.get(source, 0.0) / sum(w.values())
+                prev = c
+        return share
+
     # -- set-up ------------------------------------------------------------------------------
     def _build_mix(self) -> None:
         by_kind: dict[str, list[Category]] = {}

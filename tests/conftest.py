@@ -11,6 +11,9 @@ from data.db import Database
 from data.schema import init_db
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# `python app.py` fills 90 days of demo history on a fresh database (about a minute): servers that tests
+# start have none unless a test asks (tests/test_app_start.py).
+os.environ.setdefault("UCC_SEED_HISTORY", "0")
 PG_URL = os.environ.get("UCC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("UCC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
