@@ -73,7 +73,6 @@ from cases.service import CLOSED_FOR_DEDUPE, SOURCE_LABELS, CaseService, haversi
 from data.models import Case, Meta
 from data.models import Unit as UnitRow
 from demo.runner import SIM_KEY_PREFIX
-from demo.seed import DEMO_SEEDED_KEY
 from demo.simulator import (EXTENSION_REASONS, REDISPATCH_NOTES, REJECT_REASONS, RETURN_REASONS,
                             REWORK_REASONS, SUPERVISE_NOTES, Simulator)
 from dispatch.routing import route_case
@@ -1152,9 +1151,9 @@ def backfill(service: CaseService, days: float, now: datetime | None = None, see
 
 
 def _two_cores() -> bool:
-    """Whether a forked maker can run beside the writes: fork exists and there are two cores. (Measured
-    on the shared 2-core machine, 90 days: never slower than one process, 38.6 s against 45.3 s at a
-    load of 2, 69.5 against 89.9 at a load of 5–6.)"""
+    """Whether a forked maker can run beside the writes: fork exists and there are two cores. (Measured,
+    90 days on the shared 2-core machine: 38.6 s against 45.3 s in one process at a load of 2; with
+    other work keeping both cores busy, from 23 % faster to 10 % slower in five same-run pairs.)"""
     return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) >= 2
 
 
@@ -1247,6 +1246,8 @@ def first_run_history(service: CaseService, days: int, echo: Callable[[str], Non
     holds an imported city rather than the demo."""
     if days <= 0:
         return None
+    from demo.seed import DEMO_SEEDED_KEY  # here: seeding pulls in the users' password hashing
+
     with service.db.session() as s:
         if s.get(Meta, DEMO_SEEDED_KEY) is None:
             return None
