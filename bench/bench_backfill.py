@@ -32,7 +32,8 @@ from data.schema import init_db  # noqa: E402
 from demo.backfill import backfill, load_profile  # noqa: E402
 from demo.runner import SimulationRunner  # noqa: E402
 from demo.seed import seed_demo  # noqa: E402
-from figures.period import SHANGHAI, period_figures  # noqa: E402
+from dispatch.city_time import CITY_TZ as SHANGHAI  # noqa: E402
+from figures.period import period_figures  # noqa: E402
 
 PG_URL = os.environ.get("UCC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = ("cases", "case_history", "case_events")

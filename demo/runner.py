@@ -21,7 +21,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -31,11 +30,11 @@ from data.models import Unit as UnitRow
 from data.tokens import Principal
 from dispatch.lifecycle import OPEN_STATES
 from demo.simulator import Simulator, Step
+from dispatch.city_time import CITY_TZ
 
 __all__ = ["SIM_KEY_PREFIX", "SimulationRunner", "start_background"]
 
 log = logging.getLogger("ucc.simulator")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIM_KEY_PREFIX = "sim-"
 # At most this much missed time is caught up with reports in one step (a paused process, a
 # test's big jump): the stream resumes at its normal rate instead of flooding the intake.
@@ -342,7 +341,7 @@ class SimulationRunner:
                 while not stop_event.is_set():
                     now, before = self.clock(), dict(self.stats)
                     self.step(now)
-                    lines.stepped(now.astimezone(SHANGHAI).strftime("%H:%M"), before)
+                    lines.stepped(now.astimezone(CITY_TZ).strftime("%H:%M"), before)
                     if t_end is not None and time.monotonic() >= t_end:
                         break
                     stop_event.wait(tick)
@@ -367,7 +366,7 @@ class SimulationRunner:
                     # step() moves the clock through (since, since + tick] itself, report by
                     # report and step by step; counted in since's minute
                     self.step(min(since + tick, end))
-                    lines.stepped(since.astimezone(SHANGHAI).strftime("%m-%d %H:%M"), before)
+                    lines.stepped(since.astimezone(CITY_TZ).strftime("%m-%d %H:%M"), before)
             except KeyboardInterrupt:
                 pass
             lines.close()

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 from typing import Iterable, Mapping
-from zoneinfo import ZoneInfo
 
 from dispatch.catalog import Category
 from dispatch.working_time import WorkCalendar
+from dispatch.city_time import CITY_TZ
 
 __all__ = [
     "DUPLICATE_RATE",
@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 UTC = timezone.utc
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # ----------------------------------------------------------------------------------------
 # the daily rhythm
@@ -70,7 +69,7 @@ def rhythm(at: datetime) -> float:
     is 1, so ``rate × rhythm`` keeps ``rate`` as the daily average."""
     if at.tzinfo is None:
         raise ValueError("rhythm() needs an aware datetime")
-    local = at.astimezone(SHANGHAI)
+    local = at.astimezone(CITY_TZ)
     h = local.hour + local.minute / 60 + local.second / 3600 - 0.5
     i = math.floor(h)
     frac = h - i
@@ -542,7 +541,7 @@ class Simulator:
             lag = self.rng.uniform(0, 8)
         else:
             lag = self.rng.triangular(0, 180, 15)
-        return (at - timedelta(minutes=lag)).astimezone(SHANGHAI).isoformat(timespec="seconds")
+        return (at - timedelta(minutes=lag)).astimezone(CITY_TZ).isoformat(timespec="seconds")
 
     def _fresh(self, at: datetime) -> dict:
         cat = self.draw_category()
@@ -642,7 +641,7 @@ class Simulator:
             return Step(action, entered + timedelta(minutes=minutes), OFFICE_ROLE, note=note)
 
         if state == "reported":
-            night = entered.astimezone(SHANGHAI).hour in (22, 23, 0, 1, 2, 3, 4, 5, 6)
+            night = entered.astimezone(CITY_TZ).hour in (22, 23, 0, 1, 2, 3, 4, 5, 6)
             slow = 2.0 if night and not emergency else 1.0
             if emergency:
                 steps.append(center("accept", 0.3, 3, 1, 0.05))
