@@ -12,7 +12,7 @@ from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
 from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # noqa: F401 - accepted cases' open states (tests)
 from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
-from figures.period import is_overdue, overdue_now
+from figures.period import accepted, is_overdue, overdue_now
 from figures.definitions import period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
@@ -146,7 +146,7 @@ def scope_clauses(area, categories: list[str] | None, indexed: bool = True) -> l
 
 
 def _accepted():
-    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED_STATES))
+    return accepted()
 
 
 def _overdue_open(now: datetime):
