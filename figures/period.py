@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, extract, func, literal, literal_column, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, extract, func, literal, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from data.models import Area, Case, CaseEvent, Category
 from figures.definitions import Kpis, period_bounds
@@ -163,10 +165,34 @@ def is_overdue(state: str, accepted_at, rejected_at, closed_at, deadline_at, now
             and deadline_at is not None and deadline_at < now)
 
 
-def unindexed(column):
-    """The column spelt so that no index serves a test on it (coalesce(c, c) is c): for a filter that
-    must be checked on the rows a time range or the overdue index found, not walked on its own."""
-    return func.coalesce(column, column)
+class unindexed(ColumnElement):  # noqa: N801 - used as a function
+    """The column spelt so that no index serves a test on it: for a filter that must be checked on the rows
+    a time range or the overdue index found, not walked on its own. On SQLite coalesce(c, c) (c itself):
+    its planner has no statistics and takes whatever index a term offers. On PostgreSQL the plain column:
+    its planner chooses by statistics, and an expression would hide them (coalesce(c, c) = 'x' is guessed
+    at 0.5 % of the rows, which made it scan the whole table for a district's closed cases)."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+    @property
+    def _from_objects(self):
+        return self.column._from_objects
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    column = compiler.process(element.column, **kw)
+    return f"coalesce({column}, {column})"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
 
 
 def overdue_open_counts(s: Session, S: datetime, E: datetime, now: datetime, key=None, where=()) -> list[tuple]:
@@ -201,16 +227,20 @@ RECEIVED, ACCEPTED, EXTENDED, DUE, CLOSED, ON_TIME, CLOSED_IN, REWORKED, HOURS, 
 _KEY_VALUES: dict = {}
 
 
-def key_values(s: Session, column) -> list[str]:
-    """Every value of `column` among the cases (district_code or category_code: never NULL, each the first
-    column of an index of every case), by a loose index scan: one descent of the index per value."""
-    q = _KEY_VALUES.get(column.key)
+def key_values(s: Session, column, lo: str | None = None, hi: str | None = None) -> list[str]:
+    """Every value of `column` among the cases (district_code, category_code or grid_code: never NULL, each
+    the first column of an index of every case), within [lo, hi) if given, by a loose index scan: one
+    descent of the index per value."""
+    name = (column.key, lo is not None, hi is not None)
+    q = _KEY_VALUES.get(name)
     if q is None:
-        k = select(func.min(column).label("v")).cte("key_values", recursive=True)
-        k = k.union_all(select(select(func.min(column)).where(column > k.c.v).scalar_subquery())
+        bounds = [column >= bindparam("lo")] if lo is not None else []
+        below = [column < bindparam("hi")] if hi is not None else []
+        k = select(func.min(column).label("v")).where(*bounds, *below).cte("key_values", recursive=True)
+        k = k.union_all(select(select(func.min(column)).where(column > k.c.v, *below).scalar_subquery())
                         .where(k.c.v.is_not(None)))
-        q = _KEY_VALUES[column.key] = select(k.c.v).where(k.c.v.is_not(None))
-    return list(s.connection().execute(q).scalars())
+        q = _KEY_VALUES[name] = select(k.c.v).where(k.c.v.is_not(None))
+    return list(s.connection().execute(q, {"lo": lo, "hi": hi}).scalars())
 
 
 def _handling_hours(dialect: str):
@@ -222,9 +252,25 @@ def _handling_hours(dialect: str):
     return func.date_part("epoch", Case.closed_at - Case.accepted_at) / 3600.0
 
 
-def _kpi_queries(dialect: str, by: str | None, where) -> tuple:
-    """kpi_figures' five statements (received, accepted, closed, late, open) and the number of group
-    columns each leads with; parameters S, E, cutoff and codes (the leading key's values)."""
+PARTS = ("received", "accepted", "closed", "late", "open")
+
+
+def _closed_in(dialect: str, ordered: list, sorted_after: bool, count, where: tuple) -> tuple:
+    """kpi_figures' read of the closed cases: (group columns, statement). When its rows must be sorted to be
+    grouped (by unit), SQLite would copy the raw columns into its sorter and parse the handling time from
+    the table's timestamps: the row's values are then computed in a subquery first, from the index."""
+    hours = _handling_hours(dialect)
+    if not (sorted_after and dialect == "sqlite"):
+        return ordered, select(*ordered, func.count(), count(Case.rework_count > 0), func.sum(hours),
+                               func.count(Case.deadline_at)).where(*where)
+    rows = select(*(c.label("k") for c in ordered), (Case.rework_count > 0).label("rw"), hours.label("h"),
+                  Case.deadline_at.label("d")).where(*where).offset(0).subquery()
+    return [rows.c.k], select(rows.c.k, func.count(), count(rows.c.rw), func.sum(rows.c.h), func.count(rows.c.d))
+
+
+def _kpi_queries(dialect: str, by: str | None, where) -> dict:
+    """kpi_figures' five statements by PARTS name, each with the number of group columns it leads with;
+    parameters S, E, cutoff and codes (the leading key's values)."""
     key = KPI_KEYS[by] if by else None
     lead = Case.category_code if by == "category" else Case.district_code  # the covering indexes' first key
     # The group key as read: the leading key comes ordered out of its ranges; the unit (no index holds it)
@@ -244,8 +290,7 @@ def _kpi_queries(dialect: str, by: str | None, where) -> tuple:
         (ordered, select(*ordered, func.count(), _count(Case.extension_count > 0)).where(
             keys, in_p(a), accepted(), *where)),
         # closed in P: ix_cases_closed_district / _category
-        (ordered, select(*ordered, func.count(), _count(Case.rework_count > 0), func.sum(_handling_hours(dialect)),
-                         func.count(d)).where(keys, in_p(x), x.is_not(None), accepted(), *where)),
+        _closed_in(dialect, ordered, by == "unit", _count, (keys, in_p(x), x.is_not(None), accepted(), *where)),
         # closed late since S (deadline before E), ix_cases_late_closed: in P (not on time; not due when the
         # deadline is before S), or after E (due when the deadline is in P; overdue at the end of P when the
         # deadline passed by the cut-off)
@@ -256,17 +301,21 @@ def _kpi_queries(dialect: str, by: str | None, where) -> tuple:
         (after, select(*after, _count(and_(d < cutoff, a < E)), _count(d >= S)).where(
             x.is_(None), d < E, accepted(), *where)),
     )
-    return tuple((len(cols), q.group_by(*cols) if cols else q) for cols, q in queries)
+    return {name: (len(cols), q.group_by(*cols) if cols else q) for name, (cols, q) in zip(PARTS, queries)}
 
 
 _KPI_QUERIES: dict = {}
 
 
-def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=()) -> dict:
+def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=(),
+                codes: list[str] | None = None, parts=PARTS) -> dict:
     """Every KPI figure of the period [S, E) (UTC bounds, figures.definitions.period_bounds) at `now`,
     exactly as figures.definitions.compute_kpis counts them: {"total": Kpis, "groups": {key: Kpis}}
     (groups with `by` in KPI_KEYS: each key with a case that counts in some figure, None last). `where`:
-    the scope (area, unit), spelt unindexed: the index ranges choose the rows.
+    the scope (area, unit), spelt unindexed: the index ranges choose the rows. `codes`: the districts (the
+    categories with `by` category) whose ranges hold the scope's cases, when the caller knows them (a
+    district's, a street's); default every one. `parts`: only these of the reads below (the cockpit's
+    units need no received or accepted counts; those figures are then 0).
 
     Each statement reads one range of a covering index (migration 0008), never the table (but for `by`
     unit or a unit's scope, whose columns no index holds):
@@ -287,7 +336,8 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
     closed in P with a deadline - closed in P after it."""
     conn = s.connection()
     dialect = conn.dialect.name
-    codes = key_values(s, Case.category_code if by == "category" else Case.district_code)
+    if codes is None:
+        codes = key_values(s, Case.category_code if by == "category" else Case.district_code)
     if not codes:  # no case at all
         return figures_from({}, by is not None)
     if where:
@@ -304,17 +354,21 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
         for slot, n in pairs:
             v[slot] += n
 
-    received, accepted_in, closed_in, late, still_open = (
-        [(row[0] if n else None, *(v or 0 for v in row[n:])) for row in conn.execute(q, params)] for n, q in queries)
-    for k, n in received:
+    def read(part: str) -> list:
+        if part not in parts:
+            return []
+        n, q = queries[part]
+        return [(row[0] if n else None, *(v or 0 for v in row[n:])) for row in conn.execute(q, params)]
+
+    for k, n in read("received"):
         add(k, (RECEIVED, n))
-    for k, n, ext in accepted_in:
+    for k, n, ext in read("accepted"):
         add(k, (ACCEPTED, n), (EXTENDED, ext))
-    for k, n, rw, hours, dated in closed_in:
+    for k, n, rw, hours, dated in read("closed"):
         add(k, (CLOSED_IN, n), (REWORKED, rw), (HOURS, float(hours)), (DUE, dated), (CLOSED, dated), (ON_TIME, dated))
-    for k, late_in, due_before, overdue, due_after in late:
+    for k, late_in, due_before, overdue, due_after in read("late"):
         add(k, (ON_TIME, -late_in), (DUE, due_after - due_before), (CLOSED, -due_before), (OVERDUE, overdue))
-    for k, overdue, due in still_open:
+    for k, overdue, due in read("open"):
         add(k, (DUE, due), (OVERDUE, overdue))
     return figures_from({k: v for k, v in raw.items() if any(v)}, by is not None)
 

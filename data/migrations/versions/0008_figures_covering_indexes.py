@@ -20,6 +20,12 @@ column the figures need, so the aggregate never touches the table:
   row; on PostgreSQL accepted_at is included (timestamps are binary there).
 - ix_cases_open_deadline and ix_cases_late_closed (0007) now hold only accepted cases and carry accepted_at
   and the group keys: the overdue counts and the due cases not closed by the period's end read them alone.
+  ix_cases_open_district and ix_cases_open_grid hold only accepted cases too, and the id on PostgreSQL
+  (SQLite's rowid is in every index): the overdue cases of a district, their count and the ids of a page
+  of them, read from the index alone.
+- ix_cases_closed_district, ix_cases_late_closed and ix_cases_open_deadline carry grid_code and unit_code,
+  ix_cases_state (every case) district_code, grid_code, kind and category_code: the cockpit of a street reads its district's
+  ranges and the backlog without the table, and groups by lead unit.
 - ix_cases_accepted and ix_cases_closed_at (the plain time ranges: the month rollup's union of ranges,
   today's counts, the cockpit) keep only the cases with a time. Both held a NULL key for every report:
   intake now writes two index entries fewer. None of the new indexes holds a report not accepted yet.
@@ -49,34 +55,49 @@ INDEXES = {
     'ix_cases_accepted_category': (['category_code', 'accepted_at'], ['extension_count', 'district_code'],
                                    ['extension_count', 'district_code'], ACCEPTED),
     'ix_cases_closed_district': (['district_code', 'closed_at'],
-                                 ['deadline_at', 'rework_count', 'category_code', HOURS],
-                                 ['deadline_at', 'accepted_at', 'rework_count', 'category_code'], CLOSED),
+                                 ['deadline_at', 'rework_count', 'category_code', 'grid_code', 'unit_code', HOURS],
+                                 ['deadline_at', 'accepted_at', 'rework_count', 'category_code', 'grid_code',
+                                  'unit_code'], CLOSED),
     'ix_cases_closed_category': (['category_code', 'closed_at'],
                                  ['deadline_at', 'rework_count', 'district_code', HOURS],
                                  ['deadline_at', 'accepted_at', 'rework_count', 'district_code'], CLOSED),
-    'ix_cases_open_deadline': (['closed_at', 'deadline_at'], ['accepted_at', 'district_code', 'category_code'],
-                               ['accepted_at', 'district_code', 'category_code'], OPEN),
+    'ix_cases_open_deadline': (['closed_at', 'deadline_at'],
+                               ['accepted_at', 'district_code', 'category_code', 'grid_code', 'unit_code'],
+                               ['accepted_at', 'district_code', 'category_code', 'grid_code', 'unit_code'], OPEN),
+    'ix_cases_open_district': (['district_code', 'closed_at', 'deadline_at'], [], ['id'], OPEN),
+    'ix_cases_open_grid': (['grid_code', 'closed_at', 'deadline_at'], [], ['id'], OPEN),
     # rejected_at and state too on SQLite: it covers every column of its queries, so that SQLite's planner
     # (no statistics) prefers it to the plain closed_at range of ix_cases_closed_at, which would read every
     # closure since the period's start from the table
     'ix_cases_late_closed': (['closed_at'], ['deadline_at', 'accepted_at', 'district_code', 'category_code',
-                                             'rejected_at', 'state'],
-                             ['deadline_at', 'accepted_at', 'district_code', 'category_code'], LATE),
+                                             'grid_code', 'unit_code', 'rejected_at', 'state'],
+                             ['deadline_at', 'accepted_at', 'district_code', 'category_code', 'grid_code', 'unit_code'],
+                             LATE),
+    # the open states, newest first (the console's queue of one state), and where and what each case is:
+    # the cockpit's open emergencies and open cases per child area read it alone (kind, district and grid
+    # never change after intake, so a wider entry costs intake a few bytes, not a write)
+    # (id is a key: the queue's order is (reported_at, id), and the columns after it would break the ties)
+    'ix_cases_state': (['state', 'reported_at', 'id'], ['district_code', 'grid_code', 'kind', 'category_code'],
+                       ['district_code', 'grid_code', 'kind', 'category_code'], None),
 }
 
 
 def _create(name: str) -> None:
     keys, more, include, where = INDEXES[name]
+    cond = {} if where is None else {'sqlite_where': sa.text(where), 'postgresql_where': sa.text(where)}
     if op.get_bind().dialect.name == 'postgresql':
-        op.create_index(name, 'cases', keys, postgresql_include=include, postgresql_where=sa.text(where))
+        op.create_index(name, 'cases', keys, postgresql_include=include, **cond)
     else:
-        cols = keys + [sa.text(c) if c.startswith('(') else c for c in more]
-        op.create_index(name, 'cases', cols, sqlite_where=sa.text(where))
+        op.create_index(name, 'cases', keys + [sa.text(c) if c.startswith('(') else c for c in more], **cond)
+
+
+OPEN_0007 = "closed_at IS NULL AND accepted_at IS NOT NULL"
 
 
 def upgrade() -> None:
-    op.drop_index('ix_cases_open_deadline', table_name='cases')
-    op.drop_index('ix_cases_late_closed', table_name='cases')
+    for name in ('ix_cases_open_deadline', 'ix_cases_open_district', 'ix_cases_open_grid', 'ix_cases_late_closed',
+                 'ix_cases_state'):
+        op.drop_index(name, table_name='cases')
     op.drop_index('ix_cases_accepted', table_name='cases')
     op.drop_index('ix_cases_closed_at', table_name='cases')
     for name, col in (('ix_cases_accepted', 'accepted_at'), ('ix_cases_closed_at', 'closed_at')):
@@ -93,8 +114,10 @@ def downgrade() -> None:
     op.drop_index('ix_cases_accepted', table_name='cases')
     op.create_index('ix_cases_closed_at', 'cases', ['closed_at'])
     op.create_index('ix_cases_accepted', 'cases', ['accepted_at'])
+    op.create_index('ix_cases_state', 'cases', ['state', 'reported_at'])
     op.create_index('ix_cases_late_closed', 'cases', ['closed_at'], sqlite_where=sa.text('closed_at > deadline_at'),
                     postgresql_where=sa.text('closed_at > deadline_at'))
-    op.create_index('ix_cases_open_deadline', 'cases', ['closed_at', 'deadline_at'],
-                    sqlite_where=sa.text('closed_at IS NULL AND accepted_at IS NOT NULL'),
-                    postgresql_where=sa.text('closed_at IS NULL AND accepted_at IS NOT NULL'))
+    for name, lead in (('ix_cases_open_deadline', []), ('ix_cases_open_district', ['district_code']),
+                       ('ix_cases_open_grid', ['grid_code'])):
+        op.create_index(name, 'cases', lead + ['closed_at', 'deadline_at'], sqlite_where=sa.text(OPEN_0007),
+                        postgresql_where=sa.text(OPEN_0007))
