@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, extract, func, literal, literal_column, or_, select
+from sqlalchemy import (Float, ColumnElement, and_, bindparam, case, cast, extract, func, literal, literal_column, null,
+                        or_, select, union_all)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -305,6 +306,24 @@ def _kpi_queries(dialect: str, by: str | None, where) -> dict:
 
 
 _KPI_QUERIES: dict = {}
+_INTS = 4  # the union's count columns (then the hours)
+
+
+def _kpi_union(queries: dict, parts) -> object:
+    """The parts' statements as one UNION ALL (one round trip), each row (part, key, 4 counts, hours): the
+    counts of each part in its order (0 for a part with fewer), the hours of the closed part (else NULL)."""
+    arms = []
+    for name in parts:
+        n, q = queries[name]
+        cols = list(q.selected_columns)
+        key = cols[0] if n else null()
+        values = cols[n:]
+        hours = cast(null(), Float)
+        if name == "closed":  # count, reworked, hours, with a deadline
+            hours, values = values[2], values[:2] + values[3:]
+        values = values + [literal_column("0")] * (_INTS - len(values))
+        arms.append(q.with_only_columns(literal_column(str(PARTS.index(name))), key, *values, hours))
+    return union_all(*arms)
 
 
 def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=(),
@@ -317,8 +336,8 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
     district's, a street's); default every one. `parts`: only these of the reads below (the cockpit's
     units need no received or accepted counts; those figures are then 0).
 
-    Each statement reads one range of a covering index (migration 0008), never the table (but for `by`
-    unit or a unit's scope, whose columns no index holds):
+    One statement (a UNION ALL: one round trip), each of its parts one range of a covering index
+    (migration 0008), never the table (but for `by` unit or a unit's scope, whose columns no index holds):
       received   the reports of P                      ix_cases_reported, or by district / category
                                                         ix_cases_district_reported / _category_reported
       accepted   the accepted cases accepted in P      ix_cases_accepted_district / _category
@@ -340,12 +359,13 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
         codes = key_values(s, Case.category_code if by == "category" else Case.district_code)
     if not codes:  # no case at all
         return figures_from({}, by is not None)
+    parts = tuple(p for p in PARTS if p in parts)
     if where:
-        queries = _kpi_queries(dialect, by, where)
+        statement = _kpi_union(_kpi_queries(dialect, by, where), parts)
     else:  # built once: making the statements costs about as much as a month's smaller reads
-        queries = _KPI_QUERIES.get((dialect, by))
-        if queries is None:
-            queries = _KPI_QUERIES[(dialect, by)] = _kpi_queries(dialect, by, ())
+        statement = _KPI_QUERIES.get((dialect, by, parts))
+        if statement is None:
+            statement = _KPI_QUERIES[(dialect, by, parts)] = _kpi_union(_kpi_queries(dialect, by, ()), parts)
     params = {"S": S, "E": E, "cutoff": min(now.astimezone(UTC), E), "codes": codes}
     raw: dict = {}
 
@@ -354,22 +374,20 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
         for slot, n in pairs:
             v[slot] += n
 
-    def read(part: str) -> list:
-        if part not in parts:
-            return []
-        n, q = queries[part]
-        return [(row[0] if n else None, *(v or 0 for v in row[n:])) for row in conn.execute(q, params)]
-
-    for k, n in read("received"):
-        add(k, (RECEIVED, n))
-    for k, n, ext in read("accepted"):
-        add(k, (ACCEPTED, n), (EXTENDED, ext))
-    for k, n, rw, hours, dated in read("closed"):
-        add(k, (CLOSED_IN, n), (REWORKED, rw), (HOURS, float(hours)), (DUE, dated), (CLOSED, dated), (ON_TIME, dated))
-    for k, late_in, due_before, overdue, due_after in read("late"):
-        add(k, (ON_TIME, -late_in), (DUE, due_after - due_before), (CLOSED, -due_before), (OVERDUE, overdue))
-    for k, overdue, due in read("open"):
-        add(k, (DUE, due), (OVERDUE, overdue))
+    for part, k, c1, c2, c3, c4, hours in conn.execute(statement, params):
+        c1, c2, c3, c4 = int(c1 or 0), int(c2 or 0), int(c3 or 0), int(c4 or 0)
+        name = PARTS[part]
+        if name == "received":
+            add(k, (RECEIVED, c1))
+        elif name == "accepted":
+            add(k, (ACCEPTED, c1), (EXTENDED, c2))
+        elif name == "closed":  # closed in P, reworked, those with a deadline
+            add(k, (CLOSED_IN, c1), (REWORKED, c2), (HOURS, float(hours or 0)), (DUE, c3), (CLOSED, c3),
+                (ON_TIME, c3))
+        elif name == "late":  # in P, in P with a deadline before S, overdue at E, due (closed after E)
+            add(k, (ON_TIME, -c1), (DUE, c4 - c2), (CLOSED, -c2), (OVERDUE, c3))
+        else:  # the backlog: overdue, due
+            add(k, (DUE, c2), (OVERDUE, c1))
     return figures_from({k: v for k, v in raw.items() if any(v)}, by is not None)
 
 
