@@ -867,15 +867,20 @@ class CaseService:
                 out.append(not_overdue_now(now))
             return out
 
-        q = select(Case).where(*clauses(few))
-        if after is not None:
-            q = q.where(Case.id < after)
-        else:
-            q = q.offset((page - 1) * per_page)
         with self.db.session() as s:
-            rows = s.scalars(q.order_by(Case.id.desc()).limit(per_page + 1)).all()
+            if few:
+                # The page's ids first, from the index that holds the matches (covering: the overdue in a
+                # district, the open states), sorted after reading ("id + 0": never by walking the primary
+                # key, which PostgreSQL would misjudge as soon as the matches are old); then those rows.
+                q = select(Case.id).where(*clauses(True)).order_by((Case.id + 0).desc())
+            else:
+                q = select(Case).where(*clauses(False)).order_by(Case.id.desc())
+            q = q.where(Case.id < after) if after is not None else q.offset((page - 1) * per_page)
+            rows = s.scalars(q.limit(per_page + 1)).all()
             more = len(rows) > per_page
             rows = rows[:per_page]
+            if few and rows:
+                rows = s.scalars(select(Case).where(Case.id.in_(rows)).order_by(Case.id.desc())).all()
             total = s.scalar(select(func.count()).select_from(Case).where(*clauses(True))) if count else None
             ids = [c.id for c in rows]
             hist: dict[int, list] = {i: [] for i in ids}

@@ -152,9 +152,6 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        # (state, reported_at): the console's queue of one state, newest first, walks it in order
-        # (the name stays: one state is still its leading column, as figures/period.py reads it).
-        Index("ix_cases_state", "state", "reported_at"),
         # a grid's or a street's cases of a time range (the cockpit's drill below the district)
         Index("ix_cases_grid_reported", "grid_code", "reported_at"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
@@ -165,7 +162,6 @@ class Case(Base):
         # the intake's dedupe: same category within a few metres (a latitude band of ~100 m), whatever
         # the day's volume of the category; lon and reported_at are checked in the index
         Index("ix_cases_dedupe", "category_code", "lat", "lon", "reported_at"),
-        Index("ix_cases_accepted", "accepted_at"),  # figures/period.py: accepted per day / period
         # the console's queue filtered by source, or to supervised cases (few: a partial index)
         Index("ix_cases_source_reported", "source", "reported_at"),
         Index("ix_cases_supervised_reported", "reported_at", sqlite_where=text("supervised = 1"),
@@ -275,24 +271,68 @@ class IndicatorValue(Base):
     __table_args__ = (Index("ix_indicator_values_code_as_of", "indicator_code", "as_of"),)
 
 
-# The cockpit's early-closure and closed-per-day queries range over closed_at.
-Index("ix_cases_closed_at", Case.closed_at)
+# Plain time ranges of accepting and closing (the month rollup's union of ranges, today's counts, the
+# cockpit's closed per day): only the cases with that time, so a new report writes no entry (0008).
+Index("ix_cases_accepted", Case.accepted_at, sqlite_where=text("accepted_at IS NOT NULL"),
+      postgresql_where=text("accepted_at IS NOT NULL"))
+Index("ix_cases_closed_at", Case.closed_at, sqlite_where=text("closed_at IS NOT NULL"),
+      postgresql_where=text("closed_at IS NOT NULL"))
 
-# The accepted cases not closed yet (the backlog: what can be overdue, figures.period.overdue_now), by
-# deadline, in the city, a district or a grid; and the cases closed after their deadline (overdue_open
-# of a past period). Partial: a new report is in none of them (intake pays nothing), and each holds a
-# few percent of the history at most (migration 0007). closed_at (NULL in all of them) is a key column
-# so that "closed_at IS NULL AND deadline_at < now" is an equality and a range here, which SQLite's
-# planner prefers to the plain range of ix_cases_deadline without any statistics.
-_OPEN = "closed_at IS NULL AND accepted_at IS NOT NULL"
-Index("ix_cases_open_deadline", Case.closed_at, Case.deadline_at, sqlite_where=text(_OPEN),
-      postgresql_where=text(_OPEN))
-Index("ix_cases_open_district", Case.district_code, Case.closed_at, Case.deadline_at, sqlite_where=text(_OPEN),
-      postgresql_where=text(_OPEN))
-Index("ix_cases_open_grid", Case.grid_code, Case.closed_at, Case.deadline_at, sqlite_where=text(_OPEN),
-      postgresql_where=text(_OPEN))
-_LATE = "closed_at > deadline_at"
-Index("ix_cases_late_closed", Case.closed_at, sqlite_where=text(_LATE), postgresql_where=text(_LATE))
+# Covering partial indexes (migrations 0007, 0008), each holding one kind of case with what the figures
+# read of it, so that a figure reads one range of one index and never the table (figures.period):
+# - the accepted cases (立案案件, figures/definitions.py, spelt with its literals as figures.period.accepted()
+#   spells it: a planner matches a partial index's predicate term by term) by accepting and by closing
+#   time, led by a group key (kpi_figures reads one range per district or category);
+# - the backlog, accepted and not closed (what can be overdue, figures.period.overdue_now), by deadline in
+#   the city, a district or a grid; closed_at (NULL in all of them) is a key column so that "closed_at IS
+#   NULL AND deadline_at < now" is an equality and a range, which SQLite's planner (no statistics) prefers
+#   to the plain range of ix_cases_deadline; the id on PostgreSQL, for the ids of a page of a district's
+#   overdue cases (cases.service.list; SQLite's rowid is in every index);
+# - the cases closed after their deadline (overdue_open of a past period, due cases closed after it).
+# None holds a report not accepted yet: intake pays nothing for them. SQLite has no INCLUDE: the columns
+# follow the keys, and the handling time is an index expression (parsing two timestamps per row cost more
+# than the rest of the row); PostgreSQL includes accepted_at instead.
+ACCEPTED = "accepted_at IS NOT NULL AND rejected_at IS NULL AND state NOT IN ('rejected', 'merged')"
+_HOURS = text("(julianday(closed_at) - julianday(accepted_at))")
+
+
+def _covering(name: str, keys: list, more: list, include: list, where: str | None) -> None:
+    cols = [getattr(Case, k) for k in keys]
+    cond = {} if where is None else {"sqlite_where": text(where), "postgresql_where": text(where)}
+    Index(name, *cols, *[c if not isinstance(c, str) else getattr(Case, c) for c in more],
+          **cond).ddl_if(dialect="sqlite")
+    Index(name, *cols, postgresql_include=include, **cond).ddl_if(dialect="postgresql")
+
+
+_covering("ix_cases_accepted_district", ["district_code", "accepted_at"], ["extension_count", "category_code"],
+          ["extension_count", "category_code"], ACCEPTED)
+_covering("ix_cases_accepted_category", ["category_code", "accepted_at"], ["extension_count", "district_code"],
+          ["extension_count", "district_code"], ACCEPTED)
+# (grid and unit on SQLite only: PostgreSQL's planner, counting the wider index's pages as random reads,
+# took the plain closed_at range and the table instead)
+_covering("ix_cases_closed_district", ["district_code", "closed_at"],
+          ["deadline_at", "rework_count", "category_code", "grid_code", "unit_code", _HOURS],
+          ["deadline_at", "accepted_at", "rework_count", "category_code"], "closed_at IS NOT NULL AND " + ACCEPTED)
+_covering("ix_cases_closed_category", ["category_code", "closed_at"],
+          ["deadline_at", "rework_count", "district_code", _HOURS],
+          ["deadline_at", "accepted_at", "rework_count", "district_code"], "closed_at IS NOT NULL AND " + ACCEPTED)
+_covering("ix_cases_open_deadline", ["closed_at", "deadline_at"],
+          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"],
+          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"], "closed_at IS NULL AND " + ACCEPTED)
+_covering("ix_cases_open_district", ["district_code", "closed_at", "deadline_at"], [], ["id"],
+          "closed_at IS NULL AND " + ACCEPTED)
+_covering("ix_cases_open_grid", ["grid_code", "closed_at", "deadline_at"], [], ["id"], "closed_at IS NULL AND " + ACCEPTED)
+# (rejected_at and state too on SQLite: covering every column its queries name, it wins over the plain
+# closed_at range of ix_cases_closed_at in SQLite's planner, which has no statistics)
+_covering("ix_cases_late_closed", ["closed_at"],
+          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code", "rejected_at", "state"],
+          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code"],
+          "closed_at > deadline_at AND " + ACCEPTED)
+# (state, reported_at, id): the console's queue of one state, newest first, walks it in order (the name
+# stays: one state is still its leading column); with where and what each case is, for the cockpit's open cases
+# per area and theme (none of them changes after intake: intake pays a few bytes, no write)
+_covering("ix_cases_state", ["state", "reported_at", "id"], ["district_code", "grid_code", "kind", "category_code"],
+          ["district_code", "grid_code", "kind", "category_code"], None)
 
 
 # ---- case photos (report and feedback evidence) -----------------------------------------------

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import String, and_, case, column, func, literal_column, or_, select, values
 
 from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
 from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # noqa: F401 - accepted cases' open states (tests)
 from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
-from figures.period import is_overdue, overdue_now
+from figures import period
+from figures.period import accepted, is_overdue, overdue_now, unindexed
 from figures.definitions import period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
@@ -76,19 +77,22 @@ def _next_code(prefix: str) -> str | None:
     return digits[:-1] + str(int(digits[-1]) + 1)
 
 
-def area_clause(area, indexed: bool = True):
+def area_clause(area, indexed: bool = True, grids: list[str] | None = None):
     """Cases in an area, as CaseService._area_clause rules it (district_code for a district, grid
-    code prefix below), written as a range so that a B-tree index serves it on every database.
-    indexed=False writes the same test so that no index can serve it (`col || ''`): the planner
-    then reads through the query's time-range or state index instead of the area's whole history."""
+    code prefix below), written as a range so that a B-tree index serves it on every database, or as the
+    area's `grids` (those with cases, Scope.prepare) one index range each. indexed=False writes the same
+    test so that no index can serve it (figures.period.unindexed): the planner then reads through the
+    query's time-range or state index instead of the area's whole history."""
     if area.level == CITY:
         return None
-    district = Case.district_code if indexed else Case.district_code + ""
-    grid = Case.grid_code if indexed else Case.grid_code + ""
+    district = Case.district_code if indexed else unindexed(Case.district_code)
+    grid = Case.grid_code if indexed else unindexed(Case.grid_code)
     if area.level == DISTRICT:
         return district == area.code
     if area.level == GRID:
         return grid == area.code
+    if indexed and grids is not None:
+        return grid.in_(grids or ["-"])
     upper = _next_code(area.code)
     if upper is None or not area.code.isdigit():
         return grid.like(area.code + "%")
@@ -100,9 +104,12 @@ class Scope:
     """The selection: an area of the hierarchy, a theme, the period and the instant of the figures.
 
     Two spellings of the same area-and-theme filter: `where()` for queries over a reported_at
-    range (the (district_code, reported_at) and (category_code, reported_at) indexes serve both at
-    once) and `narrow()` for queries over a deadline or closing range or the open states, which
-    must read through that index and only filter by area and theme."""
+    range, which the area's index serves ((district_code, reported_at) for a district, (grid_code,
+    reported_at) below it: one range per grid of the area, once `prepare`d), and `narrow()` for
+    queries over another index (a closing range, the backlog, the open states), which read through
+    that index and only filter by area and theme. `districts`: the districts whose ranges of the
+    district-led indexes hold the area's cases (every one for the city; below it, the area's own: a
+    case's district_code is its grid's district, as every writer sets it)."""
 
     area: object  # geo.model.AreaRecord
     theme: Theme
@@ -114,6 +121,25 @@ class Scope:
     categories: list[str] | None = None
     clauses: list = field(default_factory=list)  # area + theme, indexable
     filters: list = field(default_factory=list)  # area + theme, never an index
+    district: str | None = None  # the area's district (None for the city, or when not known)
+    districts: list[str] | None = None
+    grids: list[str] | None = None
+
+    def prepare(self, session) -> "Scope":
+        """Reads once the keys whose index ranges hold the area's cases: the districts, and below the
+        district on SQLite the grids that have cases (a loose index scan of (grid_code, reported_at)):
+        SQLite reads a range of grid codes through that index from the area's first case on, while
+        PostgreSQL checks the reporting time in the index and plans the grid range itself."""
+        if self.districts is None:
+            if self.district is not None:
+                self.districts = [self.district]
+            else:
+                self.districts = period.key_values(session, Case.district_code)
+        if (self.grids is None and self.area.level in (DISTRICT + 1, GRID - 1) and self.area.code.isdigit()
+                and session.get_bind().dialect.name == "sqlite"):
+            self.grids = period.key_values(session, Case.grid_code, self.area.code, _next_code(self.area.code))
+            self.clauses = scope_clauses(self.area, self.categories, grids=self.grids)
+        return self
 
     def where(self, *more) -> list:
         return [*self.clauses, *more]
@@ -121,32 +147,42 @@ class Scope:
     def narrow(self, *more) -> list:
         return [*self.filters, *more]
 
+    def in_districts(self, session):
+        """The district-led indexes' ranges of the area (ix_cases_closed_district and the like)."""
+        return Case.district_code.in_(self.prepare(session).districts or ["-"])
 
-def make_scope(area, theme: Theme, catalog, now: datetime, days: int = PERIOD_DAYS) -> Scope:
+
+def make_scope(area, theme: Theme, catalog, now: datetime, days: int = PERIOD_DAYS, district: str | None = None) -> Scope:
+    """The selection's scope; `district`: the area's district code (its chain's), when known."""
     end = now.astimezone(SHANGHAI).date()
     start = end - timedelta(days=days - 1)
     lo, hi = period_bounds(start, end)
     cats = theme.category_codes(catalog)
+    if area.level == DISTRICT:
+        district = area.code
     return Scope(area=area, theme=theme, now=now, start=start, end=end, lo=lo, hi=hi, categories=cats,
-                 clauses=scope_clauses(area, cats), filters=scope_clauses(area, cats, indexed=False))
+                 clauses=scope_clauses(area, cats), filters=scope_clauses(area, cats, indexed=False),
+                 district=district if area.level >= DISTRICT else None)
 
 
-def scope_clauses(area, categories: list[str] | None, indexed: bool = True) -> list:
-    """Area, then the theme's categories (an empty theme matches nothing). Below the district
-    the grid-code range is never offered as an index even for reported_at queries: no
-    (grid_code, reported_at) index exists, and the time range bounds the work, not the history."""
+def _district_of(directory, area) -> str | None:
+    return next((a.code for a in directory.chain(area.code) if a.level == DISTRICT), None)
+
+
+def scope_clauses(area, categories: list[str] | None, indexed: bool = True, grids: list[str] | None = None) -> list:
+    """Area, then the theme's categories (an empty theme matches nothing)."""
     clauses = []
-    clause = area_clause(area, indexed and area.level <= DISTRICT)
+    clause = area_clause(area, indexed, grids)
     if clause is not None:
         clauses.append(clause)
     if categories is not None:
-        column = Case.category_code if indexed else Case.category_code + ""
+        column = Case.category_code if indexed else unindexed(Case.category_code)
         clauses.append(column.in_(categories or ["-"]))
     return clauses
 
 
 def _accepted():
-    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED_STATES))
+    return accepted()
 
 
 def _overdue_open(now: datetime):
@@ -156,7 +192,9 @@ def _overdue_open(now: datetime):
 
 
 def _supervised_open():
-    return and_(Case.state.in_(OPEN_STATES), Case.supervised.is_(True))
+    """Open and under supervision, read through the partial index of the supervised cases (its predicate
+    spelt as it is: "supervised = 1", not "IS 1"), the state checked on its few rows."""
+    return and_(Case.supervised == True, unindexed(Case.state).in_(OPEN_STATES))  # noqa: E712
 
 
 def _local_day(session, column):
@@ -172,28 +210,44 @@ def _rate(num: int, den: int) -> float | None:
 
 # ---- the figures -------------------------------------------------------------------------------
 def daily_counts(session, scope: Scope) -> list[dict]:
-    """Received (受理) and closed (结案) per Shanghai day of the period, every day present."""
+    """Received (受理) and accepted cases closed (结案) per Shanghai day of the period, every day present.
+    For the city or a district, a count of each day's index range (30 counts of an index, no sort);
+    below the district, the area's few cases are read and grouped by their day."""
     days = {(scope.start + timedelta(days=i)).isoformat(): {"received": 0, "closed": 0}
             for i in range((scope.end - scope.start).days + 1)}
-    rday = _local_day(session, Case.reported_at)
-    for day, n in session.execute(select(rday, func.count()).where(
-            *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi)).group_by(rday)):
-        if day in days:
-            days[day]["received"] = n
-    cday = _local_day(session, Case.closed_at)
-    for day, n in session.execute(select(cday, func.count()).where(
-            *scope.narrow(Case.closed_at >= scope.lo, Case.closed_at < scope.hi)).group_by(cday)):
-        if day in days:
-            days[day]["closed"] = n
+    scope.prepare(session)
+    closed = (scope.in_districts(session), Case.closed_at.is_not(None), accepted())  # ix_cases_closed_district
+    if scope.area.level <= DISTRICT:
+        bounds = [(day, *period_bounds(date.fromisoformat(day), date.fromisoformat(day))) for day in days]
+        cal = values(column("day", String), column("lo", Case.reported_at.type), column("hi", Case.reported_at.type),
+                     name="days").data(bounds).cte("days")
+        for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
+                                                                                 scope.narrow(*closed))):
+            n = select(func.count()).where(col >= cal.c.lo, col < cal.c.hi, *where).scalar_subquery()
+            for day, count in session.execute(select(cal.c.day, n)):
+                days[day][name] = count
+        return [{"day": d, **v} for d, v in days.items()]
+    for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
+                                                                             scope.narrow(*closed))):
+        day_of = _local_day(session, col)
+        for day, n in session.execute(select(day_of, func.count()).where(
+                col >= scope.lo, col < scope.hi, *where).group_by(day_of)):
+            if day in days:
+                days[day][name] = n
     return [{"day": d, **v} for d, v in days.items()]
 
 
 def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
     """Cases received in the period per category, largest first, with the cumulative share;
     the categories after `top` are summed as "其他"."""
-    rows = session.execute(select(Case.category_code, func.count()).where(
-        *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))
-        .group_by(Case.category_code)).all()
+    scope.prepare(session)
+    received = (Case.reported_at >= scope.lo, Case.reported_at < scope.hi)
+    if scope.area.level == CITY:  # one range of (category_code, reported_at) per category, already grouped
+        codes = scope.categories if scope.categories is not None else period.key_values(session, Case.category_code)
+        q = select(Case.category_code, func.count()).where(Case.category_code.in_(codes or ["-"]), *received)
+    else:
+        q = select(unindexed(Case.category_code), func.count()).where(*scope.where(*received))
+    rows = session.execute(q.group_by(*q.selected_columns[:1])).all()
     rows.sort(key=lambda r: (-r[1], r[0]))
     total = sum(n for _, n in rows)
     items, running = [], 0
@@ -210,49 +264,27 @@ def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
 
 
 def unit_performance(session, scope: Scope) -> list[dict]:
-    """Due, closed and closed-on-time cases of the period per lead unit (GB/T 30428.4 style, as
-    figures.definitions defines them), with the closure and on-time rates and the overdue open cases.
+    """Due, closed and closed-on-time cases of the period per lead unit (GB/T 30428.4 style), with the
+    closure and on-time rates and the overdue open cases: figures.period.kpi_figures by unit over the
+    area and theme, its reads of the closings, the late closings and the backlog (the district-led
+    covering index and the backlog's hold the grid and the unit: none reads the table). Units with
+    something due or overdue."""
+    figures = period.kpi_figures(session, scope.lo, scope.hi, scope.now, "unit", scope.narrow(),
+                                 codes=scope.prepare(session).districts, parts=("closed", "late", "open"))
+    groups = {k: v for k, v in figures["groups"].items() if v.due or v.overdue_open}
+    names = _unit_names(session, [c for c in groups if c is not None])
+    return [{"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", "due": k.due,
+             "closed": k.closed, "closed_on_time": k.closed_on_time, "overdue_open": k.overdue_open,
+             "closure_rate": k.closure_rate, "on_time_rate": k.on_time_rate} for code, k in groups.items()]
 
-    Due = accepted cases whose deadline falls in the period and that were not closed before it
-    (deadline index), plus cases closed early in the period whose deadline is after it
-    (closed_at index); the two sets are disjoint, so the sums are exact."""
-    lo, hi, now = scope.lo, scope.hi, scope.now
-    groups: dict[str | None, dict] = {}
 
-    def bucket(code):
-        return groups.setdefault(code, {"due": 0, "closed": 0, "closed_on_time": 0, "overdue_open": 0})
-
-    closed_by_end = and_(Case.closed_at.is_not(None), Case.closed_at < hi)
-    q_deadline = select(
-        Case.unit_code, func.count(),
-        func.sum(case((closed_by_end, 1), else_=0)),
-        func.sum(case((and_(closed_by_end, Case.closed_at <= Case.deadline_at), 1), else_=0)),
-    ).where(*scope.narrow(Case.deadline_at >= lo, Case.deadline_at < hi, _accepted(),
-                         or_(Case.closed_at.is_(None), Case.closed_at >= lo))).group_by(Case.unit_code)
-    for unit, due, closed, on_time in session.execute(q_deadline):
-        b = bucket(unit)
-        b["due"] += due
-        b["closed"] += int(closed or 0)
-        b["closed_on_time"] += int(on_time or 0)
-    q_early = select(Case.unit_code, func.count()).where(
-        *scope.narrow(Case.closed_at >= lo, Case.closed_at < hi, Case.deadline_at >= hi,
-                     Case.closed_at < Case.deadline_at, _accepted())).group_by(Case.unit_code)
-    for unit, n in session.execute(q_early):
-        b = bucket(unit)
-        b["due"] += n
-        b["closed"] += n
-        b["closed_on_time"] += n
-    cutoff = min(now, hi)
-    for unit, n in session.execute(select(Case.unit_code, func.count()).where(
-            *scope.narrow(_overdue_open(cutoff))).group_by(Case.unit_code)):
-        bucket(unit)["overdue_open"] += n
-    codes = [c for c in groups if c is not None]
-    names = dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()) if codes else {}
-    out = []
-    for code, b in groups.items():
-        out.append({"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", **b,
-                    "closure_rate": _rate(b["closed"], b["due"]), "on_time_rate": _rate(b["closed_on_time"], b["due"])})
-    return out
+def _unit_names(session, codes: list[str]) -> dict:
+    """{code: name} of the units; the whole table when asked for many (a city's thousands of units as
+    bound parameters cost more than reading it)."""
+    if not codes:
+        return {}
+    q = select(Unit.code, Unit.name)
+    return dict(session.execute(q.where(Unit.code.in_(codes)) if len(codes) <= 200 else q).all())
 
 
 def worst_units(units: list[dict], top: int = 8, min_due: int = 3) -> list[dict]:
@@ -276,8 +308,9 @@ def emergency_severity(session, scope: Scope) -> list[dict]:
     """Emergencies of the area reported in the period per severity (Ⅰ–Ⅳ): still open and closed.
     Not narrowed by the theme: the leader sees every emergency on every panel."""
     open_case = case((Case.state.in_(OPEN_STATES), 1), else_=0)
+    area = scope_clauses(scope.area, None, grids=scope.prepare(session).grids)
     rows = session.execute(select(Case.severity, func.count(), func.sum(open_case)).where(
-        *scope_clauses(scope.area, None), Case.kind == "emergency",
+        *area, Case.kind == "emergency",
         Case.reported_at >= scope.lo, Case.reported_at < scope.hi, Case.state != "merged")
         .group_by(Case.severity)).all()
     by = {sev: (n, int(o or 0)) for sev, n, o in rows}
@@ -285,16 +318,22 @@ def emergency_severity(session, scope: Scope) -> list[dict]:
              "closed": by.get(s, (0, 0))[0] - by.get(s, (0, 0))[1]} for s in (1, 2, 3, 4)]
 
 
-def headline(session, scope: Scope, units: list[dict]) -> dict:
-    """The cards: received in the period, the assessment rates, overdue, supervised, open emergencies."""
-    received = session.scalar(select(func.count()).select_from(Case).where(
-        *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))) or 0
-    today_lo = datetime.combine(scope.end, datetime.min.time(), SHANGHAI).astimezone(UTC)
-    today = session.scalar(select(func.count()).select_from(Case).where(
-        *scope.where(Case.reported_at >= today_lo, Case.reported_at < scope.hi))) or 0
+def headline(session, scope: Scope, units: list[dict], daily: list[dict] | None = None) -> dict:
+    """The cards: received in the period, the assessment rates, overdue, supervised, open emergencies.
+    `daily`: daily_counts of the same scope, whose days sum to the period's and end with today's."""
+    scope.prepare(session)
+    if daily is not None:
+        received, today = sum(d["received"] for d in daily), daily[-1]["received"] if daily else 0
+    else:
+        received = session.scalar(select(func.count()).select_from(Case).where(
+            *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))) or 0
+        today_lo = datetime.combine(scope.end, datetime.min.time(), SHANGHAI).astimezone(UTC)
+        today = session.scalar(select(func.count()).select_from(Case).where(
+            *scope.where(Case.reported_at >= today_lo, Case.reported_at < scope.hi))) or 0
     supervised = session.scalar(select(func.count()).select_from(Case).where(*scope.narrow(_supervised_open()))) or 0
-    emergencies = session.scalar(select(func.count()).select_from(Case).where(
-        *scope_clauses(scope.area, None, indexed=False), Case.state.in_(OPEN_STATES), Case.kind == "emergency")) or 0
+    emergencies = session.scalar(select(func.count()).select_from(Case).where(  # ix_cases_state, which holds kind
+        *scope_clauses(scope.area, None, indexed=False), Case.state.in_(OPEN_STATES),
+        unindexed(Case.kind) == "emergency")) or 0
     return {"received": received, "received_today": today, **totals(units), "supervised_open": supervised,
             "emergencies_open": emergencies}
 
@@ -308,24 +347,32 @@ def child_ranking(session, scope: Scope, directory) -> dict:
                       key=lambda r: r.code)
     if not children:
         return {"parent": parent.code, "level": parent.level + 1, "items": []}
-    base = replace(scope, area=parent, clauses=scope_clauses(parent, scope.categories),
-                   filters=scope_clauses(parent, scope.categories, indexed=False))
+    base = scope if parent is area else replace(
+        scope, area=parent, clauses=scope_clauses(parent, scope.categories),
+        filters=scope_clauses(parent, scope.categories, indexed=False), grids=None)
+    base.prepare(session)
     key = Case.district_code if parent.level == CITY else Case.grid_code
     figures: dict[str, dict] = {c.code: {"received": 0, "open": 0, "overdue": 0} for c in children}
     owner = _owner_of(children, directory)
-    received = session.execute(select(key, func.count()).where(
-        *base.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi)).group_by(key))
-    for k, n in received:
-        c = owner(k)
-        if c in figures:
-            figures[c]["received"] += n
-    overdue = case((_overdue_open(scope.now), 1), else_=0)
-    for k, n, o in session.execute(select(key, func.count(), func.sum(overdue)).where(
-            *base.narrow(Case.state.in_(OPEN_STATES))).group_by(key)):
-        c = owner(k)
-        if c in figures:
-            figures[c]["open"] += n
-            figures[c]["overdue"] += int(o or 0)
+
+    def count(slot: str, q) -> None:
+        for k, n in session.execute(q.group_by(unindexed(key))):
+            c = owner(k)
+            if c in figures:
+                figures[c][slot] += n
+
+    received = (Case.reported_at >= scope.lo, Case.reported_at < scope.hi)
+    if parent.level == CITY:  # one range of (district_code, reported_at) per district, already grouped
+        for k, n in session.execute(select(key, func.count()).where(
+                base.in_districts(session), *base.narrow(*received)).group_by(key)):
+            if k in figures:
+                figures[k]["received"] += n
+    else:
+        count("received", select(unindexed(key), func.count()).where(*base.where(*received)))
+    # the open states (ix_cases_state holds the area's columns), and the backlog's overdue cases
+    # (ix_cases_open_deadline holds them too)
+    count("open", select(unindexed(key), func.count()).where(*base.narrow(Case.state.in_(OPEN_STATES))))
+    count("overdue", select(unindexed(key), func.count()).where(*base.narrow(_overdue_open(scope.now))))
     items = [{"code": c.code, "name": c.name, "selected": c.code == area.code, **figures[c.code]} for c in children]
     items.sort(key=lambda x: (-x["received"], -x["open"], x["code"]))
     return {"parent": parent.code, "level": parent.level + 1, "items": items}
@@ -351,15 +398,22 @@ def _owner_of(children, directory):
 
 def reminders(session, scope: Scope, directory, catalog, limit: int = 30) -> list[dict]:
     """办公提醒: open cases that are overdue or supervised, supervised-and-overdue first, then the
-    longest overdue. Reads through the state index (open cases only)."""
-    overdue = _overdue_open(scope.now)
+    longest overdue."""
+    # The first limit * 3 by (supervised first, then deadline): the supervised open ones (their partial
+    # index) and the overdue ones by deadline (the backlog's index, in its order, the area checked in it),
+    # then only those rows are read.
+    overdue_ = and_(unindexed(Case.closed_at).is_(None), unindexed(Case.deadline_at) < scope.now, accepted())
+    supervised = session.scalars(select(Case.id).where(*scope.narrow(  # open, or overdue (not open by state)
+        Case.supervised == True, or_(unindexed(Case.state).in_(OPEN_STATES), overdue_)))  # noqa: E712
+        .order_by(unindexed(Case.deadline_at).asc(), Case.id).limit(limit * 3)).all()  # sorted after reading
+    overdue = session.scalars(select(Case.id).where(*scope.narrow(_overdue_open(scope.now)))
+                              .order_by(Case.deadline_at.asc()).limit(limit * 3)).all()
     rows = session.execute(select(
         Case.id, Case.category_code, Case.grid_code, Case.unit_code, Case.state, Case.deadline_at, Case.supervised,
         Case.escalation_count, Case.severity, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
-    ).where(*scope.narrow(or_(overdue, _supervised_open())))
-        .order_by(Case.supervised.desc(), Case.deadline_at.asc()).limit(limit * 3)).all()
-    units = [r.unit_code for r in rows if r.unit_code]
-    names = dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(units))).all()) if units else {}
+    ).where(Case.id.in_(set(supervised) | set(overdue)))
+        .order_by(Case.supervised.desc(), Case.deadline_at.asc(), Case.id).limit(limit * 3)).all()
+    names = _unit_names(session, sorted({r.unit_code for r in rows if r.unit_code}))
     out = []
     for r in rows:
         overdue = is_overdue(r.state, r.accepted_at, r.rejected_at, r.closed_at, r.deadline_at, scope.now)
@@ -461,9 +515,10 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
     theme = theme_or_default(theme_key)
     catalog = cases.catalog()
     now = (now or cases.clock()).astimezone(UTC)
-    scope = make_scope(area, theme, catalog, now)
+    scope = make_scope(area, theme, catalog, now, district=_district_of(directory, area))
     with cases.db.session() as s:
         units = unit_performance(s, scope)
+        daily = daily_counts(s, scope)
         out = {
             "area": {"code": area.code, "name": area.name, "level": area.level,
                      "level_name": LEVEL_NAMES_ZH[area.level]},
@@ -471,8 +526,8 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
             "period": {"start": scope.start.isoformat(), "end": scope.end.isoformat(), "days": PERIOD_DAYS},
             "now": now.astimezone(SHANGHAI).isoformat(timespec="seconds"),
             "breadcrumbs": breadcrumbs(directory, area.code),
-            "headline": headline(s, scope, units),
-            "daily": daily_counts(s, scope),
+            "headline": headline(s, scope, units, daily),
+            "daily": daily,
             "pareto": category_pareto(s, scope, catalog),
             "units": worst_units(units),
             "severity": emergency_severity(s, scope),
@@ -505,7 +560,7 @@ def navigation(cases, area_code: str | None, theme_key: str | None, now: datetim
     theme = theme_or_default(theme_key)
     now = (now or cases.clock()).astimezone(UTC)
     frame, children, highlight = map_areas(directory, area.code)
-    scope = make_scope(area, theme, cases.catalog(), now)
+    scope = make_scope(area, theme, cases.catalog(), now, district=_district_of(directory, area))
     with cases.db.session() as s:
         ranking = child_ranking(s, scope, directory)
     return {"area": {"code": area.code, "name": area.name, "level": area.level,

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, extract, func, literal, or_, select
+from sqlalchemy import (Float, ColumnElement, and_, bindparam, case, cast, extract, func, literal, literal_column, null,
+                        or_, select, union_all)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from data.models import Area, Case, CaseEvent, Category
 from figures.definitions import Kpis, period_bounds
@@ -37,9 +40,13 @@ def _day_of(now: datetime, tz: str | tzinfo) -> date:
     return now.astimezone(_zone(tz)).date()
 
 
-def _accepted():
-    """An accepted case (立案案件) as figures/definitions.py defines it."""
-    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED))
+def accepted():
+    """An accepted case (立案案件) as figures/definitions.py defines it, spelt with its literals: it is the
+    predicate of the covering partial indexes (data/models.ACCEPTED, migration 0008), and a planner uses
+    a partial index only when the query spells its predicate term by term (a bound parameter in place of
+    'rejected' matches on neither SQLite nor PostgreSQL's generic plans)."""
+    return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None),
+                Case.state.not_in([literal_column(f"'{x}'") for x in NOT_ACCEPTED]))
 
 
 def _n(cond):
@@ -70,14 +77,14 @@ def today_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI, max_ca
     received, emergencies_today = s.execute(select(func.count(), _n(Case.kind == "emergency")).where(
         Case.reported_at >= start, Case.reported_at < end, *upto)).one()
     # ix_cases_accepted
-    accepted = s.scalar(select(func.count()).where(Case.accepted_at >= start, Case.accepted_at < end, _accepted()))
+    accepted_ = s.scalar(select(func.count()).where(Case.accepted_at >= start, Case.accepted_at < end, accepted()))
     # ix_cases_closed_at
-    closed = s.scalar(select(func.count()).where(Case.closed_at >= start, Case.closed_at < end, _accepted()))
+    closed = s.scalar(select(func.count()).where(Case.closed_at >= start, Case.closed_at < end, accepted()))
     # ix_cases_state: only the open cases are read
     open_, overdue, emergencies_open = s.execute(select(
         func.count(), _n(overdue_now(now)), _n(Case.kind == "emergency"),
     ).where(Case.state.in_(OPEN_STATES), *upto)).one()
-    return {"day": day.isoformat(), "received": received, "accepted": accepted, "closed": closed,
+    return {"day": day.isoformat(), "received": received, "accepted": accepted_, "closed": closed,
             "open": open_, "overdue": overdue, "emergencies_open": emergencies_open,
             "emergencies_today": emergencies_today}
 
@@ -100,7 +107,7 @@ def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *wher
     r, a, d, x = Case.reported_at, Case.accepted_at, Case.deadline_at, Case.closed_at
     if key is None:
         key = Case.district_code if by_district else literal("*")
-    acc = _accepted()
+    acc = accepted()
     in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
     flag = lambda cond: case((cond, 1), else_=0)  # noqa: E731
     # Each row's facts are computed once (the subquery; OFFSET 0 keeps SQLite from folding it into
@@ -140,11 +147,11 @@ def period_figures(s: Session, start: date, end: date, now: datetime, by_distric
 def overdue_now(now: datetime):
     """超期未结 right now, the one meaning of "overdue" (docs/figures.md): an accepted case (立案案件),
     not closed, whose deadline has passed; figures/definitions.py's overdue_open for a period that has
-    not ended. Verified cases count: 核查通过 is not 结案, and the deadline is the case's. The first two
-    terms are the predicate of the partial indexes ix_cases_open_* (migration 0007), so a count of
-    overdue cases reads the overdue cases and no others."""
-    return and_(Case.closed_at.is_(None), Case.accepted_at.is_not(None), Case.deadline_at < now,
-                Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED))
+    not ended. Verified cases count: 核查通过 is not 结案, and the deadline is the case's. closed_at IS NULL
+    and accepted() are the predicate of the partial index ix_cases_open_deadline (and imply those of
+    ix_cases_open_district, ix_cases_open_grid), so a count of overdue cases reads the overdue cases and no
+    others."""
+    return and_(Case.closed_at.is_(None), Case.deadline_at < now, accepted())
 
 
 def not_overdue_now(now: datetime):
@@ -159,24 +166,47 @@ def is_overdue(state: str, accepted_at, rejected_at, closed_at, deadline_at, now
             and deadline_at is not None and deadline_at < now)
 
 
-def unindexed(column):
-    """The column spelt so that no index serves a test on it (coalesce(c, c) is c): for a filter that
-    must be checked on the rows a time range or the overdue index found, not walked on its own."""
-    return func.coalesce(column, column)
+class unindexed(ColumnElement):  # noqa: N801 - used as a function
+    """The column spelt so that no index serves a test on it: for a filter that must be checked on the rows
+    a time range or the overdue index found, not walked on its own. On SQLite coalesce(c, c) (c itself):
+    its planner has no statistics and takes whatever index a term offers. On PostgreSQL the plain column:
+    its planner chooses by statistics, and an expression would hide them (coalesce(c, c) = 'x' is guessed
+    at 0.5 % of the rows, which made it scan the whole table for a district's closed cases)."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+    @property
+    def _from_objects(self):
+        return self.column._from_objects
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    column = compiler.process(element.column, **kw)
+    return f"coalesce({column}, {column})"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
 
 
 def overdue_open_counts(s: Session, S: datetime, E: datetime, now: datetime, key=None, where=()) -> list[tuple]:
     """[(group, n)] of overdue_open for the period [S, E) seen at `now`, grouped by the column `key`
     (None: one group None): accepted before E, not closed by E, deadline before min(now, E). Two index
     ranges: the open ones through ix_cases_open_deadline (only such cases), and those closed after E
-    through ix_cases_late_closed or ix_cases_closed_at (for the current period: none)."""
+    through ix_cases_late_closed (for the current period: none)."""
     cutoff = min(now.astimezone(UTC), E)
     cols = [unindexed(key)] if key is not None else []  # grouped after the range: no walk of a key's index
-    common = [unindexed(Case.accepted_at) < E, Case.rejected_at.is_(None), Case.state.not_in(NOT_ACCEPTED), *where]
-    still_open = (select(*cols, func.count()).where(Case.closed_at.is_(None), Case.accepted_at.is_not(None),
-                                                     Case.deadline_at < cutoff, *common))
-    closed_late = (select(*cols, func.count()).where(Case.closed_at >= E, Case.closed_at > Case.deadline_at,
-                                                      unindexed(Case.deadline_at) < cutoff, *common))
+    common = [unindexed(Case.accepted_at) < E, accepted(), *where]
+    still_open = select(*cols, func.count()).where(Case.closed_at.is_(None), Case.deadline_at < cutoff, *common)
+    closed_late = select(*cols, func.count()).where(Case.closed_at >= E, Case.closed_at > Case.deadline_at,
+                                                     unindexed(Case.deadline_at) < cutoff, *common)
     out = []
     for q in (still_open, closed_late):
         rows = s.execute(q.group_by(*cols) if cols else q)
@@ -191,23 +221,174 @@ def add_overdue_open(s: Session, raw: dict, S: datetime, E: datetime, now: datet
 
 
 KPI_KEYS = {"district": Case.district_code, "unit": Case.unit_code, "category": Case.category_code}
+# raw's slots (figures_from): the SUMS sums in _kpis' order, then overdue_open
+RECEIVED, ACCEPTED, EXTENDED, DUE, CLOSED, ON_TIME, CLOSED_IN, REWORKED, HOURS, OVERDUE = range(SUMS + 1)
 
 
-def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=()) -> dict:
-    """Every KPI figure of the period [S, E) (UTC bounds, figures.definitions.period_bounds) at `now`,
-    in two aggregate queries over index ranges: {"total": Kpis, "groups": {key: Kpis}} (groups with
-    `by` in KPI_KEYS: each key with a case that counts in some figure, None last). `where`: the
-    scope (area, unit), spelt unindexed: the time ranges choose the rows."""
+_KEY_VALUES: dict = {}
+
+
+def key_values(s: Session, column, lo: str | None = None, hi: str | None = None) -> list[str]:
+    """Every value of `column` among the cases (district_code, category_code or grid_code: never NULL, each
+    the first column of an index of every case), within [lo, hi) if given, by a loose index scan: one
+    descent of the index per value."""
+    name = (column.key, lo is not None, hi is not None)
+    q = _KEY_VALUES.get(name)
+    if q is None:
+        bounds = [column >= bindparam("lo")] if lo is not None else []
+        below = [column < bindparam("hi")] if hi is not None else []
+        k = select(func.min(column).label("v")).where(*bounds, *below).cte("key_values", recursive=True)
+        k = k.union_all(select(select(func.min(column)).where(column > k.c.v, *below).scalar_subquery())
+                        .where(k.c.v.is_not(None)))
+        q = _KEY_VALUES[name] = select(k.c.v).where(k.c.v.is_not(None))
+    return list(s.connection().execute(q, {"lo": lo, "hi": hi}).scalars())
+
+
+def _handling_hours(dialect: str):
+    """closed_at - accepted_at in hours. On SQLite around exactly the expression ix_cases_closed_* hold,
+    so that the planner reads it from the index instead of parsing two timestamps per row; on
+    PostgreSQL a double (date_part: extract's numeric is slower to sum)."""
+    if dialect == "sqlite":
+        return (func.julianday(Case.closed_at) - func.julianday(Case.accepted_at)) * 24.0
+    return func.date_part("epoch", Case.closed_at - Case.accepted_at) / 3600.0
+
+
+PARTS = ("received", "accepted", "closed", "late", "open")
+
+
+def _closed_in(dialect: str, ordered: list, sorted_after: bool, count, where: tuple) -> tuple:
+    """kpi_figures' read of the closed cases: (group columns, statement). When its rows must be sorted to be
+    grouped (by unit), SQLite would copy the raw columns into its sorter and parse the handling time from
+    the table's timestamps: the row's values are then computed in a subquery first, from the index."""
+    hours = _handling_hours(dialect)
+    if not (sorted_after and dialect == "sqlite"):
+        return ordered, select(*ordered, func.count(), count(Case.rework_count > 0), func.sum(hours),
+                               func.count(Case.deadline_at)).where(*where)
+    rows = select(*(c.label("k") for c in ordered), (Case.rework_count > 0).label("rw"), hours.label("h"),
+                  Case.deadline_at.label("d")).where(*where).offset(0).subquery()
+    return [rows.c.k], select(rows.c.k, func.count(), count(rows.c.rw), func.sum(rows.c.h), func.count(rows.c.d))
+
+
+def _kpi_queries(dialect: str, by: str | None, where) -> dict:
+    """kpi_figures' five statements by PARTS name, each with the number of group columns it leads with;
+    parameters S, E, cutoff and codes (the leading key's values)."""
     key = KPI_KEYS[by] if by else None
-    c, shares = period_shares(s, S, E, False, *where, key=key)
+    lead = Case.category_code if by == "category" else Case.district_code  # the covering indexes' first key
+    # The group key as read: the leading key comes ordered out of its ranges; the unit (no index holds it)
+    # and the small ranges (open, late) are grouped after reading, never by walking a key's index.
+    ordered = [key] if by in ("district", "category") else [unindexed(key)] if key is not None else []
+    after = [unindexed(key)] if key is not None else []
+    S, E, cutoff = (bindparam(n, type_=Case.closed_at.type) for n in ("S", "E", "cutoff"))
+    keys = lead.in_(bindparam("codes", expanding=True))
+    reports = [keys] if by in ("district", "category") else []  # else the plain range of ix_cases_reported
+    x, d, a = Case.closed_at, Case.deadline_at, Case.accepted_at
+    in_p = lambda col: and_(col >= S, col < E)  # noqa: E731
+    _count = lambda cond: func.count().filter(cond)  # noqa: E731 - a FILTER costs less than a CASE per row
+    queries = (
+        # received: ix_cases_reported, or by district / category ix_cases_district_reported / _category_reported
+        (ordered, select(*ordered, func.count()).where(*reports, in_p(Case.reported_at), *where)),
+        # accepted in P: ix_cases_accepted_district / _category
+        (ordered, select(*ordered, func.count(), _count(Case.extension_count > 0)).where(
+            keys, in_p(a), accepted(), *where)),
+        # closed in P: ix_cases_closed_district / _category
+        _closed_in(dialect, ordered, by == "unit", _count, (keys, in_p(x), x.is_not(None), accepted(), *where)),
+        # closed late since S (deadline before E), ix_cases_late_closed: in P (not on time; not due when the
+        # deadline is before S), or after E (due when the deadline is in P; overdue at the end of P when the
+        # deadline passed by the cut-off)
+        (after, select(*after, _count(x < E), _count(and_(x < E, d < S)), _count(and_(x >= E, d < cutoff, a < E)),
+                       _count(and_(x >= E, d >= S))).where(x >= S, x > d, d < E, accepted(), *where)),
+        # not closed, deadline before E, ix_cases_open_deadline: due when in P, overdue when before the
+        # cut-off (accepted before E)
+        (after, select(*after, _count(and_(d < cutoff, a < E)), _count(d >= S)).where(
+            x.is_(None), d < E, accepted(), *where)),
+    )
+    return {name: (len(cols), q.group_by(*cols) if cols else q) for name, (cols, q) in zip(PARTS, queries)}
+
+
+_KPI_QUERIES: dict = {}
+_INTS = 4  # the union's count columns (then the hours)
+
+
+def _kpi_union(queries: dict, parts) -> object:
+    """The parts' statements as one UNION ALL (one round trip), each row (part, key, 4 counts, hours): the
+    counts of each part in its order (0 for a part with fewer), the hours of the closed part (else NULL)."""
+    arms = []
+    for name in parts:
+        n, q = queries[name]
+        cols = list(q.selected_columns)
+        key = cols[0] if n else null()
+        values = cols[n:]
+        hours = cast(null(), Float)
+        if name == "closed":  # count, reworked, hours, with a deadline
+            hours, values = values[2], values[:2] + values[3:]
+        values = values + [literal_column("0")] * (_INTS - len(values))
+        arms.append(q.with_only_columns(literal_column(str(PARTS.index(name))), key, *values, hours))
+    return union_all(*arms)
+
+
+def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | None = None, where=(),
+                codes: list[str] | None = None, parts=PARTS) -> dict:
+    """Every KPI figure of the period [S, E) (UTC bounds, figures.definitions.period_bounds) at `now`,
+    exactly as figures.definitions.compute_kpis counts them: {"total": Kpis, "groups": {key: Kpis}}
+    (groups with `by` in KPI_KEYS: each key with a case that counts in some figure, None last). `where`:
+    the scope (area, unit), spelt unindexed: the index ranges choose the rows. `codes`: the districts (the
+    categories with `by` category) whose ranges hold the scope's cases, when the caller knows them (a
+    district's, a street's); default every one. `parts`: only these of the reads below (the cockpit's
+    units need no received or accepted counts; those figures are then 0).
+
+    One statement (a UNION ALL: one round trip), each of its parts one range of a covering index
+    (migration 0008), never the table (but for `by` unit or a unit's scope, whose columns no index holds):
+      received   the reports of P                      ix_cases_reported, or by district / category
+                                                        ix_cases_district_reported / _category_reported
+      accepted   the accepted cases accepted in P      ix_cases_accepted_district / _category
+      closed     the accepted cases closed in P        ix_cases_closed_district / _category
+      late       closed after their deadline, since S  ix_cases_late_closed
+      open       not closed, deadline before E         ix_cases_open_deadline
+    The district- and category-led ones are read one range per key (`key IN (every key)`, key_values):
+    the rows come grouped, and SQLite, which has no hash aggregation, sorts nothing.
+
+    Due, closed and closed on time follow from these ranges (docs/figures.md): a case closed in P is due
+    when its deadline is not before S (if it is, the case was closed late); closed on time when closed by
+    its deadline; a case not closed by E is due when its deadline is in P: open, or closed after E (then
+    late). So due = closed in P with a deadline - those of them with a deadline before S (late) + open
+    with a deadline in P + closed after E with a deadline in P; closed = the first two; closed on time =
+    closed in P with a deadline - closed in P after it."""
+    conn = s.connection()
+    dialect = conn.dialect.name
+    if codes is None:
+        codes = key_values(s, Case.category_code if by == "category" else Case.district_code)
+    if not codes:  # no case at all
+        return figures_from({}, by is not None)
+    parts = tuple(p for p in PARTS if p in parts)
+    if where:
+        statement = _kpi_union(_kpi_queries(dialect, by, where), parts)
+    else:  # built once: making the statements costs about as much as a month's smaller reads
+        statement = _KPI_QUERIES.get((dialect, by, parts))
+        if statement is None:
+            statement = _KPI_QUERIES[(dialect, by, parts)] = _kpi_union(_kpi_queries(dialect, by, ()), parts)
+    params = {"S": S, "E": E, "cutoff": min(now.astimezone(UTC), E), "codes": codes}
     raw: dict = {}
-    for row in s.execute(select(c.k, *(func.sum(v) for v in shares)).group_by(c.k)):
-        v = [v or 0 for v in row[1:]]
-        if any(v):  # a case that touches the period and counts in no figure (due before, closed earlier)
-            raw[row[0] if by else None] = v + [0]
-    for k, n in overdue_open_counts(s, S, E, now, key, where):
-        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += n
-    return figures_from(raw, by is not None)
+
+    def add(k, *pairs) -> None:
+        v = raw.setdefault(k, [0] * (SUMS + 1))
+        for slot, n in pairs:
+            v[slot] += n
+
+    for part, k, c1, c2, c3, c4, hours in conn.execute(statement, params):
+        c1, c2, c3, c4 = int(c1 or 0), int(c2 or 0), int(c3 or 0), int(c4 or 0)
+        name = PARTS[part]
+        if name == "received":
+            add(k, (RECEIVED, c1))
+        elif name == "accepted":
+            add(k, (ACCEPTED, c1), (EXTENDED, c2))
+        elif name == "closed":  # closed in P, reworked, those with a deadline
+            add(k, (CLOSED_IN, c1), (REWORKED, c2), (HOURS, float(hours or 0)), (DUE, c3), (CLOSED, c3),
+                (ON_TIME, c3))
+        elif name == "late":  # in P, in P with a deadline before S, overdue at E, due (closed after E)
+            add(k, (ON_TIME, -c1), (DUE, c4 - c2), (CLOSED, -c2), (OVERDUE, c3))
+        else:  # the backlog: overdue, due
+            add(k, (DUE, c2), (OVERDUE, c1))
+    return figures_from({k: v for k, v in raw.items() if any(v)}, by is not None)
 
 
 def figures_from(raw: dict, by_district: bool) -> dict:

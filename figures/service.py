@@ -68,13 +68,22 @@ def kpis(cases, start: date, end: date, by: str | None = None, principal: Princi
     S, E = period_bounds(start, end)
     now = now or cases.clock()
     with cases.db.session() as s:
-        figures = period.kpi_figures(s, S, E, now, by, where)
+        figures = period.kpi_figures(s, S, E, now, by, where, codes=_own_district(cases, principal, by))
     out = {"start": start.isoformat(), "end": end.isoformat(), **figures["total"].to_dict()}
     if by:
         out["by"] = by
         out["groups"] = [{"key": k, "name": _group_name(cases, by, k), **v.to_dict()}
                          for k, v in figures["groups"].items()]
     return out
+
+
+def _own_district(cases, principal: Principal | None, by: str | None) -> list[str] | None:
+    """The one district whose ranges of the district-led indexes hold a principal's cases, when its area
+    lies in one (a case's district_code is its grid's district, as every writer sets it); else None."""
+    if principal is None or principal.role == "admin" or by == "category":
+        return None
+    chain = cases.areas.chain(principal.area_code)
+    return [a.code for a in chain if a.level == 2] or None
 
 
 def _group_name(cases, by: str, key: str | None) -> str | None:

@@ -4,10 +4,11 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cases import queue
 from data.models import Case, Unit
@@ -95,11 +96,7 @@ PERIODS = [(date(2026, 11, 23), date(2026, 11, 23)), (date(2026, 11, 1), date(20
            (date(2026, 1, 1), date(2026, 12, 31)), (date(2025, 1, 1), date(2025, 1, 31))]
 
 
-def test_kpis_in_sql_equal_the_written_definitions(world):
-    db, service, clock, units = world
-    _random_history(db, units)
-    rows = _rows(db)
-    nows = (T0, T0 - timedelta(days=20, hours=3), datetime(2026, 10, 31, 16, 0, tzinfo=UTC))
+def _check_every_period(service, rows, nows) -> None:
     for now in nows:
         for start, end in PERIODS:
             want = compute_kpis(rows, start, end, now=now)
@@ -117,6 +114,80 @@ def test_kpis_in_sql_equal_the_written_definitions(world):
                 for g in grouped["groups"]:
                     _same(g, expected[g["key"]])
                     assert g["name"] or g["key"] is None
+
+
+def test_kpis_in_sql_equal_the_written_definitions(world):
+    db, service, clock, units = world
+    _random_history(db, units)
+    _check_every_period(service, _rows(db), (T0, T0 - timedelta(days=20, hours=3),
+                                             datetime(2026, 10, 31, 16, 0, tzinfo=UTC)))
+
+
+def test_rows_the_lifecycle_never_writes_count_as_the_definitions_say(world):
+    """An accepted_at on a rejected or merged row (a hand edit, an import) does not make it an accepted
+    case; a case closed without a deadline is closed but never due; closed late after the period, closed
+    exactly on its deadline or on a Shanghai midnight: the covering indexes' predicates and the sums over
+    their ranges give what compute_kpis gives."""
+    db, service, clock, units = world
+    _random_history(db, units, n=60, seed=3)
+    nov, oct_ = datetime(2026, 11, 10, 2, 0, tzinfo=UTC), datetime(2026, 10, 10, 2, 0, tzinfo=UTC)
+    day = timedelta(days=1)
+    odd = [
+        dict(state="rejected", accepted_at=nov, rejected_at=nov + day, deadline_at=nov + 2 * day),
+        dict(state="merged", accepted_at=nov, deadline_at=nov + 2 * day, closed_at=nov + day),
+        dict(state="closed", accepted_at=nov, rejected_at=nov, deadline_at=nov + 2 * day, closed_at=nov + day),
+        dict(state="closed", accepted_at=nov, deadline_at=None, closed_at=nov + day, rework_count=1),
+        dict(state="closed", accepted_at=oct_, deadline_at=oct_ + day, closed_at=nov + day),  # late into Nov
+        dict(state="closed", accepted_at=oct_, deadline_at=oct_ + 3 * day, closed_at=oct_ + 3 * day),  # on it
+        dict(state="closed", accepted_at=oct_, deadline_at=datetime(2026, 10, 31, 16, 0, tzinfo=UTC),
+             closed_at=datetime(2026, 10, 31, 16, 0, tzinfo=UTC)),  # both at November's first instant
+        dict(state="suspended", accepted_at=oct_ - 300 * day, deadline_at=oct_ - 290 * day),  # open all along
+        dict(state="verified", accepted_at=oct_, deadline_at=nov, extension_count=2),
+    ]
+    for i, kw in enumerate(odd):
+        add_case_row(db, T0, reported_at=kw["accepted_at"] - timedelta(hours=1), grid=GRIDS[i % len(GRIDS)],
+                     category_code=CATEGORIES[i % 3], unit_code=units[i % len(units)], **kw)
+    _check_every_period(service, _rows(db), (T0, datetime(2026, 11, 15, 16, 0, tzinfo=UTC)))
+
+
+def test_kpi_statements_read_indexes_only(world, db_kind):
+    """On SQLite, every statement of figures.period.kpi_figures (but grouped by unit, a column no index
+    holds) reads one index and never a column of the table itself (the bytecode opens the table, if at all,
+    only for a deferred seek that nothing triggers), and only the small ranges (backlog, late closures)
+    are sorted to be grouped: the others come grouped out of their key's ranges."""
+    if db_kind != "sqlite":
+        pytest.skip("query plans are checked on SQLite")
+    db, service, clock, units = world
+    _random_history(db, units, n=40, seed=8)
+    statements = []
+
+    def grab(_conn, _cursor, statement, parameters, _context, _many):
+        if "FROM cases" in statement and "key_values" not in statement:
+            statements.append((statement, parameters))
+
+    for by in (None, "district", "category"):
+        event.listen(db.engine, "before_cursor_execute", grab)
+        try:
+            figures.kpis(service, date(2026, 11, 1), date(2026, 11, 30), by, now=T0)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", grab)
+    assert len(statements) == 3  # one UNION ALL of the five reads per call
+    with db.engine.connect() as conn:
+        root = conn.exec_driver_sql("SELECT rootpage FROM sqlite_master WHERE name = 'cases'").scalar()
+        for statement, params in statements:
+            rows = list(conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            arms = [[r[-1] for r in rows if r[1] == arm[0]] for arm in rows
+                    if arm[-1] in ("LEFT-MOST SUBQUERY", "UNION ALL")]
+            assert len(arms) == 5, rows
+            for plan in arms:
+                m = re.match(r"SEARCH cases USING (?:COVERING )?INDEX (ix_cases_\w+) \(", plan[0])
+                small = m is not None and m.group(1) in ("ix_cases_late_closed", "ix_cases_open_deadline")
+                assert m and plan[1:] == (["USE TEMP B-TREE FOR GROUP BY"] if small and "GROUP BY" in statement
+                                          else []), (plan, statement)
+            code = conn.exec_driver_sql("EXPLAIN " + statement, params).all()
+            table = {op[2] for op in code if op[1] == "OpenRead" and op[3] == root}
+            reads = [op for op in code if op[2] in table and op[1] in ("Column", "SeekRowid", "NotExists", "Rowid")]
+            assert not reads, (plan, statement)
 
 
 def test_the_kpis_of_a_principal_are_over_the_cases_it_may_see(world):
