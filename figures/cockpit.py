@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, case, column, func, literal_column, or_, select, values
 
@@ -18,8 +17,9 @@ from figures.definitions import period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import CITY, DISTRICT, GRID, LEVEL_NAMES_ZH
+from dispatch.city_time import CITY_TZ
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = CITY_TZ  # the name this module and its callers use for dispatch/city_time.CITY_TZ
 UTC = timezone.utc
 PERIOD_DAYS = 30
 

@@ -20,9 +20,10 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from data.models import Area, Case, CaseEvent, Category
 from figures.definitions import Kpis, period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
+from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = CITY_TZ  # the name this module and its callers use for dispatch/city_time.CITY_TZ
 # Open states of a case that was accepted (立案): the ones that can be overdue.
 ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s != "reported")
 NOT_ACCEPTED = ("rejected", "merged")
