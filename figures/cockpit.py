@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import String, and_, case, column, func, literal_column, or_, select, values
+from sqlalchemy import String, and_, bindparam, case, func, literal_column, or_, select, union_all
 
 from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
@@ -218,13 +219,18 @@ def daily_counts(session, scope: Scope) -> list[dict]:
     scope.prepare(session)
     closed = (scope.in_districts(session), Case.closed_at.is_not(None), accepted())  # ix_cases_closed_district
     if scope.area.level <= DISTRICT:
-        bounds = [(day, *period_bounds(date.fromisoformat(day), date.fromisoformat(day))) for day in days]
-        cal = values(column("day", String), column("lo", Case.reported_at.type), column("hi", Case.reported_at.type),
-                     name="days").data(bounds).cte("days")
+        # the days as bound parameters (a VALUES list would make each statement new to SQLAlchemy's cache)
+        when = Case.reported_at.type
+        cal = union_all(*(select(bindparam(f"d{i}", type_=String).label("day"), bindparam(f"lo{i}", type_=when).label("lo"),
+                                 bindparam(f"hi{i}", type_=when).label("hi")) for i in range(len(days)))).cte("days")
+        params = {}
+        for i, day in enumerate(days):
+            params[f"d{i}"] = day
+            params[f"lo{i}"], params[f"hi{i}"] = period_bounds(date.fromisoformat(day), date.fromisoformat(day))
         for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
                                                                                  scope.narrow(*closed))):
             n = select(func.count()).where(col >= cal.c.lo, col < cal.c.hi, *where).scalar_subquery()
-            for day, count in session.execute(select(cal.c.day, n)):
+            for day, count in session.execute(select(cal.c.day, n), params):
                 days[day][name] = count
         return [{"day": d, **v} for d, v in days.items()]
     for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
@@ -263,16 +269,16 @@ def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
     return {"total": total, "items": items}
 
 
-def unit_performance(session, scope: Scope) -> list[dict]:
+def unit_performance(session, scope: Scope, names=None) -> list[dict]:
     """Due, closed and closed-on-time cases of the period per lead unit (GB/T 30428.4 style), with the
     closure and on-time rates and the overdue open cases: figures.period.kpi_figures by unit over the
     area and theme, its reads of the closings, the late closings and the backlog (the district-led
     covering index and the backlog's hold the grid and the unit: none reads the table). Units with
-    something due or overdue."""
+    something due or overdue. `names`: {code: name} of the given codes (default: read from units)."""
     figures = period.kpi_figures(session, scope.lo, scope.hi, scope.now, "unit", scope.narrow(),
                                  codes=scope.prepare(session).districts, parts=("closed", "late", "open"))
     groups = {k: v for k, v in figures["groups"].items() if v.due or v.overdue_open}
-    names = _unit_names(session, [c for c in groups if c is not None])
+    names = (names or partial(_unit_names, session))([c for c in groups if c is not None])
     return [{"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", "due": k.due,
              "closed": k.closed, "closed_on_time": k.closed_on_time, "overdue_open": k.overdue_open,
              "closure_rate": k.closure_rate, "on_time_rate": k.on_time_rate} for code, k in groups.items()]
@@ -396,7 +402,7 @@ def _owner_of(children, directory):
     return owner
 
 
-def reminders(session, scope: Scope, directory, catalog, limit: int = 30) -> list[dict]:
+def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=None) -> list[dict]:
     """办公提醒: open cases that are overdue or supervised, supervised-and-overdue first, then the
     longest overdue."""
     # The first limit * 3 by (supervised first, then deadline): the supervised open ones (their partial
@@ -413,7 +419,7 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30) -> lis
         Case.escalation_count, Case.severity, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
     ).where(Case.id.in_(set(supervised) | set(overdue)))
         .order_by(Case.supervised.desc(), Case.deadline_at.asc(), Case.id).limit(limit * 3)).all()
-    names = _unit_names(session, sorted({r.unit_code for r in rows if r.unit_code}))
+    names = (names or partial(_unit_names, session))(sorted({r.unit_code for r in rows if r.unit_code}))
     out = []
     for r in rows:
         overdue = is_overdue(r.state, r.accepted_at, r.rejected_at, r.closed_at, r.deadline_at, scope.now)
@@ -517,7 +523,8 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
     now = (now or cases.clock()).astimezone(UTC)
     scope = make_scope(area, theme, catalog, now, district=_district_of(directory, area))
     with cases.db.session() as s:
-        units = unit_performance(s, scope)
+        names = lambda codes: {c: cases.unit_name(c) for c in codes}  # noqa: E731 - the service's cache
+        units = unit_performance(s, scope, names)
         daily = daily_counts(s, scope)
         out = {
             "area": {"code": area.code, "name": area.name, "level": area.level,
@@ -532,7 +539,7 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
             "units": worst_units(units),
             "severity": emergency_severity(s, scope),
             "children": child_ranking(s, scope, directory),
-            "reminders": reminders(s, scope, directory, catalog),
+            "reminders": reminders(s, scope, directory, catalog, names=names),
         }
         if with_indicators:
             out["indicators"] = list_indicators(s, None if theme.everything else theme.key)
