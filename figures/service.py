@@ -53,6 +53,10 @@ def scope_filters(cases, principal: Principal | None) -> list:
     return out
 
 
+# The days a figure may cover: wide enough for any legacy import, narrow enough for datetime arithmetic.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def kpis(cases, start: date, end: date, by: str | None = None, principal: Principal | None = None,
          now: datetime | None = None) -> dict:
     """The `kpi` command's and GET /kpis's figures: the period's KPIs (end inclusive, Asia/Shanghai
@@ -62,6 +66,9 @@ def kpis(cases, start: date, end: date, by: str | None = None, principal: Princi
         raise FigureError("开始和结束日期须为 YYYY-MM-DD")
     if end < start:
         raise FigureError("结束日期早于开始日期")
+    if not (EARLIEST_DAY <= start and end <= LATEST_DAY):
+        # past these the UTC bounds overflow datetime (a 500); no city has cases there
+        raise FigureError(f"日期须在 {EARLIEST_DAY} 到 {LATEST_DAY} 之间")
     if by not in (None, *GROUP_BY):
         raise FigureError("by 须为 district、unit 或 category")
     where = scope_filters(cases, principal)

@@ -212,7 +212,8 @@ def test_bad_kpi_requests_are_refused_and_read_nothing(world, demo_app, token_fo
     client = demo_app.test_client()
     headers = {"Authorization": f"Bearer {token_for('leader')}"}
     for query, words in (("start=2026-11-01&end=2026-11-30&by=week", "by 须为"),
-                         ("start=2026-11-30&end=2026-11-01", "早于"), ("start=2026-13-01&end=2026-11-01", "YYYY-MM-DD")):
+                         ("start=2026-11-30&end=2026-11-01", "早于"), ("start=2026-13-01&end=2026-11-01", "YYYY-MM-DD"),
+                         ("start=0001-01-01&end=9999-12-31", "日期须在")):
         resp = client.get(f"/api/v1/kpis?{query}", headers=headers)
         assert resp.status_code == 400 and words in resp.get_json()["message"], query
     ok = client.get("/api/v1/kpis?start=2026-11-01&end=2026-11-30&by=district", headers=headers)
