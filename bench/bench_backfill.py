@@ -32,7 +32,7 @@ from data.schema import init_db  # noqa: E402
 from demo.backfill import backfill, load_profile  # noqa: E402
 from demo.runner import SimulationRunner  # noqa: E402
 from demo.seed import seed_demo  # noqa: E402
-from dispatch.city_time import CITY_TZ as SHANGHAI  # noqa: E402
+from dispatch.city_time import CITY_TZ  # noqa: E402
 from figures.period import period_figures  # noqa: E402
 
 PG_URL = os.environ.get("UCC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -87,10 +87,10 @@ def old_way(work: Workdir, base: Path, hours: float, now: datetime) -> tuple[int
     service = CaseService(db, AreaDirectory(db))
     profile = load_profile()
     rate = profile.reports_per_working_day / 1440.0
-    day = now.astimezone(SHANGHAI).date() - timedelta(days=1)
+    day = now.astimezone(CITY_TZ).date() - timedelta(days=1)
     while not service.calendar.is_working_day(day):
         day -= timedelta(days=1)
-    start = datetime(day.year, day.month, day.day, 9, tzinfo=SHANGHAI)
+    start = datetime(day.year, day.month, day.day, 9, tzinfo=CITY_TZ)
     runner = SimulationRunner(service, seed=1, rate_per_minute=rate)
     runner.ready()
     t = time.perf_counter()
@@ -102,7 +102,7 @@ def old_way(work: Workdir, base: Path, hours: float, now: datetime) -> tuple[int
 
 def figures(service: CaseService, now: datetime) -> None:
     targets = load_profile().targets
-    end = now.astimezone(SHANGHAI).date() - timedelta(days=3)
+    end = now.astimezone(CITY_TZ).date() - timedelta(days=3)
     with service.db.session() as s:
         k = period_figures(s, end - timedelta(days=29), end, now)["total"]
     print(f"  month {end - timedelta(days=29)} … {end}: received {k.received:,}, due {k.due:,}, "

@@ -26,7 +26,6 @@ from collections import defaultdict
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
@@ -34,6 +33,7 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dispatch.city_time import CITY_TZ  # noqa: E402
 from data.area_directory import AreaDirectory  # noqa: E402
 from cases.service import SOURCES, CaseService, ServiceError  # noqa: E402
 from data.db import SQLITE_PRAGMAS, Database  # noqa: E402
@@ -49,7 +49,7 @@ TARGET_HTTP = 1_000
 WARMUP_N = 60
 SINGLE_CLIENT_N = 300
 FLOOR_N = 1_000
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 PLACES = ("小区门口", "路口东侧", "公交站旁", "菜市场北侧", "学校围墙外", "河道边", "停车场入口", "桥下")
 MACHINE_SOURCES = ("iot", "video", "api", "open311")  # channels that send an idempotency key
 TABLES = ("cases", "case_history", "case_events")
@@ -84,7 +84,7 @@ def make_events(records, catalog, n, rng, dup_rate, prefix):
     order: list[str] = []
     while len(order) < n:
         order.extend(rng.permutation(codes).tolist())
-    now = datetime.now(SHANGHAI)
+    now = datetime.now(CITY_TZ)
     events, dups = [], []
     for i in range(n):
         code = order[i]

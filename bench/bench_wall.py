@@ -235,6 +235,7 @@ def _ms(fn, runs: int = 5) -> tuple[float, object]:
 
 
 def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
+    from dispatch.city_time import CITY_TZ
     from figures import period as stats
     from data.db import Database
 
@@ -251,7 +252,7 @@ def bench_queries(db_url: str, now: datetime) -> list[tuple[str, float]]:
 
     marks = run("marks (max id, outbox head)", lambda s: stats.marks(s))
     today = run("today_figures", lambda s: stats.today_figures(s, now, max_case_id=marks.max_case_id))
-    day = now.astimezone(stats.SHANGHAI).date()
+    day = now.astimezone(CITY_TZ).date()
     month = run("period_figures (month, by district)",
                 lambda s: stats.period_figures(s, day.replace(day=1), day, now, by_district=True))
     # The ranking takes the month from figures/rollup.py: a full read of the month's cases when

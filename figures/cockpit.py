@@ -20,7 +20,6 @@ from dispatch.routing import SEVERITY_NAMES
 from geo.model import CITY, DISTRICT, GRID, LEVEL_NAMES_ZH
 from dispatch.city_time import CITY_TZ
 
-SHANGHAI = CITY_TZ  # the name this module and its callers use for dispatch/city_time.CITY_TZ
 UTC = timezone.utc
 PERIOD_DAYS = 30
 
@@ -155,7 +154,7 @@ class Scope:
 
 def make_scope(area, theme: Theme, catalog, now: datetime, days: int = PERIOD_DAYS, district: str | None = None) -> Scope:
     """The selection's scope; `district`: the area's district code (its chain's), when known."""
-    end = now.astimezone(SHANGHAI).date()
+    end = now.astimezone(CITY_TZ).date()
     start = end - timedelta(days=days - 1)
     lo, hi = period_bounds(start, end)
     cats = theme.category_codes(catalog)
@@ -333,7 +332,7 @@ def headline(session, scope: Scope, units: list[dict], daily: list[dict] | None 
     else:
         received = session.scalar(select(func.count()).select_from(Case).where(
             *scope.where(Case.reported_at >= scope.lo, Case.reported_at < scope.hi))) or 0
-        today_lo = datetime.combine(scope.end, datetime.min.time(), SHANGHAI).astimezone(UTC)
+        today_lo = datetime.combine(scope.end, datetime.min.time(), CITY_TZ).astimezone(UTC)
         today = session.scalar(select(func.count()).select_from(Case).where(
             *scope.where(Case.reported_at >= today_lo, Case.reported_at < scope.hi))) or 0
     supervised = session.scalar(select(func.count()).select_from(Case).where(*scope.narrow(_supervised_open()))) or 0
@@ -430,7 +429,7 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=
         out.append({"id": r.id, "category": cat.name if cat else r.category_code, "place": place,
                     "unit": names.get(r.unit_code, r.unit_code) if r.unit_code else "（未派遣）",
                     "state": r.state, "state_label": STATE_LABELS.get(r.state, r.state),
-                    "deadline": r.deadline_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if r.deadline_at else "—",
+                    "deadline": r.deadline_at.astimezone(CITY_TZ).strftime("%m-%d %H:%M") if r.deadline_at else "—",
                     "overdue": overdue, "overdue_hours": hours, "supervised": bool(r.supervised),
                     "escalations": r.escalation_count, "severity": r.severity})
     out.sort(key=lambda x: (not (x["supervised"] and x["overdue"]), not x["overdue"], -(x["overdue_hours"] or 0)))
@@ -531,7 +530,7 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
                      "level_name": LEVEL_NAMES_ZH[area.level]},
             "theme": {"key": theme.key, "label": theme.label},
             "period": {"start": scope.start.isoformat(), "end": scope.end.isoformat(), "days": PERIOD_DAYS},
-            "now": now.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+            "now": now.astimezone(CITY_TZ).isoformat(timespec="seconds"),
             "breadcrumbs": breadcrumbs(directory, area.code),
             "headline": headline(s, scope, units, daily),
             "daily": daily,

@@ -23,12 +23,11 @@ from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
-SHANGHAI = CITY_TZ  # the name this module and its callers use for dispatch/city_time.CITY_TZ
 # Open states of a case that was accepted (立案): the ones that can be overdue.
 ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s != "reported")
 NOT_ACCEPTED = ("rejected", "merged")
 
-__all__ = ["SHANGHAI", "Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",
+__all__ = ["Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",
            "hourly_trend", "newest_cases", "today_points", "open_emergencies",
            "recent_points", "category_top", "nice_breaks"]
 
@@ -69,7 +68,7 @@ def marks(s: Session) -> Marks:
                  head_seq=s.scalar(select(func.max(CaseEvent.seq))) or 0)
 
 
-def today_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI, max_case_id: int | None = None) -> dict:
+def today_figures(s: Session, now: datetime, tz: str | tzinfo = CITY_TZ, max_case_id: int | None = None) -> dict:
     """Today's received / accepted / closed, and the open, overdue and emergency cases right now."""
     day = _day_of(now, tz)
     start, end = period_bounds(day, day, tz)
@@ -130,7 +129,7 @@ def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *wher
 
 
 def period_figures(s: Session, start: date, end: date, now: datetime, by_district: bool = False,
-                   tz: str | tzinfo = SHANGHAI) -> dict:
+                   tz: str | tzinfo = CITY_TZ) -> dict:
     """The assessment figures of the days start..end (inclusive) in SQL, exactly as
     figures.definitions.compute_kpis counts them. Returns {"total": Kpis, "groups": {district: Kpis}}
     (groups only with by_district). Reads only the cases reported, accepted, due or closed in the
@@ -418,7 +417,7 @@ def grid_counts(s: Session, now: datetime) -> dict[str, tuple[int, int]]:
     return {g: (int(n), int(o)) for g, n, o in s.execute(q)}
 
 
-def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> dict[str, dict]:
+def district_figures(s: Session, now: datetime, tz: str | tzinfo = CITY_TZ) -> dict[str, dict]:
     """{district: {received_today, open, overdue}} (ix_cases_reported, ix_cases_state)."""
     day = _day_of(now, tz)
     start, end = period_bounds(day, day, tz)
@@ -432,7 +431,7 @@ def district_figures(s: Session, now: datetime, tz: str | tzinfo = SHANGHAI) -> 
     return dict(out)
 
 
-def hourly_trend(s: Session, now: datetime, weeks: int = 4, tz: str | tzinfo = SHANGHAI,
+def hourly_trend(s: Session, now: datetime, weeks: int = 4, tz: str | tzinfo = CITY_TZ,
                  max_case_id: int | None = None) -> dict:
     """Cases reported per hour today, and the mean per hour of the same weekday over the last
     `weeks` weeks (ix_cases_reported, index-only). `so_far` compares today up to now with the
@@ -484,7 +483,7 @@ def newest_cases(s: Session, now: datetime, limit: int = 20) -> list[dict]:
     return [_case_row(r, now) for r in s.execute(q)]
 
 
-def today_points(s: Session, now: datetime, limit: int = 5000, tz: str | tzinfo = SHANGHAI) -> list[dict]:
+def today_points(s: Session, now: datetime, limit: int = 5000, tz: str | tzinfo = CITY_TZ) -> list[dict]:
     """Where today's cases are (newest `limit`), with kind and whether open or overdue (ix_cases_reported)."""
     day = _day_of(now, tz)
     start, end = period_bounds(day, day, tz)
@@ -513,7 +512,7 @@ def recent_points(s: Session, now: datetime, days: int = 7, limit: int = 30000) 
     return [(lon, lat) for lon, lat in s.execute(q)]
 
 
-def category_top(s: Session, now: datetime, n: int = 5, tz: str | tzinfo = SHANGHAI) -> list[dict]:
+def category_top(s: Session, now: datetime, n: int = 5, tz: str | tzinfo = CITY_TZ) -> list[dict]:
     """Today's most reported categories (ix_cases_reported)."""
     day = _day_of(now, tz)
     start, end = period_bounds(day, day, tz)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from figures import period
 from data.models import Area, Case, CaseEvent
 from figures.definitions import period_bounds
+from dispatch.city_time import CITY_TZ
 
 __all__ = ["MonthRollup", "month_figures", "rollup_for", "keep_warm", "STALE_AFTER_S"]
 
@@ -199,7 +200,7 @@ _registry_lock = threading.Lock()
 _rollups: dict[tuple, MonthRollup] = {}
 
 
-def rollup_for(s: Session, tz: str | tzinfo = period.SHANGHAI, by_district: bool = True) -> MonthRollup:
+def rollup_for(s: Session, tz: str | tzinfo = CITY_TZ, by_district: bool = True) -> MonthRollup:
     """This process's rollup of the session's database (by URL), time zone and grouping."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     key = (str(s.get_bind().url), zone, by_district)
@@ -212,7 +213,7 @@ def rollup_for(s: Session, tz: str | tzinfo = period.SHANGHAI, by_district: bool
         return rollup
 
 
-def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: str | tzinfo = period.SHANGHAI) -> str:
+def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: str | tzinfo = CITY_TZ) -> str:
     """One round of the server's background job (scheduler.py): brings the rollup up to date, and
     reads the whole month again once it is `full_every_s` old, so that the full reads (at start, on a
     new day, the staleness net) happen here and not in a wall's request. Returns "full" or "delta"."""
@@ -224,12 +225,12 @@ def keep_warm(db, now: datetime, full_every_s: float = STALE_AFTER_S / 2, tz: st
         return "full" if rollup.full_reads > before else "delta"
 
 
-def month_figures(s: Session, now: datetime, tz: str | tzinfo = period.SHANGHAI, by_district: bool = True) -> dict:
+def month_figures(s: Session, now: datetime, tz: str | tzinfo = CITY_TZ, by_district: bool = True) -> dict:
     """period.period_figures of the month of `now` up to its day (in `tz`), from the rollup."""
     return rollup_for(s, tz, by_district).figures(s, now)
 
 
-def district_ranking(s: Session, now: datetime, tz: str | tzinfo = period.SHANGHAI) -> dict:
+def district_ranking(s: Session, now: datetime, tz: str | tzinfo = CITY_TZ) -> dict:
     """The districts ranked by this month's on-time rate (then fewer overdue, then name), with
     today's received, open and overdue; and the month's city totals."""
     day = period._day_of(now, tz)

@@ -17,6 +17,7 @@ from cases.legacy_import import COLUMNS, import_cases
 from data.models import Case
 from data.tokens import Principal
 from tests.factories import add_case_row, rect_city, small_world
+from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -66,7 +67,7 @@ def _history(db, n=80, seed=3) -> None:
 
 
 def _plain(db, now) -> dict:
-    day = now.astimezone(stats.SHANGHAI).date()
+    day = now.astimezone(CITY_TZ).date()
     with db.session() as s:
         return stats.period_figures(s, day.replace(day=1), day, now, by_district=True)
 
@@ -111,7 +112,7 @@ def test_rollup_equals_period_figures_and_ranking_is_unchanged(world, monkeypatc
     with db.session() as s:
         ranking = month_rollup.district_ranking(s, T0)
     # The same ranking as from the plain query.
-    monkeypatch.setattr(month_rollup, "month_figures", lambda s, now, tz=stats.SHANGHAI, by_district=True:
+    monkeypatch.setattr(month_rollup, "month_figures", lambda s, now, tz=CITY_TZ, by_district=True:
                         stats.period_figures(s, now.astimezone(tz).date().replace(day=1), now.astimezone(tz).date(),
                                              now, by_district=by_district, tz=tz))
     with db.session() as s:

@@ -13,6 +13,7 @@ from data.models import Case, CaseEvent
 from data.tokens import Principal
 from figures.definitions import KpiCase, compute_grouped, compute_kpis
 from tests.factories import add_case_row, rect_city, small_world
+from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -154,7 +155,7 @@ def test_marks_cut_today_at_the_snapshot(world):
 def test_hourly_trend_against_the_same_weekday(world):
     db, _, _ = world
     now = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # Monday 14:30 in Shanghai
-    local = lambda d, h, m=0: datetime(2026, 11, d, h, m, tzinfo=period.SHANGHAI)  # noqa: E731
+    local = lambda d, h, m=0: datetime(2026, 11, d, h, m, tzinfo=CITY_TZ)  # noqa: E731
     for t in (local(23, 0, 5), local(23, 9), local(23, 9, 40), local(23, 14, 10)):
         _add(db, reported_at=t)
     _add(db, reported_at=local(23, 15))  # later than now: not counted
@@ -162,10 +163,10 @@ def test_hourly_trend_against_the_same_weekday(world):
     for d in (16, 9, 2):
         _add(db, reported_at=local(d, 9, 15))
         _add(db, reported_at=local(d, 9, 45))
-    _add(db, reported_at=datetime(2026, 10, 26, 9, 5, tzinfo=period.SHANGHAI))
-    _add(db, reported_at=datetime(2026, 10, 26, 20, 5, tzinfo=period.SHANGHAI))
+    _add(db, reported_at=datetime(2026, 10, 26, 9, 5, tzinfo=CITY_TZ))
+    _add(db, reported_at=datetime(2026, 10, 26, 20, 5, tzinfo=CITY_TZ))
     _add(db, reported_at=local(22, 9))
-    _add(db, reported_at=datetime(2026, 10, 19, 9, 0, tzinfo=period.SHANGHAI))  # five weeks ago
+    _add(db, reported_at=datetime(2026, 10, 19, 9, 0, tzinfo=CITY_TZ))  # five weeks ago
     with db.session() as s:
         trend = period.hourly_trend(s, now)
     assert trend["hour"] == 14 and trend["day"] == "2026-11-23"
