@@ -381,6 +381,10 @@ def test_backfill_command_refuses_bad_input_and_fills_the_demo_city(demo_app):
         assert result.exit_code == 1 and "未做任何修改" in result.output, result.output
     with services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0
+    # The window ends at the service's clock: held still, so that the second run sees the same "now"
+    # (a real second run minutes later fills those minutes, as the last step shows).
+    now = services.cases.clock()
+    services.cases.clock = lambda: now
     result = runner.invoke(args=["backfill", "--days", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "已补录" in result.output and "件案件" in result.output
@@ -390,6 +394,13 @@ def test_backfill_command_refuses_bad_input_and_fills_the_demo_city(demo_app):
         assert s.scalar(select(func.count()).where(~Case.idempotency_key.like(HISTORY_KEY_PREFIX + "%"))) == 0
     again = runner.invoke(args=["backfill", "--days", "1", "--no-progress"])
     assert again.exit_code == 0 and "未新增案件" in again.output
+    # an hour later only that hour is missing: a few dozen reports, not another day
+    services.cases.clock = lambda: now + timedelta(hours=1)
+    later = runner.invoke(args=["backfill", "--days", "1", "--no-progress"])
+    assert later.exit_code == 0, later.output
+    with services.db.session() as s:
+        added = s.scalar(select(func.count()).select_from(Case)) - n
+    assert 0 < added < n / 4, (added, n)
     # the wall's figures are there
     from figures.wall import snapshot
 
