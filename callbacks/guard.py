@@ -7,8 +7,8 @@ callback, a browser-side (clientside) one or a malformed body is a 400, another 
 """
 from __future__ import annotations
 
-from dash.exceptions import DependencyException
-from flask import Flask, request
+from dash.exceptions import CallbackException, DependencyException
+from flask import Flask, current_app, request
 
 import callbacks
 from dispatch import access
@@ -39,10 +39,22 @@ def _check_callback(dash_app):
     if page is not None and not access.can_open(principal.role, page):
         label = access.page_for(page).label
         return error_response(403, "forbidden", f"当前角色无权使用「{label}」页面的功能")
-    for key in ("inputs", "state"):
+    for key in ("inputs", "state", "changedPropIds"):
         if not isinstance(body.get(key, []), list):
             return error_response(400, "bad_request", f"回调请求的 {key} 须为列表")
+    if not isinstance(body.get("outputs", []), (list, dict)):
+        return error_response(400, "bad_request", "回调请求的 outputs 须为列表或对象")
     return None
+
+
+def _callback_mismatch(err: CallbackException):
+    if type(err) is CallbackException:
+        # Dash checks the request's `outputs` against the callback's definition with this exact class:
+        # a request that does not match what the page would send
+        return error_response(400, "bad_request", "回调请求与回调的定义不符，请刷新页面")
+    # its subclasses are the callback's own mistakes (a wrong return value): a failure, logged
+    current_app.logger.error("callback failed on %s", request.path, exc_info=(type(err), err, err.__traceback__))
+    return error_response(500, "internal_error", "服务器内部错误，已记录")
 
 
 def _missing_dependency(_err: DependencyException):
@@ -55,3 +67,4 @@ def install(server: Flask, dash_app) -> None:
     principal is known and a forged request is refused as such."""
     server.before_request(lambda: _check_callback(dash_app))
     server.register_error_handler(DependencyException, _missing_dependency)
+    server.register_error_handler(CallbackException, _callback_mismatch)

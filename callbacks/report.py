@@ -63,6 +63,7 @@ def _place(lon, lat) -> tuple[str, str]:
 def locate_me(clicks):
     # The geolocation component asks the phone as soon as it is mounted: it is mounted on the first
     # click (no permission prompt when the page opens) and asked again (update_now) on later ones.
+    clicks = inputs.integer(clicks, "n_clicks")
     if not clicks:
         raise PreventUpdate
     return view.geolocation(again=clicks > 1), "正在定位…", "rp-place"
