@@ -60,6 +60,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from auth import init_auth
 
     init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    if settings.behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so Socket.IO's middleware sees the client's address too. One hop (nginx), which
+        # replaces X-Forwarded-For with the address it saw (deploy/nginx.conf.template).
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)
     return server
 
 
