@@ -123,11 +123,13 @@ class Front:
                    "--bind", f"unix:{self.socket_path}", "--control-socket", str(self.prefix / "gunicorn.ctl")]
         for bind in self.extra_binds:
             command += ["--bind", bind]
-        self.gunicorn = subprocess.Popen(command + ["wsgi:application"], cwd=ROOT, env=self.env,
+        # Sessions of their own: a terminal's Ctrl-C reaches this script only, which stops both children
+        # with SIGTERM (gunicorn's gevent workers print a SystemExit traceback when hit by SIGINT).
+        self.gunicorn = subprocess.Popen(command + ["wsgi:application"], cwd=ROOT, env=self.env, start_new_session=True,
                                          stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
         self._wait_gunicorn(timeout)
         self.nginx = subprocess.Popen([NGINX, "-p", str(self.prefix), "-e", str(self.prefix / "error.log"),
-                                       "-c", str(conf)], cwd=self.prefix, env=self.env,
+                                       "-c", str(conf)], cwd=self.prefix, env=self.env, start_new_session=True,
                                       stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
         self._wait_nginx(timeout=10)
         return self
