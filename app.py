@@ -67,6 +67,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from callbacks.guard import install as guard_callbacks
 
     guard_callbacks(server, dash_app)  # a callback only for the roles that may open its page (after sign-in)
+    if settings.behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so Socket.IO's middleware sees the client's address too. One hop (nginx), which
+        # replaces X-Forwarded-For with the address it saw (deploy/nginx.conf.template).
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)
     return server
 
 

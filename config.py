@@ -1,4 +1,4 @@
-"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history."""
+"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history, proxy."""
 from __future__ import annotations
 
 import os
@@ -40,6 +40,9 @@ class Settings:
     simulate: bool
     api_rate_limit: str = "6000 per minute"
     seed_history_days: int = 90  # UCC_SEED_HISTORY: days of demo history `python app.py` fills (0: none)
+    # UCC_BEHIND_PROXY: the client's address is the last X-Forwarded-For hop (nginx, deploy/front.py sets
+    # it); the login throttle and the API limit key on it. Off, a client could forge the header.
+    behind_proxy: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -52,6 +55,9 @@ class Settings:
         history_raw = (env.get("UCC_SEED_HISTORY") or "90").strip()
         if not (history_raw.isascii() and history_raw.isdigit()) or int(history_raw) > 3660:
             raise SystemExit(f"UCC_SEED_HISTORY 应为 0–3660 之间的天数（0 表示不补录演示历史），收到 {history_raw!r}")
+        proxy_raw = (env.get("UCC_BEHIND_PROXY") or "").strip().lower()
+        if proxy_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise SystemExit(f"UCC_BEHIND_PROXY 应为 1 或 0（是否在 nginx 等反向代理之后），收到 {proxy_raw!r}")
         values = dict(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ucc.db'}",
             redis_url=env.get("REDIS_URL") or None,
@@ -61,6 +67,7 @@ class Settings:
             simulate=_flag(env.get("UCC_SIMULATE"), True),
             api_rate_limit=env.get("UCC_API_RATE_LIMIT") or "6000 per minute",
             seed_history_days=int(history_raw),
+            behind_proxy=_flag(proxy_raw, False),
         )
         values.update(overrides)
         return cls(**values)

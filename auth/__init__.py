@@ -30,6 +30,7 @@ from data.users import authenticate, principal_of
 from dispatch import access
 from dispatch.lifecycle import ROLE_LABELS
 from web.principal import current_principal
+from web.outage import redis_outage
 from web.services import services
 
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads
@@ -175,12 +176,33 @@ def _csrf_failed(err: CSRFError):
 
 
 def login_allowed(username: str) -> bool:
-    limiter: FixedWindowRateLimiter = current_app.extensions["ucc_login_limiter"]
-    return limiter.test(LOGIN_LIMIT, request.remote_addr or "?", username.lower())
+    return _login_limiter("test", request.remote_addr or "?", username.lower())
 
 
 def note_failed_login(username: str) -> None:
-    current_app.extensions["ucc_login_limiter"].hit(LOGIN_LIMIT, request.remote_addr or "?", username.lower())
+    _login_limiter("hit", request.remote_addr or "?", username.lower())
+
+
+def _login_limiter(method: str, *keys: str) -> bool:
+    """The throttle's counter in Redis (every process counts together) — or, while Redis is away, in
+    this process's memory: sign-in keeps working and stays throttled, and the outage is logged once
+    (web/outage.py) rather than as a 500 with a traceback per attempt."""
+    limiter: FixedWindowRateLimiter = current_app.extensions["ucc_login_limiter"]
+    redis_url = services().settings.redis_url
+    if not redis_url:
+        return getattr(limiter, method)(LOGIN_LIMIT, *keys)
+    outage = redis_outage(redis_url)
+    if outage.may_try():
+        try:
+            result = getattr(limiter, method)(LOGIN_LIMIT, *keys)
+        except Exception as exc:  # noqa: BLE001 - Redis away: fall back below
+            outage.failed(exc)
+        else:
+            outage.recovered()
+            return result
+    fallback = current_app.extensions.setdefault(
+        "ucc_login_limiter_local", FixedWindowRateLimiter(storage_from_string("memory://")))
+    return getattr(fallback, method)(LOGIN_LIMIT, *keys)
 
 
 def sign_in(username: str, password: str) -> SignedIn | None:
