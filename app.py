@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from auth import init_auth
 
     init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    from web.limits import BodyLimits
+
+    BodyLimits.install(server, settings)  # outermost: no body over its limit, short or malformed reaches a view
     return server
 
 
