@@ -61,8 +61,8 @@ def city_points(db_path: Path, n: int, rnd: random.Random):
     out_x, out_y = [], []
     rng = np.random.default_rng(rnd.randrange(2**32))
     while sum(len(a) for a in out_x) < n:
-        x = rng.uniform(x0, x1, 200_000)
-        y = rng.uniform(y0, y1, 200_000)
+        x = np.round(rng.uniform(x0, x1, 200_000), 6)   # as written to the CSV: located as imported
+        y = np.round(rng.uniform(y0, y1, 200_000), 6)
         ok = loc.locate_many(x, y) >= 0
         out_x.append(x[ok])
         out_y.append(y[ok])
