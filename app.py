@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from auth import init_auth
 
     init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    from web.limits import BodyLimits
+
+    BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view
     from callbacks.guard import install as guard_callbacks
 
     guard_callbacks(server, dash_app)  # a callback only for the roles that may open its page (after sign-in)

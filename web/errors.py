@@ -21,7 +21,7 @@ def refusal_response(err: ServiceError):
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "unprocessable",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "unprocessable",
                429: "too_many_requests"}
 # Routes whose callers read JSON: the API, Dash's callback and layout requests, photos (fetched by
 # API clients and <img> alike: a plain status, no page).
