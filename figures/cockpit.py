@@ -7,7 +7,7 @@ from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import (ARRAY, DateTime, String, and_, bindparam, case, func, literal_column, or_, select, true,
+from sqlalchemy import (DateTime, String, and_, bindparam, case, func, literal_column, or_, select, true,
                         type_coerce, union_all)
 
 from figures.plan_indicators import THEME_LABELS, list_indicators
@@ -489,49 +489,86 @@ def frame_of(directory, area):
 
 def area_rows(session, scope: Scope, frame) -> list[AreaRow]:
     """Every case of `frame` (the scope's area, or the community of a grid) that a panel of the scope can
-    count, whatever the theme (the emergencies are not narrowed by it): one statement over four sets."""
+    count, whatever the theme (the emergencies are not narrowed by it): one statement over four sets. For a
+    street or a community (a range of grid codes) the statement is built once and reused."""
+    upper = _next_code(frame.code)
+    if frame.level in (DISTRICT + 1, GRID - 1) and frame.code.isdigit() and upper is not None:
+        dialect = session.get_bind().dialect.name
+        statement = _AREA_ROWS.get(dialect)
+        if statement is None:
+            statement = _AREA_ROWS[dialect] = _grid_range_rows(dialect)
+        districts = [scope.district] if scope.district else period.key_values(session, Case.district_code)
+        return _area_rows(session, statement, {"lo": scope.lo, "hi": scope.hi, "glo": frame.code, "ghi": upper,
+                                               "districts": districts or ["-"]})
     base = replace(scope, area=frame, categories=None, clauses=scope_clauses(frame, None),
                    filters=scope_clauses(frame, None, indexed=False), grids=None).prepare(session)
     r = Case.reported_at
-    merged = (Case.state == literal_column("'merged'")).label("merged")
-    pick = partial(select, *_ROW_COLUMNS, merged)
-    ids = partial(select, Case.id)
     in_period = (r >= scope.lo, r < scope.hi)
-    # accepted, closed since the period's start: the district's range of ix_cases_closed_district
     closed = (base.in_districts(session), Case.closed_at >= scope.lo, accepted())
-    # in an open state: ix_cases_state's ranges, which hold the area's columns; accepted and not closed
-    # (the backlog, whatever the state says): the area's range of ix_cases_open_grid
     open_ = (Case.state.in_(OPEN_STATES), *base.narrow())
     backlog = base.where(Case.closed_at.is_(None), accepted())
     if session.get_bind().dialect.name == "sqlite":
-        # every index above holds the area's columns: the four sets' ids come from the indexes alone (a case
-        # in several sets once), then each row is read once
-        return _area_rows(session, pick().where(Case.id.in_(union_all(
-            ids().where(*base.where(*in_period)), ids().where(*closed, *base.narrow()), ids().where(*open_),
-            ids().where(*backlog)))))
-    # PostgreSQL: its indexes' INCLUDE columns are not checked before the table; the reports of the period
-    # one (grid, reported_at) range per grid of the area, joined laterally (for the grid range it takes the
-    # city's whole month of ix_cases_reported and its rows); of the others, only those not reported in it
-    received = pick().where(*base.where(*in_period))
-    if frame.level in (DISTRICT + 1, GRID - 1) and frame.code.isdigit():
-        grids = period.key_values(session, Case.grid_code, frame.code, _next_code(frame.code))
-        grid = func.unnest(bindparam("area_grids", grids or ["-"], type_=ARRAY(String))).table_valued(
-            "code").render_derived(name="area_grids")
-        one = pick().where(Case.grid_code == grid.c.code, *in_period).offset(0).lateral("one")
-        received = select(*one.c).select_from(grid).join(one, true())
+        return _area_rows(session, _pick().where(Case.id.in_(union_all(
+            _ids().where(*base.where(*in_period)), _ids().where(*closed, *base.narrow()), _ids().where(*open_),
+            _ids().where(*backlog)))))
     outside = or_(r < scope.lo, r >= scope.hi)
-    # (each its own arm: one subquery of the three would be run by parallel workers, slower to start than
-    # to read these few rows)
-    return _area_rows(session, union_all(received, pick().where(*closed, *base.narrow(outside)),
-                                         pick().where(Case.id.in_(ids().where(*open_, outside))),
-                                         pick().where(*backlog, outside)))
+    return _area_rows(session, union_all(_pick().where(*base.where(*in_period)), _pick().where(*closed, *base.narrow(outside)),
+                                         _pick().where(Case.id.in_(_ids().where(*open_, outside))),
+                                         _pick().where(*backlog, outside)))
 
 
-def _area_rows(session, statement) -> list[AreaRow]:
+_AREA_ROWS: dict = {}  # dialect: the statement of a range of grid codes
+
+
+def _pick():
+    return select(*_ROW_COLUMNS, (Case.state == literal_column("'merged'")).label("merged"))
+
+
+def _ids():
+    return select(Case.id)
+
+
+def _grid_range_rows(dialect: str):
+    """area_rows' statement for the grid codes in [:glo, :ghi) (a street's, a community's), the period [:lo,
+    :hi), the area's :districts. Its four sets, each through the index that holds it:
+      reported in the period   one (grid, reported_at) range per grid with cases (a loose scan of the grid
+                               codes in the statement itself)
+      accepted, closed since   the districts' ranges of ix_cases_closed_district, the grid checked in them
+      in an open state         ix_cases_state's ranges, which hold the grid
+      accepted, not closed     the area's range of ix_cases_open_grid (the backlog, whatever the state says)"""
+    r, grid = Case.reported_at, Case.grid_code
+    lo, hi = bindparam("lo", type_=r.type), bindparam("hi", type_=r.type)
+    glo, ghi = bindparam("glo", type_=String), bindparam("ghi", type_=String)
+    k = select(func.min(grid).label("v")).where(grid >= glo, grid < ghi).cte("key_values", recursive=True)
+    k = k.union_all(select(select(func.min(grid)).where(grid > k.c.v, grid < ghi).scalar_subquery())
+                    .where(k.c.v.is_not(None)))
+    in_area = (unindexed(grid) >= glo, unindexed(grid) < ghi)
+    in_period = (r >= lo, r < hi)
+    closed = (Case.district_code.in_(bindparam("districts", expanding=True)), Case.closed_at >= lo, accepted(), *in_area)
+    open_ = (Case.state.in_(OPEN_STATES), *in_area)
+    if dialect == "sqlite":
+        # every index above holds the grid: the four sets' ids come from the indexes alone (a case in several
+        # sets once), then each row is read once
+        grids = select(k.c.v).where(k.c.v.is_not(None))
+        return _pick().where(Case.id.in_(union_all(
+            _ids().where(grid.in_(grids), *in_period), _ids().where(*closed), _ids().where(*open_),
+            _ids().where(grid.in_(grids), Case.closed_at.is_(None), accepted()))))
+    # PostgreSQL checks INCLUDE columns only in the table: the period's reports one grid range each, joined
+    # laterally (for the grid range it reads the city's month of ix_cases_reported, and each row); the open
+    # cases' ids index-only; of the other sets only the cases not reported in the period (each set its own
+    # arm: one subquery of them would be handed to parallel workers, slower to start than these reads)
+    one = _pick().where(grid == k.c.v, *in_period).offset(0).lateral("one")
+    outside = or_(r < lo, r >= hi)
+    return union_all(select(*one.c).select_from(k).join(one, true()), _pick().where(*closed, outside),
+                     _pick().where(Case.id.in_(_ids().where(*open_, outside))),
+                     _pick().where(grid >= glo, grid < ghi, Case.closed_at.is_(None), accepted(), outside))
+
+
+def _area_rows(session, statement, params=None) -> list[AreaRow]:
     """The statement's rows, each case once, its times made aware (UTC)."""
     out: dict = {}
     naive, aware = _EPOCH.replace(tzinfo=None), _EPOCH  # aware + (naive - naive): 30x faster than replace(tzinfo=)
-    for row in session.execute(statement):
+    for row in session.connection().execute(statement, params or {}):
         if row[0] not in out:
             r, a, j, x, d = row[_TIMES:_TIMES + 5]
             out[row[0]] = AreaRow(*row[:_TIMES], aware + (r - naive), a and aware + (a - naive),
