@@ -463,18 +463,20 @@ def _reminder_items(rows, scope: Scope, directory, catalog, limit: int, names) -
 # children, the reminders) lies in four sets of its cases: reported in the period; accepted and closed
 # since its start (closed in it, or late since it: the units' due, closed and on time, the days' closings);
 # in an open state (open, supervised, emergencies); accepted and not closed (the backlog: overdue). One
-# statement reads them (a UNION ALL of the four, disjoint: the last three leave out what the first reads),
-# each through the index that holds its set, and the panels are counted in Python: for a street a few
-# hundred rows, against the ~18 statements (and their fixed costs) of the aggregate path.
+# statement reads them, each set through the index that holds it (on SQLite the sets' ids, then each row
+# once; on PostgreSQL the rows, the last three sets without what the first read, a case seen twice kept
+# once), and the panels are counted in Python: for a street some 800 rows at 1 M cases, against the ~18
+# statements (and their fixed costs) of the aggregate path.
 AreaRow = namedtuple("AreaRow", "id state category_code kind district_code grid_code unit_code severity supervised "
                                 "escalation_count rework_count extension_count reported_at accepted_at rejected_at "
                                 "closed_at deadline_at merged")
 # The times are read as the plain DateTime of their column (naive UTC) and made aware here, in one pass:
 # the column type's own conversion, a TypeDecorator called per value, cost more than the read itself.
-_ROW_COLUMNS = (Case.id, Case.state, Case.category_code, Case.kind, Case.district_code, Case.grid_code, Case.unit_code,
-                Case.severity, Case.supervised, Case.escalation_count, Case.rework_count, Case.extension_count,
-                *(type_coerce(c, DateTime).label(c.key) for c in (Case.reported_at, Case.accepted_at, Case.rejected_at,
-                                                                   Case.closed_at, Case.deadline_at)))
+_ROW_COLUMNS = (Case.id, Case.state, Case.category_code, Case.kind, Case.district_code, Case.grid_code,
+                Case.unit_code, Case.severity, Case.supervised, Case.escalation_count, Case.rework_count,
+                Case.extension_count,
+                *(type_coerce(c, DateTime).label(c.key) for c in (
+                    Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at, Case.deadline_at)))
 _TIMES = 12  # the first time column of _ROW_COLUMNS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -512,7 +514,8 @@ def area_rows(session, scope: Scope, frame) -> list[AreaRow]:
             _ids().where(*base.where(*in_period)), _ids().where(*closed, *base.narrow()), _ids().where(*open_),
             _ids().where(*backlog)))))
     outside = or_(r < scope.lo, r >= scope.hi)
-    return _area_rows(session, union_all(_pick().where(*base.where(*in_period)), _pick().where(*closed, *base.narrow(outside)),
+    return _area_rows(session, union_all(_pick().where(*base.where(*in_period)),
+                                         _pick().where(*closed, *base.narrow(outside)),
                                          _pick().where(Case.id.in_(_ids().where(*open_, outside))),
                                          _pick().where(*backlog, outside)))
 
@@ -544,7 +547,8 @@ def _grid_range_rows(dialect: str):
                     .where(k.c.v.is_not(None)))
     in_area = (unindexed(grid) >= glo, unindexed(grid) < ghi)
     in_period = (r >= lo, r < hi)
-    closed = (Case.district_code.in_(bindparam("districts", expanding=True)), Case.closed_at >= lo, accepted(), *in_area)
+    closed = (Case.district_code.in_(bindparam("districts", expanding=True)), Case.closed_at >= lo, accepted(),
+              *in_area)
     open_ = (Case.state.in_(OPEN_STATES), *in_area)
     if dialect == "sqlite":
         # every index above holds the grid: the four sets' ids come from the indexes alone (a case in several
@@ -640,7 +644,9 @@ class RowPanels(SqlPanels):
     def units(self, names=None) -> list[dict]:
         """unit_performance: the assessment's reference computation over the rows that can count in it."""
         scope = self.scope
-        groups = compute_grouped(self.themed, scope.start, scope.end, "unit", now=scope.now)
+        # (only an accepted case with a deadline can be due or overdue: the others would only make groups of 0)
+        counted = [r for r in self.themed if r.deadline_at is not None and r.accepted_at is not None]
+        groups = compute_grouped(counted, scope.start, scope.end, "unit", now=scope.now)
         groups = {k: v for k, v in groups.items() if v.due or v.overdue_open}
         names = (names or partial(_unit_names, self.session))([c for c in groups if c is not None])
         return [{"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", "due": k.due,
@@ -664,8 +670,9 @@ class RowPanels(SqlPanels):
 
     def headline(self, units: list[dict], daily: list[dict] | None = None) -> dict:
         daily = daily if daily is not None else self.daily()
-        return {"received": sum(d["received"] for d in daily), "received_today": daily[-1]["received"] if daily else 0,
-                **totals(units), "supervised_open": sum(1 for r in self.themed if r.supervised and r.state in _OPEN),
+        return {"received": sum(d["received"] for d in daily),
+                "received_today": daily[-1]["received"] if daily else 0, **totals(units),
+                "supervised_open": sum(1 for r in self.themed if r.supervised and r.state in _OPEN),
                 "emergencies_open": sum(1 for r in self.mine if r.state in _OPEN and r.kind == "emergency")}
 
     def pareto(self, catalog, top: int = 12) -> dict:
@@ -679,8 +686,9 @@ class RowPanels(SqlPanels):
             if r.kind == "emergency" and lo <= r.reported_at < hi and r.state != "merged":
                 n, o = by.get(r.severity, (0, 0))
                 by[r.severity] = (n + 1, o + (r.state in _OPEN))
-        return [{"severity": s, "label": SEVERITY_NAMES[s], "total": by.get(s, (0, 0))[0], "open": by.get(s, (0, 0))[1],
-                 "closed": by.get(s, (0, 0))[0] - by.get(s, (0, 0))[1]} for s in (1, 2, 3, 4)]
+        return [{"severity": s, "label": SEVERITY_NAMES[s], "total": by.get(s, (0, 0))[0],
+                 "open": by.get(s, (0, 0))[1], "closed": by.get(s, (0, 0))[0] - by.get(s, (0, 0))[1]}
+                for s in (1, 2, 3, 4)]
 
     def children(self) -> dict:
         """child_ranking over the frame's rows (a grid's siblings too), keyed as it groups them."""
