@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 # python bench/bench_figures.py --dir /tmp/bench_figures [--sizes 10000,100000,1000000] [--pg] [--code DIR]
+#                                [--only kpis,events,cockpit] [--runs 3] [--no-memory] [--no-sqlite]
 #
 # 1. makes (or reuses, in DIR) a seeded demo SQLite file per size, filled by bench_wall.fill_cases
 #    (N cases over 730 days ending at a fixed instant), and a copy migrated to this code's schema; with
@@ -97,8 +98,8 @@ def migrated_file(work: Path, n: int) -> Path:
     return path
 
 
-def pg_database(work: Path, n: int) -> str:
-    """bench_figures_N on the local PostgreSQL at this code's schema, with the base file's rows."""
+def pg_database(work: Path, n: int, prefix: str = "bench_figures") -> str:
+    """PREFIX_N (bench_figures_N) on the local PostgreSQL at this code's schema, with the base file's rows."""
     from sqlalchemy import create_engine, text
 
     from data.db import Database
@@ -107,7 +108,7 @@ def pg_database(work: Path, n: int) -> str:
     from data.schema import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    name = f"bench_figures_{n}"
+    name = f"{prefix}_{n}"
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -229,15 +230,28 @@ def _bounds(start: date, end: date):
     return s.replace(tzinfo=None), e.replace(tzinfo=None)
 
 
-def measure(url: str) -> list[tuple[str, float, float | None, str]]:
-    """[(figure, ms, baseline ms, baseline name)] on one database."""
-    from data.tokens import Principal
+GROUPS = ("kpis", "events", "cockpit")
 
+
+def measure(url: str, only=GROUPS, runs: int = 3) -> list[tuple[str, float, float | None, str]]:
+    """[(figure, ms, baseline ms, baseline name)] on one database; `only`: these groups of GROUPS;
+    `runs`: the cockpit's timed runs of each of the street and the city (median)."""
     cases = _services(url)
+    out = []
+    if "kpis" in only:
+        out += _measure_kpis(cases)
+    if "events" in only:
+        out += _measure_events(cases)
+    if "cockpit" in only:
+        out += _measure_cockpit(cases, runs)
+    cases.db.dispose()
+    return out
+
+
+def _measure_kpis(cases) -> list:
     kpi = _kpi_call(cases)
     P = periods()
     out = []
-    is_pg = url.startswith("postgresql")
     for label, by in (("month", None), ("month", "district"), ("month", "unit"), ("month to date", None),
                       ("year", "category")):
         s, e = _bounds(*P[label])
@@ -248,7 +262,13 @@ def measure(url: str) -> list[tuple[str, float, float | None, str]]:
                          runs=3 if label == "year" else 5)
         out.append((f"KPIs, {label}" + (f" by {by}" if by else ", city"), ms, base,
                     "the period's reports read and counted" + (f" by {by}" if by else "")))
+    return out
 
+
+def _measure_events(cases) -> list:
+    from data.tokens import Principal
+
+    out = []
     admin = Principal("token", "bench", "admin", "320400")
     params = set(inspect.signature(cases.list).parameters)
     page_floor = _ms(plain(cases, "SELECT id FROM cases ORDER BY id DESC LIMIT 50", {}))
@@ -270,17 +290,17 @@ def measure(url: str) -> list[tuple[str, float, float | None, str]]:
         out.append(("GET /events page 41 (page=)", _ms(lambda: cases.list(admin, page=41)), page_floor, "50 newest ids"))
         out.append(("GET /events page 1, state=closed, area=district", _ms(lambda: cases.list(
             admin, state="closed", area=district)), page_floor, "50 newest ids"))
+    return out
 
+
+def _measure_cockpit(cases, runs: int) -> list:
     from figures import cockpit
 
     street = "320412001"
     street_ms, city_ms = _pair(lambda: cockpit.snapshot(cases, street, None, NOW, with_indicators=False),
-                               lambda: cockpit.snapshot(cases, "320400", None, NOW, with_indicators=False), runs=3)
-    out.append(("cockpit: the city", city_ms, None, ""))
-    out.append(("cockpit: one street (drill)", street_ms, city_ms, "the city's cockpit"))
-    cases.db.dispose()
-    del is_pg
-    return out
+                               lambda: cockpit.snapshot(cases, "320400", None, NOW, with_indicators=False), runs=runs)
+    return [("cockpit: the city", city_ms, None, ""),
+            ("cockpit: one street (drill)", street_ms, city_ms, "the city's cockpit")]
 
 
 def _peak_child(url: str, label: str, by: str | None, code: str | None, q) -> None:
@@ -322,10 +342,18 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/bench_figures"), help="work folder, reused")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL too (databases bench_figures_N)")
+    ap.add_argument("--pg-prefix", default="bench_figures", help="the PostgreSQL databases' name: PREFIX_N")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--code", type=Path, default=None, help="another checkout to measure (the before)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"measure only these groups ({', '.join(GROUPS)}; e.g. --only cockpit --no-memory)")
+    ap.add_argument("--runs", type=int, default=3, help="the cockpit's timed runs of each (median)")
     args = ap.parse_args(argv)
+    only = tuple(g.strip() for g in args.only.split(",") if g.strip())
+    unknown = set(only) - set(GROUPS)
+    if unknown:
+        ap.error(f"--only: unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
     _code_path(args.code)
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"code: {args.code or ROOT}")
@@ -334,11 +362,11 @@ def main(argv=None) -> int:
         if not args.no_sqlite:
             targets.append(("SQLite", f"sqlite:///{migrated_file(args.dir, n)}"))
         if args.pg:
-            targets.append(("PostgreSQL", pg_database(args.dir, n)))
+            targets.append(("PostgreSQL", pg_database(args.dir, n, args.pg_prefix)))
         for kind, url in targets:
             print(f"\n{n:,} cases, {kind}:")
             print(f"  {'figure':50s} {'ms':>9s} {'baseline':>9s} {'ratio':>7s}  baseline (same run)")
-            for name, ms, base, what in measure(url):
+            for name, ms, base, what in measure(url, only, args.runs):
                 ratio = f"{ms / base:7.2f}" if base else " " * 7
                 b = f"{base:9.2f}" if base is not None else " " * 9
                 print(f"  {name:50s} {ms:9.2f} {b} {ratio}  {what}", flush=True)

@@ -23,6 +23,7 @@ class AreaDirectory:
         self._records: list[AreaRecord] = []
         self._locator: Locator | None = None
         self._index: dict[str, AreaRecord] = {}
+        self._children: dict[str | None, list[AreaRecord]] = {}
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -35,8 +36,12 @@ class AreaDirectory:
                     self._checked_at = now
                     return
                 records = load_records(s)
+            children: dict[str | None, list[AreaRecord]] = {}
+            for r in sorted(records, key=lambda r: r.code):
+                children.setdefault(r.parent, []).append(r)
             self._records = records
             self._index = {r.code: r for r in records}
+            self._children = children
             self._locator = Locator.from_records(records) if records else None
             self._version = version
             self._checked_at = now
@@ -52,6 +57,11 @@ class AreaDirectory:
     def get(self, code: str) -> AreaRecord | None:
         self._refresh()
         return self._index.get(code)
+
+    def children(self, code: str) -> list[AreaRecord]:
+        """The area's children, by code (kept with the hierarchy: a drill-down asks for them on every click)."""
+        self._refresh()
+        return list(self._children.get(code, ()))
 
     def chain(self, code: str) -> list[AreaRecord]:
         """The area and its ancestors, up to the city."""

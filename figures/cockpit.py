@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter, namedtuple
 from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import String, and_, bindparam, case, func, literal_column, or_, select, union_all
+from sqlalchemy import (DateTime, String, and_, bindparam, case, func, literal_column, or_, select, true,
+                        type_coerce, union_all)
 
 from figures.plan_indicators import THEME_LABELS, list_indicators
 from data.models import Case, CaseEvent, Unit
@@ -14,7 +16,7 @@ from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # noqa: F401 -
 from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
 from figures import period
 from figures.period import accepted, is_overdue, overdue_now, unindexed
-from figures.definitions import period_bounds
+from figures.definitions import compute_grouped, period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import CITY, DISTRICT, GRID, LEVEL_NAMES_ZH
@@ -22,6 +24,10 @@ from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
 PERIOD_DAYS = 30
+# From this level down (streets, communities, grids) an area's panels are computed from its own rows,
+# read once (a street holds about a thousandth of the city's cases, a month of them a few hundred); the
+# city and the districts keep their aggregate SQL, whose reads would be too many rows to ship.
+ROWS_FROM_LEVEL = DISTRICT + 1
 
 
 @dataclass(frozen=True)
@@ -252,8 +258,12 @@ def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
         q = select(Case.category_code, func.count()).where(Case.category_code.in_(codes or ["-"]), *received)
     else:
         q = select(unindexed(Case.category_code), func.count()).where(*scope.where(*received))
-    rows = session.execute(q.group_by(*q.selected_columns[:1])).all()
-    rows.sort(key=lambda r: (-r[1], r[0]))
+    return _pareto(session.execute(q.group_by(*q.selected_columns[:1])).all(), catalog, top)
+
+
+def _pareto(counts, catalog, top: int = 12) -> dict:
+    """The Pareto of [(category code, received)]: largest first, the categories after `top` summed."""
+    rows = sorted(counts, key=lambda r: (-r[1], r[0]))
     total = sum(n for _, n in rows)
     items, running = [], 0
     head, tail = rows[:top], rows[top:]
@@ -347,9 +357,8 @@ def child_ranking(session, scope: Scope, directory) -> dict:
     """The next level down (a grid's siblings for a grid): received in the period, open and
     overdue now, per child area, busiest first. Grouped by district or by grid, then rolled up."""
     area = scope.area
-    parent = directory.get(area.parent) if area.level == GRID and area.parent else area
-    children = sorted((r for r in directory.records(max_level=parent.level + 1) if r.parent == parent.code),
-                      key=lambda r: r.code)
+    parent = frame_of(directory, area)
+    children = _children(directory, parent)
     if not children:
         return {"parent": parent.code, "level": parent.level + 1, "items": []}
     base = scope if parent is area else replace(
@@ -381,6 +390,11 @@ def child_ranking(session, scope: Scope, directory) -> dict:
     items = [{"code": c.code, "name": c.name, "selected": c.code == area.code, **figures[c.code]} for c in children]
     items.sort(key=lambda x: (-x["received"], -x["open"], x["code"]))
     return {"parent": parent.code, "level": parent.level + 1, "items": items}
+
+
+def _children(directory, parent) -> list:
+    """The parent's children, by code."""
+    return directory.children(parent.code)
 
 
 def _owner_of(children, directory):
@@ -418,13 +432,21 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=
         Case.escalation_count, Case.severity, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
     ).where(Case.id.in_(set(supervised) | set(overdue)))
         .order_by(Case.supervised.desc(), Case.deadline_at.asc(), Case.id).limit(limit * 3)).all()
-    names = (names or partial(_unit_names, session))(sorted({r.unit_code for r in rows if r.unit_code}))
+    return _reminder_items(rows, scope, directory, catalog, limit, names or partial(_unit_names, session))
+
+
+def _reminder_items(rows, scope: Scope, directory, catalog, limit: int, names) -> list[dict]:
+    """The reminders shaped from their candidate rows (supervised first, then by deadline), the first `limit`."""
+    names = names(sorted({r.unit_code for r in rows if r.unit_code}))
+    places: dict = {}
     out = []
     for r in rows:
         overdue = is_overdue(r.state, r.accepted_at, r.rejected_at, r.closed_at, r.deadline_at, scope.now)
         cat = catalog.get(r.category_code)
-        chain = directory.chain(r.grid_code)
-        place = " · ".join(a.name for a in reversed(chain) if a.level in (2, 3, 4))
+        place = places.get(r.grid_code)
+        if place is None:
+            chain = directory.chain(r.grid_code)
+            place = places[r.grid_code] = " · ".join(a.name for a in reversed(chain) if a.level in (2, 3, 4))
         hours = (scope.now - r.deadline_at).total_seconds() / 3600 if overdue else None
         out.append({"id": r.id, "category": cat.name if cat else r.category_code, "place": place,
                     "unit": names.get(r.unit_code, r.unit_code) if r.unit_code else "（未派遣）",
@@ -434,6 +456,294 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=
                     "escalations": r.escalation_count, "severity": r.severity})
     out.sort(key=lambda x: (not (x["supervised"] and x["overdue"]), not x["overdue"], -(x["overdue_hours"] or 0)))
     return out[:limit]
+
+
+# ---- a small area: its rows read once, every panel computed from them ----------------------------------
+# What any panel counts of an area (the cards, the days, the Pareto, the units, the emergencies, the
+# children, the reminders) lies in four sets of its cases: reported in the period; accepted and closed
+# since its start (closed in it, or late since it: the units' due, closed and on time, the days' closings);
+# in an open state (open, supervised, emergencies); accepted and not closed (the backlog: overdue). One
+# statement reads them, each set through the index that holds it (on SQLite the sets' ids, then each row
+# once; on PostgreSQL the rows, the last three sets without what the first read, a case seen twice kept
+# once), and the panels are counted in Python: for a street some 800 rows at 1 M cases, against the ~18
+# statements (and their fixed costs) of the aggregate path.
+AreaRow = namedtuple("AreaRow", "id state category_code kind district_code grid_code unit_code severity supervised "
+                                "escalation_count rework_count extension_count reported_at accepted_at rejected_at "
+                                "closed_at deadline_at merged")
+# The times are read as the plain DateTime of their column (naive UTC) and made aware here, in one pass:
+# the column type's own conversion, a TypeDecorator called per value, cost more than the read itself.
+_ROW_COLUMNS = (Case.id, Case.state, Case.category_code, Case.kind, Case.district_code, Case.grid_code,
+                Case.unit_code, Case.severity, Case.supervised, Case.escalation_count, Case.rework_count,
+                Case.extension_count,
+                *(type_coerce(c, DateTime).label(c.key) for c in (
+                    Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at, Case.deadline_at)))
+_TIMES = 12  # the first time column of _ROW_COLUMNS
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+_OPEN = frozenset(OPEN_STATES)
+_NOT_ACCEPTED = frozenset(NOT_ACCEPTED_STATES)
+
+
+def frame_of(directory, area):
+    """The area whose children the ranking lists: the area itself, or a grid's community (its siblings)."""
+    return directory.get(area.parent) if area.level == GRID and area.parent else area
+
+
+def area_rows(session, scope: Scope, frame) -> list[AreaRow]:
+    """Every case of `frame` (the scope's area, or the community of a grid) that a panel of the scope can
+    count, whatever the theme (the emergencies are not narrowed by it): one statement over four sets. For a
+    street or a community (a range of grid codes) the statement is built once and reused."""
+    upper = _next_code(frame.code)
+    if frame.level in (DISTRICT + 1, GRID - 1) and frame.code.isdigit() and upper is not None:
+        dialect = session.get_bind().dialect.name
+        statement = _AREA_ROWS.get(dialect)
+        if statement is None:
+            statement = _AREA_ROWS[dialect] = _grid_range_rows(dialect)
+        districts = [scope.district] if scope.district else period.key_values(session, Case.district_code)
+        return _area_rows(session, statement, {"lo": scope.lo, "hi": scope.hi, "glo": frame.code, "ghi": upper,
+                                               "districts": districts or ["-"]})
+    base = replace(scope, area=frame, categories=None, clauses=scope_clauses(frame, None),
+                   filters=scope_clauses(frame, None, indexed=False), grids=None).prepare(session)
+    r = Case.reported_at
+    in_period = (r >= scope.lo, r < scope.hi)
+    closed = (base.in_districts(session), Case.closed_at >= scope.lo, accepted())
+    open_ = (Case.state.in_(OPEN_STATES), *base.narrow())
+    backlog = base.where(Case.closed_at.is_(None), accepted())
+    if session.get_bind().dialect.name == "sqlite":
+        return _area_rows(session, _pick().where(Case.id.in_(union_all(
+            _ids().where(*base.where(*in_period)), _ids().where(*closed, *base.narrow()), _ids().where(*open_),
+            _ids().where(*backlog)))))
+    outside = or_(r < scope.lo, r >= scope.hi)
+    return _area_rows(session, union_all(_pick().where(*base.where(*in_period)),
+                                         _pick().where(*closed, *base.narrow(outside)),
+                                         _pick().where(Case.id.in_(_ids().where(*open_, outside))),
+                                         _pick().where(*backlog, outside)))
+
+
+_AREA_ROWS: dict = {}  # dialect: the statement of a range of grid codes
+
+
+def _pick():
+    return select(*_ROW_COLUMNS, (Case.state == literal_column("'merged'")).label("merged"))
+
+
+def _ids():
+    return select(Case.id)
+
+
+def _grid_range_rows(dialect: str):
+    """area_rows' statement for the grid codes in [:glo, :ghi) (a street's, a community's), the period [:lo,
+    :hi), the area's :districts. Its four sets, each through the index that holds it:
+      reported in the period   one (grid, reported_at) range per grid with cases (a loose scan of the grid
+                               codes in the statement itself)
+      accepted, closed since   the districts' ranges of ix_cases_closed_district, the grid checked in them
+      in an open state         ix_cases_state's ranges, which hold the grid
+      accepted, not closed     the area's range of ix_cases_open_grid (the backlog, whatever the state says)"""
+    r, grid = Case.reported_at, Case.grid_code
+    lo, hi = bindparam("lo", type_=r.type), bindparam("hi", type_=r.type)
+    glo, ghi = bindparam("glo", type_=String), bindparam("ghi", type_=String)
+    k = select(func.min(grid).label("v")).where(grid >= glo, grid < ghi).cte("key_values", recursive=True)
+    k = k.union_all(select(select(func.min(grid)).where(grid > k.c.v, grid < ghi).scalar_subquery())
+                    .where(k.c.v.is_not(None)))
+    in_area = (unindexed(grid) >= glo, unindexed(grid) < ghi)
+    in_period = (r >= lo, r < hi)
+    closed = (Case.district_code.in_(bindparam("districts", expanding=True)), Case.closed_at >= lo, accepted(),
+              *in_area)
+    open_ = (Case.state.in_(OPEN_STATES), *in_area)
+    if dialect == "sqlite":
+        # every index above holds the grid: the four sets' ids come from the indexes alone (a case in several
+        # sets once), then each row is read once
+        grids = select(k.c.v).where(k.c.v.is_not(None))
+        return _pick().where(Case.id.in_(union_all(
+            _ids().where(grid.in_(grids), *in_period), _ids().where(*closed), _ids().where(*open_),
+            _ids().where(grid.in_(grids), Case.closed_at.is_(None), accepted()))))
+    # PostgreSQL checks INCLUDE columns only in the table: the period's reports one grid range each, joined
+    # laterally (for the grid range it reads the city's month of ix_cases_reported, and each row); the open
+    # cases' ids index-only; of the other sets only the cases not reported in the period (each set its own
+    # arm: one subquery of them would be handed to parallel workers, slower to start than these reads)
+    one = _pick().where(grid == k.c.v, *in_period).offset(0).lateral("one")
+    outside = or_(r < lo, r >= hi)
+    return union_all(select(*one.c).select_from(k).join(one, true()), _pick().where(*closed, outside),
+                     _pick().where(Case.id.in_(_ids().where(*open_, outside))),
+                     _pick().where(grid >= glo, grid < ghi, Case.closed_at.is_(None), accepted(), outside))
+
+
+def _area_rows(session, statement, params=None) -> list[AreaRow]:
+    """The statement's rows, each case once, its times made aware (UTC)."""
+    out: dict = {}
+    naive, aware = _EPOCH.replace(tzinfo=None), _EPOCH  # aware + (naive - naive): 30x faster than replace(tzinfo=)
+    for row in session.connection().execute(statement, params or {}):
+        if row[0] not in out:
+            r, a, j, x, d = row[_TIMES:_TIMES + 5]
+            out[row[0]] = AreaRow(*row[:_TIMES], aware + (r - naive), a and aware + (a - naive),
+                                  j and aware + (j - naive), x and aware + (x - naive), d and aware + (d - naive),
+                                  row[-1])
+    return list(out.values())
+
+
+def _is_accepted(r) -> bool:
+    return r.accepted_at is not None and r.rejected_at is None and r.state not in _NOT_ACCEPTED
+
+
+def _overdue_row(r, now: datetime) -> bool:
+    return is_overdue(r.state, r.accepted_at, r.rejected_at, r.closed_at, r.deadline_at, now)
+
+
+class SqlPanels:
+    """The panels, a statement (or a few) per figure over the area's index ranges: for the city and the districts."""
+
+    def __init__(self, session, scope: Scope, directory):
+        self.session, self.scope, self.directory = session, scope, directory
+
+    def units(self, names=None) -> list[dict]:
+        return unit_performance(self.session, self.scope, names)
+
+    def daily(self) -> list[dict]:
+        return daily_counts(self.session, self.scope)
+
+    def headline(self, units: list[dict], daily: list[dict] | None = None) -> dict:
+        return headline(self.session, self.scope, units, daily)
+
+    def pareto(self, catalog, top: int = 12) -> dict:
+        return category_pareto(self.session, self.scope, catalog, top)
+
+    def severity(self) -> list[dict]:
+        return emergency_severity(self.session, self.scope)
+
+    def children(self) -> dict:
+        return child_ranking(self.session, self.scope, self.directory)
+
+    def reminders(self, catalog, limit: int = 30, names=None) -> list[dict]:
+        return reminders(self.session, self.scope, self.directory, catalog, limit, names)
+
+
+class RowPanels(SqlPanels):
+    """The same panels from the area's rows (area_rows, read once), counted in Python exactly as the
+    statements of SqlPanels count them: for an area below the district."""
+
+    def __init__(self, session, scope: Scope, directory):
+        super().__init__(session, scope, directory)
+        self.frame = frame_of(directory, scope.area) or scope.area
+        self.rows = area_rows(session, scope, self.frame)
+        area = scope.area
+        if area.level == CITY:
+            in_area = lambda r: True  # noqa: E731
+        elif area.level == DISTRICT:
+            in_area = lambda r, code=area.code: r.district_code == code  # noqa: E731
+        elif area.level == GRID:
+            in_area = lambda r, code=area.code: r.grid_code == code  # noqa: E731
+        else:  # the grid codes' range (area_clause)
+            in_area = lambda r, code=area.code: r.grid_code.startswith(code)  # noqa: E731
+        cats = None if scope.categories is None else frozenset(scope.categories)
+        self.in_theme = (lambda r: True) if cats is None else (lambda r: r.category_code in cats)
+        self.mine = [r for r in self.rows if in_area(r)]  # a grid's, without its siblings'
+        self.themed = [r for r in self.mine if self.in_theme(r)]
+        lo, hi = scope.lo, scope.hi
+        self.received = [r for r in self.themed if lo <= r.reported_at < hi]
+
+    def units(self, names=None) -> list[dict]:
+        """unit_performance: the assessment's reference computation over the rows that can count in it."""
+        scope = self.scope
+        # (only an accepted case with a deadline can be due or overdue: the others would only make groups of 0)
+        counted = [r for r in self.themed if r.deadline_at is not None and r.accepted_at is not None]
+        groups = compute_grouped(counted, scope.start, scope.end, "unit", now=scope.now)
+        groups = {k: v for k, v in groups.items() if v.due or v.overdue_open}
+        names = (names or partial(_unit_names, self.session))([c for c in groups if c is not None])
+        return [{"unit_code": code, "name": names.get(code, code) if code else "（未派遣）", "due": k.due,
+                 "closed": k.closed, "closed_on_time": k.closed_on_time, "overdue_open": k.overdue_open,
+                 "closure_rate": k.closure_rate, "on_time_rate": k.on_time_rate} for code, k in groups.items()]
+
+    def daily(self) -> list[dict]:
+        """Received, and accepted cases closed, per Shanghai day (China keeps no DST: 24 h each)."""
+        scope = self.scope
+        lo, hi = scope.lo, scope.hi
+        n = (scope.end - scope.start).days + 1
+        got, closed = [0] * n, [0] * n
+        for r in self.received:
+            got[(r.reported_at - lo) // _DAY] += 1
+        for r in self.themed:
+            x = r.closed_at
+            if x is not None and lo <= x < hi and _is_accepted(r):
+                closed[(x - lo) // _DAY] += 1
+        return [{"day": (scope.start + timedelta(days=i)).isoformat(), "received": got[i], "closed": closed[i]}
+                for i in range(n)]
+
+    def headline(self, units: list[dict], daily: list[dict] | None = None) -> dict:
+        daily = daily if daily is not None else self.daily()
+        return {"received": sum(d["received"] for d in daily),
+                "received_today": daily[-1]["received"] if daily else 0, **totals(units),
+                "supervised_open": sum(1 for r in self.themed if r.supervised and r.state in _OPEN),
+                "emergencies_open": sum(1 for r in self.mine if r.state in _OPEN and r.kind == "emergency")}
+
+    def pareto(self, catalog, top: int = 12) -> dict:
+        return _pareto(Counter(r.category_code for r in self.received).items(), catalog, top)
+
+    def severity(self) -> list[dict]:
+        """Not narrowed by the theme (emergency_severity)."""
+        lo, hi = self.scope.lo, self.scope.hi
+        by: dict = {}
+        for r in self.mine:
+            if r.kind == "emergency" and lo <= r.reported_at < hi and r.state != "merged":
+                n, o = by.get(r.severity, (0, 0))
+                by[r.severity] = (n + 1, o + (r.state in _OPEN))
+        return [{"severity": s, "label": SEVERITY_NAMES[s], "total": by.get(s, (0, 0))[0],
+                 "open": by.get(s, (0, 0))[1], "closed": by.get(s, (0, 0))[0] - by.get(s, (0, 0))[1]}
+                for s in (1, 2, 3, 4)]
+
+    def children(self) -> dict:
+        """child_ranking over the frame's rows (a grid's siblings too), keyed as it groups them."""
+        frame, directory = self.frame, self.directory
+        children = _children(directory, frame)
+        if not children:
+            return {"parent": frame.code, "level": frame.level + 1, "items": []}
+        figures: dict[str, list] = {c.code: [0, 0, 0] for c in children}
+        owner = _owner_of(children, directory)
+        key = (lambda r: r.district_code) if frame.level == CITY else (lambda r: r.grid_code)
+        lo, hi, now = self.scope.lo, self.scope.hi, self.scope.now
+        for r in self.rows:
+            if not self.in_theme(r):
+                continue
+            f = figures.get(owner(key(r)))
+            if f is not None:
+                f[0] += lo <= r.reported_at < hi
+                f[1] += r.state in _OPEN
+                f[2] += _overdue_row(r, now)
+        items = [{"code": c.code, "name": c.name, "selected": c.code == self.scope.area.code,
+                  "received": figures[c.code][0], "open": figures[c.code][1], "overdue": figures[c.code][2]}
+                 for c in children]
+        items.sort(key=lambda x: (-x["received"], -x["open"], x["code"]))
+        return {"parent": frame.code, "level": frame.level + 1, "items": items}
+
+    def reminders(self, catalog, limit: int = 30, names=None) -> list[dict]:
+        """The same candidates in the same order as reminders' statements (a missing deadline sorts as the
+        database sorts it: first on SQLite, last on PostgreSQL)."""
+        now = self.scope.now
+        nulls_first = self.session.get_bind().dialect.name == "sqlite"
+        never = datetime.min.replace(tzinfo=UTC)
+
+        def by_deadline(r):
+            return ((r.deadline_at is None) != nulls_first, r.deadline_at or never, r.id)
+
+        overdue = sorted((r for r in self.themed if _overdue_row(r, now)), key=by_deadline)[:limit * 3]
+        supervised = sorted((r for r in self.themed if r.supervised and (r.state in _OPEN or _overdue_row(r, now))),
+                            key=by_deadline)[:limit * 3]
+        picked = {r.id: r for r in (*supervised, *overdue)}
+        rows = sorted(picked.values(), key=lambda r: (not r.supervised, by_deadline(r)))[:limit * 3]
+        return _reminder_items(rows, self.scope, self.directory, catalog, limit,
+                               names or partial(_unit_names, self.session))
+
+
+PANELS = {"sql": SqlPanels, "rows": RowPanels}
+
+
+def panels(session, scope: Scope, directory, read: str | None = None) -> SqlPanels:
+    """The panels of the scope, read as `read` says ("rows" or "sql"), by default by the area's size:
+    rows from ROWS_FROM_LEVEL down. Both give the same figures."""
+    if read is None:
+        read = "rows" if scope.area.level >= ROWS_FROM_LEVEL else "sql"
+    if read not in PANELS:
+        raise ValueError(f"read must be one of {', '.join(PANELS)}, not {read!r}")
+    return PANELS[read](session, scope, directory)
 
 
 # ---- the whole panel ---------------------------------------------------------------------------
@@ -510,9 +820,11 @@ def cached_navigation(cases, area_code: str | None, theme_key: str | None) -> di
 
 
 def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime | None = None,
-             with_indicators: bool = True) -> dict | None:
+             with_indicators: bool = True, read: str | None = None) -> dict | None:
     """Every figure of the cockpit for an area and a theme; None when no city is loaded.
-    `cases` is the app's CaseService (its db, area directory, catalog and clock)."""
+    `cases` is the app's CaseService (its db, area directory, catalog and clock). `read`: "rows" (the
+    area's rows read once, the panels computed from them) or "sql" (a statement per figure); default
+    by the area's size: rows from ROWS_FROM_LEVEL down. Both give the same figures."""
     directory = cases.areas
     area = resolve_area(directory, area_code)
     if area is None:
@@ -521,27 +833,26 @@ def snapshot(cases, area_code: str | None, theme_key: str | None, now: datetime 
     catalog = cases.catalog()
     now = (now or cases.clock()).astimezone(UTC)
     scope = make_scope(area, theme, catalog, now, district=_district_of(directory, area))
+    names = lambda codes: {c: cases.unit_name(c) for c in codes}  # noqa: E731 - the service's cache
     with cases.db.session() as s:
-        names = lambda codes: {c: cases.unit_name(c) for c in codes}  # noqa: E731 - the service's cache
-        units = unit_performance(s, scope, names)
-        daily = daily_counts(s, scope)
-        out = {
-            "area": {"code": area.code, "name": area.name, "level": area.level,
-                     "level_name": LEVEL_NAMES_ZH[area.level]},
-            "theme": {"key": theme.key, "label": theme.label},
-            "period": {"start": scope.start.isoformat(), "end": scope.end.isoformat(), "days": PERIOD_DAYS},
-            "now": now.astimezone(CITY_TZ).isoformat(timespec="seconds"),
-            "breadcrumbs": breadcrumbs(directory, area.code),
-            "headline": headline(s, scope, units, daily),
-            "daily": daily,
-            "pareto": category_pareto(s, scope, catalog),
-            "units": worst_units(units),
-            "severity": emergency_severity(s, scope),
-            "children": child_ranking(s, scope, directory),
-            "reminders": reminders(s, scope, directory, catalog, names=names),
-        }
-        if with_indicators:
-            out["indicators"] = list_indicators(s, None if theme.everything else theme.key)
+        p = panels(s, scope, directory, read)
+        units = p.units(names)
+        daily = p.daily()
+        figures = {"headline": p.headline(units, daily), "daily": daily, "pareto": p.pareto(catalog),
+                   "units": worst_units(units), "severity": p.severity(), "children": p.children(),
+                   "reminders": p.reminders(catalog, names=names)}
+        indicators = list_indicators(s, None if theme.everything else theme.key) if with_indicators else None
+    out = {
+        "area": {"code": area.code, "name": area.name, "level": area.level,
+                 "level_name": LEVEL_NAMES_ZH[area.level]},
+        "theme": {"key": theme.key, "label": theme.label},
+        "period": {"start": scope.start.isoformat(), "end": scope.end.isoformat(), "days": PERIOD_DAYS},
+        "now": now.astimezone(CITY_TZ).isoformat(timespec="seconds"),
+        "breadcrumbs": breadcrumbs(directory, area.code),
+        **figures,
+    }
+    if with_indicators:
+        out["indicators"] = indicators
     return out
 
 
@@ -552,8 +863,7 @@ def map_areas(directory, code: str) -> tuple[object, list, object | None]:
     if area is None:
         return None, [], None
     frame = directory.get(area.parent) if area.level == GRID and area.parent else area
-    children = [r for r in directory.records(max_level=frame.level + 1) if r.parent == frame.code]
-    return frame, sorted(children, key=lambda r: r.code), area if area.level == GRID else None
+    return frame, directory.children(frame.code), area if area.level == GRID else None
 
 
 def navigation(cases, area_code: str | None, theme_key: str | None, now: datetime | None = None) -> dict | None:

@@ -103,14 +103,25 @@ def scope_of(service, area="320400", theme="overview"):
     return cs.make_scope(service.areas.get(area), cs.THEMES[theme], service.catalog(), T0)
 
 
+@pytest.fixture(params=list(cs.PANELS))
+def read(request):
+    """Every panel is checked on both reads: a statement per figure (the city's, a district's) and the
+    area's rows read once (below the district)."""
+    return request.param
+
+
+def panels(s, service, read, area="320400", theme="overview"):
+    return cs.panels(s, scope_of(service, area, theme), service.areas, read)
+
+
 # ---- the assessment figures equal figures.definitions's, exactly ----------------------------------------------
 @pytest.mark.parametrize("area", ["320400", "320402", "320402001", "320402001001", "320402001001002"])
-def test_unit_figures_equal_the_kpi_contract_in_every_area(world, area):
+def test_unit_figures_equal_the_kpi_contract_in_every_area(world, area, read):
     service, units = world
     random_world(service, units)
     scope = scope_of(service, area)
     with service.db.session() as s:
-        mine = cs.unit_performance(s, scope)
+        mine = cs.panels(s, scope, service.areas, read).units()
     expected = compute_grouped(kpi_rows(service, in_area(area)), scope.start, scope.end, "unit", now=T0)
     got = {u["unit_code"]: (u["due"], u["closed"], u["closed_on_time"], u["overdue_open"]) for u in mine}
     want = {k: (v.due, v.closed, v.closed_on_time, v.overdue_open) for k, v in expected.items()
@@ -124,14 +135,15 @@ def test_unit_figures_equal_the_kpi_contract_in_every_area(world, area):
 
 
 @pytest.mark.parametrize("theme", ["city", "emergency", "public", "economy"])
-def test_a_theme_counts_only_its_categories(world, theme):
+def test_a_theme_counts_only_its_categories(world, theme, read):
     service, units = world
     random_world(service, units, n=250, seed=3)
     codes = set(cs.THEMES[theme].category_codes(service.catalog()))
     scope = scope_of(service, "320402", theme)
     with service.db.session() as s:
-        mine = cs.unit_performance(s, scope)
-        head = cs.headline(s, scope, mine)
+        p = cs.panels(s, scope, service.areas, read)
+        mine = p.units()
+        head = p.headline(mine)
     keep = lambda c: c.district_code == "320402" and c.category_code in codes  # noqa: E731
     total = compute_kpis(kpi_rows(service, keep), scope.start, scope.end, now=T0)
     assert (cs.totals(mine)["due"], head["received"], head["overdue_open"]) == (total.due, total.received,
@@ -150,8 +162,49 @@ def test_themes_pick_the_right_categories(world):
         assert t.everything or t.category_codes(catalog), f"theme {t.key} matches no category"
 
 
+def odd_rows(service, units) -> None:
+    """Rows the lifecycle never writes, which every figure still counts as its definition says: accepted and not
+    closed in a closed state, closed in an open state, supervised without a deadline, reported after now,
+    closed after the period, an accepted_at on a rejected row, a case exactly on the period's bounds."""
+    lo = scope_of(service).lo
+    add(service, grid=GRIDS[0], reported=T0 - 40 * D, accepted=T0 - 40 * D, deadline=T0 - 20 * D, state="closed")
+    add(service, grid=GRIDS[1], reported=T0 - 50 * D, accepted=T0 - 50 * D, deadline=T0 - 45 * D, closed=T0 - 2 * D,
+        state="rework", unit=units[0])
+    for grid in GRIDS[:3]:
+        add(service, grid=grid, reported=T0 - 60 * D, supervised=True, state="reported")  # no deadline
+        add(service, grid=grid, reported=T0 - 3 * D, supervised=True, state="dispatched", accepted=T0 - 3 * D)
+    add(service, grid=GRIDS[2], reported=T0 + 2 * D, accepted=T0 + 2 * D, deadline=T0 + 3 * D, state="accepted")
+    add(service, grid=GRIDS[2], reported=T0 - 35 * D, accepted=T0 - 35 * D, deadline=T0 - 5 * D, closed=T0 + 5 * D)
+    add(service, grid=GRIDS[0], reported=T0 - 9 * D, accepted=T0 - 9 * D, rejected=T0 - 8 * D, state="rejected")
+    add(service, grid=GRIDS[1], reported=lo, accepted=lo, deadline=lo, closed=lo, unit=units[1])
+    add(service, grid=GRIDS[1], reported=lo - timedelta(microseconds=1), accepted=lo, deadline=T0 - D, closed=lo,
+        unit=units[1])
+
+
+@pytest.mark.parametrize("theme", ["overview", "city", "emergency", "traffic"])
+def test_both_reads_give_every_panel_the_same(world, theme):
+    """The area's rows read once and the statement per figure are two ways to the same panels: for every
+    level of area (a grid's siblings too), theme, and rows the lifecycle never writes."""
+    service, units = world
+    random_world(service, units, n=500, seed=13)
+    odd_rows(service, units)
+    for area in ("320400", "320402", "320402001", "320402002", "320402001001", "320402001001002", "320403002002002"):
+        sql = cs.snapshot(service, area, theme, read="sql")
+        rows = cs.snapshot(service, area, theme, read="rows")
+        assert sql["area"]["code"] == area
+        for panel in sql:
+            assert rows[panel] == sql[panel], (area, panel)
+        if theme == "overview" and area != "320402002":  # the comparison is of figures, not of empty panels
+            assert sql["headline"]["received"] and sql["headline"]["overdue_open"] and sql["reminders"]
+            assert sql["units"] and any(c["open"] for c in sql["children"]["items"])
+    street = cs.snapshot(service, "320402001", theme)  # a street reads its rows (ROWS_FROM_LEVEL)
+    assert street == cs.snapshot(service, "320402001", theme, read="rows")
+    with pytest.raises(ValueError):
+        cs.snapshot(service, "320402001", theme, read="fast")
+
+
 # ---- hand-made cases: each figure means what it says ---------------------------------------------------
-def test_headline_counts_today_overdue_supervised_and_open_emergencies(world):
+def test_headline_counts_today_overdue_supervised_and_open_emergencies(world, read):
     service, units = world
     today_morning = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
     add(service, reported=today_morning, accepted=today_morning + H)  # today, open, not yet due
@@ -164,16 +217,15 @@ def test_headline_counts_today_overdue_supervised_and_open_emergencies(world):
     add(service, category=FIRE, reported=T0 - 4 * D, accepted=T0 - 4 * D, deadline=T0 - 4 * D + 2 * H,
         closed=T0 - 4 * D + H)
     add(service, reported=T0 - 40 * D, accepted=T0 - 40 * D)  # before the period: not received in it
-    scope = scope_of(service)
     with service.db.session() as s:
-        units_fig = cs.unit_performance(s, scope)
-        h = cs.headline(s, scope, units_fig)
+        p = panels(s, service, read)
+        h = p.headline(p.units())
     assert h["received"] == 7 and h["received_today"] == 2  # the fire at 08:00 and the report at 08:30
     assert h["overdue_open"] == 1 and h["supervised_open"] == 1 and h["emergencies_open"] == 1
     assert h["due"] == 3 and h["closed"] == 2 and h["closed_on_time"] == 1  # the fire closed in time
 
 
-def test_days_are_shanghai_days_and_every_day_is_there(world):
+def test_days_are_shanghai_days_and_every_day_is_there(world, read):
     service, _ = world
     add(service, reported=datetime(2026, 11, 22, 16, 30, tzinfo=UTC))  # 11-23 00:30 in Shanghai
     add(service, reported=datetime(2026, 11, 22, 15, 30, tzinfo=UTC),  # 11-22 23:30
@@ -183,12 +235,12 @@ def test_days_are_shanghai_days_and_every_day_is_there(world):
     add(service, grid=street_grid, reported=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
         accepted=datetime(2026, 11, 20, 3, 0, tzinfo=UTC), closed=datetime(2026, 11, 21, 3, 0, tzinfo=UTC))
     with service.db.session() as s:
-        days = cs.daily_counts(s, scope_of(service))
+        days = panels(s, service, read).daily()
         # a street's few cases are grouped by day after reading, the city's days counted one index range each
-        street = cs.daily_counts(s, scope_of(service, "320402002"))
+        street = panels(s, service, read, "320402002").daily()
         for area in ("320400", "320402002"):  # the cards' received are the days' (summed, and the last)
-            head, scope = cs.headline(s, scope_of(service, area), []), scope_of(service, area)
-            assert cs.headline(s, scope, [], cs.daily_counts(s, scope)) == head
+            p = panels(s, service, read, area)
+            assert p.headline([], p.daily()) == p.headline([])
     assert len(days) == cs.PERIOD_DAYS and days[0]["day"] == "2026-10-25" and days[-1]["day"] == "2026-11-23"
     by_day = {d["day"]: d for d in days}
     assert by_day["2026-11-23"] == {"day": "2026-11-23", "received": 1, "closed": 1}
@@ -197,20 +249,20 @@ def test_days_are_shanghai_days_and_every_day_is_there(world):
         {"day": "2026-11-20", "received": 1, "closed": 0}, {"day": "2026-11-21", "received": 0, "closed": 1}]
 
 
-def test_pareto_orders_categories_and_sums_the_tail(world):
+def test_pareto_orders_categories_and_sums_the_tail(world, read):
     service, _ = world
     for category, n in ((STALL, 5), (GARBAGE, 3), (MANHOLE, 2), (DISPUTE, 1), (FIRE_EXIT, 1)):
         for i in range(n):
             add(service, category=category, reported=T0 - (i + 1) * H)
     with service.db.session() as s:
-        p = cs.category_pareto(s, scope_of(service), service.catalog(), top=3)
+        p = panels(s, service, read).pareto(service.catalog(), top=3)
     assert p["total"] == 12
     assert [(i["code"], i["count"]) for i in p["items"]] == [(STALL, 5), (GARBAGE, 3), (MANHOLE, 2), (None, 2)]
     assert p["items"][0]["name"] == "占道经营" and p["items"][-1]["name"] == "其他（2 类）"
     assert [round(i["cum_share"], 4) for i in p["items"]] == [round(5 / 12, 4), round(8 / 12, 4), round(10 / 12, 4), 1.0]
 
 
-def test_emergencies_by_severity_open_and_closed(world):
+def test_emergencies_by_severity_open_and_closed(world, read):
     service, _ = world
     add(service, category=FIRE, severity=1, reported=T0 - H, accepted=T0 - H, state="dispatched")
     add(service, category=FIRE, severity=4, reported=T0 - 2 * D, accepted=T0 - 2 * D, closed=T0 - D)
@@ -218,14 +270,14 @@ def test_emergencies_by_severity_open_and_closed(world):
         grid=GRIDS[4])
     add(service, category=FIRE, severity=4, reported=T0 - 3 * D, state="merged")
     with service.db.session() as s:
-        city = cs.emergency_severity(s, scope_of(service))
-        d402 = cs.emergency_severity(s, scope_of(service, "320402", "economy"))  # the theme does not narrow it
+        city = panels(s, service, read).severity()
+        d402 = panels(s, service, read, "320402", "economy").severity()  # the theme does not narrow it
     assert [(r["severity"], r["open"], r["closed"]) for r in city] == [(1, 1, 0), (2, 0, 0), (3, 0, 0), (4, 1, 1)]
     assert [(r["open"], r["closed"]) for r in d402] == [(1, 0), (0, 0), (0, 0), (0, 1)]
     assert city[0]["label"].startswith("Ⅰ级")
 
 
-def test_child_ranking_rolls_grids_up_to_the_next_level(world):
+def test_child_ranking_rolls_grids_up_to_the_next_level(world, read):
     service, _ = world
     add(service, grid="320402001001001", reported=T0 - H, accepted=T0 - H, deadline=T0 - 0.5 * H)  # overdue
     add(service, grid="320402001001002", reported=T0 - H)
@@ -233,10 +285,8 @@ def test_child_ranking_rolls_grids_up_to_the_next_level(world):
     add(service, grid="320402002001003", reported=T0 - 50 * D, accepted=T0 - 50 * D, state="suspended")  # old, open
     add(service, grid="320403001001001", reported=T0 - H)
     with service.db.session() as s:
-        city = cs.child_ranking(s, scope_of(service), service.areas)
-        district = cs.child_ranking(s, scope_of(service, "320402"), service.areas)
-        street = cs.child_ranking(s, scope_of(service, "320402001"), service.areas)
-        grid = cs.child_ranking(s, scope_of(service, "320402001001002"), service.areas)
+        city, district, street, grid = (panels(s, service, read, area).children() for area in (
+            "320400", "320402", "320402001", "320402001001002"))
     assert [(i["code"], i["received"], i["open"], i["overdue"]) for i in city["items"]] == [
         ("320402", 3, 3, 1), ("320403", 1, 1, 0)]
     assert city["level"] == 2 and district["level"] == 3
@@ -248,7 +298,7 @@ def test_child_ranking_rolls_grids_up_to_the_next_level(world):
         ("320402001001001", 1, False), ("320402001001002", 1, True), ("320402001001003", 0, False)]
 
 
-def test_reminders_list_supervised_and_overdue_first(world):
+def test_reminders_list_supervised_and_overdue_first(world, read):
     service, units = world
     late = add(service, reported=T0 - 3 * D, accepted=T0 - 3 * D, deadline=T0 - 2 * D, unit=units[0])
     later = add(service, reported=T0 - 5 * D, accepted=T0 - 5 * D, deadline=T0 - 4 * D, state="rework")
@@ -257,7 +307,7 @@ def test_reminders_list_supervised_and_overdue_first(world):
     add(service, reported=T0 - D, accepted=T0 - D, deadline=T0 + D)  # neither
     add(service, reported=T0 - 3 * D, accepted=T0 - 3 * D, deadline=T0 - 2 * D, closed=T0 - D)  # closed
     with service.db.session() as s:
-        items = cs.reminders(s, scope_of(service), service.areas, service.catalog())
+        items = panels(s, service, read).reminders(service.catalog())
     assert [r["id"] for r in items] == [both, later, late, watched]
     first = items[0]
     assert first["supervised"] and first["overdue"] and round(first["overdue_hours"], 1) == 1.0
