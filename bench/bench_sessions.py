@@ -8,6 +8,8 @@ from __future__ import annotations
 # the code of another commit too: run it from that commit's tree (PYTHONPATH=that tree) on a copy of
 # the same database and compare the ratios to the floor. Each figure is the best of `blocks` blocks of
 # `n` requests (the least disturbed by the other processes of the machine), in microseconds a request.
+# With server-side sessions in the tree, it also times the user loader alone, interleaved in the same
+# process with the loader it replaced (one primary-key read of the user), as the same-run baseline.
 import argparse
 import re
 import shutil
@@ -48,6 +50,43 @@ def best_us(fn, n: int, blocks: int) -> float:
             fn()
         times.append((time.perf_counter() - t0) / n * 1e6)
     return min(times)
+
+
+def loaders(app, client, n: int, blocks: int) -> None:
+    """The loader a signed-in request runs, now (the session row joined with its user) and before
+    (stateless cookie: the user by id), interleaved block by block so that both see the same machine."""
+    try:
+        from auth.sessions import load_signed_in
+    except ImportError:
+        return  # a tree from before server-side sessions
+    from data.models import User
+    from data.users import principal_of
+
+    services = app.extensions["ucc"]
+    rules = app.extensions["ucc_session_rules"]
+    with client.session_transaction() as sess:
+        session_id = sess["_user_id"]
+    with services.db.session() as s:
+        user_id = s.query(User.id).filter(User.username == "duty").scalar()
+
+    def before():  # auth._load of the parent commit
+        with services.db.session() as s:
+            user = s.get(User, user_id)
+            return principal_of(user) if user is not None and user.active else None
+
+    def now():
+        assert load_signed_in(services.db, rules, session_id) is not None
+
+    times = {"before": [], "now": []}
+    for _ in range(blocks):
+        for name, fn in (("before", before), ("now", now)):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[name].append((time.perf_counter() - t0) / n * 1e6)
+    b, a = min(times["before"]), min(times["now"])
+    print(f"user loader, before (user by id)      {b:8.0f} µs")
+    print(f"user loader, now (session row + user) {a:8.0f} µs  {a / b:5.2f}x before, +{a - b:.0f} µs a request")
 
 
 def main() -> None:
@@ -100,6 +139,7 @@ def main() -> None:
         base = results["anonymous 401 (floor)"]
         for name, us in results.items():
             print(f"{name:28s} {us:8.0f} µs/request  {us / base:5.2f}x floor")
+        loaders(app, client, args.n, args.blocks)
         app.extensions["ucc"].db.dispose()
     finally:
         shutil.rmtree(work, ignore_errors=True)
