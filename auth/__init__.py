@@ -86,6 +86,8 @@ def _sign_in_wall_token() -> None:
         return  # this display is signed in with this token already
     rules = session_rules()
     with services().db.session() as s:
+        if current_user.is_authenticated:  # someone else was signed in in this browser: that session ends
+            end_session(s, current_user.get_id(), "logout", now=rules.clock())
         session_id = start_session(s, rules.wall, token_id=int(principal.ident.split(":", 1)[1]), now=rules.clock())
     # the remember cookie carries the session's id too: it outlives the browser's session cookie for
     # as long as the row lives, and ends with it
@@ -175,6 +177,8 @@ def sign_in(username: str, password: str) -> SignedIn | None:
         user = authenticate(s, username, password)
         if user is None:
             return None
+        if current_user.is_authenticated:  # a sign-in over another one: the older session ends
+            end_session(s, current_user.get_id(), "logout", now=rules.clock())
         session_id = start_session(s, rules.person, user_id=user.id, now=rules.clock())
         signed = SignedIn(session_id, principal_of(user), user.display_name)
     session.permanent = True

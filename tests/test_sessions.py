@@ -5,6 +5,7 @@ session; and the sign-in throttle counts one address across all names."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -49,6 +50,10 @@ def site(empty_db):
     clock = Clock(NOW)
     app.extensions["ucc_session_rules"].clock = clock
     yield app, empty_db, clock
+    # /wall's page starts reading the wall's figures in a thread: let it finish before the schema goes
+    for thread in threading.enumerate():
+        if thread.name == "wall-prefetch":
+            thread.join(timeout=30)
     app.extensions["ucc"].db.dispose()
 
 
@@ -284,3 +289,18 @@ def test_bad_session_and_throttle_settings_stop_the_start_with_a_clear_message(m
         monkeypatch.delenv(name)
     monkeypatch.setenv("UCC_SESSION_IDLE_MINUTES", "15")
     assert Settings.from_env().session_idle_minutes == 15
+
+
+def test_signing_in_over_a_session_ends_the_older_one(site):
+    """A wall token opened in a browser where a person was signed in: the person's session ends with it."""
+    from data.tokens import create_token
+
+    app, db, _clock = site
+    browser = sign_in(app)
+    earlier = copy_of(app, browser)
+    with db.session() as s:
+        token = create_token(s, "wall")
+    assert browser.get(f"/wall?token={token}").status_code == 200
+    assert signed_in(browser)  # now as the wall
+    assert_refused(earlier)
+    assert reasons(db) == ["logout", None]
