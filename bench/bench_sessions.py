@@ -86,7 +86,7 @@ def loaders(app, client, n: int, blocks: int) -> None:
             times[name].append((time.perf_counter() - t0) / n * 1e6)
     b, a = min(times["before"]), min(times["now"])
     print(f"user loader, before (user by id)      {b:8.0f} µs")
-    print(f"user loader, now (session row + user) {a:8.0f} µs  {a / b:5.2f}x before, +{a - b:.0f} µs a request")
+    print(f"user loader, now (session row + user) {a:8.0f} µs  {a / b:5.2f}x before, {a - b:+.0f} µs a request")
 
 
 def main() -> None:
