@@ -49,17 +49,33 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_app_fallback(server)
     server.add_url_rule("/healthz", "healthz", _healthz)
     init_limits(server)
+    from web.validation import install as install_screen
+
+    install_screen(server)  # 64-bit ids, clean bounded text, sane JSON: before any handler
 
     from commands import register_commands
 
     register_commands(server)
-    build_dash(server)
+    dash_app = build_dash(server)
+    server.extensions["ucc_dash"] = dash_app  # the callback guard and tests read its callbacks
     from live import init_live
 
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
     init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    from web.limits import BodyLimits
+
+    BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view
+    from callbacks.guard import install as guard_callbacks
+
+    guard_callbacks(server, dash_app)  # a callback only for the roles that may open its page (after sign-in)
+    if settings.behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so Socket.IO's middleware sees the client's address too. One hop (nginx), which
+        # replaces X-Forwarded-For with the address it saw (deploy/nginx.conf.template).
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)
     return server
 
 
@@ -110,7 +126,9 @@ def build_dash(server: Flask) -> dash.Dash:
     from layouts.shell import app_shell
 
     app.layout = app_shell
-    import callbacks  # noqa: F401  (registers the callbacks)
+    import callbacks
+
+    callbacks.attach(app)  # this app's own copy of every callback (Dash keeps only one app's)
 
     return app
 

@@ -6,6 +6,8 @@ Keep-alive is on, so API clients reuse their connections. With more than one wor
 long-polling would need sticky sessions: the pages connect over WebSocket only, and REDIS_URL must
 be set so every worker sees every case event (docs/live.md). UCC_SIMULATE must be on in one process
 at most: leave it off here and run `flask --app app simulate` beside it for a demo.
+In production, run it behind nginx: `make serve` (deploy/front.py binds it to a private unix socket;
+docs/production.md): gunicorn alone has no header or body timeout and no per-client limit.
 """
 import os
 

@@ -2,7 +2,8 @@
 
 Flask-Limiter did the same at ~440 µs a request (route introspection, header bookkeeping); this is
 one counter increment. With REDIS_URL the counters live in Redis, so every process counts together;
-if Redis is away the request is served (availability over the limit), as before.
+if Redis is away the request is served (availability over the limit), as before, and the outage is
+logged once per process (web/outage.py), Redis not even tried again until its next retry time.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from web.errors import error_response
+from web.outage import Outage, redis_outage
 
 log = logging.getLogger("ucc.api")
 
@@ -25,7 +27,7 @@ class ApiRateLimit:
         self.item = parse(limit)
         self.text = limit
         self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
-        self._warned_at = 0.0
+        self.outage: Outage | None = redis_outage(storage_uri) if storage_uri.startswith("redis") else None
 
     @staticmethod
     def key() -> str:
@@ -37,13 +39,19 @@ class ApiRateLimit:
         if not request.path.startswith("/api/"):
             return None
         key = self.key()
+        outage = self.outage
+        if outage is not None and not outage.may_try():
+            return None  # the counter store is away: serve without a limit until the next retry
         try:
             allowed = self.limiter.hit(self.item, "api", key)
-        except Exception:  # noqa: BLE001 - the counter store is away: serve rather than fail
-            if time.monotonic() - self._warned_at > 60:
-                self._warned_at = time.monotonic()
-                log.warning("rate-limit store unavailable; serving without a limit", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the counter store is away: serve rather than fail
+            if outage is not None:
+                outage.failed(exc)
+            else:
+                log.warning("rate-limit store unavailable; serving without a limit (%s)", exc)
             return None
+        if outage is not None:
+            outage.recovered()
         if allowed:
             return None
         reset = self.limiter.get_window_stats(self.item, "api", key).reset_time

@@ -134,7 +134,7 @@ def init_auth(server: Flask, exempt_from_csrf=()) -> None:
     for blueprint in exempt_from_csrf:  # the API: bearer tokens, never cookies
         csrf.exempt(blueprint)
     server.extensions[SESSION_RULES] = SessionRules.from_settings(settings)
-    server.extensions[THROTTLE] = LoginThrottle(settings.redis_url or "memory://", settings.login_limit,
+    server.extensions[THROTTLE] = LoginThrottle(settings.redis_url, settings.login_limit,
                                                 settings.login_address_limit)
     server.after_request(_csrf_cookie)
     server.register_error_handler(CSRFError, _csrf_failed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from flask import current_app
 
+from callbacks import inputs
 from figures import cockpit
 from layouts import cockpit as view
 from web.services import services
@@ -21,8 +22,10 @@ def _cases():
     prevent_initial_call=True,
 )
 def choose_theme(_clicks, ids):
-    key = ctx.triggered_id["key"] if isinstance(ctx.triggered_id, dict) else None
-    if key not in cockpit.THEMES:
+    key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in ids):
+        raise inputs.refuse("主题按钮 id 须为 {type, key}")
+    if not isinstance(key, str) or key not in cockpit.THEMES:
         return no_update, [no_update] * len(ids)
     return key, [view.tab_class(i["key"], key) for i in ids]
 
@@ -38,17 +41,21 @@ def choose_theme(_clicks, ids):
 )
 def drill(map_click, chart_click, child, _crumbs, current):
     trigger = ctx.triggered_id
+    current = inputs.text(current, "ck-area")
     code = None
     if trigger == "ck-map":
-        code = ((map_click or {}).get("object") or {}).get("code")
+        code = (inputs.mapping((inputs.mapping(map_click, "clickInfo") or {}).get("object"), "clickInfo.object")
+                or {}).get("code")
     elif trigger == "ck-ranking":
-        points = (chart_click or {}).get("points") or [{}]
-        data = points[0].get("customdata")
+        points = (inputs.mapping(chart_click, "clickData") or {}).get("points") or [{}]
+        first = points[0] if isinstance(points, list) else None
+        data = first.get("customdata") if isinstance(first, dict) else None
         code = data[0] if isinstance(data, list) and data else None
     elif trigger == "ck-child":
         code = child
     elif isinstance(trigger, dict) and ctx.triggered and ctx.triggered[0].get("value"):
-        code = trigger["code"]  # a breadcrumb that was really clicked (not one just drawn)
+        code = trigger.get("code")  # a breadcrumb that was really clicked (not one just drawn)
+    code = code if isinstance(code, str) else None
     target = cockpit.drill_target(_cases().areas, current, code)
     return target if target and target != current else no_update
 
@@ -65,6 +72,7 @@ def drill(map_click, chart_click, child, _crumbs, current):
     Input("ck-theme", "data"),
 )
 def navigate(area_code, theme_key):
+    area_code, theme_key = inputs.text(area_code, "ck-area"), inputs.text(theme_key, "ck-theme")
     nav = cockpit.cached_navigation(_cases(), area_code, theme_key)
     if nav is None:
         return [], [], None, "", no_update, "尚未导入城市网格", []
@@ -85,6 +93,10 @@ PANEL_OUTPUTS = (("ck-period", "children"), ("ck-figures", "children"), ("ck-tre
 def _panel_data(area_code, theme_key, scale, seen=None) -> dict:
     """The panel's outputs for a selection, tagged with the selection they were computed for
     (`out`: in PANEL_OUTPUTS order; None = leave as is)."""
+    area_code, theme_key = inputs.text(area_code, "ck-area"), inputs.text(theme_key, "ck-theme")
+    scale = inputs.number(scale, "ck-scale")
+    if scale is not None and not 0.25 <= scale <= 8:  # what a screen's height can make of it (see ck-scale)
+        raise inputs.refuse("ck-scale 须在 0.25 到 8 之间")
     snap = cockpit.cached_snapshot(_cases(), area_code, theme_key, seen_seq=seen)
     tag = {"area": area_code, "theme": theme_key, "scale": scale}
     if snap is None:

@@ -8,6 +8,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from callbacks import inputs
 from web.principal import current_principal
 from cases import queue
 from cases.service import ServiceError
@@ -43,14 +44,23 @@ def _principal():
     prevent_initial_call=True,
 )
 def queue_rows(request, states, kind, category, area, source, overdue, supervised):
+    request = inputs.mapping(request, "getRowsRequest")
     if not request:
         raise PreventUpdate
     principal = _principal()
-    start, end = int(request.get("startRow") or 0), int(request.get("endRow") or 100)
+    start = inputs.integer(request.get("startRow"), "startRow") or 0
+    end = inputs.integer(request.get("endRow"), "endRow") or start + 100
+    sort_model = request.get("sortModel")
+    if sort_model is not None and not (isinstance(sort_model, list) and all(isinstance(m, dict) for m in sort_model)):
+        raise inputs.refuse("sortModel 须为对象列表")
+    states = inputs.texts(states, "状态")
+    kind, category, area, source = (inputs.text(v, n) for v, n in ((kind, "类型"), (category, "类别"),
+                                                                  (area, "区域"), (source, "来源")))
     first = start == 0
     try:
-        filters = queue.QueueFilters.from_form(states, kind, category, area, source, overdue, supervised)
-        page = queue.queue_page(_cases(), principal, filters, start, end, request.get("sortModel"), count=first)
+        filters = queue.QueueFilters.from_form(states, kind, category, area, source, inputs.text(overdue, "超期"),
+                                               inputs.text(supervised, "督办"))
+        page = queue.queue_page(_cases(), principal, filters, start, end, sort_model, count=first)
     except ServiceError as exc:
         return {"rowData": [], "rowCount": 0}, "", exc.message
     rows = page["rows"]
@@ -87,6 +97,7 @@ clientside_callback(
     prevent_initial_call=True,
 )
 def search(_n, text):
+    text = inputs.text(text, "案件编号")
     if not (text or "").strip():
         raise PreventUpdate
     try:
@@ -130,12 +141,16 @@ clientside_callback(
 )
 def show_case(opened, reload):
     src = reload if ctx.triggered_id == "cs-reload" else opened
-    if not isinstance(src, dict) or not src.get("id"):
+    if not src:
+        raise PreventUpdate
+    src = inputs.case_ref(src, "cs-open")  # {"id": "abc"} and the like: a 400, not a 500
+    if src is None:
         raise PreventUpdate
     cases, principal = _cases(), _principal()
-    message = {"text": src["msg"], "kind": src.get("kind", "ok")} if src.get("msg") else None
+    msg, kind = inputs.text(src.get("msg"), "msg"), inputs.text(src.get("kind"), "kind")
+    message = {"text": msg, "kind": kind or "ok"} if msg else None
     try:
-        detail = queue.case_detail(cases, int(src["id"]), principal)
+        detail = queue.case_detail(cases, src["id"], principal)
     except ServiceError as exc:
         return html.Div(exc.message, className="cs-msg is-error cs-d-missing"), None, *_panel("detail")
     case = detail["case"]
@@ -187,11 +202,24 @@ clientside_callback(
     prevent_initial_call=True,
 )
 def tick(_n, shown):
+    shown = _shown_case(shown)
     if not shown:
         raise PreventUpdate
-    t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
+    try:
+        t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
+    except ValueError:  # a deadline that is no ISO time
+        raise inputs.refuse("deadline 须为 ISO 时间")
     new = view.countdown_view(t)
     return new.children, new.className
+
+
+def _shown_case(shown) -> dict | None:
+    """The cs-case store (written by show_case): id, version and the countdown's texts, or a 400."""
+    shown = inputs.case_ref(shown, "cs-case", need_version=True)
+    if shown is not None:
+        for key in ("deadline", "time_unit", "state", "reported_at"):
+            inputs.text(shown.get(key), f"cs-case.{key}")
+    return shown
 
 
 # ---- lifecycle actions ------------------------------------------------------------------------------------
@@ -221,13 +249,16 @@ _FORM_CLOSED = ("cs-actform", "", True, True, True, "", None)
 )
 def act(_clicks, _go, _cancel, shown, pending, note, hours, unit):
     trigger = ctx.triggered_id
+    shown = _shown_case(shown)
     if not ctx.triggered or not ctx.triggered[0].get("value") or not shown:
         raise PreventUpdate  # a button just drawn, not pressed
+    pending, note, unit = inputs.text(pending, "待办操作"), inputs.text(note, "备注"), inputs.text(unit, "单位")
+    hours = inputs.number(hours, "时长")
     if trigger == "cs-act-cancel":
         return (*_FORM_CLOSED, "", "cs-msg", no_update)
     if isinstance(trigger, dict):
-        action = trigger["action"]
-        rule = lifecycle.RULES.get(action)
+        action = trigger.get("action")
+        rule = lifecycle.RULES.get(action) if isinstance(action, str) else None
         if rule is None:
             raise PreventUpdate
         if rule.needs_note or rule.needs_hours or rule.takes_unit:
@@ -237,7 +268,9 @@ def act(_clicks, _go, _cancel, shown, pending, note, hours, unit):
                     rule.note_label + ("" if rule.needs_note else "（选填）"), action, "", "cs-msg", no_update)
         return _perform(shown, action, "", None, None)
     if trigger == "cs-act-go" and pending:
-        rule = lifecycle.RULES[pending]
+        rule = lifecycle.RULES.get(pending)
+        if rule is None:
+            return (no_update,) * 7 + (f"未知操作「{pending}」，请刷新页面后重试", "cs-msg is-error", no_update)
         return _perform(shown, pending, note or "", hours if rule.needs_hours else None,
                         unit if rule.takes_unit else None)
     raise PreventUpdate
@@ -246,7 +279,7 @@ def act(_clicks, _go, _cancel, shown, pending, note, hours, unit):
 def _perform(shown: dict, action: str, note: str, hours, unit):
     label = lifecycle.ACTION_LABELS.get(action, action)
     try:
-        case = _cases().act(int(shown["id"]), _principal(), action, shown["version"], note=note, hours=hours, unit=unit)
+        case = _cases().act(shown["id"], _principal(), action, shown["version"], note=note, hours=hours, unit=unit)
     except ServiceError as exc:
         if exc.status == 409:
             now = (exc.details.get("case") or {}).get("state_label")
@@ -323,6 +356,7 @@ def _payload(category, lon, lat, severity, phone, description, key=None) -> dict
     prevent_initial_call=True,
 )
 def preview(category, lon, lat, severity, phone, description):
+    category = inputs.text(category, "类别")
     cases, principal = _cases(), _principal()
     cat = cases.catalog().get(category) if category else None
     severity_hidden = not (cat and cat.is_emergency)
@@ -351,6 +385,7 @@ def preview(category, lon, lat, severity, phone, description):
 def submit_intake(n, category, lon, lat, severity, phone, description, key):
     if not n:
         raise PreventUpdate
+    category, key = inputs.text(category, "类别"), inputs.text(key, "key")
     cases, principal = _cases(), _principal()
     cat = cases.catalog().get(category) if category else None
     body = _payload(category, lon, lat, severity if cat and cat.is_emergency else None, phone, description, key)

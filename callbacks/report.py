@@ -7,6 +7,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from callbacks import inputs
 from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, save_photo
@@ -62,6 +63,7 @@ def _place(lon, lat) -> tuple[str, str]:
 def locate_me(clicks):
     # The geolocation component asks the phone as soon as it is mounted: it is mounted on the first
     # click (no permission prompt when the page opens) and asked again (update_now) on later ones.
+    clicks = inputs.integer(clicks, "n_clicks")
     if not clicks:
         raise PreventUpdate
     return view.geolocation(again=clicks > 1), "正在定位…", "rp-place"
@@ -77,12 +79,15 @@ def locate_me(clicks):
     prevent_initial_call=True,
 )
 def got_position(position, error):
+    position, error = inputs.mapping(position, "position"), inputs.mapping(error, "position_error")
     if "rp-geo.position_error" in ctx.triggered_prop_ids and error:
-        message = GEO_ERRORS.get(error.get("code"), "无法获取位置，请手动填写经纬度")
+        code = error.get("code")
+        message = GEO_ERRORS.get(code if isinstance(code, int) else None, "无法获取位置，请手动填写经纬度")
         return no_update, no_update, message, "rp-place rp-place--bad"
     if not position or position.get("lon") is None or position.get("lat") is None:
         raise PreventUpdate
-    lon, lat = round(position["lon"], 6), round(position["lat"], 6)
+    lon = round(inputs.number(position["lon"], "position.lon"), 6)
+    lat = round(inputs.number(position["lat"], "position.lat"), 6)
     # The place line is written here too: the phone may give the point already in the fields (no change,
     # so show_place would not run and 「正在定位…」 would stay).
     return (str(lon), str(lat)) + _place(lon, lat)
@@ -106,6 +111,7 @@ def show_place(lon, lat):
     Input("rp-category", "value"),
 )
 def severity_for_emergencies(code):
+    code = inputs.text(code, "类别")
     category = _services().cases.catalog().get(code) if code else None
     return {} if category is not None and category.is_emergency else {"display": "none"}
 
@@ -149,6 +155,8 @@ def submit(clicks, category, severity, lon, lat, description, photo, photo_name,
     principal = current_principal()
     if not clicks or principal is None:
         raise PreventUpdate
+    category, description, key = inputs.text(category, "类别"), inputs.text(description, "问题描述"), inputs.text(key, "key")
+    photo, photo_name = inputs.text(photo, "照片"), inputs.text(photo_name, "照片文件名")
     keep = (no_update,) * 6
 
     def refused(message: str):

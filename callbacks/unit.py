@@ -5,6 +5,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from callbacks import inputs
 from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, list_photos, save_photo
@@ -23,8 +24,19 @@ def _services():
     return services()
 
 
+def _live(live) -> dict:
+    """The un-live store (assets/unit.js): {"new": [ids], "changed": [ids], "reload": bool}."""
+    news = inputs.mapping(live, "un-live") or {}
+    for key in ("new", "changed"):
+        ids = news.get(key) or []
+        if not isinstance(ids, list):
+            raise inputs.refuse(f"un-live.{key} 须为编号列表")
+        news = {**news, key: [inputs.integer(i, f"un-live.{key}") for i in ids]}
+    return news
+
+
 def _new_ids(live) -> set[int]:
-    return {int(i) for i in (live or {}).get("new") or []}
+    return {i for i in _live(live)["new"] if i is not None}
 
 
 @callback(
@@ -40,6 +52,8 @@ def load_tasks(filter_key, _tick, _refresh, live, selected):
     principal = current_principal()
     if principal is None:
         raise PreventUpdate
+    filter_key = inputs.text(filter_key, "筛选")
+    selected = inputs.integer(selected, "un-selected")
     cases = _services().cases
     now = view.utcnow()
     todo = cases.list(principal, state=view.FILTERS["todo"][1], per_page=300)["items"]
@@ -79,16 +93,17 @@ def select_case(_clicks):
 )
 def show_case(selected, _refresh, live, _tick):
     principal = current_principal()
+    selected = inputs.integer(selected, "un-selected")
     if principal is None or selected is None:
         raise PreventUpdate
     trigger = ctx.triggered_id
-    news = live or {}
-    changed = {int(i) for i in news.get("changed") or []}
-    if trigger == "un-live" and not news.get("reload") and int(selected) not in changed:
+    news = _live(live)
+    changed = set(news["changed"])
+    if trigger == "un-live" and not news.get("reload") and selected not in changed:
         raise PreventUpdate  # news about other cases only
     services = _services()
     try:
-        case = services.cases.get(int(selected), principal)
+        case = services.cases.get(selected, principal)
     except ServiceError as exc:
         hidden = {"display": "none"}
         return html.Div(exc.message, className="un-placeholder un-placeholder--bad"), None, hidden, \
@@ -127,10 +142,14 @@ def show_case(selected, _refresh, live, _tick):
     prevent_initial_call=True,
 )
 def act(_sign, _resolve, _return, _extend, shown, resolve_note, reason, hours, photo, photo_name, refresh):
-    action = BUTTONS.get(ctx.triggered_id)
+    action = BUTTONS.get(ctx.triggered_id) if isinstance(ctx.triggered_id, str) else None
     principal = current_principal()
+    shown = inputs.case_ref(shown, "un-case", need_version=True)
     if action is None or not shown or principal is None or not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate
+    resolve_note, reason = inputs.text(resolve_note, "处置说明"), inputs.text(reason, "理由")
+    hours, refresh = inputs.number(hours, "延期时长"), inputs.integer(refresh, "un-refresh")
+    photo, photo_name = inputs.text(photo, "照片"), inputs.text(photo_name, "照片文件名")
     services = _services()
     keep = (no_update,) * 5
 

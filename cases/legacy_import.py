@@ -7,6 +7,14 @@ if any row is bad. Otherwise it writes every case in one transaction, in batches
 ``INSERT`` executemany (no ORM objects), each followed by one ``INSERT … SELECT`` that makes the
 batch's history rows in the database; a crash leaves nothing half-imported.
 
+Memory does not grow with the file: it is read twice, a row at a time. The first pass checks every
+row, in batches (located together, looked up in the database together), keeping only a 64-bit hash
+and the line of each legacy id for the duplicates (16 bytes a row) and the first
+:data:`PROBLEM_LIMIT` problems (all are counted). The second pass reads the rows again, checks them
+again and writes them batch by batch inside the one transaction; a file changed in between (a row
+that no longer passes, another row count, another size or modification time) rolls everything
+back.
+
 How a legacy row becomes a case
 -------------------------------
 * the point is located in bulk (``Locator.locate_many``); grid and district come from its chain;
@@ -24,6 +32,7 @@ How a legacy row becomes a case
 from __future__ import annotations
 
 import csv
+from array import array
 import math
 import time
 from collections import Counter
@@ -62,6 +71,11 @@ IMPORT_ACTOR = "system:import"
 FUTURE_SLACK = timedelta(minutes=5)
 # How many problems the exception's message lists (all of them are in .problems).
 MESSAGE_LIMIT = 200
+# How many problems are kept for .problems (the smallest line numbers; every one is counted).
+PROBLEM_LIMIT = 10_000
+# SQLite page cache (KiB) of the writing connection: the indexes of a large table stay in memory
+# while it grows. Part of the import's peak memory (bench/bench_imports.py).
+WRITE_CACHE_KIB = 64 * 1024
 _IN_CHUNK = 500   # keys per IN (…) when looking for already imported cases
 _ID_CHUNK = 5000  # keys per IN (…) when reading back the ids of a written batch
 
@@ -82,22 +96,26 @@ def _label(col: str) -> str:
 
 class CaseImportError(ValueError):
     """The file was refused; nothing was written. ``problems``: [(line, message)], sorted by line;
-    line 1 is the header, 0 the whole file."""
+    line 1 is the header, 0 the whole file. ``total``: how many problems there are (``problems``
+    holds the first PROBLEM_LIMIT of them), ``bad_lines``: how many rows have one."""
 
-    def __init__(self, problems: Sequence[tuple[int, str]], path: str | None = None):
+    def __init__(self, problems: Sequence[tuple[int, str]], path: str | None = None, *,
+                 total: int | None = None, bad_lines: int | None = None):
         self.problems = sorted(problems, key=lambda p: p[0])
         self.path = path
-        bad_lines = len({line for line, _ in self.problems if line > 0})
+        self.total = len(self.problems) if total is None else total
+        if bad_lines is None:
+            bad_lines = len({line for line, _ in self.problems if line > 0})
         head = f"{path}：" if path else ""
-        head += f"发现 {len(self.problems)} 处问题"
+        head += f"发现 {self.total:,} 处问题"
         if bad_lines:
-            head += f"（涉及 {bad_lines} 行）"
+            head += f"（涉及 {bad_lines:,} 行）"
         head += "，未导入任何案件"
         lines = [head]
         for line, msg in self.problems[:MESSAGE_LIMIT]:
             lines.append(f"  第 {line} 行：{msg}" if line else f"  {msg}")
-        if len(self.problems) > MESSAGE_LIMIT:
-            lines.append(f"  …… 另有 {len(self.problems) - MESSAGE_LIMIT} 处问题未列出")
+        if self.total > MESSAGE_LIMIT:
+            lines.append(f"  …… 另有 {self.total - MESSAGE_LIMIT:,} 处问题未列出")
         super().__init__("\n".join(lines))
 
 
@@ -124,11 +142,29 @@ class ImportReport:
                 f"用时 {self.seconds:.1f} 秒，{self.rows_per_second:,.0f} 行/秒")
 
 
-# ---------------------------------------------------------------------------------------------
-# reading
 
-def _read(path) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
-    """[(line number, fields)] of the data rows, or problems with the file or its header."""
+# ---------------------------------------------------------------------------------------------
+# reading: a stream of rows, never the whole file
+
+class _FileProblem(Exception):
+    """The file cannot be read on (missing, not UTF-8, broken CSV, wrong header): its one problem."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _file_stamp(path) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _data_rows(path):
+    """Yields (line, fields in COLUMNS order) per data row, or (line, None, message) for a row of the
+    wrong width; raises _FileProblem for a file that cannot be read on. Holds one row at a time."""
     p = Path(path)
     reader = None
     try:
@@ -136,7 +172,7 @@ def _read(path) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
             reader = csv.reader(fh, strict=True)
             header = next(reader, None)
             if header is None:
-                return [], [(0, "文件为空（缺少表头行）")]
+                raise _FileProblem(0, "文件为空（缺少表头行）")
             names = [h.strip() for h in header]
             missing = [c for c in COLUMNS if c not in names]
             extra = [h for h in names if h not in COLUMNS]
@@ -149,11 +185,9 @@ def _read(path) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
                     parts.append("多余的列 " + "、".join(h or "（空列名）" for h in extra))
                 if dups:
                     parts.append("重复的列 " + "、".join(dups))
-                return [], [(1, "表头不符：" + "；".join(parts) + "。须恰好为：" + ",".join(COLUMNS))]
+                raise _FileProblem(1, "表头不符：" + "；".join(parts) + "。须恰好为：" + ",".join(COLUMNS))
             order = [names.index(c) for c in COLUMNS]
             identity = order == list(range(len(COLUMNS)))
-            rows: list[tuple[int, list[str]]] = []
-            problems: list[tuple[int, str]] = []
             width = len(COLUMNS)
             last = reader.line_num
             for fields in reader:
@@ -162,18 +196,17 @@ def _read(path) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue                 # blank line
                 if len(fields) != width:
-                    problems.append((line, f"字段数为 {len(fields)}，表头为 {width} 列"))
+                    yield line, None, f"字段数为 {len(fields)}，表头为 {width} 列"
                     continue
-                rows.append((line, fields if identity else [fields[i] for i in order]))
-            return rows, problems
+                yield line, (fields if identity else [fields[i] for i in order]), None
     except FileNotFoundError:
-        return [], [(0, f"文件不存在：{p}")]
+        raise _FileProblem(0, f"文件不存在：{p}")
     except IsADirectoryError:
-        return [], [(0, f"不是文件：{p}")]
+        raise _FileProblem(0, f"不是文件：{p}")
     except UnicodeDecodeError as exc:
-        return [], [(0, f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")]
+        raise _FileProblem(0, f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")
     except csv.Error as exc:
-        return [], [(reader.line_num if reader is not None else 0, f"CSV 格式错误：{exc}")]
+        raise _FileProblem(reader.line_num if reader is not None else 0, f"CSV 格式错误：{exc}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,81 +318,192 @@ def _existing_keys(service: CaseService, keys: list[str]) -> set[str]:
     return found
 
 
-def _check(service: CaseService, raw: list[tuple[int, list[str]]], now: datetime, tick=None):
-    """Every row checked; returns (good rows, grid index per row, problems)."""
-    catalog = service.catalog()
-    with service.db.engine.connect() as conn:
-        units = {code: level for code, level in conn.execute(select(UnitRow.code, UnitRow.level))}
-    problems: list[tuple[int, str]] = []
-    rows: list[_Row] = []
-    first_line: dict[str, int] = {}
-    i_id, i_cat, i_lon, i_lat, i_src, i_unit = (_COL[c] for c in ("case_id", "category_code", "lon", "lat",
-                                                                   "source", "unit_code"))
-    i_rw, i_ext = _COL["rework_count"], _COL["extension_count"]
-    i_times = [(c, _COL[c]) for c in TIME_COLUMNS]
-    sources = set(SOURCES)
-    for n, (line, f) in enumerate(raw):
-        if tick is not None and n % 5000 == 0 and n:
-            tick(5000)
-        out: list[str] = []
+
+
+class _Problems:
+    """Every problem counted; the first PROBLEM_LIMIT (by line) kept, so a file of a million bad rows
+    does not hold a million messages. Lines with a problem are kept as a bitmap (a bit per line)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: list[tuple[int, str]] = []
+        self.total = 0
+        self._bad = bytearray()
+
+    def add(self, line: int, message: str) -> None:
+        self.total += 1
+        if line > 0:
+            byte = line >> 3
+            if byte >= len(self._bad):
+                self._bad.extend(bytes(max(byte + 1 - len(self._bad), len(self._bad))))
+            self._bad[byte] |= 1 << (line & 7)
+        self.items.append((line, message))
+        if len(self.items) > 2 * self.limit:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.items.sort(key=lambda p: p[0])
+        del self.items[self.limit:]
+
+    def bad_lines(self) -> int:
+        return sum(bin(b).count("1") for b in self._bad)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def error(self, path) -> "CaseImportError":
+        self._trim()
+        return CaseImportError(self.items, str(path), total=self.total, bad_lines=self.bad_lines())
+
+
+class _Checker:
+    """The checks of one row, with what they need from the database read once (catalog, units)."""
+
+    def __init__(self, service: CaseService, now: datetime):
+        self.now = now
+        self.catalog = service.catalog()
+        with service.db.engine.connect() as conn:
+            self.units = {code: level for code, level in conn.execute(select(UnitRow.code, UnitRow.level))}
+        self.sources = set(SOURCES)
+        self.i = {c: _COL[c] for c in COLUMNS}
+        self.i_times = [(c, _COL[c]) for c in TIME_COLUMNS]
+
+    def row(self, line: int, f: list[str], out: list[str]) -> _Row:
+        """The row's own defects go to ``out`` (duplicates, the city's extent and the database are
+        checked by the caller, over many rows at once)."""
+        i = self.i
         f = [x.strip() for x in f]
-        case_id = f[i_id]
+        case_id = f[i["case_id"]]
         if not case_id:
             out.append(f"{_label('case_id')}为空")
         elif len(case_id) > MAX_CASE_ID:
             out.append(f"{_label('case_id')}过长（最多 {MAX_CASE_ID} 个字符）")
-        elif case_id in first_line:
-            out.append(f"原编号 {case_id} 在文件中重复（与第 {first_line[case_id]} 行相同）")
-        else:
-            first_line[case_id] = line
-        code = f[i_cat]
-        category = catalog.get(code)
+        code = f[i["category_code"]]
+        category = self.catalog.get(code)
         if category is None:
             out.append(f"未知的事件类别编码“{code}”" if code else f"{_label('category_code')}为空")
-        lon = _coord(f[i_lon], "lon", -180.0, 180.0, out)
-        lat = _coord(f[i_lat], "lat", -90.0, 90.0, out)
-        source = f[i_src]
-        if source not in sources:
+        lon = _coord(f[i["lon"]], "lon", -180.0, 180.0, out)
+        lat = _coord(f[i["lat"]], "lat", -90.0, 90.0, out)
+        source = f[i["source"]]
+        if source not in self.sources:
             out.append(f"未知的来源渠道“{source}”（须为 {'、'.join(SOURCES)} 之一）" if source
                        else f"{_label('source')}为空（须为 {'、'.join(SOURCES)} 之一）")
-        unit_code = f[i_unit] or None
-        if unit_code is not None and unit_code not in units:
+        unit_code = f[i["unit_code"]] or None
+        if unit_code is not None and unit_code not in self.units:
             out.append(f"未知的处置单位编码“{unit_code}”")
-        times = {col: _time(f[i], col, out) for col, i in i_times}
-        if not f[_COL["reported_at"]]:
+        times = {col: _time(f[k], col, out) for col, k in self.i_times}
+        if not f[i["reported_at"]]:
             out.append(f"{_label('reported_at')}为空（上报时间必填）")
-        _time_rules(times, now, out)
-        rework = _count(f[i_rw], "rework_count", out)
-        extension = _count(f[i_ext], "extension_count", out)
-        if out:
-            problems.extend((line, m) for m in out)
-        rows.append(_Row(line, case_id, category, lon, lat, source, unit_code, times, rework, extension))
-    if tick is not None and raw:
-        tick(len(raw) % 5000 or 5000)
+        _time_rules(times, self.now, out)
+        rework = _count(f[i["rework_count"]], "rework_count", out)
+        extension = _count(f[i["extension_count"]], "extension_count", out)
+        return _Row(line, case_id, category, lon, lat, source, unit_code, times, rework, extension)
 
-    # Already imported (same legacy id stored earlier)?
-    keys = [legacy_key(r.case_id) for r in rows if r.case_id and first_line.get(r.case_id) == r.line]
-    done = _existing_keys(service, keys)
-    if done:
-        for r in rows:
-            if legacy_key(r.case_id) in done and first_line.get(r.case_id) == r.line:
-                problems.append((r.line, f"原编号 {r.case_id} 已导入过（重复导入），不能再次导入"))
 
-    # Points outside the city, in bulk.
+def _id_ok(case_id: str) -> bool:
+    return bool(case_id) and len(case_id) <= MAX_CASE_ID
+
+
+@dataclass
+class _Scan:
+    rows: int
+    stamp: tuple[int, int] | None
+
+
+def _scan(service: CaseService, path, now: datetime, batch_size: int, tick) -> _Scan:
+    """The first pass: every row checked, nothing written; raises CaseImportError with every problem.
+
+    Kept while streaming: a 64-bit hash and the line of each legacy id (16 bytes a row, for the
+    duplicates), the current batch of rows (located and looked up in the database together), and at
+    most PROBLEM_LIMIT messages."""
+    stamp = _file_stamp(path)
+    problems = _Problems(PROBLEM_LIMIT)
+    checker = _Checker(service, now)
     locator = service.areas.locator()
-    grid_idx = np.full(len(rows), -1, dtype=np.int64)
     if locator is None:
-        problems.append((0, "尚未导入城市网格，无法定位案件（请先执行 import-grid 或 seed-demo）"))
-    else:
-        ok = np.array([r.lon is not None and r.lat is not None for r in rows], dtype=bool)
-        if ok.any():
-            lons = np.array([r.lon for r in rows if r.lon is not None and r.lat is not None], dtype=np.float64)
-            lats = np.array([r.lat for r in rows if r.lon is not None and r.lat is not None], dtype=np.float64)
-            grid_idx[ok] = locator.locate_many(lons, lats)
-        for k in np.flatnonzero(ok & (grid_idx < 0)).tolist():
-            r = rows[k]
-            problems.append((r.line, f"坐标（{r.lon}, {r.lat}）不在本市范围内"))
-    return rows, grid_idx, problems
+        problems.add(0, "尚未导入城市网格，无法定位案件（请先执行 import-grid 或 seed-demo）")
+    hashes, hash_lines = array("q"), array("q")
+    already: list[tuple[int, str]] = []   # (line, id) already in the database; settled after duplicates
+    batch: list[_Row] = []
+    rows = 0
+
+    def settle(batch: list[_Row]) -> None:
+        keys = [legacy_key(r.case_id) for r in batch if _id_ok(r.case_id)]
+        done = _existing_keys(service, keys) if keys else set()
+        if done:
+            already.extend((r.line, r.case_id) for r in batch if _id_ok(r.case_id) and legacy_key(r.case_id) in done)
+        if locator is not None:
+            placed = [r for r in batch if r.lon is not None and r.lat is not None]
+            if placed:
+                idx = locator.locate_many(np.array([r.lon for r in placed], dtype=np.float64),
+                                          np.array([r.lat for r in placed], dtype=np.float64))
+                for k in np.flatnonzero(idx < 0).tolist():
+                    r = placed[k]
+                    problems.add(r.line, f"坐标（{r.lon}, {r.lat}）不在本市范围内")
+        if tick is not None:
+            tick(len(batch))
+
+    try:
+        for line, fields, width_problem in _data_rows(path):
+            if width_problem is not None:
+                problems.add(line, width_problem)
+                continue
+            rows += 1
+            out: list[str] = []
+            r = checker.row(line, fields, out)
+            for m in out:
+                problems.add(line, m)
+            if _id_ok(r.case_id):
+                hashes.append(hash(r.case_id))
+                hash_lines.append(line)
+            batch.append(r)
+            if len(batch) >= batch_size:
+                settle(batch)
+                batch = []
+        if batch:
+            settle(batch)
+    except _FileProblem as exc:
+        raise CaseImportError([(exc.line, exc.message)], str(path)) from None
+
+    repeats = _repeated_ids(path, hashes, hash_lines)
+    del hashes, hash_lines
+    for line, (case_id, first) in sorted(repeats.items()):
+        problems.add(line, f"原编号 {case_id} 在文件中重复（与第 {first} 行相同）")
+    for line, case_id in already:
+        if line not in repeats:   # a repeat is reported as a repeat, once
+            problems.add(line, f"原编号 {case_id} 已导入过（重复导入），不能再次导入")
+    if problems:
+        raise problems.error(path)
+    return _Scan(rows, stamp)
+
+
+def _repeated_ids(path, hashes: array, hash_lines: array) -> dict[int, tuple[str, int]]:
+    """{line: (id, first line with that id)} for every later row that repeats a legacy id. Equal
+    hashes only name candidates: their ids are read again from the file and compared for real."""
+    if len(hashes) < 2:
+        return {}
+    h = np.frombuffer(hashes, dtype=np.int64)
+    lines = np.frombuffer(hash_lines, dtype=np.int64)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    if not same.any():
+        return {}
+    mark = np.zeros(len(hs), dtype=bool)
+    mark[1:] |= same
+    mark[:-1] |= same
+    candidates = set(lines[order[mark]].tolist())
+    first: dict[str, int] = {}
+    repeats: dict[int, tuple[str, int]] = {}
+    i_id = _COL["case_id"]
+    for line, fields, width_problem in _data_rows(path):
+        if width_problem is None and line in candidates:
+            case_id = fields[i_id].strip()
+            if case_id in first:
+                repeats[line] = (case_id, first[case_id])
+            else:
+                first[case_id] = line
+    return repeats
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,35 +523,69 @@ def import_cases(service: CaseService, path, progress: bool = True, batch_size: 
     """Import the legacy cases of the CSV at ``path`` through ``service`` (its database, hierarchy,
     catalog and units). All or nothing: raises :class:`CaseImportError` listing every problem
     (nothing written) or writes every row in one transaction and returns an :class:`ImportReport`.
-    ``progress`` shows a rich progress bar; ``batch_size`` rows go in each INSERT executemany."""
+    ``progress`` shows a rich progress bar; ``batch_size`` rows are checked, located and written
+    together (one INSERT executemany each). The file is read twice, a row at a time: memory does not
+    grow with the file (bench/bench_imports.py)."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     started = time.perf_counter()
     now = service.clock()
     service.reload_reference()       # the catalog and units as they are in the database now
-    raw, problems = _read(path)
-    if problems:
-        raise CaseImportError(problems, str(path))
     bar = _progress(progress)
     if bar is not None:
         bar.start()
     try:
-        check_task = bar.add_task("校验", total=len(raw)) if bar else None
-        tick = (lambda k: bar.advance(check_task, k)) if bar else None
-        rows, grid_idx, problems = _check(service, raw, now, tick)
-        if problems:
-            raise CaseImportError(problems, str(path))
-        write_task = bar.add_task("写入", total=len(rows)) if bar else None
-        imported, by_state, routed = _write(service, rows, grid_idx, now, batch_size,
+        check_task = bar.add_task("校验", total=None) if bar else None
+        scan = _scan(service, path, now, batch_size, (lambda k: bar.advance(check_task, k)) if bar else None)
+        if bar is not None:
+            bar.update(check_task, total=scan.rows, completed=scan.rows)
+        write_task = bar.add_task("写入", total=scan.rows) if bar else None
+        imported, by_state, routed = _write(service, path, scan, now, batch_size,
                                             (lambda k: bar.advance(write_task, k)) if bar else None)
     finally:
         if bar is not None:
             bar.stop()
-    return ImportReport(rows=len(raw), imported=imported, by_state=dict(by_state),
+    return ImportReport(rows=scan.rows, imported=imported, by_state=dict(by_state),
                         seconds=time.perf_counter() - started, routed=routed)
 
 
-def _write(service: CaseService, rows: list[_Row], grid_idx: np.ndarray, now: datetime, batch_size: int, tick):
+def _changed(path) -> CaseImportError:
+    return CaseImportError([(0, "文件在校验之后被修改，已全部回滚，未导入任何案件；请在文件不再变化时重新导入")], str(path))
+
+
+def _checked_batches(service: CaseService, path, now: datetime, batch_size: int):
+    """The second pass: the rows again, checked again (a file changed since the first pass must not
+    slip through), in batches of (rows, grid index per row)."""
+    checker = _Checker(service, now)
+    locator = service.areas.locator()
+    batch: list[_Row] = []
+
+    def located(batch):
+        idx = locator.locate_many(np.array([r.lon for r in batch], dtype=np.float64),
+                                  np.array([r.lat for r in batch], dtype=np.float64))
+        if (idx < 0).any():
+            raise _changed(path)
+        return batch, idx
+
+    try:
+        for line, fields, width_problem in _data_rows(path):
+            out: list[str] = []
+            if width_problem is not None:
+                raise _changed(path)
+            r = checker.row(line, fields, out)
+            if out or r.lon is None or r.lat is None:
+                raise _changed(path)
+            batch.append(r)
+            if len(batch) >= batch_size:
+                yield located(batch)
+                batch = []
+        if batch:
+            yield located(batch)
+    except _FileProblem:
+        raise _changed(path) from None
+
+
+def _write(service: CaseService, path, scan: _Scan, now: datetime, batch_size: int, tick):
     locator = service.areas.locator()
     unit_index, types = service._routing_refs()
     unit_names = dict(service._unit_names)
@@ -436,12 +614,11 @@ def _write(service: CaseService, rows: list[_Row], grid_idx: np.ndarray, now: da
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:   # indexes of a large table stay in memory while we write (this connection only)
                 old_cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-                conn.exec_driver_sql("PRAGMA cache_size=-262144")
-            for b in range(0, len(rows), batch_size):
-                chunk = rows[b:b + batch_size]
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
+            for chunk, grid_idx in _checked_batches(service, path, now, batch_size):
                 params = []
                 states = []
-                for k, r in enumerate(chunk, start=b):
+                for k, r in enumerate(chunk):
                     gi = int(grid_idx[k])
                     cat = r.category
                     t = r.times
@@ -487,6 +664,8 @@ def _write(service: CaseService, rows: list[_Row], grid_idx: np.ndarray, now: da
                 imported += len(chunk)
                 if tick is not None:
                     tick(len(chunk))
+            if imported != scan.rows or _file_stamp(path) != scan.stamp:
+                raise _changed(path)      # rows added, removed or rewritten since the check: roll back
             if sqlite:
                 conn.exec_driver_sql(f"PRAGMA cache_size={int(old_cache)}")
     except IntegrityError as exc:

@@ -1,4 +1,4 @@
-"""Case photos: checks (type by magic bytes, size), content-addressed files under the photo root, rows in case_photos.
+"""Case photos: checks (type by magic bytes, size, a full decode), content-addressed files under the photo root, rows in case_photos.
 
 Every page that shows or takes photos goes through this module: the unit's feedback (/unit), the
 phone report (/report), the console, and the GET /photos/<id> route (api/photos.py).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import os
 import re
 import uuid
@@ -28,6 +29,7 @@ from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +42,12 @@ from dispatch.city_time import local_iso as _iso
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_MB = MAX_BYTES // (1024 * 1024)
+# A phone's 50-megapixel camera fits; a small file claiming more is a decompression bomb, refused
+# from its header before a pixel is decoded.
+MAX_PIXELS = 50_000_000
+# JPEGs are decoded at a reduced scale (DCT scaling reads every byte of the stream all the same):
+# a truncated or corrupt file fails, a good one costs a fraction of a full decode.
+CHECK_SCALE = (1024, 1024)
 KINDS = ("report", "feedback")
 KIND_LABELS = {"report": "上报照片", "feedback": "处置照片"}
 # Who may attach which kind: reports come from whoever may report (the /report page's roles);
@@ -63,6 +71,7 @@ class PhotoType:
 JPEG = PhotoType("jpeg", "image/jpeg", ".jpg")
 PNG = PhotoType("png", "image/png", ".png")
 WEBP = PhotoType("webp", "image/webp", ".webp")
+PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
 def photo_root(root: str | Path | None = None) -> Path:
@@ -102,7 +111,30 @@ def check_photo(data, filename: str = "") -> PhotoType:
         ext = Path(filename or "").suffix.lower().lstrip(".")
         named = f"（{ext.upper()}）" if ext else ""
         raise ServiceError(400, "bad_photo_type", f"不支持的文件类型{named}：只接受 {TYPES_TEXT} 图片")
+    _decode(bytes(data), kind)
     return kind
+
+
+def _decode(data: bytes, kind: PhotoType) -> None:
+    """Decode the whole image (not only its first bytes): a truncated or corrupt file, or one whose
+    header claims more than MAX_PIXELS, is refused with a 400 before anything is written."""
+    broken = ServiceError(400, "bad_photo", "照片文件已损坏或不完整，无法识别，请重新拍摄或选择")
+    try:
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind.name]]) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ServiceError(400, "photo_too_large",
+                                   f"照片像素过多（{width}×{height}），最多 {MAX_PIXELS // 1_000_000} 百万像素")
+            if kind is PNG:
+                img.verify()  # every chunk's checksum, up to IEND (a PNG cut after its pixels too)
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind.name]]) as img:
+            if kind is JPEG:
+                img.draft("RGB", CHECK_SCALE)
+            img.load()
+    except ServiceError:
+        raise
+    except Exception:  # noqa: BLE001 - any failure to decode untrusted bytes means a broken image
+        raise broken from None
 
 
 _DATA_URL = re.compile(r"^data:([^,]*?)(;base64)?,", re.IGNORECASE)

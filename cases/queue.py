@@ -16,6 +16,7 @@ from dispatch.catalog import KIND_NAMES_ZH, TIME_UNIT_NAMES_ZH, URGENCY_NAMES_ZH
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import LEVEL_NAMES_ZH
 from dispatch.city_time import CITY_TZ
+from dispatch.limits import is_int64
 
 KINDS = tuple(KIND_NAMES_ZH)
 # The clock stops at these; every other state of an accepted case can be overdue (docs/figures.md: a
@@ -332,9 +333,14 @@ def head_seq(cases: CaseService) -> int | None:
 def find_case(cases: CaseService, principal: Principal, text: str) -> int:
     """The case a search box names ("1234" or "#1234"), if the principal may see it; else a ServiceError."""
     raw = (text or "").strip().lstrip("#＃")
-    if not raw.isdigit():
+    try:
+        case_id = int(raw) if raw.isdigit() else None  # full-width digits count; "²" is no number
+    except ValueError:
+        case_id = None
+    if case_id is None:
         raise ServiceError(400, "bad_request", "请输入案件编号（数字）")
-    case_id = int(raw)
+    if not is_int64(case_id):
+        raise ServiceError(404, "not_found", f"案件 #{raw} 不存在")
     with cases.db.session() as s:
         cases.visible_case(s, case_id, principal)
     return case_id

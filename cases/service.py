@@ -46,6 +46,7 @@ from data.tokens import Principal
 from dispatch import lifecycle
 from dispatch.city_time import local_iso as _iso
 from dispatch.errors import ServiceError
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
 from dispatch.units import index_units
@@ -101,6 +102,8 @@ class IntakeRequest(BaseModel):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("须带时区偏移（如 2026-11-25T09:30:00+08:00）")
+        if v is not None and not day_in_range(v):  # past these, the shift to UTC overflows
+            raise ValueError(f"须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间")
         return v
 
 
@@ -817,7 +820,7 @@ class CaseService:
     # ---- reads ----------------------------------------------------------------------------
     def visible_case(self, s: Session, case_id: int, principal: Principal | None) -> Case:
         """The case row, if `principal` may see it (None: the system, sees all); else 404 or 403."""
-        case = s.get(Case, case_id)
+        case = s.get(Case, case_id) if is_int64(case_id) else None  # no row has an id past 64 bits
         if case is None:
             raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
         if principal is not None and not self.can_see(principal, case):
@@ -916,7 +919,7 @@ class CaseService:
                                 area_code=principal.area_code, unit_code=principal.unit_code)
         now = self.clock()
         with self.db.session() as s:
-            case = s.get(Case, case_id)
+            case = s.get(Case, case_id) if is_int64(case_id) else None
             if case is None:
                 raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
             # Order: what never changes first (area 403, role 400/403), then the version (409), then

@@ -15,6 +15,7 @@ from data.files import PLAN_INDICATORS_PATH
 from data.models import Indicator, IndicatorValue, utcnow
 from dispatch.city_time import city_today, local_iso
 from dispatch.errors import ServiceError
+from dispatch.limits import EARLIEST_DAY
 
 
 # The cockpit's thematic panels; every indicator belongs to one of them.
@@ -226,6 +227,8 @@ def parse_as_of(raw, today: date | None = None) -> date:
         raise ServiceError(400, "invalid", f"as_of（统计截止日期）须为 YYYY-MM-DD 格式的日期，收到 {raw!r}") from None
     if d > (today or today_shanghai()):
         raise ServiceError(400, "invalid", f"as_of（统计截止日期）{text} 晚于今天")
+    if d < EARLIEST_DAY:
+        raise ServiceError(400, "invalid", f"as_of（统计截止日期）须不早于 {EARLIEST_DAY.isoformat()}")
     return d
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, or_
 from data.models import Case
 from data.tokens import Principal
 from dispatch.errors import ServiceError
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY  # the days any input may name
 from figures import cockpit, period, rollup, wall
 from figures.definitions import GROUP_BY, period_bounds
 from figures.period import is_overdue, overdue_now
@@ -51,10 +52,6 @@ def scope_filters(cases, principal: Principal | None) -> list:
         out.append(or_(period.unindexed(Case.unit_code) == unit,
                        cast(Case.assist_units, String).contains(f'"{unit}"', autoescape=True)))
     return out
-
-
-# The days a figure may cover: wide enough for any legacy import, narrow enough for datetime arithmetic.
-EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 def kpis(cases, start: date, end: date, by: str | None = None, principal: Principal | None = None,

@@ -9,6 +9,7 @@ from flask import current_app
 from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
+from dispatch.limits import is_int64
 from data import files
 from layouts.case_text import actor_label, history_action
 
@@ -34,6 +35,8 @@ def layout(case=None, **_query):
         selected = int(case) if case else None
     except ValueError:
         selected = None
+    if selected is not None and not (is_int64(selected) and selected > 0):
+        selected = None  # ?case= past any id: show the list, not a case that cannot exist
     config = {"unit": principal.unit_code if principal else None, "since": live.head() if live is not None else None,
               "live": live is not None, "max_bytes": MAX_BYTES}
     return html.Div(className="un", children=[

@@ -26,6 +26,7 @@ from typing import Callable
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 from sqlalchemy import func, select
+from werkzeug.serving import WSGIRequestHandler
 
 from cases.service import mask_phone
 from data.models import Case, CaseEvent, CaseHistory
@@ -386,4 +387,18 @@ class LiveBus:
         """The embedded default: Werkzeug's threaded server with simple-websocket (see docs/live.md for
         the production mode)."""
         self.socketio.run(server, host=host, port=port, debug=False, use_reloader=False, log_output=False,
-                          allow_unsafe_werkzeug=True)
+                          allow_unsafe_werkzeug=True, request_handler=_ClosingRequestHandler)
+
+
+class _ClosingRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, but a connection the application dropped is closed, not read again.
+
+    simple-websocket ends a WebSocket by raising ConnectionError out of the WSGI application, which
+    Werkzeug reports to `connection_dropped` and then, the upgrade request having been HTTP/1.1 keep-alive,
+    reads the socket for a next request — racing the WebSocket's own reader thread for the client's close
+    frame. When Werkzeug won, it parsed the frame's bytes as a request line and logged "Bad HTTP/0.9
+    request" (or "Bad request syntax") each time a screen left. After a WebSocket the socket is no longer
+    HTTP: end the connection there."""
+
+    def connection_dropped(self, error, environ=None) -> None:
+        self.close_connection = True

@@ -5,14 +5,16 @@ Redis pub/sub (python-socketio's RedisManager) and adds what an operations centr
 goes away:
 
 - publishing never blocks for long: short socket timeouts, no client-side retries, and after a
-  failure a short circuit-open period during which publishes are not even tried;
+  failure publishes are not even tried until the outage's next retry time (web/outage.py);
 - the local fan-out happens before the publish (as in python-socketio), so clients of the
   committing process are served while Redis is down;
 - messages that could not be published are kept (bounded) and published again when Redis is back,
   so clients of other processes get them late rather than never;
 - the subscriber pings Redis every few seconds, reconnects quickly (0.5 s doubling to 5 s), and
   when it comes back after an outage tells the live bus, which replays the outage window from the
-  outbox to every connection of this process (the gate drops what a connection already had).
+  outbox to every connection of this process (the gate drops what a connection already had);
+- an outage is logged once per process, with its retry delay, and its end once: the publisher, the
+  subscriber and the other users of the same Redis share one `web.outage.Outage`.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Callable
 import socketio
 
 from live.gate import DeliveryGate
+from web.outage import redis_outage
 
 log = logging.getLogger("ucc.live")
 
@@ -77,14 +80,12 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
     name = "ucc-redis"
     PING_EVERY = 3.0
     PONG_TIMEOUT = 6.0
-    CIRCUIT_OPEN_SECONDS = 1.0
-    RETRY_FIRST, RETRY_MAX = 0.5, 5.0
 
     def __init__(self, url: str, channel: str, keep_unpublished: int = 10000):
         super().__init__(url, channel=channel, write_only=False)
         self._pub = None
         self._pub_lock = threading.Lock()
-        self._blocked_until = 0.0
+        self.outage = redis_outage(url)  # shared with the rate limits: one warning per outage
         self._unpublished: deque = deque(maxlen=keep_unpublished)
         self._link_up = False
         self._failed = False  # the subscriber has failed at least once (an outage to catch up after)
@@ -104,11 +105,11 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
 
     @property
     def redis_up(self) -> bool:
-        return self._link_up and time.monotonic() >= self._blocked_until
+        return self._link_up and not self.outage.down
 
     # ---- publishing ----------------------------------------------------------------------------
     def _publish(self, data):
-        if time.monotonic() < self._blocked_until:
+        if not self.outage.may_try():
             self._keep(data)
             return None
         try:
@@ -119,11 +120,10 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
             result = pub.publish(self.channel, self.json.dumps(data))
         except Exception as exc:  # noqa: BLE001 - Redis away: keep serving this process's clients
             self.publish_failures += 1
-            if time.monotonic() >= self._blocked_until:
-                log.warning("Redis 不可用，实时消息暂不能发往其他进程（%s）", exc)
-            self._blocked_until = time.monotonic() + self.CIRCUIT_OPEN_SECONDS
+            self.outage.failed(exc)  # logs the outage once; messages wait in _unpublished meanwhile
             self._keep(data)
             return None
+        self.outage.recovered()
         if self._unpublished:
             self._republish()
         return result
@@ -135,7 +135,7 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
     def _republish(self) -> None:
         """Publish what could not be published during an outage, oldest first."""
         n = 0
-        while self._unpublished and time.monotonic() >= self._blocked_until:
+        while self._unpublished and self.outage.may_try():
             try:
                 data = self._unpublished.popleft()
             except IndexError:
@@ -143,16 +143,15 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
             try:
                 self._pub.publish(self.channel, self.json.dumps(data))
                 n += 1
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
                 self._unpublished.appendleft(data)
-                self._blocked_until = time.monotonic() + self.CIRCUIT_OPEN_SECONDS
+                self.outage.failed(exc)
                 break
         if n:
             log.info("Redis 恢复：补发 %d 条实时消息", n)
 
     # ---- subscribing ---------------------------------------------------------------------------
     def _redis_listen_with_retries(self):  # pragma: no cover - exercised by the live tests
-        retry = self.RETRY_FIRST
         while True:
             pubsub = None
             try:
@@ -160,7 +159,6 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
                 self._mark_up()
-                retry = self.RETRY_FIRST
                 last_ping, waiting_since = time.monotonic(), None
                 while True:
                     message = pubsub.get_message(timeout=1.0)
@@ -178,8 +176,8 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
                         last_ping = now
                         waiting_since = waiting_since or now
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect
-                if self._link_up:
-                    log.warning("Redis 订阅中断（%s），%.1f 秒后重连；本进程的客户端仍收到本进程的事件", exc, retry)
+                # One warning per outage (web/outage.py); this process's clients still get its own events.
+                retry = self.outage.failed(exc)
                 self._link_up = False
                 self._failed = True
                 if pubsub is not None:
@@ -188,25 +186,23 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
                     except Exception:  # noqa: BLE001
                         pass
                 time.sleep(retry)
-                retry = min(retry * 2, self.RETRY_MAX)
 
     def _mark_up(self) -> None:
         recovering = self._failed and not self._link_up
         last_good = self.last_good
         self._link_up = True
         self.last_good = time.time()
-        self._blocked_until = 0.0
+        self.outage.recovered()  # "Redis 已恢复", once, whoever noticed first
         if not recovering:
             return
-        log.info("Redis 订阅已恢复")
         if self._unpublished:
             try:
                 with self._pub_lock:
                     if self._pub is None:
                         self._pub = self._client(read_timeout=1.0)
                 self._republish()
-            except Exception:  # noqa: BLE001
-                log.exception("republish failed")
+            except Exception as exc:  # noqa: BLE001
+                self.outage.failed(exc)
         if self.on_recovered is not None:
             try:
                 self.on_recovered(last_good)

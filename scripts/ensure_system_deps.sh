@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian when missing: Chromium and a CJK font (without one,
-# Chinese renders as boxes in screenshots), and gcc (requirements-prod.txt builds a C extension).
+# Chinese renders as boxes in screenshots), gcc (requirements-prod.txt builds a C extension) and
+# nginx (the production front, deploy/; tests/test_front.py floods it).
 # Needs root; otherwise says what to do.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 fc-list 2>/dev/null | grep -qiE 'Noto Sans CJK|WenQuanYi' || need+=(fonts-noto-cjk)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
@@ -15,4 +17,11 @@ fi
 echo "installing ${need[*]} …"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# The package's own service must not start (port 80, /etc/nginx): deploy/run_front.py runs nginx
+# as a child with its own prefix. policy-rc.d tells invoke-rc.d to start nothing during the install.
+own_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig >/dev/null
+[ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d

@@ -308,3 +308,14 @@ def test_signing_in_over_a_session_ends_the_older_one(site):
     assert signed_in(browser)  # now as the wall
     assert_refused(earlier)
     assert reasons(db) == ["logout", None]
+
+
+def test_the_throttle_counts_in_memory_while_redis_is_away():
+    """No Redis at the address: sign-in stays throttled (counted in this process) and is not a 500."""
+    from auth.throttle import LoginThrottle
+
+    away = LoginThrottle("redis://127.0.0.1:9/0", "10 per minute", "3 per 10 minutes")  # nothing listens on 9
+    for i in range(3):
+        assert away.wait_seconds("10.9.9.9", f"name{i}") == 0
+        away.failed("10.9.9.9", f"name{i}")
+    assert away.wait_seconds("10.9.9.9", "name9") > 0

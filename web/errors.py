@@ -1,7 +1,9 @@
 """The one handler of the error family (dispatch/errors.py): the contract's JSON error, never a stack trace."""
 from __future__ import annotations
 
-from flask import jsonify
+from html import escape
+
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dispatch.errors import ServiceError
@@ -19,8 +21,31 @@ def refusal_response(err: ServiceError):
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "unprocessable",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 422: "unprocessable",
                429: "too_many_requests"}
+# Routes whose callers read JSON: the API, Dash's callback and layout requests, photos (fetched by
+# API clients and <img> alike: a plain status, no page).
+JSON_PREFIXES = ("/api/", "/_dash-", "/photos/", "/open311/")
+INTERNAL_MESSAGE = "服务器内部错误，已记录"
+
+
+def wants_json() -> bool:
+    """Whether this request's caller reads JSON (so an error is the contract's JSON, not a page)."""
+    path = request.path
+    return path.startswith(JSON_PREFIXES) or path.endswith(".json") or request.is_json
+
+
+def page_message(status: int, message: str):
+    """A refusal or failure as a small page in Chinese, for a page route (no details, no trace)."""
+    body = ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+            "<title>城市运行管理平台</title></head><body class=\"ucc-refusal\">"
+            f"<h1>城市运行管理平台</h1><p>{escape(message)}</p><p><a href=\"/\">返回首页</a></p></body></html>")
+    return body, status, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def refuse(status: int, code: str, message: str):
+    """A refusal in the caller's form: the contract's JSON, or a page message."""
+    return error_response(status, code, message) if wants_json() else page_message(status, message)
 
 
 def register_error_handlers(bp) -> None:
@@ -35,21 +60,42 @@ def register_error_handlers(bp) -> None:
     @bp.errorhandler(Exception)
     def _unexpected(err: Exception):
         bp_logger(err)
-        return error_response(500, "internal_error", "服务器内部错误，已记录")
+        return error_response(500, "internal_error", INTERNAL_MESSAGE)
 
 
 def register_app_fallback(app) -> None:
-    """Errors raised before a blueprint is chosen (e.g. 405 from routing) still answer JSON under /api/."""
-    from flask import request
+    """What no blueprint handled: routing errors (404, 405), refusals and failures of Dash callbacks,
+    photos and pages. JSON routes answer the contract's JSON; pages a short Chinese page; a failure
+    is logged with its trace and shown to nobody."""
+
+    @app.errorhandler(ServiceError)
+    def _refused(err: ServiceError):
+        if wants_json():
+            return refusal_response(err)
+        return page_message(err.status, err.message)
 
     @app.errorhandler(HTTPException)
     def _fallback(err: HTTPException):
-        if request.path.startswith("/api/"):
-            return error_response(err.code or 500, _HTTP_CODES.get(err.code, "http_error"), err.description or "")
+        status = err.code or 500
+        if wants_json():
+            return error_response(status, _HTTP_CODES.get(status, "http_error"),
+                                  INTERNAL_MESSAGE if status >= 500 else (err.description or ""))
+        if status >= 500:
+            return page_message(status, INTERNAL_MESSAGE)
         return err
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        if isinstance(err, HTTPException):  # Flask offers HTTP errors here too when this is the closest handler
+            return _fallback(err)
+        bp_logger(err)
+        if wants_json():
+            return error_response(500, "internal_error", INTERNAL_MESSAGE)
+        return page_message(500, INTERNAL_MESSAGE)
 
 
 def bp_logger(err: Exception) -> None:
     from flask import current_app
 
-    current_app.logger.exception("unhandled API error: %s", err)
+    current_app.logger.error("unhandled error on %s %s", request.method, request.path,
+                             exc_info=(type(err), err, err.__traceback__))

@@ -329,3 +329,72 @@ def test_malformed_csv_and_encoding(world, tmp_path):
         import_cases(world, short, progress=False)
     assert exc.value.problems == [(2, "字段数为 5，表头为 15 列")]
     assert _counts(world) == (0, 0, 0)
+
+
+def _twenty(bad_at: int | None = None) -> list[list[str]]:
+    """Twenty good rows (lines 2–21); ``bad_at``: the data row (1-based) given an unknown category."""
+    ok = dict(reported="2026-11-02T09:00:00+08:00", accepted="2026-11-02T09:30:00+08:00")
+    return [row(f"T-{i:03d}", cat="999999" if i == bad_at else GARBAGE, **ok) for i in range(1, 21)]
+
+
+def test_a_bad_row_in_the_last_batch_writes_nothing(world, tmp_path):
+    """Batches of 7 over 20 rows: two whole batches come before the bad row 19 (line 20)."""
+    rows = _twenty(bad_at=19)
+    rows[3] = row("T-004", source="fax", reported="2026-11-02T09:00:00+08:00")      # and one in the first batch
+    with pytest.raises(CaseImportError) as exc:
+        import_cases(world, write_csv(tmp_path / "t.csv", rows), progress=False, batch_size=7)
+    assert [line for line, _ in exc.value.problems] == [5, 20]
+    assert "未知的事件类别编码“999999”" in exc.value.problems[1][1]
+    assert _counts(world) == (0, 0, 0)
+    report = import_cases(world, write_csv(tmp_path / "good.csv", _twenty()), progress=False, batch_size=7)
+    assert report.imported == 20 and _counts(world) == (20, 20, 0)
+
+
+def test_a_crash_while_writing_the_third_batch_leaves_nothing(world, tmp_path, monkeypatch):
+    import cases.legacy_import as mod
+
+    real, calls = mod._state_of, []
+
+    def crash_at_row_19(times):
+        calls.append(1)
+        if len(calls) == 19:
+            raise RuntimeError("disk full")
+        return real(times)
+
+    monkeypatch.setattr(mod, "_state_of", crash_at_row_19)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_cases(world, write_csv(tmp_path / "t.csv", _twenty()), progress=False, batch_size=7)
+    assert len(calls) == 19 and _counts(world) == (0, 0, 0)   # 14 rows had been written, then rolled back
+
+
+@pytest.mark.parametrize("change", ["bad_row", "extra_row"])
+def test_a_file_changed_between_check_and_write_writes_nothing(world, tmp_path, monkeypatch, change):
+    import cases.legacy_import as mod
+
+    path = write_csv(tmp_path / "t.csv", _twenty())
+    real_scan = mod._scan
+
+    def scan_then_edit(*args, **kwargs):
+        scan = real_scan(*args, **kwargs)
+        rows = _twenty(bad_at=19) if change == "bad_row" else _twenty() + [row("T-021", reported="2026-11-02T09:00:00+08:00")]
+        write_csv(path, rows)
+        return scan
+
+    monkeypatch.setattr(mod, "_scan", scan_then_edit)
+    with pytest.raises(CaseImportError, match="文件在校验之后被修改"):
+        import_cases(world, path, progress=False, batch_size=7)
+    assert _counts(world) == (0, 0, 0)
+
+
+def test_a_file_of_many_bad_rows_counts_them_all_and_keeps_the_first(world, tmp_path, monkeypatch):
+    import cases.legacy_import as mod
+
+    monkeypatch.setattr(mod, "PROBLEM_LIMIT", 5)
+    rows = [row(f"X-{i}", source="fax", reported="2026-11-02T09:00:00+08:00") for i in range(300)]
+    rows.append(row("X-0", reported="2026-11-02T09:00:00+08:00"))       # a repeat, found after the stream
+    with pytest.raises(CaseImportError) as exc:
+        import_cases(world, write_csv(tmp_path / "bad.csv", rows), progress=False, batch_size=7)
+    err = exc.value
+    assert err.total == 301 and [line for line, _ in err.problems] == [2, 3, 4, 5, 6]
+    assert "发现 301 处问题（涉及 301 行）" in str(err) and "另有 101 处问题未列出" in str(err)
+    assert _counts(world) == (0, 0, 0)

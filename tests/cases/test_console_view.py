@@ -293,8 +293,13 @@ def test_detail_shows_the_cases_photos(world, tmp_path):
     assert cv.case_detail(service, ids[5], CITY)["photos"] == []
     from cases.photos import save_photo
 
-    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-           b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x9a\xa0\xb5\x00\x00\x00\x00IEND\xaeB`\x82")
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (1, 1), (255, 255, 255, 0)).save(buf, format="PNG")  # a whole PNG: photos are decoded in full
+    png = buf.getvalue()
     save_photo(service, ids[5], png, "现场.png", "report", "user:duty", CITY, root=tmp_path)
     photos = cv.case_detail(service, ids[5], CITY)["photos"]
     assert len(photos) == 1 and photos[0]["url"].startswith("/photos/") and photos[0]["kind"] == "report"
