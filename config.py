@@ -1,4 +1,5 @@
-"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history, proxy, body limits."""
+"""Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history,
+proxy, body limits, sign-in sessions and the sign-in throttle."""
 from __future__ import annotations
 
 import os
@@ -46,6 +47,24 @@ def _secret_key() -> str:
     return key
 
 
+def _whole(env, name: str, default: int, low: int, high: int, unit: str) -> int:
+    raw = (env.get(name) or str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise SystemExit(f"{name} 应为 {low}–{high} 之间的整数（{unit}），收到 {raw!r}")
+    return int(raw)
+
+
+def _limit(env, name: str, default: str) -> str:
+    from limits import parse
+
+    raw = (env.get(name) or default).strip()
+    try:
+        parse(raw)
+    except ValueError:
+        raise SystemExit(f"{name} 应为次数限制，如 {default!r}（limits 库的写法），收到 {raw!r}")
+    return raw
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -56,6 +75,19 @@ class Settings:
     simulate: bool
     api_rate_limit: str = "6000 per minute"
     seed_history_days: int = 90  # UCC_SEED_HISTORY: days of demo history `python app.py` fills (0: none)
+    # Sign-in sessions (auth/, data/login_sessions.py). A person's lasts one duty shift (12 h) from
+    # sign-in and ends after 30 idle minutes: the console and unit pages tick every 30 s, so a page left
+    # open on a desk of the 24 h hall never goes idle, while a closed page's cookie (or a copy of it)
+    # opens nothing half an hour later. A wall display runs unattended for weeks: its session lasts
+    # 30 days and survives a day switched off; its page reloads nightly from /wall?token=, which signs
+    # it in again when the session has ended, and revoking the token ends it at once.
+    session_idle_minutes: int = 30  # UCC_SESSION_IDLE_MINUTES
+    session_hours: int = 12  # UCC_SESSION_HOURS
+    wall_session_days: int = 30  # UCC_WALL_SESSION_DAYS
+    wall_idle_hours: int = 24  # UCC_WALL_IDLE_HOURS
+    # failed sign-ins allowed per address and name, and per address across all names (limits' syntax)
+    login_limit: str = "10 per minute"  # UCC_LOGIN_LIMIT
+    login_address_limit: str = "30 per 10 minutes"  # UCC_LOGIN_ADDRESS_LIMIT
     # UCC_BEHIND_PROXY: the client's address is the last X-Forwarded-For hop (nginx, deploy/front.py sets
     # it); the login throttle and the API limit key on it. Off, a client could forge the header.
     behind_proxy: bool = False
@@ -79,6 +111,12 @@ class Settings:
         if proxy_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
             raise SystemExit(f"UCC_BEHIND_PROXY 应为 1 或 0（是否在 nginx 等反向代理之后），收到 {proxy_raw!r}")
         values = dict(
+            session_idle_minutes=_whole(env, "UCC_SESSION_IDLE_MINUTES", 30, 1, 24 * 60, "分钟"),
+            session_hours=_whole(env, "UCC_SESSION_HOURS", 12, 1, 7 * 24, "小时"),
+            wall_session_days=_whole(env, "UCC_WALL_SESSION_DAYS", 30, 1, 366, "天"),
+            wall_idle_hours=_whole(env, "UCC_WALL_IDLE_HOURS", 24, 1, 366 * 24, "小时"),
+            login_limit=_limit(env, "UCC_LOGIN_LIMIT", "10 per minute"),
+            login_address_limit=_limit(env, "UCC_LOGIN_ADDRESS_LIMIT", "30 per 10 minutes"),
             database_url=env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ucc.db'}",
             redis_url=env.get("REDIS_URL") or None,
             secret_key=_secret_key(),

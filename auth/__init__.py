@@ -1,7 +1,10 @@
 """Sign-in for the pages: Flask-Login sessions, CSRF, the page guard and the principal of a request.
 
 People sign in at /login with a password; a wall display opens /wall?token=T with a `wall` token
-and stays signed in (a remember cookie naming the token, so revoking the token signs it out).
+and stays signed in (a remember cookie). Each sign-in is a session row in the database
+(data/login_sessions.py); the cookies carry only its random id, and every request resolves it there
+(auth/sessions.py), so logout, a password reset, disabling the user or revoking the wall's token
+ends it at once, and idleness and age end it too (config.Settings).
 Every page request, Dash callback and live connection then carries a Principal, and the services
 decide what it may see and do (cases/service.py, dispatch/lifecycle.py); the page table in
 dispatch/access.py only decides which screens a role may open.
@@ -17,24 +20,22 @@ from urllib.parse import urlparse
 
 from flask import (Flask, current_app, g, has_request_context, jsonify, redirect, render_template,
                    request, session, url_for)
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
-from limits import parse as parse_limit
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import select
 
-from data.models import ApiToken, User
-from data.tokens import Principal, resolve_token
+from auth.sessions import SessionRules, SignedIn, load_signed_in
+from auth.throttle import LoginThrottle
+from data.login_sessions import end_session, start_session
+from data.tokens import resolve_token
 from data.users import authenticate, principal_of
 from dispatch import access
 from dispatch.lifecycle import ROLE_LABELS
 from web.principal import current_principal
-from web.outage import redis_outage
 from web.services import services
 
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads
-LOGIN_LIMIT = parse_limit("10/minute")  # failed sign-ins per address and name
+SESSION_RULES = "ucc_session_rules"  # app.extensions keys: SessionRules, LoginThrottle
+THROTTLE = "ucc_login_throttle"
 # paths anyone may fetch: the sign-in page itself, static files, the API (bearer tokens) and
 # the live endpoint (it authenticates on connect)
 OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz")  # exactly these
@@ -44,37 +45,14 @@ OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", 
 csrf = CSRFProtect()
 
 
-class SignedIn(UserMixin):
-    """The Flask-Login user: a person (id "u:N") or a wall display's token (id "t:N")."""
-
-    def __init__(self, session_id: str, principal: Principal, display_name: str):
-        self.id = session_id
-        self.principal = principal
-        self.display_name = display_name
-
-    @property
-    def role_label(self) -> str:
-        return ROLE_LABELS.get(self.principal.role, self.principal.role)
+def session_rules(app: Flask | None = None) -> SessionRules:
+    """How long sessions last and the clock they are measured by (tests replace `.clock`)."""
+    return (app or current_app).extensions[SESSION_RULES]
 
 
 def _load(session_id: str) -> SignedIn | None:
-    kind, _, raw = (session_id or "").partition(":")
-    if not raw.isdigit():
-        return None
-    with services().db.session() as s:
-        if kind == "u":
-            user = s.get(User, int(raw))
-            if user is None or not user.active:
-                return None
-            return SignedIn(session_id, principal_of(user), user.display_name)
-        if kind == "t":
-            row = s.scalar(select(ApiToken).where(ApiToken.id == int(raw), ApiToken.revoked_at.is_(None)))
-            if row is None:
-                return None
-            return SignedIn(session_id, Principal(kind="token", ident=f"token:{row.id}", role=row.role,
-                                                  area_code=row.area_code, unit_code=row.unit_code),
-                            row.label or "大屏")
-    return None
+    # Flask-Login's user_loader, for the session cookie and the wall's remember cookie alike
+    return load_signed_in(services().db, session_rules(), session_id)
 
 
 def _safe_next(target: str | None, role: str) -> str:
@@ -104,9 +82,16 @@ def _sign_in_wall_token() -> None:
     if principal.role != "wall":
         g.wall_token_error = f"此令牌的角色是「{ROLE_LABELS.get(principal.role, principal.role)}」，大屏需要 wall 令牌"
         return
-    session_id = f"t:{principal.ident.split(':', 1)[1]}"
-    if not (current_user.is_authenticated and current_user.get_id() == session_id):
-        login_user(SignedIn(session_id, principal, "大屏"), remember=True, duration=timedelta(days=365))
+    if current_user.is_authenticated and current_user.principal.ident == principal.ident:
+        return  # this display is signed in with this token already
+    rules = session_rules()
+    with services().db.session() as s:
+        if current_user.is_authenticated:  # someone else was signed in in this browser: that session ends
+            end_session(s, current_user.get_id(), "logout", now=rules.clock())
+        session_id = start_session(s, rules.wall, token_id=int(principal.ident.split(":", 1)[1]), now=rules.clock())
+    # the remember cookie carries the session's id too: it outlives the browser's session cookie for
+    # as long as the row lives, and ends with it
+    login_user(SignedIn(session_id, principal, "大屏"), remember=True, duration=rules.wall.absolute)
 
 
 def _guard():
@@ -133,7 +118,8 @@ def init_auth(server: Flask, exempt_from_csrf=()) -> None:
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # the cookie lives as long as a person's session row may (the row decides; auth/sessions.py)
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         # a wall keeps one page open for weeks: the token lives as long as the session does
         WTF_CSRF_TIME_LIMIT=None,
     )
@@ -147,8 +133,9 @@ def init_auth(server: Flask, exempt_from_csrf=()) -> None:
     csrf.init_app(server)
     for blueprint in exempt_from_csrf:  # the API: bearer tokens, never cookies
         csrf.exempt(blueprint)
-    server.extensions["ucc_login_limiter"] = (
-        FixedWindowRateLimiter(storage_from_string(settings.redis_url or "memory://")))
+    server.extensions[SESSION_RULES] = SessionRules.from_settings(settings)
+    server.extensions[THROTTLE] = LoginThrottle(settings.redis_url, settings.login_limit,
+                                                settings.login_address_limit)
     server.after_request(_csrf_cookie)
     server.register_error_handler(CSRFError, _csrf_failed)
     from auth.views import bp
@@ -175,48 +162,36 @@ def _csrf_failed(err: CSRFError):
     return render_template("login.html", error=message, next=request.args.get("next"), username=""), 400
 
 
-def login_allowed(username: str) -> bool:
-    return _login_limiter("test", request.remote_addr or "?", username.lower())
+def login_wait_seconds(username: str) -> int:
+    """0 when this address may try to sign in as this name; else the seconds until it may."""
+    return current_app.extensions[THROTTLE].wait_seconds(request.remote_addr or "?", username)
 
 
 def note_failed_login(username: str) -> None:
-    _login_limiter("hit", request.remote_addr or "?", username.lower())
-
-
-def _login_limiter(method: str, *keys: str) -> bool:
-    """The throttle's counter in Redis (every process counts together) — or, while Redis is away, in
-    this process's memory: sign-in keeps working and stays throttled, and the outage is logged once
-    (web/outage.py) rather than as a 500 with a traceback per attempt."""
-    limiter: FixedWindowRateLimiter = current_app.extensions["ucc_login_limiter"]
-    redis_url = services().settings.redis_url
-    if not redis_url:
-        return getattr(limiter, method)(LOGIN_LIMIT, *keys)
-    outage = redis_outage(redis_url)
-    if outage.may_try():
-        try:
-            result = getattr(limiter, method)(LOGIN_LIMIT, *keys)
-        except Exception as exc:  # noqa: BLE001 - Redis away: fall back below
-            outage.failed(exc)
-        else:
-            outage.recovered()
-            return result
-    fallback = current_app.extensions.setdefault(
-        "ucc_login_limiter_local", FixedWindowRateLimiter(storage_from_string("memory://")))
-    return getattr(fallback, method)(LOGIN_LIMIT, *keys)
+    current_app.extensions[THROTTLE].failed(request.remote_addr or "?", username)
 
 
 def sign_in(username: str, password: str) -> SignedIn | None:
+    rules = session_rules()
     with services().db.session() as s:
         user = authenticate(s, username, password)
         if user is None:
             return None
-        signed = SignedIn(f"u:{user.id}", principal_of(user), user.display_name)
+        if current_user.is_authenticated:  # a sign-in over another one: the older session ends
+            end_session(s, current_user.get_id(), "logout", now=rules.clock())
+        session_id = start_session(s, rules.person, user_id=user.id, now=rules.clock())
+        signed = SignedIn(session_id, principal_of(user), user.display_name)
     session.permanent = True
     login_user(signed)
     return signed
 
 
 def sign_out() -> None:
+    """End this browser's session row (every copy of its cookies is refused from now on), then
+    forget it here."""
+    if current_user.is_authenticated:
+        with services().db.session() as s:
+            end_session(s, current_user.get_id(), "logout", now=session_rules().clock())
     logout_user()
     session.clear()
 

@@ -1,4 +1,5 @@
-"""/login and /logout: the sign-in form (CSRF-protected, rate-limited per address and name)."""
+"""/login and /logout: the sign-in form (CSRF-protected; failed tries limited per address and name and
+per address across names, auth/throttle.py) and the sign-out that ends the session row."""
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -21,9 +22,10 @@ def login():
     password = request.form.get("password") or ""
     if not username or not password:
         return render_template("login.html", error="请输入用户名和密码", next=next_url, username=username), 400
-    if not auth.login_allowed(username):
-        return render_template("login.html", error="登录失败次数过多，请一分钟后再试", next=next_url,
-                               username=username), 429
+    wait = auth.login_wait_seconds(username)
+    if wait:
+        return render_template("login.html", error=f"登录失败次数过多，请 {-(-wait // 60)} 分钟后再试",
+                               next=next_url, username=username), 429
     signed = auth.sign_in(username, password)
     if signed is None:
         auth.note_failed_login(username)

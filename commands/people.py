@@ -1,4 +1,4 @@
-"""Commands on who may sign in and call the API: create-token, create-user."""
+"""Commands on who may sign in and call the API: create-token, revoke-token, create-user, disable-user."""
 from __future__ import annotations
 
 import click
@@ -54,3 +54,35 @@ def create_user_command(username: str, role: str, area_code: str | None, unit_co
     except ValueError as exc:
         fail(str(exc))
     click.echo(f"已{'重设密码' if reset else '创建用户'}：{username}")
+
+
+@click.command("disable-user")
+@with_appcontext
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="重新启用已停用的用户")
+def disable_user_command(username: str, enable: bool):
+    """Stop a person signing in (every session of theirs ends at once), or with --enable allow it again."""
+    from data.users import set_active
+
+    try:
+        with services().db.session() as s:
+            set_active(s, username, enable)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"已{'启用' if enable else '停用'}用户：{username}" + ("" if enable else "（其所有会话已结束）"))
+
+
+@click.command("revoke-token")
+@with_appcontext
+@click.argument("token")
+def revoke_token_command(token: str):
+    """Revoke a token, given in clear or by its id: the API refuses it and the wall display it signed in is signed out."""
+    from data.tokens import revoke_token
+
+    try:
+        with services().db.session() as s:
+            row = revoke_token(s, token)
+            token_id = row.id
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"已吊销令牌 {token_id}（用它登录的大屏已退出）")

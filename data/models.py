@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens."""
+"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -357,3 +357,23 @@ class CasePhoto(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("case_id", "kind", "sha256", name="uq_case_photos_case_kind_sha"),)
+
+
+# ---- sign-in sessions (auth/) -----------------------------------------------------------------
+class LoginSession(Base):
+    """One sign-in of a person (/login) or a wall display (/wall?token=): the browser's cookie holds
+    only a random id, stored here as its SHA-256. A request is signed in while its row is not ended,
+    not past expires_at, and seen within idle_seconds (data/login_sessions.py)."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # absolute, whatever the use
+    idle_seconds: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # logout, password_reset, user_disabled, token_revoked, expired, idle
+    end_reason: Mapped[str | None] = mapped_column(String(20))

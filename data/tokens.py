@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.models import ApiToken, Area, Unit
+from data.login_sessions import end_token_sessions
+from data.models import ApiToken, Area, Unit, utcnow
 
 ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")
 
@@ -64,6 +65,22 @@ def handler_scope_problem(session: Session, area_code: str, unit: Unit) -> str |
     if area_code in chain:
         return None
     return f"单位 {unit.code} 的辖区不在区域 {area_code} 内（处置单位账号的区域须包含其单位的辖区）"
+
+
+def revoke_token(session: Session, token_or_id: str | int) -> ApiToken:
+    """Revoke a token given in clear or by its id; the sessions it opened (a wall display's) end at
+    once. Raises ValueError for an unknown or already revoked token."""
+    if isinstance(token_or_id, int) or str(token_or_id).isdigit():
+        row = session.get(ApiToken, int(token_or_id))
+    else:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(str(token_or_id).strip())))
+    if row is None:
+        raise ValueError("令牌不存在")
+    if row.revoked_at is not None:
+        raise ValueError(f"令牌 {row.id} 已于 {row.revoked_at:%Y-%m-%d %H:%M} (UTC) 吊销")
+    row.revoked_at = utcnow()
+    end_token_sessions(session, row.id, "token_revoked")
+    return row
 
 
 def resolve_token(session: Session, token: str) -> Principal | None:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from data import files
+from data.login_sessions import end_user_sessions
 from data.models import Area, Unit, User
 from data.tokens import ROLES, Principal, handler_scope_problem
 
@@ -63,12 +64,25 @@ def create_user(session: Session, username: str, password: str, role: str, area_
 
 
 def set_password(session: Session, username: str, password: str) -> None:
+    """A new password; every session of the user ends (whoever knew the old one is signed out)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise ValueError(f"用户 {username} 不存在")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise ValueError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
     user.password_hash = generate_password_hash(password)
+    end_user_sessions(session, user.id, "password_reset")
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Enable or disable a user; disabling ends every session of theirs at once."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValueError(f"用户 {username} 不存在")
+    user.active = active
+    if not active:
+        end_user_sessions(session, user.id, "user_disabled")
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

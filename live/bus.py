@@ -89,6 +89,7 @@ class LiveBus:
         self.socketio = SocketIO(server, async_mode=async_mode or detect_async_mode(), client_manager=manager,
                                  logger=False, engineio_logger=False)
         self.principal_resolvers: list[PrincipalResolver] = [self._token_principal]
+        self._connect_auth: dict[str, dict | None] = {}  # sid → its connect auth, to check again at resync
         self._queue: queue.Queue[int] = queue.Queue(maxsize=self.QUEUE_SIZE)
         self._started: set[str] = set()
         self._start_lock = threading.Lock()
@@ -225,6 +226,7 @@ class LiveBus:
         if not self.gate.started:  # live events are ordered from here on (live/gate.py)
             self.gate.start_at(self.head() + 1)
         self.gate.open(sid, principal, rooms)  # held until its resync (or the grace period)
+        self._connect_auth[sid] = auth if isinstance(auth, dict) else None
         for room in rooms:
             join_room(room)
         self._start_once("sweeper", self._sweeper)
@@ -248,6 +250,7 @@ class LiveBus:
             self.gate.release(sid, self._send)
 
     def _on_disconnect(self, *_args):
+        self._connect_auth.pop(request.sid, None)
         self.gate.close(request.sid)
 
     def _send(self, sid: str, payload: dict) -> None:
@@ -265,6 +268,12 @@ class LiveBus:
     # ---- resync ----------------------------------------------------------------------------------
     def _on_resync(self, data=None):
         sid = request.sid
+        # Who connected is asked again (one read): a session ended (logout, password reset, revoked
+        # token) since the connect gets no replay, and the connection is closed.
+        if self.resolve_principal(self._connect_auth.get(sid)) is None:
+            self.gate.hold(sid)  # nothing more reaches it before the disconnect
+            self.socketio.start_background_task(self.socketio.server.disconnect, sid, namespace=NAMESPACE)
+            return {"ok": False, "error": "unauthorized", "message": "登录已失效，请重新登录"}
         since = data.get("since") if isinstance(data, dict) else None
         if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
             self.gate.release(sid, self._send)

@@ -208,6 +208,14 @@ def test_route_serves_the_photo_to_who_may_see_the_case(served):
     assert client.get("/photos/987654", headers=_bearer(db, "duty_officer")).status_code == 404
 
 
+def _session_of(app, user_id: int) -> str:
+    """A signed-in session of the user (data/login_sessions.py), as the sign-in form would start it."""
+    from data.login_sessions import start_session
+
+    with app.extensions["ucc"].db.session() as s:
+        return start_session(s, app.extensions["ucc_session_rules"].person, user_id=user_id)
+
+
 def test_route_serves_a_signed_in_person_by_session(served):
     from data.users import create_user
 
@@ -217,13 +225,13 @@ def test_route_serves_a_signed_in_person_by_session(served):
         theirs = create_user(s, "officer3", "password-123", "duty_officer", OTHER_DISTRICT).id
     client = app.test_client()
     with client.session_transaction() as sess:
-        sess["_user_id"] = f"u:{mine}"
+        sess["_user_id"] = _session_of(app, mine)
         sess["_fresh"] = True
     resp = client.get(photo["url"])
     assert resp.status_code == 200 and resp.data == jpeg
 
     other = app.test_client()
     with other.session_transaction() as sess:
-        sess["_user_id"] = f"u:{theirs}"
+        sess["_user_id"] = _session_of(app, theirs)
         sess["_fresh"] = True
     assert other.get(photo["url"]).status_code == 403
