@@ -316,6 +316,10 @@ _covering("ix_cases_closed_district", ["district_code", "closed_at"],
 _covering("ix_cases_closed_category", ["category_code", "closed_at"],
           ["deadline_at", "rework_count", "district_code", _HOURS],
           ["deadline_at", "accepted_at", "rework_count", "district_code"], "closed_at IS NOT NULL AND " + ACCEPTED)
+# by grid (0010): a street's closings since the period's start, one range per grid, not its district's
+# (figures.cockpit.area_rows); the reporting time and the id on PostgreSQL, for its ids read index-only
+_covering("ix_cases_closed_grid", ["grid_code", "closed_at"], [], ["reported_at", "id"],
+          "closed_at IS NOT NULL AND " + ACCEPTED)
 _covering("ix_cases_open_deadline", ["closed_at", "deadline_at"],
           ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"],
           ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"], "closed_at IS NULL AND " + ACCEPTED)

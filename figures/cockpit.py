@@ -499,9 +499,7 @@ def area_rows(session, scope: Scope, frame) -> list[AreaRow]:
         statement = _AREA_ROWS.get(dialect)
         if statement is None:
             statement = _AREA_ROWS[dialect] = _grid_range_rows(dialect)
-        districts = [scope.district] if scope.district else period.key_values(session, Case.district_code)
-        return _area_rows(session, statement, {"lo": scope.lo, "hi": scope.hi, "glo": frame.code, "ghi": upper,
-                                               "districts": districts or ["-"]})
+        return _area_rows(session, statement, {"lo": scope.lo, "hi": scope.hi, "glo": frame.code, "ghi": upper})
     base = replace(scope, area=frame, categories=None, clauses=scope_clauses(frame, None),
                    filters=scope_clauses(frame, None, indexed=False), grids=None).prepare(session)
     r = Case.reported_at
@@ -533,10 +531,11 @@ def _ids():
 
 def _grid_range_rows(dialect: str):
     """area_rows' statement for the grid codes in [:glo, :ghi) (a street's, a community's), the period [:lo,
-    :hi), the area's :districts. Its four sets, each through the index that holds it:
+    :hi). Its four sets, each through the index that holds it:
       reported in the period   one (grid, reported_at) range per grid with cases (a loose scan of the grid
                                codes in the statement itself)
-      accepted, closed since   the districts' ranges of ix_cases_closed_district, the grid checked in them
+      accepted, closed since   one range per grid of ix_cases_closed_grid (0010: before it, the district's
+                               closings since the start, ~14x the street's, were read to keep the street's)
       in an open state         ix_cases_state's ranges, which hold the grid
       accepted, not closed     the area's range of ix_cases_open_grid (the backlog, whatever the state says)"""
     r, grid = Case.reported_at, Case.grid_code
@@ -547,23 +546,26 @@ def _grid_range_rows(dialect: str):
                     .where(k.c.v.is_not(None)))
     in_area = (unindexed(grid) >= glo, unindexed(grid) < ghi)
     in_period = (r >= lo, r < hi)
-    closed = (Case.district_code.in_(bindparam("districts", expanding=True)), Case.closed_at >= lo, accepted(),
-              *in_area)
+    grids = select(k.c.v).where(k.c.v.is_not(None))
+    closed = (grid.in_(grids), Case.closed_at >= lo, accepted())  # ix_cases_closed_grid, one range per grid
     open_ = (Case.state.in_(OPEN_STATES), *in_area)
     if dialect == "sqlite":
-        # every index above holds the grid: the four sets' ids come from the indexes alone (a case in several
-        # sets once), then each row is read once
-        grids = select(k.c.v).where(k.c.v.is_not(None))
+        # every index above holds the grid: the four sets' ids come from the indexes (a case in several sets
+        # once; the closings' rows are read for the accepted-case terms, which SQLite checks again though the
+        # partial index implies them, ~0.3 ms for a street's ~670), then each row is read once
         return _pick().where(Case.id.in_(union_all(
             _ids().where(grid.in_(grids), *in_period), _ids().where(*closed), _ids().where(*open_),
             _ids().where(grid.in_(grids), Case.closed_at.is_(None), accepted()))))
-    # PostgreSQL checks INCLUDE columns only in the table: the period's reports one grid range each, joined
-    # laterally (for the grid range it reads the city's month of ix_cases_reported, and each row); the open
-    # cases' ids index-only; of the other sets only the cases not reported in the period (each set its own
-    # arm: one subquery of them would be handed to parallel workers, slower to start than these reads)
+    # PostgreSQL checks INCLUDE columns only in the table, but in an index-only scan: the period's reports one
+    # grid range each, joined laterally (for the grid range it reads the city's month of ix_cases_reported,
+    # and each row); of the other sets only the cases not reported in the period (each set its own arm: one
+    # subquery of them would be handed to parallel workers, slower to start than these reads); the closings'
+    # and the open cases' ids index-only (ix_cases_closed_grid includes reported_at and id: of a street's
+    # ~670 closings since the start, the ~26 reported before it), then those rows by id
     one = _pick().where(grid == k.c.v, *in_period).offset(0).lateral("one")
     outside = or_(r < lo, r >= hi)
-    return union_all(select(*one.c).select_from(k).join(one, true()), _pick().where(*closed, outside),
+    return union_all(select(*one.c).select_from(k).join(one, true()),
+                     _pick().where(Case.id.in_(_ids().where(*closed, outside))),
                      _pick().where(Case.id.in_(_ids().where(*open_, outside))),
                      _pick().where(grid >= glo, grid < ghi, Case.closed_at.is_(None), accepted(), outside))
 

@@ -129,3 +129,19 @@ def test_case_and_history_rows_keep_utc(empty_db):
         with empty_db.session() as s:
             s.add(Case(state="reported", category_code="C1", kind="event", source="hotline", lon=0, lat=0,
                        grid_code="NOT-AN-AREA", district_code="x"))
+
+
+def test_the_migrations_build_the_models_indexes_of_cases(empty_db):
+    """The model's indexes on cases (data/models.py, with their SQLite and PostgreSQL forms) are the ones the
+    migrations build, by name: a migration that adds an index without the model, or the reverse, fails here.
+    (Alembic's compare_metadata cannot say it: it reflects no expression index on SQLite and reads the two
+    dialect forms of one covering index as a change.)"""
+    expected = {ix.name for ix in Case.__table__.indexes if ix.name.startswith("ix_")}
+    with empty_db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'cases' AND schemaname = current_schema()"
+        built = {name for (name,) in conn.exec_driver_sql(sql) if name.startswith("ix_")}
+    assert built == expected
+    assert "ix_cases_closed_grid" in built
