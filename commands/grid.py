@@ -1,6 +1,7 @@
 """Commands on the city's hierarchy: import-grid, export-grid."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click

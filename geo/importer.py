@@ -34,12 +34,14 @@ import math
 import os
 import re
 import warnings
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from geo.model import CITY, COMMUNITY, DISTRICT, GRID, LEVEL_NAMES_ZH, LEVELS, STREET, AreaRecord
@@ -222,10 +224,25 @@ def _plain(value):
 
 # --------------------------------------------------------------------------- reading
 
-def _read(path, layer=None):
-    """Read a file; also return the rows rejected while reading as (code, parent) pairs.
+# Features of a GeoPackage read at a time: a batch's rows are the only ones held as fields.
+_GPKG_BATCH = 2000
 
-    The rejected rows let validation avoid blaming their children and parents a second time.
+
+class _Unreadable(Exception):
+    """The file as a whole cannot be used (not JSON, not GeoJSON, GDAL failed): one READ_ERROR."""
+
+
+class _BadCoordinates(ValueError):
+    """A "coordinates" value that is not nested arrays of positions of two or more numbers."""
+
+
+def _read(path, layer=None):
+    """Read a file a feature at a time; also return the rows rejected while reading as (code, parent).
+
+    The rejected rows let validation avoid blaming their children and parents a second time. What is
+    kept of a feature is its record (fields and a shapely geometry): the parsed JSON or the batch of
+    GeoPackage rows is dropped as soon as the feature is checked, so memory follows the geometries
+    and the largest feature, not the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -240,67 +257,85 @@ def _read(path, layer=None):
     if path.stat().st_size == 0:
         return [], [Problem(EMPTY_FILE, (), f"文件为空（0 字节）：{name}")], []
 
-    import geopandas as gpd
-    import pyogrio
-
+    rows = _Rows()
     try:
         if suffix == ".gpkg":
-            layers = pyogrio.list_layers(name)
-            spatial = [str(n) for n, gtype in layers if gtype is not None]
-            if layer is None:
-                if len(spatial) != 1:
-                    listing = "、".join(spatial) if spatial else "无"
-                    return [], [Problem(LAYER, (), f"GeoPackage 应只含一个空间图层，实际为 {len(spatial)} 个"
-                                                   f"（{listing}）；请指定要导入的图层：{name}")], []
-                layer = spatial[0]
-            elif str(layer) not in [str(n) for n, _ in layers]:
-                return [], [Problem(LAYER, (), f"GeoPackage 中没有图层「{layer}」：{name}")], []
-        with warnings.catch_warnings():
-            # e.g. "Could not parse column as JSON": the row checks below report what matters.
-            warnings.simplefilter("ignore")
-            gdf = gpd.read_file(name, layer=layer, engine="pyogrio")
+            source = _GeoPackage(name, layer)
+            if source.problem is not None:
+                return [], [source.problem], []
+        else:
+            source = _GeoJson(name)
+        for props, geom, geom_type in source:
+            rows.add(props, geom, geom_type)
+        source.finish()
+    except _Unreadable as exc:
+        return [], [Problem(READ_ERROR, (), f"无法读取文件 {name}：{exc}")], []
     except Exception as exc:  # any GDAL/parse error: the file is not usable geo data
         return [], [Problem(READ_ERROR, (), f"无法读取文件 {name}：{exc}")], []
 
-    if len(gdf) == 0:
+    if rows.count == 0:
         return [], [Problem(EMPTY_FILE, (), f"文件中没有任何要素：{name}")], []
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+    if missing:
+        return [], [Problem(MISSING_COLUMN, (), f"缺少必需的列：{'、'.join(missing)}（需要 code、name、level、parent 和几何）：{name}")], []
 
-    columns = {str(c).strip().lower(): c for c in gdf.columns if c != getattr(gdf, "_geometry_column_name", None)}
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    has_geometry = isinstance(gdf, gpd.GeoDataFrame) and gdf._geometry_column_name in gdf.columns
-    if missing or not has_geometry:
-        what = missing + ([] if has_geometry else ["geometry"])
-        return [], [Problem(MISSING_COLUMN, (), f"缺少必需的列：{'、'.join(what)}（需要 code、name、level、parent 和几何）：{name}")], []
-
-    problems: list[Problem] = []
-    if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+    records = rows.records
+    if source.crs is not None and records:
         try:
-            gdf = gdf.to_crs(4326)
+            _to_lon_lat(records, source.crs)
         except Exception as exc:
-            return [], [Problem(BAD_CRS, (), f"无法将坐标系 {gdf.crs.name} 转换为 EPSG:4326：{exc}")], []
-    # GeoJSON is lon/lat by definition (GDAL says EPSG:4326 even when nothing is declared):
-    # numbers far outside lon/lat mean projected coordinates without a declared CRS.
-    bounds = gdf.geometry.total_bounds
-    if np.all(np.isfinite(bounds)) and (bounds[0] < -180 or bounds[2] > 180 or bounds[1] < -90 or bounds[3] > 90):
-        return [], [Problem(BAD_CRS, (), f"坐标超出经纬度范围（{bounds[0]:.0f}, {bounds[1]:.0f}, {bounds[2]:.0f}, "
-                                         f"{bounds[3]:.0f}），文件可能使用了未声明的投影坐标系；"
-                                         f"请声明坐标系或转换为 EPSG:4326：{name}")], []
+            return [], [Problem(BAD_CRS, (), f"无法将坐标系 {source.crs} 转换为 EPSG:4326：{exc}")], []
+    # GeoJSON is lon/lat by definition: numbers far outside lon/lat mean projected coordinates
+    # without a declared CRS.
+    if records:
+        b = shapely.bounds(np.array([r.geometry for r in records], dtype=object))
+        bounds = (np.nanmin(b[:, 0]), np.nanmin(b[:, 1]), np.nanmax(b[:, 2]), np.nanmax(b[:, 3]))
+        if np.all(np.isfinite(bounds)) and (bounds[0] < -180 or bounds[2] > 180 or bounds[1] < -90 or bounds[3] > 90):
+            return [], [Problem(BAD_CRS, (), f"坐标超出经纬度范围（{bounds[0]:.0f}, {bounds[1]:.0f}, {bounds[2]:.0f}, "
+                                             f"{bounds[3]:.0f}），文件可能使用了未声明的投影坐标系；"
+                                             f"请声明坐标系或转换为 EPSG:4326：{name}")], []
+    return records, rows.problems, rows.rejected
 
-    col_code, col_name, col_level, col_parent = (columns[c] for c in REQUIRED_COLUMNS)
-    col_pop = columns.get("population")
-    col_demo = columns.get("is_demo")
-    extra_cols = [orig for low, orig in columns.items() if low not in (*REQUIRED_COLUMNS, "population", "is_demo")]
 
-    records: list[AreaRecord] = []
-    rejected: list[tuple[str, str | None]] = []
-    geoms = gdf.geometry.values
-    # Plain lists: column names need not be identifiers, and list access is fast.
-    cols = {c: gdf[c].tolist() for c in columns.values()}
-    for i in range(len(gdf)):
-        rowno = i + 1
-        get = lambda col: cols[col][i]  # noqa: E731
-        code = _as_code(get(col_code))
-        parent = _as_code(get(col_parent))
+def _to_lon_lat(records: list[AreaRecord], crs) -> None:
+    """Reproject the records' geometries (in place) from ``crs`` to lon/lat, unless they already are."""
+    from pyproj import CRS, Transformer
+
+    source = CRS.from_user_input(crs)
+    if source.to_epsg() == 4326 or source.equals(CRS.from_user_input("OGC:CRS84"), ignore_axis_order=True):
+        return
+    transform = Transformer.from_crs(source, 4326, always_xy=True).transform
+
+    def lon_lat(xy):
+        x, y = transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    for r in records:
+        r.geometry = shapely.transform(r.geometry, lon_lat)
+
+
+class _Rows:
+    """The per-feature checks: each feature becomes a record or a rejection, and its problems."""
+
+    def __init__(self):
+        self.records: list[AreaRecord] = []
+        self.problems: list[Problem] = []
+        self.rejected: list[tuple[str, str | None]] = []
+        self.columns: set[str] = set()   # every property name seen, lower case
+        self.count = 0
+
+    def add(self, props: dict, geom: BaseGeometry | None, geom_type: str | None) -> None:
+        self.count += 1
+        rowno = self.count
+        fields = {}
+        for key, value in props.items():
+            low = str(key).strip().lower()
+            self.columns.add(low)
+            fields.setdefault(low, (key, value))
+        get = lambda col: fields.get(col, (None, None))[1]  # noqa: E731
+        problems = self.problems
+        code = _as_code(get("code"))
+        parent = _as_code(get("parent"))
         where = f"第 {rowno} 个要素" + (f"（编码 {code}）" if code else "")
         codes = (code,) if code else ()
         keep = True
@@ -311,19 +346,24 @@ def _read(path, layer=None):
         elif not _DIGITS.fullmatch(code):
             problems.append(Problem(BAD_CODE, codes, f"{where}的编码「{code}」不是纯数字"))
 
-        raw_level = get(col_level)
+        raw_level = get("level")
         level = _as_level(raw_level)
         if level is None:
             problems.append(Problem(BAD_LEVEL, codes, f"{where}的层级「{raw_level}」无效，应为 1（市）到 5（网格）的整数"))
             keep = False
 
-        raw_name = get(col_name)
+        raw_name = get("name")
         name_text = "" if _is_blank(raw_name) else str(raw_name).strip()
         if not name_text:
             problems.append(Problem(BLANK_NAME, codes, f"{where}的名称 name 为空"))
 
-        geom = geoms[i]
-        if geom is None or geom.is_empty:
+        if geom_type == "?":
+            problems.append(Problem(INVALID_GEOMETRY, codes, f"{where}的几何对象无法读取（应为带 type 和 coordinates 的 GeoJSON 几何，坐标为经纬度数对的嵌套数组）"))
+            keep = False
+        elif geom_type is not None and geom_type not in ("Polygon", "MultiPolygon"):
+            problems.append(Problem(GEOMETRY_TYPE, codes, f"{where}的几何类型为 {geom_type}，应为 Polygon 或 MultiPolygon"))
+            keep = False
+        elif geom is None or geom.is_empty:
             problems.append(Problem(EMPTY_GEOMETRY, codes, f"{where}没有几何图形（空或缺失）"))
             keep = False
         elif geom.geom_type not in ("Polygon", "MultiPolygon"):
@@ -333,27 +373,288 @@ def _read(path, layer=None):
             geom = shapely.force_2d(geom)
 
         population = None
-        if col_pop is not None:
-            raw_pop = get(col_pop)
-            population, ok = _as_population(raw_pop)
-            if not ok:
-                problems.append(Problem(BAD_POPULATION, codes, f"{where}的人口数「{raw_pop}」无效，应为非负整数"))
+        raw_pop = get("population")
+        population, ok = _as_population(raw_pop)
+        if not ok:
+            problems.append(Problem(BAD_POPULATION, codes, f"{where}的人口数「{raw_pop}」无效，应为非负整数"))
 
         if not keep:
             if code is not None:
-                rejected.append((code, parent))
-            continue
+                self.rejected.append((code, parent))
+            return
         extra = {}
-        for col in extra_cols:
-            v = get(col)
-            if not _is_blank(v):
-                extra[str(col)] = _plain(v)
-        records.append(AreaRecord(
+        for low, (key, value) in fields.items():
+            if low not in (*REQUIRED_COLUMNS, "population", "is_demo") and not _is_blank(value):
+                extra[str(key)] = _plain(value)
+        self.records.append(AreaRecord(
             code=code, name=name_text, level=level, parent=parent, geometry=geom,
-            population=population, is_demo=_as_bool(get(col_demo)) if col_demo is not None else False,
-            extra=extra,
+            population=population, is_demo=_as_bool(get("is_demo")), extra=extra,
         ))
-    return records, problems, rejected
+
+
+class _GeoPackage:
+    """The features of one GeoPackage layer, read in batches of _GPKG_BATCH rows (GDAL, no pandas)."""
+
+    def __init__(self, name: str, layer):
+        import pyogrio
+
+        self.name, self.layer, self.problem, self.crs = name, layer, None, None
+        try:
+            layers = pyogrio.list_layers(name)
+        except Exception as exc:
+            raise _Unreadable(exc) from exc
+        spatial = [str(n) for n, gtype in layers if gtype is not None]
+        if layer is None:
+            if len(spatial) != 1:
+                listing = "、".join(spatial) if spatial else "无"
+                self.problem = Problem(LAYER, (), f"GeoPackage 应只含一个空间图层，实际为 {len(spatial)} 个"
+                                                  f"（{listing}）；请指定要导入的图层：{name}")
+                return
+            self.layer = spatial[0]
+        elif str(layer) not in [str(n) for n, _ in layers]:
+            self.problem = Problem(LAYER, (), f"GeoPackage 中没有图层「{layer}」：{name}")
+
+    def __iter__(self):
+        from pyogrio.raw import read
+
+        skip = 0
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                meta, _, wkb, fields = read(self.name, layer=self.layer, skip_features=skip, max_features=_GPKG_BATCH)
+            if skip == 0:
+                self.crs = meta.get("crs")
+                if not meta.get("geometry_type") and wkb is None:
+                    raise _Unreadable("图层没有几何列")
+            if wkb is None or len(wkb) == 0:
+                return
+            geoms = shapely.from_wkb(wkb)
+            names = list(meta["fields"])
+            columns = [c.tolist() for c in fields]
+            for i, geom in enumerate(geoms):
+                yield {n: columns[k][i] for k, n in enumerate(names)}, geom, None
+            skip += len(wkb)
+            if len(wkb) < _GPKG_BATCH:
+                return
+
+    def finish(self) -> None:
+        pass
+
+
+class _GeoJson:
+    """The features of a GeoJSON FeatureCollection, parsed one at a time from the byte stream (ijson).
+
+    A feature's properties become a dict; its coordinates go straight into arrays of lon/lat pairs,
+    one ring at a time, never into lists of Python floats: a 40 MB polygon costs its shapely geometry
+    (16 bytes a vertex) and one ring's array, not the ~150 bytes a vertex of parsed JSON.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.crs = None
+        self._type = None
+        self._features = False
+
+    def __iter__(self):
+        import ijson
+
+        with open(self.name, "rb") as fh:
+            if fh.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark is allowed, and skipped
+                fh.seek(0)
+            events = ijson.parse(fh, use_float=True)
+            try:
+                for prefix, event, value in events:
+                    if prefix == "features.item":
+                        if event == "start_map":
+                            yield self._feature(events)
+                        else:
+                            _value(events, event, value)
+                            yield {}, None, "?"
+                    elif prefix == "features" and event == "start_array":
+                        self._features = True
+                    elif prefix == "type" and event == "string":
+                        self._type = value
+                    elif prefix == "crs" and event == "start_map":
+                        self.crs = _crs_name(_value(events, event, value))
+            except ijson.JSONError as exc:
+                raise _Unreadable(f"不是有效的 JSON（{exc}）") from exc
+            except UnicodeDecodeError as exc:
+                raise _Unreadable(f"不是 UTF-8 编码的文本（{exc}）") from exc
+
+    def finish(self) -> None:
+        if not self._features or self._type != "FeatureCollection":
+            raise _Unreadable("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
+
+    def _feature(self, events):
+        """(properties, geometry or None, GeoJSON type when not built) of the feature whose start_map was just read."""
+        props, geom, geom_type = {}, None, None
+        for _, event, key in events:
+            if event == "end_map":
+                return props, geom, geom_type
+            # event is map_key: the value follows
+            _, event, value = next(events)
+            if key == "properties":
+                got = _value(events, event, value)
+                props = got if isinstance(got, dict) else {}
+            elif key == "geometry":
+                geom, geom_type = _geometry(events, event, value)
+            else:
+                _value(events, event, value)
+        raise _Unreadable("文件在要素中间结束")
+
+
+def _value(events, event, value):
+    """The JSON value that starts with (event, value), read to its end."""
+    if event not in ("start_map", "start_array"):
+        return value
+    import ijson
+
+    builder = ijson.ObjectBuilder()
+    builder.event(event, value)
+    depth = 1
+    for _, event, value in events:
+        builder.event(event, value)
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return builder.value
+    raise _Unreadable("文件意外结束")
+
+
+def _crs_name(crs) -> str | None:
+    """The CRS of a GeoJSON "crs" member (2008 draft: {"type": "name", "properties": {"name": …}})."""
+    if isinstance(crs, dict) and isinstance(crs.get("properties"), dict):
+        name = crs["properties"].get("name")
+        return str(name) if name else None
+    return None
+
+
+def _geometry(events, event, value):
+    """(shapely geometry or None, GeoJSON type or None) of a geometry object; only polygons are built.
+
+    The type is returned (and no geometry built) for other types, "?" for coordinates that cannot be read.
+    """
+    if event != "start_map":
+        _value(events, event, value)
+        return None, None
+    gtype, coords, bad = None, None, False
+    for _, event, key in events:
+        if event == "end_map":
+            break
+        _, event, value = next(events)
+        if key == "type":
+            gtype = value if isinstance(value, str) else str(value)
+        elif key == "coordinates":
+            try:
+                coords = _coordinates(events, event)
+            except _BadCoordinates:
+                bad = True
+        else:
+            _value(events, event, value)
+    if gtype not in ("Polygon", "MultiPolygon"):
+        return None, gtype or "?"
+    if bad or coords is None:
+        return None, "?"
+    try:
+        if gtype == "Polygon":
+            return _polygon(coords), None
+        if not coords:
+            return shapely.MultiPolygon(), None
+        return shapely.multipolygons([_polygon(p) for p in coords]), None
+    except (ValueError, TypeError, GEOSException):
+        return None, "?"
+
+
+def _polygon(rings):
+    if not isinstance(rings, list) or any(not isinstance(r, np.ndarray) for r in rings):
+        raise ValueError("a polygon is a list of rings")
+    if not rings:
+        return shapely.Polygon()
+    return shapely.polygons(shapely.linearrings(rings[0]), [shapely.linearrings(r) for r in rings[1:]] or None)
+
+
+def _coordinates(events, event):
+    """A GeoJSON "coordinates" value as nested lists whose leaves are (n, 2) lon/lat arrays.
+
+    Read event by event: the numbers of the open array of positions (a ring) go into one flat
+    buffer, which becomes an array when the ring closes; only the first two numbers of a position
+    are kept. Whether an array holds positions is known only at its first number, so an array's
+    frame is opened lazily (``pending``). Raises _BadCoordinates after reading the value to its end.
+    """
+    if event != "start_array":
+        _value(events, event, None)
+        raise _BadCoordinates
+    buf = array("d")
+    frames: list[list] = []   # the open arrays of arrays: their children so far
+    pending = True            # an array has opened and has no frame yet
+    k = -1                    # numbers read in the open position, -1 when none is open
+    ring_start = -1           # where the open array of positions starts in buf, -1 when none
+    depth = 1
+    for _, event, value in events:
+        if event == "number":
+            if pending:
+                pending = False
+                if ring_start < 0:    # the array that holds this position is a ring
+                    if not frames or frames[-1]:
+                        return _drain(events, depth)   # a bare position, or positions next to arrays
+                    frames.pop()
+                    ring_start = len(buf)
+                k = 0
+            elif k < 0:
+                return _drain(events, depth)
+            if k < 2:
+                buf.append(value)
+            k += 1
+        elif event == "start_array":
+            depth += 1
+            if k >= 0 or (pending and ring_start >= 0):
+                return _drain(events, depth)   # an array inside a position
+            if pending:
+                frames.append([])
+            pending = True
+        elif event == "end_array":
+            depth -= 1
+            if pending:               # []
+                pending = False
+                if ring_start >= 0:
+                    return _drain(events, depth)
+                if not frames:
+                    return []
+                frames[-1].append([])
+            elif k >= 0:              # a position closes
+                if k < 2:
+                    return _drain(events, depth)
+                k = -1
+            elif ring_start >= 0:     # a ring closes
+                ring = np.frombuffer(buf[ring_start:], dtype=np.float64).reshape(-1, 2)
+                del buf[ring_start:]
+                ring_start = -1
+                if not frames:
+                    return ring
+                frames[-1].append(ring)
+            else:                     # an array of arrays closes
+                done = frames.pop()
+                if not frames:
+                    return done
+                frames[-1].append(done)
+        else:                         # strings, null, booleans, objects
+            if event in ("start_map",):
+                depth += 1
+            return _drain(events, depth)
+    raise _Unreadable("文件意外结束")
+
+
+def _drain(events, depth: int):
+    """Read the rest of a value whose ``depth`` arrays or objects are open, then raise _BadCoordinates."""
+    while depth > 0:
+        _, event, _ = next(events)
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+    raise _BadCoordinates
 
 
 def read_hierarchy_file(path, layer: str | None = None) -> tuple[list[AreaRecord], list[Problem]]:

@@ -18,6 +18,8 @@ _MAX_CELLS = 600_000
 # Cell boxes are widened by this (deg) so that a point assigned to a cell by floor() always
 # lies inside the box that was tested, whatever the rounding.
 _CELL_PAD = 1e-9
+# Cells tested against the tree at a time while building the raster (their boxes: under 2 MB).
+_CELL_CHUNK = 4096
 
 
 class OutsideCity(LookupError):
@@ -210,22 +212,32 @@ class _Raster:
         self.ox, self.oy, self.d = gx0 - d / 2, gy0 - d / 2, d
         self.nx = int(np.ceil((gx1 + d / 2 - self.ox) / d))
         self.ny = int(np.ceil((gy1 + d / 2 - self.oy) / d))
-        i, j = np.meshgrid(np.arange(self.nx), np.arange(self.ny), indexing="xy")
-        i, j = i.ravel(), j.ravel()
-        boxes = shapely.box(self.ox + i * d - _CELL_PAD, self.oy + j * d - _CELL_PAD,
-                            self.ox + (i + 1) * d + _CELL_PAD, self.oy + (j + 1) * d + _CELL_PAD)
-        cell, grid = tree.query(boxes, predicate="intersects")
-        order = np.lexsort((grid, cell))
-        cell, grid = cell[order], grid[order].astype(np.int64)
-        count = np.bincount(cell, minlength=self.nx * self.ny)
+        # The cells are tested in chunks: a box is a GEOS geometry of ~400 bytes, and boxes for all
+        # cells at once (~330,000 for the demo city) would cost ~130 MB that the allocator keeps.
+        n_cells = self.nx * self.ny
+        self.value = np.full(n_cells, _MIXED, dtype=np.int64)
+        cells, grids = [], []
+        for start in range(0, n_cells, _CELL_CHUNK):
+            c = np.arange(start, min(n_cells, start + _CELL_CHUNK))
+            i, j = c % self.nx, c // self.nx
+            boxes = shapely.box(self.ox + i * d - _CELL_PAD, self.oy + j * d - _CELL_PAD,
+                                self.ox + (i + 1) * d + _CELL_PAD, self.oy + (j + 1) * d + _CELL_PAD)
+            cell, grid = tree.query(boxes, predicate="intersects")
+            order = np.lexsort((grid, cell))
+            cell, grid = cell[order], grid[order].astype(np.int64)
+            count = np.bincount(cell, minlength=len(c))
+            self.value[start + np.flatnonzero(count == 0)] = _OUTSIDE
+            single = np.flatnonzero(count == 1)
+            only = grid[(np.cumsum(count) - count)[single]]
+            whole = shapely.covers(geoms[only], boxes[single])
+            self.value[start + single[whole]] = only[whole]
+            cells.append(cell + start)
+            grids.append(grid)
+        # Chunks come in cell order and are sorted within: the pairs are sorted by (cell, grid).
+        cell, grid = np.concatenate(cells), np.concatenate(grids)
+        count = np.bincount(cell, minlength=n_cells)
         self.offsets = np.concatenate([[0], np.cumsum(count)])
         self.candidates = grid
-        self.value = np.full(self.nx * self.ny, _MIXED, dtype=np.int64)
-        self.value[count == 0] = _OUTSIDE
-        single = np.flatnonzero(count == 1)
-        only = grid[self.offsets[single]]
-        whole = shapely.covers(geoms[only], boxes[single])
-        self.value[single[whole]] = only[whole]
         self.geoms = geoms
 
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -71,12 +71,27 @@ def test_import_grid_refuses_a_broken_file_and_changes_nothing(fresh_app, tmp_pa
     bad = tmp_path / "bad.geojson"
     write_hierarchy_file(broken, str(bad))
     result = fresh_app.test_cli_runner().invoke(args=["import-grid", "--replace", str(bad)])
-    assert result.exit_code == 1
+    # A clean exit 1 after the report, not a crash on the way out (which would also give 1).
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "320402001001002" in result.output and "320403002" in result.output
     assert "未写入任何数据" in result.output
     after, version_after = _records(fresh_app)
     assert version_after == version
     _same_hierarchy(after, before)
+
+
+def test_import_grid_with_problems_into_an_empty_database_writes_nothing(fresh_app, tmp_path):
+    broken = rect_city()
+    for r in broken:
+        if r.code == "320402001001002":
+            r.name = "  "
+    bad = tmp_path / "bad.geojson"
+    write_hierarchy_file(broken, str(bad))
+    result = fresh_app.test_cli_runner().invoke(args=["import-grid", str(bad)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "发现 1 个问题，未写入任何数据" in result.output
+    assert "320402001001002" in result.output and "名称" in result.output
+    assert _records(fresh_app)[0] == []
 
 
 def test_import_grid_over_an_existing_city_needs_replace(fresh_app, tmp_path):

@@ -479,3 +479,74 @@ def test_two_gaps_in_one_parent_are_both_reported(tmp_path):
     _, problems = check_file(tmp_path, records)
     assert [(p.kind, p.codes) for p in problems] == [("gap", (COMM1,)), ("gap", (COMM1,))]
     assert problems[0].point != problems[1].point
+
+
+# ---------------------------------------------------------------------------- streaming GeoJSON
+
+def test_geojson_with_a_declared_projected_crs_is_read_as_lon_lat(tmp_path):
+    from pyproj import Transformer
+
+    transform = Transformer.from_crs(4326, 3857, always_xy=True).transform
+
+    def to_3857(g):
+        return shapely.transform(g, lambda xy: shapely.get_coordinates(shapely.points(*transform(xy[:, 0], xy[:, 1]))))
+    records = make_city()
+    features = [{"type": "Feature",
+                 "properties": {"code": r.code, "name": r.name, "level": r.level, "parent": r.parent},
+                 "geometry": shapely.geometry.mapping(to_3857(r.geometry))} for r in records]
+    path = tmp_path / "mercator.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features,
+                                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}}))
+    back, problems = load_and_validate(path)
+    assert problems == []
+    for a, b in zip(records, back):
+        assert shapely.normalize(a.geometry).equals_exact(shapely.normalize(b.geometry), 1e-7)
+
+
+def test_unreadable_coordinates_are_reported_with_the_other_problems(tmp_path):
+    path = _edit_feature(tmp_path, GRID1, geometry={"type": "Polygon", "coordinates": [[["a", "b"], [1, 2]]]})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for f in data["features"]:
+        if f["properties"]["code"] == GRID2:
+            f["properties"]["name"] = ""
+        if f["properties"]["code"] == GRID3:   # 3-D positions: the height is dropped
+            f["geometry"]["coordinates"] = [[[x, y, 12.5] for x, y in ring] for ring in f["geometry"]["coordinates"]]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    records, problems = load_and_validate(path)
+    assert sorted((p.kind, p.codes) for p in problems) == [("blank_name", (GRID2,)), ("invalid_geometry", (GRID1,))]
+    assert "无法读取" in of_kind(problems, "invalid_geometry")[0].message
+    grid3 = find(records, GRID3).geometry
+    assert not grid3.has_z and grid3.equals_exact(find(make_city(), GRID3).geometry, 1e-9)
+
+
+def test_truncated_geojson_is_a_read_error_with_no_records(tmp_path):
+    path = tmp_path / "city.geojson"
+    write_hierarchy_file(make_city(), path)
+    text = path.read_bytes()
+    path.write_bytes(text[: len(text) // 2])
+    records, problems = load_and_validate(path)
+    assert records == [] and [p.kind for p in problems] == ["read_error"]
+
+
+def test_a_large_polygon_is_read_without_holding_its_json(tmp_path):
+    import math
+    import tracemalloc
+
+    n = 200_000
+    ring = [[120.0 + 0.1 * math.cos(2 * math.pi * k / n), 31.8 + 0.1 * math.sin(2 * math.pi * k / n)] for k in range(n)]
+    ring.append(ring[0])
+    feature = {"type": "Feature", "properties": {"code": "320400", "name": "测试市", "level": 1, "parent": None},
+               "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    path = tmp_path / "big.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    del ring, feature
+    tracemalloc.start()
+    try:
+        records, problems = read_hierarchy_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert problems == [] and len(shapely.get_coordinates(records[0].geometry)) == n + 1
+    # Parsed into Python lists the ring alone would take ~100 bytes a vertex (~20 MB); read as a
+    # stream of numbers into one array, about 16 bytes a vertex, a few times over while it grows.
+    assert peak < 12 * 1024 * 1024, peak
