@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from auth.sessions import SessionRules, SignedIn, load_signed_in
 from auth.throttle import LoginThrottle
-from data.login_sessions import end_session, start_session
+from data.login_sessions import end_session, ended_among, start_session
 from data.tokens import resolve_token
 from data.users import authenticate, principal_of
 from dispatch import access
@@ -144,6 +144,18 @@ def init_auth(server: Flask, exempt_from_csrf=()) -> None:
     live = server.extensions.get("ucc_live")
     if live is not None:
         live.add_principal_resolver(lambda _auth: current_principal())
+        db, rules = services(server).db, server.extensions[SESSION_RULES]
+        live.add_session_check(_connected_session, lambda ids: _ended(db, rules, ids))
+
+
+def _connected_session() -> str | None:
+    """The sign-in session a live connection came with (None when it came with a bearer token)."""
+    return current_user.get_id() if current_user.is_authenticated else None
+
+
+def _ended(db, rules: SessionRules, session_ids: list[str]) -> set[str]:
+    with db.session() as s:
+        return ended_among(s, session_ids, rules.clock())
 
 
 def _csrf_cookie(response):

@@ -103,6 +103,19 @@ def resolve_session(session: Session, session_id: str, now: datetime | None = No
     return Live(row, user, token)
 
 
+def ended_among(session: Session, session_ids: list[str], now: datetime | None = None) -> set[str]:
+    """Of these session ids (open live connections'), the ones no longer live: ended, past their
+    expiry, or gone. Idleness is left to the next request: a wall that only listens is not idle."""
+    if not session_ids:
+        return set()
+    now = now or utcnow()
+    by_hash = {digest(i): i for i in session_ids}
+    live = set(session.scalars(select(LoginSession.id_hash).where(
+        LoginSession.id_hash.in_(list(by_hash)), LoginSession.ended_at.is_(None),
+        LoginSession.expires_at > now)))
+    return {i for h, i in by_hash.items() if h not in live}
+
+
 def end_session(session: Session, session_id: str, reason: str = "logout", now: datetime | None = None) -> bool:
     """End one session (logout); True when a live one was ended."""
     return _end(session, LoginSession.id_hash == digest(session_id), reason, now) > 0

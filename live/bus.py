@@ -39,6 +39,9 @@ log = logging.getLogger("ucc.live")
 
 NAMESPACE = "/live"
 DEFAULT_CHANNEL = "ucc-live"
+# how often open connections' sign-in sessions are checked (one read for all of them): a logout or a
+# revoked token closes its live connections within this, in every process
+SESSION_CHECK_SECONDS = 5.0
 
 PrincipalResolver = Callable[[dict | None], Principal | None]
 
@@ -90,6 +93,12 @@ class LiveBus:
                                  logger=False, engineio_logger=False)
         self.principal_resolvers: list[PrincipalResolver] = [self._token_principal]
         self._connect_auth: dict[str, dict | None] = {}  # sid → its connect auth, to check again at resync
+        # sid → the sign-in session it connected with; every SESSION_CHECK_SECONDS the ended ones are
+        # asked for in one read and their sockets closed, so that logout, a password reset or a revoked
+        # token ends an open live connection too, in every process (not only at its next resync)
+        self._session_of: dict[str, str] = {}
+        self._session_key: Callable[[], str | None] | None = None
+        self._sessions_ended: Callable[[list[str]], set[str]] | None = None
         self._queue: queue.Queue[int] = queue.Queue(maxsize=self.QUEUE_SIZE)
         self._started: set[str] = set()
         self._start_lock = threading.Lock()
@@ -203,6 +212,35 @@ class LiveBus:
         with self.db.session() as s:
             return resolve_token(s, token.strip())
 
+    def add_session_check(self, key_of: Callable[[], str | None],
+                          ended: Callable[[list[str]], set[str]]) -> None:
+        """Sign-in registers how to name a connection's session (`key_of`, in the connect's request
+        context; None for a bearer token) and how to tell which of many have ended (one read)."""
+        self._session_key, self._sessions_ended = key_of, ended
+
+    def end_ended_sessions(self) -> int:
+        """Close every connection whose sign-in session has ended; returns how many were closed."""
+        if self._sessions_ended is None or not self._session_of:
+            return 0
+        of = dict(self._session_of)
+        ended = self._sessions_ended(sorted(set(of.values())))
+        closed = 0
+        for sid, key in of.items():
+            if key in ended:
+                self._session_of.pop(sid, None)
+                self.gate.hold(sid)  # nothing more reaches it before the disconnect
+                self.socketio.server.disconnect(sid, namespace=NAMESPACE)
+                closed += 1
+        return closed
+
+    def _session_watch(self) -> None:
+        while True:
+            time.sleep(SESSION_CHECK_SECONDS)
+            try:
+                self.end_ended_sessions()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the watch
+                log.warning("实时连接的登录状态检查失败：%s", exc)
+
     def resolve_principal(self, auth: dict | None) -> Principal | None:
         for resolver in self.principal_resolvers:
             principal = resolver(auth)
@@ -227,6 +265,10 @@ class LiveBus:
             self.gate.start_at(self.head() + 1)
         self.gate.open(sid, principal, rooms)  # held until its resync (or the grace period)
         self._connect_auth[sid] = auth if isinstance(auth, dict) else None
+        key = self._session_key() if self._session_key is not None else None
+        if key:
+            self._session_of[sid] = key
+            self._start_once("session_watch", self._session_watch)
         for room in rooms:
             join_room(room)
         self._start_once("sweeper", self._sweeper)
@@ -251,6 +293,7 @@ class LiveBus:
 
     def _on_disconnect(self, *_args):
         self._connect_auth.pop(request.sid, None)
+        self._session_of.pop(request.sid, None)
         self.gate.close(request.sid)
 
     def _send(self, sid: str, payload: dict) -> None:

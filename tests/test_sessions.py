@@ -238,6 +238,29 @@ def test_the_live_connection_refuses_an_ended_session(site):
     assert not again.is_connected("/live")
 
 
+def test_an_open_live_connection_is_closed_when_its_session_ends(site):
+    """No resync needed: the watch (live/bus.py, every SESSION_CHECK_SECONDS) closes a copy's open
+    connection after logout, and a colleague's connection stays."""
+    app, _db, _clock = site
+    bus = app.extensions["ucc_live"]
+    browser, colleague = sign_in(app), sign_in(app, "colleague")
+    copy = bus.socketio.test_client(app, namespace="/live", flask_test_client=copy_of(app, browser))
+    other = bus.socketio.test_client(app, namespace="/live", flask_test_client=colleague)
+    assert copy.is_connected("/live") and other.is_connected("/live")
+    assert bus.end_ended_sessions() == 0  # both live: nothing closed
+    logout(browser)
+    assert bus.end_ended_sessions() == 1
+    assert not copy.is_connected("/live") and other.is_connected("/live")
+    # and the watch does it by itself
+    copy = bus.socketio.test_client(app, namespace="/live", flask_test_client=copy_of(app, colleague))
+    assert copy.is_connected("/live")
+    logout(colleague)
+    deadline = time.monotonic() + 15
+    while copy.is_connected("/live") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not copy.is_connected("/live") and not other.is_connected("/live")
+
+
 # ---- the sign-in throttle ----------------------------------------------------------------------
 def _try(client, username, password, address="10.1.2.3"):
     html = client.get("/login").get_data(as_text=True)
