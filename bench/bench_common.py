@@ -22,3 +22,16 @@ class Workdir:
     def cleanup(self) -> None:
         if not self.keep:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def demo_db(path: Path) -> Path:
+    """A seeded demo database (demo city, catalog, units), migrated to the newest schema."""
+    from data.db import Database
+    from data.schema import init_db
+    from demo.seed import seed_demo
+
+    db = Database(f"sqlite:///{path}")
+    init_db(db)
+    seed_demo(db, progress=lambda _m: None)
+    db.dispose()
+    return path

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.bench_common import demo_db  # noqa: E402
+
 CALLBACK = {  # callbacks/report.py severity_for_emergencies: a cheap callback of a page duty officers open
     "output": "rp-severity-wrap.style",
     "outputs": {"id": "rp-severity-wrap", "property": "style"},
@@ -30,16 +32,6 @@ CALLBACK = {  # callbacks/report.py severity_for_emergencies: a cheap callback o
 }
 
 
-def demo_db(path: Path) -> Path:
-    from data.db import Database
-    from data.schema import init_db
-    from demo.seed import seed_demo
-
-    db = Database(f"sqlite:///{path}")
-    init_db(db)
-    seed_demo(db, progress=lambda _m: None)
-    db.dispose()
-    return path
 
 
 def best_us(fn, n: int, blocks: int) -> float:

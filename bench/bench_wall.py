@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.bench_common import demo_db  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 UTC = timezone.utc
@@ -42,17 +44,6 @@ HOURLY = np.array([0.4, 0.3, 0.2, 0.2, 0.3, 0.6, 1.2, 2.4, 4.0, 5.0, 5.2, 4.6, 3
 KIND_SHARE = {"event": 0.55, "component": 0.25, "grid": 0.197, "emergency": 0.003}
 
 
-def demo_db(path: Path) -> Path:
-    """A seeded demo database (demo city, catalog, units), migrated to the newest schema."""
-    from data.db import Database
-    from data.schema import init_db
-    from demo.seed import seed_demo
-
-    db = Database(f"sqlite:///{path}")
-    init_db(db)
-    seed_demo(db, progress=lambda _m: None)
-    db.dispose()
-    return path
 
 
 def _stamp(a: np.ndarray) -> list:

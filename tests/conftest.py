@@ -141,6 +141,17 @@ def token_for(demo_app):
     return _make
 
 
+@pytest.fixture
+def client(demo_app):
+    return demo_app.test_client()
+
+
+@pytest.fixture
+def officer(token_for):
+    """An API duty officer's headers (the city's, no area)."""
+    return {"Authorization": f"Bearer {token_for('duty_officer')}"}
+
+
 # ---- CI: the real servers' tests must have run ------------------------------------------------
 # With CI=true, a missing server already fails its tests (require_postgres, require_redis). This is
 # the second lock: the run fails unless tests on PostgreSQL, on Redis and in the browser passed,

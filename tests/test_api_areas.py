@@ -8,11 +8,6 @@ DISTRICTS = {"320402": "天宁区", "320404": "钟楼区", "320411": "新北区"
 
 
 @pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
-
-
-@pytest.fixture
 def auth(token_for):
     return {"Authorization": f"Bearer {token_for('wall')}"}
 

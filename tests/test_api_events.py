@@ -12,16 +12,6 @@ FAR = (LON + 0.0008, LAT)
 GARBAGE = "020101"  # an event category handled by the district's city-management bureau
 
 
-@pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
-
-
-@pytest.fixture
-def officer(token_for):
-    return {"Authorization": f"Bearer {token_for('duty_officer')}"}
-
-
 def _post(client, headers, **body):
     payload = {"category": GARBAGE, "lon": LON, "lat": LAT, "description": "路边垃圾堆放", "source": "hotline"}
     payload.update(body)

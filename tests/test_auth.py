@@ -20,11 +20,6 @@ PAGES = [p.path for p in access.PAGES]
 DASH_CALLBACK = "/_dash-update-component"
 
 
-@pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
-
-
 def _form_token(client, path: str = "/login") -> str:
     html = client.get(path).get_data(as_text=True)
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)

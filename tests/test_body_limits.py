@@ -60,16 +60,6 @@ def declared(n) -> dict:
 CHUNKED = {"HTTP_TRANSFER_ENCODING": "chunked", "CONTENT_LENGTH": "", "wsgi.input_terminated": True}
 
 
-@pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
-
-
-@pytest.fixture
-def officer(token_for):
-    return {"Authorization": f"Bearer {token_for('duty_officer')}"}
-
-
 def _refused(resp, status, code):
     assert resp.status_code == status, resp.get_data(as_text=True)
     body = resp.get_json()

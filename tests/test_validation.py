@@ -22,11 +22,6 @@ SHOW_CASE = "..cs-detail.children...cs-case.data...cs-side.className...cs-root.c
 
 
 @pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
-
-
-@pytest.fixture
 def officer(token_for):
     return {"Authorization": f"Bearer {token_for('duty_officer', '320400')}"}
 
