@@ -190,6 +190,17 @@ class Front:
                     proc.wait(5)
 
 
+def _stop_with_parent() -> None:
+    """SIGTERM this process when its parent dies: `make serve` stopped by a process manager's SIGTERM
+    does not pass it on, and nginx and gunicorn would be left serving (Linux prctl; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("UCC_HOST", "127.0.0.1"), help="nginx listens here (UCC_HOST)")
@@ -213,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    _stop_with_parent()
     front.start()
     print(f"城市运行管理平台（生产前端）{front.url}/  — nginx → gunicorn unix:{front.socket_path}；Ctrl-C 停止",
           file=sys.stderr, flush=True)
