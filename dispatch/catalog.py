@@ -24,15 +24,24 @@ level                  handling level: 1 city, 2 district, 3 street/town, 4 comm
                        Emergencies: the lead unit's level at severity IV (一般), i.e. 2;
                        severity III–I move the lead one level up to the city (DESIGN.md)
 time_limit             positive number (处置时限)
-time_unit              ``working_hours`` | ``working_days`` for components, events and grid
-                       events; ``minutes`` (calendar minutes) for emergencies
+time_unit              on the working clock ``working_hours`` | ``working_days`` (office time on
+                       working days: dispatch/working_time.py); on the calendar clock ``hours`` |
+                       ``days`` (24 h) for components, events and grid events, ``minutes``
+                       (calendar minutes) for emergencies
+clock                  ``working`` | ``calendar``: the clock the case deadline runs on. It must be
+                       the clock of ``time_unit`` (said twice on purpose: a row that moves a
+                       category to the calendar clock and forgets its unit is refused, not
+                       silently counted in office hours); every emergency is ``calendar``. The
+                       shipped file puts every ``urgent`` and ``critical`` category on the
+                       calendar clock (docs/dispatch.md, "Clocks", for the rule and sources)
 urgency                ``normal`` | ``urgent`` | ``critical``
 assist_unit_types      optional column; ``;``-separated unit types assisting the lead (联动);
                        required (non-empty) for every emergency
 stages                 optional column; ``name:limit:unit;…`` for categories handled in stages
                        (违法搭建: 停工 4 working hours, 处罚 7 working days, 拆除 20 working days).
                        The first stage must equal ``time_limit``/``time_unit``: the case deadline
-                       is the first stage, the later stages are follow-up limits
+                       is the first stage, the later stages are follow-up limits, each on the
+                       clock of its own unit (道路塌陷: 围护 2 calendar hours, 修复 3 working days)
 =====================  ==================================================================
 
 Code scheme (``KKMMNN``):
@@ -63,12 +72,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch.working_time import CLOCKS, UNIT_CLOCK, UNITS
+
 KINDS = ("component", "event", "grid", "emergency")
 KIND_PREFIX = {"component": "01", "event": "02", "grid": "03", "emergency": "04"}
 KIND_NAMES_ZH = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
-TIME_UNITS = ("working_hours", "working_days", "minutes")
+TIME_UNITS = UNITS
 WORKING_TIME_UNITS = ("working_hours", "working_days")
-TIME_UNIT_NAMES_ZH = {"working_hours": "工作时", "working_days": "工作日", "minutes": "分钟"}
+CALENDAR_TIME_UNITS = ("hours", "days")  # the calendar clock's units for non-emergencies
+TIME_UNIT_NAMES_ZH = {"working_hours": "工作时", "working_days": "工作日", "minutes": "分钟",
+                      "hours": "小时", "days": "自然日"}
+CLOCK_NAMES_ZH = {"working": "工作时间", "calendar": "自然时间"}
 URGENCIES = ("normal", "urgent", "critical")
 URGENCY_NAMES_ZH = {"normal": "一般", "urgent": "紧急", "critical": "特急"}
 LEVELS = (1, 2, 3, 4, 5)
@@ -76,7 +90,7 @@ EMERGENCY_LEAD_LEVEL = 2  # severity IV (一般) starts at district level
 SECTORS = ("party", "government", "police", "fire", "public_institution", "grassroots", "utility")
 
 CATEGORY_COLUMNS = ("code", "name", "major_class", "kind", "filing_criterion", "closing_criterion",
-                    "unit_type", "level", "time_limit", "time_unit", "urgency")
+                    "unit_type", "level", "time_limit", "time_unit", "clock", "urgency")
 CATEGORY_OPTIONAL_COLUMNS = ("assist_unit_types", "stages")
 UNIT_TYPE_COLUMNS = ("code", "name", "levels", "sector", "description")
 
@@ -131,6 +145,13 @@ class Category:
     @property
     def is_emergency(self) -> bool:
         return self.kind == "emergency"
+
+    @property
+    def clock(self) -> str:
+        """``working`` | ``calendar``: the clock of the case deadline (the file's ``clock`` column,
+        checked at load to be the clock of ``time_unit``, so it is derived here and read back from
+        the database without a column of its own)."""
+        return UNIT_CLOCK[self.time_unit]
 
     @property
     def time_limit_text(self) -> str:
@@ -300,16 +321,29 @@ def _parse_stages(text: str, kind: str, bad: list[str]) -> tuple[Stage, ...]:
 
 def _time_unit_ok(kind: str, unit: str, bad: list[str], what: str = "") -> bool:
     if unit not in TIME_UNITS:
-        bad.append(f"{what}时限单位“{unit}”未知，应为 working_hours、working_days 或 minutes")
+        bad.append(f"{what}时限单位“{unit}”未知，应为 " + "、".join(TIME_UNITS) + " 之一")
         return False
     if kind == "emergency" and unit != "minutes":
         bad.append(f"{what}应急事件的时限须按日历分钟计（minutes），不能用“{unit}”")
         return False
-    if kind in KINDS and kind != "emergency" and unit not in WORKING_TIME_UNITS:
-        bad.append(f"{what}{KIND_NAMES_ZH[kind]}的时限须按工作时间计（working_hours 或 working_days），"
-                   f"不能用“{unit}”")
+    if kind in KINDS and kind != "emergency" and unit not in WORKING_TIME_UNITS + CALENDAR_TIME_UNITS:
+        bad.append(f"{what}{KIND_NAMES_ZH[kind]}的时限须为 working_hours、working_days（工作时间）"
+                   f"或 hours、days（自然时间），不能用“{unit}”")
         return False
     return True
+
+
+def _clock_ok(kind: str, clock: str, unit: str | None, bad: list[str]) -> None:
+    if clock not in CLOCKS:
+        bad.append(f"计时方式 clock“{clock}”未知，应为 working（工作时间）或 calendar（自然时间）")
+        return
+    if kind == "emergency" and clock != "calendar":
+        bad.append("应急事件须按自然时间计时（clock 应为 calendar）")
+        return
+    if unit is not None and UNIT_CLOCK[unit] != clock:
+        units = WORKING_TIME_UNITS if clock == "working" else CALENDAR_TIME_UNITS + ("minutes",)
+        bad.append(f"计时方式为 {clock}（{CLOCK_NAMES_ZH[clock]}）时，时限单位应为 " + "、".join(units)
+                   + f" 之一，不能用“{unit}”")
 
 
 def load_catalog(path: str | Path, unit_types: dict[str, UnitType]) -> dict[str, Category]:
@@ -369,7 +403,8 @@ def load_catalog(path: str | Path, unit_types: dict[str, UnitType]) -> dict[str,
         elif limit <= 0:
             bad.append(f"处置时限须为正数，不能是 {row['time_limit']}")
         unit = row["time_unit"]
-        _time_unit_ok(kind, unit, bad)
+        unit_ok = _time_unit_ok(kind, unit, bad)
+        _clock_ok(kind, row["clock"], unit if unit_ok else None, bad)
         if row["urgency"] not in URGENCIES:
             bad.append(f"紧急程度“{row['urgency']}”未知，应为 normal、urgent 或 critical")
 

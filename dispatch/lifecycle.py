@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from numbers import Real
 from typing import Any
 
-from dispatch.working_time import WorkCalendar, working_deadline
+from dispatch.working_time import WorkCalendar, extension_unit, working_deadline
 
 __all__ = [
     "ACTIONS",
@@ -217,7 +217,7 @@ class CaseFacts:
 
     ``area_codes``: the case's chain, grid → city. ``handling_level``: 1 city … 5 grid.
     ``deadline``: aware datetime or None. ``time_unit``: the category's unit ("working_hours",
-    "working_days" or "minutes" for emergencies)."""
+    "working_days" on the working clock; "hours", "days" or "minutes" on the calendar clock)."""
 
     state: str
     version: int = 1
@@ -443,10 +443,9 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
     elif action == "approve_extension":
         asked = facts.extension_pending_hours
         old = _aware_utc(facts.deadline, "deadline")
-        if facts.time_unit == "minutes":          # emergencies: calendar minutes
-            new = working_deadline(old, asked * 60, "minutes", calendar=calendar)
-        else:
-            new = working_deadline(old, asked, "working_hours", calendar=calendar)
+        # the hours asked run on the case's own clock (calendar hours for emergencies and urgent
+        # categories, working hours otherwise): working_time.extension_unit decides
+        new = working_deadline(old, asked, extension_unit(facts.time_unit), calendar=calendar)
         changes["deadline_at"] = new
         changes["extension_count"] = facts.extension_count + 1
         changes["extension_pending_hours"] = None

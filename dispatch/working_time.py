@@ -21,15 +21,22 @@ Rules
   when Monday to Wednesday are working days; accepted on Saturday (or at 18:00
   on Friday) with 1 working day it is due on Monday at 17:30. Fractions are
   allowed (0.5 working day = 3.75 working hours).
-* ``"minutes"``: calendar minutes, for emergencies: nights, weekends and
-  holidays all count.
+* ``"minutes"``, ``"hours"``, ``"days"``: calendar time (1 day = 24 hours),
+  for emergencies and for the categories on the calendar clock (urgent and
+  safety categories: docs/dispatch.md): nights, weekends and holidays all count.
+* **Clocks**: a unit belongs to one clock, ``"working"`` (``working_hours``,
+  ``working_days``) or ``"calendar"`` (``minutes``, ``hours``, ``days``):
+  :func:`clock_of`. A case's stored ``time_unit`` thus says which clock its
+  deadline runs on, and an extension of N hours is counted on that clock
+  (:func:`extension_unit`). This module is the one place that maps a unit to
+  its arithmetic.
 * A deadline is the *earliest* instant at which the allowed working time has
   elapsed: 2 working hours from 10:00 is 12:00 (not 13:30), one working day
   from 08:30 is 17:30 the same day (not 08:30 the next working day).
   ``working_deadline(start, 0, unit)`` is ``start``.
 * ``working_time_between(start, end, unit)`` is the inverse: working hours
-  (``"working_hours"``), working days (``"working_days"``) or calendar minutes
-  (``"minutes"``) elapsed from ``start`` to ``end``; negative when ``end`` is
+  (``"working_hours"``), working days (``"working_days"``) or calendar minutes,
+  hours or days elapsed from ``start`` to ``end``; negative when ``end`` is
   before ``start``. ``working_time_between(s, working_deadline(s, x, u), u) == x``
   (to the microsecond).
 * ``sla_state``: ``"overdue"`` once ``now >= deadline`` (100 % of the allowed
@@ -58,7 +65,10 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "CLOCKS",
     "UNITS",
+    "clock_of",
+    "extension_unit",
     "WARNING_FRACTION",
     "WorkCalendar",
     "sla_state",
@@ -69,7 +79,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 UTC = timezone.utc
-UNITS = ("working_hours", "working_days", "minutes")
+UNITS = ("working_hours", "working_days", "minutes", "hours", "days")
+CLOCKS = ("working", "calendar")
+UNIT_CLOCK = {"working_hours": "working", "working_days": "working",
+              "minutes": "calendar", "hours": "calendar", "days": "calendar"}
+_CALENDAR_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}   # calendar units, in minutes
 WARNING_FRACTION = 0.8
 HOLIDAYS_FILE = "holidays_cn.json"
 OFFICE_HOURS_FILE = "office_hours.json"
@@ -84,6 +98,22 @@ _MIN_ORD = date(1, 1, 1).toordinal()
 _MAX_ORD = date(9999, 12, 31).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
+
+
+# --------------------------------------------------------------------------- clocks
+def clock_of(unit: str) -> str:
+    """``"working"`` or ``"calendar"``: the clock a time unit counts on."""
+    try:
+        return UNIT_CLOCK[unit]
+    except KeyError:
+        raise ValueError(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}") from None
+
+
+def extension_unit(time_unit: str) -> str:
+    """The unit in which the hours of an extension (延期) are counted for a case whose deadline is in
+    ``time_unit``: calendar hours on the calendar clock (a manhole cover extended over a holiday is
+    still a hazard every hour), working hours on the working clock."""
+    return "hours" if clock_of(time_unit) == "calendar" else "working_hours"
 
 
 # --------------------------------------------------------------------------- checks
@@ -461,8 +491,9 @@ class WorkCalendar:
         """Deadline (aware UTC) of ``amount`` ``unit`` counted from ``start_utc``."""
         _aware(start_utc, "start_utc")
         _amount(amount)
-        if unit == "minutes":
-            return start_utc.astimezone(UTC) + timedelta(minutes=amount)
+        per = _CALENDAR_MINUTES.get(unit)
+        if per is not None:
+            return start_utc.astimezone(UTC) + timedelta(minutes=amount * per)
         step = self._unit_us.get(unit)
         if step is None:
             _unit(unit)
@@ -478,8 +509,9 @@ class WorkCalendar:
         from ``start_utc`` to ``end_utc``; negative if ``end_utc`` is earlier."""
         _aware(start_utc, "start_utc")
         _aware(end_utc, "end_utc")
-        if unit == "minutes":
-            return (end_utc - start_utc) / timedelta(minutes=1)
+        per = _CALENDAR_MINUTES.get(unit)
+        if per is not None:
+            return (end_utc - start_utc) / timedelta(minutes=per)
         step = self._unit_us.get(unit)
         if step is None:
             _unit(unit)
@@ -514,7 +546,7 @@ class WorkCalendar:
 # --------------------------------------------------------------------------- module API
 def working_deadline(start_utc: datetime, amount, unit: str, *, calendar: WorkCalendar) -> datetime:
     """Deadline (aware UTC) of ``amount`` ``unit`` ("working_hours", "working_days",
-    "minutes") from ``start_utc``, on ``calendar``."""
+    "minutes", "hours", "days") from ``start_utc``, on ``calendar``."""
     return calendar.working_deadline(start_utc, amount, unit)
 
 

@@ -72,11 +72,13 @@ def test_codes_follow_the_kind_major_minor_scheme(catalog):
     assert len({c.name for c in catalog.values()}) == len(catalog)
 
 
-def test_time_units_match_the_kind(catalog):
+def test_time_units_match_the_kind_and_the_clock(catalog):
     for c in catalog.values():
         assert c.time_limit > 0
         if c.kind == "emergency":
-            assert c.time_unit == "minutes", c
+            assert (c.time_unit, c.clock) == ("minutes", "calendar"), c
+        elif c.clock == "calendar":
+            assert c.time_unit in ("hours", "days"), c
         else:
             assert c.time_unit in ("working_hours", "working_days"), c
         assert c.urgency in ("normal", "urgent", "critical")
@@ -107,7 +109,8 @@ def test_published_time_limits(catalog):
     assert (by_name["暴露垃圾"].time_limit, by_name["暴露垃圾"].time_unit) == (4, "working_hours")
     assert (by_name["道路不洁"].time_limit, by_name["道路不洁"].time_unit) == (2, "working_hours")
     well = by_name["井盖缺失"]
-    assert (well.time_limit, well.time_unit, well.urgency) == (2, "working_hours", "urgent")
+    assert (well.time_limit, well.time_unit, well.urgency, well.clock) == (2, "hours", "urgent", "calendar")
+    assert well.time_limit_text == "2 小时"
     assert (by_name["路灯不亮"].time_limit, by_name["路灯不亮"].time_unit) == (1, "working_days")
     build = by_name["违法搭建"]
     assert [(s.name, s.time_limit, s.time_unit) for s in build.stages] == [
@@ -136,15 +139,31 @@ def test_shipped_unit_types(unit_types):
     assert unit_types["grid_member"].name == "网格员"
 
 
+def test_urgent_and_critical_categories_and_emergencies_run_on_the_calendar_clock(catalog):
+    # the rule written in docs/dispatch.md ("Clocks"): the data file follows it row by row
+    for c in catalog.values():
+        expected = "calendar" if c.kind == "emergency" or c.urgency in ("urgent", "critical") else "working"
+        assert c.clock == expected, c
+    by_name = {c.name: c for c in catalog.values()}
+    for name in ("井盖缺失", "燃气井盖破损", "供水管道渗漏", "路面积水", "道路塌陷", "行道树倒伏", "火灾"):
+        assert by_name[name].clock == "calendar", name
+    for name in ("暴露垃圾", "道路不洁", "路灯不亮", "违法搭建", "邻里纠纷"):
+        assert by_name[name].clock == "working", name
+    # a later stage keeps its own clock: the cordon is calendar time, the repair office time
+    collapse = by_name["道路塌陷"]
+    assert [(s.name, s.time_limit, s.time_unit) for s in collapse.stages] == [
+        ("围护", 2, "hours"), ("修复", 3, "working_days")]
+
+
 # ----------------------------------------------------------------------------------------
 # broken catalogs are refused with line numbers
 
 HEADER = ("code,name,major_class,kind,filing_criterion,closing_criterion,unit_type,level,"
-          "time_limit,time_unit,urgency,assist_unit_types,stages")
+          "time_limit,time_unit,clock,urgency,assist_unit_types,stages")
 GOOD = [
-    "020101,暴露垃圾,市容环境,event,成堆垃圾,清除干净,city_management,2,4,working_hours,normal,,",
-    "030101,邻里纠纷,矛盾纠纷,grid,邻里矛盾,调解化解,grid_member,5,2,working_days,normal,,",
-    "040101,火灾,事故灾难,emergency,发生火灾,明火扑灭,fire_rescue,2,120,minutes,critical,public_security;power,",
+    "020101,暴露垃圾,市容环境,event,成堆垃圾,清除干净,city_management,2,4,working_hours,working,normal,,",
+    "030101,邻里纠纷,矛盾纠纷,grid,邻里矛盾,调解化解,grid_member,5,2,working_days,working,normal,,",
+    "040101,火灾,事故灾难,emergency,发生火灾,明火扑灭,fire_rescue,2,120,minutes,calendar,critical,public_security;power,",
 ]
 
 
@@ -171,30 +190,38 @@ def test_a_small_good_catalog_loads(tmp_path, unit_types):
 
 
 @pytest.mark.parametrize("bad_line, words", [
-    ("020102,道路不洁,市容环境,incident,脏,扫,city_management,2,2,working_hours,normal,,", ["incident", "种类"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,street_sweeper,2,2,working_hours,normal,,", ["street_sweeper", "单位类型"]),
-    ("020101,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,", ["020101", "重复", "第2行"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,-2,working_hours,normal,,", ["正数"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,0,working_hours,normal,,", ["正数"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,两,working_hours,normal,,", ["不是数字"]),
-    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,2,working_hours,critical,gas,", ["应急事件", "minutes"]),
-    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,120,minutes,critical,,", ["协办"]),
-    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,120,minutes,critical,gas;plumber,", ["plumber"]),
-    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,3,120,minutes,critical,gas,", ["第 3 级"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,120,minutes,normal,,", ["工作时间"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,6,2,working_hours,normal,,", ["层级"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,grid_member,2,2,working_hours,normal,,", ["不设在第 2 级"]),
-    ("020102,道路不洁,市容环境,event,,扫,city_management,2,2,working_hours,normal,,", ["立案标准"]),
-    ("020102,道路不洁,市容环境,event,脏,,city_management,2,2,working_hours,normal,,", ["结案标准"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_weeks,normal,,", ["working_weeks"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,asap,,", ["asap"]),
-    ("030102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,", ["应以 02 开头"]),
-    ("02010,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,", ["6 位数字"]),
-    ("020102,暴露垃圾,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,", ["名称", "重复"]),
-    ("020102,道路不洁,街面秩序,event,脏,扫,city_management,2,2,working_hours,normal,,", ["大类 0201"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,停工:3:working_hours",
+    ("020102,道路不洁,市容环境,incident,脏,扫,city_management,2,2,working_hours,working,normal,,", ["incident", "种类"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,street_sweeper,2,2,working_hours,working,normal,,", ["street_sweeper", "单位类型"]),
+    ("020101,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,", ["020101", "重复", "第2行"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,-2,working_hours,working,normal,,", ["正数"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,0,working_hours,working,normal,,", ["正数"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,两,working_hours,working,normal,,", ["不是数字"]),
+    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,2,working_hours,working,critical,gas,", ["应急事件", "minutes"]),
+    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,120,minutes,calendar,critical,,", ["协办"]),
+    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,120,minutes,calendar,critical,gas;plumber,", ["plumber"]),
+    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,3,120,minutes,calendar,critical,gas,", ["第 3 级"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,120,minutes,calendar,normal,,", ["工作时间"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,6,2,working_hours,working,normal,,", ["层级"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,grid_member,2,2,working_hours,working,normal,,", ["不设在第 2 级"]),
+    ("020102,道路不洁,市容环境,event,,扫,city_management,2,2,working_hours,working,normal,,", ["立案标准"]),
+    ("020102,道路不洁,市容环境,event,脏,,city_management,2,2,working_hours,working,normal,,", ["结案标准"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_weeks,working,normal,,", ["working_weeks"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,asap,,", ["asap"]),
+    # the clock: a known value, the clock of the unit, calendar for every emergency
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,hours,wall,urgent,,", ["wall", "计时方式", "calendar"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,hours,,urgent,,", ["计时方式", "working"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,calendar,urgent,,",
+     ["calendar", "自然时间", "working_hours", "hours"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,1,days,working,normal,,", ["working", "days"]),
+    ("040102,燃气泄漏,事故灾难,emergency,泄漏,止漏,housing_construction,2,120,minutes,working,critical,gas,",
+     ["应急事件", "calendar"]),
+    ("030102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,", ["应以 02 开头"]),
+    ("02010,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,", ["6 位数字"]),
+    ("020102,暴露垃圾,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,", ["名称", "重复"]),
+    ("020102,道路不洁,街面秩序,event,脏,扫,city_management,2,2,working_hours,working,normal,,", ["大类 0201"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,停工:3:working_hours",
      ["第一阶段"]),
-    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,normal,,停工-2", ["格式错误"]),
+    ("020102,道路不洁,市容环境,event,脏,扫,city_management,2,2,working_hours,working,normal,,停工-2", ["格式错误"]),
 ])
 def test_bad_rows_are_refused_with_their_line_number(tmp_path, unit_types, bad_line, words):
     path = _write(tmp_path, [GOOD[0], bad_line, *GOOD[1:]])
@@ -209,11 +236,11 @@ def test_bad_rows_are_refused_with_their_line_number(tmp_path, unit_types, bad_l
 def test_every_bad_row_is_listed_at_once(tmp_path, unit_types):
     lines = [
         GOOD[0],
-        "020102,道路不洁,市容环境,incident,脏,扫,city_management,2,2,working_hours,normal,,",  # line 3
+        "020102,道路不洁,市容环境,incident,脏,扫,city_management,2,2,working_hours,working,normal,,",  # line 3
         GOOD[1],
-        "030102,家庭纠纷,矛盾纠纷,grid,吵架,调解,nobody,5,-1,working_days,normal,,",  # line 5: 2 errors
+        "030102,家庭纠纷,矛盾纠纷,grid,吵架,调解,nobody,5,-1,working_days,working,normal,,",  # line 5: 2 errors
         GOOD[2],
-        "040101,城市内涝,自然灾害,emergency,积水,排除,water_affairs,2,240,working_hours,critical,,",  # line 7
+        "040101,城市内涝,自然灾害,emergency,积水,排除,water_affairs,2,240,working_hours,working,critical,,",  # line 7
     ]
     err = _refused(_write(tmp_path, lines), unit_types)
     assert sorted({line for line, _ in err.errors}) == [3, 5, 7]
@@ -225,8 +252,8 @@ def test_every_bad_row_is_listed_at_once(tmp_path, unit_types):
 
 def test_multiline_quoted_fields_keep_line_numbers(tmp_path, unit_types):
     lines = [
-        '020101,暴露垃圾,市容环境,event,"成堆垃圾\n（两行的立案标准）",清除干净,city_management,2,4,working_hours,normal,,',
-        "020102,道路不洁,市容环境,event,脏,扫,city_management,2,-2,working_hours,normal,,",
+        '020101,暴露垃圾,市容环境,event,"成堆垃圾\n（两行的立案标准）",清除干净,city_management,2,4,working_hours,working,normal,,',
+        "020102,道路不洁,市容环境,event,脏,扫,city_management,2,-2,working_hours,working,normal,,",
     ]
     err = _refused(_write(tmp_path, lines), unit_types)
     assert [line for line, _ in err.errors] == [4]
@@ -240,9 +267,17 @@ def test_missing_column_is_refused_on_the_header_line(tmp_path, unit_types):
     assert "第1行" in str(err)
 
 
+def test_a_catalog_without_the_clock_column_is_refused(tmp_path, unit_types):
+    # an older file (every category silently on office hours) must be brought up to date, not guessed
+    header = HEADER.replace("time_unit,clock,", "time_unit,")
+    rows = [",".join(p for i, p in enumerate(r.split(",")) if i != 10) for r in GOOD]
+    err = _refused(_write(tmp_path, rows, header=header), unit_types)
+    assert err.errors == [(1, "表头缺少列：clock")]
+
+
 def test_optional_columns_may_be_left_out_but_emergencies_then_fail(tmp_path, unit_types):
     header = HEADER.replace(",assist_unit_types,stages", "")
-    rows = [",".join(r.split(",")[:11]) for r in GOOD]
+    rows = [",".join(r.split(",")[:12]) for r in GOOD]
     err = _refused(_write(tmp_path, rows, header=header), unit_types)
     assert [line for line, _ in err.errors] == [4]
     cats = load_catalog(_write(tmp_path, rows[:2], header=header), unit_types=unit_types)

@@ -393,6 +393,16 @@ def test_emergency_extension_counts_calendar_minutes():
     assert t.changes["deadline_at"] == saturday_night + timedelta(minutes=90)
 
 
+@pytest.mark.parametrize("time_unit", ["hours", "days"])
+def test_calendar_clock_extension_counts_calendar_hours_over_a_holiday(time_unit):
+    # a calendar-clock category (井盖缺失) extended by 2 h on the eve of National Day: 2 h later that
+    # night, not 2 working hours after the holiday (10-09 10:00, as above)
+    f = facts("dispatched", deadline=datetime(2025, 9, 30, 17, 0, tzinfo=SH), time_unit=time_unit,
+              extension_pending_hours=2)
+    t = plan(f, "approve_extension", actor("admin"))
+    assert t.changes["deadline_at"] == datetime(2025, 9, 30, 19, 0, tzinfo=SH)
+
+
 def test_extension_needs_a_deadline():
     f = facts("signed", deadline=None)
     assert refused(422, f, "extend", actor("unit_handler"), hours=2, note="x").code == "no_deadline"

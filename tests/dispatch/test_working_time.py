@@ -16,6 +16,8 @@ from data import files
 from data.files import CALENDAR_DIR, HOLIDAYS_PATH, OFFICE_HOURS_PATH
 from dispatch.working_time import (
     WorkCalendar,
+    clock_of,
+    extension_unit,
     sla_state,
     working_deadline,
     working_time_between,
@@ -174,6 +176,44 @@ def test_calendar_minutes_for_emergencies(cal):
     assert cal.working_time_between(sh(2025, 9, 30, 23), sh(2025, 10, 1, 1), M) == 120
 
 
+# ------------------------------------------------------------------ clocks (issue 14)
+def test_units_name_their_clock():
+    assert {u: clock_of(u) for u in ("working_hours", "working_days", "minutes", "hours", "days")} == {
+        "working_hours": "working", "working_days": "working",
+        "minutes": "calendar", "hours": "calendar", "days": "calendar"}
+    assert extension_unit("working_days") == extension_unit("working_hours") == "working_hours"
+    assert extension_unit("hours") == extension_unit("days") == extension_unit("minutes") == "hours"
+    with pytest.raises(ValueError, match="weeks"):
+        clock_of("weeks")
+
+
+def test_calendar_clock_over_national_day(cal):
+    # 井盖缺失 (2 h, calendar clock) reported on 30 September 2025 at 18:00: due at 20:00 that night,
+    # not on 9 October as 2 working hours over the 国庆 holiday (10-01..10-08) would be
+    start = sh(2025, 9, 30, 18, 0)
+    assert deadline(cal, start, 2, "hours") == datetime(2025, 9, 30, 20, 0)
+    assert deadline(cal, start, 2, H) == datetime(2025, 10, 9, 10, 30)     # what the working clock says
+    assert deadline(cal, start, 1, "days") == datetime(2025, 10, 1, 18, 0)  # 1 day = 24 h, holiday or not
+    assert deadline(cal, start, 3, "days") == datetime(2025, 10, 3, 18, 0)
+    assert deadline(cal, start, 2, "hours") == deadline(cal, start, 120, M)
+    assert cal.working_time_between(start, sh(2025, 10, 2, 18, 0), "hours") == 48
+    assert cal.working_time_between(start, sh(2025, 10, 2, 18, 0), "days") == 2
+    # the SLA state counts calendar time too: 1.6 h of 2 h is the 80 % warning, at night, on a holiday
+    due = cal.working_deadline(start, 2, "hours")
+    assert cal.sla_state(start, due, sh(2025, 9, 30, 19, 36), "hours") == ("warning", 0.8)
+    assert cal.sla_state(start, due, sh(2025, 10, 1, 9, 0), "hours")[0] == "overdue"
+
+
+@pytest.mark.parametrize("start, amount, unit, expected", [
+    ((2025, 3, 7, 16, 30), 2, H, (2025, 3, 10, 9, 30)),     # Friday → over the weekend to Monday
+    ((2025, 9, 30, 18, 0), 2, H, (2025, 10, 9, 10, 30)),    # over 国庆 2025
+    ((2025, 10, 10, 17, 0), 2, H, (2025, 10, 11, 10, 0)),   # into the make-up working Saturday 10-11
+    ((2025, 9, 26, 17, 0), 1, D, (2025, 9, 28, 17, 0)),     # make-up Sunday 09-28 counts as a working day
+])
+def test_working_clock_is_unchanged_across_weekends_holidays_and_makeup_days(cal, start, amount, unit, expected):
+    assert deadline(cal, sh(*start), amount, unit) == datetime(*expected)
+
+
 # ------------------------------------------------------------------ time zones
 def test_utc_in_utc_out_counted_in_shanghai(cal):
     # Sunday 2025-03-02 23:00 UTC is Monday 07:00 in Changzhou: counting starts 08:30 +08
@@ -221,10 +261,11 @@ def test_zero_amount_and_bad_arguments(cal):
         cal.working_deadline(start, -1, H)
     with pytest.raises(ValueError, match="amount"):
         cal.working_deadline(start, float("nan"), D)
+    # ("hours" and "days" are the calendar clock's units since issue 14: unknown ones are refused)
     with pytest.raises(ValueError, match="unit"):
-        cal.working_deadline(start, 1, "hours")
+        cal.working_deadline(start, 1, "weeks")
     with pytest.raises(ValueError, match="unit"):
-        cal.working_time_between(start, start, "days")
+        cal.working_time_between(start, start, "working_weeks")
 
 
 # ------------------------------------------------------------------ SLA state
