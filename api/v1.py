@@ -214,6 +214,7 @@ def kpis():
 def categories():
     items = [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class, "level": c.level,
               "time_limit": c.time_limit, "time_unit": c.time_unit, "time_limit_text": c.time_limit_text,
+              "clock": c.clock,
               "urgency": c.urgency, "unit_type": c.unit_type, "filing_criterion": c.filing_criterion,
               "closing_criterion": c.closing_criterion, "assist_unit_types": list(c.assist_unit_types)}
              for c in _cases().catalog().values()]

@@ -17,6 +17,7 @@ from dispatch.routing import SEVERITY_NAMES
 from geo.model import LEVEL_NAMES_ZH
 from dispatch.city_time import CITY_TZ
 from dispatch.limits import is_int64
+from dispatch.working_time import clock_of
 
 KINDS = tuple(KIND_NAMES_ZH)
 # The clock stops at these; every other state of an accepted case can be overdue (docs/figures.md: a
@@ -175,7 +176,8 @@ def _row(cases: CaseService, r, now: datetime) -> dict:
 # ---- the detail --------------------------------------------------------------------------------------
 def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
               reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None) -> dict:
-    """The deadline counted in working time (calendar minutes for emergencies): what is left, or how
+    """The deadline counted on the case's clock (working time, or calendar minutes for emergencies and
+    the calendar-clock categories): what is left, or how
     late it is. state: normal | warning (80 % of the time used, from `reported_iso`) | overdue | done | none."""
     if not deadline_iso:
         return {"state": "none", "text": "无处置时限", "deadline": ""}
@@ -184,7 +186,7 @@ def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, stat
     if state in _DONE:
         return {"state": "done", "text": "已办结，不再计时", "deadline": shown}
     now = now or cases.clock()
-    unit = "minutes" if time_unit == "minutes" else "working_hours"
+    unit = "minutes" if clock_of(time_unit) == "calendar" else "working_hours"
     cal = cases.calendar
     if overdue is False and now >= deadline:  # not accepted yet: its deadline passes, it is not overdue
         return {"state": "warning", "text": "已过处置时限（尚未立案，不计超期）", "deadline": shown}

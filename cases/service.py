@@ -49,6 +49,7 @@ from dispatch.errors import ServiceError
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
+from dispatch.working_time import clock_of
 from dispatch.units import index_units
 from geo.locator import OutsideCity
 
@@ -386,7 +387,7 @@ class CaseService:
             "unit": lead, "units": [u for u in [lead] + [self._unit_ref(c) for c in (case.assist_units or [])] if u],
             "handling_level": case.handling_level, "route_reason": case.route_reason,
             "report_upward": case.report_upward,
-            "deadline": _iso(case.deadline_at), "time_unit": case.time_unit,
+            "deadline": _iso(case.deadline_at), "time_unit": case.time_unit, "clock": clock_of(case.time_unit),
             "overdue": overdue, "sla": sla,
             "severity": case.severity, "reporter_phone": phone, "reporter_count": case.reporter_count,
             "merged_into": case.merged_into_id, "supervised": case.supervised,
@@ -804,7 +805,7 @@ class CaseService:
             "unit": lead, "units": units,
             "handling_level": v.get("handling_level"), "route_reason": v["route_reason"],
             "report_upward": v["report_upward"],
-            "deadline": _iso(deadline), "time_unit": v["time_unit"],
+            "deadline": _iso(deadline), "time_unit": v["time_unit"], "clock": clock_of(v["time_unit"]),
             "overdue": False, "sla": sla,
             "severity": v["severity"], "reporter_phone": phone, "reporter_count": v["reporter_count"],
             "merged_into": v.get("merged_into_id"), "supervised": v["supervised"],
@@ -1072,6 +1073,6 @@ class CaseService:
             "unit": self._unit_ref(decision.unit_code), "units": units,
             "handling_level": decision.handling_level, "route_reason": decision.reason,
             "report_upward": decision.report_upward, "severity": req.severity,
-            "deadline": _iso(job.deadline), "time_unit": category.time_unit,
+            "deadline": _iso(job.deadline), "time_unit": category.time_unit, "clock": category.clock,
             "merge_into": duplicate[T_ID] if duplicate is not None else None,
         }

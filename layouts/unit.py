@@ -10,6 +10,7 @@ from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
 from dispatch.limits import is_int64
+from dispatch.working_time import clock_of
 from data import files
 from layouts.case_text import actor_label, history_action
 
@@ -124,15 +125,17 @@ def _hm(hours: float) -> str:
 
 def remaining_text(case: dict, now: datetime) -> str:
     """'剩余 3 小时 20 分（工作时间）' or '超期 …', counted as the case's deadline is: working time
-    on the calendar for ordinary categories, calendar minutes for emergencies."""
+    on the calendar for working-clock categories, calendar time for emergencies and the
+    calendar-clock categories."""
     deadline = _parse(case.get("deadline"))
     if deadline is None:
         return "无处置时限"
     unit = case.get("time_unit") or "working_hours"
     cal = files.calendar()
-    if unit == "minutes":
+    if clock_of(unit) == "calendar":
         left = (deadline - now).total_seconds() / 3600
-        suffix = ""
+        # an urgent category's hours run through nights and holidays: say so (emergencies need no hint)
+        suffix = "" if unit == "minutes" else "（自然时间）"
     elif unit == "working_days":
         days = cal.working_time_between(now, deadline, "working_days")
         if abs(days) >= 1:

@@ -32,6 +32,11 @@ def test_catalog_has_the_code_used_here(client, officer):
     by_code = {c["code"]: c for c in items}
     assert len(items) >= 60 and {c["kind"] for c in items} == {"component", "event", "grid", "emergency"}
     assert by_code[GARBAGE]["kind"] == "event" and by_code[GARBAGE]["time_limit"] > 0
+    # every category names its clock (CONTRACT.md, wave 2): office time, or calendar time for urgent ones
+    assert {c["clock"] for c in items} == {"working", "calendar"}
+    assert by_code[GARBAGE]["clock"] == "working"
+    assert (by_code["010101"]["clock"], by_code["010101"]["time_limit_text"]) == ("calendar", "2 小时")  # 井盖缺失
+    assert all(c["clock"] == "calendar" for c in items if c["kind"] == "emergency")
 
 
 def test_intake_locates_routes_and_sets_a_deadline(client, officer):
@@ -46,6 +51,14 @@ def test_intake_locates_routes_and_sets_a_deadline(client, officer):
     assert len(case["history"]) == 1 and case["history"][0]["to"] == "reported"
     assert case["reporter_phone"] == "13812341234"  # a duty officer calls back
     assert client.get(f"/api/v1/events/{case['id']}", headers=officer).get_json()["id"] == case["id"]
+    assert case["clock"] == "working"
+
+
+def test_a_case_shows_its_clock(client, officer):
+    cover = _post(client, officer, category="010101", description="井盖缺失", lon=LON + 0.003)  # 井盖缺失
+    assert cover.status_code == 201, cover.get_data(as_text=True)
+    case = client.get(f"/api/v1/events/{cover.get_json()['id']}", headers=officer).get_json()
+    assert case["clock"] == "calendar" and case["time_unit"] == "hours"
 
 
 def test_phone_is_masked_for_a_leader(client, officer, token_for):

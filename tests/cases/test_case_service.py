@@ -43,6 +43,25 @@ def test_intake_and_a_whole_life(world):
     assert case["state"] == "closed" and case["version"] == 7 and len(case["history"]) == 7
 
 
+def test_each_category_runs_on_its_clock_over_national_day(world):
+    # issue 14: 井盖缺失 (2 h, calendar clock) reported on 30 September 2025 at 18:00 is due at 20:00
+    # that night; 暴露垃圾 (4 working hours) keeps the working calendar: 9 October 14:00 after 国庆
+    service, clock = world
+    clock.now = datetime(2025, 9, 30, 10, 0, tzinfo=timezone.utc)  # 18:00 in Shanghai
+    cover = _report(service, category="010101", description="井盖缺失")
+    assert cover["clock"] == "calendar" and cover["time_unit"] == "hours"
+    assert cover["deadline"] == "2025-09-30T20:00:00+08:00"
+    garbage = _report(service, lon=POINT["lon"] + 0.01)
+    assert garbage["clock"] == "working" and garbage["time_unit"] == "working_hours"
+    assert garbage["deadline"] == "2025-10-09T14:00:00+08:00"
+    # the stored case says the same, and its countdown runs on calendar time through the holiday night
+    case = service.act(cover["id"], OFFICER, "accept", cover["version"])
+    clock.now = datetime(2025, 9, 30, 11, 36, tzinfo=timezone.utc)  # 19:36: 80 % of 2 calendar hours
+    case = service.get(cover["id"], OFFICER)
+    assert case["clock"] == "calendar" and case["sla"]["state"] == "warning"
+    assert service.get(garbage["id"], OFFICER)["clock"] == "working"
+
+
 def test_second_officer_on_the_same_version_gets_a_conflict(world):
     service, _ = world
     case = _report(service)

@@ -216,6 +216,12 @@ def test_detail_actions_countdown_and_criteria(world):
     due = datetime.fromisoformat(emergency["deadline"])
     tick = cv.countdown(service, emergency["deadline"], "minutes", "accepted", now=due - timedelta(minutes=25))
     assert tick["text"] == "剩余 25 分钟"
+    # a calendar-clock category (井盖缺失, 2 小时) counts calendar time too, even on a holiday night
+    due = datetime(2025, 9, 30, 12, 0, tzinfo=timezone.utc)                    # 20:00 on the eve of 国庆
+    tick = cv.countdown(service, due.isoformat(), "hours", "accepted", now=due - timedelta(minutes=25))
+    assert tick["text"] == "剩余 25 分钟"
+    tick = cv.countdown(service, due.isoformat(), "hours", "accepted", now=due + timedelta(hours=14))
+    assert tick["state"] == "overdue" and tick["text"] == "已超期 14.0 小时"  # not 0: the holiday counts
 
 
 # ---- 100,000 cases ------------------------------------------------------------------------------------------
