@@ -13,13 +13,13 @@ What a day is made of
   simulator's arrivals).
 * Each report is the live simulator's (:meth:`Simulator.report`: category mix, position by
   population, source, description, phone, about 3 % repeats), located in the real grids (the
-  locator in bulk), routed with :func:`dispatch.routing.route_case`, its deadline from the
-  working-time calendar, and deduplicated as intake does (same category, within the service's
+  locator in bulk), routed with :func:`dispatch.routing.route_case`, its deadline on the
+  category's clock (working time on the calendar, or calendar time: as intake counts it), and deduplicated as intake does (same category, within the service's
   metres and hours, into a case still open then: the report becomes a ``merged`` row).
 * Its life follows the rules and delays of :meth:`Simulator.next_steps` (the command center round
-  the clock in calendar minutes; units and on-site checkers in office hours, emergencies in
-  calendar minutes; returns, extensions and their approval, rework, late resolutions, leaders'
-  supervision of overdue cases) plus what a running server adds: the scheduler's escalation of a
+  the clock in calendar minutes; units and on-site checkers in office hours, emergencies and the
+  calendar-clock categories in calendar minutes; returns, extensions and their approval, rework,
+  late resolutions, leaders' supervision of overdue cases) plus what a running server adds: the scheduler's escalation of a
   case still in hand a minute after its deadline. ``outcomes`` in the data file adds a few cases
   that stay open for weeks (``stuck``) and a few suspended ones (挂账), so months close at 97–99 %.
   Steps after ``now`` are not taken: the case is written as it stands now.
@@ -76,7 +76,7 @@ from demo.runner import SIM_KEY_PREFIX
 from demo.simulator import (EXTENSION_REASONS, REDISPATCH_NOTES, REJECT_REASONS, RETURN_REASONS,
                             REWORK_REASONS, SUPERVISE_NOTES, Simulator)
 from dispatch.routing import route_case
-from dispatch.working_time import WorkCalendar
+from dispatch.working_time import WorkCalendar, clock_of, extension_unit
 
 __all__ = ["DEFAULT_SEED", "HISTORY_KEY_PREFIX", "MARKER_KEY", "BackfillReport", "HistoryProfile",
            "OfficeTime", "backfill", "first_run_history", "load_profile", "missing_intervals"]
@@ -96,6 +96,7 @@ CHUNK_CASES = 15000
 US = 1_000_000
 MIN_US = 60 * US
 HOUR_US = 3600 * US
+CALENDAR_US = {"minutes": MIN_US, "hours": HOUR_US, "days": 24 * HOUR_US}  # the calendar clock's units
 DAY_US = 86400 * US
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 UTC = timezone.utc
@@ -239,9 +240,10 @@ class OfficeTime:
         return t if self.is_working(t) else self.add(t, US)
 
     def deadline(self, t: int, amount: float, unit: str) -> int:
-        """``WorkCalendar.working_deadline(t, amount, unit)``."""
-        if unit == "minutes":
-            return t + round(amount * MIN_US)
+        """``WorkCalendar.working_deadline(t, amount, unit)``: the unit's clock (working_time.clock_of)
+        chooses calendar or office time, as it does for a live case."""
+        if clock_of(unit) == "calendar":
+            return t + round(amount * CALENDAR_US[unit])
         return self.add(t, round(amount * (HOUR_US if unit == "working_hours" else self.day_us)))
 
 
@@ -595,11 +597,11 @@ class _Maker:
         now, ot = self.now, self.ot
         moves = c.moves
         emergency = c.category.kind == "emergency"
-        office = not emergency
+        office = c.category.clock == "working"  # units keep office hours (simulator._office_hours)
         dl = c.deadline
         t = c.reported
         left = dl - t
-        slow = 2.0 if self._night(t) and office else 1.0
+        slow = 2.0 if self._night(t) and not emergency else 1.0
         if emergency:
             at = t + round(self._tri(rng, 0.3, 3, 1, left, 0.05) * MIN_US)
         elif rng.random() < self.p_reject:
@@ -619,9 +621,9 @@ class _Maker:
         will_supervise = rng.random() < self.p_supervise
         sup_after = round(rng.triangular(0.5, 6, 2) * HOUR_US)
         supervised = False
-        stuck = office and rng.random() < self.p_stuck
-        suspend = office and not stuck and rng.random() < self.p_suspend
-        will_extend = office and rng.random() < self.p_extend
+        stuck = not emergency and rng.random() < self.p_stuck
+        suspend = not emergency and not stuck and rng.random() < self.p_suspend
+        will_extend = not emergency and rng.random() < self.p_extend
         returned = ext_done = False
         reworks = 0
         pending = None                                  # hours of an extension request awaiting approval
@@ -679,9 +681,13 @@ class _Maker:
                     elif action == "resolve":
                         stuck = False
                     if state == "signed" and will_extend and not ext_done and not emergency:
-                        start = ot.in_office(entered)
-                        room = max(ot.between(start, dl), 30 * MIN_US)
-                        ext_at = ot.add(start, round(room * rng.uniform(0.1, 0.4)))
+                        if office:
+                            start = ot.in_office(entered)
+                            room = max(ot.between(start, dl), 30 * MIN_US)
+                            ext_at = ot.add(start, round(room * rng.uniform(0.1, 0.4)))
+                        else:  # calendar clock: asked round the clock (simulator: _after, calendar)
+                            room = max(dl - entered, 30 * MIN_US)
+                            ext_at = entered + round(room * rng.uniform(0.1, 0.4))
                     else:
                         ext_at = FAR
                 main = None
@@ -706,7 +712,7 @@ class _Maker:
                 approve_at = best + round(rng.triangular(10, 90, 25) * MIN_US)
                 main = None  # the unit waits for the answer before resolving
             else:  # approve the pending extension
-                new_dl = ot.add(dl, round(pending * HOUR_US))
+                new_dl = ot.deadline(dl, pending, extension_unit(c.category.time_unit))  # the case's clock
                 moves.append((best, "approve_extension", state, "office", "情况属实，同意延期",
                               {"hours": pending, "old_deadline": _dt(dl).isoformat(),
                                "new_deadline": _dt(new_dl).isoformat()}, new_dl))
@@ -716,7 +722,7 @@ class _Maker:
 
     def _main(self, c, rng, state, entered, dl, unit, returned, reworks, stuck, suspend, emergency):
         """The next step of the case's own lifecycle from ``state`` (Simulator.next_steps), as a move."""
-        office = not emergency
+        office = c.category.clock == "working"
         ot = self.ot
         center_left = dl - entered
         if state == "accepted":
@@ -737,15 +743,15 @@ class _Maker:
             m = self._tri(rng, 1, 30, 5, center_left, 0.5)
             return entered + round(m * MIN_US), "close", "closed", "office", "核查通过，予以结案", None, None
         if state == "dispatched":
-            start = entered if emergency else ot.in_office(entered)
+            start = ot.in_office(entered) if office else entered
             left = self._left(start, dl, office)
-            if office and not returned and rng.random() < self.p_return:
+            if not emergency and not returned and rng.random() < self.p_return:
                 m = self._tri(rng, 10, 90, 30, left, 0.2)
                 return self._after(start, m, office), "return", "returned", "unit", rng.choice(RETURN_REASONS), None, None
             m = self._tri(rng, 0.5, 5, 1.5, left, 0.1) if emergency else self._tri(rng, 3, 60, 15, left, 0.15)
             return self._after(start, m, office), "sign", "signed", "unit", "已签收", None, None
         if state == "signed":
-            start = entered if emergency else ot.in_office(entered)
+            start = ot.in_office(entered) if office else entered
             if suspend:
                 at = entered + round(rng.triangular(60, 2880, 480) * MIN_US)
                 return at, "suspend", "suspended", "office", rng.choice(SUSPEND_NOTES), None, None
@@ -763,12 +769,12 @@ class _Maker:
                 at = self._after(start, left * frac / MIN_US, office)
             return at, "resolve", "resolved", "unit", note, None, None
         if state == "resolved":
-            start = entered if emergency else ot.in_office(entered)
+            start = ot.in_office(entered) if office else entered
             left = self._left(start, dl, office)
             role = "grid" if c.category.kind == "grid" else "office"
             m = self._tri(rng, 5, 60, 20, left, 0.5) if emergency else self._tri(rng, 10, 240, 45, left, 0.5)
             at = self._after(start, m, office)
-            if office and not reworks and rng.random() < self.p_rework:
+            if not emergency and not reworks and rng.random() < self.p_rework:
                 return at, "rework", "rework", role, rng.choice(REWORK_REASONS), None, None
             return at, "verify", "verified", role, "现场核查，符合结案标准", None, None
         raise AssertionError(f"no next step from {state}")

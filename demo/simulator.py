@@ -345,6 +345,13 @@ def _offset_metres(lon: float, lat: float, metres: float, bearing: float) -> tup
 # ----------------------------------------------------------------------------------------
 # the simulator
 
+
+def _office_hours(cat, emergency: bool) -> bool:
+    """Whether units and on-site checkers handle a case of ``cat`` in office hours only: on the
+    working clock they do; on the calendar clock (emergencies, urgent and safety categories: a missing
+    manhole cover over a holiday) an on-call crew works round the clock, as the deadline runs."""
+    return cat.clock == "working" if cat is not None else not emergency
+
 class Simulator:
     """Seeded source of intake payloads and lifecycle decisions for one city.
 
@@ -613,7 +620,7 @@ class Simulator:
 
         The command center (accept, reject, dispatch, close, approve an extension) works round
         the clock; units and on-site checkers (sign, return, resolve, extend, verify, rework)
-        work office hours, except for emergencies. Rates: reject ~3 %, return ~3 %, resolve late
+        work office hours, except for emergencies and the categories on the calendar clock. Rates: reject ~3 %, return ~3 %, resolve late
         ~8 %, rework ~2 %, extension requests ~5 %, supervision of half the overdue cases."""
         state = case.get("state")
         if state not in ("reported", "accepted", "dispatched", "signed", "resolved", "verified",
@@ -628,7 +635,7 @@ class Simulator:
         cat = self.catalog.get((case.get("category") or {}).get("code"))
         kind = case.get("kind") or (cat.kind if cat else "event")
         emergency = kind == "emergency"
-        office = not emergency  # do units and checkers keep office hours for this case?
+        office = _office_hours(cat, emergency)  # do units and checkers keep office hours for this case?
         deadline = _parse(case.get("deadline"))
         actions_done = [h.get("action") for h in history]
         pending_extension = case.get("extension_pending_hours") is not None
@@ -661,7 +668,7 @@ class Simulator:
         elif state == "verified":
             steps.append(center("close", 1, 30, 5, 0.5, "核查通过，予以结案"))
         elif state == "dispatched":
-            start = self._in_office(entered, emergency)
+            start = self._in_office(entered, not office)
             left = self._left(start, deadline, office)
             if not emergency and "return" not in actions_done and rng.random() < P_RETURN:
                 minutes = self._delay(rng, 10, 90, 30, left, 0.2)
@@ -680,13 +687,13 @@ class Simulator:
                     and "extend" not in actions_done):
                 xrng = self._case_rng(cid, "extend")
                 if xrng.random() < P_EXTEND:
-                    start = self._in_office(entered, False)
-                    left = max(self._left(start, deadline, True), 30.0)
-                    at = self._after(start, left * xrng.uniform(0.1, 0.4), True)
+                    start = self._in_office(entered, not office)
+                    left = max(self._left(start, deadline, office), 30.0)
+                    at = self._after(start, left * xrng.uniform(0.1, 0.4), office)
                     hours = float(xrng.choice((4, 8, 15, 22.5, 37.5)))
                     steps.append(Step("extend", at, UNIT_ROLE, note=xrng.choice(EXTENSION_REASONS), hours=hours))
         elif state == "resolved":
-            start = self._in_office(entered, emergency)
+            start = self._in_office(entered, not office)
             left = self._left(start, deadline, office)
             checker = GRID_ROLE if kind == "grid" else OFFICE_ROLE
             minutes = self._delay(rng, 5, 60, 20, left, 0.5) if emergency else self._delay(rng, 10, 240, 45, left, 0.5)
@@ -721,8 +728,8 @@ class Simulator:
             note = "已按结案标准处置完毕：" + cat.closing_criterion
         else:
             note = "已安排人员到场处置完毕，现场照片已上传"
-        office = not emergency
-        start = self._in_office(signed_at, emergency)
+        office = _office_hours(cat, emergency)
+        start = self._in_office(signed_at, not office)
         if deadline is None:
             return Step("resolve", self._after(start, rng.uniform(60, 600), office), UNIT_ROLE, note=note)
         left = self._left(start, deadline, office)

@@ -21,6 +21,7 @@ from demo.backfill import (HISTORY_KEY_PREFIX, MARKER_KEY, OfficeTime, backfill,
                            load_profile, missing_intervals)
 from demo.runner import SIM_KEY_PREFIX, SimulationRunner
 from dispatch import lifecycle
+from dispatch.working_time import extension_unit
 from data.files import calendar as default_calendar
 from figures.period import period_figures
 from tests.factories import small_world
@@ -100,7 +101,7 @@ def check_case(case, history, events, cases, calendar, catalog) -> None:
             assert details["to_level"] == details["from_level"] - 1, where
         elif row.action == "approve_extension":
             assert datetime.fromisoformat(details["old_deadline"]) == deadline, where
-            deadline = calendar.working_deadline(deadline, details["hours"], "working_hours")
+            deadline = calendar.working_deadline(deadline, details["hours"], extension_unit(cat.time_unit))
             assert datetime.fromisoformat(details["new_deadline"]) == deadline, where
         if row.action not in ("escalate",):
             assert event.unit_code == unit, (where, row.action)
@@ -340,7 +341,7 @@ def test_office_time_is_the_calendars_working_time_to_the_microsecond():
     us = lambda dt: (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)  # noqa: E731
     for t in instants:
         amount = rng.choice((0, 0.5, 1, 2, 4, 7.5, 13.25))
-        for unit in ("working_hours", "working_days", "minutes"):
+        for unit in ("working_hours", "working_days", "minutes", "hours", "days"):
             assert ot.deadline(us(t), amount, unit) == us(calendar.working_deadline(t, amount, unit)), (t, amount, unit)
         other = t + timedelta(hours=rng.uniform(-50, 50))
         assert ot.between(us(t), us(other)) == round(calendar.working_time_between(t, other, "working_hours") * 3600e6)
