@@ -1,13 +1,14 @@
 """Composition root: builds the Flask server, the Dash app, the API and the CLI from the settings.
 
 `python app.py` runs the embedded default (SQLite under var/, demo city seeded on first start);
-`flask --app app COMMAND` runs the commands of CONTRACT.md.
+`flask --app app COMMAND` runs the commands of CONTRACT.md, on an app that does not serve (no Dash
+pages, callbacks, sign-in or API: see create_app).
 """
 from __future__ import annotations
 
+import functools
 import logging
 
-import dash
 from flask import Flask
 
 from api.json_provider import OrjsonProvider
@@ -24,14 +25,31 @@ class UccFlask(Flask):
     json_provider_class = OrjsonProvider
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, serve: bool | None = None) -> Flask:
+    """The app. ``serve=False``: only the services and the commands, for a process that handles no
+    request (about 30 MB less: no Dash, pages, callbacks, API, sign-in; bench/bench_imports.py).
+    ``None`` (what the Flask CLI, wsgi.py and app.py pass): False exactly when the Flask CLI loads
+    the app to run one of the app's own commands (:func:`_loaded_for_an_app_command`)."""
     settings = settings or Settings.from_env()
+    if serve is None:
+        serve = not _loaded_for_an_app_command()
     server = UccFlask(__name__)
     server.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
     install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas)))
+    from commands import register_commands
+
+    register_commands(server)
+    if not serve:
+        if settings.redis_url:
+            # A command that moves cases (simulate) tells the serving processes through Redis; without
+            # Redis no other process can hear this one's events, so the bus is not built at all.
+            from live import init_live
+
+            init_live(server, services(server))
+        return server
 
     from api.v1 import bp as api_v1
     from api.v1 import init_limits
@@ -53,9 +71,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     install_screen(server)  # 64-bit ids, clean bounded text, sane JSON: before any handler
 
-    from commands import register_commands
-
-    register_commands(server)
     dash_app = build_dash(server)
     server.extensions["ucc_dash"] = dash_app  # the callback guard and tests read its callbacks
     from live import init_live
@@ -79,6 +94,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     return server
 
 
+def _loaded_for_an_app_command() -> bool:
+    """True when the Flask CLI loads the app to look up one of the app's own commands
+    (`flask --app app import-cases …`, or `flask --help` listing them): click's current context is
+    then Flask's command group itself. Flask's own `run`, `shell` and `routes` load the app inside
+    their command's context, and wsgi.py, app.py and the tests call create_app outside click: all of
+    those get the serving app."""
+    import click
+    from flask.cli import FlaskGroup
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and isinstance(ctx.command, FlaskGroup)
+
+
 def _healthz():
     """For load balancers and process managers: 200 when the database answers, 503 otherwise."""
     from flask import current_app, jsonify
@@ -92,29 +120,37 @@ def _healthz():
     return jsonify(ok=True)
 
 
-class UccDash(dash.Dash):
-    """Dash whose index page loads only the script bundles the requested page uses (layouts/scripts.py)
-    and, for the wall, starts reading its figures while the browser loads the scripts."""
+@functools.cache
+def _dash_class():
+    """UccDash, defined on first use: Dash (and plotly under it) is imported only by an app that
+    serves, never by a command's."""
+    import dash
 
-    def interpolate_index(self, **kwargs):
-        from flask import current_app, request
+    class UccDash(dash.Dash):
+        """Dash whose index page loads only the script bundles the requested page uses (layouts/scripts.py)
+        and, for the wall, starts reading its figures while the browser loads the scripts."""
 
-        from auth import current_principal
-        from layouts.scripts import scripts_for
+        def interpolate_index(self, **kwargs):
+            from flask import request
 
-        kwargs["scripts"] = scripts_for(request.path, kwargs["scripts"])
-        if request.path.rstrip("/") == "/wall" and current_principal() is not None:
-            from figures.wall import prefetch_snapshot
+            from auth import current_principal
+            from layouts.scripts import scripts_for
 
-            prefetch_snapshot(services())
-        return super().interpolate_index(**kwargs)
+            kwargs["scripts"] = scripts_for(request.path, kwargs["scripts"])
+            if request.path.rstrip("/") == "/wall" and current_principal() is not None:
+                from figures.wall import prefetch_snapshot
+
+                prefetch_snapshot(services())
+            return super().interpolate_index(**kwargs)
+
+    return UccDash
 
 
-def build_dash(server: Flask) -> dash.Dash:
+def build_dash(server: Flask):
     from layouts import register_pages
     from layouts.scripts import SOCKET_IO, VENDOR_DIR, socket_io_script
 
-    app = UccDash(
+    app = _dash_class()(
         __name__, server=server, use_pages=True, pages_folder="", serve_locally=True,
         title="城市运行管理平台", update_title=None, suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],

@@ -2,7 +2,8 @@
 
 Cases: the demo city seeded once, legacy CSVs of --rows rows (default 1,000,000) and a tenth of
 that, generated here with points inside the city; each import runs in a fresh child on a copy of
-the seeded database and its peak RSS is the child's ru_maxrss (os.wait4). The same-run baseline is
+the seeded database and its peak RSS is the child's ru_maxrss (os.wait4, in a small launcher: see
+_LAUNCHER). The same-run baseline is
 a one-row file (what the process costs before the file counts). `--old DIR` also runs the same
 files through another checkout of the code (e.g. `git archive <commit> | tar -x -C DIR`): before and
 after in the same run.
@@ -97,17 +98,35 @@ def legacy_csv(path: Path, n: int, xs, ys, rnd: random.Random) -> Path:
     return path
 
 
+# Starts the command and prints its exit code and ru_maxrss. Why a launcher: Linux counts in a
+# child's ru_maxrss the RSS of the process it was spawned from (the parent's memory it shares until
+# exec), and this bench's own process holds the seeded city and the points (~150 MB); a fresh
+# interpreter as the parent holds ~10 MB, below any command's figure.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, file=sys.stderr)
+"""
+
+
 def run(code: Path, args: list[str], db_path: Path, log: Path) -> tuple[int, float, int]:
     """(exit code, seconds, peak RSS in MB) of `flask --app app ARGS` in `code`."""
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", UCC_SIMULATE="0", UCC_SECRET_KEY="bench",
                PYTHONPATH=str(code))
     started = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=code, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss // 1024
+        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "flask", "--app", "app",
+                               *args], cwd=code, env=env, stdout=out, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    *lines, last = proc.stderr.splitlines() or [""]
+    with log.open("a") as out:
+        out.write("\n".join(lines))
+    try:
+        rc, maxrss = map(int, last.split())
+    except ValueError:   # the launcher itself failed
+        return proc.returncode or 1, seconds, -1
+    return rc, seconds, maxrss // 1024
 
 
 def circle_geojson(path: Path, mb: float) -> Path:

@@ -74,8 +74,12 @@ MESSAGE_LIMIT = 200
 # How many problems are kept for .problems (the smallest line numbers; every one is counted).
 PROBLEM_LIMIT = 10_000
 # SQLite page cache (KiB) of the writing connection: the indexes of a large table stay in memory
-# while it grows. Part of the import's peak memory (bench/bench_imports.py).
-WRITE_CACHE_KIB = 64 * 1024
+# while it grows. The largest part of the write pass's memory: 64 MB made the 100,000-row import
+# ~25 % faster but its peak ~50 MB higher, over the 200 MB the import is held to (bench/bench_imports.py).
+WRITE_CACHE_KIB = 16 * 1024
+# Rows checked, located and written together: each batch is held twice (rows, then INSERT
+# parameters); 2,000 peaks ~13 MB below 5,000 at the same speed.
+BATCH_SIZE = 2000
 _IN_CHUNK = 500   # keys per IN (…) when looking for already imported cases
 _ID_CHUNK = 5000  # keys per IN (…) when reading back the ids of a written batch
 
@@ -519,7 +523,7 @@ def _progress(enabled: bool):
                     TaskProgressColumn(), TimeElapsedColumn(), TextColumn("剩余"), TimeRemainingColumn())
 
 
-def import_cases(service: CaseService, path, progress: bool = True, batch_size: int = 5000) -> ImportReport:
+def import_cases(service: CaseService, path, progress: bool = True, batch_size: int = BATCH_SIZE) -> ImportReport:
     """Import the legacy cases of the CSV at ``path`` through ``service`` (its database, hierarchy,
     catalog and units). All or nothing: raises :class:`CaseImportError` listing every problem
     (nothing written) or writes every row in one transaction and returns an :class:`ImportReport`.

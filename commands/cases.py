@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from cases.legacy_import import BATCH_SIZE
 from commands.common import fail
 from web.services import services
 
@@ -13,7 +14,7 @@ from web.services import services
 @click.command("import-cases")
 @with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--batch-size", default=5000, show_default=True, type=int)
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=int)
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
 def import_cases_command(path: Path, batch_size: int, no_progress: bool):
     """Load historical cases from a legacy system's CSV (all or nothing)."""

@@ -227,3 +227,37 @@ def test_a_handler_token_must_cover_its_units_jurisdiction(demo_app):
     right = runner.invoke(args=["create-token", "--role", "unit_handler", "--unit", "U-320402-city_management",
                                 "--area", "320402"])
     assert right.exit_code == 0 and right.output.strip().startswith("ucc_")
+
+
+def test_commands_run_on_an_app_that_does_not_serve(tmp_path, monkeypatch):
+    """`flask --app app COMMAND` builds the app without Dash, sign-in or the API (~30 MB less for every
+    command, bench/bench_imports.py); Flask's own `run`, `routes` and `shell`, wsgi.py and app.py get
+    the serving app."""
+    import click
+    from click.testing import CliRunner
+    from flask.cli import FlaskGroup, cli
+
+    settings = make_settings(f"sqlite:///{tmp_path / 'lean.db'}")
+    with click.Context(FlaskGroup()):              # the CLI looking up one of the app's commands
+        lean = create_app(settings)
+    with click.Context(click.Command("run")):      # Flask's `flask run` loading the app to serve it
+        served = create_app(settings)
+    assert "ucc_dash" not in lean.extensions and "ucc_live" not in lean.extensions
+    assert not any(r.rule.startswith("/api/") for r in lean.url_map.iter_rules())
+    assert set(lean.cli.commands) == set(served.cli.commands)
+    assert "ucc_dash" in served.extensions and "ucc_live" in served.extensions
+    assert "ucc_dash" in create_app(settings).extensions            # outside click: wsgi.py, app.py
+    assert "ucc_dash" in create_app(settings, serve=True).extensions
+    for app in (lean, served):
+        app.extensions["ucc"].db.dispose()
+
+    # The real CLI, in this process: the lean app runs a command end to end.
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("UCC_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("UCC_SIMULATE", "0")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "")   # Flask sets it; restored (absent) after the test
+    result = CliRunner().invoke(cli, ["--app", "app", "init-db"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["--app", "app", "indicators"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
