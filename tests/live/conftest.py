@@ -311,7 +311,8 @@ def live_clients():
         return c
 
     yield _make
-    # A websocket close waits up to 3 s for the server's close frame: close them all at once.
+    # A websocket close may wait up to 3 s for a close frame (gunicorn; the embedded server now answers at
+    # once, live/bus.py): close them all at once.
     closers = [threading.Thread(target=c.close) for c in made]
     for t in closers:
         t.start()
