@@ -17,7 +17,7 @@ fi
 echo "installing ${need[*]} …"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# The package's own service must not start (port 80, /etc/nginx): deploy/run_front.py runs nginx
+# The package's own service must not start (port 80, /etc/nginx): deploy/front.py runs nginx
 # as a child with its own prefix. policy-rc.d tells invoke-rc.d to start nothing during the install.
 own_policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
