@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     install_screen(server)  # 64-bit ids, clean bounded text, sane JSON: before any handler
 
     dash_app = build_dash(server)
-    server.extensions["ucc_dash"] = dash_app  # the callback guard and tests read its callbacks
+    server.extensions["ucc_dash"] = dash_app  # tests read its callbacks (the guard is handed dash_app)
     from live import init_live
 
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
@@ -109,7 +109,7 @@ def _loaded_for_an_app_command() -> bool:
 
 def _healthz():
     """For load balancers and process managers: 200 when the database answers, 503 otherwise."""
-    from flask import current_app, jsonify
+    from flask import jsonify
     from sqlalchemy import text
 
     try:

@@ -59,9 +59,11 @@ def _limit(env, name: str, default: str) -> str:
 
     raw = (env.get(name) or default).strip()
     try:
-        parse(raw)
+        allowed = parse(raw).amount
     except ValueError:
-        raise SystemExit(f"{name} 应为次数限制，如 {default!r}（limits 库的写法），收到 {raw!r}")
+        allowed = 0
+    if allowed < 1:  # "0 per minute" parses, and would refuse every request for good
+        raise SystemExit(f"{name} 应为至少 1 次的次数限制，如 {default!r}（limits 库的写法），收到 {raw!r}")
     return raw
 
 
@@ -123,7 +125,7 @@ class Settings:
             host=env.get("UCC_HOST", "127.0.0.1"),
             port=port,
             simulate=_flag(env.get("UCC_SIMULATE"), True),
-            api_rate_limit=env.get("UCC_API_RATE_LIMIT") or "6000 per minute",
+            api_rate_limit=_limit(env, "UCC_API_RATE_LIMIT", "6000 per minute"),
             seed_history_days=int(history_raw),
             behind_proxy=_flag(proxy_raw, False),
             max_body_api=_size("UCC_MAX_BODY_API", 64 * 1024),

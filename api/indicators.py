@@ -1,15 +1,13 @@
 """The /api/v1/indicators blueprint: the plan's key indicators, read by any token, updated by admin or leader."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
-from web.errors import register_error_handlers
 from web.services import services
 from api.v1 import authenticate
 from figures.plan_indicators import get_indicator, history, list_indicators, update_from_request
 
 bp = Blueprint("api_indicators", __name__, url_prefix="/api/v1")
-register_error_handlers(bp)
 bp.before_request(authenticate)  # the same bearer-token check as the rest of /api/v1
 
 
@@ -18,7 +16,7 @@ def _db():
 
 
 def _answer(fn, *args, status: int = 200):
-    with _db().session() as s:  # a ServiceError answers through register_error_handlers
+    with _db().session() as s:  # a ServiceError answers through web.errors' fallback
         body = fn(s, *args)
     resp = jsonify(body)
     resp.status_code = status

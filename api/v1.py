@@ -6,7 +6,6 @@ import os
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from web.errors import refusal_response, register_error_handlers
 from web.services import services
 from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
@@ -17,7 +16,6 @@ from data.tokens import PrincipalCache, resolve_token
 from geo.locator import OutsideCity
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
-register_error_handlers(bp)
 
 MAX_PER_PAGE = 500
 
@@ -122,13 +120,6 @@ def _cases():
     return services().cases
 
 
-def _service_call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ServiceError as exc:
-        return refusal_response(exc)
-
-
 def _json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -144,12 +135,12 @@ def create_event():
         case, created = _cases().intake(data, g.principal, actor=g.principal.ident)
         return jsonify(case), 201
 
-    return _service_call(run)
+    return run()
 
 
 @bp.get("/events/<int:case_id>")
 def get_event(case_id: int):
-    return _service_call(lambda: jsonify(_cases().get(case_id, g.principal)))
+    return (jsonify(_cases().get(case_id, g.principal)))
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -169,7 +160,7 @@ def list_events():
     per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
     overdue = _bool_arg("overdue")
     after = _int_arg("after", None, 1, 2**62)  # keyset: the `next` of the previous page
-    return _service_call(lambda: jsonify(_cases().list(
+    return (jsonify(_cases().list(
         g.principal, state=request.args.get("state") or None, kind=request.args.get("kind") or None,
         area=request.args.get("area") or None, overdue=overdue, page=page, per_page=per_page, after=after,
         count=bool(_bool_arg("count")))))
@@ -187,7 +178,7 @@ def act_on_event(case_id: int):
     unit = data.get("unit")
     if unit is not None and not isinstance(unit, str):
         raise ServiceError(400, "bad_request", "unit 须为单位编码文本")
-    return _service_call(lambda: jsonify(_cases().act(case_id, g.principal, action, data.get("version"),
+    return (jsonify(_cases().act(case_id, g.principal, action, data.get("version"),
                                                       note=note, hours=data.get("hours"), unit=unit)))
 
 

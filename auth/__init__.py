@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlparse
 
-from flask import (Flask, current_app, g, has_request_context, jsonify, redirect, render_template,
+from flask import (Flask, current_app, g, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
@@ -30,6 +30,7 @@ from data.tokens import resolve_token
 from data.users import authenticate, principal_of
 from dispatch import access
 from dispatch.lifecycle import ROLE_LABELS
+from web.errors import wants_json
 from web.principal import current_principal
 from web.services import services
 
@@ -65,10 +66,6 @@ def _safe_next(target: str | None, role: str) -> str:
     return access.HOME_OF_ROLE.get(role, "/")
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/_dash") or request.path.endswith(".json") or request.is_json
-
-
 def _sign_in_wall_token() -> None:
     """/wall?token=T signs the display in with its wall token (any other role's token is refused)."""
     token = request.args.get("token")
@@ -102,7 +99,7 @@ def _guard():
     if not current_user.is_authenticated:
         if getattr(g, "wall_token_error", None) and path.rstrip("/") == "/wall":
             return render_template("login.html", error=g.wall_token_error, next=None, username=""), 401
-        if _wants_json():
+        if wants_json():
             return jsonify(error="unauthorized", message="登录已失效，请重新登录"), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     page = access.page_for(path)
@@ -169,7 +166,7 @@ def _csrf_cookie(response):
 
 def _csrf_failed(err: CSRFError):
     message = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试"
-    if _wants_json():
+    if wants_json():
         return jsonify(error="csrf_failed", message=message), 400
     return render_template("login.html", error=message, next=request.args.get("next"), username=""), 400
 

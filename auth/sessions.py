@@ -11,7 +11,7 @@ from flask_login import UserMixin
 
 from data.login_sessions import Lifetime, resolve_session
 from data.models import utcnow
-from data.tokens import Principal
+from data.tokens import Principal, principal_of_token
 from data.users import principal_of
 from dispatch.lifecycle import ROLE_LABELS
 
@@ -55,6 +55,4 @@ def load_signed_in(db, rules: SessionRules, session_id: str) -> SignedIn | None:
         if live.user is not None:
             return SignedIn(session_id, principal_of(live.user), live.user.display_name)
         token = live.token
-        return SignedIn(session_id, Principal(kind="token", ident=f"token:{token.id}", role=token.role,
-                                              area_code=token.area_code, unit_code=token.unit_code),
-                        token.label or "大屏")
+        return SignedIn(session_id, principal_of_token(token), token.label or "大屏")

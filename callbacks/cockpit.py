@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
-from flask import current_app
 
 from callbacks import inputs
 from figures import cockpit

@@ -37,8 +37,9 @@ def integer(value, name: str, lo: int = 0, hi: int = INT64_MAX) -> int | None:
     """A whole number in lo..hi, or None. Digits in text count ("12"), as stores keep what links said."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
+    text = value.strip() if isinstance(value, str) else None
+    if text and text.isascii() and text.isdigit() and len(text) <= 19:  # longer cannot be 64-bit (and
+        value = int(text)                                              # int() refuses 4,300+ digits)
     if not is_int64(value) or not lo <= value <= hi:
         raise refuse(f"{name} 须为 {lo} 到 {hi} 之间的整数")
     return value

@@ -5,7 +5,6 @@ import math
 
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 
 from callbacks import inputs
 from web.principal import current_principal
@@ -48,7 +47,7 @@ def _place(lon, lat) -> tuple[str, str]:
         return "尚未导入城市网格", "rp-place rp-place--bad"
     try:
         chain = locator.locate(lon, lat)
-    except OutsideCity:
+    except (OutsideCity, ValueError):  # ValueError: past ±180/±90, which the locator refuses
         return "该位置不在本市范围内，请核对经纬度", "rp-place rp-place--bad"
     return "位置：" + view.place_text(chain), "rp-place rp-place--ok"
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 
 from callbacks import inputs
 from web.principal import current_principal

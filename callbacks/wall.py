@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
-from flask import current_app
 
 from figures.wall import heat_points, snapshot
 from layouts.wall import FIGURES, PANELS

@@ -49,6 +49,7 @@ from cases.service import SOURCES, CaseService
 from data.models import Case, CaseHistory, UTCDateTime
 from data.models import Unit as UnitRow
 from dispatch.lifecycle import STATE_LABELS
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 from dispatch.routing import LEVEL_NAMES, route_case
 
 __all__ = ["COLUMNS", "LEGACY_PREFIX", "CaseImportError", "ImportReport", "import_cases", "legacy_key"]
@@ -76,6 +77,7 @@ PROBLEM_LIMIT = 10_000
 # SQLite page cache (KiB) of the writing connection: the indexes of a large table stay in memory
 # while it grows. The largest part of the write pass's memory: 64 MB made the 100,000-row import
 # ~25 % faster but its peak ~50 MB higher, over the 200 MB the import is held to (bench/bench_imports.py).
+MAX_COUNT = 2**31 - 1  # rework_count, extension_count
 WRITE_CACHE_KIB = 16 * 1024
 # Rows checked, located and written together: each batch is held twice (rows, then INSERT
 # parameters); 2,000 peaks ~13 MB below 5,000 at the same speed.
@@ -227,6 +229,9 @@ def _time(text: str, col: str, out: list[str]) -> datetime | None:
     if dt.tzinfo is None or dt.utcoffset() is None:
         out.append(f"{_label(col)}缺少时区偏移：“{text}”（如 2026-03-01T09:30:00+08:00 或 …Z）")
         return None
+    if not day_in_range(dt):  # past these the shift to UTC overflows, and no city has cases there
+        out.append(f"{_label(col)}须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间：“{text}”")
+        return None
     return dt.astimezone(UTC)
 
 
@@ -240,6 +245,9 @@ def _count(text: str, col: str, out: list[str]) -> int:
         return 0
     if n < 0:
         out.append(f"{_label(col)}不能为负数：{n}")
+        return 0
+    if n > MAX_COUNT:  # the column is a 32-bit INTEGER on PostgreSQL
+        out.append(f"{_label(col)}过大：{n}（最多 {MAX_COUNT}）")
         return 0
     return n
 

@@ -25,7 +25,6 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
 

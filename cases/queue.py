@@ -16,7 +16,7 @@ from dispatch.catalog import KIND_NAMES_ZH, TIME_UNIT_NAMES_ZH, URGENCY_NAMES_ZH
 from dispatch.routing import SEVERITY_NAMES
 from geo.model import LEVEL_NAMES_ZH
 from dispatch.city_time import CITY_TZ
-from dispatch.limits import is_int64
+from dispatch.limits import day_in_range, is_int64
 from dispatch.working_time import clock_of
 
 KINDS = tuple(KIND_NAMES_ZH)
@@ -173,6 +173,18 @@ def _row(cases: CaseService, r, now: datetime) -> dict:
     }
 
 
+def _moment(iso, name: str) -> datetime:
+    """An ISO time with its offset, within the days any input may name; otherwise a 400 (a page's
+    store is the browser's: it may come back changed)."""
+    try:
+        moment = datetime.fromisoformat(iso) if isinstance(iso, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None or not day_in_range(moment):
+        raise ServiceError(400, "bad_input", f"{name} 须为带时区的 ISO 时间")
+    return moment
+
+
 # ---- the detail --------------------------------------------------------------------------------------
 def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
               reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None) -> dict:
@@ -181,12 +193,15 @@ def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, stat
     late it is. state: normal | warning (80 % of the time used, from `reported_iso`) | overdue | done | none."""
     if not deadline_iso:
         return {"state": "none", "text": "无处置时限", "deadline": ""}
-    deadline = datetime.fromisoformat(deadline_iso)
+    deadline = _moment(deadline_iso, "deadline")
     shown = deadline.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
     if state in _DONE:
         return {"state": "done", "text": "已办结，不再计时", "deadline": shown}
     now = now or cases.clock()
-    unit = "minutes" if clock_of(time_unit) == "calendar" else "working_hours"
+    try:
+        unit = "minutes" if clock_of(time_unit) == "calendar" else "working_hours"
+    except ValueError:
+        raise ServiceError(400, "bad_input", f"time_unit 无效：{str(time_unit)[:40]!r}") from None
     cal = cases.calendar
     if overdue is False and now >= deadline:  # not accepted yet: its deadline passes, it is not overdue
         return {"state": "warning", "text": "已过处置时限（尚未立案，不计超期）", "deadline": shown}
@@ -196,7 +211,7 @@ def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, stat
     left = cal.working_time_between(now, deadline, unit)
     sla = "normal"
     if reported_iso:
-        sla = cal.sla_state(datetime.fromisoformat(reported_iso), deadline, now, time_unit)[0]
+        sla = cal.sla_state(_moment(reported_iso, "reported_at"), deadline, now, time_unit)[0]
     return {"state": sla, "text": f"剩余 {_amount(left, unit)}", "deadline": shown}
 
 

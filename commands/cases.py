@@ -14,7 +14,7 @@ from web.services import services
 @click.command("import-cases")
 @with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=int)
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(min=1))
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
 def import_cases_command(path: Path, batch_size: int, no_progress: bool):
     """Load historical cases from a legacy system's CSV (all or nothing)."""

@@ -96,7 +96,8 @@ def resolve_session(session: Session, session_id: str, now: datetime | None = No
     elif row.token_id is not None and (token is None or token.revoked_at is not None):
         reason = "token_revoked"
     if reason is not None:
-        row.ended_at, row.end_reason = now, reason
+        # through _end: a logout or reset that ended it meanwhile keeps its own reason
+        _end(session, LoginSession.id_hash == row.id_hash, reason, now)
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now

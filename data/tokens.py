@@ -1,13 +1,13 @@
 """API bearer tokens: issued once in plain text, stored as SHA-256, resolved to a principal."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from data.login_sessions import digest as _digest  # one SHA-256 of a secret, for sessions and tokens
 from data.login_sessions import end_token_sessions
 from data.models import ApiToken, Area, Unit, utcnow
 
@@ -23,10 +23,6 @@ class Principal:
     role: str
     area_code: str
     unit_code: str | None = None
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def create_token(session: Session, role: str, area_code: str | None = None,
@@ -70,10 +66,12 @@ def handler_scope_problem(session: Session, area_code: str, unit: Unit) -> str |
 def revoke_token(session: Session, token_or_id: str | int) -> ApiToken:
     """Revoke a token given in clear or by its id; the sessions it opened (a wall display's) end at
     once. Raises ValueError for an unknown or already revoked token."""
-    if isinstance(token_or_id, int) or str(token_or_id).isdigit():
-        row = session.get(ApiToken, int(token_or_id))
+    text = str(token_or_id).strip()
+    if isinstance(token_or_id, int) or (text.isascii() and text.isdigit()):
+        number = int(token_or_id)
+        row = session.get(ApiToken, number) if 0 < number < 2**63 else None
     else:
-        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(str(token_or_id).strip())))
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(text)))
     if row is None:
         raise ValueError("令牌不存在")
     if row.revoked_at is not None:
@@ -88,8 +86,22 @@ def resolve_token(session: Session, token: str) -> Principal | None:
                                                 ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
+    return principal_of_token(row)
+
+
+def principal_of_token(row: ApiToken) -> Principal:
+    """Who a token speaks for (the API, a live connection, a wall display's session)."""
     return Principal(kind="token", ident=f"token:{row.id}", role=row.role,
                      area_code=row.area_code, unit_code=row.unit_code)
+
+
+def revoked_among(session: Session, token_ids: list[int]) -> set[int]:
+    """Of these token ids (open live connections'), the ones revoked or gone."""
+    if not token_ids:
+        return set()
+    live = set(session.scalars(select(ApiToken.id).where(ApiToken.id.in_(token_ids),
+                                                         ApiToken.revoked_at.is_(None))))
+    return set(token_ids) - live
 
 
 class PrincipalCache:

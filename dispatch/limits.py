@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from dispatch.errors import ServiceError
 
 # Integers: what a BIGINT column (and SQLite's INTEGER) can hold.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -47,23 +46,6 @@ def bad_character(text: str, free_text: bool = False) -> str | None:
 
 def describe_character(ch: str) -> str:
     return f"U+{ord(ch):04X}"
-
-
-def check_text(value: str, name: str, max_length: int, free_text: bool = False) -> str:
-    """`value` unchanged when it is clean and not too long; otherwise a 400 naming `name`."""
-    ch = bad_character(value, free_text)
-    if ch is not None:
-        raise ServiceError(400, "bad_request", f"{name}含有不允许的控制字符（{describe_character(ch)}）")
-    if len(value) > max_length:
-        raise ServiceError(400, "bad_request", f"{name}过长（{len(value)} 字，最多 {max_length} 字）")
-    return value
-
-
-def check_day(day: date, name: str) -> date:
-    """`day` when it lies in EARLIEST_DAY..LATEST_DAY; otherwise a 400 naming `name`."""
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise ServiceError(400, "bad_request", f"{name}须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间，收到 {day.isoformat()}")
-    return day
 
 
 def day_in_range(value: date | datetime) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from data.models import Area, Case, CaseEvent, Category
+from data.models import Case, CaseEvent, Category
 from figures.definitions import Kpis, period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.city_time import CITY_TZ

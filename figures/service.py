@@ -13,7 +13,7 @@ from sqlalchemy import String, cast, or_
 from data.models import Case
 from data.tokens import Principal
 from dispatch.errors import ServiceError
-from dispatch.limits import EARLIEST_DAY, LATEST_DAY  # the days any input may name
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range  # the days any input may name
 from figures import cockpit, period, rollup, wall
 from figures.definitions import GROUP_BY, period_bounds
 from figures.period import is_overdue, overdue_now
@@ -63,7 +63,7 @@ def kpis(cases, start: date, end: date, by: str | None = None, principal: Princi
         raise FigureError("开始和结束日期须为 YYYY-MM-DD")
     if end < start:
         raise FigureError("结束日期早于开始日期")
-    if not (EARLIEST_DAY <= start and end <= LATEST_DAY):
+    if not (day_in_range(start) and day_in_range(end)):
         # past these the UTC bounds overflow datetime (a 500); no city has cases there
         raise FigureError(f"日期须在 {EARLIEST_DAY} 到 {LATEST_DAY} 之间")
     if by not in (None, *GROUP_BY):

@@ -461,21 +461,37 @@ class _GeoJson:
         with open(self.name, "rb") as fh:
             if fh.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark is allowed, and skipped
                 fh.seek(0)
-            events = ijson.parse(fh, use_float=True)
+            # basic_parse: ijson's prefixes grow with the square of the nesting, on a whole buffer at
+            # once (a 200 KB file of brackets took 10 GB); the top level is walked here by hand
+            events = _depth_limited(ijson.basic_parse(fh, use_float=True))
             try:
-                for prefix, event, value in events:
-                    if prefix == "features.item":
-                        if event == "start_map":
-                            yield self._feature(events)
-                        else:
-                            _value(events, event, value)
-                            yield {}, None, "?"
-                    elif prefix == "features" and event == "start_array":
-                        self._features = True
-                    elif prefix == "type" and event == "string":
+                first = next(events, None)
+                if first is None or first[1] != "start_map":
+                    if first is not None:
+                        _value(events, first[1], first[2])
+                    return
+                for _, event, key in events:
+                    if event == "end_map":
+                        break
+                    _, event, value = next(events)
+                    if key == "type" and event == "string":
                         self._type = value
-                    elif prefix == "crs" and event == "start_map":
+                    elif key == "crs" and event == "start_map":
                         self.crs = _crs_name(_value(events, event, value))
+                    elif key == "features" and event == "start_array":
+                        self._features = True
+                        for _, event, value in events:
+                            if event == "end_array":
+                                break
+                            if event == "start_map":
+                                yield self._feature(events)
+                            else:
+                                _value(events, event, value)
+                                yield {}, None, "?"
+                    else:
+                        _value(events, event, value)
+                for _ in events:  # anything after the root object is an error of the file's
+                    pass
             except ijson.JSONError as exc:
                 raise _Unreadable(f"不是有效的 JSON（{exc}）") from exc
             except UnicodeDecodeError as exc:
@@ -501,6 +517,22 @@ class _GeoJson:
             else:
                 _value(events, event, value)
         raise _Unreadable("文件在要素中间结束")
+
+
+MAX_JSON_DEPTH = 64  # a MultiPolygon's positions sit at depth 8
+
+
+def _depth_limited(events, limit: int = MAX_JSON_DEPTH):
+    """ijson's basic events, refused past `limit` levels of nesting."""
+    depth = 0
+    for event, value in events:
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth > limit:
+                raise _Unreadable(f"JSON 嵌套过深（超过 {limit} 层）")
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+        yield None, event, value  # the (prefix, event, value) shape the readers below take apart
 
 
 def _value(events, event, value):
@@ -544,8 +576,8 @@ def _geometry(events, event, value):
         if event == "end_map":
             break
         _, event, value = next(events)
-        if key == "type":
-            gtype = value if isinstance(value, str) else str(value)
+        if key == "type":  # a type that is no string is read to its end (the keys after it stay in step)
+            gtype = value if isinstance(value, str) else str(_value(events, event, value))
         elif key == "coordinates":
             try:
                 coords = _coordinates(events, event)

@@ -9,7 +9,6 @@ import dash_deck
 import pydeck as pdk
 import shapely
 from dash import dcc, html
-from flask import current_app
 
 from web.principal import current_principal
 from cases import queue

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dash_deck
 from dash import html
-from flask import current_app
 
 from dash import dcc
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 from dash import dcc, html
-from flask import current_app
 
 from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB

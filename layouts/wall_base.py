@@ -6,7 +6,7 @@ that version, so a wall that reloads revalidates and gets 304 instead of ~300 KB
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from web.services import services
 
 bp = Blueprint("wall_base", __name__)

@@ -30,7 +30,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from cases.service import mask_phone
 from data.models import Case, CaseEvent, CaseHistory
-from data.tokens import Principal, resolve_token
+from data.tokens import Principal, resolve_token, revoked_among
 from live.gate import DeliveryGate
 from live.managers import EVENT, LiveManager, LiveRedisManager
 from live.rooms import NoLiveAccess, case_rooms, principal_rooms
@@ -97,6 +97,7 @@ class LiveBus:
         # asked for in one read and their sockets closed, so that logout, a password reset or a revoked
         # token ends an open live connection too, in every process (not only at its next resync)
         self._session_of: dict[str, str] = {}
+        self._token_of: dict[str, int] = {}  # sid → the API token it connected with (auth={"token": T})
         self._session_key: Callable[[], str | None] | None = None
         self._sessions_ended: Callable[[list[str]], set[str]] | None = None
         self._queue: queue.Queue[int] = queue.Queue(maxsize=self.QUEUE_SIZE)
@@ -219,15 +220,20 @@ class LiveBus:
         self._session_key, self._sessions_ended = key_of, ended
 
     def end_ended_sessions(self) -> int:
-        """Close every connection whose sign-in session has ended; returns how many were closed."""
-        if self._sessions_ended is None or not self._session_of:
-            return 0
-        of = dict(self._session_of)
-        ended = self._sessions_ended(sorted(set(of.values())))
+        """Close every connection whose sign-in session has ended or whose API token was revoked (one read
+        each for all connections); returns how many were closed."""
+        of, tokens = dict(self._session_of), dict(self._token_of)
+        ended = self._sessions_ended(sorted(set(of.values()))) if of and self._sessions_ended else set()
+        if tokens:
+            with self.db.session() as s:
+                revoked = revoked_among(s, sorted(set(tokens.values())))
+            of.update((sid, ("token", t)) for sid, t in tokens.items())
+            ended |= {("token", t) for t in revoked}
         closed = 0
         for sid, key in of.items():
             if key in ended:
                 self._session_of.pop(sid, None)
+                self._token_of.pop(sid, None)
                 self.gate.hold(sid)  # nothing more reaches it before the disconnect
                 self.socketio.server.disconnect(sid, namespace=NAMESPACE)
                 closed += 1
@@ -268,6 +274,9 @@ class LiveBus:
         key = self._session_key() if self._session_key is not None else None
         if key:
             self._session_of[sid] = key
+        elif principal.kind == "token" and principal.ident.startswith("token:"):
+            self._token_of[sid] = int(principal.ident.split(":", 1)[1])
+        if key or sid in self._token_of:
             self._start_once("session_watch", self._session_watch)
         for room in rooms:
             join_room(room)
@@ -294,6 +303,7 @@ class LiveBus:
     def _on_disconnect(self, *_args):
         self._connect_auth.pop(request.sid, None)
         self._session_of.pop(request.sid, None)
+        self._token_of.pop(request.sid, None)
         self.gate.close(request.sid)
 
     def _send(self, sid: str, payload: dict) -> None:

@@ -103,10 +103,6 @@ class LiveRedisManager(_GatedFanout, socketio.RedisManager):
         return module.Redis.from_url(self.redis_url, socket_connect_timeout=1.0, socket_timeout=read_timeout,
                                      retry=Retry(NoBackoff(), 0), health_check_interval=0)
 
-    @property
-    def redis_up(self) -> bool:
-        return self._link_up and not self.outage.down
-
     # ---- publishing ----------------------------------------------------------------------------
     def _publish(self, data):
         if not self.outage.may_try():

@@ -261,6 +261,23 @@ def test_an_open_live_connection_is_closed_when_its_session_ends(site):
     assert not copy.is_connected("/live") and not other.is_connected("/live")
 
 
+def test_an_open_live_connection_of_a_revoked_api_token_is_closed(site):
+    app, db, _clock = site
+    from data.tokens import create_token, revoke_token
+
+    bus = app.extensions["ucc_live"]
+    with db.session() as s:
+        kept, revoked = create_token(s, "wall"), create_token(s, "wall")
+    stays = bus.socketio.test_client(app, namespace="/live", auth={"token": kept})
+    goes = bus.socketio.test_client(app, namespace="/live", auth={"token": revoked})
+    assert stays.is_connected("/live") and goes.is_connected("/live")
+    assert bus.end_ended_sessions() == 0
+    with db.session() as s:
+        revoke_token(s, revoked)
+    assert bus.end_ended_sessions() == 1
+    assert stays.is_connected("/live") and not goes.is_connected("/live")
+
+
 # ---- the sign-in throttle ----------------------------------------------------------------------
 def _try(client, username, password, address="10.1.2.3"):
     html = client.get("/login").get_data(as_text=True)

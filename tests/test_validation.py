@@ -157,7 +157,7 @@ def test_wrong_typed_console_inputs_are_refused_with_a_message(client, officer, 
     case = _intake(client, officer).get_json()
     sign_in(client, "duty")
     before = counts(demo_app.extensions["ucc"].db)
-    for bad in ({"id": "abc"}, {"id": BIG - 1 + 1}, {"id": [1]}, "abc", [case["id"]]):
+    for bad in ({"id": "abc"}, {"id": BIG - 1 + 1}, {"id": [1]}, "abc", [case["id"]], {"id": "9" * 5000}):
         resp = _post_callback(client, SHOW_CASE, [bad, None])
         assert resp.status_code == 400, (bad, resp.status_code, resp.get_data(as_text=True)[:200])
         assert CJK.search(resp.get_json()["message"])

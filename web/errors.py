@@ -48,21 +48,6 @@ def refuse(status: int, code: str, message: str):
     return error_response(status, code, message) if wants_json() else page_message(status, message)
 
 
-def register_error_handlers(bp) -> None:
-    @bp.errorhandler(ServiceError)
-    def _refused(err: ServiceError):
-        return refusal_response(err)
-
-    @bp.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        return error_response(err.code or 500, _HTTP_CODES.get(err.code, "http_error"), err.description or "")
-
-    @bp.errorhandler(Exception)
-    def _unexpected(err: Exception):
-        bp_logger(err)
-        return error_response(500, "internal_error", INTERNAL_MESSAGE)
-
-
 def register_app_fallback(app) -> None:
     """What no blueprint handled: routing errors (404, 405), refusals and failures of Dash callbacks,
     photos and pages. JSON routes answer the contract's JSON; pages a short Chinese page; a failure

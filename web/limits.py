@@ -93,7 +93,7 @@ class BodyLimits:
             if len(body) > limit:
                 return self._too_large(environ, start_response, None, limit)
         else:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
                 return _refuse(start_response, 400, "bad_content_length", f"Content-Length 无效：{declared[:40]!r}")
             length = int(declared)
             if length > limit:

@@ -28,7 +28,6 @@ class Outage:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._delay = self.first_retry
-        self.outages = 0  # how many outages this process has seen
 
     @property
     def down(self) -> bool:
@@ -46,7 +45,6 @@ class Outage:
             if self._down_since is None:
                 self._down_since = now
                 self._delay = self.first_retry
-                self.outages += 1
                 log.warning("%s 不可用（%s），%.1f 秒后重试（间隔逐次加倍，至多 %.0f 秒；期间不再记录）",
                             self.what, _summary(error), self._delay, self.max_retry)
             elif now < self._retry_at:

@@ -32,7 +32,7 @@ def _check_query() -> None:
     if ch is not None:
         raise Refused(f"请求路径含有不允许的控制字符（{describe_character(ch)}）")
     args = request.args
-    if len(args) > MAX_QUERY_PARAMS:
+    if sum(1 for _ in args.items(multi=True)) > MAX_QUERY_PARAMS:  # repeated keys count too
         raise Refused(f"查询参数过多（最多 {MAX_QUERY_PARAMS} 个）")
     for key, value in args.items(multi=True):
         for text in (key, value):

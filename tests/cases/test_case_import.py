@@ -177,6 +177,8 @@ def test_every_kind_of_bad_row_is_reported_and_nothing_written(world, tmp_path):
             closed="2026-11-03T09:00:00+08:00"),                             # 15 closed, never accepted
         row("B-015", point=("abc", "31.7"), **ok),                          # 16 non-numeric longitude
         row("B-016", reported="2027-06-01T09:00:00+08:00"),                  # 17 in the future
+        row("B-017", reported="0001-01-01T00:00:00+08:00"),                  # 18 before 1900 (overflowed)
+        row("B-018", rework="9" * 25, **ok),                                 # 19 too large for the column
     ]
     path = write_csv(tmp_path / "bad.csv", rows)
     with pytest.raises(CaseImportError) as exc:
@@ -188,7 +190,7 @@ def test_every_kind_of_bad_row_is_reported_and_nothing_written(world, tmp_path):
     expect = {3: "未知的事件类别", 4: "不在本市范围内", 5: "未知的来源渠道", 6: "无法解析", 7: "缺少时区偏移",
               8: "非负整数", 9: "不能为负数", 10: "在文件中重复（与第 2 行相同）", 11: "已导入过（重复导入）",
               12: "未知的处置单位", 13: "早于上报时间", 14: "同时存在", 15: "没有立案时间", 16: "须为数字",
-              17: "晚于当前时间"}
+              17: "晚于当前时间", 18: "须在 1900–2999 年之间", 19: "过大"}
     assert set(by_line) == set(expect), problems
     for line, words in expect.items():
         assert words in by_line[line], (line, by_line[line])

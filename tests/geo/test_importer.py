@@ -528,6 +528,31 @@ def test_truncated_geojson_is_a_read_error_with_no_records(tmp_path):
     assert records == [] and [p.kind for p in problems] == ["read_error"]
 
 
+def test_deeply_nested_json_is_a_read_error_not_gigabytes(tmp_path):
+    """100,000 nested brackets in a property (200 KB) once made ijson build gigabytes of prefixes."""
+    import resource
+
+    path = tmp_path / "deep.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"a": '
+                    + "[" * 100_000 + "]" * 100_000 + '}, "geometry": null}]}')
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    records, problems = load_and_validate(path)
+    assert records == [] and [p.kind for p in problems] == ["read_error"] and "嵌套过深" in problems[0].message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+def test_a_geometry_type_that_is_no_string_keeps_the_reader_in_step(tmp_path):
+    city = make_city()
+    path = tmp_path / "city.geojson"
+    write_hierarchy_file(city, path)
+    doc = json.loads(path.read_text())
+    doc["features"][-1]["geometry"]["type"] = {"a": 1}
+    path.write_text(json.dumps(doc))
+    records, problems = load_and_validate(path)
+    # that feature refused for its geometry, and nothing else: no invented feature from the type's keys
+    assert [p.kind for p in problems] == ["geometry_type"], problems
+
+
 def test_a_large_polygon_is_read_without_holding_its_json(tmp_path):
     import math
     import tracemalloc
