@@ -426,7 +426,7 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=
         Case.supervised == True, or_(unindexed(Case.state).in_(OPEN_STATES), overdue_)))  # noqa: E712
         .order_by(unindexed(Case.deadline_at).asc(), Case.id).limit(limit * 3)).all()  # sorted after reading
     overdue = session.scalars(select(Case.id).where(*scope.narrow(_overdue_open(scope.now)))
-                              .order_by(Case.deadline_at.asc()).limit(limit * 3)).all()
+                              .order_by(Case.deadline_at.asc(), Case.id).limit(limit * 3)).all()  # ties as RowPanels
     rows = session.execute(select(
         Case.id, Case.category_code, Case.grid_code, Case.unit_code, Case.state, Case.deadline_at, Case.supervised,
         Case.escalation_count, Case.severity, Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at,
