@@ -1,4 +1,4 @@
-"""Background jobs of a server process: automatic escalation of overdue cases, the month figures read
+"""Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
 ahead for the wall (and the demo simulator).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ log = logging.getLogger("ucc.scheduler")
 
 
 def start_background_jobs(services) -> None:
-    """What every serving process runs besides requests: escalation, and the demo simulator when
+    """What every serving process runs besides requests: the reminders, and the demo simulator when
     UCC_SIMULATE is on (in scale-out, switch it on in one process only)."""
-    start_escalation(services.cases)
+    start_reminders(services.cases)
     start_wall_figures(services)
     if services.settings.simulate:
         from demo.backfill import load_profile
@@ -35,13 +35,13 @@ def start_wall_figures(services, interval_seconds: float = 30.0,
                   stop, at_start=True)
 
 
-def start_escalation(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
+def start_reminders(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
     def round_():
-        n = cases.escalate_overdue()
+        n = cases.remind_due()
         if n:
-            log.info("自动升级超期案件 %d 件", n)
+            log.info("自动催办/督办案件 %d 件次", n)
 
-    return _every(interval_seconds, round_, "ucc-escalation", stop)
+    return _every(interval_seconds, round_, "ucc-reminders", stop)
 
 
 def _every(interval_seconds: float, job, name: str, stop: threading.Event | None = None,

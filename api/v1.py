@@ -160,6 +160,13 @@ def list_events():
     per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
     overdue = _bool_arg("overdue")
     after = _int_arg("after", None, 1, 2**62)  # keyset: the `next` of the previous page
+    ref = request.args.get("external_ref")
+    if ref is not None:  # the hotline reads its ticket by number
+        return jsonify(_cases().by_external_ref(g.principal, ref, request.args.get("external_system") or None))
+    since = request.args.get("updated_since")
+    if since is not None:  # what changed since a time, oldest first (the hotline closes its loop from it)
+        return jsonify(_cases().changed_since(g.principal, _datetime_arg("updated_since"),
+                                              request.args.get("cursor") or None, per_page))
     return (jsonify(_cases().list(
         g.principal, state=request.args.get("state") or None, kind=request.args.get("kind") or None,
         area=request.args.get("area") or None, overdue=overdue, page=page, per_page=per_page, after=after,
@@ -178,8 +185,9 @@ def act_on_event(case_id: int):
     unit = data.get("unit")
     if unit is not None and not isinstance(unit, str):
         raise ServiceError(400, "bad_request", "unit 须为单位编码文本")
-    return (jsonify(_cases().act(case_id, g.principal, action, data.get("version"),
-                                                      note=note, hours=data.get("hours"), unit=unit)))
+    return jsonify(_cases().act(case_id, g.principal, action, data.get("version"), note=note,
+                                hours=data.get("hours"), unit=unit, result=data.get("result"),
+                                satisfaction=data.get("satisfaction")))
 
 
 def _date_arg(name: str):
@@ -192,6 +200,19 @@ def _date_arg(name: str):
         return date.fromisoformat(raw)
     except ValueError:
         raise ServiceError(400, "bad_request", f"参数 {name} 应为 YYYY-MM-DD，收到 {raw!r}")
+
+
+def _datetime_arg(name: str):
+    from datetime import datetime
+
+    raw = request.args.get(name) or ""
+    try:
+        value = datetime.fromisoformat(raw.replace(" ", "+").replace("Z", "+00:00"))
+    except ValueError:
+        raise ServiceError(400, "bad_request", f"参数 {name} 应为带时区的 ISO 8601 时间，收到 {raw!r}")
+    if value.tzinfo is None:
+        raise ServiceError(400, "bad_request", f"参数 {name} 须带时区偏移（如 2026-12-07T09:30:00+08:00）")
+    return value
 
 
 @bp.get("/kpis")

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from data.area_directory import AreaDirectory
 from data.db import Database
-from data.models import Case, CaseEvent, CaseHistory, UTCDateTime, utcnow
+from data.models import Case, CaseAssist, CaseEvent, CaseHistory, CasePenalty, CaseSupervision, UTCDateTime, utcnow
 from data.models import Unit as UnitRow
 from data import files
 from data.reference import read_catalog, read_units
@@ -49,6 +49,7 @@ from dispatch.errors import ServiceError
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
+from dispatch.stages import stage_clocks
 from dispatch.working_time import clock_of
 from dispatch.units import index_units
 from geo.locator import OutsideCity
@@ -56,12 +57,22 @@ from geo.locator import OutsideCity
 SOURCES = ("hotline", "patrol", "citizen", "iot", "video", "api", "open311")
 SOURCE_LABELS = {"hotline": "12345热线", "patrol": "网格巡查", "citizen": "市民随手拍", "iot": "物联感知",
                  "video": "视频智能识别", "api": "系统接口", "open311": "Open311"}
-CLOSED_FOR_DEDUPE = ("rejected", "merged", "closed", "verified")
-NOT_OPEN = ("rejected", "merged", "closed")
+CLOSED_FOR_DEDUPE = ("rejected", "merged", "closed", "verified", "voided")
+NOT_OPEN = lifecycle.TERMINAL_STATES
+# the stamps wave 2 adds to the case object (CONTRACT.md), and those the stage clocks read
+_WAVE2_STAMPS = ("signed_at", "verified_at", "voided_at", "returned_at", "suspended_at", "resumed_at",
+                 "check_requested_at", "checked_at", "callback_at")
+# the column that remembers, per trigger of an automatic reminder, the deadline it was sent for
+# a ticket reported more than once keeps each report; a number shared by more than this is not a ticket
+MAX_TICKET_CASES = 20
+_REMINDER_MARKS = {"warning": "auto_urged_deadline", "deadline": "auto_supervised_deadline"}
+_STAGE_STAMPS = ("reported_at", "check_requested_at", "checked_at", "accepted_at", "rejected_at", "voided_at",
+                 "returned_at", "dispatched_at", "signed_at", "resolved_at", "verified_at", "closed_at",
+                 "suspended_at", "deadline_at")
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 FIELD_LABELS = {"category": "事件类别", "lon": "经度", "lat": "纬度", "description": "问题描述", "source": "来源渠道",
                 "severity": "事件等级", "reporter_phone": "联系电话", "occurred_at": "发生时间",
-                "idempotency_key": "幂等键"}
+                "idempotency_key": "幂等键", "external_ref": "外部工单号", "external_system": "外部系统"}
 # Roles that need the reporter's number to call back; everyone else sees it masked.
 PHONE_ROLES = ("admin", "duty_officer")
 # Roles that may not report an event, and why (everyone else reports within their area).
@@ -81,6 +92,9 @@ class IntakeRequest(BaseModel):
     reporter_phone: str | None = Field(default=None, max_length=20)
     occurred_at: datetime | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=100)
+    # the hotline's (12345) ticket number and the system it comes from (CONTRACT: external_ref)
+    external_ref: str | None = Field(default=None, min_length=1, max_length=64)
+    external_system: str | None = Field(default=None, min_length=1, max_length=32)
 
     @field_validator("lon", "lat")
     @classmethod
@@ -162,7 +176,7 @@ _CREATE_KEYS = ("state", "version", "category_code", "kind", "source", "descript
                 "district_code", "severity", "reporter_phone", "reporter_count", "idempotency_key", "unit_code",
                 "assist_units", "handling_level", "route_reason", "report_upward", "time_unit", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "deadline_at",
-                "updated_at")
+                "updated_at", "external_ref", "external_system")
 # A merged report has no route, unit or deadline of its own (NULL, as the ORM wrote it).
 _MERGED_KEYS = tuple(k for k in _CREATE_KEYS if k not in ("unit_code", "assist_units", "handling_level",
                                                            "deadline_at")) + ("merged_into_id",)
@@ -316,6 +330,7 @@ class CaseService:
         self.dedupe_meters, self.dedupe_hours = dedupe_meters, dedupe_hours
         self.clock = clock
         self.calendar = files.calendar()
+        self.rules = files.center_rules()
         self._ref_lock = threading.Lock()
         self._catalog = None
         self._unit_types = None
@@ -367,12 +382,15 @@ class CaseService:
         return {"code": code, "name": self._unit_names.get(code, code)}
 
     def case_dict(self, case: Case, history: list[CaseHistory] | None, principal: Principal | None,
-                  now: datetime | None = None) -> dict:
+                  now: datetime | None = None, extras: dict | None = None) -> dict:
+        """The case as the API answers it. ``extras``: its 协办, 催办/督办 and 扣分 rows as
+        :meth:`case_dicts` reads them (empty lists when not given)."""
         now = now or self.clock()
         cat = self.catalog().get(case.category_code)
         overdue = is_overdue(case.state, case.accepted_at, case.rejected_at, case.closed_at, case.deadline_at, now)
-        sla = self._sla(case.state, case.accepted_at, case.closed_at, case.reported_at, case.deadline_at,
+        sla = self._sla(case.state, case.accepted_at, case.closed_at, self._clock_start(case), case.deadline_at,
                         case.time_unit, now, overdue)
+        extras = extras or {}
         phone = case.reporter_phone
         if principal is None or principal.role not in PHONE_ROLES:
             phone = mask_phone(phone)
@@ -397,6 +415,23 @@ class CaseService:
             "accepted_at": _iso(case.accepted_at), "rejected_at": _iso(case.rejected_at),
             "dispatched_at": _iso(case.dispatched_at), "resolved_at": _iso(case.resolved_at),
             "closed_at": _iso(case.closed_at), "updated_at": _iso(case.updated_at),
+            **{k: _iso(getattr(case, k)) for k in _WAVE2_STAMPS},
+            "warning_at": _iso(case.warning_at),
+            "check_result": case.check_result,
+            "stages": self._stages(case, now),
+            "suspension": self._suspension(case),
+            "assists": extras.get("assists", []),
+            "supervision": extras.get("supervision", []),
+            "supervision_level": case.supervision_level,
+            "supervision_deadline": _iso(case.supervision_deadline),
+            "urge_count": case.urge_count or 0, "reassign_count": case.reassign_count or 0,
+            "reopen_count": case.reopen_count or 0,
+            "penalties": extras.get("penalties", []), "penalty_points": case.penalty_points or 0.0,
+            "callback": None if case.callback_at is None else {
+                "result": case.callback_result,
+                "result_label": lifecycle.SATISFACTION.get(case.callback_result, case.callback_result),
+                "note": case.callback_note or "", "at": _iso(case.callback_at)},
+            "external_ref": case.external_ref, "external_system": case.external_system,
         }
         if history is not None:
             out["history"] = [{"at": _iso(h.at), "actor": h.actor, "action": h.action,
@@ -404,12 +439,50 @@ class CaseService:
                                "from": h.from_state, "to": h.to_state, "note": h.note} for h in history]
         return out
 
-    def _sla(self, state, accepted_at, closed_at, reported_at, deadline_at, time_unit, now, overdue: bool):
+    @staticmethod
+    def _clock_start(case) -> datetime:
+        """Where the handling clock last started: 派遣 (or the report, before any), or 解挂 after it."""
+        start = case.dispatched_at or case.reported_at
+        resumed = getattr(case, "resumed_at", None)
+        return resumed if resumed is not None and resumed > start else start
+
+    def _stages(self, case: Case, now: datetime) -> list[dict]:
+        return self._stage_list({k: getattr(case, k) for k in _STAGE_STAMPS}, case.state, case.time_unit, now)
+
+    def _stage_list(self, stamps: dict, state: str, time_unit: str, now: datetime) -> list[dict]:
+        """dispatch.stages.stage_clocks with its times in the city's ISO form."""
+        out = stage_clocks(stamps, state, time_unit, self.rules, self.calendar, now)
+        for st in out:
+            for k in ("started_at", "deadline", "done_at"):
+                st[k] = _iso(st[k])
+        return out
+
+    def _new_stages(self, state: str, reported: datetime, time_unit: str) -> list[dict]:
+        """The stage clocks of a report written this instant: 受理 open since the report (none for a merged one)."""
+        if state != "reported":
+            return []
+        stamps = dict.fromkeys(_STAGE_STAMPS)
+        stamps["reported_at"] = reported
+        return self._stage_list(stamps, state, time_unit, reported)
+
+    @staticmethod
+    def _suspension(case: Case) -> dict | None:
+        """挂账: the unit's pending request, or the stopped clock and the time it had left."""
+        if case.state == "suspended":
+            return {"state": "suspended", "since": _iso(case.suspended_at), "from_state": case.state_before_suspension,
+                    "remaining_hours": case.suspension_remaining_hours}
+        if case.suspension_requested_at is not None:
+            return {"state": "requested", "since": _iso(case.suspension_requested_at)}
+        return None
+
+    def _sla(self, state, accepted_at, closed_at, clock_start, deadline_at, time_unit, now, overdue: bool):
         """The deadline's countdown while the case can be overdue (accepted, not closed: docs/figures.md),
-        else None; its "overdue" state is exactly the case's `overdue` (figures.period.is_overdue)."""
-        if deadline_at is None or accepted_at is None or closed_at is not None or state in NOT_OPEN:
+        else None; its "overdue" state is exactly the case's `overdue` (figures.period.is_overdue). It counts
+        from where the handling clock last started (派遣, 解挂); a suspended or voided case has none running."""
+        if deadline_at is None or accepted_at is None or closed_at is not None or state in NOT_OPEN \
+                or state == "suspended":
             return None
-        st, frac = self.calendar.sla_state(reported_at, deadline_at, now, time_unit)
+        st, frac = self.calendar.sla_state(min(clock_start, deadline_at), deadline_at, now, time_unit)
         if st == "overdue" and not overdue:  # the instant of the deadline itself: not late yet
             st = "warning"
         return {"state": "overdue" if overdue else st, "elapsed_fraction": round(frac, 4)}
@@ -737,7 +810,8 @@ class CaseService:
              "handling_level": decision.handling_level, "route_reason": decision.reason,
              "report_upward": decision.report_upward, "time_unit": category.time_unit, "supervised": False,
              "escalation_count": 0, "rework_count": 0, "extension_count": 0, "occurred_at": req.occurred_at,
-             "reported_at": now, "deadline_at": job.deadline, "updated_at": now}
+             "reported_at": now, "deadline_at": job.deadline, "updated_at": now,
+             "external_ref": req.external_ref, "external_system": req.external_system}
         case_id = v["id"] = st.create.insert(cur, v)
         h = {"case_id": case_id, "at": now, "actor": job.actor, "action": "report", "from_state": None,
              "to_state": "reported", "note": f"{SOURCE_LABELS[req.source]}上报；{decision.reason}"}
@@ -760,7 +834,8 @@ class CaseService:
              "merged_into_id": target_id, "time_unit": target[T_UNIT_TIME],
              "route_reason": f"与案件 #{target_id} 同类且相距不足 {self.dedupe_meters:g} 米、{self.dedupe_hours:g} 小时内，合并",
              "report_upward": False, "supervised": False, "escalation_count": 0, "rework_count": 0,
-             "extension_count": 0, "occurred_at": req.occurred_at, "reported_at": now, "updated_at": now}
+             "extension_count": 0, "occurred_at": req.occurred_at, "reported_at": now, "updated_at": now,
+             "external_ref": req.external_ref, "external_system": req.external_system}
         dup_id = v["id"] = st.merged.insert(cur, v)
         h = {"case_id": dup_id, "at": now, "actor": job.actor, "action": "merge", "from_state": None,
              "to_state": "merged", "note": f"重复上报，已合并到案件 #{target_id}"}
@@ -813,6 +888,12 @@ class CaseService:
             "occurred_at": _iso(occurred) if occurred is not None else None, "reported_at": at,
             "accepted_at": None, "rejected_at": None, "dispatched_at": None, "resolved_at": None,
             "closed_at": None, "updated_at": at if updated is reported else _iso(updated),
+            **dict.fromkeys(_WAVE2_STAMPS), "warning_at": None, "check_result": None,
+            "stages": self._new_stages(state, reported, v["time_unit"]),
+            "suspension": None, "assists": [], "supervision": [], "supervision_level": None,
+            "supervision_deadline": None, "urge_count": 0, "reassign_count": 0, "reopen_count": 0,
+            "penalties": [], "penalty_points": 0.0, "callback": None,
+            "external_ref": v.get("external_ref"), "external_system": v.get("external_system"),
             "history": [{"at": at if history["at"] is reported else _iso(history["at"]), "actor": history["actor"],
                          "action": action, "action_label": lifecycle.ACTION_LABELS.get(action, action),
                          "from": history["from_state"], "to": history["to_state"], "note": history["note"]}],
@@ -831,8 +912,35 @@ class CaseService:
     def get(self, case_id: int, principal: Principal | None) -> dict:
         with self.db.session() as s:
             case = self.visible_case(s, case_id, principal)
-            history = s.scalars(select(CaseHistory).where(CaseHistory.case_id == case_id).order_by(CaseHistory.id)).all()
-            return self.case_dict(case, list(history), principal)
+            return self.case_dicts(s, [case], principal)[0]
+
+    def case_dicts(self, s: Session, cases: list[Case], principal: Principal | None,
+                   now: datetime | None = None) -> list[dict]:
+        """The API's case objects of ``cases`` (rows of session ``s``), in their order: each with its history,
+        协办 units, 催办/督办 and 扣分, read in one query per table for all of them."""
+        now = now or self.clock()
+        ids = [c.id for c in cases]
+        hist: dict[int, list] = {i: [] for i in ids}
+        extras: dict[int, dict] = {i: {"assists": [], "supervision": [], "penalties": []} for i in ids}
+        if ids:
+            for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(ids)).order_by(CaseHistory.id)):
+                hist[h.case_id].append(h)
+            for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id.in_(ids)).order_by(CaseAssist.id)):
+                extras[a.case_id]["assists"].append({
+                    "unit": self._unit_ref(a.unit_code), "added_at": _iso(a.added_at), "signed_at": _iso(a.signed_at),
+                    "reported_at": _iso(a.reported_at), "note": a.report_note or ""})
+            for r in s.scalars(select(CaseSupervision).where(CaseSupervision.case_id.in_(ids))
+                               .order_by(CaseSupervision.id)):
+                extras[r.case_id]["supervision"].append({
+                    "kind": r.kind, "kind_label": lifecycle.ACTION_LABELS[r.kind], "unit": self._unit_ref(r.unit_code),
+                    "level": r.level, "level_label": lifecycle.LEVEL_LABELS.get(r.level), "at": _iso(r.at),
+                    "deadline": _iso(r.deadline_at), "for_deadline": _iso(r.for_deadline), "actor": r.actor,
+                    "automatic": r.automatic, "rule": r.rule, "note": r.note})
+            for p in s.scalars(select(CasePenalty).where(CasePenalty.case_id.in_(ids)).order_by(CasePenalty.id)):
+                extras[p.case_id]["penalties"].append({
+                    "unit": self._unit_ref(p.unit_code), "points": p.points, "rule": p.rule,
+                    "rule_label": lifecycle.ACTION_LABELS.get(p.rule, p.rule), "reason": p.reason, "at": _iso(p.at)})
+        return [self.case_dict(c, hist[c.id], principal, now, extras[c.id]) for c in cases]
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
              overdue: bool | None = None, page: int = 1, per_page: int = 50, after: int | None = None,
@@ -887,37 +995,107 @@ class CaseService:
                 rows = s.scalars(select(Case).where(Case.id.in_(rows)).order_by(Case.id.desc())).all()
             total = s.scalar(select(func.count()).select_from(Case).where(*clauses(True))) if count else None
             ids = [c.id for c in rows]
-            hist: dict[int, list] = {i: [] for i in ids}
-            if ids:
-                for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(ids)).order_by(CaseHistory.id)):
-                    hist[h.case_id].append(h)
-            items = [self.case_dict(c, hist[c.id], principal, now) for c in rows]
+            items = self.case_dicts(s, list(rows), principal, now)
         out = {"items": items, "next": ids[-1] if more else None, "page": page, "per_page": per_page}
         if count:
             out["total"] = total
         return out
 
+    # ---- the hotline's loop: a ticket by its number, the cases changed since a time -------------------
+    def by_external_ref(self, principal: Principal, ref: str, system: str | None = None) -> dict:
+        """The cases of a hotline ticket (12345: its number, optionally its system) that ``principal`` may
+        see: ``{items, next: None}`` (one item, or more if the ticket was reported more than once)."""
+        if not isinstance(ref, str) or not 1 <= len(ref) <= 64:
+            raise ServiceError(400, "bad_request", "external_ref 须为 1–64 字的工单号")
+        with self.db.session() as s:
+            q = select(Case).where(Case.external_ref == ref, *self.scope_clauses(principal))
+            if system:
+                q = q.where(Case.external_system == system)
+            rows = list(s.scalars(q.order_by(Case.id).limit(MAX_TICKET_CASES)))
+            return {"items": self.case_dicts(s, rows, principal), "next": None}
+
+    def changed_since(self, principal: Principal, since: datetime, cursor: str | None = None,
+                      per_page: int = 50) -> dict:
+        """The cases ``principal`` may see changed at or after ``since`` (aware), oldest change first:
+        ``{items, next}``; ``next`` is the cursor of the following page (None on the last), given back as
+        ``cursor`` — exact to the microsecond, where the times shown are to the second."""
+        if since.tzinfo is None:
+            raise ServiceError(400, "bad_request", "updated_since 须带时区偏移（如 2026-12-07T09:30:00+08:00）")
+        if not day_in_range(since):
+            raise ServiceError(400, "bad_request", f"updated_since 须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间")
+        order = (Case.updated_at, Case.id)
+        where = [Case.updated_at >= since, *self.scope_clauses(principal)]
+        if cursor:
+            try:
+                at_text, id_text = cursor.split("~")
+                at, last_id = datetime.fromisoformat(at_text), int(id_text)
+                if at.tzinfo is None or not day_in_range(at) or not is_int64(last_id):
+                    raise ValueError(cursor)
+            except ValueError:
+                raise ServiceError(400, "bad_request", "cursor 无效：请使用上一页返回的 next")
+            where.append(or_(Case.updated_at > at, and_(Case.updated_at == at, Case.id > last_id)))
+        with self.db.session() as s:
+            rows = list(s.scalars(select(Case).where(*where).order_by(*order).limit(per_page + 1)))
+            more = len(rows) > per_page
+            rows = rows[:per_page]
+            items = self.case_dicts(s, rows, principal)
+        last = rows[-1] if rows else None
+        return {"items": items,
+                "next": f"{last.updated_at.isoformat()}~{last.id}" if more and last is not None else None}
+
     # ---- actions --------------------------------------------------------------------------
-    def _facts(self, case: Case) -> "lifecycle.CaseFacts":
+    def _facts(self, s: Session, case: Case) -> "lifecycle.CaseFacts":
+        category = self.catalog().get(case.category_code)
+        assists = tuple(lifecycle.AssistFacts(a.unit_code, a.signed_at is not None, a.reported_at is not None)
+                        for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id == case.id)
+                                           .order_by(CaseAssist.id)))
         return lifecycle.CaseFacts(
             state=case.state, version=case.version, unit_code=case.unit_code,
             area_codes=tuple(a["code"] for a in self._chain(case.grid_code)),
             handling_level=case.handling_level or 5, supervised=case.supervised,
-            extension_pending_hours=case.extension_pending_hours, deadline=case.deadline_at,
-            time_unit=case.time_unit, rework_count=case.rework_count,
-            escalation_count=case.escalation_count, extension_count=case.extension_count)
+            supervision_level=case.supervision_level,
+            extension_pending_hours=case.extension_pending_hours,
+            suspension_requested=case.suspension_requested_at is not None,
+            state_before_suspension=case.state_before_suspension,
+            suspension_remaining_hours=case.suspension_remaining_hours, deadline=case.deadline_at,
+            time_limit=category.time_limit if category is not None else None, time_unit=case.time_unit,
+            dispatched_at=case.dispatched_at, resumed_at=case.resumed_at, closed_at=case.closed_at,
+            callback_at=case.callback_at, callback_result=case.callback_result, source=case.source,
+            assists=assists, rework_count=case.rework_count, escalation_count=case.escalation_count,
+            extension_count=case.extension_count, urge_count=case.urge_count or 0,
+            reassign_count=case.reassign_count or 0, reopen_count=case.reopen_count or 0,
+            penalty_points=case.penalty_points or 0.0)
+
+    def _actor(self, principal: Principal, actor_name: str | None = None) -> "lifecycle.Actor":
+        """The lifecycle's view of who acts; ``level`` is their area's (a leader's 督办 is made at it)."""
+        area = self.areas.get(principal.area_code) if principal.area_code else None
+        return lifecycle.Actor(ident=actor_name or principal.ident, role=principal.role,
+                               area_code=principal.area_code, unit_code=principal.unit_code,
+                               level=area.level if area is not None else None)
+
+    def _target_unit(self, s: Session, unit: str, facts: "lifecycle.CaseFacts", what: str) -> None:
+        """A unit named by an action (派遣, 改派, 协办) must exist and serve the case's area: its handlers could
+        neither see nor sign it otherwise."""
+        target = s.get(UnitRow, unit)
+        if target is None:
+            raise ServiceError(422, "unknown_unit", f"单位 {unit} 不存在")
+        if target.area_code not in facts.area_codes:
+            raise ServiceError(422, "unit_out_of_area", f"单位「{target.name}」不负责案件所在区域，不能{what}")
 
     def act(self, case_id: int, principal: Principal, action: str, version, note: str = "",
-            hours=None, unit: str | None = None, actor_name: str | None = None) -> dict:
+            hours=None, unit: str | None = None, actor_name: str | None = None, result: str | None = None,
+            satisfaction: str | None = None, reminder: str | None = None, level: int | None = None) -> dict:
         if not isinstance(version, int) or isinstance(version, bool):
             raise ServiceError(400, "bad_request", "须提供整数 version（当前案件版本号）")
         if hours is not None and (not isinstance(hours, (int, float)) or isinstance(hours, bool)):
             raise ServiceError(400, "bad_request", "hours 须为数字")
+        for name, value in (("unit", unit), ("result", result), ("satisfaction", satisfaction)):
+            if value is not None and (not isinstance(value, str) or len(value) > 40):
+                raise ServiceError(400, "bad_request", f"{name} 须为不超过 40 字的字符串")
         note = (note or "").strip()
         if len(note) > 2000:
             raise ServiceError(400, "bad_request", "备注过长（最多 2000 字）")
-        actor = lifecycle.Actor(ident=actor_name or principal.ident, role=principal.role,
-                                area_code=principal.area_code, unit_code=principal.unit_code)
+        actor = self._actor(principal, actor_name)
         now = self.clock()
         with self.db.session() as s:
             case = s.get(Case, case_id) if is_int64(case_id) else None
@@ -936,21 +1114,18 @@ class CaseService:
                 raise ServiceError(409, "conflict", f"案件已被他人修改（您的版本 {version}），请刷新后重试")
             if not visible:
                 raise ServiceError(403, "not_your_unit", "该案件不属于您的单位")
-            facts = self._facts(case)
+            facts = self._facts(s, case)
             if case.version != version:
                 raise ServiceError(409, "conflict",
                                    f"案件已被他人修改（您的版本 {version}，当前版本 {case.version}，当前状态「"
                                    f"{lifecycle.STATE_LABELS.get(case.state, case.state)}」），请刷新后重试",
                                    {"case": self.case_dict(case, None, principal, now)})
-            if action == "dispatch" and unit is not None:
-                target = s.get(UnitRow, unit)
-                if target is None:
-                    raise ServiceError(422, "unknown_unit", f"单位 {unit} 不存在")
-                if target.area_code not in facts.area_codes:  # its handlers could neither see nor sign it
-                    raise ServiceError(422, "unit_out_of_area", f"单位「{target.name}」不负责案件所在区域，不能派遣给它")
+            if unit is not None and lifecycle.RULES[action].takes_unit:
+                self._target_unit(s, unit, facts, lifecycle.ACTION_LABELS[action])
             try:
-                t = lifecycle.plan_transition(facts, action, actor, note=note, hours=hours, unit=unit, now=now,
-                                              calendar=self.calendar)
+                t = lifecycle.plan_transition(facts, action, actor, note=note, hours=hours, unit=unit, result=result,
+                                              satisfaction=satisfaction, now=now, calendar=self.calendar,
+                                              rules=self.rules, reminder=reminder, level=level)
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
             changes = dict(t.changes)
@@ -961,6 +1136,7 @@ class CaseService:
             done = s.execute(update(Case).where(Case.id == case.id, Case.version == version).values(**changes))
             if done.rowcount != 1:
                 raise ServiceError(409, "conflict", "案件已被他人修改，请刷新后重试")
+            self._write_rows(s, case.id, t, actor, now)
             s.add(CaseHistory(case_id=case.id, at=now, actor=actor.ident, action=action, from_state=t.from_state,
                               to_state=t.to_state, note=t.note or note, details=t.details or None))
             s.refresh(case)
@@ -968,6 +1144,27 @@ class CaseService:
             seqs = self._flush_events(s)
         self._notify(seqs)
         return self.get(case_id, principal if principal.role != "system" else None)
+
+    @staticmethod
+    def _write_rows(s: Session, case_id: int, t: "lifecycle.Transition", actor: "lifecycle.Actor",
+                    now: datetime) -> None:
+        """The 协办, 催办/督办 and 扣分 rows a transition carries, in its transaction."""
+        if t.assist is not None:
+            op, code = t.assist["op"], t.assist["unit_code"]
+            if op == "add":
+                s.add(CaseAssist(case_id=case_id, unit_code=code, added_at=now))
+            else:
+                values = {"signed_at": now} if op == "sign" else {"reported_at": now, "report_note": t.assist["note"]}
+                s.execute(update(CaseAssist).where(CaseAssist.case_id == case_id, CaseAssist.unit_code == code)
+                          .values(**values))
+        if t.supervision is not None:
+            v = t.supervision
+            s.add(CaseSupervision(case_id=case_id, kind=v["kind"], unit_code=v["unit_code"], level=v["level"], at=now,
+                                  deadline_at=v["deadline_at"], for_deadline=v["for_deadline"], actor=actor.ident,
+                                  automatic=v["automatic"], rule=v["rule"], note=t.note))
+        for p in t.penalties:
+            s.add(CasePenalty(case_id=case_id, unit_code=p["unit_code"], points=p["points"], rule=p["rule"],
+                              reason=p["reason"], at=now))
 
     def _reroute(self, case: Case, level: int) -> dict:
         category = self.catalog()[case.category_code]
@@ -979,27 +1176,37 @@ class CaseService:
             out["unit_code"] = decision.unit_code
         return out
 
-    # ---- escalation scheduler ---------------------------------------------------------------
-    def escalate_overdue(self, limit: int = 500) -> int:
-        """Escalate each open case whose deadline passed, once per missed deadline, one level up,
-        never beyond the city. Safe in several processes: the version-guarded update lets one win."""
+    # ---- the reminders' scheduler (催办 at the warning, 督办 at the deadline) ---------------------
+    def remind_due(self, limit: int = 500) -> int:
+        """Send the automatic reminders of the center's rules (data/catalog/center_rules.json): an urge
+        (催办) to the unit of each case in its hands past its warning (80 %), a 督办 a level above the
+        handling level once its deadline has passed; once per rule and deadline (a new deadline is
+        reminded anew). The case stays where it is, with its unit. Safe in several processes: the
+        version-guarded update lets one win. Returns how many reminders were sent."""
         now = self.clock()
         system = Principal(kind="system", ident="system:scheduler", role="system", area_code="", unit_code=None)
-        with self.db.session() as s:
-            rows = s.execute(select(Case.id, Case.version).where(
-                Case.deadline_at < now, Case.state.in_(("accepted", "dispatched", "signed", "returned", "rework")),
-                Case.handling_level > 1,
-                or_(Case.auto_escalated_deadline.is_(None), Case.auto_escalated_deadline != Case.deadline_at),
-            ).order_by(Case.deadline_at).limit(limit)).all()
+        in_hand = Case.state.in_(lifecycle.HANDLING_STATES)
         n = 0
-        for case_id, version in rows:
-            try:
-                self.act(case_id, system, "escalate", version, note="超过处置时限，系统自动升级")
-            except ServiceError:
-                continue  # another process got there first, or the case moved on
+        for rule in self.rules.reminders:
+            # one mark per trigger (center_rules allows one rule per trigger): the deadline it was sent for
+            mark = _REMINDER_MARKS[rule.at]
+            column = getattr(Case, mark)
+            reached = Case.warning_at <= now if rule.at == "warning" else Case.deadline_at < now
+            due = (reached, in_hand, or_(column.is_(None), column != Case.deadline_at))
             with self.db.session() as s:
-                s.execute(update(Case).where(Case.id == case_id).values(auto_escalated_deadline=Case.deadline_at))
-            n += 1
+                rows = s.execute(select(Case.id, Case.version, Case.handling_level, Case.deadline_at)
+                                 .where(*due).order_by(Case.deadline_at, Case.id).limit(limit)).all()
+            for case_id, version, handling_level, deadline in rows:
+                level = max(1, (handling_level or 5) - rule.levels_up)
+                try:
+                    self.act(case_id, system, rule.kind, version, note=rule.note, reminder=rule.id, level=level)
+                    sent = True
+                except ServiceError:
+                    sent = False  # another process got there first, the case moved on, or already supervised higher
+                with self.db.session() as s:  # reminded (or nothing to remind) for this deadline: not again
+                    s.execute(update(Case).where(Case.id == case_id, Case.deadline_at == deadline)
+                              .values(**{mark: deadline}))
+                n += sent
         return n
 
     # ---- assessment -------------------------------------------------------------------------
@@ -1049,10 +1256,8 @@ class CaseService:
         """The lifecycle actions `principal` may do on the case now (lifecycle.allowed_actions: role,
         scope and state; the parameters are asked for when acting)."""
         with self.db.session() as s:
-            facts = self._facts(self.visible_case(s, case_id, principal))
-        actor = lifecycle.Actor(ident=principal.ident, role=principal.role, area_code=principal.area_code,
-                                unit_code=principal.unit_code)
-        return lifecycle.allowed_actions(facts, actor)
+            facts = self._facts(s, self.visible_case(s, case_id, principal))
+        return lifecycle.allowed_actions(facts, self._actor(principal))
 
     def preview(self, payload: dict, principal: Principal | None) -> dict:
         """Where a report would go, without writing anything: intake's own validation, location, scope,

@@ -5,6 +5,7 @@ import json
 import threading
 from pathlib import Path
 
+from dispatch.center_rules import CenterRules
 from dispatch.catalog import Category, UnitType, load_catalog, load_unit_types
 from dispatch.units import load_unit_patterns
 from dispatch.working_time import HOLIDAYS_FILE, OFFICE_HOURS_FILE, WorkCalendar
@@ -17,6 +18,8 @@ CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
 UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
 UNIT_PATTERNS_PATH = CATALOG_DIR / "demo_units.json"
 DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
+# how the center runs a case: stage limits, automatic 催办/督办, penalty points
+CENTER_RULES_PATH = CATALOG_DIR / "center_rules.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -49,6 +52,12 @@ def catalog(types: dict[str, UnitType] | None = None) -> dict[str, Category]:
     """The categories of data/catalog/categories.csv, by code, checked against ``types``
     (default: :func:`unit_types`)."""
     return load_catalog(CATEGORIES_PATH, types if types is not None else unit_types())
+
+
+def center_rules() -> CenterRules:
+    """The center's stage limits, reminders and penalties (data/catalog/center_rules.json),
+    checked (CenterRulesError lists every problem)."""
+    return CenterRules.from_data(_json(CENTER_RULES_PATH))
 
 
 def unit_patterns() -> dict:

@@ -108,6 +108,10 @@ class Unit(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+# the states in which the unit holds the case and its handling clock runs (dispatch.lifecycle.HANDLING_STATES)
+IN_HAND_SQL = "state IN ('dispatched', 'signed')"
+
+
 class Case(Base):
     """An event reported through any channel, and where it stands in its lifecycle."""
 
@@ -134,8 +138,33 @@ class Case(Base):
     report_upward: Mapped[bool] = mapped_column(Boolean, default=False)
     time_unit: Mapped[str] = mapped_column(String(20), default="working_hours")
     extension_pending_hours: Mapped[float | None] = mapped_column(Float)
-    # The deadline at which the scheduler last escalated: one automatic step per missed deadline.
-    auto_escalated_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The deadline the scheduler last reminded for at the warning (催办 by default) and at the deadline
+    # (督办 by default): one automatic reminder per trigger and deadline (a new deadline — redispatch,
+    # extension, resumption — is reminded anew).
+    auto_urged_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auto_supervised_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The instant the handling clock reaches its warning (80 % of the time allowed): when to urge.
+    warning_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 挂账: the unit's pending request, the state to go back to and the handling time left (hours on
+    # the case's clock: working hours or calendar hours) when the clock was stopped.
+    suspension_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_before_suspension: Mapped[str | None] = mapped_column(String(20))
+    suspension_remaining_hours: Mapped[float | None] = mapped_column(Float)
+    # 核实: the grid member's answer, "confirmed" (属实) or "unfounded" (不属实)
+    check_result: Mapped[str | None] = mapped_column(String(20))
+    # 督办: the supervising level (1 city … 5 grid) and the deadline it set
+    supervision_level: Mapped[int | None] = mapped_column(SmallInteger)
+    supervision_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reassign_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    penalty_points: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    # 回访: satisfied, basically_satisfied or unsatisfied, with the caller's words
+    callback_result: Mapped[str | None] = mapped_column(String(30))
+    callback_note: Mapped[str | None] = mapped_column(Text)
+    # the hotline's (12345) own ticket number and system, so it can close its loop by that number
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    external_system: Mapped[str | None] = mapped_column(String(32))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -146,8 +175,17 @@ class Case(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -166,7 +204,60 @@ class Case(Base):
         Index("ix_cases_source_reported", "source", "reported_at"),
         Index("ix_cases_supervised_reported", "reported_at", sqlite_where=text("supervised = 1"),
               postgresql_where=text("supervised")),
+        # the hotline reads its ticket by number; it and other systems list what changed since a time
+        Index("ix_cases_external_ref", "external_ref", sqlite_where=text("external_ref IS NOT NULL"),
+              postgresql_where=text("external_ref IS NOT NULL")),
+        Index("ix_cases_updated", "updated_at", "id"),
+        # the reminders' scheduler: the cases in the unit's hands past their warning
+        Index("ix_cases_warning_in_hand", "warning_at", sqlite_where=text(IN_HAND_SQL),
+              postgresql_where=text(IN_HAND_SQL)),
     )
+
+
+class CaseAssist(Base):
+    """协办: a unit assisting the lead unit, with its own sign (签收) and feedback (反馈)."""
+
+    __tablename__ = "case_assists"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ux_case_assists_case_unit", "case_id", "unit_code", unique=True),)
+
+
+class CaseSupervision(Base):
+    """One 催办 (urge) or 督办 (supervise) of a case: who, at which level, about which deadline."""
+
+    __tablename__ = "case_supervision"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))   # urge | supervise
+    unit_code: Mapped[str | None] = mapped_column(String(40))
+    level: Mapped[int | None] = mapped_column(SmallInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 督办's own deadline
+    for_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the handling deadline it was about
+    actor: Mapped[str] = mapped_column(String(100))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    rule: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CasePenalty(Base):
+    """扣分: points a unit loses on a case (urged, supervised, reopened), by the city's rules."""
+
+    __tablename__ = "case_penalties"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(40), index=True)
+    points: Mapped[float] = mapped_column(Float)
+    rule: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class CaseEvent(Base):

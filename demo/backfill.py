@@ -800,7 +800,7 @@ def _ts(us: int) -> str:
 CASE_COLUMNS = ("id", "state", "version", "category_code", "kind", "source", "description", "lon", "lat",
                 "grid_code", "district_code", "severity", "reporter_phone", "reporter_count", "idempotency_key",
                 "unit_code", "assist_units", "handling_level", "route_reason", "report_upward", "time_unit",
-                "extension_pending_hours", "auto_escalated_deadline", "merged_into_id", "supervised",
+                "extension_pending_hours", "auto_urged_deadline", "merged_into_id", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "accepted_at",
                 "rejected_at", "dispatched_at", "resolved_at", "closed_at", "deadline_at", "updated_at")
 HISTORY_COLUMNS = ("case_id", "at", "actor", "action", "from_state", "to_state", "note", "details")

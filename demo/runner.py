@@ -25,7 +25,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from cases.service import CaseService, ServiceError
-from data.models import Case, CaseHistory
+from data.models import Case
 from data.models import Unit as UnitRow
 from data.tokens import Principal
 from dispatch.lifecycle import OPEN_STATES
@@ -132,10 +132,7 @@ class SimulationRunner:
             chunk = ids[i:i + SCAN_CHUNK]
             with self.service.db.session() as s:
                 cases = s.scalars(select(Case).where(Case.id.in_(chunk))).all()
-                hist: dict[int, list] = {c: [] for c in chunk}
-                for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(chunk)).order_by(CaseHistory.id)):
-                    hist[h.case_id].append(h)
-                dicts = [self.service.case_dict(c, hist[c.id], None, now) for c in cases]
+                dicts = self.service.case_dicts(s, list(cases), None, now)
             for d in dicts:
                 if d["id"] not in self._plans:
                     self._plan(d, now)

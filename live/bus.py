@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler
 
 from cases.service import mask_phone
-from data.models import Case, CaseEvent, CaseHistory
+from data.models import Case, CaseEvent
 from data.tokens import Principal, resolve_token, revoked_among
 from live.gate import DeliveryGate
 from live.managers import EVENT, LiveManager, LiveRedisManager
@@ -181,15 +181,11 @@ class LiveBus:
         ids = sorted({r.case_id for r in rows})
         if not ids:
             return {}
-        cases = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_(ids)))}
-        history: dict[int, list] = {i: [] for i in ids}
-        for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id.in_(ids)).order_by(CaseHistory.id)):
-            history[h.case_id].append(h)
+        cases = list(s.scalars(select(Case).where(Case.id.in_(ids))))
         shaped = {}
-        for case_id, case in cases.items():
-            d = self.cases.case_dict(case, history[case_id], None)
+        for d in self.cases.case_dicts(s, cases, None):
             d["reporter_phone"] = mask_phone(d.get("reporter_phone"))
-            shaped[case_id] = d
+            shaped[d["id"]] = d
         return {r.seq: {"seq": r.seq, "type": r.type, "case": shaped[r.case_id]} for r in rows if r.case_id in shaped}
 
     def head(self) -> int:
