@@ -32,6 +32,7 @@ SORTS = {"id": (Case.id,), "reported_at": (Case.reported_at, Case.id), "deadline
 MAX_BLOCK = 500
 FRESH_SECONDS = 120  # a case reported this recently is marked new in the queue
 SEVERITY_SHORT = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
+SHORT_LEVELS = {1: "市级", 2: "区级", 3: "街道级", 4: "社区级", 5: "网格级"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def _order(sort_model) -> tuple[list, list]:
 _ROW_COLUMNS = (Case.id, Case.state, Case.version, Case.category_code, Case.kind, Case.source, Case.grid_code,
                 Case.unit_code, Case.severity, Case.supervised, Case.reported_at, Case.deadline_at, Case.time_unit,
                 Case.reporter_count, Case.escalation_count, Case.description, Unit.name, Case.accepted_at,
-                Case.rejected_at, Case.closed_at)
+                Case.rejected_at, Case.closed_at, Case.dispatched_at, Case.resumed_at, Case.supervision_level,
+                Case.supervision_deadline, Case.urge_count)
 
 
 def queue_page(cases: CaseService, principal: Principal, filters: QueueFilters, start: int = 0, end: int = 100,
@@ -144,19 +146,34 @@ def queue_page(cases: CaseService, principal: Principal, filters: QueueFilters, 
     return {"rows": [_row(cases, r, now) for r in rows], "total": total}
 
 
+def clock_start(reported: datetime, dispatched: datetime | None, resumed: datetime | None) -> datetime:
+    """Where the handling clock last started: 派遣 (the report before any), or 解挂 after it."""
+    start = dispatched or reported
+    return resumed if resumed is not None and resumed > start else start
+
+
 def _row(cases: CaseService, r, now: datetime) -> dict:
     (cid, state, version, cat_code, kind, source, grid, unit_code, severity, supervised, reported, deadline,
-     time_unit, reporters, escalations, description, unit_name, accepted, rejected, closed) = r
+     time_unit, reporters, escalations, description, unit_name, accepted, rejected, closed, dispatched, resumed,
+     sup_level, sup_deadline, urges) = r
     cat = cases.catalog().get(cat_code)
     overdue = is_overdue(state, accepted, rejected, closed, deadline, now)
     sla = "overdue" if overdue else "none"
-    if not overdue and deadline is not None and accepted is not None and closed is None and state not in _DONE:
-        sla = cases.calendar.sla_state(reported, deadline, now, time_unit)[0]
+    if not overdue and deadline is not None and accepted is not None and closed is None and state not in _DONE \
+            and state != "suspended":
+        start = min(clock_start(reported, dispatched, resumed), deadline)
+        sla = cases.calendar.sla_state(start, deadline, now, time_unit)[0]
         sla = "warning" if sla == "overdue" else sla  # the deadline's own instant: not late yet
     chain = {a.level: a.name for a in cases.areas.chain(grid)}
     fresh = (now - reported).total_seconds() < FRESH_SECONDS
-    flags = [f for f in ("新" if fresh else "", "督办" if supervised else "", SEVERITY_SHORT.get(severity, ""),
-                         f"升级{escalations}次" if escalations else "",
+    open_ = state not in _DONE
+    sup_late = bool(supervised) and open_ and sup_deadline is not None and sup_deadline < now
+    sup_flag = ""
+    if supervised:
+        sup_flag = f"{SHORT_LEVELS.get(sup_level, '')}督办" + ("逾期" if sup_late else "")
+    urges = urges or 0
+    flags = [f for f in ("新" if fresh else "", sup_flag, f"催办×{urges}" if urges else "",
+                         SEVERITY_SHORT.get(severity, ""), f"升级{escalations}次" if escalations else "",
                          f"{reporters}人报" if reporters and reporters > 1 else "") if f]
     return {
         "id": cid, "rid": str(cid), "state": state, "state_label": lifecycle.STATE_LABELS.get(state, state), "version": version,
@@ -165,7 +182,8 @@ def _row(cases: CaseService, r, now: datetime) -> dict:
         "area": " · ".join(n for n in (chain.get(2), chain.get(3)) if n),
         "unit": unit_name or ("待人工派遣" if unit_code is None and state != "merged" else unit_code or ""),
         "severity": SEVERITY_NAMES.get(severity, "") if severity else "",
-        "supervised": bool(supervised), "flags": " ".join(flags),
+        "supervised": bool(supervised), "supervision_level": sup_level, "sup_late": sup_late,
+        "urge_count": urges, "flags": " ".join(flags),
         "reported_at": _local(reported), "deadline": _local(deadline),
         "sla": sla, "overdue": overdue, "reporters": reporters, "escalations": escalations,
         "description": (description or "")[:80],
@@ -186,17 +204,39 @@ def _moment(iso, name: str) -> datetime:
 
 
 # ---- the detail --------------------------------------------------------------------------------------
+def running_clock(case: dict) -> dict:
+    """The clock the officer races now: the center's open stage (受理, 核实, 立案, 派遣, 核查, 结案 — each with
+    its own limit) or else the unit's handling deadline (counted from 派遣): `{label, deadline, start, stage}`."""
+    if case.get("state") not in _DONE:
+        for st in case.get("stages") or []:
+            if st.get("done_at") is None and not st.get("paused") and st.get("name") != "handle" and st.get("deadline"):
+                return {"label": f"{st.get('label') or ''}时限", "deadline": st["deadline"], "start": st.get("started_at"),
+                        "stage": True}
+    return {"label": "处置时限", "deadline": case.get("deadline"), "start": clock_start_iso(case), "stage": False}
+
+
 def countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
-              reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None) -> dict:
+              reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None,
+              label: str = "处置时限") -> dict:
+    out = _countdown(cases, deadline_iso, time_unit, state, reported_iso, now, overdue)
+    out["label"] = label
+    return out
+
+
+def _countdown(cases: CaseService, deadline_iso: str | None, time_unit: str, state: str,
+               reported_iso: str | None = None, now: datetime | None = None, overdue: bool | None = None) -> dict:
     """The deadline counted on the case's clock (working time, or calendar minutes for emergencies and
-    the calendar-clock categories): what is left, or how
-    late it is. state: normal | warning (80 % of the time used, from `reported_iso`) | overdue | done | none."""
+    the calendar-clock categories): what is left, or how late it is. state: normal | warning (80 % of the
+    time used, counted from `reported_iso`: where the handling clock started, see clock_start_iso) |
+    overdue | paused (挂账) | done | none."""
     if not deadline_iso:
         return {"state": "none", "text": "无处置时限", "deadline": ""}
     deadline = _moment(deadline_iso, "deadline")
     shown = deadline.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
     if state in _DONE:
         return {"state": "done", "text": "已办结，不再计时", "deadline": shown}
+    if state == "suspended":
+        return {"state": "paused", "text": "挂账中，处置计时暂停", "deadline": shown}
     now = now or cases.clock()
     try:
         unit = "minutes" if clock_of(time_unit) == "calendar" else "working_hours"
@@ -225,19 +265,70 @@ def _amount(value: float, unit: str) -> str:
     return f"{value:.1f} {TIME_UNIT_NAMES_ZH['working_hours']}"
 
 
+def clock_start_iso(case: dict) -> str | None:
+    """clock_start of a case object (ISO times in, ISO out)."""
+    reported, dispatched, resumed = (case.get(k) for k in ("reported_at", "dispatched_at", "resumed_at"))
+    if not reported:
+        return None
+    start = dispatched or reported
+    if resumed and datetime.fromisoformat(resumed) > datetime.fromisoformat(start):
+        start = resumed
+    return start
+
+
+# Actions whose note may be given though the rule does not ask for one, and its label.
+OPTIONAL_NOTES = {"dispatch": "派遣说明", "add_assist": "协办要求", "report_check": "核实情况", "callback": "回访记录",
+                  "supervise": "督办要求"}
+FORM_ACTIONS = ("report_check", "callback", "supervise")  # asked for in a form though no note is required
+
+
+def action_spec(action: str, clock: str = "working", supervision_hours: float | None = None) -> dict:
+    """What the console's form asks for `action` (from the lifecycle's rule): `unit` (a unit picker),
+    `hours` (required | optional | None) with its label, `note` (required | optional | None) with its label,
+    `choices` (the 核实 result or the 回访 satisfaction: [{label, value}]) with its label, and `form`
+    (False: the button acts at once). `clock`: the case's (working or calendar)."""
+    rule = lifecycle.RULES[action]
+    word = "小时" if clock == "calendar" else "工作时"
+    hours, hours_label = None, ""
+    if rule.needs_hours:
+        hours, hours_label = "required", f"延期时长（{word}）"
+    elif action == "supervise":
+        default = f"，默认 {supervision_hours:g}" if supervision_hours else ""
+        hours, hours_label = "optional", f"督办时限（{word}，选填{default}）"
+    note, note_label = None, ""
+    if rule.needs_note:
+        note, note_label = "required", rule.note_label
+    elif action in OPTIONAL_NOTES:
+        note, note_label = "optional", f"{OPTIONAL_NOTES[action]}（选填）"
+    choices, choices_label, choices_name = [], "", None
+    if action == "report_check":
+        choices = [{"label": v, "value": k} for k, v in lifecycle.CHECK_RESULTS.items()]
+        choices_label, choices_name = "核实结果", "result"
+    elif action == "callback":
+        choices = [{"label": v, "value": k} for k, v in lifecycle.SATISFACTION.items()]
+        choices_label, choices_name = "回访结果", "satisfaction"
+    unit_label = {"dispatch": "处置单位", "reassign": "改派给", "add_assist": "协办单位"}.get(action, "单位")
+    form = bool(rule.takes_unit or hours or rule.needs_note or choices or action in FORM_ACTIONS)
+    return {"action": action, "label": rule.label, "form": form, "unit": rule.takes_unit, "unit_label": unit_label,
+            "hours": hours, "hours_label": hours_label, "note": note, "note_label": note_label,
+            "choices": choices, "choices_label": choices_label, "choices_name": choices_name,
+            # kept for the pages and tests that read the rule's own words
+            "needs_note": rule.needs_note, "needs_hours": rule.needs_hours, "takes_unit": rule.takes_unit}
+
+
 def case_detail(cases: CaseService, case_id: int, principal: Principal, now: datetime | None = None) -> dict:
     """Everything the detail panel shows: the case as the API returns it, its category's criteria, the
-    countdown, the actions the officer may take (with what each needs), units to dispatch to, photos."""
+    countdown, the actions the officer may take (with what each asks for: action_spec), the units each
+    unit picker offers (unit_choices), photos."""
     case = cases.get(case_id, principal)
     now = now or cases.clock()
     cat = cases.catalog().get(case["category"]["code"])
-    tick = countdown(cases, case["deadline"], case["time_unit"], case["state"], case["reported_at"], now,
-                     overdue=case["overdue"])
-    actions = []
-    for code in cases.allowed_actions(case_id, principal):
-        rule = lifecycle.RULES[code]
-        actions.append({"action": code, "label": rule.label, "needs_note": rule.needs_note,
-                        "note_label": rule.note_label, "needs_hours": rule.needs_hours, "takes_unit": rule.takes_unit})
+    clock = running_clock(case)
+    tick = countdown(cases, clock["deadline"], case["time_unit"], case["state"], clock["start"], now,
+                     overdue=None if clock["stage"] else case["overdue"], label=clock["label"])
+    sup_hours = cases.rules.supervision_deadline_hours.get(case.get("clock") or "working")
+    actions = [action_spec(code, case.get("clock") or "working", sup_hours)
+               for code in cases.allowed_actions(case_id, principal)]
     return {
         "case": case,
         "category": None if cat is None else {
@@ -247,6 +338,7 @@ def case_detail(cases: CaseService, case_id: int, principal: Principal, now: dat
             "stages": [f"{s.name} {s.time_limit} {TIME_UNIT_NAMES_ZH.get(s.time_unit, s.time_unit)}" for s in cat.stages],
         },
         "countdown": tick,
+        "clock": clock,
         "actions": actions,
         "level": lifecycle.LEVEL_LABELS.get(case["handling_level"], ""),
         "source": SOURCE_LABELS.get(case["source"], case["source"]),
@@ -267,6 +359,29 @@ def photos(cases: CaseService, case_id: int) -> list[dict]:
 
         logging.getLogger("ucc.console").exception("photos of case %s", case_id)
         return []
+
+
+def unit_choices(cases: CaseService, case: dict, actions) -> dict:
+    """For each of `actions` that names a unit (派遣, 改派, 增加协办): `{options, value}` of its picker. The
+    units are those serving the case's area (dispatch_units: what the service accepts), nearest first;
+    派遣 preselects the routed unit, 改派 leaves out the unit that has the case, 协办 the lead and the units
+    already assisting."""
+    wanted = [a for a in actions if lifecycle.RULES[a].takes_unit]
+    if not wanted:
+        return {}
+    units = dispatch_units(cases, case)
+    lead = (case.get("unit") or {}).get("code")
+    assisting = {(a.get("unit") or {}).get("code") for a in case.get("assists") or []}
+    out = {}
+    for action in wanted:
+        if action == "reassign":
+            out[action] = {"options": [u for u in units if u["value"] != lead], "value": None}
+        elif action == "add_assist":
+            out[action] = {"options": [u for u in units if u["value"] != lead and u["value"] not in assisting],
+                           "value": None}
+        else:
+            out[action] = {"options": units, "value": lead}
+    return out
 
 
 def dispatch_units(cases: CaseService, case: dict) -> list[dict]:
@@ -338,6 +453,67 @@ def source_options() -> list[dict]:
     return [{"label": SOURCE_LABELS[s], "value": s} for s in SOURCES]
 
 
+# ---- 督办件: what is under supervision, for a leader -----------------------------------------------------------
+SUPERVISED_LIMIT = 200
+
+
+def supervised_cases(cases: CaseService, principal: Principal, now: datetime | None = None,
+                     limit: int = SUPERVISED_LIMIT) -> dict:
+    """The open cases under 督办 that `principal` may see — for a leader, those supervised at their level or
+    below (a district leader: the district's, streets' … 督办, not the city's); for a duty officer or an
+    admin, every one in their area (they follow each up) — the supervision deadline that passed first,
+    then the nearest: `{items, total, late, level, level_label, scope_label}`. Each item: id, category,
+    area, unit, state_label, level (督办 level) and level_label, own (made at the principal's own level),
+    deadline, late, by (系统自动 or who), urge_count, overdue (the handling deadline passed)."""
+    from data.models import CaseSupervision
+
+    now = now or cases.clock()
+    area = cases.areas.get(principal.area_code) if principal.area_code else None
+    level = area.level if area is not None and principal.role != "admin" else 1
+    where = cases.scope_clauses(principal) + [Case.supervised, Case.state.in_(lifecycle.OPEN_STATES)]
+    if principal.role == "leader":
+        where.append(func.coalesce(Case.supervision_level, 5) >= level)
+        scope_label = f"{lifecycle.LEVEL_LABELS.get(level, '')}及以下督办"
+    else:
+        scope_label = "辖区内全部督办"
+    cols = (Case.id, Case.state, Case.category_code, Case.grid_code, Case.unit_code, Unit.name,
+            Case.supervision_level, Case.supervision_deadline, Case.urge_count, Case.deadline_at,
+            Case.accepted_at, Case.rejected_at, Case.closed_at)
+    late_first = (Case.supervision_deadline.is_(None) | (Case.supervision_deadline >= now))
+    with cases.db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+        late = s.scalar(select(func.count()).select_from(Case).where(
+            *where, Case.supervision_deadline < now)) or 0
+        rows = s.execute(select(*cols).outerjoin(Unit, Unit.code == Case.unit_code).where(*where)
+                         .order_by(late_first, Case.supervision_deadline.asc().nulls_last(), Case.id).limit(limit)).all()
+        ids = [r[0] for r in rows]
+        by: dict[int, str] = {}
+        if ids:
+            for cid, actor, automatic in s.execute(
+                    select(CaseSupervision.case_id, CaseSupervision.actor, CaseSupervision.automatic)
+                    .where(CaseSupervision.case_id.in_(ids), CaseSupervision.kind == "supervise")
+                    .order_by(CaseSupervision.id)):
+                by[cid] = "系统自动" if automatic else actor.partition(":")[2] or actor
+    items = []
+    for (cid, state, cat_code, grid, unit_code, unit_name, sup_level, sup_deadline, urges, deadline, accepted,
+         rejected, closed) in rows:
+        cat = cases.catalog().get(cat_code)
+        chain = {a.level: a.name for a in cases.areas.chain(grid)}
+        items.append({
+            "id": cid, "state": state, "state_label": lifecycle.STATE_LABELS.get(state, state),
+            "category": cat.name if cat else cat_code,
+            "area": " · ".join(n for n in (chain.get(2), chain.get(3)) if n),
+            "unit": unit_name or unit_code or "—",
+            "level": sup_level, "level_label": f"{SHORT_LEVELS.get(sup_level, '')}督办",
+            "own": sup_level == level,
+            "deadline": _local(sup_deadline), "late": sup_deadline is not None and sup_deadline < now,
+            "by": by.get(cid, ""), "urge_count": urges or 0,
+            "overdue": is_overdue(state, accepted, rejected, closed, deadline, now),
+        })
+    return {"items": items, "total": total, "late": late, "level": level,
+            "level_label": lifecycle.LEVEL_LABELS.get(level, ""), "scope_label": scope_label}
+
+
 def head_seq(cases: CaseService) -> int | None:
     """The newest outbox seq: the live stream is followed from here (nothing committed after the page
     was built is missed)."""
@@ -365,4 +541,5 @@ def find_case(cases: CaseService, principal: Principal, text: str) -> int:
 
 __all__ = ["QueueFilters", "queue_page", "case_detail", "countdown", "dispatch_units", "case_areas",
            "category_options", "area_options", "state_options", "kind_options", "source_options", "head_seq",
-           "find_case", "photos", "SORTS"]
+           "find_case", "photos", "SORTS", "action_spec", "running_clock", "unit_choices", "supervised_cases", "clock_start_iso",
+           "SHORT_LEVELS"]

@@ -190,27 +190,37 @@ def test_rows_carry_what_the_grid_shows(world):
 def test_detail_actions_countdown_and_criteria(world):
     service, clock, ids = world
     d = cv.case_detail(service, ids[5], CITY)  # reported
-    assert [a["action"] for a in d["actions"]] == ["accept", "reject", "supervise"]
+    assert [a["action"] for a in d["actions"]] == ["accept", "reject", "verify_request", "void"]
     reject = next(a for a in d["actions"] if a["action"] == "reject")
-    assert reject["needs_note"] and reject["note_label"] == "不予立案理由"
-    assert d["category"]["filing"] and d["category"]["closing"] and d["countdown"]["state"] == "normal"
-    assert d["countdown"]["text"].startswith("剩余")
-    assert service.allowed_actions(ids[0], CITY) == ["escalate", "suspend", "supervise"]  # dispatched
+    assert reject["needs_note"] and reject["note_label"] == "不予立案理由" and reject["form"]
+    assert not next(a for a in d["actions"] if a["action"] == "accept")["form"]  # 立案 acts at once
+    assert d["category"]["filing"] and d["category"]["closing"]
+    # a report races the center's 受理 clock (30 minutes), not the unit's handling deadline
+    assert d["countdown"]["label"] == "受理时限" and d["countdown"]["state"] == "overdue"
+    assert d["countdown"]["text"].startswith("已超期")
+    assert service.allowed_actions(ids[0], CITY) == ["reassign", "suspend", "add_assist", "urge", "supervise",
+                                                     "escalate", "void"]  # dispatched
     assert service.allowed_actions(ids[4], CITY) == []  # rejected: nothing left to do
     leader = Principal("user", "leader", "leader", "320400")
-    assert service.allowed_actions(ids[0], leader) == ["escalate", "supervise"]
+    assert service.allowed_actions(ids[0], leader) == ["urge", "supervise", "escalate"]
     with pytest.raises(ServiceError) as exc:
         service.allowed_actions(ids[6], STREET)
     assert exc.value.status == 403
     units = cv.dispatch_units(service, d["case"])
     assert units[0]["value"] == d["case"]["unit"]["code"] and len(units) > 3
+    handling = cv.case_detail(service, ids[0], CITY)["countdown"]  # dispatched: the unit's clock from 派遣
+    assert handling["label"] == "处置时限" and handling["state"] == "normal" and handling["text"].startswith("剩余")
+    filed = cv.case_detail(service, ids[2], CITY)["countdown"]  # accepted: the center's 派遣 clock
+    assert filed["label"] == "派遣时限"
     clock.now = T0 + timedelta(days=5)
     late = cv.case_detail(service, ids[0], CITY)["countdown"]  # dispatched
     assert late["state"] == "overdue" and late["text"].startswith("已超期")
-    waiting = cv.case_detail(service, ids[5], CITY)  # still reported: past its deadline, not overdue
-    assert waiting["case"]["overdue"] is False and waiting["countdown"]["state"] == "warning"
-    assert "尚未立案" in waiting["countdown"]["text"]
+    waiting = cv.case_detail(service, ids[5], CITY)  # still reported: its 受理 ran late, the case is not overdue
+    assert waiting["case"]["overdue"] is False and waiting["countdown"]["state"] == "overdue"
     assert cv.case_detail(service, ids[4], CITY)["countdown"]["state"] == "done"
+    # the handling deadline of a report not accepted yet is not overdue (the old reading, still the countdown's)
+    tick = cv.countdown(service, waiting["case"]["deadline"], waiting["case"]["time_unit"], "reported", overdue=False)
+    assert tick["state"] == "warning" and "尚未立案" in tick["text"]
     # the emergency counts calendar minutes
     emergency = service.get(ids[3], CITY)
     due = datetime.fromisoformat(emergency["deadline"])
@@ -309,3 +319,101 @@ def test_detail_shows_the_cases_photos(world, tmp_path):
     save_photo(service, ids[5], png, "现场.png", "report", "user:duty", CITY, root=tmp_path)
     photos = cv.case_detail(service, ids[5], CITY)["photos"]
     assert len(photos) == 1 and photos[0]["url"].startswith("/photos/") and photos[0]["kind"] == "report"
+
+
+# ---- the forms, the unit pickers, the marks, the 督办件 list (issue 14) -----------------------------------------------
+def test_each_action_asks_for_what_its_rule_needs():
+    from dispatch import lifecycle
+
+    for action in lifecycle.ACTIONS:
+        spec = cv.action_spec(action)
+        rule = lifecycle.RULES[action]
+        assert spec["label"] == rule.label and spec["unit"] == rule.takes_unit
+        if rule.needs_note:  # the rule's own words label the field
+            assert spec["note"] == "required" and spec["note_label"] == rule.note_label and spec["form"]
+        if rule.needs_hours or rule.takes_unit:
+            assert spec["form"]
+    extend = cv.action_spec("extend")
+    assert extend["hours"] == "required" and extend["hours_label"] == "延期时长（工作时）"
+    assert cv.action_spec("extend", "calendar")["hours_label"] == "延期时长（小时）"
+    sup = cv.action_spec("supervise", "working", 7.5)
+    assert sup["hours"] == "optional" and "选填" in sup["hours_label"] and "7.5" in sup["hours_label"]
+    assert sup["note"] == "optional" and sup["form"]
+    check = cv.action_spec("report_check")
+    assert check["choices_name"] == "result" and [c["label"] for c in check["choices"]] == ["属实", "不属实"]
+    call = cv.action_spec("callback")
+    assert call["choices_name"] == "satisfaction" and call["note"] == "optional"
+    assert [c["label"] for c in call["choices"]] == ["满意", "基本满意", "不满意"]
+    assert cv.action_spec("reassign")["unit_label"] == "改派给" and cv.action_spec("reassign")["note_label"] == "改派理由"
+    for direct in ("accept", "urge", "sign", "close", "approve_extension", "approve_suspension", "resume", "verify"):
+        assert not cv.action_spec(direct)["form"], direct
+
+
+def test_unit_pickers_offer_what_the_service_accepts(world):
+    service, clock, ids = world
+    case = service.get(ids[0], CITY)  # dispatched to its routed unit
+    lead = case["unit"]["code"]
+    choices = cv.unit_choices(service, case, service.allowed_actions(ids[0], CITY))
+    assert set(choices) == {"reassign", "add_assist"}
+    assert lead not in [o["value"] for o in choices["reassign"]["options"]] and choices["reassign"]["value"] is None
+    helper = choices["add_assist"]["options"][0]["value"]
+    service.act(ids[0], CITY, "add_assist", case["version"], unit=helper)
+    case = service.get(ids[0], CITY)
+    again = cv.unit_choices(service, case, ["add_assist", "reassign"])
+    assert helper not in [o["value"] for o in again["add_assist"]["options"]]
+    assert helper in [o["value"] for o in again["reassign"]["options"]]
+    # 派遣 preselects the routed unit; every unit offered serves the case's area (the service takes it)
+    filed = service.get(ids[2], CITY)
+    dispatch = cv.unit_choices(service, filed, ["dispatch"])["dispatch"]
+    assert dispatch["value"] == filed["unit"]["code"] == dispatch["options"][0]["value"]
+    other = dispatch["options"][-1]["value"]
+    assert service.act(ids[2], CITY, "dispatch", filed["version"], unit=other)["unit"]["code"] == other
+
+
+def test_queue_rows_mark_supervision_urges_and_the_new_states(world):
+    service, clock, ids = world
+    service.act(ids[0], CITY, "urge", 3)
+    checking = service.act(ids[5], CITY, "verify_request", 1)
+    voided = service.act(ids[6], CITY, "void", 1, note="重复上报")
+    rows = {r["id"]: r for r in _all(service=service)["rows"]}
+    assert rows[ids[1]]["supervised"] and rows[ids[1]]["supervision_level"] == 1
+    assert "市级督办" in rows[ids[1]]["flags"] and not rows[ids[1]]["sup_late"]
+    assert rows[ids[0]]["urge_count"] == 1 and "催办×1" in rows[ids[0]]["flags"]
+    assert rows[checking["id"]]["state_label"] == "核实中" and rows[voided["id"]]["state_label"] == "已作废"
+    # the filter keeps working: 督办 only
+    sup = _all(cv.QueueFilters.from_form(supervised="yes"), service=service)["rows"]
+    assert [r["id"] for r in sup] == [ids[1]]
+    # past its own deadline the 督办 reads 逾期
+    clock.now = T0 + timedelta(days=5)
+    late = {r["id"]: r for r in _all(service=service, now=clock.now)["rows"]}[ids[1]]
+    assert late["sup_late"] and "市级督办逾期" in late["flags"]
+
+
+def test_a_leader_sees_what_is_under_supervision_at_their_level(world):
+    service, clock, ids = world
+    city_leader = Principal("user", "leader", "leader", "320400")
+    district_leader = Principal("user", "dl", "leader", "320402")
+    street_officer = STREET
+    service.act(ids[0], district_leader, "supervise", 3, note="区领导督办")   # level 2, the district's
+    city = cv.supervised_cases(service, city_leader)
+    # the nearest 督办 deadline first (7.5 working hours for 垃圾, 24 calendar hours for 井盖: the same
+    # instant from a Monday 11:00), ties by id
+    assert [i["id"] for i in city["items"]] == [ids[0], ids[1]]
+    assert city["total"] == 2 and city["late"] == 0 and city["scope_label"] == "市级及以下督办"
+    district_made, city_made = city["items"]
+    assert city_made["level_label"] == "市级督办" and city_made["own"] and city_made["by"] == "duty"
+    assert district_made["level_label"] == "区级督办" and not district_made["own"] and district_made["by"] == "dl"
+    assert district_made["deadline"] <= city_made["deadline"] and not city_made["late"]
+    district = cv.supervised_cases(service, district_leader)
+    assert [i["id"] for i in district["items"]] == [ids[0]] and district["items"][0]["own"]  # not the city's
+    # a duty officer follows every 督办 of their area up, whoever made it
+    street = cv.supervised_cases(service, street_officer)  # both in 320402001: the city's 督办 too
+    assert {i["id"] for i in street["items"]} == {ids[0], ids[1]} and street["scope_label"] == "辖区内全部督办"
+    other_street = Principal("user", "o", "duty_officer", "320402002")
+    assert cv.supervised_cases(service, other_street)["items"] == []
+    # deadlines pass: the late ones are counted and listed first; a case that ends leaves the list
+    clock.now = T0 + timedelta(days=5)
+    later = cv.supervised_cases(service, city_leader)
+    assert later["late"] == 2 and all(i["late"] for i in later["items"])
+    service.act(ids[1], CITY, "void", service.get(ids[1], CITY)["version"], note="误报")
+    assert [i["id"] for i in cv.supervised_cases(service, city_leader)["items"]] == [ids[0]]
