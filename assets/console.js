@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   var C = window.uccConsole = window.uccConsole || {};
-  var SETTLE_MS = 250, MIN_GAP_MS = 1000;
+  var SETTLE_MS = 250, MIN_GAP_MS = 1000, SUP_GAP_MS = 5000;
   var NARROW_HIDES = ["kind_label", "source", "description"];  // columns the queue drops beside the panel
   C.events = C.events || 0;
   C.refreshes = C.refreshes || 0;
@@ -49,6 +49,18 @@
     }, wait);
   }
 
+  // The 督办件 count (and the list, while shown) follows the stream: at most once every SUP_GAP_MS.
+  function supSoon() {
+    if (C.supTimer) { return; }
+    var wait = Math.max(SETTLE_MS, (C.lastSupAt || 0) + SUP_GAP_MS - Date.now());
+    C.supTimer = setTimeout(function () {
+      C.supTimer = null;
+      if (!onPage()) { return; }
+      C.lastSupAt = Date.now();
+      setProps("cs-sup-refresh", {data: C.lastSupAt});
+    }, wait);
+  }
+
   function checkOpen(c) {
     var root = document.getElementById("cs-detail-root");
     if (!root || !c || String(c.id) !== root.getAttribute("data-case")) { return; }
@@ -60,7 +72,9 @@
 
   function stop() {
     clearTimeout(C.timer);
+    clearTimeout(C.supTimer);
     C.timer = null;
+    C.supTimer = null;
     if (C.conn) { C.conn.close(); }
     C.conn = null;
   }
@@ -77,6 +91,7 @@
         C.events += 1;
         C.lastEvent = msg;
         refreshSoon();
+        if (msg.case && (msg.case.supervised || msg.case.urge_count)) { supSoon(); }
         checkOpen(msg.case);
       },
       onState: function (state, conn) { if (onPage()) { showState(state, conn); } else { stop(); } },
@@ -155,6 +170,8 @@
       done = clickEl('[data-action="dispatch"]');
     } else if (key === "c") { done = clickEl('[data-action="close"]'); } else if (key === "n") {
       done = clickEl("#cs-new");
+    } else if (key === "s") {
+      done = clickEl("#cs-sup-btn");
     } else if (key === "/") {
       var s = document.getElementById("cs-search");
       if (s) { s.focus(); s.select(); }

@@ -153,12 +153,14 @@ def show_case(opened, reload):
     except ServiceError as exc:
         return html.Div(exc.message, className="cs-msg is-error cs-d-missing"), None, *_panel("detail")
     case = detail["case"]
-    units = (queue.dispatch_units(cases, case)
-             if any(a["takes_unit"] for a in detail["actions"]) else [])
+    choices = queue.unit_choices(cases, case, [a["action"] for a in detail["actions"]])
     map_src = view.case_map(queue.case_areas(cases, case), case["lon"], case["lat"])
-    shown = {"id": case["id"], "version": case["version"], "state": case["state"], "deadline": case["deadline"],
-             "time_unit": case["time_unit"], "reported_at": case["reported_at"]}
-    return view.detail_view(detail, units, map_src, message), shown, *_panel("detail")
+    clock = detail["clock"]  # the countdown's: the center's open stage, or the unit's handling deadline
+    shown = {"id": case["id"], "version": case["version"], "state": case["state"], "deadline": clock["deadline"],
+             "time_unit": case["time_unit"], "clock": case["clock"], "started_at": clock["start"],
+             "reported_at": case["reported_at"], "label": clock["label"], "stage": clock["stage"],
+             "overdue": case["overdue"]}
+    return view.detail_view(detail, choices, map_src, message, cases.clock()), shown, *_panel("detail")
 
 
 # With the side panel open the queue is narrower: it drops its less needed columns meanwhile.
@@ -204,7 +206,10 @@ def tick(_n, shown):
     shown = _shown_case(shown)
     if not shown:
         raise PreventUpdate
-    t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"], shown["reported_at"])
+    t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"],
+                        shown.get("started_at") or shown["reported_at"],
+                        overdue=None if shown.get("stage") else shown.get("overdue"),
+                        label=shown.get("label") or "处置时限")
     new = view.countdown_view(t)
     return new.children, new.className
 
@@ -213,23 +218,78 @@ def _shown_case(shown) -> dict | None:
     """The cs-case store (written by show_case): id, version and the countdown's texts, or a 400."""
     shown = inputs.case_ref(shown, "cs-case", need_version=True)
     if shown is not None:
-        for key in ("deadline", "time_unit", "state", "reported_at"):
+        for key in ("deadline", "time_unit", "state", "reported_at", "started_at", "clock", "label"):
             inputs.text(shown.get(key), f"cs-case.{key}")
+        for key in ("stage", "overdue"):
+            if shown.get(key) not in (None, True, False):
+                raise inputs.refuse(f"cs-case.{key} 须为布尔值")
+        if shown.get("clock") not in (None, "working", "calendar"):
+            raise inputs.refuse("cs-case.clock 须为 working 或 calendar")
     return shown
 
 
 # ---- lifecycle actions ------------------------------------------------------------------------------------
-_FORM_CLOSED = ("cs-actform", "", True, True, True, "", None)
+# The form's parts, in the order of the act callback's outputs.
+_FORM_OUTPUTS = (
+    ("cs-act-form", "className"), ("cs-act-title", "children"),
+    ("cs-act-unit-row", "hidden"), ("cs-act-unit-label", "children"), ("cs-act-unit", "options"),
+    ("cs-act-unit", "value"),
+    ("cs-act-choice-row", "hidden"), ("cs-act-choice-label", "children"), ("cs-act-choice", "options"),
+    ("cs-act-choice", "value"),
+    ("cs-act-hours-row", "hidden"), ("cs-act-hours-label", "children"), ("cs-act-hours", "value"),
+    ("cs-act-note-row", "hidden"), ("cs-act-note-label", "children"), ("cs-act-note", "value"),
+    ("cs-act-pending", "data"),
+)
+_CLOSED = {"cs-act-form.className": "cs-actform", "cs-act-title.children": "", "cs-act-unit-row.hidden": True,
+           "cs-act-choice-row.hidden": True, "cs-act-hours-row.hidden": True, "cs-act-note-row.hidden": True,
+           "cs-act-pending.data": None}
+
+
+def _form(parts: dict | None, msg=no_update, msg_class=no_update, reload=no_update) -> tuple:
+    """The act callback's outputs: the form's `parts` (by "id.prop"; the rest unchanged), then the message
+    and the reload."""
+    parts = parts or {}
+    return tuple(parts.get(f"{i}.{p}", no_update) for i, p in _FORM_OUTPUTS) + (msg, msg_class, reload)
+
+
+def _open_form(spec: dict, choices: dict) -> dict:
+    """The form's parts for one action (queue.action_spec): the rows it asks for, emptied."""
+    units = choices.get(spec["action"]) or {}
+    parts = {"cs-act-form.className": "cs-actform is-open", "cs-act-title.children": f"「{spec['label']}」",
+             "cs-act-unit-row.hidden": not spec["unit"], "cs-act-unit-label.children": spec["unit_label"],
+             "cs-act-unit.options": units.get("options") or [], "cs-act-unit.value": units.get("value"),
+             "cs-act-choice-row.hidden": not spec["choices"], "cs-act-choice-label.children": spec["choices_label"],
+             "cs-act-choice.options": spec["choices"], "cs-act-choice.value": None,
+             "cs-act-hours-row.hidden": not spec["hours"], "cs-act-hours-label.children": spec["hours_label"],
+             "cs-act-hours.value": None,
+             "cs-act-note-row.hidden": not spec["note"], "cs-act-note-label.children": spec["note_label"],
+             "cs-act-note.value": "", "cs-act-pending.data": spec["action"]}
+    return parts
+
+
+def _choices(value) -> dict:
+    """The cs-act-choices store (show_case wrote it): {action: {options: [{label, value}], value}}."""
+    record = inputs.mapping(value, "cs-act-choices") or {}
+    for action, picker in record.items():
+        picker = inputs.mapping(picker, f"cs-act-choices.{action}") or {}
+        options = picker.get("options") or []
+        if not isinstance(options, list) or not all(
+                isinstance(o, dict) and isinstance(o.get("value"), str) and isinstance(o.get("label"), str)
+                for o in options):
+            raise inputs.refuse(f"cs-act-choices.{action} 须为单位选项列表")
+        inputs.text(picker.get("value"), f"cs-act-choices.{action}.value")
+    return record
+
+
+def _spec(action, shown: dict) -> dict | None:
+    if not isinstance(action, str) or action not in lifecycle.RULES:
+        return None
+    clock = shown.get("clock") or "working"
+    return queue.action_spec(action, clock, _cases().rules.supervision_deadline_hours.get(clock))
 
 
 @callback(
-    Output("cs-act-form", "className"),
-    Output("cs-act-title", "children"),
-    Output("cs-act-unit-row", "hidden"),
-    Output("cs-act-hours-row", "hidden"),
-    Output("cs-act-note-row", "hidden"),
-    Output("cs-act-note-label", "children"),
-    Output("cs-act-pending", "data"),
+    *(Output(i, p) for i, p in _FORM_OUTPUTS),
     Output("cs-act-msg", "children"),
     Output("cs-act-msg", "className"),
     Output("cs-reload", "data"),
@@ -241,50 +301,137 @@ _FORM_CLOSED = ("cs-actform", "", True, True, True, "", None)
     State("cs-act-note", "value"),
     State("cs-act-hours", "value"),
     State("cs-act-unit", "value"),
+    State("cs-act-choice", "value"),
+    State("cs-act-choices", "data"),
     prevent_initial_call=True,
 )
-def act(_clicks, _go, _cancel, shown, pending, note, hours, unit):
+def act(_clicks, _go, _cancel, shown, pending, note, hours, unit, choice, choices):
     trigger = ctx.triggered_id
     shown = _shown_case(shown)
     if not ctx.triggered or not ctx.triggered[0].get("value") or not shown:
         raise PreventUpdate  # a button just drawn, not pressed
     pending, note, unit = inputs.text(pending, "待办操作"), inputs.text(note, "备注"), inputs.text(unit, "单位")
+    choice = inputs.text(choice, "选项")
     hours = inputs.number(hours, "时长")
+    choices = _choices(choices)
     if trigger == "cs-act-cancel":
-        return (*_FORM_CLOSED, "", "cs-msg", no_update)
+        return _form(_CLOSED, "", "cs-msg")
     if isinstance(trigger, dict):
-        action = trigger.get("action")
-        rule = lifecycle.RULES.get(action) if isinstance(action, str) else None
-        if rule is None:
+        spec = _spec(trigger.get("action"), shown)
+        if spec is None:
             raise PreventUpdate
-        if rule.needs_note or rule.needs_hours or rule.takes_unit:
-            title = f"「{rule.label}」" + ("：选择处置单位" if rule.takes_unit else "")
-            return ("cs-actform is-open", title, not rule.takes_unit, not rule.needs_hours,
-                    not (rule.needs_note or rule.takes_unit),
-                    rule.note_label + ("" if rule.needs_note else "（选填）"), action, "", "cs-msg", no_update)
-        return _perform(shown, action, "", None, None)
+        if spec["form"]:
+            return _form(_open_form(spec, choices), "", "cs-msg")
+        return _perform(shown, spec, "", None, None, None)
     if trigger == "cs-act-go" and pending:
-        rule = lifecycle.RULES.get(pending)
-        if rule is None:
-            return (no_update,) * 7 + (f"未知操作「{pending}」，请刷新页面后重试", "cs-msg is-error", no_update)
-        return _perform(shown, pending, note or "", hours if rule.needs_hours else None,
-                        unit if rule.takes_unit else None)
+        spec = _spec(pending, shown)
+        if spec is None:
+            return _form(None, f"未知操作「{pending}」，请刷新页面后重试", "cs-msg is-error")
+        return _perform(shown, spec, note or "", hours if spec["hours"] else None, unit if spec["unit"] else None,
+                        choice if spec["choices"] else None)
     raise PreventUpdate
 
 
-def _perform(shown: dict, action: str, note: str, hours, unit):
-    label = lifecycle.ACTION_LABELS.get(action, action)
+def _perform(shown: dict, spec: dict, note: str, hours, unit, choice):
+    action, label = spec["action"], spec["label"]
+    extra = {}
+    if spec["choices_name"]:
+        if not choice:  # the service would say so in its own words too; this names the field on the form
+            return _form(None, f"请选择{spec['choices_label']}", "cs-msg is-error")
+        extra[spec["choices_name"]] = choice
     try:
-        case = _cases().act(shown["id"], _principal(), action, shown["version"], note=note, hours=hours, unit=unit)
+        case = _cases().act(shown["id"], _principal(), action, shown["version"], note=note, hours=hours, unit=unit,
+                            **extra)
     except ServiceError as exc:
         if exc.status == 409:
             now = (exc.details.get("case") or {}).get("state_label")
             msg = CONFLICT + (f"，当前状态「{now}」" if now else "") + "。已显示最新内容，请确认后再操作。"
-            return (*_FORM_CLOSED, "", "cs-msg", {"id": shown["id"], "t": time.time(), "msg": msg, "kind": "error"})
+            return _form(_CLOSED, "", "cs-msg", {"id": shown["id"], "t": time.time(), "msg": msg, "kind": "error"})
         # 400 / 403 / 422: the service's own words; the form stays as it is for a correction
-        return (no_update,) * 7 + (exc.message, "cs-msg is-error", no_update)
+        return _form(None, exc.message, "cs-msg is-error")
     msg = f"「{label}」完成，案件现为「{case['state_label']}」"
-    return (*_FORM_CLOSED, "", "cs-msg", {"id": case["id"], "t": time.time(), "msg": msg, "kind": "ok"})
+    return _form(_CLOSED, "", "cs-msg", {"id": case["id"], "t": time.time(), "msg": msg, "kind": "ok"})
+
+
+# ---- 督办件: the supervised cases of the principal's level and below -----------------------------------------
+def _supervised():
+    try:
+        return queue.supervised_cases(_cases(), _principal()), None
+    except ServiceError as exc:
+        return None, exc.message
+
+
+@callback(
+    Output("cs-sup-body", "children"),
+    Output("cs-sup-scope", "children"),
+    Output("cs-sup-btn", "children"),
+    Output("cs-side", "className", allow_duplicate=True),
+    Output("cs-root", "className", allow_duplicate=True),
+    Input("cs-sup-btn", "n_clicks"),
+    prevent_initial_call="initial_duplicate",
+)
+def open_supervised(n):
+    """The toolbar button (or the leader's landing, below) opens the list; on load it shows the count."""
+    n = inputs.integer(n, "n_clicks")
+    listing, error = _supervised()
+    face = view.supervised_button(listing)
+    if n:
+        return view.supervised_view(listing, error), _scope(listing), face, *_panel("sup")
+    return no_update, no_update, face, no_update, no_update
+
+
+def _scope(listing: dict | None) -> str:
+    return listing["scope_label"] if listing else ""
+
+
+# A leader lands on the 督办件 list, once the queue has its first block (opening the panel in the same
+# moment as the grid's first request loses that request: the queue would stay empty).
+clientside_callback(
+    """function (count, auto, n) {
+      if (!auto || !count) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
+      return [(n || 0) + 1, false];
+    }""",
+    Output("cs-sup-btn", "n_clicks"),
+    Output("cs-sup-auto", "data"),
+    Input("cs-count", "children"),
+    State("cs-sup-auto", "data"),
+    State("cs-sup-btn", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("cs-sup-body", "children", allow_duplicate=True),
+    Output("cs-sup-scope", "children", allow_duplicate=True),
+    Output("cs-sup-btn", "children", allow_duplicate=True),
+    Input("cs-sup-reload", "n_clicks"),
+    Input("cs-sup-refresh", "data"),
+    State("cs-side", "className"),
+    prevent_initial_call=True,
+)
+def refresh_supervised(n, _live, side):
+    """The list read again (its 刷新 button, or news on the live stream); the count always, the list while shown."""
+    if ctx.triggered_id == "cs-sup-reload" and not n:
+        raise PreventUpdate
+    side = inputs.text(side, "cs-side.className") or ""
+    listing, error = _supervised()
+    showing = "is-sup" in side.split() and "is-open" in side.split()
+    if not showing:
+        return no_update, no_update, view.supervised_button(listing)
+    return view.supervised_view(listing, error), _scope(listing), view.supervised_button(listing)
+
+
+@callback(
+    Output("cs-open", "data", allow_duplicate=True),
+    Input({"type": "cs-sup-row", "case": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def open_supervised_case(_clicks):
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # a list redrawn, not a click
+    case_id = inputs.integer(trigger.get("case"), "cs-sup-row", lo=1)
+    return {"id": case_id, "t": time.time()}
 
 
 # ---- hotline intake ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timezone
 
 import dash_ag_grid as dag
 import dash_deck
@@ -16,6 +17,7 @@ from cases.service import NO_INTAKE_ROLES
 from dispatch import lifecycle
 from geo.layers import area_polygons, bounds_of
 from geo.model import DISTRICT, STREET
+from layouts import case_text
 from layouts.case_text import actor_label, history_action
 from web.services import services
 
@@ -35,7 +37,7 @@ DROPDOWN_LABELS = {"select_all": "全选", "deselect_all": "全不选", "selecte
                    "search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
                    "no_options_found": "无匹配项"}
 SHORTCUTS = (("J / ↓", "下一条"), ("K / ↑", "上一条"), ("Enter", "打开案件"), ("A", "立案"), ("D", "派遣"),
-             ("C", "结案"), ("N", "新建热线工单"), ("/", "按编号查找案件"), ("Esc", "关闭详情 / 取消"),
+             ("C", "结案"), ("N", "新建热线工单"), ("S", "督办件列表"), ("/", "按编号查找案件"), ("Esc", "关闭详情 / 取消"),
              ("?", "显示 / 隐藏快捷键"))
 SHORTCUT_OF_ACTION = {"accept": "A", "dispatch": "D", "close": "C"}
 SEVERITY_OPTIONS = [{"label": "Ⅰ级 特别重大", "value": 1}, {"label": "Ⅱ级 重大", "value": 2},
@@ -61,6 +63,9 @@ def layout(**_query):
         dcc.Store(id="cs-reload"),               # {id, t, msg, kind}: show the case again, with a message
         dcc.Store(id="cs-case"),                 # what the detail shows: id, version, state, deadline…
         dcc.Store(id="cs-grid-sync"),
+        # a leader lands on the 督办件 list (what is under supervision at their level); others open it
+        dcc.Store(id="cs-sup-auto", data=bool(principal is not None and principal.role == "leader")),
+        dcc.Store(id="cs-sup-refresh"),          # set by assets/console.js when the stream brings news
         html.Div(className="cs-toolbar", children=_toolbar(cases, principal)),
         html.Div(className="cs-body", children=[
             html.Section(className="cs-queue", children=[
@@ -70,6 +75,14 @@ def layout(**_query):
                 html.Button("×", id="cs-close", className="cs-close", title="关闭（Esc）", n_clicks=0),
                 html.Div(id="cs-detail", className="cs-detail"),
                 html.Div(id="cs-intake", className="cs-intake"),
+                html.Div(id="cs-sup", className="cs-sup", children=html.Div(className="cs-in", children=[
+                    html.Div(className="cs-d-head", children=[
+                        html.Span("督办件", className="cs-d-title"),
+                        html.Span(id="cs-sup-scope", className="cs-muted"),
+                        html.Button("刷新", id="cs-sup-reload", className="cs-btn cs-btn-small", n_clicks=0),
+                    ]),
+                    html.Div(id="cs-sup-body", className="cs-sup-body"),
+                ])),
             ]),
         ]),
         html.Div(id="cs-help", className="cs-help", hidden=True, children=[
@@ -104,6 +117,8 @@ def _toolbar(cases, principal) -> list:
                       debounce=True, autoComplete="off", n_submit=0),
             html.Button("＋ 新建热线工单", id="cs-new", className="cs-btn cs-btn-primary", n_clicks=0,
                         title="12345 热线来电登记（N）", hidden=not may_report),
+            html.Button("督办件", id="cs-sup-btn", className="cs-btn cs-sup-btn", n_clicks=0,
+                        title="督办中的案件：督办层级、督办时限、是否逾期（S）"),
             html.Button("快捷键 ?", id="cs-help-btn", className="cs-btn", n_clicks=0, title="显示快捷键（?）"),
             html.Span(id="cs-count", className="cs-count"),
             html.Span("○ 连接中…", id="cs-live", className="cs-live", role="status", title="正在连接实时推送"),
@@ -130,7 +145,10 @@ def grid_props() -> dict:
          "minWidth": 108, "cellClass": "cs-num",
          "cellClassRules": {"cs-sla-warning": "params.data && params.data.sla === 'warning'",
                             "cs-sla-overdue": "params.data && params.data.sla === 'overdue'"}},
-        {"headerName": "标记", "field": "flags", "width": 110, "minWidth": 80, "tooltipField": "flags"},
+        {"headerName": "标记", "field": "flags", "width": 130, "minWidth": 90, "tooltipField": "flags",
+         "cellClassRules": {"cs-flags-sup": "params.data && params.data.supervised",
+                            "cs-flags-late": "params.data && params.data.sup_late",
+                            "cs-flags-urge": "params.data && !params.data.supervised && params.data.urge_count > 0"}},
         {"headerName": "问题描述", "field": "description", "flex": 1, "minWidth": 140, "tooltipField": "description"},
     ]
     return dict(
@@ -159,10 +177,13 @@ def grid_props() -> dict:
 
 
 # ---- the detail ------------------------------------------------------------------------------------------
-def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: dict | None = None):
-    """The side panel for one case: header, countdown, actions (and their form), then what the officer
-    needs to decide: where, what, why this unit, photos, history."""
+def detail_view(detail: dict, choices: dict, map_src: dict | None, message: dict | None = None,
+                now: datetime | None = None):
+    """The side panel for one case: header and its marks (督办, 催办, 挂账…), countdown, actions (and their
+    form), the stage clocks, 督办/协办/挂账/回访 when there are any, then what the officer needs to decide:
+    where, what, why this unit, photos, history. `choices`: queue.unit_choices of the actions."""
     case = detail["case"]
+    now = now or datetime.now(timezone.utc)
     cat = detail["category"] or {}
     tick = detail["countdown"]
     return html.Div(id="cs-detail-root", className="cs-d",
@@ -174,9 +195,9 @@ def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: 
             html.Span(f"#{case['id']}", className="cs-d-id"),
             html.Span(case["category"]["name"], className="cs-d-title"),
             html.Span(case["state_label"], className=f"cs-badge cs-st-{case['state']}", id="cs-d-state"),
-            html.Span("督办" if case["supervised"] else "", className="cs-badge cs-flag" if case["supervised"] else ""),
             html.Span(f"版本 {case['version']}", className="cs-d-version"),
         ]),
+        marks_view(case, now),
         html.Div(id="cs-stale", className="cs-stale", hidden=True, role="alert", children=[
             html.Span(id="cs-stale-text"),
             html.Button("刷新", id="cs-stale-reload", className="cs-btn cs-btn-small", n_clicks=0),
@@ -190,8 +211,11 @@ def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: 
                         className=f"cs-btn cs-act cs-act-{a['action']}", **{"data-action": a["action"]})
             for a in detail["actions"]
         ] or [html.Span("当前状态下您没有可执行的操作", className="cs-muted")]),
-        _action_form(case, units),
+        dcc.Store(id="cs-act-choices", data=choices),
+        _action_form(),
         html.Div(id="cs-act-msg", className="cs-msg", role="alert"),
+        stages_view(case),
+        oversight_view(case, now),
         html.Div(className="cs-d-grid", children=[
             html.Section(className="cs-card cs-card-map", children=[
                 html.H4("位置"),
@@ -208,9 +232,12 @@ def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: 
                     ("来源", detail["source"]),
                     ("上报时间", _when(case["reported_at"])),
                     ("发生时间", _when(case["occurred_at"])),
+                    ("热线工单号", case.get("external_ref")),
                     ("联系电话", case["reporter_phone"] or "—"),
                     ("上报人数", f"{case['reporter_count']} 人"),
                     ("事件等级", _severity(case["severity"])),
+                    ("核实结果", case_text.check_text(case)),
+                    ("回访结果", case_text.callback_text(case)),
                     ("问题描述", case["description"] or "—"),
                 ]),
             ]),
@@ -229,11 +256,14 @@ def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: 
                 html.P(case["route_reason"] or "—", className="cs-reason"),
                 _facts([
                     ("处置单位", (case["unit"] or {}).get("name") or "待人工派遣"),
-                    ("协同单位", "、".join(u["name"] for u in case["units"][1:]) or None),
+                    ("协办单位", "、".join(u["name"] for u in case["units"][1:]) or None),
                     ("处置层级", detail["level"] or "—"),
                     ("升级次数", str(case["escalation_count"]) if case["escalation_count"] else None),
                     ("延期", f"已延期 {case['extension_count']} 次" if case["extension_count"] else None),
-                    ("待批延期", f"{case['extension_pending_hours']:g} 工作时" if case["extension_pending_hours"] else None),
+                    ("待批延期", f"{case['extension_pending_hours']:g} {case_text.hours_word(case)}"
+                     if case["extension_pending_hours"] else None),
+                    ("改派", f"已改派 {case['reassign_count']} 次" if case.get("reassign_count") else None),
+                    ("返工", f"已返工 {case['rework_count']} 次" if case.get("rework_count") else None),
                     ("上报省级", "须向省级报告" if case["report_upward"] else None),
                 ]),
             ]),
@@ -248,24 +278,30 @@ def detail_view(detail: dict, units: list[dict], map_src: dict | None, message: 
 
 def countdown_view(tick: dict):
     return html.Div(id="cs-countdown", className=f"cs-countdown is-{tick['state']}", children=[
-        html.Span("处置时限", className="cs-countdown-label"),
+        html.Span(tick.get("label") or "处置时限", className="cs-countdown-label"),
         html.Span(tick["deadline"] or "—", className="cs-countdown-at cs-num"),
         html.Span(tick["text"], className="cs-countdown-left"),
     ])
 
 
-def _action_form(case: dict, units: list[dict]):
-    current = (case.get("unit") or {}).get("code")
+def _action_form():
+    """One form for every action that asks for something (callbacks/console.py shows the rows it needs)."""
     return html.Div(id="cs-act-form", className="cs-actform", children=[
         html.Div(id="cs-act-title", className="cs-actform-title"),
         html.Div(id="cs-act-unit-row", className="cs-field", hidden=True, children=[
-            html.Label("处置单位", htmlFor="cs-act-unit"),
-            dcc.Dropdown(id="cs-act-unit", options=units, value=current, clearable=False, searchable=True,
-                         labels=DROPDOWN_LABELS, className="cs-act-unit", maxHeight=300),
+            html.Label("处置单位", id="cs-act-unit-label", htmlFor="cs-act-unit"),
+            dcc.Dropdown(id="cs-act-unit", options=[], value=None, clearable=False, searchable=True,
+                         placeholder="选择单位（可输入名称搜索）", labels=DROPDOWN_LABELS, className="cs-act-unit",
+                         maxHeight=300),
+        ]),
+        html.Div(id="cs-act-choice-row", className="cs-field", hidden=True, children=[
+            html.Label(id="cs-act-choice-label"),
+            dcc.RadioItems(id="cs-act-choice", options=[], value=None, className="cs-choice", inline=True,
+                           inputClassName="cs-choice-input", labelClassName="cs-choice-label"),
         ]),
         html.Div(id="cs-act-hours-row", className="cs-field", hidden=True, children=[
-            html.Label("延期时长（工作时）", htmlFor="cs-act-hours"),
-            dcc.Input(id="cs-act-hours", type="number", min=0.5, step=0.5, className="cs-input"),
+            html.Label("延期时长（工作时）", id="cs-act-hours-label", htmlFor="cs-act-hours"),
+            dcc.Input(id="cs-act-hours", type="number", min=0.5, max=750, step=0.5, className="cs-input"),
         ]),
         html.Div(id="cs-act-note-row", className="cs-field", hidden=True, children=[
             html.Label(id="cs-act-note-label", htmlFor="cs-act-note"),
@@ -276,6 +312,125 @@ def _action_form(case: dict, units: list[dict]):
             html.Button("取消", id="cs-act-cancel", className="cs-btn", n_clicks=0),
         ]),
     ])
+
+
+# ---- marks, stage clocks, 督办 / 协办 / 挂账 ----------------------------------------------------------------
+def marks_view(case: dict, now: datetime):
+    """The chips under the header: 督办 (with its deadline, red once passed), 超期, 催办 ×N, 挂账…"""
+    marks = case_text.marks(case, now)
+    return html.Div(id="cs-marks", className="cs-marks", children=[
+        html.Span(m["text"], title=m["title"], className=f"cs-mark is-{m['kind']}") for m in marks
+    ])
+
+
+def stages_view(case: dict):
+    """The stage clocks in one row: 受理 核实 立案 派遣 处置 核查 结案, each with start, limit, done, mark."""
+    rows = case_text.stage_rows(case)
+    if not rows:
+        return None
+    cells = []
+    for r in rows:
+        lines = [html.Div(className="cs-stage-head", children=[
+            html.Span(r["label"], className="cs-stage-name"),
+            html.Span(r["state_text"], className="cs-stage-tag")])]
+        if r["state"] != "pending":
+            lines += [html.Div([html.Span("始", className="cs-stage-k"), r["start"]], className="cs-num"),
+                      html.Div([html.Span("限", className="cs-stage-k"), r["deadline"]], className="cs-num"),
+                      html.Div([html.Span("毕", className="cs-stage-k"), r["done"] or "—"], className="cs-num")]
+        cells.append(html.Li(lines, className=f"cs-stage is-{r['state']}", **{"data-stage": r["name"]}))
+    return html.Section(className="cs-card cs-stages-card", children=[
+        html.H4(["办理环节", html.Span(f"（{case_text.hours_word(case)}计时）", className="cs-muted cs-h4-note")]),
+        html.Ol(cells, id="cs-stages", className="cs-stages"),
+    ])
+
+
+def oversight_view(case: dict, now: datetime):
+    """督办 and 催办, 扣分, 协办 units, 挂账: shown only when the case has any of them."""
+    parts = []
+    sup = case_text.supervision_rows(case, now)
+    if sup:
+        parts.append(html.Div(className="cs-ov-block", children=[
+            html.Div("催办 / 督办", className="cs-ov-title"),
+            html.Ul(className="cs-ov-list", children=[
+                html.Li(className=f"cs-ov-row is-{r['kind']}" + (" is-late" if r["late"] else ""), children=[
+                    html.Span(r["at"], className="cs-num cs-ov-at"),
+                    html.Span(r["what"], className="cs-ov-what"),
+                    html.Span(r["by"], className="cs-ov-by"),
+                    html.Span((f"督办时限 {r['deadline']}" + ("（已逾期）" if r["late"] else "")) if r["deadline"] else "",
+                              className="cs-ov-deadline cs-num"),
+                    html.Div(r["note"], className="cs-ov-note") if r["note"] else None,
+                ]) for r in sup
+            ]),
+        ]))
+    pens = case_text.penalty_rows(case)
+    if pens:
+        parts.append(html.Div(className="cs-ov-block", children=[
+            html.Div(f"扣分（共 {case_text.num(case.get('penalty_points') or 0)} 分）", className="cs-ov-title"),
+            html.Ul(className="cs-ov-list", children=[
+                html.Li(className="cs-ov-row is-pen", children=[
+                    html.Span(p["at"], className="cs-num cs-ov-at"),
+                    html.Span(f"−{p['points']}", className="cs-ov-what"),
+                    html.Span(p["unit"], className="cs-ov-by"),
+                    html.Span(p["why"], className="cs-ov-deadline"),
+                ]) for p in pens
+            ]),
+        ]))
+    assists = case_text.assist_rows(case)
+    if assists:
+        parts.append(html.Div(className="cs-ov-block", children=[
+            html.Div("协办单位", className="cs-ov-title"),
+            html.Ul(className="cs-ov-list", children=[
+                html.Li(className=f"cs-ov-row is-assist-{a['state']}", children=[
+                    html.Span(a["unit"], className="cs-ov-unit"),
+                    html.Span(a["text"], className="cs-ov-deadline"),
+                    html.Div(a["note"], className="cs-ov-note") if a["note"] else None,
+                ]) for a in assists
+            ]),
+        ]))
+    suspension = case_text.suspension_text(case)
+    if suspension:
+        parts.append(html.Div(className="cs-ov-block", children=[
+            html.Div("挂账", className="cs-ov-title"), html.Div(suspension, className="cs-ov-text")]))
+    if not parts:
+        return None
+    return html.Section(id="cs-oversight", className="cs-card cs-oversight", children=parts)
+
+
+# ---- 督办件: the supervised cases of the principal's level and below ---------------------------------------------
+def supervised_view(listing: dict | None, error: str | None = None) -> list:
+    """The 督办件 panel's body: the counts, then each case with its 督办 level, deadline (red when passed),
+    unit, 催办."""
+    if error:
+        return [html.Div(error, className="cs-msg is-error")]
+    items = listing["items"]
+    summary = html.Div(id="cs-sup-summary", className="cs-sup-summary", children=[
+        html.Span(f"督办中 {listing['total']} 件"),
+        html.Span(f"督办逾期 {listing['late']} 件", className="cs-sup-late-n" if listing["late"] else "cs-muted"),
+        html.Span(f"（显示前 {len(items)} 件）", className="cs-muted") if len(items) < listing["total"] else None,
+    ])
+    rows = [html.Button(id={"type": "cs-sup-row", "case": it["id"]}, n_clicks=0,
+                        className="cs-sup-row" + (" is-late" if it["late"] else "") + (" is-own" if it["own"] else ""),
+                        **{"data-case": str(it["id"])}, children=[
+        html.Span(it["level_label"], className="cs-sup-level"),
+        html.Span(f"#{it['id']}", className="cs-sup-id cs-num"),
+        html.Span(it["category"], className="cs-sup-cat"),
+        html.Span(it["state_label"], className=f"cs-sup-state cs-st-{it['state']}"),
+        html.Span([it["area"], html.Span(it["unit"], className="cs-sup-unit")], className="cs-sup-area"),
+        html.Span([f"督办时限 {it['deadline'] or '—'}",
+                   html.B("已逾期", className="cs-sup-late") if it["late"] else None], className="cs-sup-deadline cs-num"),
+        html.Span(" ".join(x for x in (f"催办×{it['urge_count']}" if it["urge_count"] else "",
+                                       "处置超期" if it["overdue"] else "", it["by"]) if x), className="cs-sup-extra"),
+    ]) for it in items]
+    return [summary, html.Div(id="cs-sup-list", className="cs-sup-list",
+                              children=rows or [html.Div("当前没有督办中的案件", className="cs-muted")])]
+
+
+def supervised_button(listing: dict | None) -> list:
+    """The toolbar button's face: 督办件 and the count, red when some deadline passed."""
+    if not listing:
+        return ["督办件"]
+    n, late = listing["total"], listing["late"]
+    return ["督办件", html.Span(str(n), className="cs-sup-n" + (" is-late" if late else ""))]
 
 
 def _facts(rows) -> html.Dl:

@@ -164,7 +164,8 @@ def test_wrong_typed_console_inputs_are_refused_with_a_message(client, officer, 
     # the action form: a store without its version, then an action nobody knows
     entry = server_callbacks(dash_app_of(demo_app))[ACT]
     n_in = len(entry["inputs"])
-    values = [[1], 1, None, {"id": case["id"]}, "accept", "", None, None]  # cs-act-go pressed, no version
+    # cs-act-go pressed, no version (states: the case, the pending action, note, hours, unit, choice, the pickers)
+    values = [[1], 1, None, {"id": case["id"]}, "accept", "", None, None, None, None]
     body = callback_body(ACT, entry, values, changed=1)
     resp = send_json(client, "POST", DASH_CALLBACK, body, csrf_header(client))
     assert resp.status_code == 400 and "version" in resp.get_json()["message"]

@@ -326,21 +326,34 @@ def test_filters_and_the_street_officers_scope(console, console_app):
 
 
 def test_a_leader_supervises_and_does_not_take_calls(console, console_app):
+    case = _post_case(console_app, console_app.points[1], category="020103", reporter_phone="13912345678")
+    case = _api(console_app, "POST", f"/events/{case['id']}/actions", {"action": "accept", "version": 1})[1]
+    case = _api(console_app, "POST", f"/events/{case['id']}/actions",
+                {"action": "dispatch", "version": case["version"]})[1]
+    assert case["state"] == "dispatched", case
     page, watch = console(user="leader")
+    # a leader lands on the 督办件 list, not on a call form
+    page.wait_for_selector("#cs-side.is-sup #cs-sup-list", timeout=15_000)
     assert not page.is_visible("#cs-new")
     page.keyboard.press("n")  # the shortcut does not open the form either
     page.wait_for_timeout(500)
-    assert not page.is_visible("#cs-side")
-    case = _post_case(console_app, console_app.points[1], category="020103", reporter_phone="13912345678")
+    assert not page.is_visible("#cs-in-category")
     _open_case(page, case["id"])
     labels = page.eval_on_selector_all(".cs-act", "els => els.map(e => e.getAttribute('data-action'))")
-    assert labels == ["supervise"], labels
+    assert labels == ["urge", "supervise", "escalate"], labels
     detail = page.inner_text("#cs-detail-root")
     assert "139****5678" in detail and "13912345678" not in detail  # masked for a leader, as the service says
-    page.click('[data-action="supervise"]')
+    page.click('[data-action="supervise"]')   # a form: its own deadline (optional) and what is asked
+    page.wait_for_selector("#cs-act-form.is-open", timeout=10_000)
+    assert "督办时限" in page.inner_text("#cs-act-hours-row") and "选填" in page.inner_text("#cs-act-hours-row")
+    page.fill("#cs-act-note", "请于今日内处置到位")
+    page.click("#cs-act-go")
     page.wait_for_function("() => document.getElementById('cs-d-msg').textContent.includes('「督办」完成')",
                            timeout=15_000)
-    assert _api(console_app, "GET", f"/events/{case['id']}")[1]["supervised"] is True
+    assert "市级督办" in page.inner_text("#cs-marks")
+    after = _api(console_app, "GET", f"/events/{case['id']}")[1]
+    assert after["supervised"] is True and after["supervision_level"] == 1
+    assert after["supervision"][-1]["note"] == "请于今日内处置到位"
     _clean(page, watch)
 
 
