@@ -177,7 +177,21 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    ucc_unit: {start: start},
+    ucc_unit: {
+      start: start,
+      // On a phone the list and the case are stacked: a case scrolls into view once it is drawn, the first
+      // time it is shown (not at every refresh of the same case)
+      reveal: function (shown) {
+        var id = shown && shown.id;
+        if (!id || id === U.revealed) { return nu(); }
+        U.revealed = id;
+        if (window.innerWidth <= 640) {
+          var el = document.querySelector(".un-detail");
+          if (el) { el.scrollIntoView({block: "start"}); }
+        }
+        return nu();
+      }
+    },
     ucc_photo: {
       unit: function (contents, name, cfg) { return preview("un-photo", contents, name, cfg); },
       report: function (contents, name, cfg) { return preview("rp-photo", contents, name, cfg); }

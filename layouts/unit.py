@@ -9,6 +9,7 @@ from flask import current_app
 from web.principal import current_display_name, current_principal
 from cases.photos import MAX_BYTES, MAX_MB
 from dispatch.lifecycle import LEVEL_LABELS
+from layouts import case_text
 from dispatch.limits import is_int64
 from dispatch.working_time import clock_of
 from data import files
@@ -18,13 +19,13 @@ from layouts.case_text import actor_label, history_action
 FILTERS = {
     "todo": ("待办", "dispatched,signed"),
     "done": ("已反馈", "resolved,verified,closed"),
-    "all": ("全部", "dispatched,signed,resolved,verified,closed,returned,rework,suspended"),
+    "all": ("全部", "dispatched,signed,resolved,verified,closed,returned,rework,suspended,voided"),
 }
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急"}
 SEVERITY_LABELS = {1: "Ⅰ级 特别重大", 2: "Ⅱ级 重大", 3: "Ⅲ级 较大", 4: "Ⅳ级 一般"}
 SOURCE_LABELS = {"hotline": "12345热线", "patrol": "网格巡查", "citizen": "市民随手拍", "iot": "物联感知",
                  "video": "视频智能识别", "api": "系统接口", "open311": "Open311"}
-SLA_LABELS = {"normal": "正常", "warning": "预警", "overdue": "超期"}
+SLA_LABELS = {"normal": "正常", "warning": "预警", "overdue": "超期", "paused": "暂停", "done": "已反馈"}
 PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
 # history rows the lifecycle has no action label for (intake writes them)
 
@@ -74,17 +75,20 @@ def layout(case=None, **_query):
 
 
 def action_panel() -> html.Div:
+    """Every control the workspace may offer; callbacks/unit.py shows only those the service allows now
+    (签收, 处置反馈, 退回, 申请延期, 申请挂账 for the lead unit; 签收 and 反馈 of its part for a 协办 unit)."""
     return html.Div(id="un-actions", className="un-actions", style={"display": "none"}, children=[
         html.Div(id="un-msg", className="un-msg", role="alert"),
-        html.Div(className="un-act-row", children=[
+        html.Div(id="un-none", className="un-hint un-none", hidden=True),
+        html.Div(id="un-sign-row", className="un-act-row", children=[
             html.Button("签收", id="un-sign", className="un-btn un-btn--primary", n_clicks=0),
             html.Span(id="un-sign-hint", className="un-hint"),
         ]),
-        html.Fieldset(className="un-box", children=[
-            html.Legend("处置反馈"),
+        html.Fieldset(id="un-resolve-box", className="un-box", children=[
+            html.Legend("处置反馈", id="un-resolve-legend"),
             dcc.Textarea(id="un-resolve-note", className="un-text", maxLength=2000,
                          placeholder="处置情况说明（必填），如：已补装井盖，现场恢复通行"),
-            html.Div(className="un-upload-row", children=[
+            html.Div(id="un-upload-row", className="un-upload-row", children=[
                 dcc.Upload(id="un-photo", className="ucc-photo-upload un-upload", accept=PHOTO_ACCEPT,
                            max_size=MAX_BYTES, children=html.Div(
                                ["＋ 添加处置照片", html.Small(f"JPEG、PNG、WebP，不超过 {MAX_MB} MB")],
@@ -95,14 +99,18 @@ def action_panel() -> html.Div:
             html.Div(id="un-photo-msg", className="ucc-photo-msg"),
             html.Button("提交处置反馈", id="un-resolve", className="un-btn un-btn--primary", n_clicks=0),
         ]),
-        html.Fieldset(className="un-box", children=[
-            html.Legend("退回 / 申请延期"),
+        html.Fieldset(id="un-ask-box", className="un-box", children=[
+            html.Legend("退回 / 申请延期 / 申请挂账"),
             dcc.Textarea(id="un-reason", className="un-text", maxLength=2000,
-                         placeholder="理由（必填）：退回写明不属本单位职责的依据；延期写明原因"),
+                         placeholder="理由（必填）：退回写明不属本单位职责的依据；延期、挂账写明原因"),
             html.Div(className="un-act-row", children=[
                 dcc.Input(id="un-hours", type="number", min=0.5, max=750, step=0.5, className="un-hours",
                           placeholder="延期工作时"),
                 html.Button("申请延期", id="un-extend", className="un-btn", n_clicks=0),
+            ]),
+            html.Div(className="un-act-row", children=[
+                html.Button("申请挂账", id="un-suspend", className="un-btn", n_clicks=0,
+                            title="需等待外部条件（如施工季节、产权确认）时申请挂账：批准后处置计时暂停"),
                 html.Button("退回", id="un-return", className="un-btn un-btn--warn", n_clicks=0),
             ]),
             html.Div(id="un-extend-hint", className="un-hint"),
@@ -157,9 +165,18 @@ def short_time(iso: str | None) -> str:
 
 
 def sla_state(case: dict) -> str:
-    if case["state"] in ("resolved", "verified", "closed"):
+    """normal | warning | overdue on the handling clock; paused (挂账); done (fed back, or ended)."""
+    if case["state"] in ("resolved", "verified", "closed", "voided"):
         return "done"
+    if case["state"] == "suspended":
+        return "paused"
     return (case.get("sla") or {}).get("state") or "normal"
+
+
+def _done_text(case: dict) -> str:
+    if case["state"] == "voided":
+        return "已作废 " + short_time(case.get("voided_at"))
+    return "已反馈 " + short_time(case.get("resolved_at"))
 
 
 def _place(case: dict) -> str:
@@ -172,7 +189,7 @@ def sort_tasks(items: list[dict]) -> list[dict]:
     what the unit has finished goes last."""
     def key(c):
         state = sla_state(c)
-        rank = {"overdue": 0, "warning": 1, "normal": 2, "done": 3}[state]
+        rank = {"overdue": 0, "warning": 1, "normal": 2, "paused": 2, "done": 3}[state]
         if rank == 2 and c.get("kind") == "emergency":
             rank = 1
         stamp = _parse(c.get("dispatched_at") or c.get("reported_at"))
@@ -181,10 +198,34 @@ def sort_tasks(items: list[dict]) -> list[dict]:
     return sorted(items, key=key)
 
 
-def task_item(case: dict, now: datetime, selected: bool, new: bool) -> html.Button:
+def assisting(case: dict, my_unit: str | None) -> bool:
+    """True when `my_unit` helps on the case (协办) rather than leading it."""
+    return bool(my_unit) and (case.get("unit") or {}).get("code") != my_unit
+
+
+def _badges(case: dict, now: datetime, my_unit: str | None) -> list:
+    """督办 (its level; red once its own deadline passed), 催办 ×N, 协办, 挂账 on a list item or the case head."""
+    out = []
+    sup = case_text.supervision_mark(case, now)
+    if sup is not None:
+        title = f"{sup['text']}，督办时限 {sup['deadline']}" if sup["deadline"] else sup["text"]
+        out.append(html.Span(sup["text"] + ("逾期" if sup["late"] else ""), title=title,
+                             className="un-badge un-badge--sup" + (" un-badge--late" if sup["late"] else "")))
+    if case.get("urge_count"):
+        out.append(html.Span(f"催办×{case['urge_count']}", className="un-badge un-badge--urge"))
+    if assisting(case, my_unit):
+        out.append(html.Span("协办", className="un-badge un-badge--assist"))
+    suspension = (case.get("suspension") or {}).get("state")
+    if suspension == "requested":
+        out.append(html.Span("挂账待批", className="un-badge un-badge--pending"))
+    return out
+
+
+def task_item(case: dict, now: datetime, selected: bool, new: bool, my_unit: str | None = None) -> html.Button:
     state = sla_state(case)
     frac = min(1.0, max(0.0, (case.get("sla") or {}).get("elapsed_fraction") or 0.0))
-    sla_line = ("已反馈 " + short_time(case.get("resolved_at"))) if state == "done" else remaining_text(case, now)
+    sla_line = (_done_text(case) if state == "done" else "挂账中，计时暂停" if state == "paused"
+                else remaining_text(case, now))
     classes = ["un-item", f"un-item--{state}"]
     if selected:
         classes.append("un-item--on")
@@ -194,7 +235,7 @@ def task_item(case: dict, now: datetime, selected: bool, new: bool) -> html.Butt
             html.Span(f"#{case['id']}", className="un-item-id"),
             html.Span(case["category"]["name"], className="un-item-cat"),
             html.Span("新", className="un-badge un-badge--new") if new else None,
-            html.Span("督办", className="un-badge un-badge--sup") if case.get("supervised") else None,
+            *_badges(case, now, my_unit),
             html.Span(case["state_label"], className=f"un-chip un-chip--{case['state']}"),
         ]),
         html.Div(_place(case), className="un-item-place"),
@@ -207,19 +248,27 @@ def task_item(case: dict, now: datetime, selected: bool, new: bool) -> html.Butt
     ])
 
 
-def task_list(items: list[dict], now: datetime, selected: int | None, new_ids: set[int]) -> list:
+def task_list(items: list[dict], now: datetime, selected: int | None, new_ids: set[int],
+              my_unit: str | None = None) -> list:
     if not items:
         return [html.Div("暂无任务", className="un-placeholder")]
-    return [task_item(c, now, c["id"] == selected, c["id"] in new_ids) for c in sort_tasks(items)]
+    return [task_item(c, now, c["id"] == selected, c["id"] in new_ids, my_unit) for c in sort_tasks(items)]
 
 
-def counts(todo: list[dict]) -> list:
+def counts(todo: list[dict], my_unit: str | None = None) -> list:
+    """The unit's figures: its own tasks to sign and in hand, those in their last fifth and late, and those
+    under 督办 (the 协办 tasks count apart: the lead's clock is not theirs to keep)."""
+    lead = [c for c in todo if not assisting(c, my_unit)]
     figures = [
-        ("待签收", sum(c["state"] == "dispatched" for c in todo), "un-count--new"),
-        ("处置中", sum(c["state"] == "signed" for c in todo), ""),
-        ("预警", sum(sla_state(c) == "warning" for c in todo), "un-count--warning"),
-        ("超期", sum(sla_state(c) == "overdue" for c in todo), "un-count--overdue"),
+        ("待签收", sum(c["state"] == "dispatched" for c in lead), "un-count--new"),
+        ("处置中", sum(c["state"] == "signed" for c in lead), ""),
+        ("预警", sum(sla_state(c) == "warning" for c in lead), "un-count--warning"),
+        ("超期", sum(sla_state(c) == "overdue" for c in lead), "un-count--overdue"),
+        ("督办", sum(bool(c.get("supervised")) for c in lead), "un-count--sup"),
     ]
+    helping = len(todo) - len(lead)
+    if helping:
+        figures.append(("协办", helping, ""))
     return [html.Div(className=f"un-count {cls}", children=[html.Span(str(n), className="un-count-n"),
                                                               html.Span(label, className="un-count-label")])
             for label, n, cls in figures]
@@ -229,7 +278,60 @@ def _fact(label: str, value) -> list:
     return [html.Dt(label), html.Dd(value if value not in (None, "") else "—")]
 
 
-def case_view(case: dict, photos: list[dict], now: datetime) -> html.Div:
+def handling_view(case: dict, now: datetime):
+    """The unit's stage clock (处置, counted from 派遣): start, limit, done and its mark; 挂账 and the
+    督办's own deadline when there are any."""
+    row = case_text.handling_stage(case)
+    lines = []
+    if row is not None:
+        lines.append(html.Div(className=f"un-stage un-stage--{row['state']}", children=[
+            html.Span("处置环节", className="un-stage-name"),
+            html.Span(row["state_text"], className="un-stage-tag"),
+            html.Span(f"自派遣 {row['start']} 起", className="un-stage-part"),
+            html.Span(f"时限 {row['deadline']}", className="un-stage-part"),
+            html.Span(f"反馈 {row['done']}" if row["done"] else "", className="un-stage-part"),
+        ]))
+    sup = case_text.supervision_mark(case, now)
+    if sup is not None:
+        who = f"（{sup['by']}）" if sup["by"] else ""
+        text = f"{sup['text']}{who}" + (f"：督办时限 {sup['deadline']}" if sup["deadline"] else "")
+        lines.append(html.Div(text + ("，已逾期" if sup["late"] else ""), id="un-sup-line",
+                              className="un-alert un-alert--sup" + (" un-alert--late" if sup["late"] else "")))
+    urges = [r for r in case_text.supervision_rows(case, now) if r["kind"] == "urge"]
+    if urges:
+        last = urges[0]
+        lines.append(html.Div(f"已催办 {len(urges)} 次，最近 {last['at']}（{last['by']}）" +
+                              (f"：{last['note']}" if last["note"] else ""), className="un-alert un-alert--urge"))
+    suspension = case_text.suspension_text(case)
+    if suspension:
+        lines.append(html.Div(suspension, className="un-alert un-alert--paused"))
+    return html.Div(lines, id="un-handling", className="un-handling") if lines else None
+
+
+def assist_view(case: dict, my_unit: str | None):
+    """协办: the units helping on the case with their state; for a 协办 unit, whom it helps."""
+    rows = case_text.assist_rows(case)
+    helping = assisting(case, my_unit)
+    if not rows and not helping:
+        return None
+    head = "协办单位" if not helping else f"本单位为协办单位 · 主办：{(case.get('unit') or {}).get('name') or '—'}"
+    return html.Div(id="un-assists", className="un-assists", children=[
+        html.H4(head),
+        html.Ul([html.Li(className=f"un-assist un-assist--{r['state']}", children=[
+            html.Span(r["unit"], className="un-assist-unit"), html.Span(r["text"], className="un-assist-state"),
+            html.Div(r["note"], className="un-assist-note") if r["note"] else None]) for r in rows]),
+    ])
+
+
+def _case_left(case: dict, state: str, now: datetime) -> str:
+    if state == "paused":
+        return "挂账中，处置计时暂停"
+    if state != "done":
+        return remaining_text(case, now)
+    return {"voided": "已作废", "closed": "已结案", "verified": "核查通过，等待结案"}.get(case["state"], "已反馈，等待核查")
+
+
+def case_view(case: dict, photos: list[dict], now: datetime, my_unit: str | None = None) -> html.Div:
     state = sla_state(case)
     frac = min(1.0, max(0.0, (case.get("sla") or {}).get("elapsed_fraction") or 0.0))
     chain = " · ".join(a["name"] for a in reversed(case.get("chain") or []) if a["level"] >= 2)
@@ -248,7 +350,13 @@ def case_view(case: dict, photos: list[dict], now: datetime) -> html.Div:
         + _fact("上报人数", case.get("reporter_count"))
     )
     if pending:
-        facts += _fact("延期申请", f"{pending:g} 工作时，待审批")
+        facts += _fact("延期申请", f"{pending:g} {case_text.hours_word(case)}，待审批")
+    if case.get("external_ref"):
+        facts += _fact("热线工单号", case["external_ref"])
+    if case.get("callback"):
+        facts += _fact("回访结果", case_text.callback_text(case))
+    if case.get("penalty_points"):
+        facts += _fact("扣分", f"{case_text.num(case['penalty_points'])} 分")
     if case.get("severity"):
         facts += _fact("事件等级", SEVERITY_LABELS.get(case["severity"]))
     history = list(reversed(case.get("history") or []))
@@ -258,17 +366,19 @@ def case_view(case: dict, photos: list[dict], now: datetime) -> html.Div:
             html.Span(f"#{case['id']}", className="un-case-id"),
             html.H3(case["category"]["name"], className="un-case-title"),
             html.Span(case["state_label"], id="un-case-state", className=f"un-chip un-chip--{case['state']}"),
-            html.Span("督办", className="un-badge un-badge--sup") if case.get("supervised") else None,
+            *_badges(case, now, my_unit),
             html.Span(f"版本 {case['version']}", className="un-case-version"),
         ]),
         html.Div(className=f"un-case-sla un-sla--{state}", children=[
             html.Span(SLA_LABELS.get(state, "已反馈"), className=f"un-sla-tag un-sla-bg--{state}"),
-            html.Span("已反馈，等待核查" if state == "done" else remaining_text(case, now), className="un-case-left"),
+            html.Span(_case_left(case, state, now), className="un-case-left"),
             html.Div(className="un-meter", children=html.Div(className=f"un-meter-fill un-sla-bg--{state}",
                                                              style={"width": f"{frac * 100:.0f}%"})),
         ]),
+        handling_view(case, now),
         html.P(case.get("description") or "（无描述）", className="un-desc"),
         html.Dl(facts, className="un-facts"),
+        assist_view(case, my_unit),
         html.Div(className="un-photos", children=[
             html.H4(f"照片（{len(photos)}）"),
             html.Div(className="un-photo-strip", children=[

@@ -77,7 +77,8 @@ def dispatched_case(app, description: str = "人行道井盖缺失，行人有�
 
 
 def backdate(app, case_id: int, reported_days_ago: float, deadline_in_hours: float) -> None:
-    """Move a case's clock: reported long ago, deadline past (overdue) or near (warning at 80 %)."""
+    """Move a case's clock: reported and dispatched long ago (the handling clock counts from 派遣), deadline
+    past (overdue) or near (warning at 80 %)."""
     from data.db import Database
     from data.models import Case
 
@@ -85,7 +86,8 @@ def backdate(app, case_id: int, reported_days_ago: float, deadline_in_hours: flo
     db = Database(app.db_url)
     with db.session() as s:
         s.execute(update(Case).where(Case.id == case_id).values(
-            reported_at=now - timedelta(days=reported_days_ago), deadline_at=now + timedelta(hours=deadline_in_hours)))
+            reported_at=now - timedelta(days=reported_days_ago), dispatched_at=now - timedelta(days=reported_days_ago),
+            deadline_at=now + timedelta(hours=deadline_in_hours)))
     db.dispose()
 
 
@@ -139,7 +141,7 @@ def test_a_new_dispatch_arrives_live_and_is_signed_and_resolved_with_a_photo(han
     assert "un-item--overdue" in first.get_attribute("class") and f"#{overdue['id']}" in first.inner_text()
     assert "超期" in first.inner_text()
     assert "un-item--warning" in second.get_attribute("class") and f"#{warning['id']}" in second.inner_text()
-    assert page.inner_text("#un-counts").split() == ["3", "待签收", "0", "处置中", "1", "预警", "1", "超期"]
+    assert page.inner_text("#un-counts").split() == ["3", "待签收", "0", "处置中", "1", "预警", "1", "超期", "0", "督办"]
     page.wait_for_selector(".un-conn--ok", timeout=15_000)  # the live stream is connected (session cookie)
     case = dispatched_case(unit_app)
 
@@ -239,4 +241,23 @@ def test_unit_page_on_a_4k_screen(handler_page, unit_app):
     assert size >= 40
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     save_screenshot(page, "unit-3840x2160.png")
+    assert watch.errors == [] and watch.foreign == []
+
+
+def test_unit_page_on_a_phone(handler_page, unit_app):
+    """375×812: one column that scrolls as a page, nothing wider than the screen, the actions before the
+    case's details, a picked case scrolled into view."""
+    case = dispatched_case(unit_app, "手机查看：井盖缺失")
+    page, watch = handler_page(375, 812)
+    page.wait_for_selector(".un-conn--ok", timeout=15_000)
+    open_case(page, case["id"])
+    state_is(page, "已派遣")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    sign = page.locator("#un-sign").bounding_box()
+    head = page.locator(".un-case-head").bounding_box()
+    assert sign["y"] < head["y"] and sign["x"] + sign["width"] <= 375
+    assert page.evaluate("() => window.scrollY > 0")            # scrolled to the case
+    assert page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)") == 16
+    save_screenshot(page, "unit-375x812.png")
     assert watch.errors == [] and watch.foreign == []
