@@ -173,7 +173,7 @@ def test_changes_through_the_service_are_read_incrementally(world):
     # late: past the 4 working hours of exposed garbage; the supervised and escalated one stays open
     clock.now += timedelta(hours=6)
     c = service.act(cases[3]["id"], OFFICER, "supervise", cases[3]["version"])
-    service.act(c["id"], OFFICER, "escalate", c["version"])
+    service.act(c["id"], OFFICER, "escalate", c["version"], note="区级协调不了，请市级处置")
     c = cases[4]
     c = service.act(c["id"], handler(c), "resolve", c["version"], note="已清运")
     c = service.act(c["id"], OFFICER, "verify", c["version"])
