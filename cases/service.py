@@ -1028,7 +1028,8 @@ class CaseService:
         if cursor:
             try:
                 at_text, id_text = cursor.split("~")
-                at, last_id = datetime.fromisoformat(at_text), int(id_text)
+                # a cursor pasted into a URL unencoded has its offset's "+" read as a space
+                at, last_id = datetime.fromisoformat(at_text.replace(" ", "+")), int(id_text)
                 if at.tzinfo is None or not day_in_range(at) or not is_int64(last_id):
                     raise ValueError(cursor)
             except ValueError:
