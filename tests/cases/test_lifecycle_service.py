@@ -344,6 +344,28 @@ def test_a_suspension_stops_the_clock_and_the_resumption_keeps_exactly_what_was_
     assert service.remind_due() == 1
 
 
+def test_the_calendar_clock_runs_through_national_day_and_the_working_clock_waits(world):
+    """井盖缺失 (2 calendar hours) dispatched on 30 September 2025 at 18:00 is due at 20:00 that night and
+    reminded on the holiday night; 暴露垃圾 (4 working hours) dispatched on Friday 10 October at 16:00
+    runs on into Saturday 11 October, a make-up working day (调休)."""
+    service, clock = world
+    cover = dispatched(service, clock, sh(2025, 9, 30, 18, 0), category="010101", description="井盖缺失")
+    assert (cover["clock"], cover["time_unit"]) == ("calendar", "hours")
+    assert (cover["deadline"], cover["warning_at"]) == (iso(2025, 9, 30, 20, 0), iso(2025, 9, 30, 19, 36))
+    clock.now = sh(2025, 9, 30, 19, 37)
+    assert service.remind_due() == 1
+    clock.now = sh(2025, 9, 30, 20, 1)
+    assert service.remind_due() == 1
+    cover = service.get(cover["id"], OFFICER)
+    assert cover["supervision_deadline"] == iso(2025, 10, 1, 20, 1)      # 24 calendar hours, on 国庆
+    assert cover["overdue"] is True
+
+    garbage = dispatched(service, clock, sh(2025, 10, 10, 16, 0), lon=POINT["lon"] + 0.01)
+    assert (garbage["clock"], garbage["deadline"]) == ("working", iso(2025, 10, 11, 11, 0))
+    clock.now = sh(2025, 10, 11, 10, 0)                                  # Saturday, but a working day
+    assert service.get(garbage["id"], OFFICER)["sla"] == {"state": "normal", "elapsed_fraction": 0.75}
+
+
 def test_an_overdue_case_stays_overdue_through_a_suspension(world):
     service, clock = world
     case = dispatched(service, clock)
