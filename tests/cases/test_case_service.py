@@ -142,24 +142,28 @@ def test_idempotency_key_under_concurrency(world):
     assert service.list(ADMIN, count=True)["total"] == 1
 
 
-def test_overdue_cases_escalate_once_per_missed_deadline_and_stop_at_the_city(world):
+def test_overdue_cases_are_urged_and_supervised_once_per_deadline_and_keep_their_unit(world):
+    """The scheduler no longer escalates on its own (escalation is a person's act with a reason): it urges
+    (催办) at the warning and supervises (督办) a level up at the deadline; two processes send each once."""
     service, clock = world
     case = _report(service)
     case = service.act(case["id"], OFFICER, "accept", case["version"])
     case = service.act(case["id"], OFFICER, "dispatch", case["version"])
-    level = case["handling_level"]
+    level, unit = case["handling_level"], case["unit"]["code"]
     assert level == 2
-    clock.now = T0 + timedelta(days=3)
+    clock.now = T0 + timedelta(days=30)
     other = CaseService(service.db, service.areas, clock=clock)  # a second process
     done = []
-    threads = [threading.Thread(target=lambda s=s: done.append(s.escalate_overdue())) for s in (service, other)]
+    threads = [threading.Thread(target=lambda s=s: done.append(s.remind_due())) for s in (service, other)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     after = service.get(case["id"], OFFICER)
-    assert sum(done) == 1 and after["escalation_count"] == 1 and after["handling_level"] == 1
-    assert after["unit"]["code"].startswith("U-320400-")  # re-routed to the city bureau
-    assert after["history"][-1]["actor"] == "system:scheduler"
-    assert service.escalate_overdue() == 0  # same deadline: no second step; and the city is the top
+    assert sum(done) == 2 and [r["kind"] for r in after["supervision"]] == ["urge", "supervise"]
+    assert (after["state"], after["unit"]["code"], after["handling_level"]) == ("dispatched", unit, level)
+    assert after["escalation_count"] == 0 and after["supervised"] and after["supervision_level"] == 1
+    assert all(r["automatic"] and r["actor"] == "system:scheduler" for r in after["supervision"])
+    assert after["penalty_points"] == 2.5 and len(after["penalties"]) == 2
+    assert service.remind_due() == 0  # same deadline: nothing more
 
 
 def test_kpis_for_a_day(world):

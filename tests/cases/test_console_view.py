@@ -190,15 +190,16 @@ def test_rows_carry_what_the_grid_shows(world):
 def test_detail_actions_countdown_and_criteria(world):
     service, clock, ids = world
     d = cv.case_detail(service, ids[5], CITY)  # reported
-    assert [a["action"] for a in d["actions"]] == ["accept", "reject", "supervise"]
+    assert [a["action"] for a in d["actions"]] == ["accept", "reject", "verify_request", "void"]
     reject = next(a for a in d["actions"] if a["action"] == "reject")
     assert reject["needs_note"] and reject["note_label"] == "不予立案理由"
     assert d["category"]["filing"] and d["category"]["closing"] and d["countdown"]["state"] == "normal"
     assert d["countdown"]["text"].startswith("剩余")
-    assert service.allowed_actions(ids[0], CITY) == ["escalate", "suspend", "supervise"]  # dispatched
+    assert service.allowed_actions(ids[0], CITY) == [  # dispatched
+        "reassign", "suspend", "add_assist", "urge", "supervise", "escalate", "void"]
     assert service.allowed_actions(ids[4], CITY) == []  # rejected: nothing left to do
     leader = Principal("user", "leader", "leader", "320400")
-    assert service.allowed_actions(ids[0], leader) == ["escalate", "supervise"]
+    assert service.allowed_actions(ids[0], leader) == ["urge", "supervise", "escalate"]
     with pytest.raises(ServiceError) as exc:
         service.allowed_actions(ids[6], STREET)
     assert exc.value.status == 403
