@@ -1028,7 +1028,8 @@ class CaseService:
         if cursor:
             try:
                 at_text, id_text = cursor.split("~")
-                at, last_id = datetime.fromisoformat(at_text), int(id_text)
+                # a cursor pasted into a URL unencoded has its offset's "+" read as a space
+                at, last_id = datetime.fromisoformat(at_text.replace(" ", "+")), int(id_text)
                 if at.tzinfo is None or not day_in_range(at) or not is_int64(last_id):
                     raise ValueError(cursor)
             except ValueError:
@@ -1129,6 +1130,12 @@ class CaseService:
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
             changes = dict(t.changes)
+            rule = next((r for r in self.rules.reminders if r.id == reminder), None) \
+                if reminder is not None and principal.role == "system" else None
+            if rule is not None:
+                # the scheduler's note that this deadline was reminded, in the reminder's own transaction:
+                # a scheduler reading the case after this commit finds it sent (remind_due)
+                changes[_REMINDER_MARKS[rule.at]] = case.deadline_at
             if action == "escalate":
                 changes.update(self._reroute(case, changes["handling_level"]))
             changes["version"] = case.version + 1
@@ -1182,7 +1189,10 @@ class CaseService:
         (催办) to the unit of each case in its hands past its warning (80 %), a 督办 a level above the
         handling level once its deadline has passed; once per rule and deadline (a new deadline is
         reminded anew). The case stays where it is, with its unit. Safe in several processes: the
-        version-guarded update lets one win. Returns how many reminders were sent."""
+        version-guarded update lets one win, and the reminder notes its deadline as reminded in its own
+        transaction. A case changed since it was read (409) is read again at the next run; a reminder
+        refused for good (already supervised higher) is noted so and not tried again. Returns how many
+        reminders were sent."""
         now = self.clock()
         system = Principal(kind="system", ident="system:scheduler", role="system", area_code="", unit_code=None)
         in_hand = Case.state.in_(lifecycle.HANDLING_STATES)
@@ -1200,13 +1210,16 @@ class CaseService:
                 level = max(1, (handling_level or 5) - rule.levels_up)
                 try:
                     self.act(case_id, system, rule.kind, version, note=rule.note, reminder=rule.id, level=level)
-                    sent = True
-                except ServiceError:
-                    sent = False  # another process got there first, the case moved on, or already supervised higher
-                with self.db.session() as s:  # reminded (or nothing to remind) for this deadline: not again
-                    s.execute(update(Case).where(Case.id == case_id, Case.deadline_at == deadline)
-                              .values(**{mark: deadline}))
-                n += sent
+                except ServiceError as exc:
+                    if exc.status == 409:
+                        # changed since read: another process sent it (and noted it), or a person acted
+                        # meanwhile and the case is read again at the next run
+                        continue
+                    with self.db.session() as s:  # nothing to remind for this deadline: not again
+                        s.execute(update(Case).where(Case.id == case_id, Case.deadline_at == deadline)
+                                  .values(**{mark: deadline}))
+                    continue
+                n += 1
         return n
 
     # ---- assessment -------------------------------------------------------------------------
