@@ -148,6 +148,20 @@ def _validation_message(err: ValidationError) -> tuple[str, dict]:
     return "；".join(fields.values()), {"fields": fields}
 
 
+def _assist_codes(case: Case, rows) -> list[str]:
+    """The case's assisting units: those intake's route named (cases.assist_units), then any added later."""
+    codes = list(case.assist_units or ())
+    return codes + [c for c in rows if c not in codes]
+
+
+# the history's steps that are not actions: how a case came in
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报"}
+
+
+def _action_label(action: str) -> str:
+    return lifecycle.ACTION_LABELS.get(action) or _INTAKE_LABELS.get(action, action)
+
+
 def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone
@@ -435,7 +449,7 @@ class CaseService:
         }
         if history is not None:
             out["history"] = [{"at": _iso(h.at), "actor": h.actor, "action": h.action,
-                               "action_label": lifecycle.ACTION_LABELS.get(h.action, h.action),
+                               "action_label": _action_label(h.action),
                                "from": h.from_state, "to": h.to_state, "note": h.note} for h in history]
         return out
 
@@ -895,7 +909,7 @@ class CaseService:
             "penalties": [], "penalty_points": 0.0, "callback": None,
             "external_ref": v.get("external_ref"), "external_system": v.get("external_system"),
             "history": [{"at": at if history["at"] is reported else _iso(history["at"]), "actor": history["actor"],
-                         "action": action, "action_label": lifecycle.ACTION_LABELS.get(action, action),
+                         "action": action, "action_label": _action_label(action),
                          "from": history["from_state"], "to": history["to_state"], "note": history["note"]}],
         }
 
@@ -940,6 +954,11 @@ class CaseService:
                 extras[p.case_id]["penalties"].append({
                     "unit": self._unit_ref(p.unit_code), "points": p.points, "rule": p.rule,
                     "rule_label": lifecycle.ACTION_LABELS.get(p.rule, p.rule), "reason": p.reason, "at": _iso(p.at)})
+        for c in cases:  # the assisting units intake's route named, before they act (no row yet)
+            listed = {a["unit"]["code"] for a in extras[c.id]["assists"]}
+            extras[c.id]["assists"][:0] = [
+                {"unit": self._unit_ref(code), "added_at": _iso(c.reported_at), "signed_at": None, "reported_at": None,
+                 "note": ""} for code in (c.assist_units or ()) if code not in listed]
         return [self.case_dict(c, hist[c.id], principal, now, extras[c.id]) for c in cases]
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
@@ -1047,9 +1066,10 @@ class CaseService:
     # ---- actions --------------------------------------------------------------------------
     def _facts(self, s: Session, case: Case) -> "lifecycle.CaseFacts":
         category = self.catalog().get(case.category_code)
-        assists = tuple(lifecycle.AssistFacts(a.unit_code, a.signed_at is not None, a.reported_at is not None)
-                        for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id == case.id)
-                                           .order_by(CaseAssist.id)))
+        rows = {a.unit_code: lifecycle.AssistFacts(a.unit_code, a.signed_at is not None, a.reported_at is not None)
+                for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id == case.id).order_by(CaseAssist.id))}
+        # the assisting units intake's route named (emergencies' joint dispatch) have a row once they act
+        assists = tuple(rows.get(code) or lifecycle.AssistFacts(code) for code in _assist_codes(case, rows))
         return lifecycle.CaseFacts(
             state=case.state, version=case.version, unit_code=case.unit_code,
             area_codes=tuple(a["code"] for a in self._chain(case.grid_code)),
@@ -1162,8 +1182,10 @@ class CaseService:
                 s.add(CaseAssist(case_id=case_id, unit_code=code, added_at=now))
             else:
                 values = {"signed_at": now} if op == "sign" else {"reported_at": now, "report_note": t.assist["note"]}
-                s.execute(update(CaseAssist).where(CaseAssist.case_id == case_id, CaseAssist.unit_code == code)
-                          .values(**values))
+                done = s.execute(update(CaseAssist).where(CaseAssist.case_id == case_id, CaseAssist.unit_code == code)
+                                 .values(**values))
+                if done.rowcount == 0:  # a unit intake's route made assisting (emergencies) signs first
+                    s.add(CaseAssist(case_id=case_id, unit_code=code, added_at=now, **values))
         if t.supervision is not None:
             v = t.supervision
             s.add(CaseSupervision(case_id=case_id, kind=v["kind"], unit_code=v["unit_code"], level=v["level"], at=now,

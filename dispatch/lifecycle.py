@@ -644,6 +644,7 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
             details["deadline"] = clock["deadline_at"].isoformat()
     elif action == "refuse_return":
         details["unit"] = facts.unit_code       # back to the same unit; its clock ran on meanwhile
+        changes["signed_at"] = None             # it signs for the case again
     elif action == "report_check":
         answer = _word(result, CHECK_RESULTS, "invalid_result", "核实结果 result")
         changes.update(checked_at=now, check_result=answer)
