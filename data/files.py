@@ -5,17 +5,18 @@ import json
 import threading
 from pathlib import Path
 
-from dispatch.catalog import Category, UnitType, load_catalog, load_unit_types
+from dispatch.catalog import Category, CodeChange, UnitType, load_catalog, load_code_changes, load_unit_types
 from dispatch.units import load_unit_patterns
 from dispatch.working_time import HOLIDAYS_FILE, OFFICE_HOURS_FILE, WorkCalendar
 
 DATA_DIR = Path(__file__).resolve().parent
 
-# the dispatch manual, the unit types, the demo unit names and the demo users
+# the dispatch manual, the unit types, how codes moved, the demo unit names and the demo users
 CATALOG_DIR = DATA_DIR / "catalog"
 CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
 UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
 UNIT_PATTERNS_PATH = CATALOG_DIR / "demo_units.json"
+CODE_CHANGES_PATH = CATALOG_DIR / "code_changes.csv"
 DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
 
 # the working-time calendar (public holidays, office hours)
@@ -49,6 +50,12 @@ def catalog(types: dict[str, UnitType] | None = None) -> dict[str, Category]:
     """The categories of data/catalog/categories.csv, by code, checked against ``types``
     (default: :func:`unit_types`)."""
     return load_catalog(CATEGORIES_PATH, types if types is not None else unit_types())
+
+
+def code_changes(catalog_: dict[str, Category] | None = None) -> list[CodeChange]:
+    """The code changes of data/catalog/code_changes.csv, checked against ``catalog_`` (default:
+    :func:`catalog`)."""
+    return load_code_changes(CODE_CHANGES_PATH, catalog_ if catalog_ is not None else catalog())
 
 
 def unit_patterns() -> dict:
