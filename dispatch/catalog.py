@@ -70,6 +70,13 @@ database whose ``old_code`` still carries ``old_name``, so it applies once even 
 reused, 020101 暴露垃圾 → 020102 while 020101 becomes 违法搭建), ``new_code`` (in the catalog),
 ``reason``. See :func:`load_code_changes`.
 
+``data/catalog/routing_exceptions.csv`` — where a category is handled by another unit type than
+the manual says, by area (天宁区's street lights are kept by the city's street-lighting office):
+``category`` (a code, or a 4-digit major class ``KKMM``), ``area_code`` (a node of the hierarchy,
+usually a district: the rule applies to cases located in it), ``unit_type``, ``level`` (the
+handling level; one the unit type exists at), ``reason`` (Chinese, shown to duty officers in the
+route reason). See :func:`load_routing_exceptions`; dispatch/routing.py applies them.
+
 ``data/catalog/unit_types.csv`` — one row per unit type: ``code`` (lower-case ASCII,
 ``[a-z][a-z0-9_]*``, at most 20 characters: it is part of unit codes), ``name`` (generic Chinese
 name), ``levels`` (``;``-separated levels 1..5 at which units of this type exist: one unit per
@@ -86,6 +93,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from dispatch.working_time import CLOCKS, UNIT_CLOCK, UNITS
 
@@ -108,11 +116,14 @@ CATEGORY_COLUMNS = ("code", "name", "major_class", "kind", "filing_criterion", "
                     "unit_type", "level", "time_limit", "time_unit", "clock", "urgency")
 CATEGORY_OPTIONAL_COLUMNS = ("assist_unit_types", "stages", "standard_code")
 CODE_CHANGE_COLUMNS = ("old_code", "old_name", "new_code", "reason")
+ROUTING_EXCEPTION_COLUMNS = ("category", "area_code", "unit_type", "level", "reason")
 STANDARD_KINDS = ("component", "event")  # the kinds GB/T 30428.2 classifies
 UNIT_TYPE_COLUMNS = ("code", "name", "levels", "sector", "description")
 
 _CODE_RE = re.compile(r"^\d{6}$")
 _STANDARD_CODE_RE = re.compile(r"^\d{4}$")
+_MAJOR_RE = re.compile(r"^\d{4}$")
+_AREA_CODE_RE = re.compile(r"^\d{6,20}$")
 _UNIT_TYPE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
@@ -533,3 +544,76 @@ def load_code_changes(path: str | Path, catalog: dict[str, Category]) -> list[Co
         raise CatalogError(path, errors)
     return out
 
+
+# ----------------------------------------------------------------------------------------
+# routing exceptions by area
+
+@dataclass(frozen=True)
+class RouteException:
+    """Cases of ``category`` (a code, or a major class ``KKMM``) located in ``area_code`` go to
+    ``unit_type`` at ``level``, because ``reason``."""
+
+    category: str
+    area_code: str
+    unit_type: str
+    level: int
+    reason: str
+
+    def covers(self, code: str) -> bool:
+        return code == self.category or (len(self.category) == 4 and code.startswith(self.category))
+
+
+def load_routing_exceptions(path: str | Path, catalog: dict[str, Category], unit_types: dict[str, UnitType],
+                            area_codes: Iterable[str] | None = None) -> list[RouteException]:
+    """The routing exceptions of the CSV file ``path`` (the shipped one:
+    data.files.routing_exceptions()), checked against ``catalog`` and ``unit_types``, and against
+    the hierarchy's ``area_codes`` when given (the city's areas live in the database: the caller
+    that has them checks them). Raises :class:`CatalogError` listing every bad row."""
+    path = Path(path)
+    areas = set(area_codes) if area_codes is not None else None
+    majors = {c.major_code for c in catalog.values()}
+    errors: list[tuple[int, str]] = []
+    rows = _read_rows(path, ROUTING_EXCEPTION_COLUMNS, errors)
+    out: list[RouteException] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in rows or ():
+        cat, area, type_code, reason = row["category"], row["area_code"], row["unit_type"], row["reason"]
+        bad: list[str] = []
+        if _CODE_RE.match(cat):
+            if cat not in catalog:
+                bad.append(f"类别“{cat}”不在类别目录中")
+            elif catalog[cat].is_emergency:
+                bad.append(f"{cat} 是应急事件：按预案和事件等级派遣，不设区域例外")
+        elif _MAJOR_RE.match(cat):
+            if cat not in majors:
+                bad.append(f"大类“{cat}”不在类别目录中")
+            elif cat.startswith(KIND_PREFIX["emergency"]):
+                bad.append(f"{cat} 是应急事件大类：按预案和事件等级派遣，不设区域例外")
+        else:
+            bad.append(f"类别“{cat}”无效，应为 6 位类别编码或 4 位大类编码")
+        if not _AREA_CODE_RE.match(area):
+            bad.append(f"区域编码“{area}”无效，应为数字编码（如区县 320402）")
+        elif areas is not None and area not in areas:
+            bad.append(f"区域“{area}”不在城市网格中")
+        level = _int(row["level"])
+        unit_type = unit_types.get(type_code)
+        if unit_type is None:
+            bad.append(f"未知的单位类型“{type_code}”（unit_types.csv 中没有）")
+        elif level not in LEVELS:
+            bad.append(f"处置层级“{row['level']}”无效，应为 1（市）到 5（网格）之间的整数")
+        elif not unit_type.exists_at(level):
+            bad.append(f"单位类型“{type_code}”（{unit_type.name}）不设在第 {level} 级，只设在第 "
+                       + "、".join(map(str, unit_type.levels)) + " 级")
+        if not reason:
+            bad.append("原因 reason 为空（派遣理由要向值班员说明为何例外）")
+        if (cat, area) in seen:
+            bad.append(f"类别 {cat} 在区域 {area} 的例外重复（第{seen[(cat, area)]}行已列出）")
+        else:
+            seen[(cat, area)] = line
+        if bad:
+            errors.extend((line, f"（{cat or '无类别'} {area}）{m}") for m in bad)
+            continue
+        out.append(RouteException(cat, area, type_code, level, reason))
+    if errors:
+        raise CatalogError(path, errors)
+    return out

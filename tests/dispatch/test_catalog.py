@@ -648,3 +648,41 @@ def test_bad_code_changes_are_all_listed(tmp_path, catalog):
     text = str(err)
     assert "仍是现行类别" in text and "020199" in text and "重复" in text and "旧名称" in text
 
+
+# ----------------------------------------------------------------------------------------
+# routing exceptions by area
+
+def test_shipped_routing_exceptions_send_the_street_lights_of_three_districts_to_the_city(catalog, unit_types,
+                                                                                          demo_city):
+    rules = files.routing_exceptions(catalog, unit_types, area_codes=[r.code for r in demo_city])
+    lights = {(e.category, e.area_code) for e in rules if e.unit_type == "street_lighting"}
+    for district in ("320402", "320404", "320411"):  # 天宁, 钟楼, 新北
+        for code in ("010118", "010152", "010120"):  # 路灯不亮, 路灯杆体破损, 景观灯损坏
+            assert (code, district) in lights
+    assert unit_types["street_lighting"].levels == (1,)
+    assert all(e.reason for e in rules)
+
+
+def test_bad_routing_exceptions_are_all_listed(tmp_path, catalog, unit_types):
+    from dispatch.catalog import load_routing_exceptions
+
+    path = _write(tmp_path, [
+        "010118,320402,street_lighting,1,天宁区路灯由市城市照明管理处管养",
+        "019999,320402,street_lighting,1,未知类别",         # 3
+        "010118,329999,street_lighting,1,未知区域",         # 4
+        "010118,320404,lamp_office,1,未知单位类型",          # 5
+        "010118,320411,street_lighting,2,不设在区级",        # 6
+        "040101,320402,fire_rescue,1,应急事件",             # 7
+        "010118,320402,city_management,1,重复",             # 8
+        "0101,320412,city_management,2,",                  # 9: no reason
+    ], "routing_exceptions.csv", "category,area_code,unit_type,level,reason")
+    err = _refused(path, loader=lambda p: load_routing_exceptions(p, catalog, unit_types,
+                                                                  ["320400", "320402", "320404", "320411", "320412"]))
+    assert sorted({line for line, _ in err.errors}) == [3, 4, 5, 6, 7, 8, 9]
+    text = str(err)
+    for w in ("019999", "329999", "lamp_office", "不设在第 2 级", "应急事件", "重复", "原因"):
+        assert w in text, w
+    # without the hierarchy the areas are not checked (the database has them, not the file)
+    assert len(load_routing_exceptions(_write(tmp_path, ["010118,329999,street_lighting,1,某区"], "ok.csv",
+                                                      "category,area_code,unit_type,level,reason"),
+                                       catalog, unit_types)) == 1
