@@ -262,3 +262,15 @@ def test_commands_run_on_an_app_that_does_not_serve(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["--app", "app", "indicators"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
+
+def test_sync_catalog_reports_and_is_idempotent(demo_app):
+    from sqlalchemy import text
+
+    db = demo_app.extensions["ucc"].db
+    with db.session() as s:  # a class name from an older catalog
+        s.execute(text("UPDATE categories SET major_class = '园林绿化设施' WHERE code = '010402'"))
+    runner = demo_app.test_cli_runner()
+    first = runner.invoke(args=["sync-catalog"])
+    assert first.exit_code == 0 and "更新类别 1 个" in first.output
+    again = runner.invoke(args=["sync-catalog"])
+    assert again.exit_code == 0 and "已是最新" in again.output
