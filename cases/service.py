@@ -348,6 +348,7 @@ class CaseService:
         self._ref_lock = threading.Lock()
         self._catalog = None
         self._unit_types = None
+        self._route_exceptions = ()
         self._unit_index = None
         self._unit_names: dict[str, str] = {}
         self.listeners: list[Callable[[list[int]], None]] = []  # told the outbox seqs after commit
@@ -372,6 +373,8 @@ class CaseService:
             units = read_units(s)
             # Assign the catalog last: other threads take "catalog loaded" to mean "all loaded".
             self._unit_types = files.unit_types()
+            # checked against the file's catalog, not the database's: a rule names current codes
+            self._route_exceptions = files.routing_exceptions(types=self._unit_types)
             self._unit_index = index_units(units)
             self._unit_names = {u.code: u.name for u in units}
             self._catalog = catalog
@@ -617,7 +620,8 @@ class CaseService:
         if req.occurred_at and req.occurred_at > now + timedelta(minutes=5):
             raise ServiceError(400, "invalid", "发生时间不能晚于当前时间", {"fields": {"occurred_at": "晚于当前时间"}})
         unit_index, types = self._routing_refs()
-        decision = route_case(category, chain, unit_index, types, severity=req.severity)
+        decision = route_case(category, chain, unit_index, types, severity=req.severity,
+                              exceptions=self._route_exceptions)
         deadline = self.calendar.working_deadline(now, category.time_limit, category.time_unit)
         district = next(a for a in chain if a.level == 2)
         return _Intake(req, category, chain, chain[0].code, district.code, now, actor, principal, decision, deadline)
@@ -1199,7 +1203,8 @@ class CaseService:
         category = self.catalog()[case.category_code]
         unit_index, types = self._routing_refs()
         chain = self.areas.chain(case.grid_code)
-        decision = route_case(category, chain, unit_index, types, severity=case.severity, level=level)
+        decision = route_case(category, chain, unit_index, types, severity=case.severity, level=level,
+                              exceptions=self._route_exceptions)
         out = {"route_reason": f"升级至{decision.reason}"}
         if decision.unit_code is not None:
             out["unit_code"] = decision.unit_code

@@ -15,7 +15,7 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shangh
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
 ADMIN = Principal("user", "admin", "admin", "320400")
 POINT = {"lon": 119.905, "lat": 31.705}
-GARBAGE = "020101"
+GARBAGE = "020102"
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_each_category_runs_on_its_clock_over_national_day(world):
     # that night; 暴露垃圾 (4 working hours) keeps the working calendar: 9 October 14:00 after 国庆
     service, clock = world
     clock.now = datetime(2025, 9, 30, 10, 0, tzinfo=timezone.utc)  # 18:00 in Shanghai
-    cover = _report(service, category="010101", description="井盖缺失")
+    cover = _report(service, category="010151", description="井盖缺失")
     assert cover["clock"] == "calendar" and cover["time_unit"] == "hours"
     assert cover["deadline"] == "2025-09-30T20:00:00+08:00"
     garbage = _report(service, lon=POINT["lon"] + 0.01)

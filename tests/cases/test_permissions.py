@@ -27,7 +27,7 @@ from tests.factories import city_today, small_world
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
-GARBAGE = "020101"  # exposed garbage: routed to the district's city-management bureau (level 2)
+GARBAGE = "020102"  # exposed garbage: routed to the district's city-management bureau (level 2)
 PHONE, MASKED = "13812341234", "138****1234"
 
 # ---- the expected answers ---------------------------------------------------------------------------
