@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlencode
 
 LON, LAT = 119.975, 31.79          # central 天宁区 (320402)
-GARBAGE = "020101"
+GARBAGE = "020102"
 
 
 def _post(client, headers, **body):

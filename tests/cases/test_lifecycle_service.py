@@ -36,7 +36,7 @@ def iso(*args) -> str:
 T0 = sh(2026, 11, 23, 10, 0)                  # Monday 10:00
 POINT = {"lon": 119.905, "lat": 31.705}       # grid 320402001001001 of rect_city
 GRID = "320402001001001"
-GARBAGE = "020101"                            # 暴露垃圾: 4 working hours, routed to the district bureau
+GARBAGE = "020102"                            # 暴露垃圾: 4 working hours, routed to the district bureau
 LEAD = "U-320402-city_management"
 ASSIST = "U-320402001-street_office"
 OTHER = "U-320402-housing_construction"
@@ -349,7 +349,7 @@ def test_the_calendar_clock_runs_through_national_day_and_the_working_clock_wait
     reminded on the holiday night; 暴露垃圾 (4 working hours) dispatched on Friday 10 October at 16:00
     runs on into Saturday 11 October, a make-up working day (调休)."""
     service, clock = world
-    cover = dispatched(service, clock, sh(2025, 9, 30, 18, 0), category="010101", description="井盖缺失")
+    cover = dispatched(service, clock, sh(2025, 9, 30, 18, 0), category="010151", description="井盖缺失")
     assert (cover["clock"], cover["time_unit"]) == ("calendar", "hours")
     assert (cover["deadline"], cover["warning_at"]) == (iso(2025, 9, 30, 20, 0), iso(2025, 9, 30, 19, 36))
     clock.now = sh(2025, 9, 30, 19, 37)
