@@ -118,7 +118,7 @@
     for (var i = 0; i < (chain || []).length; i++) { if (chain[i].level === level) { return chain[i].name; } }
     return "";
   }
-  function isOpen(state) { return ["rejected", "merged", "closed"].indexOf(state) < 0; }
+  function isOpen(state) { return ["rejected", "merged", "closed", "voided"].indexOf(state) < 0; }
 
   // ---- the map's view: the city fitted into the map box, the same for both decks ------------------
   W.view = function (bounds) {

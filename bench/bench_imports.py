@@ -74,7 +74,7 @@ def city_points(db_path: Path, n: int, rnd: random.Random):
 def legacy_csv(path: Path, n: int, xs, ys, rnd: random.Random) -> Path:
     sh = timezone(timedelta(hours=8))
     t0 = datetime(2026, 1, 1, tzinfo=sh)
-    cats = ("020101", "020102", "010101", "030101")
+    cats = ("020102", "020103", "010151", "030101")
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         fh.write(HEADER + "\n")

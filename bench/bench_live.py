@@ -61,7 +61,7 @@ if str(BENCH) not in sys.path:
 import bench_live_client  # noqa: E402
 
 TARGET_P95_MS = 100.0
-GARBAGE = "020101"  # exposed garbage: an event category routed to a district bureau
+GARBAGE = "020102"  # exposed garbage: an event category routed to a district bureau
 REDIS_URL = os.environ.get("UCC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

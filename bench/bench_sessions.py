@@ -27,7 +27,7 @@ from bench.bench_common import demo_db  # noqa: E402
 CALLBACK = {  # callbacks/report.py severity_for_emergencies: a cheap callback of a page duty officers open
     "output": "rp-severity-wrap.style",
     "outputs": {"id": "rp-severity-wrap", "property": "style"},
-    "inputs": [{"id": "rp-category", "property": "value", "value": "020101"}],
+    "inputs": [{"id": "rp-category", "property": "value", "value": "020102"}],
     "changedPropIds": ["rp-category.value"],
 }
 

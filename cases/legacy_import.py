@@ -640,7 +640,8 @@ def _write(service: CaseService, path, scan: _Scan, now: datetime, batch_size: i
                         key = (cat.code, gi)
                         decision = routes.get(key)
                         if decision is None:
-                            decision = route_case(cat, chains[gi], unit_index, types, level=cat.level)
+                            decision = route_case(cat, chains[gi], unit_index, types, level=cat.level,
+                                                  exceptions=service._route_exceptions)
                             routes[key] = (decision, list(decision.assist_unit_codes),
                                            f"历史案件导入，原系统未记录处置单位，按指挥手册确定：{decision.reason}")
                         decision, assist, reason = routes[key]

@@ -148,6 +148,20 @@ def _validation_message(err: ValidationError) -> tuple[str, dict]:
     return "；".join(fields.values()), {"fields": fields}
 
 
+def _assist_codes(case: Case, rows) -> list[str]:
+    """The case's assisting units: those intake's route named (cases.assist_units), then any added later."""
+    codes = list(case.assist_units or ())
+    return codes + [c for c in rows if c not in codes]
+
+
+# the history's steps that are not actions: how a case came in
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报"}
+
+
+def _action_label(action: str) -> str:
+    return lifecycle.ACTION_LABELS.get(action) or _INTAKE_LABELS.get(action, action)
+
+
 def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone
@@ -176,8 +190,7 @@ _CREATE_KEYS = ("state", "version", "category_code", "kind", "source", "descript
                 "district_code", "severity", "reporter_phone", "reporter_count", "idempotency_key", "unit_code",
                 "assist_units", "handling_level", "route_reason", "report_upward", "time_unit", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "deadline_at",
-                "updated_at", "external_ref", "external_system", "urge_count", "reassign_count", "reopen_count",
-                "penalty_points")
+                "updated_at", "external_ref", "external_system")
 # A merged report has no route, unit or deadline of its own (NULL, as the ORM wrote it).
 _MERGED_KEYS = tuple(k for k in _CREATE_KEYS if k not in ("unit_code", "assist_units", "handling_level",
                                                            "deadline_at")) + ("merged_into_id",)
@@ -335,6 +348,7 @@ class CaseService:
         self._ref_lock = threading.Lock()
         self._catalog = None
         self._unit_types = None
+        self._route_exceptions = ()
         self._unit_index = None
         self._unit_names: dict[str, str] = {}
         self.listeners: list[Callable[[list[int]], None]] = []  # told the outbox seqs after commit
@@ -359,6 +373,8 @@ class CaseService:
             units = read_units(s)
             # Assign the catalog last: other threads take "catalog loaded" to mean "all loaded".
             self._unit_types = files.unit_types()
+            # checked against the file's catalog, not the database's: a rule names current codes
+            self._route_exceptions = files.routing_exceptions(types=self._unit_types)
             self._unit_index = index_units(units)
             self._unit_names = {u.code: u.name for u in units}
             self._catalog = catalog
@@ -436,7 +452,7 @@ class CaseService:
         }
         if history is not None:
             out["history"] = [{"at": _iso(h.at), "actor": h.actor, "action": h.action,
-                               "action_label": lifecycle.ACTION_LABELS.get(h.action, h.action),
+                               "action_label": _action_label(h.action),
                                "from": h.from_state, "to": h.to_state, "note": h.note} for h in history]
         return out
 
@@ -604,7 +620,8 @@ class CaseService:
         if req.occurred_at and req.occurred_at > now + timedelta(minutes=5):
             raise ServiceError(400, "invalid", "发生时间不能晚于当前时间", {"fields": {"occurred_at": "晚于当前时间"}})
         unit_index, types = self._routing_refs()
-        decision = route_case(category, chain, unit_index, types, severity=req.severity)
+        decision = route_case(category, chain, unit_index, types, severity=req.severity,
+                              exceptions=self._route_exceptions)
         deadline = self.calendar.working_deadline(now, category.time_limit, category.time_unit)
         district = next(a for a in chain if a.level == 2)
         return _Intake(req, category, chain, chain[0].code, district.code, now, actor, principal, decision, deadline)
@@ -812,8 +829,7 @@ class CaseService:
              "report_upward": decision.report_upward, "time_unit": category.time_unit, "supervised": False,
              "escalation_count": 0, "rework_count": 0, "extension_count": 0, "occurred_at": req.occurred_at,
              "reported_at": now, "deadline_at": job.deadline, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system,
-             "urge_count": 0, "reassign_count": 0, "reopen_count": 0, "penalty_points": 0.0}
+             "external_ref": req.external_ref, "external_system": req.external_system}
         case_id = v["id"] = st.create.insert(cur, v)
         h = {"case_id": case_id, "at": now, "actor": job.actor, "action": "report", "from_state": None,
              "to_state": "reported", "note": f"{SOURCE_LABELS[req.source]}上报；{decision.reason}"}
@@ -837,8 +853,7 @@ class CaseService:
              "route_reason": f"与案件 #{target_id} 同类且相距不足 {self.dedupe_meters:g} 米、{self.dedupe_hours:g} 小时内，合并",
              "report_upward": False, "supervised": False, "escalation_count": 0, "rework_count": 0,
              "extension_count": 0, "occurred_at": req.occurred_at, "reported_at": now, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system,
-             "urge_count": 0, "reassign_count": 0, "reopen_count": 0, "penalty_points": 0.0}
+             "external_ref": req.external_ref, "external_system": req.external_system}
         dup_id = v["id"] = st.merged.insert(cur, v)
         h = {"case_id": dup_id, "at": now, "actor": job.actor, "action": "merge", "from_state": None,
              "to_state": "merged", "note": f"重复上报，已合并到案件 #{target_id}"}
@@ -898,7 +913,7 @@ class CaseService:
             "penalties": [], "penalty_points": 0.0, "callback": None,
             "external_ref": v.get("external_ref"), "external_system": v.get("external_system"),
             "history": [{"at": at if history["at"] is reported else _iso(history["at"]), "actor": history["actor"],
-                         "action": action, "action_label": lifecycle.ACTION_LABELS.get(action, action),
+                         "action": action, "action_label": _action_label(action),
                          "from": history["from_state"], "to": history["to_state"], "note": history["note"]}],
         }
 
@@ -943,6 +958,11 @@ class CaseService:
                 extras[p.case_id]["penalties"].append({
                     "unit": self._unit_ref(p.unit_code), "points": p.points, "rule": p.rule,
                     "rule_label": lifecycle.ACTION_LABELS.get(p.rule, p.rule), "reason": p.reason, "at": _iso(p.at)})
+        for c in cases:  # the assisting units intake's route named, before they act (no row yet)
+            listed = {a["unit"]["code"] for a in extras[c.id]["assists"]}
+            extras[c.id]["assists"][:0] = [
+                {"unit": self._unit_ref(code), "added_at": _iso(c.reported_at), "signed_at": None, "reported_at": None,
+                 "note": ""} for code in (c.assist_units or ()) if code not in listed]
         return [self.case_dict(c, hist[c.id], principal, now, extras[c.id]) for c in cases]
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
@@ -1031,7 +1051,8 @@ class CaseService:
         if cursor:
             try:
                 at_text, id_text = cursor.split("~")
-                at, last_id = datetime.fromisoformat(at_text), int(id_text)
+                # a cursor pasted into a URL unencoded has its offset's "+" read as a space
+                at, last_id = datetime.fromisoformat(at_text.replace(" ", "+")), int(id_text)
                 if at.tzinfo is None or not day_in_range(at) or not is_int64(last_id):
                     raise ValueError(cursor)
             except ValueError:
@@ -1049,9 +1070,10 @@ class CaseService:
     # ---- actions --------------------------------------------------------------------------
     def _facts(self, s: Session, case: Case) -> "lifecycle.CaseFacts":
         category = self.catalog().get(case.category_code)
-        assists = tuple(lifecycle.AssistFacts(a.unit_code, a.signed_at is not None, a.reported_at is not None)
-                        for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id == case.id)
-                                           .order_by(CaseAssist.id)))
+        rows = {a.unit_code: lifecycle.AssistFacts(a.unit_code, a.signed_at is not None, a.reported_at is not None)
+                for a in s.scalars(select(CaseAssist).where(CaseAssist.case_id == case.id).order_by(CaseAssist.id))}
+        # the assisting units intake's route named (emergencies' joint dispatch) have a row once they act
+        assists = tuple(rows.get(code) or lifecycle.AssistFacts(code) for code in _assist_codes(case, rows))
         return lifecycle.CaseFacts(
             state=case.state, version=case.version, unit_code=case.unit_code,
             area_codes=tuple(a["code"] for a in self._chain(case.grid_code)),
@@ -1132,6 +1154,12 @@ class CaseService:
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
             changes = dict(t.changes)
+            rule = next((r for r in self.rules.reminders if r.id == reminder), None) \
+                if reminder is not None and principal.role == "system" else None
+            if rule is not None:
+                # the scheduler's note that this deadline was reminded, in the reminder's own transaction:
+                # a scheduler reading the case after this commit finds it sent (remind_due)
+                changes[_REMINDER_MARKS[rule.at]] = case.deadline_at
             if action == "escalate":
                 changes.update(self._reroute(case, changes["handling_level"]))
             changes["version"] = case.version + 1
@@ -1158,8 +1186,10 @@ class CaseService:
                 s.add(CaseAssist(case_id=case_id, unit_code=code, added_at=now))
             else:
                 values = {"signed_at": now} if op == "sign" else {"reported_at": now, "report_note": t.assist["note"]}
-                s.execute(update(CaseAssist).where(CaseAssist.case_id == case_id, CaseAssist.unit_code == code)
-                          .values(**values))
+                done = s.execute(update(CaseAssist).where(CaseAssist.case_id == case_id, CaseAssist.unit_code == code)
+                                 .values(**values))
+                if done.rowcount == 0:  # a unit intake's route made assisting (emergencies) signs first
+                    s.add(CaseAssist(case_id=case_id, unit_code=code, added_at=now, **values))
         if t.supervision is not None:
             v = t.supervision
             s.add(CaseSupervision(case_id=case_id, kind=v["kind"], unit_code=v["unit_code"], level=v["level"], at=now,
@@ -1173,7 +1203,8 @@ class CaseService:
         category = self.catalog()[case.category_code]
         unit_index, types = self._routing_refs()
         chain = self.areas.chain(case.grid_code)
-        decision = route_case(category, chain, unit_index, types, severity=case.severity, level=level)
+        decision = route_case(category, chain, unit_index, types, severity=case.severity, level=level,
+                              exceptions=self._route_exceptions)
         out = {"route_reason": f"升级至{decision.reason}"}
         if decision.unit_code is not None:
             out["unit_code"] = decision.unit_code
@@ -1185,7 +1216,10 @@ class CaseService:
         (催办) to the unit of each case in its hands past its warning (80 %), a 督办 a level above the
         handling level once its deadline has passed; once per rule and deadline (a new deadline is
         reminded anew). The case stays where it is, with its unit. Safe in several processes: the
-        version-guarded update lets one win. Returns how many reminders were sent."""
+        version-guarded update lets one win, and the reminder notes its deadline as reminded in its own
+        transaction. A case changed since it was read (409) is read again at the next run; a reminder
+        refused for good (already supervised higher) is noted so and not tried again. Returns how many
+        reminders were sent."""
         now = self.clock()
         system = Principal(kind="system", ident="system:scheduler", role="system", area_code="", unit_code=None)
         in_hand = Case.state.in_(lifecycle.HANDLING_STATES)
@@ -1203,13 +1237,16 @@ class CaseService:
                 level = max(1, (handling_level or 5) - rule.levels_up)
                 try:
                     self.act(case_id, system, rule.kind, version, note=rule.note, reminder=rule.id, level=level)
-                    sent = True
-                except ServiceError:
-                    sent = False  # another process got there first, the case moved on, or already supervised higher
-                with self.db.session() as s:  # reminded (or nothing to remind) for this deadline: not again
-                    s.execute(update(Case).where(Case.id == case_id, Case.deadline_at == deadline)
-                              .values(**{mark: deadline}))
-                n += sent
+                except ServiceError as exc:
+                    if exc.status == 409:
+                        # changed since read: another process sent it (and noted it), or a person acted
+                        # meanwhile and the case is read again at the next run
+                        continue
+                    with self.db.session() as s:  # nothing to remind for this deadline: not again
+                        s.execute(update(Case).where(Case.id == case_id, Case.deadline_at == deadline)
+                                  .values(**{mark: deadline}))
+                    continue
+                n += 1
         return n
 
     # ---- assessment -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from flask import Flask
 from commands import cases, demo, figures, grid, people, schema
 
 COMMANDS = [
-    schema.init_db_command,
+    schema.init_db_command, schema.sync_catalog_command,
     demo.seed_demo_command, demo.simulate_command, demo.backfill_command,
     grid.import_grid_command, grid.export_grid_command,
     cases.import_cases_command,

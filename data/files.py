@@ -6,17 +6,21 @@ import threading
 from pathlib import Path
 
 from dispatch.center_rules import CenterRules
-from dispatch.catalog import Category, UnitType, load_catalog, load_unit_types
+from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
+                              load_routing_exceptions, load_unit_types)
 from dispatch.units import load_unit_patterns
 from dispatch.working_time import HOLIDAYS_FILE, OFFICE_HOURS_FILE, WorkCalendar
 
 DATA_DIR = Path(__file__).resolve().parent
 
-# the dispatch manual, the unit types, the demo unit names and the demo users
+# the dispatch manual, the unit types, how codes moved, the routing exceptions by area, the demo
+# unit names and the demo users
 CATALOG_DIR = DATA_DIR / "catalog"
 CATEGORIES_PATH = CATALOG_DIR / "categories.csv"
 UNIT_TYPES_PATH = CATALOG_DIR / "unit_types.csv"
 UNIT_PATTERNS_PATH = CATALOG_DIR / "demo_units.json"
+CODE_CHANGES_PATH = CATALOG_DIR / "code_changes.csv"
+ROUTING_EXCEPTIONS_PATH = CATALOG_DIR / "routing_exceptions.csv"
 DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
 # how the center runs a case: stage limits, automatic 催办/督办, penalty points
 CENTER_RULES_PATH = CATALOG_DIR / "center_rules.json"
@@ -58,6 +62,22 @@ def center_rules() -> CenterRules:
     """The center's stage limits, reminders and penalties (data/catalog/center_rules.json),
     checked (CenterRulesError lists every problem)."""
     return CenterRules.from_data(_json(CENTER_RULES_PATH))
+
+
+def code_changes(catalog_: dict[str, Category] | None = None) -> list[CodeChange]:
+    """The code changes of data/catalog/code_changes.csv, checked against ``catalog_`` (default:
+    :func:`catalog`)."""
+    return load_code_changes(CODE_CHANGES_PATH, catalog_ if catalog_ is not None else catalog())
+
+
+def routing_exceptions(catalog_: dict[str, Category] | None = None, types: dict[str, UnitType] | None = None,
+                       area_codes=None) -> list[RouteException]:
+    """The routing exceptions by area of data/catalog/routing_exceptions.csv, checked against the
+    catalog and unit types (default: the shipped ones) and, when given, the hierarchy's
+    ``area_codes``."""
+    types = types if types is not None else unit_types()
+    return load_routing_exceptions(ROUTING_EXCEPTIONS_PATH, catalog_ if catalog_ is not None else catalog(types),
+                                   types, area_codes)
 
 
 def unit_patterns() -> dict:

@@ -155,10 +155,11 @@ class Case(Base):
     # 督办: the supervising level (1 city … 5 grid) and the deadline it set
     supervision_level: Mapped[int | None] = mapped_column(SmallInteger)
     supervision_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    reassign_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    penalty_points: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    # counters with the database's default only: the intake's compiled INSERT binds no Python default
+    urge_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reassign_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reopen_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    penalty_points: Mapped[float] = mapped_column(Float, server_default=text("0"))
     # 回访: satisfied, basically_satisfied or unsatisfied, with the caller's words
     callback_result: Mapped[str | None] = mapped_column(String(30))
     callback_note: Mapped[str | None] = mapped_column(Text)

@@ -75,7 +75,7 @@ from data.models import Unit as UnitRow
 from demo.runner import SIM_KEY_PREFIX
 from demo.simulator import (EXTENSION_REASONS, REDISPATCH_NOTES, REJECT_REASONS, RETURN_REASONS,
                             REWORK_REASONS, SUPERVISE_NOTES, Simulator)
-from dispatch.routing import route_case
+from dispatch.routing import find_exception, route_case
 from dispatch.working_time import WorkCalendar, clock_of, extension_unit
 
 __all__ = ["DEFAULT_SEED", "HISTORY_KEY_PREFIX", "MARKER_KEY", "BackfillReport", "HistoryProfile",
@@ -390,6 +390,9 @@ class _Maker:
         # dispatch/routing.py's way of naming where a case is (district down to grid)
         self.places = ["".join(a.name for a in reversed(ch) if a.level >= 2) for ch in self.chains]
         self.unit_index, self.unit_types = service._routing_refs()
+        self.exceptions = service._route_exceptions  # routing exceptions by area, as intake applies them
+        # the codes an exception may touch: only their cases pay for looking one up
+        self._excepted = {e.category for e in self.exceptions}
         self.routes: dict = {}
         self.escalations: dict = {}
         self.fallbacks: dict = {}
@@ -531,7 +534,11 @@ class _Maker:
             d = route_case(cat, chain, self.unit_index, self.unit_types, severity=c.severity)
             return d.unit_code, d.assist_unit_codes, d.handling_level, d.reason, d.report_upward
         node = next((a.code for a in chain if a.level == cat.level), None)
-        key = (cat.code, node)
+        exception = None
+        if cat.code in self._excepted or cat.major_code in self._excepted:
+            # an exception's area need not be the handling level's node: it is part of the key
+            exception = find_exception(cat, chain, self.exceptions)
+        key = (cat.code, node, exception)
         place = self.places[c.gi]
         hit = self.routes.get(key)
         if hit is not None:
@@ -539,7 +546,7 @@ class _Maker:
             old = f"案件位于{first}，"
             if old in d.reason:
                 return d.unit_code, (), d.handling_level, d.reason.replace(old, f"案件位于{place}，"), False
-        d = route_case(cat, chain, self.unit_index, self.unit_types, severity=c.severity)
+        d = route_case(cat, chain, self.unit_index, self.unit_types, severity=c.severity, exceptions=self.exceptions)
         if node is not None and not d.assist_unit_codes and not d.report_upward:
             self.routes[key] = (d, place)
         return d.unit_code, d.assist_unit_codes, d.handling_level, d.reason, d.report_upward
@@ -550,7 +557,7 @@ class _Maker:
         hit = self.escalations.get(key)
         if hit is None:
             d = route_case(c.category, self.chains[c.gi], self.unit_index, self.unit_types, severity=c.severity,
-                           level=level)
+                           level=level, exceptions=self.exceptions)
             hit = self.escalations[key] = (d.unit_code, f"升级至{d.reason}")
         return hit
 

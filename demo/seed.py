@@ -5,7 +5,7 @@ from data.areas import area_count, replace_hierarchy
 from data.db import Database
 from data.models import Meta
 from figures.plan_indicators import seed_indicators
-from data.reference import ensure_catalog, ensure_units
+from data.reference import check_routing_exceptions, ensure_units, sync_catalog
 from data.users import seed_demo_users
 
 DEMO_SEEDED_KEY = "demo_seeded"
@@ -13,11 +13,19 @@ DEMO_SEEDED_KEY = "demo_seeded"
 
 def seed_demo(db: Database, progress=print, records=None) -> bool:
     """Loads the demo city once; returns False when it was there already (idempotent).
-    `records` lets a caller that generated the city already (tests) skip the generation."""
+    `records` lets a caller that generated the city already (tests) skip the generation.
+    Either way the catalog and the units are brought to the shipped data files (data.reference:
+    new and changed categories, code renames with their cases, units of new unit types), in one
+    transaction, and what changed is reported through `progress`."""
     with db.session() as s:
         if s.get(Meta, DEMO_SEEDED_KEY) is not None:
+            sync = sync_catalog(s)  # demo databases seeded with an older catalog are brought forward
+            units = ensure_units(s)  # ... and get the units of unit types added since
+            check_routing_exceptions(s)
             seed_indicators(s)  # demo databases seeded before the indicators existed get them too
             seed_demo_users(s)  # ... and before sign-in existed, the demo users
+            for line in sync.lines() + ([f"新增处置单位 {units} 个"] if units else []):
+                progress(line)
             return False
         if area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
@@ -28,8 +36,9 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         records = generate_demo_city()
     with db.session() as s:
         n = replace_hierarchy(s, records)
-        c = ensure_catalog(s)
+        c = sync_catalog(s).written
         u = ensure_units(s)
+        check_routing_exceptions(s)
         seed_indicators(s)
         users = seed_demo_users(s)
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))

@@ -14,6 +14,10 @@ name                   minor category name (小类名称), unique in the catalog
 major_class            major class name (大类名称); one name per ``KKMM``
 kind                   ``component`` (部件) | ``event`` (事件) | ``grid`` (网格事件) |
                        ``emergency`` (应急事件)
+standard_code          optional column: the GB/T 30428.2 code (大类 + 小类, 4 digits) of the
+                       standard's minor category this row is, or refines; empty for a local
+                       extension. Components and events only, and its 大类 must be the row's
+                       ``MM`` (so a row cannot sit in another major class than the standard's)
 filing_criterion       立案标准 (non-empty)
 closing_criterion      结案标准 (non-empty)
 unit_type              code of the responsible unit type (unit_types.csv); for emergencies
@@ -44,16 +48,34 @@ stages                 optional column; ``name:limit:unit;…`` for categories h
                        clock of its own unit (道路塌陷: 围护 2 calendar hours, 修复 3 working days)
 =====================  ==================================================================
 
-Code scheme (``KKMMNN``):
+Code scheme (``KKMMNN``; docs/dispatch.md, "Catalog against GB/T 30428.2", has the sources):
 
-* ``01MMNN`` city-management components (部件, GB/T 30428.2 style): 0101 公用设施,
-  0102 道路交通, 0103 市容环卫设施, 0104 园林绿化设施, 0105 房屋土地
-* ``02MMNN`` city-management events (事件, GB/T 30428.2 style): 0201 市容环境, 0202 宣传广告,
-  0203 施工管理, 0204 街面秩序, 0205 突发事件, 0206 市场监管, 0207 生态环境
-* ``03MMNN`` grid events (网格事件, social governance, 小事不出网格): 0301 矛盾纠纷,
-  0302 安全隐患, 0303 人口房屋, 0304 社会稳定, 0305 民生服务
-* ``04MMNN`` emergencies (应急事件, severity I–IV): 0401 事故灾难, 0402 自然灾害,
-  0403 公共卫生与环境, 0404 社会安全
+* ``01MMNN`` city-management components (部件): ``MMNN`` is the GB/T 30428.2 大类 and 小类 code
+  where the row is that minor category — 0101 公用设施, 0102 道路交通, 0103 市容环境,
+  0104 园林绿化, 0105 房屋土地, 0106 其他设施 (010118 路灯不亮 is the standard's 0118 路灯)
+* ``02MMNN`` city-management events (事件), likewise: 0201 市容环境, 0202 宣传广告,
+  0203 施工管理, 0204 突发事件, 0205 街面秩序; local extension classes from 21: 0221 市场监管,
+  0222 生态环境
+* in both, ``NN`` 51–98 is a local minor category: a refinement of a standard one (its
+  ``standard_code`` says which) or one the standard does not have (``standard_code`` empty)
+* ``03MMNN`` grid events (网格事件, social governance, 小事不出网格; not in GB/T 30428.2):
+  0301 矛盾纠纷, 0302 安全隐患, 0303 人口房屋, 0304 社会稳定, 0305 民生服务
+* ``04MMNN`` emergencies (应急事件, severity I–IV; not in GB/T 30428.2): 0401 事故灾难,
+  0402 自然灾害, 0403 公共卫生与环境, 0404 社会安全
+
+``data/catalog/code_changes.csv`` — how codes moved between catalog versions, so that a database
+loaded with an older catalog is brought forward (data/reference.py, ``sync_catalog``): columns
+``old_code``, ``old_name`` (the category's name under the old code: a rename applies only to a
+database whose ``old_code`` still carries ``old_name``, so it applies once even where a code is
+reused, 020101 暴露垃圾 → 020102 while 020101 becomes 违法搭建), ``new_code`` (in the catalog),
+``reason``. See :func:`load_code_changes`.
+
+``data/catalog/routing_exceptions.csv`` — where a category is handled by another unit type than
+the manual says, by area (天宁区's street lights are kept by the city's street-lighting office):
+``category`` (a code, or a 4-digit major class ``KKMM``), ``area_code`` (a node of the hierarchy,
+usually a district: the rule applies to cases located in it), ``unit_type``, ``level`` (the
+handling level; one the unit type exists at), ``reason`` (Chinese, shown to duty officers in the
+route reason). See :func:`load_routing_exceptions`; dispatch/routing.py applies them.
 
 ``data/catalog/unit_types.csv`` — one row per unit type: ``code`` (lower-case ASCII,
 ``[a-z][a-z0-9_]*``, at most 20 characters: it is part of unit codes), ``name`` (generic Chinese
@@ -69,8 +91,9 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from dispatch.working_time import CLOCKS, UNIT_CLOCK, UNITS
 
@@ -91,10 +114,16 @@ SECTORS = ("party", "government", "police", "fire", "public_institution", "grass
 
 CATEGORY_COLUMNS = ("code", "name", "major_class", "kind", "filing_criterion", "closing_criterion",
                     "unit_type", "level", "time_limit", "time_unit", "clock", "urgency")
-CATEGORY_OPTIONAL_COLUMNS = ("assist_unit_types", "stages")
+CATEGORY_OPTIONAL_COLUMNS = ("assist_unit_types", "stages", "standard_code")
+CODE_CHANGE_COLUMNS = ("old_code", "old_name", "new_code", "reason")
+ROUTING_EXCEPTION_COLUMNS = ("category", "area_code", "unit_type", "level", "reason")
+STANDARD_KINDS = ("component", "event")  # the kinds GB/T 30428.2 classifies
 UNIT_TYPE_COLUMNS = ("code", "name", "levels", "sector", "description")
 
 _CODE_RE = re.compile(r"^\d{6}$")
+_STANDARD_CODE_RE = re.compile(r"^\d{4}$")
+_MAJOR_RE = re.compile(r"^\d{4}$")
+_AREA_CODE_RE = re.compile(r"^\d{6,20}$")
 _UNIT_TYPE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
@@ -136,6 +165,9 @@ class Category:
     urgency: str = "normal"
     assist_unit_types: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = ()
+    # The GB/T 30428.2 大类+小类 code this row is or refines ("" for a local extension). File
+    # metadata only: the database does not keep it, so it takes no part in comparing categories.
+    standard_code: str = field(default="", compare=False)
 
     @property
     def major_code(self) -> str:
@@ -419,6 +451,16 @@ def load_catalog(path: str | Path, unit_types: dict[str, UnitType]) -> dict[str,
         if kind == "emergency" and not assist:
             bad.append("应急事件须列出协办单位类型（assist_unit_types，分号分隔）")
 
+        standard = row.get("standard_code", "")
+        if standard:
+            if kind not in STANDARD_KINDS:
+                bad.append(f"国标代码 standard_code 只用于部件和事件，{KIND_NAMES_ZH.get(kind, kind)}应留空")
+            elif not _STANDARD_CODE_RE.match(standard):
+                bad.append(f"国标代码“{standard}”无效，应为 4 位数字（大类 2 位 + 小类 2 位），本地扩展留空")
+            elif _CODE_RE.match(code) and standard[:2] != code[2:4]:
+                bad.append(f"国标代码 {standard} 属国标大类 {standard[:2]}，而编码 {code} 在大类 {code[2:4]}："
+                           f"应归入国标的大类")
+
         stages = _parse_stages(row.get("stages", ""), kind, bad)
         if stages and limit is not None and (stages[0].time_limit, stages[0].time_unit) != (limit, unit):
             bad.append(f"第一阶段“{stages[0].name}”的时限 {stages[0].time_limit} {stages[0].time_unit} "
@@ -436,7 +478,7 @@ def load_catalog(path: str | Path, unit_types: dict[str, UnitType]) -> dict[str,
             code=code, name=name, major_class=row["major_class"], kind=kind,
             filing_criterion=row["filing_criterion"], closing_criterion=row["closing_criterion"],
             unit_type=unit_type.code, level=level, time_limit=limit, time_unit=unit,
-            urgency=row["urgency"], assist_unit_types=assist, stages=stages,
+            urgency=row["urgency"], assist_unit_types=assist, stages=stages, standard_code=standard,
         )
     if rows is not None and not rows and not errors:
         errors.append((0, "没有任何类别"))
@@ -450,4 +492,128 @@ def categories_by_kind(catalog: dict[str, Category]) -> dict[str, list[Category]
     out: dict[str, list[Category]] = {k: [] for k in KINDS}
     for c in catalog.values():
         out[c.kind].append(c)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# code changes between catalog versions
+
+@dataclass(frozen=True)
+class CodeChange:
+    """A category that moved: cases filed under ``old_code`` while it meant ``old_name`` belong to
+    ``new_code`` now."""
+
+    old_code: str
+    old_name: str
+    new_code: str
+    reason: str = ""
+
+
+def load_code_changes(path: str | Path, catalog: dict[str, Category]) -> list[CodeChange]:
+    """The code changes of the CSV file ``path`` (the shipped one: data.files.code_changes()), in
+    file order, checked against ``catalog`` (the current one). Raises :class:`CatalogError`
+    listing every bad row."""
+    path = Path(path)
+    errors: list[tuple[int, str]] = []
+    rows = _read_rows(path, CODE_CHANGE_COLUMNS, errors)
+    out: list[CodeChange] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in rows or ():
+        old, old_name, new = row["old_code"], row["old_name"], row["new_code"]
+        bad: list[str] = []
+        if not _CODE_RE.match(old):
+            bad.append(f"旧编码“{old}”无效，应为 6 位数字")
+        if not old_name:
+            bad.append("旧名称 old_name 为空（只有旧编码仍是这个名称的数据库才改码）")
+        if new not in catalog:
+            bad.append(f"新编码“{new}”不在类别目录中")
+        elif old == new:
+            bad.append("新旧编码相同")
+        current = catalog.get(old)
+        if current is not None and current.name == old_name:
+            bad.append(f"{old} {old_name} 仍是现行类别，不能再改码（否则每次同步都会把它的案件移走）")
+        if (old, old_name) in seen:
+            bad.append(f"{old} {old_name} 重复（第{seen[(old, old_name)]}行已列出）")
+        else:
+            seen[(old, old_name)] = line
+        if bad:
+            errors.extend((line, f"（{old or '无编码'} {old_name}）{m}") for m in bad)
+            continue
+        out.append(CodeChange(old, old_name, new, row["reason"]))
+    if errors:
+        raise CatalogError(path, errors)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# routing exceptions by area
+
+@dataclass(frozen=True)
+class RouteException:
+    """Cases of ``category`` (a code, or a major class ``KKMM``) located in ``area_code`` go to
+    ``unit_type`` at ``level``, because ``reason``."""
+
+    category: str
+    area_code: str
+    unit_type: str
+    level: int
+    reason: str
+
+    def covers(self, code: str) -> bool:
+        return code == self.category or (len(self.category) == 4 and code.startswith(self.category))
+
+
+def load_routing_exceptions(path: str | Path, catalog: dict[str, Category], unit_types: dict[str, UnitType],
+                            area_codes: Iterable[str] | None = None) -> list[RouteException]:
+    """The routing exceptions of the CSV file ``path`` (the shipped one:
+    data.files.routing_exceptions()), checked against ``catalog`` and ``unit_types``, and against
+    the hierarchy's ``area_codes`` when given (the city's areas live in the database: the caller
+    that has them checks them). Raises :class:`CatalogError` listing every bad row."""
+    path = Path(path)
+    areas = set(area_codes) if area_codes is not None else None
+    majors = {c.major_code for c in catalog.values()}
+    errors: list[tuple[int, str]] = []
+    rows = _read_rows(path, ROUTING_EXCEPTION_COLUMNS, errors)
+    out: list[RouteException] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in rows or ():
+        cat, area, type_code, reason = row["category"], row["area_code"], row["unit_type"], row["reason"]
+        bad: list[str] = []
+        if _CODE_RE.match(cat):
+            if cat not in catalog:
+                bad.append(f"类别“{cat}”不在类别目录中")
+            elif catalog[cat].is_emergency:
+                bad.append(f"{cat} 是应急事件：按预案和事件等级派遣，不设区域例外")
+        elif _MAJOR_RE.match(cat):
+            if cat not in majors:
+                bad.append(f"大类“{cat}”不在类别目录中")
+            elif cat.startswith(KIND_PREFIX["emergency"]):
+                bad.append(f"{cat} 是应急事件大类：按预案和事件等级派遣，不设区域例外")
+        else:
+            bad.append(f"类别“{cat}”无效，应为 6 位类别编码或 4 位大类编码")
+        if not _AREA_CODE_RE.match(area):
+            bad.append(f"区域编码“{area}”无效，应为数字编码（如区县 320402）")
+        elif areas is not None and area not in areas:
+            bad.append(f"区域“{area}”不在城市网格中")
+        level = _int(row["level"])
+        unit_type = unit_types.get(type_code)
+        if unit_type is None:
+            bad.append(f"未知的单位类型“{type_code}”（unit_types.csv 中没有）")
+        elif level not in LEVELS:
+            bad.append(f"处置层级“{row['level']}”无效，应为 1（市）到 5（网格）之间的整数")
+        elif not unit_type.exists_at(level):
+            bad.append(f"单位类型“{type_code}”（{unit_type.name}）不设在第 {level} 级，只设在第 "
+                       + "、".join(map(str, unit_type.levels)) + " 级")
+        if not reason:
+            bad.append("原因 reason 为空（派遣理由要向值班员说明为何例外）")
+        if (cat, area) in seen:
+            bad.append(f"类别 {cat} 在区域 {area} 的例外重复（第{seen[(cat, area)]}行已列出）")
+        else:
+            seen[(cat, area)] = line
+        if bad:
+            errors.extend((line, f"（{cat or '无类别'} {area}）{m}") for m in bad)
+            continue
+        out.append(RouteException(cat, area, type_code, level, reason))
+    if errors:
+        raise CatalogError(path, errors)
     return out

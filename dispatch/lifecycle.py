@@ -598,7 +598,9 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
     if to_state != from_state:
         changes["state"] = to_state
         stamp = _STAMPS.get(to_state)
-        if stamp and action != "resume":
+        # 解挂 returns to a state the case had already reached; 驳回 is no new 派遣: the handling clock
+        # started at the 派遣 and runs on (the countdown, the stage and the unit's figures count from it)
+        if stamp and action not in ("resume", "refuse_return"):
             changes[stamp] = now
         if facts.extension_pending_hours is not None and to_state not in _HANDLING:
             changes["extension_pending_hours"] = None     # no orphan request outlives the task
@@ -642,6 +644,7 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
             details["deadline"] = clock["deadline_at"].isoformat()
     elif action == "refuse_return":
         details["unit"] = facts.unit_code       # back to the same unit; its clock ran on meanwhile
+        changes["signed_at"] = None             # it signs for the case again
     elif action == "report_check":
         answer = _word(result, CHECK_RESULTS, "invalid_result", "核实结果 result")
         changes.update(checked_at=now, check_result=answer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from dispatch.catalog import Category, UnitType
+from dispatch.catalog import Category, RouteException, UnitType
 from dispatch.units import UnitRecord, find_unit
 
 LEVEL_NAMES = {1: "市级", 2: "区级", 3: "街道级", 4: "社区级", 5: "网格级"}
@@ -44,10 +44,42 @@ def _assist_level(unit_type: UnitType, lead_level: int) -> int:
     return max(above) if above else min(unit_type.levels)
 
 
+def _node_code_level(node) -> tuple[str, int]:
+    if isinstance(node, Mapping):
+        return node["code"], int(node["level"])
+    return node.code, int(node.level)
+
+
+def find_exception(category: Category, chain: Sequence,
+                   exceptions: Sequence[RouteException]) -> RouteException | None:
+    """The routing exception (data/catalog/routing_exceptions.csv) for a case of ``category``
+    located at ``chain``, or None. The most specific one wins: a rule for the code over one for its
+    major class, then the rule of the deepest area of the chain (a street's rule inside its
+    district's). Emergencies have none: they follow their plans and severity."""
+    if category.is_emergency or not exceptions:
+        return None
+    depth = {code: lv for code, lv in map(_node_code_level, chain)}
+    best, best_key = None, None
+    for e in exceptions:
+        if e.area_code in depth and e.covers(category.code):
+            key = (len(e.category), depth[e.area_code])
+            if best_key is None or key > best_key:
+                best, best_key = e, key
+    return best
+
+
 def route_case(category: Category, chain: Sequence, unit_index: Mapping, unit_types: Mapping[str, UnitType],
-               severity: int | None = None, level: int | None = None) -> RouteDecision:
+               severity: int | None = None, level: int | None = None,
+               exceptions: Sequence[RouteException] = ()) -> RouteDecision:
     """Route a case located at `chain` (grid → city). `level` overrides the starting level
-    (escalation re-routes one level up with the same rule)."""
+    (escalation re-routes one level up with the same rule). `exceptions`: the city's routing
+    exceptions by area (data.files.routing_exceptions()); one that applies sends the case to its
+    unit type at its level (with `level`, at that level), and says why."""
+    exception = find_exception(category, chain, exceptions)
+    if exception is not None:
+        decision = _route_exception(category, chain, unit_index, unit_types, exception, level)
+        if decision is not None:
+            return decision
     target = level if level is not None else start_level(category, severity)
     type_name = unit_types[category.unit_type].name if category.unit_type in unit_types else category.unit_type
     lead = find_unit(unit_index, chain, category.unit_type, target)
@@ -58,6 +90,9 @@ def route_case(category: Category, chain: Sequence, unit_index: Mapping, unit_ty
     if lead is None:
         return RouteDecision(None, (), target,
                              f"{head}；案件位于{where}，本级及以上均无{type_name}，转指挥中心人工派遣。")
+    if exception is not None:  # the exception's unit does not exist: the manual's rule, said so
+        exc_type = unit_types[exception.unit_type].name if exception.unit_type in unit_types else exception.unit_type
+        head += f"（{exception.reason}，但未设{exc_type}，按指挥手册派遣）"
     parts = [f"{head}；案件位于{where}，派往{lead.name}"]
     if lead.level != target:
         parts.append(f"（{LEVEL_NAMES.get(target)}无{type_name}，上溯至{LEVEL_NAMES.get(lead.level)}）")
@@ -76,3 +111,20 @@ def route_case(category: Category, chain: Sequence, unit_index: Mapping, unit_ty
     if upward:
         parts.append("；重大及以上事件须向省级报告")
     return RouteDecision(lead.code, tuple(u.code for u in assists), lead.level, "".join(parts) + "。", upward)
+
+
+def _route_exception(category: Category, chain: Sequence, unit_index: Mapping, unit_types: Mapping[str, UnitType],
+                     exception: RouteException, level: int | None) -> RouteDecision | None:
+    """The decision under ``exception``, or None when no unit of its type serves the case (the
+    caller then routes by the manual and says so)."""
+    # `level` is an escalation's (or a legacy import's starting) level: never below the exception's own
+    target = exception.level if level is None else min(level, exception.level)
+    lead = find_unit(unit_index, chain, exception.unit_type, target)
+    if lead is None:
+        return None
+    type_name = unit_types[exception.unit_type].name if exception.unit_type in unit_types else exception.unit_type
+    parts = [f"「{category.name}」按区域例外由{type_name}在{LEVEL_NAMES.get(target, target)}处置：{exception.reason}；"
+             f"案件位于{_place(chain)}，派往{lead.name}"]
+    if lead.level != target:
+        parts.append(f"（{LEVEL_NAMES.get(target)}无{type_name}，上溯至{LEVEL_NAMES.get(lead.level)}）")
+    return RouteDecision(lead.code, (), lead.level, "".join(parts) + "。")

@@ -55,9 +55,10 @@ class Theme:
 THEMES: dict[str, Theme] = {t.key: t for t in (
     Theme("overview", "综合态势"),
     Theme("city", THEME_LABELS["city"], kinds=("component", "event")),
-    Theme("emergency", THEME_LABELS["emergency"], kinds=("emergency",), major_classes=("安全隐患",)),
+    Theme("emergency", THEME_LABELS["emergency"], kinds=("emergency",), major_classes=("安全隐患",),
+          names=("重大危险源设施损坏", "防汛墙破损")),
     Theme("environment", THEME_LABELS["environment"],
-          major_classes=("生态环境", "市容环境", "园林绿化设施", "市容环卫设施", "公共卫生与环境"),
+          major_classes=("生态环境", "市容环境", "园林绿化", "公共卫生与环境"),
           names=("工地扬尘", "夜间施工噪声", "渣土撒漏", "渣土车未密闭")),
     Theme("traffic", THEME_LABELS["traffic"], major_classes=("道路交通", "突发事件"),
           names=("道路交通事故", "机动车乱停放", "非机动车乱停放", "共享单车乱停放", "黑车揽客", "施工占道",

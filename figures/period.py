@@ -24,7 +24,7 @@ from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
 # Open states of a case that was accepted (立案): the ones that can be overdue.
-ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s != "reported")
+ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s not in ("reported", "verifying"))  # 核实中: not filed yet
 NOT_ACCEPTED = ("rejected", "merged")
 
 __all__ = ["Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",

@@ -74,12 +74,12 @@ def city_today():
 
 def add_case_row(db, at, **kw) -> int:
     """One case row written directly, without the lifecycle or an outbox row (as a bulk load or a hand
-    edit would): for timestamps the lifecycle would take days to reach. Defaults: a closed 020101
+    edit would): for timestamps the lifecycle would take days to reach. Defaults: a closed 020102
     case in rect_city's first grid, reported and updated `at`."""
     from data.models import Case
 
     grid = kw.pop("grid", [r.code for r in rect_city() if r.level == 5][0])
-    values = dict(state="closed", category_code="020101", kind="event", source="patrol", lon=119.91, lat=31.71,
+    values = dict(state="closed", category_code="020102", kind="event", source="patrol", lon=119.91, lat=31.71,
                   grid_code=grid, district_code=grid[:6], reported_at=at, updated_at=at)
     values.update(kw)
     with db.session() as s:

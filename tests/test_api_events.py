@@ -9,7 +9,7 @@ from tests.factories import city_today
 LON, LAT = 119.975, 31.79
 NEAR = (LON + 0.0003, LAT)
 FAR = (LON + 0.0008, LAT)
-GARBAGE = "020101"  # an event category handled by the district's city-management bureau
+GARBAGE = "020102"  # an event category handled by the district's city-management bureau
 
 
 def _post(client, headers, **body):
@@ -35,7 +35,7 @@ def test_catalog_has_the_code_used_here(client, officer):
     # every category names its clock (CONTRACT.md, wave 2): office time, or calendar time for urgent ones
     assert {c["clock"] for c in items} == {"working", "calendar"}
     assert by_code[GARBAGE]["clock"] == "working"
-    assert (by_code["010101"]["clock"], by_code["010101"]["time_limit_text"]) == ("calendar", "2 小时")  # 井盖缺失
+    assert (by_code["010151"]["clock"], by_code["010151"]["time_limit_text"]) == ("calendar", "2 小时")  # 井盖缺失
     assert all(c["clock"] == "calendar" for c in items if c["kind"] == "emergency")
 
 
@@ -55,7 +55,7 @@ def test_intake_locates_routes_and_sets_a_deadline(client, officer):
 
 
 def test_a_case_shows_its_clock(client, officer):
-    cover = _post(client, officer, category="010101", description="井盖缺失", lon=LON + 0.003)  # 井盖缺失
+    cover = _post(client, officer, category="010151", description="井盖缺失", lon=LON + 0.003)  # 井盖缺失
     assert cover.status_code == 201, cover.get_data(as_text=True)
     case = client.get(f"/api/v1/events/{cover.get_json()['id']}", headers=officer).get_json()
     assert case["clock"] == "calendar" and case["time_unit"] == "hours"

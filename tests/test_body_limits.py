@@ -21,7 +21,7 @@ from data.models import Case
 from tests.serving import AppProcess
 
 LON, LAT = 119.975, 31.79
-GARBAGE = "020101"
+GARBAGE = "020102"
 
 
 def _intake(**extra) -> dict:
@@ -252,7 +252,7 @@ def test_production_server_refuses_a_short_body_and_creates_nothing(production):
 @pytest.mark.parametrize("chunks", [
     b"zz\r\n{}\r\n0\r\n\r\n",                      # not a hexadecimal size
     b"2\r\n{}XX0\r\n\r\n",                         # chunk without its CRLF
-    b"40\r\n{\"category\": \"020101\"}",           # cut off inside a chunk, then half-closed
+    b"40\r\n{\"category\": \"020102\"}",           # cut off inside a chunk, then half-closed
 ], ids=["bad-size", "no-terminator", "cut-off"])
 def test_production_server_answers_a_malformed_chunked_body_with_400(production, chunks):
     server, token, db = production

@@ -140,7 +140,7 @@ def test_kpi_command_prints_a_table_and_json(demo_app):
 
     officer = Principal("user", "officer", "duty_officer", "320400")
     case, _ = demo_app.extensions["ucc"].cases.intake(
-        {"category": "020101", "lon": 119.975, "lat": 31.79, "source": "hotline", "description": "垃圾"}, officer)
+        {"category": "020102", "lon": 119.975, "lat": 31.79, "source": "hotline", "description": "垃圾"}, officer)
     day = case["reported_at"][:10]
     table = run(demo_app, "kpi", "--start", day, "--end", day)
     assert table.exit_code == 0 and "受理数" in table.output and "全市" in table.output
@@ -157,7 +157,7 @@ def test_import_cases_command(demo_app, tmp_path):
               "deadline_at,resolved_at,closed_at,rework_count,extension_count")
     good = tmp_path / "legacy.csv"
     good.write_text(header + "\n"
-                    "L1,020101,119.975,31.79,hotline,2026-03-02T09:00:00+08:00,2026-03-02T09:10:00+08:00,,"
+                    "L1,020102,119.975,31.79,hotline,2026-03-02T09:00:00+08:00,2026-03-02T09:10:00+08:00,,"
                     "2026-03-02T09:20:00+08:00,,2026-03-02T13:10:00+08:00,2026-03-02T12:00:00+08:00,"
                     "2026-03-02T13:00:00+08:00,0,0\n", encoding="utf-8")
     result = run(demo_app, "import-cases", "--no-progress", str(good))
@@ -261,3 +261,16 @@ def test_commands_run_on_an_app_that_does_not_serve(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["--app", "app", "indicators"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+
+
+def test_sync_catalog_reports_and_is_idempotent(demo_app):
+    from sqlalchemy import text
+
+    db = demo_app.extensions["ucc"].db
+    with db.session() as s:  # a class name from an older catalog
+        s.execute(text("UPDATE categories SET major_class = '园林绿化设施' WHERE code = '010402'"))
+    runner = demo_app.test_cli_runner()
+    first = runner.invoke(args=["sync-catalog"])
+    assert first.exit_code == 0 and "更新类别 1 个" in first.output
+    again = runner.invoke(args=["sync-catalog"])
+    assert again.exit_code == 0 and "已是最新" in again.output

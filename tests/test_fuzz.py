@@ -31,7 +31,7 @@ WEIRD_PATHS = ("/_dash-component-suites/..%2f..%2fconfig.py", "/_dash-component-
                "/photos/0", "/photos/-1", f"/photos/{BIG}", "/photos/abc", "/photos/%00", "/nope", "/wall/%2e%2e/",
                "/api/v2/events", "/api/v1/events/abc", "/api/v1/%00", "/assets/..%2fconfig.py", "/_dash-layout",
                "/_dash-dependencies", "/login?next=%00", "/healthz", "/wall/base.json?v=%00", "/" + "a" * 3000)
-INTAKE = {"category": "010101", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失", "source": "hotline"}
+INTAKE = {"category": "010151", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失", "source": "hotline"}
 ACTION_FIELDS = ("action", "version", "note", "hours", "unit")
 
 

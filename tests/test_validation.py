@@ -35,7 +35,7 @@ def _refusal(resp, status: int) -> dict:
 
 
 def _intake(client, headers, **extra) -> dict:
-    body = {"category": "010101", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失", "source": "hotline"}
+    body = {"category": "010151", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失", "source": "hotline"}
     body.update(extra)
     return send_json(client, "POST", "/api/v1/events", body, headers)
 
@@ -191,7 +191,7 @@ def test_truncated_and_corrupt_images_are_refused_before_anything_is_written(dem
     corrupt = bytearray(good)
     corrupt[len(good) // 2] ^= 0xFF
     service = demo_app.extensions["ucc"].cases
-    case, _ = service.intake({"category": "010101", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失",
+    case, _ = service.intake({"category": "010151", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失",
                               "source": "hotline"}, None)
     before, root = counts(service.db), tmp_path / "photos"
     for bad in (good[:8 + 12], good[: len(good) // 2], good[:-6]) + ((bytes(corrupt),) if fmt == "PNG" else ()):

@@ -25,7 +25,7 @@ UNIT_NAME = "天宁区城市管理局"
 OFFICE = "U-320402001-street_office"     # where the case is 改派ed to
 OFFICE_NAME = "白庄街道办事处"
 STREET = "320402001"                     # 白庄街道
-CATEGORY, CATEGORY_NAME = "020101", "暴露垃圾"
+CATEGORY, CATEGORY_NAME = "020102", "暴露垃圾"
 MARK = "() => { window.__rounds = 'same document'; }"
 MARKED = "() => window.__rounds === 'same document'"
 

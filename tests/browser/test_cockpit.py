@@ -231,7 +231,7 @@ def today(page) -> int:
     return int(re.sub(r"\D", "", page.inner_text("#ck-fig-today")))
 
 
-def _post_case(app, lon, lat, category="020101") -> dict:
+def _post_case(app, lon, lat, category="020102") -> dict:
     body = {"category": category, "lon": lon, "lat": lat, "description": "驾驶舱实时测试", "source": "hotline"}
     req = urllib.request.Request(app.url + "/api/v1/events", data=json.dumps(body).encode(), method="POST",
                                  headers={"Authorization": f"Bearer {app.officer}", "Content-Type": "application/json"})

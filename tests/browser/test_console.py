@@ -62,7 +62,7 @@ def _api(app, method: str, path: str, body: dict | None = None) -> tuple[int, di
         return exc.code, json.loads(exc.read())
 
 
-def _post_case(app, point, category="020101", **extra) -> dict:
+def _post_case(app, point, category="020102", **extra) -> dict:
     status, case = _api(app, "POST", "/events", {"category": category, "lon": point[0], "lat": point[1],
                                                   "source": "api", "description": "接口上报的测试案件", **extra})
     assert status == 201, case
@@ -156,7 +156,7 @@ def test_queue_live_case_detail_and_actions(console, console_app):
 
 def test_a_stale_version_is_told_and_shown_the_new_state(console, console_app):
     page, watch = console()
-    case = _post_case(console_app, console_app.points[4], category="020103")
+    case = _post_case(console_app, console_app.points[4], category="020104")
     _open_case(page, case["id"])
     assert _badge(page) == "已上报"
     # another officer accepts it meanwhile (version 1 → 2)
@@ -175,7 +175,7 @@ def test_a_stale_version_is_told_and_shown_the_new_state(console, console_app):
 
 def test_refusals_show_the_services_message(console, console_app):
     page, watch = console()
-    case = _post_case(console_app, console_app.points[5], category="020104")
+    case = _post_case(console_app, console_app.points[5], category="020151")
     _open_case(page, case["id"])
     page.click('[data-action="reject"]')  # needs a reason
     page.wait_for_selector("#cs-act-form.is-open")
@@ -294,7 +294,7 @@ def test_keyboard_and_help(console, console_app):
     page.wait_for_function(f"() => (document.getElementById('cs-detail-root') || {{}}).dataset?.case === '{ids[3]}'",
                            timeout=10_000)
     # a = 立案 on a reported case
-    case = _post_case(console_app, console_app.points[7], category="020102")
+    case = _post_case(console_app, console_app.points[7], category="020103")
     _open_case(page, case["id"])
     page.locator("#cs-d-state").click()  # focus out of the search box
     page.keyboard.press("a")
@@ -326,7 +326,7 @@ def test_filters_and_the_street_officers_scope(console, console_app):
 
 
 def test_a_leader_supervises_and_does_not_take_calls(console, console_app):
-    case = _post_case(console_app, console_app.points[1], category="020103", reporter_phone="13912345678")
+    case = _post_case(console_app, console_app.points[1], category="020104", reporter_phone="13912345678")
     case = _api(console_app, "POST", f"/events/{case['id']}/actions", {"action": "accept", "version": 1})[1]
     case = _api(console_app, "POST", f"/events/{case['id']}/actions",
                 {"action": "dispatch", "version": case["version"]})[1]

@@ -19,7 +19,7 @@ from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
 UNIT = "U-320402-city_management"  # the demo handler's unit: 天宁区城管局
-MANHOLE = "010101"
+MANHOLE = "010151"
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,7 @@ def test_wall_is_drawn_legible_and_self_contained(wall_page, wall_app, width, he
     assert watch.errors == [], f"console errors: {watch.errors[:5]}"
 
 
-def _post_case(app, lon, lat, category="020101", **extra) -> dict:
+def _post_case(app, lon, lat, category="020102", **extra) -> dict:
     body = {"category": category, "lon": lon, "lat": lat, "description": "大屏实时测试", "source": "hotline", **extra}
     req = urllib.request.Request(app.url + "/api/v1/events", data=json.dumps(body).encode(), method="POST",
                                  headers={"Authorization": f"Bearer {app.tokens['officer']}",

@@ -16,7 +16,7 @@ from dispatch.routing import route_case
 from tests.factories import small_world
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 2026-12-01 10:00 in Shanghai
-GARBAGE = "020101"        # 暴露垃圾: city management, district level
+GARBAGE = "020102"        # 暴露垃圾: city management, district level
 P1 = ("119.905", "31.705")   # district 320402
 P2 = ("119.965", "31.765")   # district 320403
 GIVEN_UNIT = "U-320403-city_management"
@@ -319,7 +319,7 @@ def test_a_conflict_found_only_while_writing_rolls_everything_back(world, tmp_pa
 
 def test_malformed_csv_and_encoding(world, tmp_path):
     bad_quote = tmp_path / "q.csv"
-    bad_quote.write_text(",".join(COLUMNS) + '\n"A-1,020101\n', encoding="utf-8")
+    bad_quote.write_text(",".join(COLUMNS) + '\n"A-1,020102\n', encoding="utf-8")
     with pytest.raises(CaseImportError, match="CSV 格式错误"):
         import_cases(world, bad_quote, progress=False)
     gbk = tmp_path / "gbk.csv"

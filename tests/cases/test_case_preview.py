@@ -15,7 +15,7 @@ from tests.factories import small_world
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
 OFFICER = Principal("user", "duty", "duty_officer", "320400")
 STREET = Principal("user", "baizhuang", "duty_officer", "320402001")
-GOOD = {"category": "020101", "lon": 119.905, "lat": 31.705, "source": "hotline", "description": "路边垃圾堆积",
+GOOD = {"category": "020102", "lon": 119.905, "lat": 31.705, "source": "hotline", "description": "路边垃圾堆积",
         "reporter_phone": "13912345678"}
 
 

@@ -15,7 +15,7 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shangh
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
 ADMIN = Principal("user", "admin", "admin", "320400")
 POINT = {"lon": 119.905, "lat": 31.705}
-GARBAGE = "020101"
+GARBAGE = "020102"
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_each_category_runs_on_its_clock_over_national_day(world):
     # that night; 暴露垃圾 (4 working hours) keeps the working calendar: 9 October 14:00 after 国庆
     service, clock = world
     clock.now = datetime(2025, 9, 30, 10, 0, tzinfo=timezone.utc)  # 18:00 in Shanghai
-    cover = _report(service, category="010101", description="井盖缺失")
+    cover = _report(service, category="010151", description="井盖缺失")
     assert cover["clock"] == "calendar" and cover["time_unit"] == "hours"
     assert cover["deadline"] == "2025-09-30T20:00:00+08:00"
     garbage = _report(service, lon=POINT["lon"] + 0.01)
@@ -142,24 +142,28 @@ def test_idempotency_key_under_concurrency(world):
     assert service.list(ADMIN, count=True)["total"] == 1
 
 
-def test_overdue_cases_escalate_once_per_missed_deadline_and_stop_at_the_city(world):
+def test_overdue_cases_are_urged_and_supervised_once_per_deadline_and_keep_their_unit(world):
+    """The scheduler no longer escalates on its own (escalation is a person's act with a reason): it urges
+    (催办) at the warning and supervises (督办) a level up at the deadline; two processes send each once."""
     service, clock = world
     case = _report(service)
     case = service.act(case["id"], OFFICER, "accept", case["version"])
     case = service.act(case["id"], OFFICER, "dispatch", case["version"])
-    level = case["handling_level"]
+    level, unit = case["handling_level"], case["unit"]["code"]
     assert level == 2
-    clock.now = T0 + timedelta(days=3)
+    clock.now = T0 + timedelta(days=30)
     other = CaseService(service.db, service.areas, clock=clock)  # a second process
     done = []
-    threads = [threading.Thread(target=lambda s=s: done.append(s.escalate_overdue())) for s in (service, other)]
+    threads = [threading.Thread(target=lambda s=s: done.append(s.remind_due())) for s in (service, other)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     after = service.get(case["id"], OFFICER)
-    assert sum(done) == 1 and after["escalation_count"] == 1 and after["handling_level"] == 1
-    assert after["unit"]["code"].startswith("U-320400-")  # re-routed to the city bureau
-    assert after["history"][-1]["actor"] == "system:scheduler"
-    assert service.escalate_overdue() == 0  # same deadline: no second step; and the city is the top
+    assert sum(done) == 2 and [r["kind"] for r in after["supervision"]] == ["urge", "supervise"]
+    assert (after["state"], after["unit"]["code"], after["handling_level"]) == ("dispatched", unit, level)
+    assert after["escalation_count"] == 0 and after["supervised"] and after["supervision_level"] == 1
+    assert all(r["automatic"] and r["actor"] == "system:scheduler" for r in after["supervision"])
+    assert after["penalty_points"] == 2.5 and len(after["penalties"]) == 2
+    assert service.remind_due() == 0  # same deadline: nothing more
 
 
 def test_kpis_for_a_day(world):

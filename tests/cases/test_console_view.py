@@ -22,7 +22,7 @@ ADMIN = Principal("user", "admin", "admin", "320400")
 # points in rect_city: street 320402001 (two grids), street 320402002, district 320403
 IN_STREET, IN_STREET_2 = (119.905, 31.705), (119.935, 31.735)
 OTHER_STREET, OTHER_DISTRICT = (119.905, 31.765), (119.95, 31.71)
-GARBAGE, MANHOLE, DISPUTE, ACCIDENT = "020101", "010101", "030103", "040104"
+GARBAGE, MANHOLE, DISPUTE, ACCIDENT = "020102", "010151", "030103", "040104"
 
 
 def _all(f=None, principal=CITY, service=None, sort=None, now=None):

@@ -27,7 +27,7 @@ from tests.factories import city_today, small_world
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
-GARBAGE = "020101"  # exposed garbage: routed to the district's city-management bureau (level 2)
+GARBAGE = "020102"  # exposed garbage: routed to the district's city-management bureau (level 2)
 PHONE, MASKED = "13812341234", "138****1234"
 
 # ---- the expected answers ---------------------------------------------------------------------------
@@ -38,14 +38,17 @@ PHONE, MASKED = "13812341234", "138****1234"
 # a leader supervises and escalates; a wall display only shows; an admin may stand in for the
 # command center and for a unit's sign/feedback, but the unit's own requests (return, extend) are
 # the unit's.
+_CENTER = {"accept", "reject", "verify_request", "dispatch", "reassign", "refuse_return", "verify", "rework", "close",
+           "approve_extension", "deny_extension", "approve_suspension", "deny_suspension", "suspend", "resume",
+           "add_assist", "urge", "supervise", "escalate", "void", "callback", "reopen"}
 MAY = {
-    "admin": {"accept", "reject", "dispatch", "sign", "resolve", "verify", "rework", "close", "escalate",
-              "approve_extension", "suspend", "supervise"},
-    "duty_officer": {"accept", "reject", "dispatch", "verify", "rework", "close", "escalate",
-                     "approve_extension", "suspend", "supervise"},
-    "leader": {"escalate", "supervise"},
-    "unit_handler": {"sign", "resolve", "return", "extend"},
-    "grid_member": {"verify", "rework"},
+    # the admin stands in for the center, a grid member's check and a unit's sign/feedback — not the unit's
+    # own requests (return, extend, request_suspension)
+    "admin": _CENTER | {"report_check", "sign", "resolve"},
+    "duty_officer": _CENTER,
+    "leader": {"escalate", "supervise", "urge"},
+    "unit_handler": {"sign", "resolve", "return", "extend", "request_suspension"},
+    "grid_member": {"report_check", "verify", "rework"},
     "wall": set(),
 }
 # The principals of the matrix, relative to the case: (role, which area, which unit).
@@ -74,20 +77,35 @@ MAY_REPORT = {"admin", "duty_officer", "unit_handler", "grid_member"}
 TO = {"accept": "accepted", "reject": "rejected", "dispatch": "dispatched", "sign": "signed",
       "resolve": "resolved", "verify": "verified", "rework": "rework", "return": "returned", "close": "closed",
       "escalate": "dispatched", "extend": "signed", "approve_extension": "signed", "suspend": "suspended",
-      "supervise": "reported"}
+      "supervise": "accepted", "verify_request": "verifying", "report_check": "reported",
+      "reassign": "dispatched", "refuse_return": "dispatched", "deny_extension": "signed",
+      "request_suspension": "signed", "approve_suspension": "suspended", "deny_suspension": "signed",
+      "resume": "dispatched", "add_assist": "dispatched", "urge": "dispatched", "void": "voided",
+      "callback": "closed", "reopen": "dispatched"}
 _TO_SIGNED = ("accept", "dispatch", "sign")
-PREP = {"accept": (), "reject": (), "supervise": (), "dispatch": ("accept",), "suspend": ("accept",),
+_TO_CLOSED = _TO_SIGNED + ("resolve", "verify", "close")
+_RETURNED = ("accept", "dispatch", "return")
+PREP = {"accept": (), "reject": (), "supervise": ("accept",), "dispatch": ("accept",), "suspend": ("accept",),
         "sign": ("accept", "dispatch"), "return": ("accept", "dispatch"), "escalate": ("accept", "dispatch"),
         "resolve": _TO_SIGNED, "extend": _TO_SIGNED, "approve_extension": _TO_SIGNED + ("extend",),
         "verify": _TO_SIGNED + ("resolve",), "rework": _TO_SIGNED + ("resolve",),
-        "close": _TO_SIGNED + ("resolve", "verify")}
+        "close": _TO_SIGNED + ("resolve", "verify"), "verify_request": (), "report_check": ("verify_request",),
+        "reassign": _RETURNED, "refuse_return": _RETURNED, "deny_extension": _TO_SIGNED + ("extend",),
+        "request_suspension": _TO_SIGNED, "approve_suspension": _TO_SIGNED + ("request_suspension",),
+        "deny_suspension": _TO_SIGNED + ("request_suspension",), "resume": ("accept", "dispatch", "suspend"),
+        "add_assist": ("accept", "dispatch"), "urge": ("accept", "dispatch"), "void": (),
+        "callback": _TO_CLOSED, "reopen": _TO_CLOSED + ("callback",)}
 PREP_BY = {"accept": "officer_city", "dispatch": "officer_city", "verify": "officer_city",
-           "sign": "handler", "resolve": "handler", "extend": "handler"}
+           "sign": "handler", "resolve": "handler", "extend": "handler", "return": "handler",
+           "request_suspension": "handler", "verify_request": "officer_city", "suspend": "officer_city",
+           "close": "officer_city", "callback": "officer_city"}
 NOTE = "权限矩阵测试"
 
 
 def params(action: str) -> dict:
-    return {"note": NOTE, **({"hours": 8} if action == "extend" else {})}
+    extra = {"extend": {"hours": 8}, "reassign": {"unit": SMALL.other_unit}, "add_assist": {"unit": SMALL.other_unit},
+             "report_check": {"result": "confirmed"}, "callback": {"satisfaction": "unsatisfied"}}
+    return {"note": NOTE, **extra.get(action, {})}
 
 
 def may(who: str, action: str) -> bool:
@@ -106,11 +124,22 @@ def refusal_code(who: str, action: str) -> str:
 
 def effect_holds(action: str, case: dict) -> bool:
     """The field an action that keeps the state must have changed."""
-    return {"escalate": case["handling_level"] == 1 and case["escalation_count"] == 1,
-            "supervise": case["supervised"] is True,
-            "extend": case["extension_pending_hours"] == 8,
-            "approve_extension": case["extension_count"] == 1 and case["extension_pending_hours"] is None,
-            "rework": case["rework_count"] == 1}.get(action, True)
+    return {"escalate": lambda: case["handling_level"] == 1 and case["escalation_count"] == 1,
+            "supervise": lambda: case["supervised"] is True,
+            "extend": lambda: case["extension_pending_hours"] == 8,
+            "approve_extension": lambda: case["extension_count"] == 1 and case["extension_pending_hours"] is None,
+            "deny_extension": lambda: case["extension_count"] == 0 and case["extension_pending_hours"] is None,
+            "request_suspension": lambda: (case["suspension"] or {}).get("state") == "requested",
+            "deny_suspension": lambda: case["suspension"] is None,
+            "reassign": lambda: case["unit"]["code"] == SMALL.other_unit and case["reassign_count"] == 1,
+            "refuse_return": lambda: case["unit"]["code"] == SMALL.unit,
+            "report_check": lambda: case["check_result"] == "confirmed",
+            "add_assist": lambda: [a["unit"]["code"] for a in case["assists"]] == [SMALL.other_unit],
+            "urge": lambda: case["urge_count"] == 1 and case["supervision"][-1]["kind"] == "urge",
+            "callback": lambda: case["callback"]["result"] == "unsatisfied",
+            "reopen": lambda: case["reopen_count"] == 1 and case["closed_at"] is None,
+            "void": lambda: case["voided_at"] is not None,
+            "rework": lambda: case["rework_count"] == 1}.get(action, lambda: True)()
 
 
 CELLS = [pytest.param(who, action, id=f"{who}-{action}") for who in WHO for action in ACTIONS]
@@ -120,7 +149,7 @@ def test_the_tables_cover_every_action_and_role():
     assert set(TO) == set(PREP) == set(ACTIONS)
     assert set(MAY) == {role for role, _, _ in WHO.values()}
     allowed = [(w, a) for w in WHO for a in ACTIONS if may(w, a)]
-    assert len(CELLS) == 154 and len(allowed) == 40
+    assert len(CELLS) == 11 * 28 and len(allowed) == 80
 
 
 @dataclass(frozen=True)
@@ -244,7 +273,7 @@ def test_who_may_not_act_is_told_so_before_a_stale_version_or_a_bad_unit(world):
 def test_a_handler_whose_case_was_escalated_away_gets_a_conflict_then_no_access(world):
     case = world.case_ready_for("escalate")
     handler = world.p["handler"]
-    escalated = world.service.act(case["id"], world.p["leader"], "escalate", case["version"])
+    escalated = world.service.act(case["id"], world.p["leader"], "escalate", case["version"], note="区级处置不了")
     assert escalated["unit"]["code"] != SMALL.unit
     with pytest.raises(ServiceError) as exc:
         world.service.act(case["id"], handler, "sign", case["version"])

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in Shan
 GRID = "320402001001001"  # rect_city: lower-left grid of district 320402
 POINT = (119.905, 31.705)
 OTHER_DISTRICT = "320403"
-MANHOLE = "010101"  # 井盖缺失: the district's city-management bureau
+MANHOLE = "010151"  # 井盖缺失: the district's city-management bureau
 
 
 def image_bytes(fmt: str, size=(64, 48), colour=(200, 60, 40)) -> bytes:

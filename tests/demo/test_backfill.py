@@ -270,7 +270,7 @@ def test_ids_taken_meanwhile_by_intake_are_left_to_it_and_the_made_cases_renumbe
     service, clock = world
     officer = Principal("user", "officer", "duty_officer", "320400")
     clock.now = T - timedelta(days=5)
-    live = [service.intake({"category": "020101", "lon": 119.905 + i * 0.01, "lat": 31.705, "description": "人工上报",
+    live = [service.intake({"category": "020102", "lon": 119.905 + i * 0.01, "lat": 31.705, "description": "人工上报",
                             "source": "hotline"}, officer)[0]["id"] for i in range(3)]
     monkeypatch.setattr(bf, "_next_id", lambda _service: 1)  # as if read before the three intakes
     report = backfill(service, 3, now=T, volume=VOLUME)

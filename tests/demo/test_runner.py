@@ -107,7 +107,7 @@ def test_a_restarted_runner_picks_up_the_open_simulated_cases_and_leaves_human_o
     for i in range(1, 4 * 12 + 1):  # 00:00-04:00 and on to 10:00: reports pile up in the morning
         clock.now = T0 + timedelta(hours=6) + i * STEP
         first.step(clock.now)
-    human = service.intake({"category": "020101", "lon": 119.905, "lat": 31.705, "description": "人工上报",
+    human = service.intake({"category": "020102", "lon": 119.905, "lat": 31.705, "description": "人工上报",
                             "source": "hotline"}, HUMAN)[0]
     open_before = first.pending
     assert open_before > 0

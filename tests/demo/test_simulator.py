@@ -55,7 +55,7 @@ def test_same_seed_same_reports_other_seed_other_reports(catalog, rect):
 
 def test_a_case_plan_depends_on_the_case_not_on_the_order_of_calls(catalog, rect):
     a, b = Simulator(catalog, rect, seed=3, calendar=CAL), Simulator(catalog, rect, seed=3, calendar=CAL)
-    cases = [_new_case(i, "020101", T0) for i in range(1, 30)]
+    cases = [_new_case(i, "020102", T0) for i in range(1, 30)]
     forward = [a.next_steps(c, T0) for c in cases]
     backward = [b.next_steps(c, T0) for c in reversed(cases)][::-1]
     assert forward == backward
@@ -342,10 +342,10 @@ def test_emergencies_move_in_minutes_round_the_clock(catalog, rect):
 def test_no_steps_for_finished_cases_and_an_overdue_case_gets_supervised(catalog, rect):
     sim = Simulator(catalog, rect, seed=1, calendar=CAL)
     for state in ("closed", "rejected", "merged", "suspended"):
-        assert sim.next_steps({**_new_case(1, "020101", T0), "state": state}, T0) == []
+        assert sim.next_steps({**_new_case(1, "020102", T0), "state": state}, T0) == []
     supervised = 0
     for i in range(200):
-        case = _new_case(i, "020101", T0)
+        case = _new_case(i, "020102", T0)
         case.update(state="dispatched", history=case["history"] + [
             {"at": _iso(T0), "action": "accept", "from": "reported", "to": "accepted"},
             {"at": _iso(T0), "action": "dispatch", "from": "accepted", "to": "dispatched"}])

@@ -101,3 +101,82 @@ def test_escalation_reroutes_one_level_up(catalog, types):
     cat = _first(catalog, "event", unit_type="city_management", level=2)
     d = route_case(cat, CHAIN, FULL, types, level=1)
     assert d.unit_code == "U-320400-city_management" and d.handling_level == 1
+
+
+# ----------------------------------------------------------------------------------------
+# routing exceptions by area (data/catalog/routing_exceptions.csv)
+
+from dispatch.catalog import RouteException  # noqa: E402
+
+WUJIN = [AreaRecord("320412001001001", "湖塘社区第1网格", 5, "320412001001", None),
+         AreaRecord("320412001001", "湖塘社区", 4, "320412001", None),
+         AreaRecord("320412001", "湖塘镇", 3, "320412", None),
+         AreaRecord("320412", "武进区", 2, "320400", None),
+         AreaRecord("320400", "常州市", 1, None, None)]
+LIGHTS = _units(("320400", "street_lighting", 1, "常州市城市照明管理处"),
+                ("320400", "city_management", 1, "常州市城市管理局"),
+                ("320402", "city_management", 2, "天宁区城市管理局"),
+                ("320412", "city_management", 2, "武进区城市管理局"),
+                ("320402001", "street_office", 3, "红梅街道办事处"))
+
+
+@pytest.fixture(scope="module")
+def exceptions(catalog, types):
+    return files.routing_exceptions(catalog, types)
+
+
+def test_tianning_street_lights_go_to_the_city_lighting_office_and_say_why(catalog, types, exceptions):
+    lamp = catalog["010118"]  # 路灯不亮
+    d = route_case(lamp, CHAIN, LIGHTS, types, exceptions=exceptions)
+    assert d.unit_code == "U-320400-street_lighting" and d.handling_level == 1 and not d.manual
+    assert "天宁区路灯由市城市照明管理处管养" in d.reason and "常州市城市照明管理处" in d.reason
+    assert "区域例外" in d.reason and "天宁区红梅街道" in d.reason
+    # without the rules the manual's district bureau keeps it
+    assert route_case(lamp, CHAIN, LIGHTS, types).unit_code == "U-320402-city_management"
+
+
+def test_wujin_street_lights_stay_with_the_district(catalog, types, exceptions):
+    for code in ("010118", "010152", "010120"):
+        d = route_case(catalog[code], WUJIN, LIGHTS, types, exceptions=exceptions)
+        assert d.unit_code == "U-320412-city_management", code
+        assert "区域例外" not in d.reason
+
+
+def test_other_categories_ignore_the_street_light_rules(catalog, types, exceptions):
+    garbage = catalog["020102"]  # 暴露垃圾
+    d = route_case(garbage, CHAIN, LIGHTS, types, exceptions=exceptions)
+    assert d.unit_code == "U-320402-city_management" and "区域例外" not in d.reason
+
+
+def test_the_most_specific_exception_wins(catalog, types):
+    lamp = catalog["010118"]
+    rules = [RouteException("0101", "320400", "city_management", 1, "全市公用设施由市局管"),
+             RouteException("010118", "320402", "street_lighting", 1, "天宁区路灯由市照明处管"),
+             RouteException("010118", "320402001", "street_office", 3, "红梅街道路灯由街道自管")]
+    d = route_case(lamp, CHAIN, LIGHTS, types, exceptions=rules)
+    assert d.unit_code == "U-320402001-street_office" and "红梅街道路灯由街道自管" in d.reason
+    d = route_case(lamp, CHAIN, LIGHTS, types, exceptions=rules[:2])
+    assert d.unit_code == "U-320400-street_lighting"
+    d = route_case(lamp, WUJIN, LIGHTS, types, exceptions=rules)  # only the major class rule reaches 武进
+    assert d.unit_code == "U-320400-city_management" and "全市公用设施由市局管" in d.reason
+
+
+def test_an_exception_without_its_unit_falls_back_to_the_manual_and_says_so(catalog, types, exceptions):
+    no_office = _units(("320402", "city_management", 2, "天宁区城市管理局"))
+    d = route_case(catalog["010118"], CHAIN, no_office, types, exceptions=exceptions)
+    assert d.unit_code == "U-320402-city_management"
+    assert "未设城市照明管理处" in d.reason and "按指挥手册" in d.reason
+
+
+def test_escalation_past_the_exceptions_unit_type_returns_to_the_manual(catalog, types):
+    rule = [RouteException("010118", "320402", "street_office", 3, "天宁区路灯由街道管养")]
+    d = route_case(catalog["010118"], CHAIN, FULL, types, exceptions=rule, level=2)
+    # the street office exists only at level 3: one level up there is none, so the manual's rule
+    assert d.unit_code == "U-320402-city_management" and d.handling_level == 2
+
+
+def test_emergencies_have_no_area_exceptions(catalog, types):
+    fire = _first(catalog, "emergency", unit_type="fire_rescue")
+    rule = [RouteException(fire.code, "320402", "city_management", 2, "不应生效")]
+    d = route_case(fire, CHAIN, FULL, types, severity=4, exceptions=rule)
+    assert d.unit_code == "U-320402-fire_rescue" and "不应生效" not in d.reason

@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 ADMIN = Principal("user", "admin", "admin", "320400")
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
 GRIDS = [r.code for r in rect_city() if r.level == 5]
-CATEGORIES = ["020101", "040101", "010101"]
+CATEGORIES = ["020102", "040101", "010151"]
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_bad_kpi_requests_are_refused_and_read_nothing(world, demo_app, token_fo
 # ---- pages ------------------------------------------------------------------------------------------
 def _report(service, i):
     lon, lat = 119.902 + (i % 37) * 0.002, 31.702 + (i // 37) * 0.002
-    case, _ = service.intake({"category": "020101", "lon": lon, "lat": lat, "source": "patrol",
+    case, _ = service.intake({"category": "020102", "lon": lon, "lat": lat, "source": "patrol",
                               "description": f"第{i}件"}, OFFICER)
     return case["id"]
 
@@ -255,7 +255,7 @@ def test_api_pages_with_after_and_counts_only_when_asked(demo_app, token_for):
     made = []
     for i in range(7):
         resp = client.post("/api/v1/events", headers=headers, json={
-            "category": "020101", "lon": 119.95 + i * 0.003, "lat": 31.78, "source": "patrol"})
+            "category": "020102", "lon": 119.95 + i * 0.003, "lat": 31.78, "source": "patrol"})
         assert resp.status_code == 201, resp.get_json()
         made.append(resp.get_json()["id"])
     body = client.get("/api/v1/events?per_page=3", headers=headers).get_json()

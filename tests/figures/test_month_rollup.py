@@ -22,7 +22,7 @@ from dispatch.city_time import CITY_TZ
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
-GARBAGE, FIRE = "020101", "040101"
+GARBAGE, FIRE = "020102", "040101"
 GRIDS = [r.code for r in rect_city() if r.level == 5]
 # Points in different grids of both districts (rect_city: 320402 west, 320403 east).
 POINTS = [(119.905, 31.705), (119.925, 31.745), (119.945, 31.775), (119.955, 31.705), (119.975, 31.735),
@@ -173,7 +173,7 @@ def test_changes_through_the_service_are_read_incrementally(world):
     # late: past the 4 working hours of exposed garbage; the supervised and escalated one stays open
     clock.now += timedelta(hours=6)
     c = service.act(cases[3]["id"], OFFICER, "supervise", cases[3]["version"])
-    service.act(c["id"], OFFICER, "escalate", c["version"])
+    service.act(c["id"], OFFICER, "escalate", c["version"], note="区级协调不了，请市级处置")
     c = cases[4]
     c = service.act(c["id"], handler(c), "resolve", c["version"], note="已清运")
     c = service.act(c["id"], OFFICER, "verify", c["version"])

@@ -18,7 +18,7 @@ from dispatch.city_time import CITY_TZ
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 OFFICER = Principal("user", "officer", "duty_officer", "320400")
-GARBAGE, FIRE = "020101", "040101"
+GARBAGE, FIRE = "020102", "040101"
 D1, D2 = "320402", "320403"
 GRIDS = [r.code for r in rect_city() if r.level == 5]
 
@@ -274,7 +274,7 @@ def test_wall_screens_share_a_snapshot_until_a_case_changes(demo_app, token_for)
     assert snapshot(services) is first  # no case event since: shared
     client = demo_app.test_client()
     r = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token_for()}"},
-                    json={"category": "020101", "lon": 119.95, "lat": 31.78, "description": "共享快照测试",
+                    json={"category": "020102", "lon": 119.95, "lat": 31.78, "description": "共享快照测试",
                           "source": "hotline"})
     assert r.status_code == 201, r.get_json()
     fresh = snapshot(services)

@@ -24,7 +24,7 @@ NS = "/live"
 
 # 天宁区 (320402): the point the API tests use; 溧阳市 (320481) is another district.
 TIANNING, LIYANG = "320402", "320481"
-GARBAGE = "020101"  # exposed garbage: an event category routed to a district bureau
+GARBAGE = "020102"  # exposed garbage: an event category routed to a district bureau
 
 
 # ---- Redis -------------------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _history(demo_data, n: int) -> None:
     service = CaseService(demo_data.db, AreaDirectory(demo_data.db))
     for i in range(n):
         lon, lat = demo_data.point_in(TIANNING if i % 3 else LIYANG, 1000 + i)
-        service.intake({"category": "020101", "lon": lon, "lat": lat, "description": "历史", "source": "api"}, None)
+        service.intake({"category": "020102", "lon": lon, "lat": lat, "description": "历史", "source": "api"}, None)
 
 
 def test_resync_while_cases_keep_coming_has_no_gap_no_duplicate_and_stays_in_order(live_server, demo_data,
