@@ -50,7 +50,7 @@ from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
 from dispatch.stages import stage_clocks
-from dispatch.working_time import clock_of
+from dispatch.working_time import clock_of, extension_unit
 from dispatch.units import index_units
 from geo.locator import OutsideCity
 
@@ -460,13 +460,18 @@ class CaseService:
                 st[k] = _iso(st[k])
         return out
 
-    def _new_stages(self, state: str, reported: datetime, time_unit: str) -> list[dict]:
-        """The stage clocks of a report written this instant: 受理 open since the report (none for a merged one)."""
+    def _new_stages(self, state: str, reported: datetime, time_unit: str,
+                    reported_iso: str | None = None) -> list[dict]:
+        """The stage clocks of a report written this instant: 受理 open since the report (none for a merged one).
+        What stage_clocks answers for it, worked out directly (intake's hot path: one deadline, no
+        elapsed-time sums; tests/demo/test_runner.py holds the two equal): no time has gone, so neither late
+        nor warned."""
         if state != "reported":
             return []
-        stamps = dict.fromkeys(_STAGE_STAMPS)
-        stamps["reported_at"] = reported
-        return self._stage_list(stamps, state, time_unit, reported)
+        stage = self.rules.stage("accept")
+        deadline = self.calendar.working_deadline(reported, stage.limit_hours, extension_unit(time_unit))
+        return [{"name": "accept", "label": stage.label, "started_at": reported_iso or _iso(reported),
+                 "deadline": _iso(deadline), "done_at": None, "overdue": False, "warning": False, "paused": False}]
 
     @staticmethod
     def _suspension(case: Case) -> dict | None:
@@ -892,7 +897,7 @@ class CaseService:
             "accepted_at": None, "rejected_at": None, "dispatched_at": None, "resolved_at": None,
             "closed_at": None, "updated_at": at if updated is reported else _iso(updated),
             **dict.fromkeys(_WAVE2_STAMPS), "warning_at": None, "check_result": None,
-            "stages": self._new_stages(state, reported, v["time_unit"]),
+            "stages": self._new_stages(state, reported, v["time_unit"], at),
             "suspension": None, "assists": [], "supervision": [], "supervision_level": None,
             "supervision_deadline": None, "urge_count": 0, "reassign_count": 0, "reopen_count": 0,
             "penalties": [], "penalty_points": 0.0, "callback": None,

@@ -286,3 +286,23 @@ def test_a_backfill_lands_each_step_at_its_own_instant_whatever_the_tick(tmp_pat
     assert snap["headline"]["due"] == month["due"]
     assert snap["headline"]["on_time_rate"] == pytest.approx(month["on_time_rate"])
     db.dispose()
+
+
+def test_a_fresh_reports_stage_clock_is_the_one_read_back(world):
+    """Intake answers from the values it wrote (CaseService._fresh_case_dict, its 受理 stage worked out
+    directly): the same stage clock as the case read back at that instant, on either clock, at any hour."""
+    import random
+
+    service, clock = world
+    sim = SimulationRunner(service, seed=3, clock=clock)
+    assert sim.ready()
+    rng = random.Random(5)
+    officer = Principal("user", "officer", "duty_officer", "320400")
+    for i in range(60):
+        clock.now = T0 + timedelta(minutes=rng.uniform(0, 14 * 1440), microseconds=rng.randrange(10**6))
+        payload = sim.sim.report(clock.now)
+        answer, created = service.intake(payload, officer)
+        if answer["state"] != "reported":
+            continue
+        assert answer["stages"] == service.get(answer["id"], officer)["stages"], payload["category"]
+        assert [st["name"] for st in answer["stages"]] == ["accept"] and not answer["stages"][0]["warning"]
