@@ -933,7 +933,7 @@ class _Maker:
             other = None
             if rng.random() < r.reassign_after_return:
                 types = [cat.unit_type if t == "category" else t for t in r.reassign_unit_types]
-                other = pick_unit(self.unit_index, self.chains[c.gi], types, {L.unit})
+                other = pick_unit(self.unit_index, self.chains[c.gi], types, {L.unit, *L.assists})
             if other is not None:
                 return entered + round(m * MIN_US), "reassign", OFFICER, rng.choice(REASSIGN_NOTES), {"unit": other}
             return entered + round(m * MIN_US), "refuse_return", OFFICER, rng.choice(REDISPATCH_NOTES), _NO_KW

@@ -743,7 +743,8 @@ class Simulator:
             other = None
             if rrng.random() < r.reassign_after_return and self.units is not None:
                 types = [cat.unit_type if t == "category" and cat is not None else t for t in r.reassign_unit_types]
-                other = self.units(chain, types, {lead} if lead else set())
+                taken = {(a.get("unit") or {}).get("code") for a in case.get("assists") or []} | {lead}
+                other = self.units(chain, types, taken - {None})
             if other is not None:
                 steps.append(center("reassign", 5, 40, 15, 0.1, rng.choice(REASSIGN_NOTES), unit=other))
             else:
