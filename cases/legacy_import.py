@@ -1,9 +1,10 @@
 """Historical cases from a legacy system (the `import-cases` command of CONTRACT.md).
 
-:func:`import_cases` reads a CSV with the columns of :data:`COLUMNS` (UTF-8, optional BOM, header
-row; times ISO 8601 *with* an offset, empty = never happened), checks every row first and refuses
-the whole file with :class:`CaseImportError` — every defect with its line number, in Chinese —
-if any row is bad. Otherwise it writes every case in one transaction, in batches of a Core
+:func:`import_cases` reads a CSV with the columns of :data:`COLUMNS` and any of the optional
+:data:`OPTIONAL_COLUMNS` (UTF-8, optional BOM, header row; times ISO 8601 *with* an offset, empty =
+never happened; a file without the optional columns imports as before), checks every row first and
+refuses the whole file with :class:`CaseImportError` — every defect with its line number, in Chinese
+— if any row is bad. Otherwise it writes every case in one transaction, in batches of a Core
 ``INSERT`` executemany (no ORM objects), each followed by one ``INSERT … SELECT`` that makes the
 batch's history rows in the database; a crash leaves nothing half-imported.
 
@@ -21,8 +22,17 @@ How a legacy row becomes a case
 * ``deadline_at`` is taken as given (authoritative, never recomputed; empty = no deadline);
 * an empty ``unit_code`` is routed with :func:`dispatch.routing.route_case` at the category's
   level (the reason is recorded in ``route_reason``); a given one is kept (it must exist);
-* the state follows from the latest time: closed_at → closed, resolved_at → resolved,
+* the state follows from the latest step: voided_at → voided (作废); suspended_at without a later
+  resumed_at → suspended (挂账, approved), from the state its other times give (signed, dispatched or
+  accepted: ``state_before_suspension``) and with the handling time its deadline had left then
+  (``suspension_remaining_hours``, so that 解挂 in the platform moves the deadline as for any case);
+  else closed_at → closed, verified_at → verified, resolved_at → resolved, signed_at → signed,
   dispatched_at → dispatched, rejected_at → rejected, accepted_at → accepted, else reported;
+* the times must follow the lifecycle's order (CONTRACT.md): every time at or after the report; signed
+  ≥ dispatched, resolved ≥ signed, verified ≥ resolved, closed ≥ verified, resumed ≥ suspended ≥
+  accepted; a signed_at needs a dispatched_at, a verified_at a resolved_at, a resumed_at a suspended_at;
+  nothing happens after 作废 or during a 挂账 that was not lifted; 作废 excludes 结案 and 不予立案;
+* ``external_ref`` (the hotline's ticket number, at most 64 characters) is stored as it is;
 * the legacy id is kept, without a schema change, in the unique ``idempotency_key`` column as
   ``legacy:<case_id>`` — so importing the same file again is refused row by row as duplicates;
 * one ``case_history`` row per case (action ``import``), no ``case_events`` rows: history is
@@ -51,20 +61,28 @@ from data.models import Unit as UnitRow
 from dispatch.lifecycle import STATE_LABELS
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 from dispatch.routing import LEVEL_NAMES, route_case
+from dispatch.working_time import extension_unit
 
-__all__ = ["COLUMNS", "LEGACY_PREFIX", "CaseImportError", "ImportReport", "import_cases", "legacy_key"]
+__all__ = ["ALL_COLUMNS", "COLUMNS", "LEGACY_PREFIX", "OPTIONAL_COLUMNS", "CaseImportError", "ImportReport",
+           "import_cases", "legacy_key"]
 
 UTC = timezone.utc
 COLUMNS = ("case_id", "category_code", "lon", "lat", "source", "reported_at", "accepted_at", "rejected_at",
            "dispatched_at", "unit_code", "deadline_at", "resolved_at", "closed_at", "rework_count",
            "extension_count")
+# optional (CONTRACT.md, wave 2): a file may carry any of them, in any place; absent = empty
+OPTIONAL_COLUMNS = ("signed_at", "verified_at", "voided_at", "suspended_at", "resumed_at", "external_ref")
+ALL_COLUMNS = COLUMNS + OPTIONAL_COLUMNS
 TIME_COLUMNS = ("reported_at", "accepted_at", "rejected_at", "dispatched_at", "deadline_at", "resolved_at",
-                "closed_at")
+                "closed_at", "signed_at", "verified_at", "voided_at", "suspended_at", "resumed_at")
 LABELS = {"case_id": "原编号", "category_code": "事件类别", "lon": "经度", "lat": "纬度", "source": "来源渠道",
           "reported_at": "上报时间", "accepted_at": "立案时间", "rejected_at": "不予立案时间",
           "dispatched_at": "派遣时间", "unit_code": "处置单位", "deadline_at": "处置时限",
           "resolved_at": "处置完成时间", "closed_at": "结案时间", "rework_count": "返工次数",
-          "extension_count": "延期次数"}
+          "extension_count": "延期次数", "signed_at": "签收时间", "verified_at": "核查通过时间",
+          "voided_at": "作废时间", "suspended_at": "挂账时间", "resumed_at": "解挂时间",
+          "external_ref": "外部工单号"}
+MAX_EXTERNAL_REF = 64   # cases.external_ref is String(64)
 LEGACY_PREFIX = "legacy:"
 MAX_CASE_ID = 100 - len(LEGACY_PREFIX)   # idempotency_key is String(100)
 IMPORT_ACTOR = "system:import"
@@ -85,9 +103,9 @@ BATCH_SIZE = 2000
 _IN_CHUNK = 500   # keys per IN (…) when looking for already imported cases
 _ID_CHUNK = 5000  # keys per IN (…) when reading back the ids of a written batch
 
-_COL = {name: i for i, name in enumerate(COLUMNS)}
+_COL = {name: i for i, name in enumerate(ALL_COLUMNS)}
 _LEGACY_TIMES = ("reported_at", "accepted_at", "rejected_at", "dispatched_at", "resolved_at", "closed_at",
-                 "deadline_at")
+                 "deadline_at", "signed_at", "verified_at", "voided_at", "suspended_at", "resumed_at")
 _CASE_TIMES = _LEGACY_TIMES + ("updated_at",)
 
 
@@ -169,8 +187,9 @@ def _file_stamp(path) -> tuple[int, int] | None:
 
 
 def _data_rows(path):
-    """Yields (line, fields in COLUMNS order) per data row, or (line, None, message) for a row of the
-    wrong width; raises _FileProblem for a file that cannot be read on. Holds one row at a time."""
+    """Yields (line, fields in ALL_COLUMNS order, "" for an optional column the file has not) per data
+    row, or (line, None, message) for a row of the wrong width; raises _FileProblem for a file that
+    cannot be read on. Holds one row at a time."""
     p = Path(path)
     reader = None
     try:
@@ -181,7 +200,7 @@ def _data_rows(path):
                 raise _FileProblem(0, "文件为空（缺少表头行）")
             names = [h.strip() for h in header]
             missing = [c for c in COLUMNS if c not in names]
-            extra = [h for h in names if h not in COLUMNS]
+            extra = [h for h in names if h not in ALL_COLUMNS]
             dups = sorted({h for h in names if names.count(h) > 1})
             if missing or extra or dups:
                 parts = []
@@ -191,10 +210,22 @@ def _data_rows(path):
                     parts.append("多余的列 " + "、".join(h or "（空列名）" for h in extra))
                 if dups:
                     parts.append("重复的列 " + "、".join(dups))
-                raise _FileProblem(1, "表头不符：" + "；".join(parts) + "。须恰好为：" + ",".join(COLUMNS))
-            order = [names.index(c) for c in COLUMNS]
-            identity = order == list(range(len(COLUMNS)))
-            width = len(COLUMNS)
+                raise _FileProblem(1, "表头不符：" + "；".join(parts) + "。须包含：" + ",".join(COLUMNS)
+                                   + "；可选：" + ",".join(OPTIONAL_COLUMNS))
+            width = len(names)
+            absent = [c for c in OPTIONAL_COLUMNS if c not in names]
+            # the fast paths: the file's columns in our order (with or without the optional ones)
+            present = [c for c in ALL_COLUMNS if c in names]
+            order = [names.index(c) for c in present]
+            identity = order == list(range(width))
+            if identity and not absent:
+                pick = None
+            elif identity and present == list(COLUMNS):
+                pad = [""] * len(OPTIONAL_COLUMNS)
+                pick = lambda fields: fields + pad  # noqa: E731
+            else:
+                index = [names.index(c) if c in names else None for c in ALL_COLUMNS]
+                pick = lambda fields: [fields[i] if i is not None else "" for i in index]  # noqa: E731
             last = reader.line_num
             for fields in reader:
                 line = last + 1              # first physical line of this record
@@ -204,7 +235,7 @@ def _data_rows(path):
                 if len(fields) != width:
                     yield line, None, f"字段数为 {len(fields)}，表头为 {width} 列"
                     continue
-                yield line, (fields if identity else [fields[i] for i in order]), None
+                yield line, (fields if pick is None else pick(fields)), None
     except FileNotFoundError:
         raise _FileProblem(0, f"文件不存在：{p}")
     except IsADirectoryError:
@@ -268,10 +299,18 @@ def _coord(text: str, col: str, lo: float, hi: float, out: list[str]) -> float |
 
 
 def _state_of(t: dict) -> str:
+    if t["voided_at"]:
+        return "voided"
+    if t["suspended_at"] and not t["resumed_at"]:
+        return "suspended"
     if t["closed_at"]:
         return "closed"
+    if t["verified_at"]:
+        return "verified"
     if t["resolved_at"]:
         return "resolved"
+    if t["signed_at"]:
+        return "signed"
     if t["dispatched_at"]:
         return "dispatched"
     if t["rejected_at"]:
@@ -279,6 +318,28 @@ def _state_of(t: dict) -> str:
     if t["accepted_at"]:
         return "accepted"
     return "reported"
+
+
+def _state_before_suspension(t: dict) -> str:
+    """The state a case left for 挂账, from its other times (all at or before the suspension: checked)."""
+    if t["resolved_at"]:
+        return "rework"        # resolved, then sent back: only a reworked case is in hand again
+    if t["signed_at"]:
+        return "signed"
+    if t["dispatched_at"]:
+        return "dispatched"
+    return "accepted"
+
+
+# the lifecycle's steps in their order (each at or after the one before, when both happened)
+_ORDER = ("accepted_at", "dispatched_at", "signed_at", "resolved_at", "verified_at", "closed_at")
+# steps that need acceptance first (立案): everything the unit and the check do, and 挂账
+_AFTER_ACCEPT = ("dispatched_at", "signed_at", "resolved_at", "verified_at", "closed_at", "suspended_at",
+                 "resumed_at")
+# what must have happened before a step can (a 签收 needs a 派遣, …)
+_NEEDS = (("signed_at", "dispatched_at"), ("verified_at", "resolved_at"), ("resumed_at", "suspended_at"))
+_STEPS = ("accepted_at", "rejected_at", "dispatched_at", "signed_at", "resolved_at", "verified_at", "closed_at",
+          "suspended_at", "resumed_at")
 
 
 def _time_rules(t: dict, now: datetime, out: list[str]) -> None:
@@ -289,22 +350,45 @@ def _time_rules(t: dict, now: datetime, out: list[str]) -> None:
         if col != "deadline_at" and v is not None and v > now + FUTURE_SLACK:   # a deadline may lie ahead
             out.append(f"{_label(col)}晚于当前时间（历史案件的时间不能在将来）")
     if rep is not None:
-        for col in ("accepted_at", "rejected_at", "dispatched_at", "resolved_at", "closed_at", "deadline_at"):
+        for col in ("accepted_at", "rejected_at", "dispatched_at", "resolved_at", "closed_at", "deadline_at",
+                    "signed_at", "verified_at", "voided_at", "suspended_at", "resumed_at"):
             v = t[col]
             if v is not None and v < rep:
                 out.append(f"{_label(col)}早于上报时间（{_label('reported_at')}）")
     acc, rej = t["accepted_at"], t["rejected_at"]
     if acc is not None and rej is not None:
         out.append("立案时间与不予立案时间同时存在：一件案件只能立案或不予立案")
-    later = [c for c in ("dispatched_at", "resolved_at", "closed_at") if t[c] is not None]
+    later = [c for c in _AFTER_ACCEPT if t[c] is not None]
     if later and rej is not None:
         out.append("不予立案的案件不能有" + "、".join(LABELS[c] for c in later))
     elif later and acc is None:
         out.append("有" + "、".join(LABELS[c] for c in later) + "却没有立案时间（accepted_at）")
-    seq = [c for c in ("accepted_at", "dispatched_at", "resolved_at", "closed_at") if t[c] is not None]
+    for step, before in _NEEDS:
+        if t[step] is not None and t[before] is None:
+            out.append(f"有{LABELS[step]}却没有{_label(before)}")
+    seq = [c for c in _ORDER if t[c] is not None]
     for a, b in zip(seq, seq[1:]):
         if t[b] < t[a]:
             out.append(f"{_label(b)}早于{_label(a)}")
+    sus, res, void = t["suspended_at"], t["resumed_at"], t["voided_at"]
+    if sus is not None and acc is not None and sus < acc:
+        out.append(f"{_label('suspended_at')}早于{_label('accepted_at')}")
+    if sus is not None and res is not None and res < sus:
+        out.append(f"{_label('resumed_at')}早于{_label('suspended_at')}（再次挂账的案件只填最近一次挂账时间，解挂时间留空）")
+    elif sus is not None and res is None:    # on 挂账 since then: nothing else happened after it
+        done = [c for c in ("verified_at", "closed_at") if t[c] is not None]
+        if done:
+            out.append("挂账未解挂的案件不能有" + "、".join(_label(c) for c in done))
+        for col in ("accepted_at", "dispatched_at", "signed_at", "resolved_at"):
+            if t[col] is not None and t[col] > sus:
+                out.append(f"{_label(col)}晚于{_label('suspended_at')}（挂账未解挂，案件不再办理）")
+    if void is not None:
+        for col, what in (("closed_at", "结案"), ("rejected_at", "不予立案")):
+            if t[col] is not None:
+                out.append(f"作废时间与{LABELS[col]}同时存在：作废的案件不能再{what}")
+        for col in _STEPS:
+            if t[col] is not None and t[col] > void:
+                out.append(f"{_label(col)}晚于{_label('voided_at')}（作废后案件不再办理）")
 
 
 @dataclass
@@ -319,6 +403,7 @@ class _Row:
     times: dict
     rework: int
     extension: int
+    external_ref: str | None = None
 
 
 def _existing_keys(service: CaseService, keys: list[str]) -> set[str]:
@@ -377,7 +462,7 @@ class _Checker:
         with service.db.engine.connect() as conn:
             self.units = {code: level for code, level in conn.execute(select(UnitRow.code, UnitRow.level))}
         self.sources = set(SOURCES)
-        self.i = {c: _COL[c] for c in COLUMNS}
+        self.i = {c: _COL[c] for c in ALL_COLUMNS}
         self.i_times = [(c, _COL[c]) for c in TIME_COLUMNS]
 
     def row(self, line: int, f: list[str], out: list[str]) -> _Row:
@@ -409,7 +494,10 @@ class _Checker:
         _time_rules(times, self.now, out)
         rework = _count(f[i["rework_count"]], "rework_count", out)
         extension = _count(f[i["extension_count"]], "extension_count", out)
-        return _Row(line, case_id, category, lon, lat, source, unit_code, times, rework, extension)
+        ref = f[i["external_ref"]] or None
+        if ref is not None and len(ref) > MAX_EXTERNAL_REF:
+            out.append(f"{_label('external_ref')}过长（最多 {MAX_EXTERNAL_REF} 个字符）")
+        return _Row(line, case_id, category, lon, lat, source, unit_code, times, rework, extension, ref)
 
 
 def _id_ok(case_id: str) -> bool:
@@ -601,6 +689,7 @@ def _write(service: CaseService, path, scan: _Scan, now: datetime, batch_size: i
     locator = service.areas.locator()
     unit_index, types = service._routing_refs()
     unit_names = dict(service._unit_names)
+    calendar = service.calendar
     with service.db.engine.connect() as conn:
         unit_levels = {code: (level, name) for code, level, name in
                        conn.execute(select(UnitRow.code, UnitRow.level, UnitRow.name))}
@@ -660,8 +749,14 @@ def _write(service: CaseService, path, scan: _Scan, now: datetime, batch_size: i
                         "assist_units": assist, "handling_level": level, "route_reason": reason,
                         "report_upward": upward, "time_unit": cat.time_unit, "supervised": False,
                         "escalation_count": 0, "rework_count": r.rework, "extension_count": r.extension,
-                        "v_updated_at": now_naive,
+                        "v_updated_at": now_naive, "external_ref": r.external_ref,
+                        "state_before_suspension": None, "suspension_remaining_hours": None,
                     }
+                    if state == "suspended":   # 挂账: where it goes back to, and the handling time it had left
+                        p["state_before_suspension"] = _state_before_suspension(t)
+                        if t["deadline_at"] is not None:
+                            p["suspension_remaining_hours"] = calendar.working_time_between(
+                                t["suspended_at"], t["deadline_at"], extension_unit(cat.time_unit))
                     for c in _LEGACY_TIMES:
                         v = t[c]
                         p["v_" + c] = None if v is None else v.replace(tzinfo=None)   # already UTC

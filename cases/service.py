@@ -50,7 +50,7 @@ from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
 from dispatch.routing import route_case
 from dispatch.stages import stage_clocks
-from dispatch.working_time import clock_of
+from dispatch.working_time import clock_of, extension_unit
 from dispatch.units import index_units
 from geo.locator import OutsideCity
 
@@ -190,10 +190,13 @@ _CREATE_KEYS = ("state", "version", "category_code", "kind", "source", "descript
                 "district_code", "severity", "reporter_phone", "reporter_count", "idempotency_key", "unit_code",
                 "assist_units", "handling_level", "route_reason", "report_upward", "time_unit", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "deadline_at",
-                "updated_at", "external_ref", "external_system")
+                "updated_at", "external_ref", "external_system", "urge_count", "reassign_count", "reopen_count",
+                "penalty_points")
 # A merged report has no route, unit or deadline of its own (NULL, as the ORM wrote it).
 _MERGED_KEYS = tuple(k for k in _CREATE_KEYS if k not in ("unit_code", "assist_units", "handling_level",
                                                            "deadline_at")) + ("merged_into_id",)
+# the lifecycle's counters a new case starts at (their ORM defaults: the prepared INSERT binds every key)
+_ZERO_COUNTS = {"urge_count": 0, "reassign_count": 0, "reopen_count": 0, "penalty_points": 0.0}
 _HISTORY_KEYS = ("case_id", "at", "actor", "action", "from_state", "to_state", "note")
 _EVENT_KEYS = ("case_id", "type", "at", "grid_code", "unit_code")
 _BUMP_TARGET = (update(Case)
@@ -474,13 +477,18 @@ class CaseService:
                 st[k] = _iso(st[k])
         return out
 
-    def _new_stages(self, state: str, reported: datetime, time_unit: str) -> list[dict]:
-        """The stage clocks of a report written this instant: 受理 open since the report (none for a merged one)."""
+    def _new_stages(self, state: str, reported: datetime, time_unit: str,
+                    reported_iso: str | None = None) -> list[dict]:
+        """The stage clocks of a report written this instant: 受理 open since the report (none for a merged one).
+        What stage_clocks answers for it, worked out directly (intake's hot path: one deadline, no
+        elapsed-time sums; tests/demo/test_runner.py holds the two equal): no time has gone, so neither late
+        nor warned."""
         if state != "reported":
             return []
-        stamps = dict.fromkeys(_STAGE_STAMPS)
-        stamps["reported_at"] = reported
-        return self._stage_list(stamps, state, time_unit, reported)
+        stage = self.rules.stage("accept")
+        deadline = self.calendar.working_deadline(reported, stage.limit_hours, extension_unit(time_unit))
+        return [{"name": "accept", "label": stage.label, "started_at": reported_iso or _iso(reported),
+                 "deadline": _iso(deadline), "done_at": None, "overdue": False, "warning": False, "paused": False}]
 
     @staticmethod
     def _suspension(case: Case) -> dict | None:
@@ -829,7 +837,7 @@ class CaseService:
              "report_upward": decision.report_upward, "time_unit": category.time_unit, "supervised": False,
              "escalation_count": 0, "rework_count": 0, "extension_count": 0, "occurred_at": req.occurred_at,
              "reported_at": now, "deadline_at": job.deadline, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system}
+             "external_ref": req.external_ref, "external_system": req.external_system, **_ZERO_COUNTS}
         case_id = v["id"] = st.create.insert(cur, v)
         h = {"case_id": case_id, "at": now, "actor": job.actor, "action": "report", "from_state": None,
              "to_state": "reported", "note": f"{SOURCE_LABELS[req.source]}上报；{decision.reason}"}
@@ -853,7 +861,7 @@ class CaseService:
              "route_reason": f"与案件 #{target_id} 同类且相距不足 {self.dedupe_meters:g} 米、{self.dedupe_hours:g} 小时内，合并",
              "report_upward": False, "supervised": False, "escalation_count": 0, "rework_count": 0,
              "extension_count": 0, "occurred_at": req.occurred_at, "reported_at": now, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system}
+             "external_ref": req.external_ref, "external_system": req.external_system, **_ZERO_COUNTS}
         dup_id = v["id"] = st.merged.insert(cur, v)
         h = {"case_id": dup_id, "at": now, "actor": job.actor, "action": "merge", "from_state": None,
              "to_state": "merged", "note": f"重复上报，已合并到案件 #{target_id}"}
@@ -907,7 +915,7 @@ class CaseService:
             "accepted_at": None, "rejected_at": None, "dispatched_at": None, "resolved_at": None,
             "closed_at": None, "updated_at": at if updated is reported else _iso(updated),
             **dict.fromkeys(_WAVE2_STAMPS), "warning_at": None, "check_result": None,
-            "stages": self._new_stages(state, reported, v["time_unit"]),
+            "stages": self._new_stages(state, reported, v["time_unit"], at),
             "suspension": None, "assists": [], "supervision": [], "supervision_level": None,
             "supervision_deadline": None, "urge_count": 0, "reassign_count": 0, "reopen_count": 0,
             "penalties": [], "penalty_points": 0.0, "callback": None,

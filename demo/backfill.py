@@ -13,24 +13,34 @@ What a day is made of
   simulator's arrivals).
 * Each report is the live simulator's (:meth:`Simulator.report`: category mix, position by
   population, source, description, phone, about 3 % repeats), located in the real grids (the
-  locator in bulk), routed with :func:`dispatch.routing.route_case`, its deadline on the
-  category's clock (working time on the calendar, or calendar time: as intake counts it), and deduplicated as intake does (same category, within the service's
-  metres and hours, into a case still open then: the report becomes a ``merged`` row).
-* Its life follows the rules and delays of :meth:`Simulator.next_steps` (the command center round
-  the clock in calendar minutes; units and on-site checkers in office hours, emergencies and the
-  calendar-clock categories in calendar minutes; returns, extensions and their approval, rework,
-  late resolutions, leaders' supervision of overdue cases) plus what a running server adds: the scheduler's escalation of a
-  case still in hand a minute after its deadline. ``outcomes`` in the data file adds a few cases
-  that stay open for weeks (``stuck``) and a few suspended ones (挂账), so months close at 97–99 %.
-  Steps after ``now`` are not taken: the case is written as it stands now.
-* Rows are the ones intake and act write: the case row (states and stamps as
-  :func:`dispatch.lifecycle.plan_transition` sets them, version = its audit rows), one
-  ``case_history`` row per transition (actors as the live runner's people: ``sim:duty_officer``,
-  ``sim:unit:<unit>``, ``sim:grid:<grid>``, ``sim:leader``, ``system:scheduler``; notes and
-  details as the service writes them) and one ``case_events`` outbox row per history row. A write
-  holds whole days (about CHUNK_CASES cases) with every row of their cases; within it the outbox rows
-  are in time order, so ``seq`` grows with time. The rows are made with the ids the database is
-  expected to give next and renumbered in the write's transaction if intake took those meanwhile.
+  locator in bulk), routed with :func:`dispatch.routing.route_case`, given intake's provisional
+  deadline on the category's clock, and deduplicated as intake does (same category, within the
+  service's metres and hours, into a case still open then: the report becomes a ``merged`` row).
+* Its life follows the rules, delays and rates of :meth:`Simulator.next_steps` and
+  :class:`demo.profile.LifeRates` (data/demo_history.json, ``outcomes``, with the reasons): the
+  command center round the clock in calendar minutes; units, grid members and on-site checkers in
+  office hours, emergencies and the calendar-clock categories in calendar minutes. 核实 by the grid
+  member (some unfounded, not filed), 作废, 退回 then 改派 or 驳回, 延期 approved or denied, 挂账
+  requests approved (and 解挂 days later) or denied, 协办 with the assisting unit's own sign and
+  report, a leader's 督办, rework, late resolutions, 回访 of people's cases and 重办 of some
+  unsatisfied ones; plus what a running server's scheduler adds (CaseService.remind_due, the rules
+  of data/catalog/center_rules.json): a 催办 on the first round after the handling clock's warning
+  (80 %) and a 督办 a level up on the first round after its deadline, for cases in the unit's hands
+  then, once per deadline (the ``auto_*_deadline`` marks). The handling deadline and its warning
+  count from 派遣 (改派, 重办 restart them; 延期 and 解挂 move them). A few cases stay open for weeks
+  (``stuck``), so months close at 97–99 %. Steps after ``now`` are not taken: the case is written
+  as it stands now.
+* Rows are the ones intake and act write: the case row (states, stamps, counters, penalty points
+  and marks as :func:`dispatch.lifecycle.plan_transition` sets them, version = its audit rows), one
+  ``case_history`` row per act (actors as the live runner's people: ``sim:duty_officer``,
+  ``sim:unit:<unit>`` (an assisting unit's too), ``sim:grid:<grid>``, ``sim:leader``,
+  ``system:scheduler``; notes and details as plan_transition makes them), one ``case_events``
+  outbox row per history row, and the ``case_assists``, ``case_supervision`` and ``case_penalties``
+  rows the acts carry (tests/demo/test_backfill.py replays every made case through plan_transition
+  and holds each row to it). A write holds whole days (about CHUNK_CASES cases) with every row of
+  their cases; within it the outbox rows are in time order, so ``seq`` grows with time. The rows are
+  made with the ids the database is expected to give next and renumbered in the write's transaction
+  if intake took those meanwhile.
 * With two cores the cases are made in a forked process while this one writes the previous chunk.
 
 Idempotent
@@ -63,7 +73,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from operator import itemgetter
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -72,16 +81,21 @@ from sqlalchemy import select
 from cases.service import CLOSED_FOR_DEDUPE, SOURCE_LABELS, CaseService, haversine_m
 from data.models import Case, Meta
 from data.models import Unit as UnitRow
+from demo.profile import HistoryProfile, load_profile
 from demo.runner import SIM_KEY_PREFIX
-from demo.simulator import (EXTENSION_REASONS, REDISPATCH_NOTES, REJECT_REASONS, RETURN_REASONS,
-                            REWORK_REASONS, SUPERVISE_NOTES, Simulator)
+from demo.simulator import (ASSIST_REPORT_NOTES, ASSIST_SIGN_NOTE, CALLBACK_NOTES, CHECK_NOTES, CHECK_REQUEST_NOTE,
+                            DENY_EXTENSION_NOTES, DENY_SUSPENSION_NOTES, EXTENSION_REASONS, REASSIGN_NOTES,
+                            REDISPATCH_NOTES, REJECT_REASONS, REOPEN_NOTES, RESUME_NOTE, RETURN_REASONS,
+                            REWORK_REASONS, SUPERVISE_NOTES, SUSPENSION_REASONS, UNFOUNDED_REJECT, VOID_REASONS,
+                            Simulator, pick_unit)
+from dispatch.lifecycle import HANDLING_STATES as HANDLING
+from dispatch.lifecycle import LEVEL_LABELS, RULES
 from dispatch.routing import find_exception, route_case
-from dispatch.working_time import WorkCalendar, clock_of, extension_unit
+from dispatch.working_time import WARNING_FRACTION, WorkCalendar, clock_of, extension_unit
 
 __all__ = ["DEFAULT_SEED", "HISTORY_KEY_PREFIX", "MARKER_KEY", "BackfillReport", "HistoryProfile",
            "OfficeTime", "backfill", "first_run_history", "load_profile", "missing_intervals"]
 
-PROFILE_PATH = Path(__file__).resolve().parent.parent / "data" / "demo_history.json"
 HISTORY_KEY_PREFIX = SIM_KEY_PREFIX + "history-"  # the live runner's prefix: it carries the open ones on
 MARKER_KEY = "demo_history"       # meta row: the intervals filled so far
 DEFAULT_SEED = 2026
@@ -96,20 +110,24 @@ CHUNK_CASES = 15000
 US = 1_000_000
 MIN_US = 60 * US
 HOUR_US = 3600 * US
-CALENDAR_US = {"minutes": MIN_US, "hours": HOUR_US, "days": 24 * HOUR_US}  # the calendar clock's units
+CALENDAR_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}  # the calendar clock's units
+ONE_US = timedelta(microseconds=1)
 DAY_US = 86400 * US
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 UTC = timezone.utc
 FAR = 1 << 62                     # "never" (beyond every table)
 
-IN_HAND = frozenset(("accepted", "dispatched", "signed", "returned", "rework"))
-STAMPS = {"accepted": 3, "rejected": 4, "dispatched": 5, "resolved": 6, "closed": 7}   # slots of _rows' stamps
+# plan_transition's stamps: the column each state sets when a case enters it (dispatch/lifecycle.py _STAMPS)
+_STATE_STAMPS = {"accepted": "accepted_at", "rejected": "rejected_at", "dispatched": "dispatched_at",
+                 "signed": "signed_at", "resolved": "resolved_at", "verified": "verified_at", "closed": "closed_at",
+                 "voided": "voided_at", "returned": "returned_at", "suspended": "suspended_at",
+                 "verifying": "check_requested_at"}
+_STAMP_COLUMNS = tuple(_STATE_STAMPS.values()) + ("resumed_at", "checked_at", "callback_at")
+_RESTARTS = ("dispatch", "reassign", "reopen")   # the moves that start the handling clock anew
+_NO_KW: dict = {}
 
 OFFICER, LEADER, SYSTEM = "sim:duty_officer", "sim:leader", "system:scheduler"
-SUSPEND_NOTES = ("涉及权属争议，需多部门协调，暂时挂账", "需纳入年度改造计划统一实施，暂时挂账",
-                 "当事人失联，待进一步核实，暂时挂账")
 NO_UNIT_NOTE = "无对应处置单位，挂账待协调"     # demo/runner.py's, when no unit can take a case
-ESCALATE_NOTE = "超过处置时限，系统自动升级"     # CaseService.escalate_overdue's
 
 
 _EPOCH_ORD = EPOCH.toordinal()
@@ -127,54 +145,13 @@ def _dt(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
-# ---- the profile (data/demo_history.json) -------------------------------------------------------------
-@dataclass(frozen=True)
-class HistoryProfile:
-    """Volumes and outcome shares of the demo history (the data file, read once)."""
-
-    reports_per_working_day: float
-    weekday_factors: tuple[float, ...]
-    weekend_factor: float
-    holiday_factor: float
-    off_day_patrol_kept: float
-    outcomes: dict
-    targets: dict
-
-    def day_volume(self, day: date, calendar: WorkCalendar) -> float:
-        """Reports expected on the local day ``day`` (before the hourly rhythm)."""
-        base = self.reports_per_working_day
-        if calendar.is_working_day(day):
-            return base * self.weekday_factors[day.weekday()]
-        return base * (self.holiday_factor if day in calendar.holidays else self.weekend_factor)
-
-    def live_rate_per_minute(self, at: datetime, calendar: WorkCalendar) -> float:
-        """The live simulator's daily-average rate for the day of ``at`` (reports a minute): the same
-        volume as the history, so that today compares fairly with the usual day on the wall."""
-        return self.day_volume(at.astimezone(calendar.tz).date(), calendar) / 1440.0
+def _iso(us: int) -> str:
+    """An instant as plan_transition writes it into a history row's details (aware UTC, isoformat)."""
+    return (EPOCH + timedelta(microseconds=us)).isoformat()
 
 
-_PROFILE: HistoryProfile | None = None
-
-
-def load_profile(path: str | Path | None = None) -> HistoryProfile:
-    """The profile of ``path`` (default: data/demo_history.json, cached)."""
-    global _PROFILE
-    if path is None and _PROFILE is not None:
-        return _PROFILE
-    with open(path or PROFILE_PATH, encoding="utf-8") as fh:
-        doc = json.load(fh)
-    factors = doc["weekday_factors"]["values"]
-    if len(factors) != 7:
-        raise ValueError("weekday_factors: 7 values (Monday … Sunday) expected")
-    profile = HistoryProfile(
-        reports_per_working_day=float(doc["reports_per_working_day"]), weekday_factors=tuple(factors),
-        weekend_factor=float(doc["weekend_factor"]), holiday_factor=float(doc["holiday_factor"]),
-        off_day_patrol_kept=float(doc["off_day_patrol_kept"]["value"]),
-        outcomes={k: v for k, v in doc["outcomes"].items() if not k.startswith("_")},
-        targets={k: tuple(v) for k, v in doc["targets"].items() if not k.startswith("_")})
-    if path is None:
-        _PROFILE = profile
-    return profile
+# ---- the profile: demo/profile.py (data/demo_history.json); load_profile and HistoryProfile are
+# re-exported here for the callers that knew them here (scheduler.py, bench/bench_backfill.py)
 
 
 # ---- working time on integers ------------------------------------------------------------------------
@@ -241,26 +218,30 @@ class OfficeTime:
 
     def deadline(self, t: int, amount: float, unit: str) -> int:
         """``WorkCalendar.working_deadline(t, amount, unit)``: the unit's clock (working_time.clock_of)
-        chooses calendar or office time, as it does for a live case."""
+        chooses calendar or office time, as it does for a live case. Calendar amounts go through
+        timedelta as the calendar's do, so that a fraction of a minute rounds alike."""
         if clock_of(unit) == "calendar":
-            return t + round(amount * CALENDAR_US[unit])
+            return t + timedelta(minutes=amount * CALENDAR_MINUTES[unit]) // ONE_US
         return self.add(t, round(amount * (HOUR_US if unit == "working_hours" else self.day_us)))
 
 
 # ---- made cases --------------------------------------------------------------------------------------
 class _Case:
-    """One report and its life until now. ``moves``: (at, action, to_state, role, note, details, extra)
-    in time order (role: who acts, resolved to an actor when written); ``merges``: (at, dup) of the
-    later reports merged into it."""
+    """One report and its life until now. ``moves``: (at, action, to_state, actor, note, details or None,
+    from_state, unit after) in time order, one per act(); ``life``: its columns now (:class:`_Life`);
+    ``merges``: (at, dup) of the later reports merged into it."""
 
     __slots__ = ("key", "source", "description", "lon", "lat", "gi", "grid", "district", "category", "severity",
                  "phone", "occurred", "reported", "unit", "assists", "level", "reason", "upward", "deadline", "moves",
-                 "merged_into", "merges", "id")
+                 "merged_into", "merges", "id", "life", "supervision", "penalties")
 
     def __init__(self):
         self.moves: list = []
         self.merges: list = []
+        self.supervision: list = []   # case_supervision rows (催办/督办), without the case id
+        self.penalties: list = []     # case_penalties rows (扣分), without the case id
         self.merged_into: _Case | None = None
+        self.life: _Life | None = None
         self.id = 0
         self.unit = self.assists = self.level = self.reason = self.upward = self.deadline = None
 
@@ -381,7 +362,8 @@ class _Maker:
         self.locator = service.areas.locator()
         if self.locator is None or not self.catalog:
             raise ValueError("数据库中还没有城市网格或事件目录，请先运行 seed-demo 或 import-grid")
-        self.sim = Simulator(self.catalog, records, seed=seed, key_prefix=None, calendar=self.calendar)
+        self.sim = Simulator(self.catalog, records, seed=seed, key_prefix=None, calendar=self.calendar,
+                             rates=profile.rates)
         self.chains = self.locator.chains
         g = self.locator.grids[0].geometry.representative_point()
         self.locator.locate_many([g.x], [g.y])  # builds the bulk raster here, before any fork
@@ -394,7 +376,6 @@ class _Maker:
         # the codes an exception may touch: only their cases pay for looking one up
         self._excepted = {e.category for e in self.exceptions}
         self.routes: dict = {}
-        self.escalations: dict = {}
         self.fallbacks: dict = {}
         self._units_by_area: dict[str, list] = defaultdict(list)  # read now: a forked maker uses no database
         with service.db.session() as s:
@@ -407,13 +388,11 @@ class _Maker:
         self.ot = OfficeTime(self.calendar, first_day - timedelta(days=3), last)
         off = self.tz.utcoffset(datetime(first_day.year, first_day.month, first_day.day))
         self.offset_us = off // timedelta(microseconds=1)
-        o = profile.outcomes
-        self.p_reject, self.p_return, self.p_late = o["reject"], o["return"], o["late"]
-        self.p_stuck, self.stuck_days = o["stuck"], tuple(o["stuck_working_days"])
-        self.p_suspend, self.p_rework, self.p_extend = o["suspend"], o["rework"], o["extend"]
-        self.ext_hours = tuple(float(h) for h in o["extension_hours"])
-        self.p_supervise = o["supervise_overdue"]
-        self.esc_round = int(o["escalation_round_seconds"] * US)
+        self.rates = profile.rates
+        self.rules = service.rules   # the center's rules: reminders, penalties, 督办 deadlines
+        self.urge_rule = next((x for x in self.rules.reminders if x.at == "warning" and x.kind == "urge"), None)
+        self.sup_rule = next((x for x in self.rules.reminders if x.at == "deadline" and x.kind == "supervise"), None)
+        self.round_us = round(self.rates.scheduler_round_seconds * US)
         self.dedupe_m, self.dedupe_hours = service.dedupe_meters, service.dedupe_hours
         self.dedupe_us = round(service.dedupe_hours * HOUR_US)
         self.cell = 1.1 * self.dedupe_m / 111_320.0
@@ -551,16 +530,6 @@ class _Maker:
             self.routes[key] = (d, place)
         return d.unit_code, d.assist_unit_codes, d.handling_level, d.reason, d.report_upward
 
-    def _escalated(self, c: _Case, level: int):
-        """(unit or None, route reason) of an escalation to ``level`` (CaseService._reroute)."""
-        key = (c.category.code, c.gi, c.severity, level)
-        hit = self.escalations.get(key)
-        if hit is None:
-            d = route_case(c.category, self.chains[c.gi], self.unit_index, self.unit_types, severity=c.severity,
-                           level=level, exceptions=self.exceptions)
-            hit = self.escalations[key] = (d.unit_code, f"升级至{d.reason}")
-        return hit
-
     def _fallback_unit(self, c: _Case) -> str | None:
         """demo/runner.py's _fallback_unit: the closest unit on the chain, preferring the category's
         unit type, then city management."""
@@ -599,192 +568,467 @@ class _Maker:
     def _night(self, t: int) -> bool:
         return ((t + self.offset_us) // HOUR_US) % 24 in (22, 23, 0, 1, 2, 3, 4, 5, 6)
 
+    def _round(self, t: int) -> int:
+        """The scheduler's first round at or after ``t`` (rounds every scheduler_round_seconds)."""
+        r = self.round_us
+        return -(-t // r) * r
+
+    # the columns act() writes, as plan_transition computes them (dispatch/lifecycle.py), on integers
+    def _hours(self, a: int, b: int, office: bool) -> float:
+        """calendar.working_time_between(a, b, extension_unit(time_unit)): hours on the case's clock."""
+        return (self.ot.between(a, b) if office else b - a) / HOUR_US
+
+    def _warning_between(self, start: int, deadline: int, time_unit: str, office: bool) -> int:
+        """lifecycle.warning_between: 80 % of the way from ``start`` to ``deadline`` on the case's clock."""
+        total = max(0.0, self._hours(start, deadline, office))
+        return self.ot.deadline(start, WARNING_FRACTION * total, extension_unit(time_unit))
+
+    def _do(self, c: _Case, L: "_Life", at: int, action: str, actor: str, note: str = "", *, unit: str | None = None,
+            hours: float | None = None, result: str | None = None, satisfaction: str | None = None,
+            level: int | None = None, rule: str | None = None) -> None:
+        """One act(): what plan_transition changes on the case (``L``), its details, the 协办, 催办/督办
+        and 扣分 rows it carries, and the history row (c.moves). ``level``: a 督办's level; ``rule``:
+        the id of the automatic reminder that sends it."""
+        frm = L.state
+        to = RULES[action].to_state or frm
+        cat = c.category
+        tu = cat.time_unit
+        office = cat.clock == "working"
+        stamps = L.stamps
+        details: dict = {}
+        if action == "resume":
+            to = L.before or "accepted"
+        if to != frm:
+            L.state = to
+            stamp = _STATE_STAMPS.get(to)
+            if stamp is not None and action != "resume":
+                stamps[stamp] = at
+            if L.pending is not None and to not in HANDLING:
+                details["dropped_extension_hours"] = L.pending
+                L.pending = None
+            if L.susp_req is not None and to not in HANDLING:
+                L.susp_req = None
+                details["dropped_suspension_request"] = True
+            if to in HANDLING and frm not in HANDLING:
+                L.hand_since = at
+
+        def penalize(act: str, reason: str) -> None:
+            points = self.rules.penalty(act)
+            if points > 0 and L.unit:
+                c.penalties.append((L.unit, points, act, reason, at))
+                L.penalty = L.penalty + points
+
+        if action in _RESTARTS:
+            target = unit
+            if action == "reassign":
+                L.reassigns += 1
+            elif action == "reopen":
+                target = None
+                L.reopens += 1
+                stamps["closed_at"] = None
+                penalize("reopen", "回访不满意，重办")
+            details["unit"] = target or L.unit
+            if target is not None and L.unit and target != L.unit:
+                details["previous_unit"] = L.unit
+            if target is not None:
+                L.unit = target
+            stamps["dispatched_at"] = at
+            stamps["signed_at"] = stamps["resolved_at"] = stamps["verified_at"] = None
+            L.deadline = self.ot.deadline(at, cat.time_limit, tu)
+            L.warning = self.ot.deadline(at, WARNING_FRACTION * cat.time_limit, tu)
+            details["deadline"] = _iso(L.deadline)
+            L.hand_since = at
+        elif action == "refuse_return":
+            details["unit"] = L.unit
+        elif action == "report_check":
+            stamps["checked_at"] = at
+            L.check_result = result
+            details["result"] = result
+        elif action == "rework":
+            L.reworks += 1
+        elif action == "extend":
+            L.pending = hours
+            details["hours"] = hours
+        elif action == "approve_extension":
+            asked, old = L.pending, L.deadline
+            new = self.ot.deadline(old, asked, extension_unit(tu))
+            start = max((t for t in (stamps["dispatched_at"], stamps["resumed_at"]) if t is not None), default=at)
+            L.deadline = new
+            L.warning = self._warning_between(min(start, new), new, tu, office)
+            L.extensions += 1
+            L.pending = None
+            details.update(hours=asked, old_deadline=_iso(old), new_deadline=_iso(new))
+        elif action == "deny_extension":
+            details["hours"] = L.pending
+            L.pending = None
+        elif action == "request_suspension":
+            L.susp_req = at
+        elif action == "deny_suspension":
+            L.susp_req = None
+        elif action in ("suspend", "approve_suspension"):
+            L.susp_req = None
+            L.before = frm
+            L.remaining = None if L.deadline is None else self._hours(at, L.deadline, office)
+            details["remaining_hours"] = None if L.remaining is None else round(L.remaining, 4)
+        elif action == "resume":
+            stamps["resumed_at"] = at
+            left, L.before, L.remaining = L.remaining, None, None
+            if left is not None and left > 0:
+                new = self.ot.deadline(at, left, extension_unit(tu))
+                L.deadline = new
+                L.warning = self._warning_between(at, new, tu, office)
+                details.update(remaining_hours=round(left, 4), new_deadline=_iso(new))
+        elif action == "add_assist":
+            L.assists[unit] = [at, None, None, None]
+            details["assist_unit"] = unit
+        elif action == "urge":
+            L.urges += 1
+            c.supervision.append(("urge", L.unit, None, at, None, L.deadline, actor, rule is not None, rule, note))
+            penalize("urge", note or "催办")
+        elif action == "supervise":
+            own = self.ot.deadline(at, self.rules.supervision_deadline_hours[cat.clock], extension_unit(tu))
+            L.supervised, L.sup_level, L.sup_deadline = True, level, own
+            c.supervision.append(("supervise", L.unit, level, at, own, L.deadline, actor, rule is not None, rule, note))
+            details.update(level=level, deadline=_iso(own))
+            penalize("supervise", note or f"{LEVEL_LABELS.get(level, '')}督办")
+        elif action == "callback":
+            stamps["callback_at"] = at
+            L.cb_result, L.cb_note = satisfaction, note or None
+            details["satisfaction"] = satisfaction
+        elif action == "void":
+            details["from_state"] = frm
+        c.moves.append((at, action, to, actor, note, details or None, frm, L.unit))
+
+    def _assist_act(self, c: _Case, L: "_Life", at: int, code: str, op: str, note: str) -> None:
+        """An assisting unit signs (op "sign") or reports (op "resolve") its part: its case_assists row
+        changes, the case keeps its state (plan_transition's assisting branch)."""
+        a = L.assists[code]
+        if op == "sign":
+            a[1] = at
+        else:
+            a[2], a[3] = at, note
+        c.moves.append((at, op, L.state, f"sim:unit:{code}", note, {"assist_unit": code}, L.state, L.unit))
+
     def _live(self, c: _Case, rng: random.Random) -> None:
-        """Fill ``c.moves`` with the case's transitions up to now."""
-        now, ot = self.now, self.ot
-        moves = c.moves
-        emergency = c.category.kind == "emergency"
-        office = c.category.clock == "working"  # units keep office hours (simulator._office_hours)
-        dl = c.deadline
+        """Fill ``c.moves`` with the case's transitions up to now (and ``c.life`` with its columns)."""
+        now, ot, r = self.now, self.ot, self.rates
+        cat = c.category
+        emergency = cat.kind == "emergency"
+        office = cat.clock == "working"  # units keep office hours (simulator._office_hours)
+        L = c.life = _Life(c.unit, c.level, c.deadline)
+        grid = f"sim:grid:{c.grid}"
         t = c.reported
-        left = dl - t
         slow = 2.0 if self._night(t) and not emergency else 1.0
+        left = L.deadline - t
+        # 受理, 核实, 立案 (the center round the clock; the grid member in office hours)
         if emergency:
             at = t + round(self._tri(rng, 0.3, 3, 1, left, 0.05) * MIN_US)
-        elif rng.random() < self.p_reject:
+        elif c.source in r.check_sources and rng.random() < r.check:
+            at = t + round(self._tri(rng, 1 * slow, 30 * slow, 5 * slow, left, 0.08) * MIN_US)
+            if at > now:
+                return
+            self._do(c, L, at, "verify_request", OFFICER, CHECK_REQUEST_NOTE)
+            start = ot.in_office(at) if office else at
+            at = self._after(start, self._tri(rng, 10, 75, 30, None, 1.0), office)
+            answer = "unfounded" if rng.random() < r.check_unfounded else "confirmed"
+            if at > now:
+                return
+            self._do(c, L, at, "report_check", grid, CHECK_NOTES[answer], result=answer)
+            slow = 2.0 if self._night(at) else 1.0
+            left, t = L.deadline - at, at
+            if answer == "unfounded":
+                at = t + round(self._tri(rng, 1 * slow, 20 * slow, 5 * slow, left, 0.1) * MIN_US)
+                if at <= now:
+                    self._do(c, L, at, "reject", OFFICER, UNFOUNDED_REJECT)
+                return
+            at = t + round(self._tri(rng, 1 * slow, 20 * slow, 5 * slow, left, 0.08) * MIN_US)
+        elif rng.random() < r.reject:
             at = t + round(self._tri(rng, 2 * slow, 30 * slow, 8 * slow, left, 0.1) * MIN_US)
             if at <= now:
-                moves.append((at, "reject", "rejected", "office", rng.choice(REJECT_REASONS), None, None))
+                self._do(c, L, at, "reject", OFFICER, rng.choice(REJECT_REASONS))
             return
         else:
             at = t + round(self._tri(rng, 1 * slow, 30 * slow, 5 * slow, left, 0.08) * MIN_US)
         if at > now:
             return
-        moves.append((at, "accept", "accepted", "office", "", None, None))
-        state, entered = "accepted", at
-        unit, level = c.unit, c.level
-        esc_dl = None                                   # the deadline last escalated for
-        esc_at = dl + 1 + int(rng.random() * self.esc_round)  # the scheduler's round after the deadline
-        will_supervise = rng.random() < self.p_supervise
-        sup_after = round(rng.triangular(0.5, 6, 2) * HOUR_US)
-        supervised = False
-        stuck = not emergency and rng.random() < self.p_stuck
-        suspend = not emergency and not stuck and rng.random() < self.p_suspend
-        will_extend = not emergency and rng.random() < self.p_extend
-        returned = ext_done = False
-        reworks = 0
-        pending = None                                  # hours of an extension request awaiting approval
-        ext_at = approve_at = FAR
+        self._do(c, L, at, "accept", OFFICER)
+        if not emergency and rng.random() < r.void:  # 作废 before dispatch
+            at = at + round(self._tri(rng, 5, 120, 20, L.deadline - at, 0.3) * MIN_US)
+            if at <= now:
+                self._do(c, L, at, "void", OFFICER, rng.choice(VOID_REASONS))
+            return
+        moves = c.moves
+        entered = at
+        stuck = not emergency and rng.random() < r.stuck
+        will_suspend = not emergency and not stuck and rng.random() < r.suspension_request
+        will_extend = not emergency and rng.random() < r.extend
+        assist_types = None if emergency else r.assist_categories.get(cat.name)
+        will_assist = assist_types is not None and rng.random() < r.assist
+        lead_sup = rng.random() < r.leader_supervise
+        lead_sup_at = FAR
+        returned = False
+        pending = None               # ("extension" | "suspension", answer time, approve?)
+        ext_at = susp_at = add_at = FAR
+        add_unit = None
         main = None
+        urge_rule, sup_rule = self.urge_rule, self.sup_rule
 
         while True:
-            if main is None and not (state == "signed" and pending is not None):
-                main = self._main(c, rng, state, entered, dl, unit, returned, reworks, stuck, suspend, emergency)
+            state = L.state
+            in_hand = state in HANDLING
+            if main is None:
+                main = self._main(c, L, rng, entered, returned, stuck, emergency, pending, add_at != FAR)
             best = main[0] if main is not None else FAR
             pick = "main"
-            in_hand = state in IN_HAND
-            if in_hand and level > 1 and esc_dl != dl and esc_at < best:
-                best, pick = esc_at, "escalate"
-            if in_hand and will_supervise and not supervised:
-                sup_at = max(dl, entered) + sup_after
-                if sup_at < best:
-                    best, pick = sup_at, "supervise"
-            if pending is not None and approve_at < best:
-                best, pick = approve_at, "approve"
-            if state == "signed" and ext_at < best:
-                best, pick = ext_at, "extend"
+            if in_hand:
+                dl = L.deadline
+                if urge_rule is not None and L.warning is not None and L.urged != dl:
+                    at = self._round(max(L.warning, L.hand_since + 1))
+                    if at < best:
+                        best, pick = at, "urge"
+                if sup_rule is not None and dl is not None and L.sup_marked != dl:
+                    at = self._round(max(dl + 1, L.hand_since + 1))
+                    if at < best:
+                        best, pick = at, "auto_supervise"
+                if lead_sup and not L.supervised and max(lead_sup_at, entered) < best:
+                    best, pick = max(lead_sup_at, entered), "leader"
+                if pending is not None and pending[1] < best:
+                    best, pick = pending[1], "answer"
+            if state == "signed":
+                if ext_at < best:
+                    best, pick = ext_at, "extend"
+                if susp_at < best:
+                    best, pick = susp_at, "request_suspension"
+                if add_at < best:
+                    best, pick = add_at, "add_assist"
+                for code, a in L.assists.items():
+                    at = self._assist_time(c, L, rng, code, a, office)
+                    if at is not None and at < best:
+                        best, pick = at, code
             if best > now:
                 return
-            # a step planned from when the case entered its state may fall before a move made since
-            # (the resolution planned before an extension was asked and approved): the runner does it
-            # then, right after that move
+            # a step planned from when the case entered its state may fall before a move made since:
+            # the runner does it then, right after that move
             last = moves[-1][0]
             if best < last:
                 best = last
             if pick == "main":
-                at, action, to, role, note, details, extra = main
+                at, action, actor, note, kw = main
                 at = best
-                if action == "dispatch":
-                    target = extra
-                    if unit is None and target is None:
-                        target = self._fallback_unit(c)
-                        if target is None:
-                            action, to, note = "suspend", "suspended", NO_UNIT_NOTE
-                    if action == "dispatch":
-                        d = {"unit": target or unit}
-                        if target is not None and unit and target != unit:
-                            d["previous_unit"] = unit
-                        details = d
-                        if target is not None:
-                            unit = target
-                        extra = unit
-                moves.append((at, action, to, role, note, details, extra))
-                if to != state:
-                    state, entered = to, at
+                if action == "dispatch" and L.unit is None:
+                    target = self._fallback_unit(c)
+                    if target is None:
+                        action, note = "suspend", NO_UNIT_NOTE
+                    else:
+                        kw = {"unit": target}
+                self._do(c, L, at, action, actor, note, **kw)
+                main = None
+                if L.state != state:
+                    entered = at
                     if action == "return":
                         returned = True
-                    elif action == "rework":
-                        reworks += 1
                     elif action == "resolve":
                         stuck = False
-                    if state == "signed" and will_extend and not ext_done and not emergency:
-                        if office:
-                            start = ot.in_office(entered)
-                            room = max(ot.between(start, dl), 30 * MIN_US)
-                            ext_at = ot.add(start, round(room * rng.uniform(0.1, 0.4)))
-                        else:  # calendar clock: asked round the clock (simulator: _after, calendar)
-                            room = max(dl - entered, 30 * MIN_US)
-                            ext_at = entered + round(room * rng.uniform(0.1, 0.4))
+                    elif action in ("dispatch", "reassign", "reopen") and lead_sup and lead_sup_at == FAR:
+                        lead_sup_at = at + round((L.deadline - at) * rng.uniform(0.2, 0.7))
+                    if L.state == "signed":
+                        ext_at = susp_at = FAR
+                        start = ot.in_office(at) if office else at
+                        room = max(self._left(start, L.deadline, office), 30 * MIN_US)
+                        if will_suspend:
+                            susp_at = self._after(start, room * rng.uniform(0.05, 0.3) / MIN_US, office)
+                        elif will_extend:
+                            ext_at = self._after(start, room * rng.uniform(0.1, 0.4) / MIN_US, office)
+                        if will_assist:
+                            will_assist = False
+                            add_unit = pick_unit(self.unit_index, self.chains[c.gi], assist_types, {L.unit})
+                            if add_unit is not None:
+                                add_at = at + round(rng.triangular(10, 120, 30) * MIN_US)
                     else:
-                        ext_at = FAR
-                main = None
-                if state in ("closed", "rejected", "suspended"):
+                        ext_at = susp_at = FAR
+                if L.state in ("rejected", "voided") or (L.state == "suspended" and action == "suspend"):
                     return
-            elif pick == "escalate":
-                new_level = level - 1
-                new_unit, reason = self._escalated(c, new_level)
-                if new_unit is not None:
-                    unit = new_unit
-                moves.append((best, "escalate", state, "system", ESCALATE_NOTE,
-                              {"from_level": level, "to_level": new_level, "automatic": True},
-                              (new_level, unit, reason, dl)))
-                level, esc_dl = new_level, dl
-            elif pick == "supervise":
-                moves.append((best, "supervise", state, "leader", rng.choice(SUPERVISE_NOTES), None, None))
-                supervised = True
+            elif pick == "urge":
+                self._do(c, L, best, "urge", SYSTEM, urge_rule.note, rule=urge_rule.id)
+                L.urged = L.deadline
+            elif pick == "auto_supervise":
+                level = max(1, (L.level or 5) - sup_rule.levels_up)
+                if not (L.supervised and L.sup_level is not None and level >= L.sup_level):
+                    self._do(c, L, best, "supervise", SYSTEM, sup_rule.note, level=level, rule=sup_rule.id)
+                L.sup_marked = L.deadline
+            elif pick == "leader":
+                self._do(c, L, best, "supervise", LEADER, rng.choice(SUPERVISE_NOTES), level=1)
+            elif pick == "answer":
+                kind, _, yes = pending
+                pending = None
+                if kind == "extension":
+                    if yes:
+                        self._do(c, L, best, "approve_extension", OFFICER, "情况属实，同意延期")
+                    else:
+                        self._do(c, L, best, "deny_extension", OFFICER, rng.choice(DENY_EXTENSION_NOTES))
+                elif yes:
+                    self._do(c, L, best, "approve_suspension", OFFICER, "情况属实，同意挂账")
+                    entered = best
+                    ext_at = susp_at = FAR
+                else:
+                    self._do(c, L, best, "deny_suspension", OFFICER, rng.choice(DENY_SUSPENSION_NOTES))
+                main = None  # the unit resolves against what it was told (and the new deadline)
             elif pick == "extend":
-                hours = rng.choice(self.ext_hours)
-                moves.append((best, "extend", state, "unit", rng.choice(EXTENSION_REASONS), {"hours": hours}, hours))
-                pending, ext_done, ext_at = hours, True, FAR
-                approve_at = best + round(rng.triangular(10, 90, 25) * MIN_US)
+                hours = rng.choice(r.extension_hours)
+                self._do(c, L, best, "extend", f"sim:unit:{L.unit}", rng.choice(EXTENSION_REASONS), hours=hours)
+                ext_at, will_extend = FAR, False
+                pending = ("extension", best + round(rng.triangular(10, 90, 25) * MIN_US),
+                           rng.random() >= r.extension_denied)
                 main = None  # the unit waits for the answer before resolving
-            else:  # approve the pending extension
-                new_dl = ot.deadline(dl, pending, extension_unit(c.category.time_unit))  # the case's clock
-                moves.append((best, "approve_extension", state, "office", "情况属实，同意延期",
-                              {"hours": pending, "old_deadline": _dt(dl).isoformat(),
-                               "new_deadline": _dt(new_dl).isoformat()}, new_dl))
-                dl, pending, approve_at = new_dl, None, FAR
-                esc_at = dl + 1 + int(rng.random() * self.esc_round)
-                main = None  # resolve against the new deadline
+            elif pick == "request_suspension":
+                self._do(c, L, best, "request_suspension", f"sim:unit:{L.unit}", rng.choice(SUSPENSION_REASONS))
+                susp_at, will_suspend = FAR, False
+                pending = ("suspension", best + round(rng.triangular(30, 480, 90) * MIN_US),
+                           rng.random() < r.suspension_approved)
+                main = None
+            elif pick == "add_assist":
+                self._do(c, L, best, "add_assist", OFFICER, "需多部门联合处置，增加协办单位", unit=add_unit)
+                add_at = FAR
+                main = None
+            else:  # an assisting unit's sign or report
+                a = L.assists[pick]
+                if a[1] is None:
+                    self._assist_act(c, L, best, pick, "sign", ASSIST_SIGN_NOTE)
+                else:
+                    self._assist_act(c, L, best, pick, "resolve", rng.choice(ASSIST_REPORT_NOTES))
+                    main = None  # the lead may resolve now
 
-    def _main(self, c, rng, state, entered, dl, unit, returned, reworks, stuck, suspend, emergency):
-        """The next step of the case's own lifecycle from ``state`` (Simulator.next_steps), as a move."""
-        office = c.category.clock == "working"
-        ot = self.ot
+    def _assist_time(self, c, L, rng, code, a, office) -> int | None:
+        """When the assisting unit ``code`` signs (a[1] None) or reports (a[2] None) next; None when done.
+        Drawn once and kept in a[4:] (the runner's plan for it depends only on the case)."""
+        if a[2] is not None:
+            return None
+        if a[1] is None:
+            if len(a) < 5:
+                begin = self.ot.in_office(a[0]) if office else a[0]
+                a.append(self._after(begin, rng.triangular(3, 60, 15), office))
+            return a[4]
+        if len(a) < 6:
+            begin = self.ot.in_office(a[1]) if office else a[1]
+            left = self._left(begin, L.deadline, office)
+            minutes = left / MIN_US * rng.uniform(0.1, 0.5) if left > 30 * MIN_US else rng.triangular(30, 240, 60)
+            a.append(self._after(begin, minutes, office))
+        return a[5]
+
+    def _main(self, c, L, rng, entered, returned, stuck, emergency, pending, assist_planned):
+        """The next step of the case's own lifecycle from its state (Simulator.next_steps), as
+        (at, action, actor, note, act keywords), or None when it waits (a request's answer, the assisting
+        units' reports) or has nothing left to do."""
+        cat = c.category
+        office = cat.clock == "working"
+        ot, r = self.ot, self.rates
+        state = L.state
+        dl = L.deadline
         center_left = dl - entered
+        unit_actor = f"sim:unit:{L.unit}"
         if state == "accepted":
             if emergency:
                 m = self._tri(rng, 0.2, 2, 0.5, center_left, 0.05)
-                return (entered + round(m * MIN_US), "dispatch", "dispatched", "office", "按应急预案派遣，联动协同单位",
-                        None, None)
+                return entered + round(m * MIN_US), "dispatch", OFFICER, "按应急预案派遣，联动协同单位", _NO_KW
             m = self._tri(rng, 1, 15, 3, center_left, 0.08)
-            return entered + round(m * MIN_US), "dispatch", "dispatched", "office", "按指挥手册派遣", None, None
+            return entered + round(m * MIN_US), "dispatch", OFFICER, "按指挥手册派遣", _NO_KW
         if state == "rework":
             m = self._tri(rng, 2, 20, 5, center_left, 0.1)
-            return entered + round(m * MIN_US), "dispatch", "dispatched", "office", "返工重新派遣", None, None
+            return entered + round(m * MIN_US), "dispatch", OFFICER, "返工重新派遣", _NO_KW
         if state == "returned":
             m = self._tri(rng, 5, 40, 15, center_left, 0.1)
-            return (entered + round(m * MIN_US), "dispatch", "dispatched", "office", rng.choice(REDISPATCH_NOTES),
-                    None, None)
+            other = None
+            if rng.random() < r.reassign_after_return:
+                types = [cat.unit_type if t == "category" else t for t in r.reassign_unit_types]
+                other = pick_unit(self.unit_index, self.chains[c.gi], types, {L.unit, *L.assists})
+            if other is not None:
+                return entered + round(m * MIN_US), "reassign", OFFICER, rng.choice(REASSIGN_NOTES), {"unit": other}
+            return entered + round(m * MIN_US), "refuse_return", OFFICER, rng.choice(REDISPATCH_NOTES), _NO_KW
         if state == "verified":
             m = self._tri(rng, 1, 30, 5, center_left, 0.5)
-            return entered + round(m * MIN_US), "close", "closed", "office", "核查通过，予以结案", None, None
+            return entered + round(m * MIN_US), "close", OFFICER, "核查通过，予以结案", _NO_KW
         if state == "dispatched":
             start = ot.in_office(entered) if office else entered
             left = self._left(start, dl, office)
-            if not emergency and not returned and rng.random() < self.p_return:
+            if not emergency and not returned and rng.random() < r.ret:
                 m = self._tri(rng, 10, 90, 30, left, 0.2)
-                return self._after(start, m, office), "return", "returned", "unit", rng.choice(RETURN_REASONS), None, None
+                return self._after(start, m, office), "return", unit_actor, rng.choice(RETURN_REASONS), _NO_KW
             m = self._tri(rng, 0.5, 5, 1.5, left, 0.1) if emergency else self._tri(rng, 3, 60, 15, left, 0.15)
-            return self._after(start, m, office), "sign", "signed", "unit", "已签收", None, None
+            return self._after(start, m, office), "sign", unit_actor, "已签收", _NO_KW
         if state == "signed":
+            if pending is not None or assist_planned:
+                return None
+            waited = None
+            for a in L.assists.values():
+                if a[2] is None:
+                    return None
+                waited = a[2] if waited is None or a[2] > waited else waited
             start = ot.in_office(entered) if office else entered
-            if suspend:
-                at = entered + round(rng.triangular(60, 2880, 480) * MIN_US)
-                return at, "suspend", "suspended", "office", rng.choice(SUSPEND_NOTES), None, None
-            note = self.closing_notes[c.category.code]
-            late = rng.random() < self.p_late
+            note = self.closing_notes[cat.code]
+            late = rng.random() < r.late
             frac = rng.uniform(0.2, 0.75)
             left = self._left(start, dl, office)
             if stuck:
-                days = rng.uniform(*self.stuck_days)
+                days = rng.uniform(*r.stuck_working_days)
                 at = ot.add(max(dl, start), round(days * ot.day_us))
             elif late or left <= 3 * MIN_US:
-                allowed = max(self._left(c.reported, dl, office), 30 * MIN_US)
+                since = L.stamps["dispatched_at"]  # the handling clock runs from 派遣
+                allowed = max(self._left(since, dl, office), 30 * MIN_US)
                 at = self._after(max(dl, start), allowed * rng.uniform(0.05, 0.5) / MIN_US, office)
             else:
                 at = self._after(start, left * frac / MIN_US, office)
-            return at, "resolve", "resolved", "unit", note, None, None
+            if waited is not None and at < waited:
+                at = waited
+            return at, "resolve", unit_actor, note, _NO_KW
         if state == "resolved":
             start = ot.in_office(entered) if office else entered
             left = self._left(start, dl, office)
-            role = "grid" if c.category.kind == "grid" else "office"
+            actor = f"sim:grid:{c.grid}" if cat.kind == "grid" else OFFICER
             m = self._tri(rng, 5, 60, 20, left, 0.5) if emergency else self._tri(rng, 10, 240, 45, left, 0.5)
             at = self._after(start, m, office)
-            if not emergency and not reworks and rng.random() < self.p_rework:
-                return at, "rework", "rework", role, rng.choice(REWORK_REASONS), None, None
-            return at, "verify", "verified", role, "现场核查，符合结案标准", None, None
+            if not emergency and not L.reworks and rng.random() < r.rework:
+                return at, "rework", actor, rng.choice(REWORK_REASONS), _NO_KW
+            return at, "verify", actor, "现场核查，符合结案标准", _NO_KW
+        if state == "suspended":
+            days = rng.triangular(*r.suspension_days)
+            return entered + round(days * DAY_US), "resume", OFFICER, RESUME_NOTE, _NO_KW
+        if state == "closed":
+            if c.source not in r.callback_sources:
+                return None
+            called = L.stamps["callback_at"]
+            if called is None or called < L.stamps["closed_at"]:
+                if rng.random() >= r.callback:
+                    return None
+                at = entered + round(rng.triangular(*r.callback_hours) * HOUR_US)
+                answer = r.draw_satisfaction(rng.random())
+                return at, "callback", OFFICER, CALLBACK_NOTES[answer], {"satisfaction": answer}
+            if L.cb_result == "unsatisfied" and not L.reopens and rng.random() < r.reopen_unsatisfied:
+                at = called + round(rng.triangular(10, 120, 30) * MIN_US)
+                return at, "reopen", OFFICER, rng.choice(REOPEN_NOTES), _NO_KW
+            return None
         raise AssertionError(f"no next step from {state}")
+
+
+class _Life:
+    """The columns of a made case as act() keeps them, on integer times (microseconds since the epoch)."""
+
+    __slots__ = ("state", "unit", "level", "deadline", "warning", "stamps", "pending", "susp_req", "before",
+                 "remaining", "check_result", "supervised", "sup_level", "sup_deadline", "urges", "reassigns",
+                 "reopens", "reworks", "extensions", "penalty", "cb_result", "cb_note", "assists", "urged",
+                 "sup_marked", "hand_since")
+
+    def __init__(self, unit, level, deadline):
+        self.state, self.unit, self.level, self.deadline, self.warning = "reported", unit, level, deadline, None
+        self.stamps = dict.fromkeys(_STAMP_COLUMNS)
+        self.pending = self.susp_req = self.before = self.remaining = self.check_result = None
+        self.supervised, self.sup_level, self.sup_deadline = False, None, None
+        self.urges = self.reassigns = self.reopens = self.reworks = self.extensions = 0
+        self.penalty = 0.0
+        self.cb_result = self.cb_note = None
+        self.assists: dict[str, list] = {}   # unit -> [added, signed, reported, note, planned sign, planned report]
+        self.urged = self.sup_marked = None  # the deadlines the scheduler reminded for (auto_*_deadline)
+        self.hand_since = 0
+
 
 
 # ---- rows ------------------------------------------------------------------------------------------
@@ -809,23 +1053,43 @@ CASE_COLUMNS = ("id", "state", "version", "category_code", "kind", "source", "de
                 "unit_code", "assist_units", "handling_level", "route_reason", "report_upward", "time_unit",
                 "extension_pending_hours", "auto_urged_deadline", "merged_into_id", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "accepted_at",
-                "rejected_at", "dispatched_at", "resolved_at", "closed_at", "deadline_at", "updated_at")
+                "rejected_at", "dispatched_at", "resolved_at", "closed_at", "deadline_at", "updated_at",
+                # the lifecycle's columns of issue 14 (dispatch/lifecycle.py), after the older ones
+                "auto_supervised_deadline", "warning_at", "signed_at", "verified_at", "voided_at", "returned_at",
+                "suspended_at", "resumed_at", "check_requested_at", "checked_at", "callback_at",
+                "suspension_requested_at", "state_before_suspension", "suspension_remaining_hours", "check_result",
+                "supervision_level", "supervision_deadline", "urge_count", "reassign_count", "reopen_count",
+                "penalty_points", "callback_result", "callback_note")
 HISTORY_COLUMNS = ("case_id", "at", "actor", "action", "from_state", "to_state", "note", "details")
 EVENT_COLUMNS = ("case_id", "type", "at", "grid_code", "unit_code")
+ASSIST_COLUMNS = ("case_id", "unit_code", "added_at", "signed_at", "reported_at", "report_note")
+SUPERVISION_COLUMNS = ("case_id", "kind", "unit_code", "level", "at", "deadline_at", "for_deadline", "actor",
+                       "automatic", "rule", "note")
+PENALTY_COLUMNS = ("case_id", "unit_code", "points", "rule", "reason", "at")
+# a merged report's lifecycle columns: never touched (the ORM's and intake's defaults)
+_MERGED_TAIL = (None,) * 17 + (0, 0, 0, 0.0, None, None)
+_LATER_STAMPS = ("signed_at", "verified_at", "voided_at", "returned_at", "suspended_at", "resumed_at",
+                 "check_requested_at", "checked_at", "callback_at")
+
+
+def _ts_or_none(us: int | None) -> str | None:
+    return None if us is None else _ts(us)
 
 
 def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
-    """(case rows, history rows, event rows) of cases with ids; history and events in time order."""
+    """(case rows, history rows, event rows, 协办 rows, 催办/督办 rows, 扣分 rows) of cases with ids;
+    history and events in time order."""
     case_rows = []
+    assist_rows, supervision_rows, penalty_rows = [], [], []
     pairs = []   # (sort key, history row, event row); the key packs (at, case id < 2**40, version < 2**16)
     null = "null"  # act() writes the JSON null when a transition has no details; intake writes SQL NULL
     meters, hours = f"{dedupe_m:g}", f"{dedupe_h:g}"
-    dispatched_to: dict[str, str] = {}
     dumps = json.dumps
+    ts = _ts
     for c in cases:
         cid = c.id
-        rep = _ts(c.reported)
-        occurred = _ts(c.occurred) if c.occurred is not None else None
+        rep = ts(c.reported)
+        occurred = ts(c.occurred) if c.occurred is not None else None
         if c.merged_into is not None:
             target = c.merged_into
             case_rows.append((
@@ -833,93 +1097,65 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 c.grid, c.district, c.severity, c.phone, 1, c.key, None, None, None,
                 f"与案件 #{target.id} 同类且相距不足 {meters} 米、{hours} 小时内，合并", False,
                 target.category.time_unit, None, None, target.id, False, 0, 0, 0, occurred, rep, None, None, None,
-                None, None, None, rep))
+                None, None, None, rep) + _MERGED_TAIL)
             pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "merge", None, "merged",
                                                  f"重复上报，已合并到案件 #{target.id}", None),
                           (cid, "created", rep, c.grid, None)))
             continue
         cat = c.category
-        unit, level, reason = c.unit, c.level, c.reason
-        dl_text = _ts(c.deadline)
-        state, version, reporters, updated = "reported", 1, 1, rep
-        stamps = [None] * 8
-        pending = auto_esc = None
-        supervised = False
-        escalations = reworks = extensions = 0
+        L = c.life
+        version, reporters, updated = 1, 1, rep
         grid = c.grid
         pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "report", None, "reported",
                                              f"{SOURCE_LABELS[c.source]}上报；{c.reason}", None),
-                      (cid, "created", rep, grid, unit)))
+                      (cid, "created", rep, grid, c.unit)))
         timeline = c.moves
         if c.merges:
             timeline = sorted([(m[0], 0, m) for m in c.moves] + [(t, 1, dup) for t, dup in c.merges],
                               key=lambda x: (x[0], x[1]))
             timeline = [x[2] if x[1] == 0 else ("merge", x[0], x[2]) for x in timeline]
+        state, unit = "reported", c.unit
         for m in timeline:
             if m[0] == "merge":
                 _, at, dup = m
                 version += 1
                 reporters += 1
-                updated = s = _ts(at)
+                updated = s = ts(at)
                 pairs.append((((at << 40 | dup.id) << 16 | 1), (cid, s, f"sim:{dup.source}", "merge", state, state,
                                                 f"合并重复上报 #{dup.id}（第 {reporters} 位上报人）", None),
                               (cid, "updated", s, grid, unit)))
                 continue
-            at, action, to, role, note, details, extra = m
-            if role == "office":
-                actor = OFFICER
-            elif role == "unit":
-                actor = f"sim:unit:{unit}"
-            elif role == "grid":
-                actor = f"sim:grid:{grid}"
-            elif role == "leader":
-                actor = LEADER
-            else:
-                actor = SYSTEM
-            s = _ts(at)
-            frm = state
-            if to != frm:
-                slot = STAMPS.get(to)
-                if slot is not None:
-                    stamps[slot] = s
-                if pending is not None and to not in ("dispatched", "signed"):
-                    details = dict(details or {}, dropped_extension_hours=pending)
-                    pending = None
-                state = to
-            if details is None:
-                text = null
-            elif action == "dispatch" and len(details) == 1:
-                text = dispatched_to.get(extra)
-                if text is None:
-                    text = dispatched_to[extra] = dumps(details)
-            else:
-                text = dumps(details)
-            if action == "dispatch":
-                unit = extra
-            elif action == "rework":
-                reworks += 1
-            elif action == "escalate":
-                level, unit, reason, auto_esc = extra
-                escalations += 1
-            elif action == "extend":
-                pending = extra
-            elif action == "approve_extension":
-                dl_text, pending = _ts(extra), None
-                extensions += 1
-            elif action == "supervise":
-                supervised = True
+            at, action, state, actor, note, details, frm, unit = m
             version += 1
-            updated = s
-            pairs.append((((at << 40 | cid) << 16 | version), (cid, s, actor, action, frm, to, note, text),
+            updated = s = ts(at)
+            pairs.append((((at << 40 | cid) << 16 | version),
+                          (cid, s, actor, action, frm, state, note, null if details is None else dumps(details)),
                           (cid, "updated", s, grid, unit)))
+        st = L.stamps
+        if L.assists:
+            assist_units = dumps(list(L.assists))   # add_assist: the case's 协办 units
+            for code, a in L.assists.items():
+                assist_rows.append((cid, code, ts(a[0]), _ts_or_none(a[1]), _ts_or_none(a[2]), a[3]))
+        else:
+            assist_units = dumps(list(c.assists)) if c.assists else "[]"
+        for kind, u, level, at, own, for_deadline, actor, automatic, rule, note in c.supervision:
+            supervision_rows.append((cid, kind, u, level, ts(at), _ts_or_none(own), _ts_or_none(for_deadline),
+                                     actor, automatic, rule, note))
+        for u, points, rule, reason, at in c.penalties:
+            penalty_rows.append((cid, u, points, rule, reason, ts(at)))
         case_rows.append((
-            cid, state, version, cat.code, cat.kind, c.source, c.description, c.lon, c.lat, grid, c.district,
-            c.severity, c.phone, reporters, c.key, unit, dumps(list(c.assists)) if c.assists else "[]", level, reason,
-            c.upward, cat.time_unit, pending, _ts(auto_esc) if auto_esc is not None else None, None, supervised,
-            escalations, reworks, extensions, occurred, rep, stamps[3], stamps[4], stamps[5], stamps[6], stamps[7],
-            dl_text, updated))
+            cid, L.state, version, cat.code, cat.kind, c.source, c.description, c.lon, c.lat, grid, c.district,
+            c.severity, c.phone, reporters, c.key, L.unit, assist_units, L.level, c.reason,
+            c.upward, cat.time_unit, L.pending, _ts_or_none(L.urged), None, L.supervised,
+            0, L.reworks, L.extensions, occurred, rep, _ts_or_none(st["accepted_at"]), _ts_or_none(st["rejected_at"]),
+            _ts_or_none(st["dispatched_at"]), _ts_or_none(st["resolved_at"]), _ts_or_none(st["closed_at"]),
+            _ts_or_none(L.deadline), updated,
+            _ts_or_none(L.sup_marked), _ts_or_none(L.warning), *(_ts_or_none(st[k]) for k in _LATER_STAMPS),
+            _ts_or_none(L.susp_req), L.before, L.remaining, L.check_result, L.sup_level, _ts_or_none(L.sup_deadline),
+            L.urges, L.reassigns, L.reopens, L.penalty, L.cb_result, L.cb_note))
     pairs.sort(key=_first)  # by time, then by the case whose transaction wrote the row, then its version
-    return case_rows, [p[1] for p in pairs], [p[2] for p in pairs]
+    return (case_rows, [p[1] for p in pairs], [p[2] for p in pairs], assist_rows, supervision_rows,
+            penalty_rows)
 
 
 # ---- writing ---------------------------------------------------------------------------------------
@@ -959,6 +1195,9 @@ class _Chunk:
     events: list[tuple]
     by_state: Counter
     merged: int
+    assists: list[tuple] = field(default_factory=list)
+    supervision: list[tuple] = field(default_factory=list)
+    penalties: list[tuple] = field(default_factory=list)
 
 
 def _prepare(cases: list[_Case], spans: list[tuple[int, int]], first_id: int, dedupe_m: float,
@@ -966,11 +1205,12 @@ def _prepare(cases: list[_Case], spans: list[tuple[int, int]], first_id: int, de
     cases.sort(key=lambda c: c.reported)  # ids in report order, as intake gives them
     for i, c in enumerate(cases):
         c.id = first_id + i
-    case_rows, history, events = _rows(cases, dedupe_m, dedupe_h)
+    case_rows, history, events, assists, supervision, penalties = _rows(cases, dedupe_m, dedupe_h)
     by_state = Counter(row[1] for row in case_rows)
     for c in cases:  # the links between cases are cycles: cut them, so the cases go with their last reference
         c.merges, c.merged_into = [], None
-    return _Chunk(spans, first_id, case_rows, history, events, by_state, by_state["merged"])
+    return _Chunk(spans, first_id, case_rows, history, events, by_state, by_state["merged"], assists, supervision,
+                  penalties)
 
 
 _ID_IN_NOTE = re.compile(r"#(\d+)")
@@ -991,6 +1231,9 @@ def _renumber(chunk: _Chunk, ids: list[int]) -> None:
                         *r[24:]) for r in chunk.case_rows]
     chunk.history = [(new(h[0]), *h[1:6], note(h[6]) if h[3] == "merge" else h[6], h[7]) for h in chunk.history]
     chunk.events = [(new(e[0]), *e[1:]) for e in chunk.events]
+    chunk.assists = [(new(r[0]), *r[1:]) for r in chunk.assists]
+    chunk.supervision = [(new(r[0]), *r[1:]) for r in chunk.supervision]
+    chunk.penalties = [(new(r[0]), *r[1:]) for r in chunk.penalties]
     chunk.first_id = ids[0] if ids else first
 
 
@@ -1030,6 +1273,14 @@ def _next_id(service: CaseService) -> int:
         return last + 1 if called else last
 
 
+def _tables(chunk: _Chunk):
+    """(table, columns, rows) of a chunk, in the order of their foreign keys."""
+    return (("cases", CASE_COLUMNS, chunk.case_rows), ("case_history", HISTORY_COLUMNS, chunk.history),
+            ("case_events", EVENT_COLUMNS, chunk.events), ("case_assists", ASSIST_COLUMNS, chunk.assists),
+            ("case_supervision", SUPERVISION_COLUMNS, chunk.supervision),
+            ("case_penalties", PENALTY_COLUMNS, chunk.penalties))
+
+
 def _write(service: CaseService, chunk: _Chunk) -> bool:
     """One transaction: the chunk's cases, history and outbox rows, and the marker. False when another
     run filled these spans meanwhile (nothing written)."""
@@ -1044,12 +1295,9 @@ def _write(service: CaseService, chunk: _Chunk) -> bool:
             first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0]
             if n and first != chunk.first_id:
                 _renumber(chunk, list(range(first, first + n)))
-            cur.executemany(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES "
-                            f"({', '.join('?' * len(CASE_COLUMNS))})", chunk.case_rows)
-            cur.executemany(f"INSERT INTO case_history ({', '.join(HISTORY_COLUMNS)}) VALUES "
-                            f"({', '.join('?' * len(HISTORY_COLUMNS))})", chunk.history)
-            cur.executemany(f"INSERT INTO case_events ({', '.join(EVENT_COLUMNS)}) VALUES "
-                            f"({', '.join('?' * len(EVENT_COLUMNS))})", chunk.events)
+            for table, columns, rows in _tables(chunk):
+                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                f"({', '.join('?' * len(columns))})", rows)
             value = _marker_value(filled + spans)
             if row:
                 cur.execute("UPDATE meta SET value = ? WHERE key = ?", (value, MARKER_KEY))
@@ -1070,9 +1318,7 @@ def _write(service: CaseService, chunk: _Chunk) -> bool:
                 "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)", (n,)))
             if ids and ids != list(range(chunk.first_id, chunk.first_id + n)):
                 _renumber(chunk, ids)
-            for table, columns, rows in (("cases", CASE_COLUMNS, chunk.case_rows),
-                                         ("case_history", HISTORY_COLUMNS, chunk.history),
-                                         ("case_events", EVENT_COLUMNS, chunk.events)):
+            for table, columns, rows in _tables(chunk):
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for i in range(0, len(rows), 20000):
                         copy.write(_copy_text(rows[i:i + 20000]))

@@ -7,12 +7,22 @@ simulated cases through their lifecycle with :meth:`CaseService.act`, as the peo
   logs and carries on after any failure, so the wall is alive and the app never falls over).
 
 Simulated cases are the ones whose idempotency key starts with ``sim-``: the runner acts only on
-those, and on start it picks up the open ones left by an earlier run (pending steps are kept in
-memory only). Humans may act on the same cases: their moves make the runner's next step stale,
-the service answers 409 (or 422), and the runner counts it, reloads the case and plans again.
+those, and on start it picks up the open ones left by an earlier run, and the ones closed lately that
+still wait for their 回访 (pending steps are kept in memory only). Humans may act on the same cases:
+their moves make the runner's next step stale, the service answers 409 (or 422), and the runner
+counts it, reloads the case and plans again.
+
+Every person's step goes through :meth:`CaseService.act` under that person's role: the duty officer
+(立案, 核实 requests, 派遣, 改派, 驳回, 作废, answers to requests, 解挂, 结案, 回访, 重办), the unit's
+handler (签收, 退回, 延期 and 挂账 requests, 处置反馈) and an assisting unit's own handler (its 签收 and
+反馈), the grid member of the place (核实 answers, 核查 of grid events) and a leader (督办). The
+scheduler's 催办/督办 are CaseService.remind_due's: a server's scheduler sends them; a command-line
+run (:meth:`SimulationRunner.run`) sends them itself, a round a simulated minute.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import heapq
 import itertools
 import logging
@@ -29,7 +39,7 @@ from data.models import Case
 from data.models import Unit as UnitRow
 from data.tokens import Principal
 from dispatch.lifecycle import OPEN_STATES
-from demo.simulator import Simulator, Step
+from demo.simulator import Simulator, Step, pick_unit
 from dispatch.city_time import CITY_TZ
 
 __all__ = ["SIM_KEY_PREFIX", "SimulationRunner", "start_background"]
@@ -42,6 +52,8 @@ MAX_CATCH_UP = timedelta(hours=1)
 SCAN_CHUNK = 200
 # an action that fails unexpectedly (not a refusal of the service) is tried this often, then dropped
 MAX_TRIES = 3
+# on start, the closed simulated cases of this many days back are picked up too (their 回访 and 重办)
+CALLBACK_PICKUP = timedelta(days=3)
 
 
 class SimulationRunner:
@@ -51,6 +63,9 @@ class SimulationRunner:
     :meth:`step` is called without a time (default: the service's clock; the service stamps
     every row with its own clock, so tests move one clock shared by both).
     ``rate_per_minute``: the daily average of new reports a minute (× the daily rhythm).
+    ``reminders``: also send the scheduler's reminders (CaseService.remind_due) at each round of
+    ``reminder_seconds``, at their own instants (a command-line run; a server's scheduler does it
+    otherwise).
 
     ``stats`` counts: ``reports`` (intakes), ``merged`` (of which merged as duplicates),
     ``actions`` (lifecycle actions done), ``conflicts`` (409: someone else moved the case
@@ -58,7 +73,7 @@ class SimulationRunner:
     logged), ``picked_up`` (open simulated cases found in the database at start)."""
 
     def __init__(self, service: CaseService, seed: int | None = None, clock: Callable[[], datetime] | None = None,
-                 rate_per_minute: float = 6.0):
+                 rate_per_minute: float = 6.0, reminders: bool = False, reminder_seconds: float = 60.0):
         self.service = service
         self.seed = seed if seed is not None else secrets.randbits(32)
         self.clock = clock or service.clock
@@ -66,7 +81,10 @@ class SimulationRunner:
         self.run_id = secrets.token_hex(4)
         self.sim: Simulator | None = None
         self.stats = {"reports": 0, "merged": 0, "actions": 0, "conflicts": 0, "refused": 0, "errors": 0,
-                      "picked_up": 0}
+                      "picked_up": 0, "reminders": 0}
+        self.reminders = reminders
+        self.reminder_every = timedelta(seconds=reminder_seconds)
+        self._next_round: datetime | None = None
         self.last_error: str | None = None
         self._heap: list[tuple[datetime, int, int]] = []
         self._plans: dict[int, tuple[int, Step, int, dict]] = {}  # case id -> (seq, step, version, case)
@@ -86,7 +104,7 @@ class SimulationRunner:
 
     def _principal(self, step: Step, case: dict) -> Principal:
         if step.role == "unit_handler":
-            unit = (case.get("unit") or {}).get("code")
+            unit = step.by_unit or (case.get("unit") or {}).get("code")
             return Principal("simulator", f"sim:unit:{unit}", "unit_handler", self._city, unit)
         if step.role == "grid_member":
             grid = case["chain"][0]["code"]
@@ -116,17 +134,23 @@ class SimulationRunner:
         if not records:
             return False
         self._city = min(records, key=lambda r: (r.level, r.code)).code  # the root: the city
+        unit_index, _types = self.service._routing_refs()
         self.sim = Simulator(catalog, records, seed=self.seed, key_prefix=f"{SIM_KEY_PREFIX}{self.run_id}",
-                             calendar=self.service.calendar)
+                             calendar=self.service.calendar, units=functools.partial(pick_unit, unit_index))
         return True
 
     def resume(self, now: datetime | None = None) -> int:
-        """Plan the next step of every open simulated case in the database (after a restart).
-        Returns how many were picked up."""
+        """Plan the next step of every open simulated case in the database (after a restart), and of
+        those closed in the last CALLBACK_PICKUP that may still wait for their 回访 or 重办. Returns how
+        many were picked up."""
         now = now or self.clock()
+        callback = self.sim.rates.callback_sources
         with self.service.db.session() as s:
             ids = list(s.scalars(select(Case.id).where(Case.idempotency_key.like(SIM_KEY_PREFIX + "%"),
                                                        Case.state.in_(OPEN_STATES)).order_by(Case.id)))
+            ids += list(s.scalars(select(Case.id).where(
+                Case.idempotency_key.like(SIM_KEY_PREFIX + "%"), Case.state == "closed", Case.source.in_(callback),
+                Case.closed_at >= now - CALLBACK_PICKUP).order_by(Case.id)))
         n = 0
         for i in range(0, len(ids), SCAN_CHUNK):
             chunk = ids[i:i + SCAN_CHUNK]
@@ -134,7 +158,7 @@ class SimulationRunner:
                 cases = s.scalars(select(Case).where(Case.id.in_(chunk))).all()
                 dicts = self.service.case_dicts(s, list(cases), None, now)
             for d in dicts:
-                if d["id"] not in self._plans:
+                if d["id"] not in self._plans and self.sim.next_steps(d, now):
                     self._plan(d, now)
                     n += 1
         self.stats["picked_up"] += n
@@ -148,7 +172,7 @@ class SimulationRunner:
             return
         step = steps[0]
         if not_before is not None and step.at < not_before:
-            step = Step(step.action, not_before, step.role, step.note, step.hours, step.unit)
+            step = dataclasses.replace(step, at=not_before)
         self._schedule(case["id"], step, case["version"], case)
 
     def _schedule(self, case_id: int, step: Step, version: int, case: dict) -> None:
@@ -197,13 +221,41 @@ class SimulationRunner:
         if self._virtual is None:  # a paused real-time process resumes at its normal rate
             start = max(start, now - MAX_CATCH_UP)
         if now > start:
-            for at in self.sim.arrivals(start, now, rate):
-                done += self._due(at, now)  # what falls before this report happens first
-                done += self._report(at, self._move_to(at, now))
+            events = [(at, False) for at in self.sim.arrivals(start, now, rate)]
+            if self.reminders:
+                events = sorted(events + [(at, True) for at in self._rounds(start, now)])
+            for at, remind in events:
+                done += self._due(at, now)  # what falls before this report (or round) happens first
+                if remind:
+                    self._move_to(at, now)
+                    done += self._remind()
+                else:
+                    done += self._report(at, self._move_to(at, now))
         self._last = max(now, self._last or now)
         done += self._due(now, now)
         self._move_to(now, now)
         return done
+
+    def _rounds(self, start: datetime, end: datetime) -> list[datetime]:
+        """The scheduler's rounds in (start, end]: every reminder_every, the first one reminder_every
+        after the first call."""
+        if self._next_round is None:
+            self._next_round = start + self.reminder_every
+        out = []
+        while self._next_round <= end:
+            out.append(self._next_round)
+            self._next_round += self.reminder_every
+        return out
+
+    def _remind(self) -> int:
+        """One round of the scheduler's reminders (催办 at 80 %, 督办 at the deadline)."""
+        try:
+            n = self.service.remind_due()
+        except Exception as exc:  # noqa: BLE001
+            self._error("remind_due", exc)
+            return 0
+        self.stats["reminders"] += n
+        return n
 
     def _move_to(self, at: datetime, now: datetime) -> datetime:
         """The instant something due at ``at`` happens: ``at`` itself in a simulated-time run
@@ -254,7 +306,8 @@ class SimulationRunner:
                 step = Step("suspend", step.at, "duty_officer", note="无对应处置单位，挂账待协调")
         try:
             result = self.service.act(case_id, self._principal(step, case), step.action, version,
-                                      note=step.note, hours=step.hours, unit=unit)
+                                      note=step.note, hours=step.hours, unit=unit, result=step.result,
+                                      satisfaction=step.satisfaction)
         except ServiceError as exc:
             self._count(exc, step.action)
             # someone else moved the case (or the step no longer fits): plan from what it is now,
@@ -269,7 +322,7 @@ class SimulationRunner:
                 self._plans.pop(case_id, None)
                 self._failures.pop(case_id, None)
             else:
-                later = Step(step.action, now + timedelta(minutes=tries), step.role, step.note, step.hours, step.unit)
+                later = dataclasses.replace(step, at=now + timedelta(minutes=tries))
                 self._schedule(case_id, later, version, case)
             return 0
         self._failures.pop(case_id, None)
@@ -316,9 +369,10 @@ class SimulationRunner:
     # ---- running ----------------------------------------------------------------------------
     def run(self, rate_per_minute: float, duration_seconds: float | None, realtime: bool = True,
             stop_event: threading.Event | None = None, tick_seconds: float | None = None,
-            echo: Callable[[str], None] = print, start: datetime | None = None) -> dict:
+            echo: Callable[[str], None] = print, start: datetime | None = None, reminders: bool = True) -> dict:
         """Run for ``duration_seconds`` (None: until ``stop_event`` is set), printing one line per
         (simulated) minute: reports, merged, actions, conflicts/refusals, errors, open cases.
+        ``reminders``: send the scheduler's reminders meanwhile (a command-line run has no scheduler).
 
         ``realtime=True``: steps every ``tick_seconds`` (default 1 s) of wall time.
         ``realtime=False``: simulated time as fast as the database allows, from ``start``
@@ -329,6 +383,7 @@ class SimulationRunner:
         serving app.
         Returns the stats."""
         self.rate_per_minute = rate_per_minute
+        self.reminders = reminders
         stop_event = stop_event or threading.Event()
         lines = _PerMinute(self, echo)
         if realtime:
@@ -375,7 +430,8 @@ class SimulationRunner:
     def _line(self, label: str, start: dict, end: dict) -> str:
         d = {k: end.get(k, 0) - start.get(k, 0) for k in self.stats}
         return (f"{label}  上报 {d['reports']}（合并 {d['merged']}）  操作 {d['actions']}  "
-                f"冲突 {d['conflicts']}  拒绝 {d['refused']}  错误 {d['errors']}  在办 {self.pending}")
+                f"催办/督办 {d['reminders']}  冲突 {d['conflicts']}  拒绝 {d['refused']}  错误 {d['errors']}  "
+                f"在办 {self.pending}")
 
 
 class _PerMinute:

@@ -1,7 +1,8 @@
 """The demo event stream: realistic intake payloads and the decisions of simulated actors.
 
-Pure Python (standard library, Shapely for the grid polygons, :mod:`dispatch.catalog` and
-:mod:`dispatch.working_time`); nothing here touches a database, Flask or Dash. The runner that
+Pure Python (standard library, Shapely for the grid polygons, :mod:`dispatch.catalog`,
+:mod:`dispatch.working_time` and the rates of :mod:`demo.profile`); nothing here touches a database,
+Flask or Dash. The runner that
 feeds these through the real case service is :mod:`demo.runner`.
 
 What it produces
@@ -19,7 +20,12 @@ What it produces
   description from templates; a reporter phone for hotline and citizen reports; about 3 % of the
   reports repeat a recent one a few metres away (the service's dedupe merges them).
 * :meth:`Simulator.next_steps` — what simulated people do next with a case (a case object as the
-  service returns it, with ``history``) and when: :class:`Step` rows, earliest first.
+  service returns it, with ``history``) and when: :class:`Step` rows, earliest first. Every step of
+  the lifecycle (dispatch/lifecycle.py) a person takes shows up, at the rates of
+  data/demo_history.json (:class:`demo.profile.LifeRates`): 核实 by the grid member, 作废, 退回 then
+  改派 or 驳回, 挂账 requests and 解挂, 延期 approved or denied, 协办 with the assisting unit's own sign
+  and report, a leader's 督办, 回访 and 重办. The scheduler's automatic 催办/督办 are not people's:
+  CaseService.remind_due sends them.
 
 Determinism: one seed gives the same reports for the same calls. The plan for a case depends only
 on the seed, the case id and the case's history (not on the order of calls), so a restarted
@@ -34,8 +40,9 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
-from typing import Iterable, Mapping
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
+from demo.profile import LifeRates, load_profile
 from dispatch.catalog import Category
 from dispatch.working_time import WorkCalendar
 from dispatch.city_time import CITY_TZ
@@ -257,9 +264,26 @@ REWORK_REASONS = ("现场核查仍有残留，未达到结案标准", "处置照
                   "问题反复出现，需彻底整改", "仅做临时处理，未按结案标准完成")
 EXTENSION_REASONS = ("需协调产权单位，申请延期", "需采购材料配件，申请延期", "受天气影响无法施工，申请延期",
                      "涉及多个部门，协调需要时间，申请延期")
-SUPERVISE_NOTES = ("超期未办结，请加快处置并及时反馈", "群众反映强烈，请责任单位限期办结",
-                   "请主要负责人亲自过问，尽快办结")
-REDISPATCH_NOTES = ("经核实，仍由该单位处置", "已与责任单位沟通，重新派遣")
+SUPERVISE_NOTES = ("群众反映强烈，请责任单位限期办结", "媒体关注，请主要负责人亲自过问，尽快办结",
+                   "反复投诉问题，请加快处置并及时反馈")
+# 驳回退回: the center sends a returned case back to the same unit
+REDISPATCH_NOTES = ("经核实，仍由该单位处置", "已与责任单位沟通，属本单位职责，请继续处置")
+REASSIGN_NOTES = ("经核实属属地管理，改派属地单位处置", "职责不符，改派相关责任单位处置", "按权属改派产权单位处置")
+VOID_REASONS = ("经核查与已立案案件重复，予以作废", "案件类别选择错误，作废后按正确类别重新立案",
+                "上报信息有误，经核实予以作废")
+CHECK_NOTES = {"confirmed": "现场核实，情况属实", "unfounded": "现场核实，未发现所反映问题"}
+CHECK_REQUEST_NOTE = "请网格员到现场核实"
+UNFOUNDED_REJECT = "经网格员现场核实，反映问题不属实，不予立案"
+SUSPENSION_REASONS = ("涉及权属争议，需多部门协调，申请挂账", "需纳入年度改造计划统一实施，申请挂账",
+                      "当事人失联，待进一步核实，申请挂账")
+RESUME_NOTE = "挂账原因已消除，恢复办理"
+DENY_SUSPENSION_NOTES = ("不符合挂账条件，请按时限办结", "可先行采取临时措施，不予挂账")
+DENY_EXTENSION_NOTES = ("延期理由不充分，请按原时限办结", "可增派人员，不予延期")
+ASSIST_SIGN_NOTE = "已签收协办任务"
+ASSIST_REPORT_NOTES = ("协办部分已处置完毕，已反馈主办单位", "已配合主办单位完成联合执法", "协办事项已落实，现场照片已上传")
+CALLBACK_NOTES = {"satisfied": "回访市民，对处置结果满意", "basically_satisfied": "回访市民，基本满意",
+                  "unsatisfied": "回访市民，对处置结果不满意"}
+REOPEN_NOTES = ("回访不满意，问题仍未解决，重新办理", "市民反映问题反复出现，重办")
 
 
 # ----------------------------------------------------------------------------------------
@@ -269,8 +293,9 @@ REDISPATCH_NOTES = ("经核实，仍由该单位处置", "已与责任单位沟�
 class Step:
     """One thing a simulated person does: ``action`` (an action of :mod:`dispatch.lifecycle`) at
     ``at`` (aware UTC; may lie before "now" — then it is due), by a person of ``role``
-    (duty_officer, unit_handler, leader or grid_member), with ``note``/``hours``/``unit`` as the
-    service's ``act`` takes them."""
+    (duty_officer, unit_handler, leader or grid_member), with ``note``/``hours``/``unit``/``result``/
+    ``satisfaction`` as the service's ``act`` takes them. ``by_unit``: the unit of the acting handler
+    when it is not the case's lead (an assisting unit, 协办)."""
 
     action: str
     at: datetime
@@ -278,17 +303,38 @@ class Step:
     note: str = ""
     hours: float | None = None
     unit: str | None = None
+    result: str | None = None
+    satisfaction: str | None = None
+    by_unit: str | None = None
 
 
 OFFICE_ROLE, UNIT_ROLE, LEADER_ROLE, GRID_ROLE = "duty_officer", "unit_handler", "leader", "grid_member"
 
-P_REJECT = 0.03
-P_RETURN = 0.03
-P_LATE = 0.08
-P_REWORK = 0.02
-P_EXTEND = 0.06
-P_SUPERVISE = 0.5
 _IN_HAND = ("accepted", "dispatched", "signed", "returned", "rework")
+_HANDLING = ("dispatched", "signed")
+# the states a case may be planned from (the others have nothing left to do, or wait for nobody here)
+_PLANNED = ("reported", "verifying", "accepted", "dispatched", "signed", "resolved", "verified", "rework",
+            "returned", "suspended", "closed")
+
+# A unit to send a case to or to add as assisting, for the chain of a case: (chain, unit types in
+# order of preference, unit codes not to take) -> a unit code or None. See pick_unit.
+UnitFinder = Callable[[Sequence, Sequence[str], Collection[str]], "str | None"]
+
+
+def pick_unit(unit_index: Mapping, chain: Sequence, unit_types: Sequence[str],
+              exclude: Collection[str] = ()) -> str | None:
+    """The first unit of ``unit_types`` (in order) serving the place of ``chain`` (its areas, as
+    AreaRecords or mappings with ``code`` and ``level``), the nearest first (grid → city), that is not
+    in ``exclude``. ``unit_index``: dispatch.units.index_units (or anything with the same shape:
+    (area code, unit type) → units with a ``code``, primary first)."""
+    nodes = sorted(((n["code"], int(n["level"])) if isinstance(n, Mapping) else (n.code, int(n.level))
+                    for n in chain), key=lambda cl: -cl[1])
+    for unit_type in unit_types:
+        for code, _level in nodes:
+            for u in unit_index.get((code, unit_type), ()):
+                if u.code not in exclude:
+                    return u.code
+    return None
 
 
 def _parse(value) -> datetime | None:
@@ -368,16 +414,22 @@ class Simulator:
     the grids — the lowest level present — are where reports happen, weighted by population, or
     by area when no grid has a population). ``key_prefix``: the idempotency keys of the reports
     are ``{key_prefix}-{n}``; ``None`` leaves them out. ``calendar``: the working-time calendar
-    the decisions are timed on (the service's ``calendar``, or ``data.files.calendar()``)."""
+    the decisions are timed on (the service's ``calendar``, or ``data.files.calendar()``).
+    ``rates``: the shares of the decisions (default: data/demo_history.json's, demo.profile).
+    ``units``: how to find a unit for 改派 and 协办 (a :data:`UnitFinder`, e.g. :func:`pick_unit`
+    over the city's units); without it cases are refused back (驳回) rather than reassigned, and
+    get no assisting unit."""
 
     def __init__(self, catalog: Mapping[str, Category], areas: Iterable, seed: int | None = 0, *,
                  duplicate_rate: float = DUPLICATE_RATE, key_prefix: str | None = "sim",
-                 calendar: WorkCalendar):
+                 calendar: WorkCalendar, rates: LifeRates | None = None, units: UnitFinder | None = None):
         self.seed = seed
         self.rng = random.Random(seed)
         self.duplicate_rate = duplicate_rate
         self.key_prefix = key_prefix
         self.calendar = calendar
+        self.rates = rates or load_profile().rates
+        self.units = units
         self.catalog = dict(catalog)
         self._n = 0
         self._recent: deque = deque(maxlen=300)  # (at, payload) of recent first reports
@@ -621,19 +673,21 @@ class Simulator:
 
     def next_steps(self, case: Mapping, now: datetime) -> list[Step]:
         """What the simulated people do next with ``case`` (the service's case object, with its
-        ``history``) and when, earliest first; empty for closed, rejected, merged and suspended
-        cases. The main step is timed from when the case entered its state, so planning again
-        gives the same answer; an extension request, its approval and a leader's supervision of
-        an overdue case come as extra steps. ``now`` stands in for a missing history.
+        ``history``) and when, earliest first; empty when nobody here has anything to do (rejected,
+        merged, voided, a closed case called back, a case suspended for want of a unit). The main
+        step is timed from when the case entered its state, so planning again gives the same answer;
+        requests and their answers (延期, 挂账), 协办 and a leader's 督办 come as extra steps.
+        ``now`` stands in for a missing history.
 
-        The command center (accept, reject, dispatch, close, approve an extension) works round
-        the clock; units and on-site checkers (sign, return, resolve, extend, verify, rework)
-        work office hours, except for emergencies and the categories on the calendar clock. Rates: reject ~3 %, return ~3 %, resolve late
-        ~8 %, rework ~2 %, extension requests ~5 %, supervision of half the overdue cases."""
+        The command center (accept, 核实 requests, reject, dispatch, 改派, 驳回, void, close, the
+        answers to requests, 解挂, 回访, 重办) works round the clock; units, grid members and on-site
+        checkers (sign, return, resolve, extend, 挂账 requests, 核实, verify, rework) work office
+        hours, except for emergencies and the categories on the calendar clock. The rates are
+        :class:`demo.profile.LifeRates` (data/demo_history.json, with their reasons)."""
         state = case.get("state")
-        if state not in ("reported", "accepted", "dispatched", "signed", "resolved", "verified",
-                         "rework", "returned"):
+        if state not in _PLANNED:
             return []
+        r = self.rates
         history = case.get("history") or []
         moves = [h for h in history if h.get("from") != h.get("to")]
         entered = _parse(moves[-1]["at"]) if moves and moves[-1].get("to") == state else None
@@ -646,91 +700,222 @@ class Simulator:
         office = _office_hours(cat, emergency)  # do units and checkers keep office hours for this case?
         deadline = _parse(case.get("deadline"))
         actions_done = [h.get("action") for h in history]
+        last = moves[-1].get("action") if moves else None
         pending_extension = case.get("extension_pending_hours") is not None
+        pending_suspension = (case.get("suspension") or {}).get("state") == "requested"
+        lead = (case.get("unit") or {}).get("code")
+        chain = case.get("chain") or []
         center_left = self._left(entered, deadline, False)
         steps: list[Step] = []
 
         def center(action: str, lo: float, hi: float, mode: float, share: float, note: str = "",
-                   slow: float = 1.0) -> Step:
+                   slow: float = 1.0, **kw) -> Step:
             minutes = self._delay(rng, lo * slow, hi * slow, mode * slow, center_left, share)
-            return Step(action, entered + timedelta(minutes=minutes), OFFICE_ROLE, note=note)
+            return Step(action, entered + timedelta(minutes=minutes), OFFICE_ROLE, note=note, **kw)
 
         if state == "reported":
             night = entered.astimezone(CITY_TZ).hour in (22, 23, 0, 1, 2, 3, 4, 5, 6)
             slow = 2.0 if night and not emergency else 1.0
-            if emergency:
+            if last == "report_check":  # back from 核实: file it, or not when it was unfounded
+                if case.get("check_result") == "unfounded":
+                    steps.append(center("reject", 1, 20, 5, 0.1, UNFOUNDED_REJECT, slow))
+                else:
+                    steps.append(center("accept", 1, 20, 5, 0.08, slow=slow))
+            elif emergency:
                 steps.append(center("accept", 0.3, 3, 1, 0.05))
-            elif rng.random() < P_REJECT:
+            elif case.get("source") in r.check_sources and rng.random() < r.check:
+                steps.append(center("verify_request", 1, 30, 5, 0.08, CHECK_REQUEST_NOTE, slow))
+            elif rng.random() < r.reject:
                 steps.append(center("reject", 2, 30, 8, 0.1, rng.choice(REJECT_REASONS), slow))
             else:
                 steps.append(center("accept", 1, 30, 5, 0.08, slow=slow))
+        elif state == "verifying":
+            # the grid member of the place goes and looks, within the hour of 核实 as a rule
+            start = self._in_office(entered, not office)
+            minutes = self._delay(rng, 10, 75, 30, None, 1.0)
+            crng = self._case_rng(cid, "check")
+            answer = "unfounded" if crng.random() < r.check_unfounded else "confirmed"
+            steps.append(Step("report_check", self._after(start, minutes, office), GRID_ROLE,
+                              note=CHECK_NOTES[answer], result=answer))
         elif state == "accepted":
             if emergency:
                 steps.append(center("dispatch", 0.2, 2, 0.5, 0.05, "按应急预案派遣，联动协同单位"))
+            elif self._case_rng(cid, "void").random() < r.void:
+                steps.append(center("void", 5, 120, 20, 0.3, rng.choice(VOID_REASONS)))
             else:
                 steps.append(center("dispatch", 1, 15, 3, 0.08, "按指挥手册派遣"))
         elif state == "rework":
             steps.append(center("dispatch", 2, 20, 5, 0.1, "返工重新派遣"))
         elif state == "returned":
-            steps.append(center("dispatch", 5, 40, 15, 0.1, rng.choice(REDISPATCH_NOTES)))
+            rrng = self._case_rng(cid, "reassign", case.get("reassign_count") or 0)
+            other = None
+            if rrng.random() < r.reassign_after_return and self.units is not None:
+                types = [cat.unit_type if t == "category" and cat is not None else t for t in r.reassign_unit_types]
+                taken = {(a.get("unit") or {}).get("code") for a in case.get("assists") or []} | {lead}
+                other = self.units(chain, types, taken - {None})
+            if other is not None:
+                steps.append(center("reassign", 5, 40, 15, 0.1, rng.choice(REASSIGN_NOTES), unit=other))
+            else:
+                steps.append(center("refuse_return", 5, 40, 15, 0.1, rng.choice(REDISPATCH_NOTES)))
         elif state == "verified":
             steps.append(center("close", 1, 30, 5, 0.5, "核查通过，予以结案"))
         elif state == "dispatched":
             start = self._in_office(entered, not office)
             left = self._left(start, deadline, office)
-            if not emergency and "return" not in actions_done and rng.random() < P_RETURN:
+            if not emergency and "return" not in actions_done and rng.random() < r.ret:
                 minutes = self._delay(rng, 10, 90, 30, left, 0.2)
                 steps.append(Step("return", self._after(start, minutes, office), UNIT_ROLE,
                                   note=rng.choice(RETURN_REASONS)))
-            elif not pending_extension:
+            elif not pending_extension and not pending_suspension:
                 if emergency:
                     minutes = self._delay(rng, 0.5, 5, 1.5, left, 0.1)
                 else:
                     minutes = self._delay(rng, 3, 60, 15, left, 0.15)
                 steps.append(Step("sign", self._after(start, minutes, office), UNIT_ROLE, note="已签收"))
         elif state == "signed":
-            if not pending_extension:  # the unit waits for the answer to its request
-                steps.append(self._resolve_step(case, rng, entered, deadline, emergency, cat))
-            if (not emergency and deadline is not None and not pending_extension
-                    and "extend" not in actions_done):
-                xrng = self._case_rng(cid, "extend")
-                if xrng.random() < P_EXTEND:
-                    start = self._in_office(entered, not office)
-                    left = max(self._left(start, deadline, office), 30.0)
-                    at = self._after(start, left * xrng.uniform(0.1, 0.4), office)
-                    hours = float(xrng.choice((4, 8, 15, 22.5, 37.5)))
-                    steps.append(Step("extend", at, UNIT_ROLE, note=xrng.choice(EXTENSION_REASONS), hours=hours))
+            steps.extend(self._signed_steps(case, rng, entered, deadline, emergency, office, cat, actions_done,
+                                            pending_extension, pending_suspension, lead, chain))
         elif state == "resolved":
             start = self._in_office(entered, not office)
             left = self._left(start, deadline, office)
             checker = GRID_ROLE if kind == "grid" else OFFICE_ROLE
             minutes = self._delay(rng, 5, 60, 20, left, 0.5) if emergency else self._delay(rng, 10, 240, 45, left, 0.5)
             at = self._after(start, minutes, office)
-            if not emergency and not case.get("rework_count") and rng.random() < P_REWORK:
+            if not emergency and not case.get("rework_count") and rng.random() < r.rework:
                 steps.append(Step("rework", at, checker, note=rng.choice(REWORK_REASONS)))
             else:
                 steps.append(Step("verify", at, checker, note="现场核查，符合结案标准"))
+        elif state == "suspended":
+            if last == "approve_suspension":  # 解挂 some days later (a case parked for want of a unit stays)
+                drng = self._case_rng(cid, "resume")
+                days = _tri(drng, *r.suspension_days)
+                steps.append(Step("resume", entered + timedelta(days=days), OFFICE_ROLE, note=RESUME_NOTE))
+        elif state == "closed":
+            steps.extend(self._callback_steps(case, entered))
 
-        # an extension request waiting for the command center
-        if state in ("dispatched", "signed") and pending_extension:
+        # requests waiting for the command center's answer
+        if state in _HANDLING and pending_extension:
             asked = next((_parse(h["at"]) for h in reversed(history) if h.get("action") == "extend"), None)
             arng = self._case_rng(cid, "approve", case.get("extension_count") or 0)
             at = (asked or now) + timedelta(minutes=_tri(arng, 10, 90, 25))
-            steps.append(Step("approve_extension", at, OFFICE_ROLE, note="情况属实，同意延期"))
+            if arng.random() < r.extension_denied:
+                steps.append(Step("deny_extension", at, OFFICE_ROLE, note=arng.choice(DENY_EXTENSION_NOTES)))
+            else:
+                steps.append(Step("approve_extension", at, OFFICE_ROLE, note="情况属实，同意延期"))
+        if state in _HANDLING and pending_suspension:
+            asked = _parse((case.get("suspension") or {}).get("since")) or now
+            srng = self._case_rng(cid, "suspension answer")
+            at = asked + timedelta(minutes=_tri(srng, 30, 480, 90))
+            if srng.random() < r.suspension_approved:
+                steps.append(Step("approve_suspension", at, OFFICE_ROLE, note="情况属实，同意挂账"))
+            else:
+                steps.append(Step("deny_suspension", at, OFFICE_ROLE, note=srng.choice(DENY_SUSPENSION_NOTES)))
 
-        # leaders supervise some of the overdue cases
-        if state in _IN_HAND and deadline is not None and not case.get("supervised"):
-            srng = self._case_rng(cid, "supervise")
-            if srng.random() < P_SUPERVISE:
-                at = max(deadline, entered) + timedelta(hours=_tri(srng, 0.5, 6, 2))
-                steps.append(Step("supervise", at, LEADER_ROLE, note=srng.choice(SUPERVISE_NOTES)))
+        # a leader supervises a few cases in the unit's hands before their deadline
+        if state in _HANDLING and deadline is not None and not case.get("supervised") \
+                and "supervise" not in actions_done:
+            lrng = self._case_rng(cid, "supervise")
+            if lrng.random() < r.leader_supervise:
+                since = _parse(case.get("dispatched_at")) or entered
+                at = since + (deadline - since) * lrng.uniform(0.2, 0.7)
+                steps.append(Step("supervise", max(at, entered), LEADER_ROLE, note=lrng.choice(SUPERVISE_NOTES)))
 
         steps.sort(key=lambda s: s.at)
         return steps
 
+    def _signed_steps(self, case, rng, entered, deadline, emergency, office, cat, actions_done,
+                      pending_extension, pending_suspension, lead, chain) -> list[Step]:
+        """The unit holds a signed case: its requests (延期, 挂账), the assisting units' parts (协办) and
+        its own resolution, which waits for the answers and for every assisting unit's report."""
+        r = self.rates
+        cid = case.get("id")
+        steps: list[Step] = []
+        start = self._in_office(entered, not office)
+        assists = case.get("assists") or []
+        # 协办: the center adds an assisting unit soon after the lead signs, for a few of the cases
+        # that usually need a second department
+        wants_assist = False
+        types = r.assist_categories.get(cat.name) if cat is not None and not emergency else None
+        if types and not assists and "add_assist" not in actions_done and self.units is not None:
+            arng = self._case_rng(cid, "assist")
+            if arng.random() < r.assist:
+                other = self.units(chain, types, {lead} if lead else set())
+                if other is not None:
+                    wants_assist = True
+                    minutes = _tri(arng, 10, 120, 30)
+                    steps.append(Step("add_assist", entered + timedelta(minutes=minutes), OFFICE_ROLE,
+                                      note="需多部门联合处置，增加协办单位", unit=other))
+        last_report = None
+        for a in assists:
+            code = (a.get("unit") or {}).get("code")
+            arng = self._case_rng(cid, "assist", code)
+            added, signed, reported = _parse(a.get("added_at")), _parse(a.get("signed_at")), _parse(a.get("reported_at"))
+            if signed is None:
+                begin = self._in_office(added or entered, not office)
+                steps.append(Step("sign", self._after(begin, _tri(arng, 3, 60, 15), office), UNIT_ROLE,
+                                  note=ASSIST_SIGN_NOTE, by_unit=code))
+                wants_assist = True
+            elif reported is None:
+                begin = self._in_office(signed, not office)
+                left = self._left(begin, deadline, office)
+                minutes = left * arng.uniform(0.1, 0.5) if left and left > 30 else _tri(arng, 30, 240, 60)
+                steps.append(Step("resolve", self._after(begin, minutes, office), UNIT_ROLE,
+                                  note=arng.choice(ASSIST_REPORT_NOTES), by_unit=code))
+                wants_assist = True
+            elif last_report is None or reported > last_report:
+                last_report = reported
+        if not pending_extension and not pending_suspension and not wants_assist:
+            resolve = self._resolve_step(case, rng, entered, deadline, emergency, cat)
+            if last_report is not None and resolve.at < last_report:  # waited for the assisting units
+                resolve = Step(resolve.action, last_report, resolve.role, resolve.note)
+            steps.append(resolve)
+        if emergency or deadline is None or pending_extension or pending_suspension:
+            return steps
+        # 挂账: a few units ask to suspend the case, early in its handling
+        if "request_suspension" not in actions_done:
+            srng = self._case_rng(cid, "suspend")
+            if srng.random() < r.suspension_request:
+                left = max(self._left(start, deadline, office), 30.0)
+                at = self._after(start, left * srng.uniform(0.05, 0.3), office)
+                steps.append(Step("request_suspension", at, UNIT_ROLE, note=srng.choice(SUSPENSION_REASONS)))
+                return steps
+        if "extend" not in actions_done:
+            xrng = self._case_rng(cid, "extend")
+            if xrng.random() < r.extend:
+                left = max(self._left(start, deadline, office), 30.0)
+                at = self._after(start, left * xrng.uniform(0.1, 0.4), office)
+                hours = float(xrng.choice(r.extension_hours))
+                steps.append(Step("extend", at, UNIT_ROLE, note=xrng.choice(EXTENSION_REASONS), hours=hours))
+        return steps
+
+    def _callback_steps(self, case, closed_at) -> list[Step]:
+        """回访 some hours after closing, for the reports of people; an unsatisfied one may be reopened
+        (重办) once."""
+        r = self.rates
+        cid = case.get("id")
+        if case.get("source") not in r.callback_sources:
+            return []
+        callback = case.get("callback")
+        closed = _parse(case.get("closed_at")) or closed_at
+        done = callback is not None and (_parse(callback.get("at")) or closed) >= closed
+        reopens = case.get("reopen_count") or 0
+        if not done:
+            crng = self._case_rng(cid, "callback", reopens)
+            if crng.random() >= r.callback:
+                return []
+            at = closed + timedelta(hours=_tri(crng, *r.callback_hours))
+            answer = r.draw_satisfaction(crng.random())
+            return [Step("callback", at, OFFICE_ROLE, note=CALLBACK_NOTES[answer], satisfaction=answer)]
+        if callback.get("result") == "unsatisfied" and not reopens:
+            rrng = self._case_rng(cid, "reopen")
+            if rrng.random() < r.reopen_unsatisfied:
+                at = _parse(callback.get("at")) + timedelta(minutes=_tri(rrng, 10, 120, 30))
+                return [Step("reopen", at, OFFICE_ROLE, note=rrng.choice(REOPEN_NOTES))]
+        return []
+
     def _resolve_step(self, case, rng, signed_at, deadline, emergency, cat) -> Step:
-        """Most units resolve with time to spare for verification and closing; ~8 % are late."""
-        late = rng.random() < P_LATE
+        """Most units resolve with time to spare for verification and closing; a few (rates.late) are late."""
+        late = rng.random() < self.rates.late
         frac = rng.uniform(0.2, 0.75)
         if cat is not None and cat.closing_criterion:
             note = "已按结案标准处置完毕：" + cat.closing_criterion
@@ -742,9 +927,10 @@ class Simulator:
             return Step("resolve", self._after(start, rng.uniform(60, 600), office), UNIT_ROLE, note=note)
         left = self._left(start, deadline, office)
         if late or left <= 3:
-            # late: some way past the deadline, in proportion to the time that was allowed
-            reported = _parse(case.get("reported_at")) or signed_at
-            allowed = max(self._left(reported, deadline, office), 30.0)
+            # late: some way past the deadline, in proportion to the time that was allowed (the
+            # handling clock runs from 派遣)
+            since = _parse(case.get("dispatched_at")) or _parse(case.get("reported_at")) or signed_at
+            allowed = max(self._left(since, deadline, office), 30.0)
             base = max(deadline, start)
             return Step("resolve", self._after(base, allowed * rng.uniform(0.05, 0.5), office), UNIT_ROLE, note=note)
         return Step("resolve", self._after(start, left * frac, office), UNIT_ROLE, note=note)

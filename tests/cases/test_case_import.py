@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cases.legacy_import import COLUMNS, CaseImportError, import_cases
+from cases.legacy_import import COLUMNS, OPTIONAL_COLUMNS, CaseImportError, import_cases
 from data.models import Case, CaseEvent, CaseHistory
 from dispatch.routing import route_case
 from tests.factories import small_world
@@ -400,3 +400,145 @@ def test_a_file_of_many_bad_rows_counts_them_all_and_keeps_the_first(world, tmp_
     assert err.total == 301 and [line for line, _ in err.problems] == [2, 3, 4, 5, 6]
     assert "发现 301 处问题（涉及 301 行）" in str(err) and "另有 101 处问题未列出" in str(err)
     assert _counts(world) == (0, 0, 0)
+
+
+# ---- the optional columns (CONTRACT.md, wave 2): signed_at, verified_at, voided_at, suspended_at, resumed_at,
+# external_ref — read when present, validated like the others, stored; a file without them imports as before
+
+WIDE = COLUMNS + OPTIONAL_COLUMNS
+IN_HAND = dict(reported="2026-11-16T09:00:00+08:00", accepted="2026-11-16T09:10:00+08:00",
+               dispatched="2026-11-16T09:20:00+08:00", deadline="2026-11-20T17:00:00+08:00")
+
+
+def wide(case_id, *, signed="", verified="", voided="", suspended="", resumed="", ref="", **kw):
+    return row(case_id, **kw) + [signed, verified, voided, suspended, resumed, ref]
+
+
+WIDE_GOOD = [
+    # W-1 the whole life, with the hotline's ticket
+    wide("W-1", **IN_HAND, signed="2026-11-16T10:00:00+08:00", resolved="2026-11-17T10:00:00+08:00",
+         verified="2026-11-17T11:00:00+08:00", closed="2026-11-17T12:00:00+08:00", ref="12345-20261116-0001"),
+    # W-2 signed, in the unit's hands
+    wide("W-2", **IN_HAND, signed="2026-11-16T10:00:00+08:00"),
+    # W-3 checked (核查通过), not closed yet
+    wide("W-3", **IN_HAND, signed="2026-11-16T10:00:00+08:00", resolved="2026-11-17T10:00:00+08:00",
+         verified="2026-11-17T11:00:00+08:00"),
+    # W-4 voided (作废) after dispatch
+    wide("W-4", **IN_HAND, voided="2026-11-16T15:00:00+08:00"),
+    # W-5 voided before it was filed
+    wide("W-5", reported="2026-11-16T09:00:00+08:00", voided="2026-11-16T09:30:00+08:00"),
+    # W-6 on 挂账 since the 18th, signed before: back to signed on 解挂, with the handling time it had left
+    wide("W-6", **IN_HAND, signed="2026-11-16T10:00:00+08:00", suspended="2026-11-18T10:00:00+08:00"),
+    # W-7 suspended, resumed, then resolved: the 挂账 is over
+    wide("W-7", **IN_HAND, signed="2026-11-16T10:00:00+08:00", suspended="2026-11-17T10:00:00+08:00",
+         resumed="2026-11-20T10:00:00+08:00", resolved="2026-11-21T10:00:00+08:00"),
+    # W-8 suspended before dispatch (the center found no unit): back to accepted
+    wide("W-8", reported="2026-11-16T09:00:00+08:00", accepted="2026-11-16T09:10:00+08:00",
+         deadline="2026-11-20T17:00:00+08:00", suspended="2026-11-16T11:00:00+08:00"),
+    # W-9 a ticket number only
+    wide("W-9", reported="2026-11-16T09:00:00+08:00", source="hotline", ref="12345-20261116-0009"),
+]
+
+
+def test_a_file_with_the_optional_columns_stores_them(world, tmp_path):
+    service = world
+    report = import_cases(service, write_csv(tmp_path / "wide.csv", WIDE_GOOD, header=WIDE), progress=False)
+    assert report.imported == 9
+    cases = _cases(service)
+    assert {k: c.state for k, c in cases.items()} == {
+        "W-1": "closed", "W-2": "signed", "W-3": "verified", "W-4": "voided", "W-5": "voided",
+        "W-6": "suspended", "W-7": "resolved", "W-8": "suspended", "W-9": "reported"}
+    assert report.by_state == {"closed": 1, "signed": 1, "verified": 1, "voided": 2, "suspended": 2, "resolved": 1,
+                               "reported": 1}
+    sh = timezone(timedelta(hours=8))
+    w1 = cases["W-1"]
+    assert (w1.signed_at, w1.verified_at) == (datetime(2026, 11, 16, 10, tzinfo=sh), datetime(2026, 11, 17, 11, tzinfo=sh))
+    assert w1.external_ref == "12345-20261116-0001" and cases["W-2"].external_ref is None
+    assert cases["W-4"].voided_at == datetime(2026, 11, 16, 15, tzinfo=sh) and cases["W-4"].dispatched_at is not None
+    # 挂账: where it goes back to and the time it had left on its (authoritative) deadline
+    w6, w8 = cases["W-6"], cases["W-8"]
+    assert (w6.state_before_suspension, w8.state_before_suspension) == ("signed", "accepted")
+    cal = service.calendar
+    assert w6.suspension_remaining_hours == pytest.approx(
+        cal.working_time_between(w6.suspended_at, w6.deadline_at, "working_hours"))
+    assert w6.suspension_remaining_hours == pytest.approx(6 + 7.5 + 7)    # Wed 18th 10:00 → Fri 20th 17:00
+    assert (cases["W-7"].suspended_at, cases["W-7"].resumed_at) != (None, None)
+    assert cases["W-7"].state_before_suspension is None
+    assert all(c.deadline_at == datetime(2026, 11, 20, 17, tzinfo=sh) for k, c in cases.items() if k in ("W-6", "W-7"))
+    # read back as every case is: the stamps, the suspension, the ticket; and the hotline finds its ticket
+    from data.tokens import Principal
+
+    admin = Principal("user", "admin", "admin", "320400")
+    shown = service.get(w6.id, admin)
+    assert shown["suspension"]["state"] == "suspended" and shown["suspension"]["from_state"] == "signed"
+    assert shown["signed_at"] and shown["stages"]
+    assert service.get(cases["W-4"].id, admin)["voided_at"]
+    found = service.by_external_ref(admin, "12345-20261116-0009")["items"]
+    assert [c["id"] for c in found] == [cases["W-9"].id]
+    # 解挂 in the platform gives the case back its time left (deadline moves), as for any suspended case
+    service.clock = lambda: datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)      # Wed 25th 09:00 in Shanghai
+    resumed = service.act(w6.id, admin, "resume", w6.version)
+    assert resumed["state"] == "signed"
+    assert datetime.fromisoformat(resumed["deadline"]) == cal.working_deadline(
+        datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc), w6.suspension_remaining_hours, "working_hours")
+
+
+def test_optional_columns_in_any_order_and_any_subset(world, tmp_path):
+    header = ["external_ref", *reversed(COLUMNS), "voided_at"]
+    rows = [["T-1", *reversed(row("O-1", reported="2026-11-16T09:00:00+08:00")), ""],
+            ["", *reversed(row("O-2", reported="2026-11-16T09:00:00+08:00")), "2026-11-16T10:00:00+08:00"]]
+    report = import_cases(world, write_csv(tmp_path / "o.csv", rows, header=header), progress=False)
+    assert report.imported == 2
+    cases = _cases(world)
+    assert (cases["O-1"].state, cases["O-1"].external_ref) == ("reported", "T-1")
+    assert (cases["O-2"].state, cases["O-2"].external_ref) == ("voided", None)
+    assert cases["O-1"].signed_at is None and cases["O-2"].suspended_at is None
+
+
+def test_bad_optional_times_are_all_reported_and_nothing_written(world, tmp_path):
+    service = world
+    before = _counts(service)
+    rows = [
+        wide("V-01", **IN_HAND, signed="2026-11-16T10:00:00+08:00"),                          # 2 good
+        wide("V-02", **IN_HAND, signed="2026-11-16T09:15:00+08:00"),                          # 3 signed < dispatched
+        wide("V-03", reported="2026-11-16T09:00:00+08:00", accepted="2026-11-16T09:10:00+08:00",
+             signed="2026-11-16T10:00:00+08:00"),                                              # 4 signed, no dispatch
+        wide("V-04", **IN_HAND, resolved="2026-11-17T10:00:00+08:00",
+             verified="2026-11-17T09:00:00+08:00"),                                            # 5 verified < resolved
+        wide("V-05", **IN_HAND, verified="2026-11-17T09:00:00+08:00"),                        # 6 verified, no resolution
+        wide("V-06", **IN_HAND, suspended="2026-11-17T10:00:00+08:00",
+             resumed="2026-11-17T09:00:00+08:00"),                                             # 7 resumed < suspended
+        wide("V-07", **IN_HAND, resumed="2026-11-17T09:00:00+08:00"),                         # 8 resumed, never suspended
+        wide("V-08", **IN_HAND, resolved="2026-11-17T10:00:00+08:00", closed="2026-11-17T12:00:00+08:00",
+             voided="2026-11-18T09:00:00+08:00"),                                              # 9 voided and closed
+        wide("V-09", **IN_HAND, voided="2026-11-16T10:00:00+08:00",
+             resolved="2026-11-17T10:00:00+08:00"),                                            # 10 resolved after 作废
+        wide("V-10", **IN_HAND, resolved="2026-11-17T10:00:00+08:00", closed="2026-11-17T12:00:00+08:00",
+             suspended="2026-11-16T12:00:00+08:00"),                                           # 11 closed while on 挂账
+        wide("V-11", reported="2026-11-16T09:00:00+08:00", accepted="2026-11-16T09:10:00+08:00",
+             suspended="2026-11-16T09:05:00+08:00"),                                           # 12 suspended < accepted
+        wide("V-12", **IN_HAND, signed="2026-11-16T10:00:00"),                                # 13 no offset
+        wide("V-13", reported="2026-11-16T09:00:00+08:00", ref="x" * 65),                     # 14 ticket too long
+        wide("V-14", reported="2026-11-16T09:00:00+08:00", suspended="2026-11-16T10:00:00+08:00"),  # 15 never filed
+        wide("V-15", reported="2026-11-16T09:00:00+08:00", voided="2026-11-16T08:00:00+08:00"),     # 16 before report
+        wide("V-16", **IN_HAND, signed="2027-06-01T09:00:00+08:00"),                          # 17 in the future
+        wide("V-17", reported="2026-11-16T09:00:00+08:00", rejected="2026-11-16T09:30:00+08:00",
+             voided="2026-11-16T10:00:00+08:00"),                                              # 18 rejected and voided
+    ]
+    with pytest.raises(CaseImportError) as exc:
+        import_cases(service, write_csv(tmp_path / "bad.csv", rows, header=WIDE), progress=False, batch_size=5)
+    by_line: dict[int, str] = {}
+    for line, msg in exc.value.problems:
+        by_line[line] = by_line.get(line, "") + msg
+    expect = {3: "signed_at（签收时间）早于dispatched_at（派遣时间）", 4: "有签收时间却没有dispatched_at",
+              5: "verified_at（核查通过时间）早于resolved_at", 6: "有核查通过时间却没有resolved_at",
+              7: "resumed_at（解挂时间）早于suspended_at", 8: "有解挂时间却没有suspended_at",
+              9: "作废时间与结案时间同时存在", 10: "resolved_at（处置完成时间）晚于voided_at（作废时间）",
+              11: "挂账未解挂的案件不能有closed_at", 12: "suspended_at（挂账时间）早于accepted_at",
+              13: "signed_at（签收时间）缺少时区偏移", 14: "external_ref（外部工单号）过长",
+              15: "却没有立案时间", 16: "voided_at（作废时间）早于上报时间", 17: "signed_at（签收时间）晚于当前时间",
+              18: "作废时间与不予立案时间同时存在"}
+    assert set(by_line) == set(expect), exc.value.problems
+    for line, words in expect.items():
+        assert words in by_line[line], (line, by_line[line])
+    assert _counts(service) == before

@@ -16,21 +16,19 @@ import pytest
 from sqlalchemy import func, select
 
 from cases.service import CLOSED_FOR_DEDUPE, haversine_m
-from data.models import Case, CaseEvent, CaseHistory, Meta
+from data.models import Case, CaseAssist, CaseEvent, CaseHistory, CasePenalty, CaseSupervision, Meta
 from demo.backfill import (HISTORY_KEY_PREFIX, MARKER_KEY, OfficeTime, backfill, first_run_history,
                            load_profile, missing_intervals)
 from demo.runner import SIM_KEY_PREFIX, SimulationRunner
 from dispatch import lifecycle
-from dispatch.working_time import extension_unit
 from data.files import calendar as default_calendar
 from figures.period import period_figures
+from tests.demo.replay import check_replay
 from tests.factories import small_world
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
 T = datetime(2026, 11, 25, 3, 20, tzinfo=UTC)  # Wednesday 11:20 in Shanghai
-STAMP_OF = {"accept": "accepted_at", "reject": "rejected_at", "dispatch": "dispatched_at", "resolve": "resolved_at",
-            "close": "closed_at"}
 VOLUME = 0.05  # of the profile's daily volume: ~140 reports a working day in the small test city
 
 
@@ -40,19 +38,27 @@ def world(empty_db):
 
 
 def _everything(service):
+    """Every case with its rows: (cases, history, events, extras) with extras[id] = (assists, supervision,
+    penalties), each list in id order."""
     with service.db.session() as s:
         cases = {c.id: c for c in s.scalars(select(Case))}
         history, events = defaultdict(list), defaultdict(list)
+        extras = defaultdict(lambda: ([], [], []))
         for h in s.scalars(select(CaseHistory).order_by(CaseHistory.id)):
             history[h.case_id].append(h)
         for e in s.scalars(select(CaseEvent).order_by(CaseEvent.seq)):
             events[e.case_id].append(e)
+        for k, model in enumerate((CaseAssist, CaseSupervision, CasePenalty)):
+            for row in s.scalars(select(model).order_by(model.id)):
+                extras[row.case_id][k].append(row)
         s.expunge_all()
-    return cases, history, events
+    return cases, history, events, extras
 
 
-def check_case(case, history, events, cases, calendar, catalog) -> None:
-    """What must hold of any case the platform wrote, live or backfilled (asserts)."""
+def check_case(case, history, events, cases, service, extras=((), (), ())) -> None:
+    """What must hold of any case the platform wrote, live or backfilled (asserts): its rows are the
+    ones CaseService.act writes for the acts its history records (tests/demo/replay.py), and the rest
+    of the bookkeeping (outbox, merges, stamps in order)."""
     where = f"case #{case.id} ({case.idempotency_key})"
     assert history and events, where
     assert len(events) == len(history) == case.version, where          # one audit row and one outbox row per change
@@ -70,92 +76,71 @@ def check_case(case, history, events, cases, calendar, catalog) -> None:
         assert timedelta(0) <= case.reported_at - target.reported_at <= timedelta(hours=24), where
         assert case.unit_code is None and case.deadline_at is None and f"#{target.id}" in history[0].note, where
         assert events[0].unit_code is None, where
+        assert (case.urge_count, case.reassign_count, case.reopen_count, case.penalty_points) == (0, 0, 0, 0), where
         return
-    first = history[0]
-    assert first.action == "report" and first.from_state is None and first.to_state == "reported", where
-    cat = catalog[case.category_code]
-    deadline = calendar.working_deadline(case.reported_at, cat.time_limit, cat.time_unit)
-    unit = events[0].unit_code
-    seen = Counter()
-    last_at = {}
-    for prev, row, event in zip(history, history[1:], events[1:]):
+    for prev, row in zip(history, history[1:]):
         assert row.from_state == prev.to_state, (where, prev.action, row.action)
         assert prev.at <= row.at, where
-        seen[row.action] += 1
-        last_at[row.action] = row.at
-        details = row.details if isinstance(row.details, dict) or row.details is None else json.loads(row.details)
         if row.action == "merge":
             assert row.to_state == row.from_state and "合并重复上报" in row.note, where
             dup = cases[int(re.search(r"#(\d+)", row.note).group(1))]
             assert dup.merged_into_id == case.id and dup.reported_at == row.at, where
-        else:
-            rule = lifecycle.RULES[row.action]
-            assert row.from_state in rule.from_states, (where, row.action, row.from_state)
-            assert row.to_state == (rule.to_state or row.from_state), (where, row.action)
-            if rule.needs_note:
-                assert row.note, (where, row.action)
-        if row.action == "dispatch":
-            unit = details["unit"]
-        elif row.action == "escalate":
-            assert row.actor == "system:scheduler" or row.actor, where
-            assert details["to_level"] == details["from_level"] - 1, where
-        elif row.action == "approve_extension":
-            assert datetime.fromisoformat(details["old_deadline"]) == deadline, where
-            deadline = calendar.working_deadline(deadline, details["hours"], extension_unit(cat.time_unit))
-            assert datetime.fromisoformat(details["new_deadline"]) == deadline, where
-        if row.action not in ("escalate",):
-            assert event.unit_code == unit, (where, row.action)
-        else:
-            unit = event.unit_code
+    chain = tuple(a["code"] for a in service._chain(case.grid_code))
+    replay = check_replay(case, history, events, *extras, catalog=service.catalog(), calendar=service.calendar,
+                          rules=service.rules, city=chain[-1], chain=chain)
     assert history[-1].to_state == case.state, where
-    assert case.deadline_at == deadline, where                       # the calendar's, as extended
-    for action, column in STAMP_OF.items():
-        assert getattr(case, column) == last_at.get(action), (where, column)
-    assert case.unit_code == unit, where
-    assert case.rework_count == seen["rework"] and case.extension_count == seen["approve_extension"], where
-    assert case.escalation_count == seen["escalate"] and case.supervised == bool(seen["supervise"]), where
-    assert case.reporter_count == 1 + seen["merge"], where
-    # stamps in order (a reworked case is dispatched again after its first resolution: dispatched_at
-    # passes resolved_at until it is resolved again)
-    chains = [(case.reported_at, case.accepted_at, case.dispatched_at), (case.accepted_at, case.resolved_at, case.closed_at)]
-    if case.state in ("resolved", "verified", "closed"):
-        chains.append((case.dispatched_at, case.resolved_at))
-    for chain in chains:
-        stamps = [t for t in chain if t is not None]
+    assert replay.col["reporter_count"] == case.reporter_count, where
+    # stamps in order within the current round of handling (a restart clears what comes after 派遣)
+    chains = [(case.reported_at, case.accepted_at, case.dispatched_at, case.signed_at, case.resolved_at,
+               case.verified_at, case.closed_at), (case.check_requested_at, case.checked_at)]
+    for stamps in chains:
+        stamps = [t for t in stamps if t is not None]
         assert stamps == sorted(stamps), where
     if case.state in ("dispatched", "signed", "resolved", "verified", "closed", "returned", "rework"):
         assert case.accepted_at is not None and case.dispatched_at is not None, where
+        assert case.warning_at is not None and case.dispatched_at <= case.warning_at <= case.deadline_at, where
     if case.state in ("resolved", "verified", "closed"):
         assert case.resolved_at is not None, where
     if case.state == "rejected":
         assert case.rejected_at is not None and case.accepted_at is None, where
-    if case.escalation_count and case.auto_escalated_deadline is not None:
-        assert case.auto_escalated_deadline <= case.deadline_at, where
+    # the scheduler's reminders: sent in a round after their trigger, while the unit held the case
+    for row in history:
+        if row.actor == "system:scheduler":
+            assert row.action in ("urge", "supervise") and row.from_state in lifecycle.HANDLING_STATES, where
 
 
 def test_backfilled_and_live_cases_pass_the_same_invariants_and_the_simulator_carries_them_on(world):
     service, clock = world
     report = backfill(service, 4, now=T, volume=VOLUME)
     assert report.cases > 300 and report.rows > 5 * report.cases
-    # then the live platform from T on: the simulator (which picks up the open backfilled cases), a
-    # human officer and the scheduler's escalation, through CaseService.intake and act
+    # the scheduler's reminders were replayed up to now: a first round finds only what fell due in the
+    # last round (a 催办 at 80 % of the time, a 督办 at the deadline, of the cases in the unit's hands)
+    round_s = load_profile().rates.scheduler_round_seconds
+    with service.db.session() as s:
+        in_hand = s.execute(select(Case.warning_at, Case.deadline_at, Case.auto_urged_deadline,
+                                   Case.auto_supervised_deadline).where(Case.state.in_(lifecycle.HANDLING_STATES))).all()
+    assert len(in_hand) > 20
+    triggers = [w for w, d, urged, _ in in_hand if w <= T and urged != d]
+    triggers += [d for _, d, _, supervised in in_hand if d < T and supervised != d]
+    assert all(t > T - timedelta(seconds=round_s) for t in triggers), triggers
+    assert service.remind_due() <= len(triggers)
+    # then the live platform from T on: the simulator (which picks up the open backfilled cases and the
+    # closed ones awaiting their 回访), a human officer and the scheduler's reminders, through
+    # CaseService.intake and act
     runner = SimulationRunner(service, seed=7, clock=clock, rate_per_minute=0.2)
     for i in range(1, 24 * 12 + 1):
         clock.now = T + i * timedelta(minutes=5)
         runner.step(clock.now)
-        if i % 12 == 0:
-            service.escalate_overdue()
+        service.remind_due()
     assert runner.stats["errors"] == 0, runner.last_error
     assert runner.stats["picked_up"] > 20  # the backfilled open cases, carried on like the runner's own
 
-    cases, history, events = _everything(service)
-    catalog = service.catalog()
-    calendar = service.calendar
+    cases, history, events, extras = _everything(service)
     made = [c for c in cases.values() if c.idempotency_key.startswith(HISTORY_KEY_PREFIX)]
     live = [c for c in cases.values() if not c.idempotency_key.startswith(HISTORY_KEY_PREFIX)]
     assert len(made) == report.cases and len(live) > 150
     for c in cases.values():
-        check_case(c, history[c.id], events[c.id], cases, calendar, catalog)
+        check_case(c, history[c.id], events[c.id], cases, service, extras[c.id])
     # no merge missed: a fresh backfilled report had no open case of its category within 50 m and 24 h
     def state_at(c, t):
         return [h.to_state for h in history[c.id] if h.at <= t][-1]
@@ -179,15 +164,24 @@ def test_backfilled_and_live_cases_pass_the_same_invariants_and_the_simulator_ca
 
     backfilled, lived = vocabulary(made), vocabulary(live)
     for step in (("accept", "reported", "accepted", "duty_officer"), ("sign", "dispatched", "signed", "unit"),
-                 ("resolve", "signed", "resolved", "unit"), ("close", "verified", "closed", "duty_officer")):
+                 ("resolve", "signed", "resolved", "unit"), ("close", "verified", "closed", "duty_officer"),
+                 ("verify_request", "reported", "verifying", "duty_officer"),
+                 ("report_check", "verifying", "reported", "grid"), ("callback", "closed", "closed", "duty_officer"),
+                 ("urge", "signed", "signed", "system:scheduler")):
         assert step in backfilled and step in lived, step
-    assert {a for a, *_ in backfilled} >= {"report", "merge", "accept", "reject", "dispatch", "sign", "resolve",
-                                          "verify", "close", "escalate", "supervise"}
+    assert {a for a, *_ in backfilled} >= {"report", "merge", "accept", "reject", "verify_request", "report_check",
+                                          "dispatch", "sign", "resolve", "verify", "close", "return", "reassign",
+                                          "urge", "supervise", "extend", "callback"}
+    assert "escalate" not in {a for a, *_ in backfilled | lived}  # a person's act now; the scheduler reminds
     # the outbox grows with time within a write, and every backfilled case reads back through the service
     seqs = sorted((e.seq, e.at) for c in made for e in events[c.id])
     assert [at for _, at in seqs] == sorted(at for _, at in seqs)
     sample = service.get(made[len(made) // 2].id, None)
     assert sample["history"] and sample["chain"][0]["code"] == made[len(made) // 2].grid_code
+    assert sample["stages"] and sample["stages"][0]["name"] == "accept"
+    with_rows = next(c for c in made if extras[c.id][1])
+    shown = service.get(with_rows.id, None)
+    assert shown["supervision"] and shown["penalties"] and shown["penalty_points"] > 0
 
 
 def test_the_backfilled_months_show_the_figures_the_profile_aims_at(world):
@@ -198,10 +192,15 @@ def test_the_backfilled_months_show_the_figures_the_profile_aims_at(world):
     with service.db.session() as s:
         month = period_figures(s, end - timedelta(days=29), end, T)["total"]
         states = Counter(r for (r,) in s.execute(select(Case.state)))
-        extended = s.scalar(select(func.count()).where(Case.extension_count > 0))
-        escalated = s.scalar(select(func.count()).where(Case.escalation_count > 0))
-        supervised = s.scalar(select(func.count()).where(Case.supervised.is_(True)))
-        returned = s.scalar(select(func.count(func.distinct(CaseHistory.case_id))).where(CaseHistory.action == "return"))
+        acted = dict(s.execute(select(CaseHistory.action, func.count(func.distinct(CaseHistory.case_id)))
+                               .group_by(CaseHistory.action)).all())
+        by_source = Counter(r for (r,) in s.execute(select(Case.source).where(Case.state != "merged")))
+        results = Counter((d if isinstance(d, dict) else json.loads(d))["satisfaction"]
+                          for (d,) in s.execute(select(CaseHistory.details).where(CaseHistory.action == "callback")))
+        reminders = Counter(s.execute(select(CaseSupervision.kind, CaseSupervision.automatic)).all())
+        assists = s.scalar(select(func.count()).select_from(CaseAssist).where(CaseAssist.reported_at.is_not(None)))
+        penalties = s.scalar(select(func.count()).select_from(CasePenalty))
+        checks = Counter(r for (r,) in s.execute(select(Case.check_result)))
     assert month.due > 2500
     lo, hi = targets["closure_rate"]
     assert lo - 0.005 <= month.closure_rate <= hi + 0.005, month
@@ -210,10 +209,38 @@ def test_the_backfilled_months_show_the_figures_the_profile_aims_at(world):
     lo, hi = targets["rework_rate"]
     assert lo - 0.005 <= month.rework_rate <= hi + 0.005, month
     assert 0.01 < month.extension_rate < 0.08, month
-    # the rest of what a real month has: rejections, duplicates, returns, extensions, escalations,
-    # supervision, suspensions, and cases still open and overdue now
+    # every step of the lifecycle at the profile's rates (data/demo_history.json, outcomes)
+    rates = load_profile().rates
+    n = report.cases - report.merged
+    people = sum(by_source[x] for x in rates.check_sources)
+
+    def near(count, expected, slack=0.35):
+        assert abs(count - expected) <= slack * expected + 5, (count, expected)
+
+    near(acted["verify_request"], rates.check * people)                       # 核实: ~30 % of people's reports
+    assert acted["report_check"] >= 0.95 * acted["verify_request"]
+    near(checks["unfounded"], rates.check_unfounded * acted["report_check"])  # a fifth unfounded, not filed
+    near(acted["void"], rates.void * acted["accept"])                          # 作废 ~1.5 %
+    near(acted["return"], rates.ret * acted["dispatch"])                       # 退回 ~4 % ...
+    near(acted["reassign"], rates.reassign_after_return * acted["return"])    # ... 改派 ~3 %
+    near(acted["refuse_return"], (1 - rates.reassign_after_return) * acted["return"], 0.5)  # 驳回 ~1 %
+    near(acted["request_suspension"], rates.suspension_request * acted["sign"], 0.5)  # 挂账 ~1 %
+    assert acted["approve_suspension"] > acted["deny_suspension"] > 0 and acted["resume"] > 0.5 * acted["approve_suspension"]
+    assert states["suspended"] > 0
+    near(acted["deny_extension"], rates.extension_denied * acted["extend"], 0.5)  # a fifth of 延期 denied
+    assert acted["add_assist"] > 20 and assists > 0.8 * acted["add_assist"]   # 协办, reported by the assisting unit
+    closed_people = acted["close"] * people / n
+    near(acted["callback"], rates.callback * closed_people, 0.2)               # 回访 of ~all people's cases
+    total = sum(results.values())
+    assert 0.8 < results["satisfied"] / total < 0.9 and 0.02 < results["unsatisfied"] / total < 0.08, results
+    near(acted["reopen"], rates.reopen_unsatisfied * results["unsatisfied"], 0.5)  # half of them reopened
+    # the scheduler's reminders, replayed: 催办 at 80 %, 督办 at the deadline; a leader's 督办 now and then
+    assert reminders[("urge", True)] > 100 and reminders[("supervise", True)] > 100, reminders
+    assert 0 < reminders[("supervise", False)] < 0.03 * n and penalties > reminders[("urge", True)]
+    assert "escalate" not in acted
+    # the rest of what a real month has: rejections, duplicates, and cases still open and overdue now
     assert states["rejected"] > 50 and states["merged"] > 20 and states["closed"] > 0.85 * report.cases
-    assert min(extended, escalated, supervised, returned) > 20, (extended, escalated, supervised, returned)
+    assert states["voided"] > 20
     with service.db.session() as s:
         now_figures = period_figures(s, end - timedelta(days=29), T.astimezone(SH).date(), T)["total"]
     assert now_figures.overdue_open > 10
@@ -275,10 +302,14 @@ def test_ids_taken_meanwhile_by_intake_are_left_to_it_and_the_made_cases_renumbe
     monkeypatch.setattr(bf, "_next_id", lambda _service: 1)  # as if read before the three intakes
     report = backfill(service, 3, now=T, volume=VOLUME)
     assert report.merged > 0
-    cases, history, events = _everything(service)
+    cases, history, events, extras = _everything(service)
     assert len(cases) == report.cases + 3 and all(cases[i].idempotency_key is None for i in live)
     for c in cases.values():
-        check_case(c, history[c.id], events[c.id], cases, service.calendar, service.catalog())
+        check_case(c, history[c.id], events[c.id], cases, service, extras[c.id])
+    # the 协办, 催办/督办 and 扣分 rows went with their cases' new ids
+    assert sum(len(x[1]) for x in extras.values()) > 10
+    owners = {k for k, rows in extras.items() if any(rows)}
+    assert owners <= set(cases) and not owners & set(live)
 
 
 def test_the_same_seed_makes_the_same_cases_whenever_a_day_is_made(world, tmp_path):
