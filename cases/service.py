@@ -190,13 +190,12 @@ _CREATE_KEYS = ("state", "version", "category_code", "kind", "source", "descript
                 "district_code", "severity", "reporter_phone", "reporter_count", "idempotency_key", "unit_code",
                 "assist_units", "handling_level", "route_reason", "report_upward", "time_unit", "supervised",
                 "escalation_count", "rework_count", "extension_count", "occurred_at", "reported_at", "deadline_at",
-                "updated_at", "external_ref", "external_system", "urge_count", "reassign_count", "reopen_count",
-                "penalty_points")
+                "updated_at", "external_ref", "external_system")
+# (the lifecycle's counters — urge_count, reassign_count, reopen_count, penalty_points — start at the
+# database's default 0: no key of this INSERT)
 # A merged report has no route, unit or deadline of its own (NULL, as the ORM wrote it).
 _MERGED_KEYS = tuple(k for k in _CREATE_KEYS if k not in ("unit_code", "assist_units", "handling_level",
                                                            "deadline_at")) + ("merged_into_id",)
-# the lifecycle's counters a new case starts at (their ORM defaults: the prepared INSERT binds every key)
-_ZERO_COUNTS = {"urge_count": 0, "reassign_count": 0, "reopen_count": 0, "penalty_points": 0.0}
 _HISTORY_KEYS = ("case_id", "at", "actor", "action", "from_state", "to_state", "note")
 _EVENT_KEYS = ("case_id", "type", "at", "grid_code", "unit_code")
 _BUMP_TARGET = (update(Case)
@@ -837,7 +836,7 @@ class CaseService:
              "report_upward": decision.report_upward, "time_unit": category.time_unit, "supervised": False,
              "escalation_count": 0, "rework_count": 0, "extension_count": 0, "occurred_at": req.occurred_at,
              "reported_at": now, "deadline_at": job.deadline, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system, **_ZERO_COUNTS}
+             "external_ref": req.external_ref, "external_system": req.external_system}
         case_id = v["id"] = st.create.insert(cur, v)
         h = {"case_id": case_id, "at": now, "actor": job.actor, "action": "report", "from_state": None,
              "to_state": "reported", "note": f"{SOURCE_LABELS[req.source]}上报；{decision.reason}"}
@@ -861,7 +860,7 @@ class CaseService:
              "route_reason": f"与案件 #{target_id} 同类且相距不足 {self.dedupe_meters:g} 米、{self.dedupe_hours:g} 小时内，合并",
              "report_upward": False, "supervised": False, "escalation_count": 0, "rework_count": 0,
              "extension_count": 0, "occurred_at": req.occurred_at, "reported_at": now, "updated_at": now,
-             "external_ref": req.external_ref, "external_system": req.external_system, **_ZERO_COUNTS}
+             "external_ref": req.external_ref, "external_system": req.external_system}
         dup_id = v["id"] = st.merged.insert(cur, v)
         h = {"case_id": dup_id, "at": now, "actor": job.actor, "action": "merge", "from_state": None,
              "to_state": "merged", "note": f"重复上报，已合并到案件 #{target_id}"}

@@ -601,7 +601,7 @@ class _Maker:
         if to != frm:
             L.state = to
             stamp = _STATE_STAMPS.get(to)
-            if stamp is not None and action != "resume":
+            if stamp is not None and action not in ("resume", "refuse_return"):  # 驳回: the unit's clock runs on
                 stamps[stamp] = at
             if L.pending is not None and to not in HANDLING:
                 details["dropped_extension_hours"] = L.pending
@@ -640,6 +640,7 @@ class _Maker:
             L.hand_since = at
         elif action == "refuse_return":
             details["unit"] = L.unit
+            stamps["signed_at"] = None      # it signs for the case again
         elif action == "report_check":
             stamps["checked_at"] = at
             L.check_result = result

@@ -72,11 +72,20 @@ class Replay:
             time_limit=self.category.time_limit, time_unit=self.category.time_unit,
             dispatched_at=c["dispatched_at"], resumed_at=c["resumed_at"], closed_at=c["closed_at"],
             callback_at=c["callback_at"], callback_result=c["callback_result"], source=self.source,
-            assists=tuple(lifecycle.AssistFacts(u, a["signed_at"] is not None, a["reported_at"] is not None)
-                          for u, a in self.assists.items()),
+            assists=self._assist_facts(),
             rework_count=c["rework_count"], escalation_count=c["escalation_count"],
             extension_count=c["extension_count"], urge_count=c["urge_count"], reassign_count=c["reassign_count"],
             reopen_count=c["reopen_count"], penalty_points=c["penalty_points"])
+
+    def _assist_facts(self) -> tuple:
+        """As CaseService._facts: the units intake routed as assisting, then those added, each with its row."""
+        codes = list(self.col["assist_units"] or []) + [u for u in self.assists if u not in (self.col["assist_units"] or [])]
+        out = []
+        for u in codes:
+            a = self.assists.get(u)
+            out.append(lifecycle.AssistFacts(u, a is not None and a["signed_at"] is not None,
+                                             a is not None and a["reported_at"] is not None))
+        return tuple(out)
 
     def merge(self, at: datetime) -> None:
         self.col["version"] += 1
@@ -95,10 +104,13 @@ class Replay:
             op, code = t.assist["op"], t.assist["unit_code"]
             if op == "add":
                 self.assists[code] = {"added_at": at, "signed_at": None, "reported_at": None, "note": None}
-            elif op == "sign":
-                self.assists[code]["signed_at"] = at
-            else:
-                self.assists[code].update(reported_at=at, note=t.assist["note"])
+            else:  # an intake-routed assisting unit gets its row when it first acts (CaseService._write_rows)
+                row = self.assists.setdefault(code, {"added_at": at, "signed_at": None, "reported_at": None,
+                                                     "note": None})
+                if op == "sign":
+                    row["signed_at"] = at
+                else:
+                    row.update(reported_at=at, note=t.assist["note"])
         if t.supervision is not None:
             v = t.supervision
             self.supervision.append((v["kind"], v["unit_code"], v["level"], at, v["deadline_at"], v["for_deadline"],
@@ -203,11 +215,10 @@ def check_replay(case, history, events, assists, supervision, penalties, *, cata
 
 
 def _intake_assists(case, history) -> list[str]:
-    """The assisting units intake routed the case to (an emergency's 协同单位): the case's assist_units
-    unless an add_assist has rewritten them."""
-    if any(h.action == "add_assist" for h in history):
-        return []
-    return list(case.assist_units or [])
+    """The assisting units intake routed the case to (an emergency's 协同单位): the case's assist_units but
+    those an add_assist appended."""
+    added = {(h.details or {}).get("assist_unit") for h in history if h.action == "add_assist"}
+    return [u for u in (case.assist_units or []) if u not in added]
 
 
 def first_round_after(t: datetime, seconds: float) -> datetime:
