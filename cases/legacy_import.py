@@ -59,7 +59,7 @@ from cases.service import SOURCES, CaseService
 from data.models import Case, CaseHistory, UTCDateTime
 from data.models import Unit as UnitRow
 from dispatch.lifecycle import STATE_LABELS
-from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY, bad_character, day_in_range
 from dispatch.routing import LEVEL_NAMES, route_case
 from dispatch.working_time import extension_unit
 
@@ -106,7 +106,10 @@ _ID_CHUNK = 5000  # keys per IN (…) when reading back the ids of a written bat
 _COL = {name: i for i, name in enumerate(ALL_COLUMNS)}
 _LEGACY_TIMES = ("reported_at", "accepted_at", "rejected_at", "dispatched_at", "resolved_at", "closed_at",
                  "deadline_at", "signed_at", "verified_at", "voided_at", "suspended_at", "resumed_at")
-_CASE_TIMES = _LEGACY_TIMES + ("updated_at",)
+# the reminders' marks: a legacy deadline already passed was dealt with by the old system (no 催办 and
+# 督办 with penalty points for the whole imported backlog at the scheduler's first round)
+_REMINDER_MARKS = ("auto_urged_deadline", "auto_supervised_deadline")
+_CASE_TIMES = _LEGACY_TIMES + ("updated_at",) + _REMINDER_MARKS
 
 
 def legacy_key(case_id: str) -> str:
@@ -497,6 +500,8 @@ class _Checker:
         ref = f[i["external_ref"]] or None
         if ref is not None and len(ref) > MAX_EXTERNAL_REF:
             out.append(f"{_label('external_ref')}过长（最多 {MAX_EXTERNAL_REF} 个字符）")
+        elif ref is not None and bad_character(ref) is not None:  # PostgreSQL refuses a NUL in text
+            out.append(f"{_label('external_ref')}含控制字符 {bad_character(ref)!r}")
         return _Row(line, case_id, category, lon, lat, source, unit_code, times, rework, extension, ref)
 
 
@@ -760,6 +765,9 @@ def _write(service: CaseService, path, scan: _Scan, now: datetime, batch_size: i
                     for c in _LEGACY_TIMES:
                         v = t[c]
                         p["v_" + c] = None if v is None else v.replace(tzinfo=None)   # already UTC
+                    passed = t["deadline_at"] is not None and t["deadline_at"] <= now
+                    for c in _REMINDER_MARKS:
+                        p["v_" + c] = p["v_deadline_at"] if passed else None
                     params.append(p)
                 # executemany: the driver's fast path (cursor.executemany on SQLite, multi-row VALUES
                 # on PostgreSQL).

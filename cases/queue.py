@@ -364,8 +364,8 @@ def photos(cases: CaseService, case_id: int) -> list[dict]:
 def unit_choices(cases: CaseService, case: dict, actions) -> dict:
     """For each of `actions` that names a unit (派遣, 改派, 增加协办): `{options, value}` of its picker. The
     units are those serving the case's area (dispatch_units: what the service accepts), nearest first;
-    派遣 preselects the routed unit, 改派 leaves out the unit that has the case, 协办 the lead and the units
-    already assisting."""
+    派遣 preselects the routed unit, 改派 leaves out the unit that has the case and those assisting (the
+    service refuses them), 协办 the lead and the units already assisting."""
     wanted = [a for a in actions if lifecycle.RULES[a].takes_unit]
     if not wanted:
         return {}
@@ -374,9 +374,7 @@ def unit_choices(cases: CaseService, case: dict, actions) -> dict:
     assisting = {(a.get("unit") or {}).get("code") for a in case.get("assists") or []}
     out = {}
     for action in wanted:
-        if action == "reassign":
-            out[action] = {"options": [u for u in units if u["value"] != lead], "value": None}
-        elif action == "add_assist":
+        if action in ("reassign", "add_assist"):
             out[action] = {"options": [u for u in units if u["value"] != lead and u["value"] not in assisting],
                            "value": None}
         else:

@@ -1034,14 +1034,24 @@ class CaseService:
     # ---- the hotline's loop: a ticket by its number, the cases changed since a time -------------------
     def by_external_ref(self, principal: Principal, ref: str, system: str | None = None) -> dict:
         """The cases of a hotline ticket (12345: its number, optionally its system) that ``principal`` may
-        see: ``{items, next: None}`` (one item, or more if the ticket was reported more than once)."""
+        see: ``{items, next: None}`` (one item, or more if the ticket was reported more than once). A ticket
+        merged at intake into an open case (a repeat report) is followed by that case, where its problem is
+        handled: the merged row itself never changes again."""
         if not isinstance(ref, str) or not 1 <= len(ref) <= 64:
             raise ServiceError(400, "bad_request", "external_ref 须为 1–64 字的工单号")
+        if system is not None and (not isinstance(system, str) or len(system) > 32):
+            raise ServiceError(400, "bad_request", "external_system 须为不超过 32 字的系统名")
         with self.db.session() as s:
-            q = select(Case).where(Case.external_ref == ref, *self.scope_clauses(principal))
+            scope = self.scope_clauses(principal)
+            q = select(Case).where(Case.external_ref == ref, *scope)
             if system:
                 q = q.where(Case.external_system == system)
             rows = list(s.scalars(q.order_by(Case.id).limit(MAX_TICKET_CASES)))
+            targets = {r.merged_into_id for r in rows if r.merged_into_id is not None} - {r.id for r in rows}
+            if targets:
+                found = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_(targets), *scope))}
+                rows = [x for r in rows for x in ([r] + ([found[r.merged_into_id]]
+                                                          if r.merged_into_id in found else []))]
             return {"items": self.case_dicts(s, rows, principal), "next": None}
 
     def changed_since(self, principal: Principal, since: datetime, cursor: str | None = None,

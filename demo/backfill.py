@@ -634,6 +634,16 @@ class _Maker:
                 L.unit = target
             stamps["dispatched_at"] = at
             stamps["signed_at"] = stamps["resolved_at"] = stamps["verified_at"] = None
+            # a new round drops the last round's requests and 督办 (dispatch.lifecycle: _RESTARTS)
+            if L.pending is not None:
+                details["dropped_extension_hours"] = L.pending
+                L.pending = None
+            if L.susp_req is not None:
+                L.susp_req = None
+                details["dropped_suspension_request"] = True
+            if L.supervised:
+                details["ended_supervision_level"] = L.sup_level
+                L.supervised, L.sup_level, L.sup_deadline = False, None, None
             L.deadline = self.ot.deadline(at, cat.time_limit, tu)
             L.warning = self.ot.deadline(at, WARNING_FRACTION * cat.time_limit, tu)
             details["deadline"] = _iso(L.deadline)

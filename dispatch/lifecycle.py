@@ -191,6 +191,8 @@ CALLBACK_SOURCES = ("hotline", "citizen", "open311")
 
 # an extension request may ask for at most this many hours (100 working days of 7.5 h)
 MAX_EXTENSION_HOURS = 750
+# a 督办 gives the unit at least this long (a deadline of a few seconds would be late at once)
+MIN_SUPERVISION_HOURS = 1
 
 
 # ----------------------------------------------------------------------------------------
@@ -624,6 +626,8 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
                 raise TransitionRefused(400, "unit_required", "「改派」须指定新的处置单位")
             if target == facts.unit_code:
                 _refuse("same_unit", "改派须选择另一个处置单位")
+            if facts.assist(target) is not None:
+                _refuse("unit_is_assisting", "该单位已是本案协办单位，不能改派为主办单位")
             changes["reassign_count"] = facts.reassign_count + 1
         if action == "reopen":
             target = None
@@ -636,8 +640,18 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
         if target is not None and facts.unit_code and target != facts.unit_code:
             details["previous_unit"] = facts.unit_code
         changes["dispatched_at"] = now
-        # a new round: the unit signs, resolves and is checked anew
+        # a new round: the unit signs, resolves and is checked anew; the last round's pending requests
+        # and its 督办 were about the last round (a new deadline is reminded and supervised anew)
         changes.update(signed_at=None, resolved_at=None, verified_at=None)
+        if facts.extension_pending_hours is not None:
+            changes["extension_pending_hours"] = None
+            details["dropped_extension_hours"] = facts.extension_pending_hours
+        if facts.suspension_requested:
+            changes["suspension_requested_at"] = None
+            details["dropped_suspension_request"] = True
+        if facts.supervised:
+            changes.update(supervised=False, supervision_level=None, supervision_deadline=None)
+            details["ended_supervision_level"] = facts.supervision_level
         clock = handling_clock(now, facts, calendar)
         changes.update(clock)
         if clock["deadline_at"] is not None:
@@ -723,6 +737,8 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
                     f"案件已由{LEVEL_LABELS.get(facts.supervision_level, '')}督办，不能重复执行「督办」")
         limit = _check_hours(hours, "督办时限") if hours is not None else \
             rules.supervision_deadline_hours[clock_of(facts.time_unit)]
+        if limit < MIN_SUPERVISION_HOURS:
+            raise TransitionRefused(400, "invalid_hours", f"督办时限至少 {MIN_SUPERVISION_HOURS} 小时，不能是 {hours}")
         own = working_deadline(now, limit, extension_unit(facts.time_unit), calendar=calendar)
         changes.update(supervised=True, supervision_level=at_level, supervision_deadline=own)
         supervision = {"kind": "supervise", "unit_code": facts.unit_code, "level": at_level,

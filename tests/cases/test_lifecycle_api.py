@@ -152,3 +152,14 @@ def test_the_whole_lifecycle_through_the_api(client, officer, token_for):
         "approve_extension", "urge", "resolve", "resolve", "verify", "close", "callback", "reopen"]
     # the hotline reads it back by its ticket
     assert _get(client, officer, external_ref="12345-20261207-0100")["items"][0]["version"] == case["version"]
+
+
+def test_a_repeat_ticket_merged_into_an_open_case_leads_to_that_case(client, officer):
+    """The hotline's second ticket for the same problem is merged at intake: looking it up by its number
+    answers the merged report and the open case where the problem is handled."""
+    first = _post(client, officer, lon=LON + 0.02, external_ref="T-100")
+    again = _post(client, officer, lon=LON + 0.02 + 0.0001, external_ref="T-200")
+    assert again["state"] == "merged" and again["merged_into"] == first["id"]
+    items = _get(client, officer, external_ref="T-200")["items"]
+    assert [(c["id"], c["state"]) for c in items] == [(again["id"], "merged"), (first["id"], "reported")]
+    _get(client, officer, 400, external_ref="T-200", external_system="x" * 33)

@@ -880,3 +880,28 @@ def test_void_ends_an_open_case_for_good(state):
     assert f.state == "voided" and t.changes["voided_at"] == NOW and t.details["from_state"] == state
     for actor in ACTORS.values():
         assert allowed_actions(f, actor) == []
+
+
+# ----------------------------------------------------------------------------------------
+# a new round (改派, 重办, the dispatch after 返工) leaves the last round's requests and 督办 behind
+
+def test_a_reassignment_drops_the_old_units_requests_and_its_supervision():
+    old = facts("signed", extension_pending_hours=10.0, suspension_requested=True, supervised=True,
+                supervision_level=1)
+    t = plan(old, "reassign", ACTORS["duty_officer"], unit=THIRD_UNIT, note="不属本单位职责")
+    assert t.to_state == "dispatched" and t.changes["unit_code"] == THIRD_UNIT
+    assert t.changes["extension_pending_hours"] is None and t.changes["suspension_requested_at"] is None
+    assert (t.changes["supervised"], t.changes["supervision_level"], t.changes["supervision_deadline"]) == \
+        (False, None, None)
+    assert t.details["dropped_extension_hours"] == 10.0 and t.details["ended_supervision_level"] == 1
+    # the new unit's deadline is supervised anew (the scheduler's 督办 is not refused as a repeat)
+    after = facts("dispatched", unit_code=THIRD_UNIT, deadline=t.changes["deadline_at"])
+    assert plan(after, "supervise", SYSTEM_ACTOR, level=2, reminder="supervise_at_deadline").changes["supervised"]
+
+
+def test_a_reassignment_to_an_assisting_unit_and_a_supervision_due_at_once_are_refused():
+    err = refused(422, facts("returned"), "reassign", ACTORS["duty_officer"], unit=ASSIST_UNIT, note="改派")
+    assert err.code == "unit_is_assisting" and "协办" in err.message
+    err = refused(400, facts("dispatched"), "supervise", ACTORS["leader"], hours=1e-9)
+    assert err.code == "invalid_hours" and "至少" in err.message
+    assert plan(facts("dispatched"), "supervise", ACTORS["leader"], hours=1).changes["supervised"]

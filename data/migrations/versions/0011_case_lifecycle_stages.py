@@ -50,6 +50,11 @@ def upgrade() -> None:
     op.add_column('cases', sa.Column('external_ref', sa.String(length=64), nullable=True))
     op.add_column('cases', sa.Column('external_system', sa.String(length=32), nullable=True))
     op.drop_column('cases', 'auto_escalated_deadline')
+    # The cases in a unit's hands were reminded by the old scheduler (it escalated them) for their current
+    # deadline: no retroactive 督办 and penalty for the whole backlog at the first round after the upgrade
+    # (a new deadline — redispatch, extension, resumption — is reminded as usual).
+    op.execute("UPDATE cases SET auto_urged_deadline = deadline_at, auto_supervised_deadline = deadline_at "
+               f"WHERE deadline_at IS NOT NULL AND {IN_HAND}")
     op.create_index('ix_cases_external_ref', 'cases', ['external_ref'],
                     sqlite_where=sa.text(HAS_REF), postgresql_where=sa.text(HAS_REF))
     op.create_index('ix_cases_updated', 'cases', ['updated_at', 'id'])
@@ -113,6 +118,8 @@ def downgrade() -> None:
     op.drop_index('ix_cases_updated', table_name='cases')
     op.drop_index('ix_cases_external_ref', table_name='cases')
     op.add_column('cases', sa.Column('auto_escalated_deadline', data.models.UTCDateTime(), nullable=True))
+    # the old scheduler must not escalate again what it (or the reminders) already dealt with
+    op.execute("UPDATE cases SET auto_escalated_deadline = deadline_at WHERE deadline_at IS NOT NULL")
     for name in ('external_system', 'external_ref', 'callback_note', 'callback_result', 'supervision_level',
                  'check_result', 'suspension_remaining_hours', 'state_before_suspension', 'penalty_points',
                  *COUNTERS, *STAMPS):
