@@ -361,7 +361,10 @@ def test_unit_pickers_offer_what_the_service_accepts(world):
     case = service.get(ids[0], CITY)
     again = cv.unit_choices(service, case, ["add_assist", "reassign"])
     assert helper not in [o["value"] for o in again["add_assist"]["options"]]
-    assert helper in [o["value"] for o in again["reassign"]["options"]]
+    assert helper not in [o["value"] for o in again["reassign"]["options"]]  # the service refuses it
+    with pytest.raises(ServiceError) as exc:
+        service.act(ids[0], CITY, "reassign", case["version"], unit=helper, note="改派给协办单位")
+    assert exc.value.code == "unit_is_assisting"
     # 派遣 preselects the routed unit; every unit offered serves the case's area (the service takes it)
     filed = service.get(ids[2], CITY)
     dispatch = cv.unit_choices(service, filed, ["dispatch"])["dispatch"]
