@@ -307,7 +307,10 @@ def test_verify_dispatch_return_reassign_assist_supervise_callback_reopen(pages,
         ("supervise", "user:leader"), ("sign", steps[11][1]), ("resolve", steps[12][1]), ("verify", "user:duty"),
         ("close", "user:duty"), ("callback", "user:duty"), ("reopen", "user:duty")], steps
     assert case["check_result"] == "confirmed" and case["callback"]["result"] == "unsatisfied"
-    assert case["supervision_level"] == 1 and case["reassign_count"] == 1 and case["reopen_count"] == 1
+    assert case["reassign_count"] == 1 and case["reopen_count"] == 1
+    # 重办 starts a new round: the 督办 of the last one ends (its record stays on the case)
+    assert case["supervision_level"] is None and not case["supervised"]
+    assert [(r["kind"], r["level"]) for r in case["supervision"] if not r["automatic"]] == [("supervise", 1)]
     assert case["assists"][0]["unit"]["code"] == UNIT and case["assists"][0]["note"] == "已派清运车配合街道清理"
     for name, page, watch in (("duty", duty, duty_watch), ("unit", unit, unit_watch), ("leader", leader, leader_watch)):
         assert page.evaluate(MARKED), f"the {name} page reloaded"
