@@ -604,10 +604,13 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
         # started at the 派遣 and runs on (the countdown, the stage and the unit's figures count from it)
         if stamp and action not in ("resume", "refuse_return"):
             changes[stamp] = now
-        if facts.extension_pending_hours is not None and to_state not in _HANDLING:
-            changes["extension_pending_hours"] = None     # no orphan request outlives the task
+    # No orphan request outlives the task: a pending 延期 or 挂账 request ends when the case leaves the
+    # unit's hands, and with a new round (派遣, 改派, 重办), whose unit asks anew if it needs to.
+    if (to_state != from_state and to_state not in _HANDLING) or action in _RESTARTS:
+        if facts.extension_pending_hours is not None:
+            changes["extension_pending_hours"] = None
             details["dropped_extension_hours"] = facts.extension_pending_hours
-        if facts.suspension_requested and to_state not in _HANDLING:
+        if facts.suspension_requested:
             changes["suspension_requested_at"] = None
             details["dropped_suspension_request"] = True
 
@@ -640,15 +643,9 @@ def plan_transition(facts: CaseFacts, action: str, actor: Actor, *, note: str = 
         if target is not None and facts.unit_code and target != facts.unit_code:
             details["previous_unit"] = facts.unit_code
         changes["dispatched_at"] = now
-        # a new round: the unit signs, resolves and is checked anew; the last round's pending requests
-        # and its 督办 were about the last round (a new deadline is reminded and supervised anew)
+        # a new round: the unit signs, resolves and is checked anew; the last round's 督办 was about the
+        # last round (a new deadline is reminded and supervised anew)
         changes.update(signed_at=None, resolved_at=None, verified_at=None)
-        if facts.extension_pending_hours is not None:
-            changes["extension_pending_hours"] = None
-            details["dropped_extension_hours"] = facts.extension_pending_hours
-        if facts.suspension_requested:
-            changes["suspension_requested_at"] = None
-            details["dropped_suspension_request"] = True
         if facts.supervised:
             changes.update(supervised=False, supervision_level=None, supervision_deadline=None)
             details["ended_supervision_level"] = facts.supervision_level
