@@ -115,8 +115,79 @@
     return out;
   }
 
+  // The 考核评价 view's tables (layouts/cockpit.py: {id, box, head, rows: [{pick, cls, title, cells}], empty};
+  // a cell [text, class, title, href]), drawn here into their empty containers: as Dash components their
+  // cells cost the renderer seconds on this page. A click on a row with `pick` drills into that area
+  // (the areas table: the ck-as-pick store, read by the drill callback) or lists that unit's penalty
+  // points (the units table: the ck-as-unit store).
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    return e;
+  }
+
+  function paintTable(spec) {
+    var nu = window.dash_clientside.no_update;
+    if (!spec || !spec.box) { return nu; }
+    var box = document.getElementById(spec.box);
+    if (!box) { return nu; }
+    var top = box.scrollTop;
+    box.textContent = "";
+    if (!spec.rows || !spec.rows.length) {
+      box.appendChild(el("div", "ck-empty-note", spec.empty || "暂无数据"));
+      return nu;
+    }
+    var table = el("table", "ck-as-table"), thead = el("thead"), hr = el("tr"), body = el("tbody");
+    table.id = spec.id;
+    spec.head.forEach(function (t) { hr.appendChild(el("th", "", t)); });
+    thead.appendChild(hr);
+    spec.rows.forEach(function (r) {
+      var tr = el("tr", "ck-as-row" + (r.cls ? " " + r.cls : "") + (r.pick ? " is-pick" : ""));
+      if (r.pick) { tr.setAttribute("data-code", r.pick); }
+      if (r.title) { tr.title = r.title; }
+      r.cells.forEach(function (c) {
+        var td = el("td", c[1] || "");
+        if (c[3]) {
+          var a = el("a", "ck-as-case", c[0]);
+          a.href = c[3];
+          a.target = "_blank";
+          a.rel = "noopener";
+          if (c[2]) { a.title = c[2]; }
+          td.appendChild(a);
+        } else {
+          if (c[1] && c[1].indexOf("ck-as-g ") === 0) { td.className = ""; td.appendChild(el("span", c[1], c[0])); }
+          else { td.textContent = c[0]; }
+          if (c[2]) { td.title = c[2]; }
+        }
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    table.appendChild(thead);
+    table.appendChild(body);
+    box.appendChild(table);
+    box.scrollTop = top;
+    C.painted = (C.painted || 0) + 1;
+    return nu;
+  }
+
+  if (!C.clicks) {
+    C.clicks = true;
+    document.addEventListener("click", function (ev) {
+      var tr = ev.target && ev.target.closest ? ev.target.closest("tr.is-pick") : null;
+      if (!tr || ev.target.closest("a")) { return; }
+      var box = tr.closest(".ck-as-painted");
+      var code = tr.getAttribute("data-code");
+      if (!box || !code) { return; }
+      if (box.id === "ck-as-areas-body") { setProps("ck-as-pick", {data: {code: code, t: Date.now()}}); }
+      else if (box.id === "ck-as-units-body") { setProps("ck-as-unit", {data: code}); }
+    });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cockpit: {
+      paintTable: paintTable,
       start: function (cfg) {
         start(cfg);
         return Date.now();

@@ -454,20 +454,26 @@
     ]);
   }
 
+  // The districts ranked by this month's assessment score (综合指标值, figures/assessment_view.py), ties by
+  // the on-time rate; a district with nothing to score has no rank and comes last.
   function rankingTable(rows) {
     var head = h("Div", {className: "wall-rank-row is-head"}, [
       h("Span", {className: "wall-rank-no"}, "#"), h("Span", {className: "wall-rank-name"}, "区县"),
-      h("Span", {}, "今日受理"), h("Span", {}, "在办"), h("Span", {}, "超期"), h("Span", {}, "按期率")]);
+      h("Span", {}, "今日受理"), h("Span", {}, "在办"), h("Span", {}, "超期"), h("Span", {}, "按期率"),
+      h("Span", {className: "wall-rank-score"}, "综合指标")]);
     return [head].concat((rows || []).map(function (r) {
       var rate = r.on_time_rate === null || r.on_time_rate === undefined ? null : r.on_time_rate;
-      return h("Div", {className: "wall-rank-row" + (r.rank <= 3 ? " is-top" : "")}, [
-        h("Span", {className: "wall-rank-no"}, String(r.rank)),
+      var ranked = r.rank !== null && r.rank !== undefined;
+      var score = r.score === null || r.score === undefined ? null : r.score;
+      return h("Div", {className: "wall-rank-row" + (ranked && r.rank <= 3 ? " is-top" : ""), id: "wall-rank-" + r.code}, [
+        h("Span", {className: "wall-rank-no"}, ranked ? String(r.rank) : "—"),
         h("Span", {className: "wall-rank-name"}, r.name),
         h("Span", {}, fmtInt(r.received_today)), h("Span", {}, fmtInt(r.open)),
         h("Span", {className: r.overdue > 0 ? "is-alert" : ""}, fmtInt(r.overdue)),
-        h("Span", {className: "wall-rank-rate"}, [
-          h("Span", {className: "wall-rank-meter"}, h("Span", {style: {width: (rate || 0) + "%"}})),
-          rate === null ? "—" : fmtRate(rate) + "%"])
+        h("Span", {className: "wall-rank-rate"}, rate === null ? "—" : fmtRate(rate) + "%"),
+        h("Span", {className: "wall-rank-score"}, [
+          h("B", {className: "wall-rank-points"}, score === null ? "—" : Number(score).toFixed(1)),
+          h("Span", {className: "wall-grade is-" + (r.grade || "none")}, r.grade || "—")])
       ]);
     }));
   }

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
 from figures import cockpit
+from figures import assessment_view
 from layouts import cockpit as view
+from web.principal import current_principal
 from web.services import services
 
 
@@ -15,18 +18,23 @@ def _cases():
 
 @callback(
     Output("ck-theme", "data"),
+    Output("ck-view", "data"),
     Output({"type": "ck-theme-btn", "key": ALL}, "className"),
+    Output("ck-assess-btn", "className"),
     Input({"type": "ck-theme-btn", "key": ALL}, "n_clicks"),
+    Input("ck-assess-btn", "n_clicks"),
     State({"type": "ck-theme-btn", "key": ALL}, "id"),
     prevent_initial_call=True,
 )
-def choose_theme(_clicks, ids):
-    key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
+def choose_theme(_clicks, _assess, ids):
     if not isinstance(ids, list) or not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in ids):
         raise inputs.refuse("主题按钮 id 须为 {type, key}")
+    if ctx.triggered_id == "ck-assess-btn":  # the 考核评价 view: the theme stays as it was
+        return no_update, "assessment", [view.tab_class(i["key"], "") for i in ids], "ck-tab ck-tab-assess ck-tab--on"
+    key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
     if not isinstance(key, str) or key not in cockpit.THEMES:
-        return no_update, [no_update] * len(ids)
-    return key, [view.tab_class(i["key"], key) for i in ids]
+        return no_update, no_update, [no_update] * len(ids), no_update
+    return key, "panels", [view.tab_class(i["key"], key) for i in ids], "ck-tab ck-tab-assess"
 
 
 @callback(
@@ -35,10 +43,11 @@ def choose_theme(_clicks, ids):
     Input("ck-ranking", "clickData"),
     Input("ck-child", "value"),
     Input({"type": "ck-crumb", "code": ALL}, "n_clicks"),
+    Input("ck-as-pick", "data"),
     State("ck-area", "data"),
     prevent_initial_call=True,
 )
-def drill(map_click, chart_click, child, _crumbs, current):
+def drill(map_click, chart_click, child, _crumbs, pick, current):
     trigger = ctx.triggered_id
     current = inputs.text(current, "ck-area")
     code = None
@@ -52,6 +61,8 @@ def drill(map_click, chart_click, child, _crumbs, current):
         code = data[0] if isinstance(data, list) and data else None
     elif trigger == "ck-child":
         code = child
+    elif trigger == "ck-as-pick":  # a row of the 考核 view's area ranking (assets/cockpit.js)
+        code = (inputs.mapping(pick, "ck-as-pick") or {}).get("code")
     elif isinstance(trigger, dict) and ctx.triggered and ctx.triggered[0].get("value"):
         code = trigger.get("code")  # a breadcrumb that was really clicked (not one just drawn)
     code = code if isinstance(code, str) else None
@@ -174,3 +185,136 @@ clientside_callback(
     Output("ck-live-started", "data"),
     Input("ck-live-config", "data"),
 )
+
+
+# ---- the 考核评价 view: rankings, trend, posts and penalty points (figures.service) ---------------------------
+clientside_callback(
+    """function (v) { return v === 'assessment' ? 'ck is-assess' : 'ck'; }""",
+    Output("ck-root", "className"),
+    Input("ck-view", "data"),
+)
+
+
+def _assess_inputs(view_key, area_code, month) -> tuple[str, str | None]:
+    """(month, area) of the 考核 view, or PreventUpdate while the panels are shown."""
+    if inputs.text(view_key, "ck-view") != "assessment":
+        raise PreventUpdate
+    month = inputs.text(month, "ck-as-month")
+    if not month:
+        raise PreventUpdate
+    return month, inputs.text(area_code, "ck-area")
+
+
+@callback(
+    Output("ck-as-summary", "children"),
+    Output("ck-as-areas-title", "children"),
+    Output("ck-as-areas-data", "data"),
+    Output("ck-as-units-title", "children"),
+    Output("ck-as-units-data", "data"),
+    Output("ck-as-report", "children"),
+    Input("ck-view", "data"),
+    Input("ck-area", "data"),
+    Input("ck-as-month", "value"),
+    Input("ck-as-unit", "data"),
+)
+def assessment_board(view_key, area_code, month, unit):
+    month, area_code = _assess_inputs(view_key, area_code, month)
+    board = assessment_view.board(_cases(), month, area_code, current_principal())
+    if board is None:
+        return "尚未导入城市网格", "", None, "", None, []
+    unit = inputs.text(unit, "ck-as-unit")
+    return (view.summary(board), view.areas_title(board), view.areas_table(board), view.units_title(board),
+            view.units_table(board, unit), view.report_links(month))
+
+
+@callback(
+    Output("ck-as-trend-title", "children"),
+    Output("ck-as-trend-graph", "figure"),
+    Input("ck-view", "data"),
+    Input("ck-area", "data"),
+    Input("ck-as-month", "value"),
+    Input("ck-scale", "data"),
+)
+def assessment_trend(view_key, area_code, month, scale):
+    month, area_code = _assess_inputs(view_key, area_code, month)
+    scale = inputs.number(scale, "ck-scale")
+    if scale is not None and not 0.25 <= scale <= 8:
+        raise inputs.refuse("ck-scale 须在 0.25 到 8 之间")
+    cases = _cases()
+    area = cockpit.resolve_area(cases.areas, area_code)
+    points = assessment_view.trend(cases, area_code, month, current_principal())
+    return view.trend_title(area.name if area else ""), view.score_trend_figure(points, scale or 1)
+
+
+@callback(
+    Output("ck-as-posts-title", "children"),
+    Output("ck-as-posts-data", "data"),
+    Input("ck-view", "data"),
+    Input("ck-area", "data"),
+    Input("ck-as-month", "value"),
+    Input("ck-as-post", "value"),
+)
+def assessment_posts(view_key, area_code, month, kind):
+    month, area_code = _assess_inputs(view_key, area_code, month)
+    kind = inputs.text(kind, "ck-as-post")
+    if kind not in view.POST_LABELS:
+        raise inputs.refuse("ck-as-post 须为 grid_member 或 duty_officer")
+    cases = _cases()
+    posts = assessment_view.posts(cases, month, area_code, current_principal())
+    if posts is None:
+        return "岗位评价", None
+    names = {p["area"]: _area_name(cases, p["area"]) for p in posts[kind]}
+    return view.posts_title(posts, kind), view.posts_table(posts, kind, names)
+
+
+def _area_name(cases, code):
+    a = cases.areas.get(code) if code else None
+    return a.name if a else code
+
+
+@callback(
+    Output("ck-as-unit", "data"),
+    Input("ck-as-pen-area", "n_clicks"),
+    Input("ck-area", "data"),
+    prevent_initial_call=True,
+)
+def back_to_area(_back, _area):
+    """The penalty list shows the area's points again (a unit's row sets ck-as-unit: assets/cockpit.js)."""
+    if ctx.triggered_id == "ck-as-pen-area" and not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate
+    return None
+
+
+# The tables are drawn in the browser from their specs (layouts/cockpit.py, assets/cockpit.js paintTable).
+for _box in ("areas", "units", "posts", "pen"):
+    clientside_callback(
+        ClientsideFunction(namespace="cockpit", function_name="paintTable"),
+        Output(f"ck-as-{_box}-body", "title"),
+        Input(f"ck-as-{_box}-data", "data"),
+    )
+
+
+@callback(
+    Output("ck-as-pen-title", "children"),
+    Output("ck-as-pen-data", "data"),
+    Output("ck-as-pen-area", "hidden"),
+    Input("ck-view", "data"),
+    Input("ck-area", "data"),
+    Input("ck-as-month", "value"),
+    Input("ck-as-unit", "data"),
+)
+def assessment_penalties(view_key, area_code, month, unit):
+    month, area_code = _assess_inputs(view_key, area_code, month)
+    unit = inputs.text(unit, "ck-as-unit")
+    cases = _cases()
+    area = cockpit.resolve_area(cases.areas, area_code)
+    if area is None:
+        return "扣分案件", None, True
+    rows = assessment_view.penalties(cases, month, area_code=area.code, unit=unit, principal=current_principal())
+    whose = cases.unit_name(unit) if unit else area.name
+    return view.penalties_title(rows, whose), view.penalties_table(rows, _console_href), not unit
+
+
+def _console_href(case_id: int) -> str:
+    """Where a leader opens a case: the console, which opens the case of its ?case= link."""
+    return f"/console?case={case_id}"

@@ -106,6 +106,17 @@ def search(_n, text):
     return {"id": case_id, "t": time.time()}, ""
 
 
+# /console?case=ID: open that case once the page is drawn (the link of the cockpit's penalty list)
+clientside_callback(
+    """function (id) {
+        return id ? {id: id, t: Date.now()} : window.dash_clientside.no_update;
+    }""",
+    Output("cs-open", "data", allow_duplicate=True),
+    Input("cs-deeplink", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+
+
 # ---- the side panel: detail or intake ------------------------------------------------------------------
 # The panel opens in the same response that fills it, so that the maps inside measure their real size.
 def _panel(which: str | None) -> tuple[str, str]:

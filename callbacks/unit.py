@@ -8,6 +8,7 @@ from callbacks import inputs
 from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, list_photos, save_photo
+from figures import assessment_view
 from layouts import case_text
 from layouts import unit as view
 from web.services import services
@@ -66,6 +67,21 @@ def load_tasks(filter_key, _tick, _refresh, live, selected):
     items = todo if key == "todo" else cases.list(principal, state=view.FILTERS[key][1], per_page=300)["items"]
     mine = principal.unit_code
     return view.task_list(items, now, selected, _new_ids(live), mine), view.counts(todo, mine)
+
+
+@callback(
+    Output("un-assess-summary", "children"),
+    Output("un-assess-body", "children"),
+    Input("un-tick", "n_intervals"),
+    Input("un-refresh", "data"),
+)
+def load_assessment(_tick, _refresh):
+    """The unit's own 部门评价 this month and its penalty points (figures.service, kept a minute)."""
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate
+    card = assessment_view.unit_card(_services().cases, principal)
+    return view.assessment_summary(card), view.assessment_body(card)
 
 
 @callback(

@@ -7,7 +7,7 @@ The exclusions (作废 only in `voided`, 挂账 at E neither due nor overdue) ar
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select
@@ -81,18 +81,8 @@ def _empty() -> dict:
 def area_items(grids: dict[str, dict], areas: list, level: int, days: int, rules: AssessmentRules) -> list[dict]:
     """The items of every area of `level` (areas: the hierarchy's records), each the sum of its grids'
     counts, with the rates, 立案数分值, score, grade and rank."""
-    by_code = {a.code: a for a in areas}
-    owner: dict[str, str] = {}  # grid -> its ancestor at `level`
-    grid_count: dict[str, int] = defaultdict(int)
-    for a in areas:
-        if a.level != 5:
-            continue
-        up = a
-        while up is not None and up.level > level:
-            up = by_code.get(up.parent) if up.parent else None
-        if up is not None and up.level == level:
-            owner[a.code] = up.code
-            grid_count[up.code] += 1
+    owner = grid_owners(areas, level)
+    grid_count = Counter(owner.values())
     sums: dict[str, dict] = {a.code: {**_empty(), "patrol_accepted": 0, "penalty_points": 0.0}
                              for a in areas if a.level == level}
     for g, f in grids.items():
@@ -103,9 +93,7 @@ def area_items(grids: dict[str, dict], areas: list, level: int, days: int, rules
     items = []
     for a in sorted((a for a in areas if a.level == level), key=lambda a: a.code):
         f = sums[a.code]
-        n_grids = grid_count.get(a.code, 0)
-        per_grid = f["accepted"] / n_grids * 30 / days if n_grids else None
-        item = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent, "grids": n_grids,
+        item = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent, "grids": grid_count.get(a.code, 0),
                 "received": f["received"], "accepted": f["accepted"], "due": f["due"], "closed": f["closed"],
                 "closed_on_time": f["closed_on_time"], "closure_rate": _rate(f["closed"], f["due"]),
                 "on_time_rate": _rate(f["closed_on_time"], f["due"]),
@@ -113,13 +101,37 @@ def area_items(grids: dict[str, dict], areas: list, level: int, days: int, rules
                 "extension_rate": _rate(f["extended"], f["accepted"]), "overdue_open": f["overdue_open"],
                 "mean_handling_hours": float(f["hours"]) / f["closed_in"] if f["closed_in"] else None,
                 "voided": f["voided"], "suspended": f["suspended"], "patrol_accepted": f["patrol_accepted"],
-                "patrol_share": _rate(f["patrol_accepted"], f["accepted"]),
-                "accepted_per_grid": per_grid, "accepted_score": rules.accepted_score(per_grid),
                 "penalty_points": round(float(f["penalty_points"]), 6)}
-        _score(rules, "area", item, scored=bool(f["accepted"] or f["due"]))
-        items.append(item)
+        items.append(score_area(item, days, rules))
     rules.rank(items, "area")
     return items
+
+
+def score_area(item: dict, days: int, rules: AssessmentRules) -> dict:
+    """An area's score, defined once (area_items, the wall's district ranking): from its `grids`, `accepted`,
+    `patrol_accepted`, `due`, `closure_rate` and `on_time_rate` over a period of `days`, sets patrol_share,
+    accepted_per_grid, accepted_score, score (null with no accepted and no due case) and grade. Returns item."""
+    n_grids = item["grids"]
+    item["patrol_share"] = _rate(item["patrol_accepted"], item["accepted"])
+    item["accepted_per_grid"] = per_grid = item["accepted"] / n_grids * 30 / days if n_grids else None
+    item["accepted_score"] = rules.accepted_score(per_grid)
+    _score(rules, "area", item, scored=bool(item["accepted"] or item["due"]))
+    return item
+
+
+def grid_owners(areas: list, level: int) -> dict[str, str]:
+    """{grid: its area of `level`} (areas: the hierarchy's records); Counter(values) counts an area's grids."""
+    by_code = {a.code: a for a in areas}
+    owner: dict[str, str] = {}
+    for a in areas:
+        if a.level != 5:
+            continue
+        up = a
+        while up is not None and up.level > level:
+            up = by_code.get(up.parent) if up.parent else None
+        if up is not None and up.level == level:
+            owner[a.code] = up.code
+    return owner
 
 
 # ---- units (部门评价) ------------------------------------------------------------------------------
@@ -395,4 +407,4 @@ def penalty_cases(s: Session, S: datetime, E: datetime, unit: str | None = None,
 
 
 __all__ = ["AREA_LEVELS", "BY", "grid_figures", "accepted_by_grid", "area_items", "unit_items", "person_items",
-           "penalty_cases", "grids_under"]
+           "penalty_cases", "grids_under", "score_area", "grid_owners"]

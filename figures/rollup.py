@@ -245,7 +245,7 @@ def district_ranking(s: Session, now: datetime, tz: str | tzinfo = CITY_TZ) -> d
         rows.append({"code": code, "name": name, **t,
                      "on_time_rate": k.on_time_rate if k else None,
                      "closure_rate": k.closure_rate if k else None,
-                     "due": k.due if k else 0})
+                     "due": k.due if k else 0, "accepted": k.accepted if k else 0})
     rows.sort(key=lambda r: (r["on_time_rate"] is None, -(r["on_time_rate"] or 0), r["overdue"], r["code"]))
     for i, r in enumerate(rows, start=1):
         r["rank"] = i

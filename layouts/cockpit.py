@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import dash_deck
 import plotly.graph_objects as go
@@ -11,8 +12,10 @@ from dash import dcc, html
 from flask import current_app
 
 from web.principal import current_principal
+from figures import assessment_view
 from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
 from figures.period import nice_breaks
+from dispatch.city_time import local
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import LEVEL_NAMES_ZH
 from web.services import services
@@ -37,14 +40,20 @@ def live_config() -> dict:
     return {"live": live, "token": None}
 
 
-def layout(area=None, theme=None, **_query):
+def layout(area=None, theme=None, view=None, month=None, **_query):
     directory = services().areas
     selected = resolve_area(directory, area)
     if selected is None:
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
     theme_key = theme_or_default(theme).key
     live = live_config()
-    return html.Div(id="ck-root", className="ck", children=[
+    assess = view == "assessment"
+    months, default_month = assessment_view.month_options(services().cases.clock()), assessment_view.default_month(services().cases.clock())
+    month = month if month in {m["value"] for m in months} else default_month
+    return html.Div(id="ck-root", className="ck is-assess" if assess else "ck", children=[
+        dcc.Store(id="ck-view", data="assessment" if assess else "panels"),
+        dcc.Store(id="ck-as-unit"),  # the unit whose penalty points the 考核 view lists (None: the area's)
+        dcc.Store(id="ck-as-pick"),  # {code, t}: a row of the 考核 view's area ranking clicked (assets/cockpit.js)
         dcc.Store(id="ck-area", data=selected.code),
         dcc.Store(id="ck-theme", data=theme_key),
         dcc.Store(id="ck-scale", data=1),
@@ -59,8 +68,9 @@ def layout(area=None, theme=None, **_query):
         html.Div(className="ck-bar", children=[
             html.Nav(className="ck-tabs", role="tablist", children=[
                 html.Button(t.label, id={"type": "ck-theme-btn", "key": key}, n_clicks=0, role="tab",
-                            className=tab_class(key, theme_key)) for key, t in THEMES.items()
-            ]),
+                            className=tab_class(key, "" if assess else theme_key)) for key, t in THEMES.items()
+            ] + [html.Button("考核评价", id="ck-assess-btn", n_clicks=0, role="tab",
+                             className="ck-tab ck-tab-assess" + (" ck-tab--on" if assess else ""))]),
             html.Div(className="ck-bar-right", children=[
                 html.Div(id="ck-period", className="ck-period"),
                 live_badge(live),
@@ -75,7 +85,8 @@ def layout(area=None, theme=None, **_query):
             ]),
             html.Div(id="ck-demo-note", className="ck-demo-note"),
         ]),
-        html.Div(className="ck-grid", children=[
+        assessment_section(months, month),
+        html.Div(id="ck-grid", className="ck-grid", children=[
             html.Section(className="ck-card ck-area-map", children=[
                 html.H3(id="ck-map-title", className="ck-card-title"),
                 html.Div(className="ck-map", children=[
@@ -494,3 +505,240 @@ def map_title(area: dict, frame_name: str, level: int) -> str:
     if area["level"] == 5:
         return f"{frame_name} · 网格分布（选中：{area['name']}）"
     return f"{area['name']} · 下辖{LEVEL_NAMES_ZH.get(level, '区域')}（点击地图下钻）"
+
+
+# ---- the 考核评价 view (figures/assessment_view.py through figures.service) ---------------------------------
+POST_LABELS = {"grid_member": "网格员", "duty_officer": "值班员"}
+REPORT_FORMATS = (("xlsx", "下载月报（Excel）"), ("pdf", "下载月报（PDF）"))
+
+
+def assessment_section(months: list[dict], month: str) -> html.Div:
+    """The view the 考核评价 tab shows in place of the panels: rankings, trend, posts and penalty points."""
+    return html.Div(id="ck-assess", className="ck-assess", children=[
+        html.Div(className="ck-as-head", children=[
+            html.Div(className="ck-as-month-wrap", children=[
+                html.Label("考核月份", htmlFor="ck-as-month", className="ck-child-label"),
+                dcc.Dropdown(id="ck-as-month", options=months, value=month, clearable=False, searchable=False,
+                             className="ck-as-month"),
+            ]),
+            html.Div(id="ck-as-summary", className="ck-as-summary"),
+            html.Div(id="ck-as-report", className="ck-as-report", children=report_links(month)),
+        ]),
+        html.Section(className="ck-card ck-as-areas", children=[
+            html.H3(id="ck-as-areas-title", className="ck-card-title", children="区域评价"),
+            dcc.Store(id="ck-as-areas-data"),
+            html.Div(id="ck-as-areas-body", className="ck-as-scroll ck-as-painted"),
+        ]),
+        html.Section(className="ck-card ck-as-units", children=[
+            html.H3(id="ck-as-units-title", className="ck-card-title", children="部门评价"),
+            dcc.Store(id="ck-as-units-data"),
+            html.Div(id="ck-as-units-body", className="ck-as-scroll ck-as-painted"),
+        ]),
+        html.Section(className="ck-card ck-as-trend", children=[
+            html.H3(id="ck-as-trend-title", className="ck-card-title", children="综合指标值趋势（近12个月）"),
+            html.Div(className="ck-chart", children=[
+                dcc.Graph(id="ck-as-trend-graph", figure=empty_figure(1.0, "加载中…"), config=GRAPH_CONFIG,
+                          style={"position": "absolute", "inset": "0"}),
+            ]),
+        ]),
+        html.Section(className="ck-card ck-as-posts", children=[
+            html.Div(className="ck-as-card-head", children=[
+                html.H3(id="ck-as-posts-title", className="ck-card-title", children="岗位评价"),
+                dcc.RadioItems(id="ck-as-post", value="grid_member", className="ck-as-switch",
+                               inputClassName="ck-as-switch-input", labelClassName="ck-as-switch-label",
+                               options=[{"label": v, "value": k} for k, v in POST_LABELS.items()]),
+            ]),
+            dcc.Store(id="ck-as-posts-data"),
+            html.Div(id="ck-as-posts-body", className="ck-as-scroll ck-as-painted"),
+        ]),
+        html.Section(className="ck-card ck-as-pen", children=[
+            html.Div(className="ck-as-card-head", children=[
+                html.H3(id="ck-as-pen-title", className="ck-card-title", children="扣分案件"),
+                html.Button("返回区域", id="ck-as-pen-area", n_clicks=0, className="ck-as-mini", hidden=True),
+            ]),
+            dcc.Store(id="ck-as-pen-data"),
+            html.Div(id="ck-as-pen-body", className="ck-as-scroll ck-as-painted"),
+        ]),
+    ])
+
+
+def report_links(month: str) -> list:
+    """The monthly report's downloads (GET /api/v1/assessment/report, the signed-in session's)."""
+    return [html.A(label, href=f"/api/v1/assessment/report?month={month}&format={fmt}", className="ck-as-dl",
+                   id=f"ck-as-dl-{fmt}", download="", target="_blank", rel="noopener") for fmt, label in REPORT_FORMATS]
+
+
+def month_label(month: str, running: bool) -> str:
+    y, m = month.split("-")
+    return f"{int(y)}年{int(m)}月" + ("（截至今日）" if running else "")
+
+
+def score_text(v) -> str:
+    return "—" if v is None else f"{v:.1f}"
+
+
+def change_text(change, previous_rank) -> tuple[str, str, str]:
+    """(text, class, title) of a change of rank: ↑2 moved up two places, ↓1 down one, — unchanged or unknown."""
+    if change is None:
+        return "—", "ck-as-same", "上月未排名" if previous_rank is None else "本月未排名"
+    if change > 0:
+        return f"↑{change}", "ck-as-up", f"上月第 {previous_rank} 名"
+    if change < 0:
+        return f"↓{-change}", "ck-as-down", f"上月第 {previous_rank} 名"
+    return "—", "ck-as-same", f"与上月持平（第 {previous_rank} 名）"
+
+
+def _grade(grade) -> html.Span:
+    return html.Span(grade or "—", className=f"ck-as-grade ck-as-grade-{grade or 'none'}")
+
+
+# The tables are sent as plain specs and drawn by assets/cockpit.js (paintTable): as Dash components their
+# few hundred cells cost the renderer seconds on this page (every component's selector runs per action).
+# A spec: {"id", "head": [th, ...], "rows": [{"pick": code or None, "cls", "title", "cells": [cell, ...]}],
+# "empty": text}; a cell: [text, class, title, href] (the last two optional).
+def _cell(text, cls: str = "", title: str | None = None, href: str | None = None) -> list:
+    return [text, cls, title, href]
+
+
+def _grade_cell(grade) -> list:
+    return _cell(grade or "—", f"ck-as-g ck-as-grade-{grade or 'none'}")
+
+
+def _change_cell(item) -> list:
+    text, cls, title = change_text(item.get("rank_change"), item.get("previous_rank"))
+    return _cell(text, f"ck-as-change {cls}", title)
+
+
+def _rank_cell(item) -> list:
+    return _cell("—" if item["rank"] is None else str(item["rank"]), "ck-as-rank")
+
+
+def _table(table_id: str, head: list[str], rows: list[dict], empty: str) -> dict:
+    return {"id": table_id, "box": table_id.removesuffix("-table") + "-body", "head": head, "rows": rows, "empty": empty}
+
+
+def _gap_row(n: int, width: int, what: str) -> dict:
+    return {"pick": None, "cls": "ck-as-gap", "title": None, "cells": [_cell(f"… 其余 {n:,} 个{what}从略 …", "ck-as-gap-cell")]
+            + [_cell("") for _ in range(width - 1)]}
+
+
+def summary(board: dict) -> list:
+    """The selected area's own line: score, grade, rank among its level, change, key rates."""
+    own, area = board["own"], board["area"]
+    label = month_label(board["month"], board["period"]["running"])
+    if own is None:
+        return [html.Span(f"{area['name']} · {label}", className="ck-as-sum-name")]
+    text, cls, title = change_text(own.get("rank_change"), own.get("previous_rank"))
+    if board["own_of"] <= 1:  # the city: nothing to rank it against
+        rank, text = "", ""
+    else:
+        rank = "未排名" if own["rank"] is None else f"第 {own['rank']} / {board['own_of']} 名"
+    return [
+        html.Span(f"{area['name']} · {label}", className="ck-as-sum-name"),
+        html.Span(["综合指标值 ", html.B(score_text(own["score"]), id="ck-as-own-score", className="ck-as-sum-score")]),
+        _grade(own["grade"]),
+        html.Span(rank, className="ck-as-sum-rank", id="ck-as-own-rank") if rank else None,
+        html.Span(text, className=f"ck-as-change {cls}", title=title) if text else None,
+        html.Span(f"结案率 {_pct(own['closure_rate'])} · 按期结案率 {_pct(own['on_time_rate'])} · "
+                  f"立案 {own['accepted']:,} · 扣分 {own['penalty_points']:g}", className="ck-as-sum-sub"),
+    ]
+
+
+def areas_title(board: dict) -> str:
+    level = LEVEL_NAMES_ZH.get(board["level"], "区域")
+    tail = "（点击下钻）" if board["area"]["level"] < 4 else ""
+    return f"区域评价 · {level}排名（全市 {board['children_of']} 个{level}参评）{tail}"
+
+
+def areas_table(board: dict) -> dict:
+    here = board["area"]["code"]
+    rows = [{"pick": i["code"], "cls": "is-here" if i["code"] == here else "", "title": f"{i['name']}：点击查看下级",
+             "cells": [_rank_cell(i), _cell(i["name"], "ck-as-name"), _cell(score_text(i["score"]), "ck-as-score"),
+                       _grade_cell(i["grade"]), _change_cell(i), _cell(_pct(i["on_time_rate"])),
+                       _cell(_pct(i["closure_rate"])), _cell(f"{i['accepted']:,}")]} for i in board["children"]]
+    return _table("ck-as-areas-table", ["排名", "区域", "综合指标值", "等级", "较上月", "按期结案率", "结案率", "立案"], rows,
+                  "没有下级区域")
+
+
+def units_title(board: dict) -> str:
+    shown, total = len(board["units"]), board["units_total"]
+    more = f"，列出前后各 {shown // 2} 个" if total > shown else ""
+    return f"部门评价 · 辖区处置单位 {total:,} 个{more}（全市 {board['units_of']:,} 个参评；点击看扣分）"
+
+
+def units_table(board: dict, selected: str | None) -> dict:
+    items = board["units"]
+    rows = [{"pick": u["code"], "cls": "is-here" if u["code"] == selected else "", "title": f"{u['name']}：点击查看扣分案件",
+             "cells": [_rank_cell(u), _cell(u["name"], "ck-as-name"), _cell(score_text(u["score"]), "ck-as-score"),
+                       _grade_cell(u["grade"]), _change_cell(u), _cell(f"{u['due_handling']:,}"),
+                       _cell(_pct(u["on_time_handling_rate"])), _cell(f"{u['penalty_points']:g}")]} for u in items]
+    if board["units_total"] > len(items) and len(items) >= 2:
+        rows.insert(len(items) // 2, _gap_row(board["units_total"] - len(items), 8, "单位"))
+    return _table("ck-as-units-table", ["排名", "单位", "综合指标值", "等级", "较上月", "应处置", "按时处置率", "扣分"], rows,
+                  "本月辖区内没有处置单位参评")
+
+
+POST_RATE = {"grid_member": ("on_time_check_rate", "按时核查率", "reports", "上报"),
+             "duty_officer": ("on_time_accept_rate", "按时受理率", "intake_acts", "受理")}
+
+
+def posts_title(posts: dict, kind: str) -> str:
+    return f"岗位评价 · {POST_LABELS[kind]}（全市 {posts['of'][kind]:,} 人参评）"
+
+
+def posts_table(posts: dict, kind: str, area_names: dict) -> dict:
+    rate, rate_label, count, count_label = POST_RATE[kind]
+    items = posts[kind]
+    rows = [{"pick": None, "cls": "", "title": None, "cells": [
+        _rank_cell(p), _cell(p["name"], "ck-as-name", f"{p['name']} · {area_names.get(p['area'], p['area'] or '—')}"),
+        _cell(score_text(p["score"]), "ck-as-score"), _grade_cell(p["grade"]), _change_cell(p),
+        _cell(f"{p.get(count) or 0:,}"), _cell(_pct(p.get(rate)))]} for p in items]
+    if posts["total"][kind] > len(items) and len(items) >= 2:
+        rows.insert(len(items) // 2, _gap_row(posts["total"][kind] - len(items), 7, "人"))
+    return _table("ck-as-posts-table", ["排名", "姓名", "综合指标值", "等级", "较上月", count_label, rate_label], rows,
+                  f"本月辖区内没有{POST_LABELS[kind]}参评")
+
+
+def penalties_title(rows: list[dict], whose: str) -> str:
+    points = sum(r["points"] for r in rows)
+    return f"扣分案件 · {whose}（最近 {len(rows)} 条，共 {points:g} 分）"
+
+
+def penalties_table(rows: list[dict], case_href) -> dict:
+    """The penalty rows, each case linking to where the reader opens a case (case_href(id))."""
+    out = [{"pick": None, "cls": "", "title": None, "cells": [
+        _cell(_when(r["at"]), "ck-as-dim"),
+        _cell(f"#{r['case_id']}", "ck-as-case", f"打开案件 #{r['case_id']}（{r['grid_name'] or ''}）", case_href(r["case_id"])),
+        _cell(r["unit_name"] or "—", "ck-as-name"), _cell(f"−{r['points']:g}", "ck-as-minus"),
+        _cell(r["reason"] or r["rule"], "ck-as-name ck-as-dim ck-as-reason", r["reason"] or r["rule"])]} for r in rows]
+    return _table("ck-as-pen-table", ["时间", "案件", "单位", "扣分", "原因"], out, "本月没有扣分")
+
+
+def _when(iso: str) -> str:
+    return local(datetime.fromisoformat(iso)).strftime("%m-%d %H:%M")
+
+
+def trend_title(area_name: str) -> str:
+    return f"综合指标值趋势 · {area_name}（近12个月）"
+
+
+def score_trend_figure(points: list[dict], scale: float) -> go.Figure:
+    if not any(p["score"] is not None for p in points):
+        return empty_figure(scale, "近12个月暂无考核数据")
+    x = [f"{int(p['month'][:4]) % 100:02d}年{int(p['month'][5:])}月" for p in points]
+    y = [None if p["score"] is None else round(p["score"], 1) for p in points]
+    s = max(1.0, float(scale or 1))
+    fig = go.Figure(layout=_base(scale, showlegend=False))
+    fig.add_scatter(x=x, y=y, mode="lines+markers+text", connectgaps=False, line=dict(color=CYAN, width=2 * s),
+                    marker=dict(size=7 * s, color=[GREEN if (v or 0) >= 90 else BLUE if (v or 0) >= 75 else AMBER
+                                                   if (v or 0) >= 60 else RED for v in y]),
+                    text=[("" if v is None else f"{v:.1f}") for v in y], textposition="top center",
+                    textfont=dict(size=round(11 * s), color=TEXT),
+                    customdata=[p["grade"] or "—" for p in points],
+                    hovertemplate="%{x}：%{y:.1f} 分（%{customdata}级）<extra></extra>")
+    fig.update_traces(cliponaxis=False)
+    fig.update_xaxes(**_axis(scale, type="category", tickangle=0, tickmode="array", tickvals=x,
+                             ticktext=[t if (len(x) - 1 - i) % 2 == 0 else "" for i, t in enumerate(x)],
+                             range=[-0.6, len(x) - 0.4]))
+    fig.update_yaxes(**_axis(scale, range=[0, 108], tickvals=[0, 40, 60, 75, 90, 100]))
+    return fig

@@ -51,9 +51,11 @@ def _cases():
 
 
 # ---- the page ------------------------------------------------------------------------------------------
-def layout(**_query):
+def layout(case=None, **_query):
     cases = _cases()
     principal = current_principal()
+    # /console?case=ID (a link from the cockpit's penalty list): the case opens once the page is drawn
+    deeplink = int(case) if isinstance(case, str) and case.isdigit() and len(case) <= 18 and int(case) > 0 else None
     if not cases.areas.records(max_level=1):
         return html.Div("尚未导入城市网格：请运行 flask --app app seed-demo 或 import-grid", className="ucc-empty")
     return html.Div(id="cs-root", className="cs", children=[
@@ -64,7 +66,8 @@ def layout(**_query):
         dcc.Store(id="cs-case"),                 # what the detail shows: id, version, state, deadline…
         dcc.Store(id="cs-grid-sync"),
         # a leader lands on the 督办件 list (what is under supervision at their level); others open it
-        dcc.Store(id="cs-sup-auto", data=bool(principal is not None and principal.role == "leader")),
+        dcc.Store(id="cs-sup-auto", data=bool(principal is not None and principal.role == "leader" and deeplink is None)),
+        dcc.Store(id="cs-deeplink", data=deeplink),
         dcc.Store(id="cs-sup-refresh"),          # set by assets/console.js when the stream brings news
         html.Div(className="cs-toolbar", children=_toolbar(cases, principal)),
         html.Div(className="cs-body", children=[

@@ -12,6 +12,7 @@ from dispatch.lifecycle import LEVEL_LABELS
 from layouts import case_text
 from dispatch.limits import is_int64
 from dispatch.working_time import clock_of
+from dispatch.city_time import local_iso
 from data import files
 from layouts.case_text import actor_label, history_action
 
@@ -56,6 +57,10 @@ def layout(case=None, **_query):
             ]),
             html.Div(id="un-counts", className="un-counts"),
             html.Div(id="un-conn", className="un-conn", children="实时推送：正在连接…"),
+        ]),
+        html.Details(id="un-assess", className="un-assess", children=[
+            html.Summary(id="un-assess-summary", className="un-assess-summary", children="本月考核：加载中…"),
+            html.Div(id="un-assess-body", className="un-assess-body"),
         ]),
         html.Div(id="un-toast", className="un-toast", role="status"),
         html.Div(className="un-body", children=[
@@ -402,3 +407,63 @@ def case_view(case: dict, photos: list[dict], now: datetime, my_unit: str | None
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# ---- the unit's own assessment (部门评价) this month: figures.service.unit_assessment ------------------------
+def _pct(v) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def _day(iso: str) -> str:
+    return f"{int(iso[5:7])}月{int(iso[8:10])}日"
+
+
+def assessment_summary(card: dict | None) -> list | str:
+    """The one line the workspace shows of its unit's month: score, grade, rank of the ranked units, points."""
+    if card is None:
+        return "本账号未绑定处置单位，没有部门评价"
+    p = card["period"]
+    when = f"本月考核（{_day(p['start'])}—{_day(p['end'])}）"
+    item = card["item"]
+    if item is None or item["score"] is None:
+        return [html.Span(when, className="un-as-when"), html.Span(f"{card['name']}：本月尚无应处置案件，暂不评分",
+                                                                   className="un-as-none")]
+    points = item["penalty_points"]
+    return [html.Span(when, className="un-as-when"),
+            html.Span(["综合指标值 ", html.B(f"{item['score']:.1f}", id="un-as-score", className="un-as-score")]),
+            html.Span(f"{item['grade']}级", className=f"un-as-grade un-as-grade-{item['grade']}"),
+            html.Span(f"第 {item['rank']} / {card['of']} 名", id="un-as-rank", className="un-as-rank"),
+            html.Span(f"扣分 {points:g}", className="un-as-pen" + (" is-bad" if points else ""))]
+
+
+ASSESS_FIGURES = (("due_handling", "应处置"), ("handled", "已处置"), ("handled_on_time", "按时处置"), ("reworked", "返工"),
+                  ("extended", "延期"), ("returned", "退回"))
+
+
+def assessment_body(card: dict | None) -> list | str:
+    """The unit's figures and rates, then each penalty point with its case (opened here, in the workspace)."""
+    if card is None:
+        return ""
+    item = card["item"] or {}
+    figures = [html.Div(className="un-as-fig", children=[html.Span(f"{item.get(k) or 0:,}", className="un-as-fig-n",
+                                                                   id=f"un-as-{k}"),
+                                                         html.Span(label, className="un-as-fig-label")])
+               for k, label in ASSESS_FIGURES]
+    figures += [html.Div(className="un-as-fig", children=[html.Span(_pct(item.get(k)), className="un-as-fig-n"),
+                                                          html.Span(label, className="un-as-fig-label")])
+                for k, label in (("handling_rate", "处置率"), ("on_time_handling_rate", "按时处置率"))]
+    rows = card["penalties"]
+    if rows:
+        table = html.Table(className="un-as-pen-table", id="un-as-pen-table", children=[
+            html.Thead(html.Tr([html.Th("时间"), html.Th("案件"), html.Th("扣分"), html.Th("原因")])),
+            html.Tbody([html.Tr([
+                html.Td(short_time(local_iso(datetime.fromisoformat(r["at"]))), className="un-as-when"),
+                html.Td(html.A(f"#{r['case_id']}", href=f"/unit?case={r['case_id']}", className="un-as-case")),
+                html.Td(f"−{r['points']:g}", className="un-as-minus"),
+                html.Td(r["reason"] or r["rule"], className="un-as-reason")]) for r in rows]),
+        ])
+    else:
+        table = html.Div("本月没有扣分", className="un-hint")
+    return [html.Div(figures, className="un-as-figs"),
+            html.H4(f"扣分明细（最近 {len(rows)} 条，本月共扣 {item.get('penalty_points') or 0:g} 分）", className="un-as-h"),
+            table]

@@ -253,7 +253,7 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                     ]),
                 ]),
                 html.Section(className="wall-card wall-rank-card", children=[
-                    html.H2("区县排名 · 本月按期结案率"),
+                    html.H2("区县排名 · 本月综合指标值"),
                     html.Div(id="wall-ranking", className="wall-ranking"),
                 ]),
             ]),
