@@ -115,7 +115,7 @@ def check(got: dict, want: dict) -> None:
     for k, v in want.items():
         assert k in got, f"no field {k!r} in {sorted(got)}"
         if isinstance(v, float):
-            assert got[k] == pytest.approx(v, abs=1e-9), (k, got[k], v)
+            assert got[k] == pytest.approx(v, rel=1e-6, abs=1e-6), (k, got[k], v)  # scores: 6 decimals
         else:
             assert got[k] == v, (k, got[k], v)
 

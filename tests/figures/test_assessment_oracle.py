@@ -199,7 +199,7 @@ def _mismatches(got: dict, want: dict, where: str) -> list[str]:
             if v is None or x is None or isinstance(v, str):
                 ok = x == v
             else:
-                ok = x == pytest.approx(v, rel=1e-9, abs=1e-9)
+                ok = x == pytest.approx(v, rel=1e-6, abs=1e-6)  # the platform gives scores to 6 decimals
             if not ok:
                 out.append(f"{where} {code}.{k}: platform {x!r}, oracle {v!r}")
     return out
@@ -259,7 +259,7 @@ def test_assessment_equals_the_oracle(month):
             want_sum = sum(r["points"] for r in oracle.penalty_cases(t, start, end, area=district))
             if got_sum != pytest.approx(want_sum):
                 problems.append(f"{start}..{end} penalty_cases(area={district}): {got_sum} != {want_sum}")
-    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems[:60])
+    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems[:200])
 
 
 def test_kpis_with_the_exclusions_equal_the_oracle(month):
@@ -288,4 +288,4 @@ def test_kpis_with_the_exclusions_equal_the_oracle(month):
                     for k in oracle.KPI_FIELDS:
                         if g[k] != pytest.approx(w[k]):
                             problems.append(f"{start}..{end} by={by} {gk}.{k}: platform {g[k]}, oracle {w[k]}")
-    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems[:60])
+    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems[:200])
