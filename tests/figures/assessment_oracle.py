@@ -287,20 +287,17 @@ def unit_items(t: Tables, start: date, end: date, now) -> list[dict]:
             returned[u] += 1
     pen = t.penalties[(t.penalties["at"] >= S) & (t.penalties["at"] < E)]
     points = pen.groupby("unit_code").points.sum().to_dict()
-    # ever dispatched a case: a case's lead unit since a 派遣, or the unit a 派遣/改派/重办 named
-    ever = set(t.cases.unit_code[t.cases.dispatched_at.notna() & t.cases.unit_code.notna()])
-    for det in h.details[h.action.isin(["dispatch", "reassign", "reopen"])]:
-        if isinstance(det, dict) and det.get("unit"):
-            ever.add(det["unit"])
+    # the lead unit of some case, now (routed or dispatched): listed when active, even with nothing in P
+    ever = set(t.cases.unit_code[t.cases.unit_code.notna()])
     items = []
-    for u in t.units[t.units.active.astype(bool)].sort_values("code").itertuples():
+    for u in t.units.sort_values("code").itertuples():
         n = per_unit.loc[u.code].to_dict() if u.code in per_unit.index else {k: 0 for k in _UNIT_COUNTS}
         it = {"code": u.code, "name": u.name, "area": u.area_code}
         it.update({k: int(n[k]) for k in _UNIT_COUNTS})
         it["returned"] = returned.get(u.code, 0)
         it["penalty_points"] = float(points.get(u.code, 0.0))
         anything = any(it[k] for k in (*_UNIT_COUNTS, "returned")) or it["penalty_points"] != 0
-        if not anything and u.code not in ever:
+        if not anything and not (u.code in ever and bool(u.active)):
             continue
         dh = it["due_handling"]
         it["handling_rate"] = _ratio(it["handled"], dh)
@@ -380,7 +377,9 @@ def person_items(t: Tables, start: date, end: date, now) -> list[dict]:
     for cid, at, rid, action in zip(h.case_id, h["at"], h.id, h.action):
         rows_of[cid].append((at, rid, action))
     inP = (h["at"] >= S) & (h["at"] < E)
-    actors = set(h.actor[inP])
+    scored = ["report", "merge", "accept", "reject", "verify_request", "report_check", "dispatch", "reassign",
+              "verify", "rework"]
+    actors = set(h.actor[inP & h.action.isin(scored)])  # the people who did an act the posts are scored on
     people = {}
     for a in actors:
         role, name, area = _role_of(t, a)
@@ -452,7 +451,7 @@ def person_items(t: Tables, start: date, end: date, now) -> list[dict]:
         else:
             intake = ok_intake = 0
             accepted = accurate_accepted = 0
-            dispatched = ok_dispatched = accurate_dispatched = 0
+            dispatched = ok_dispatched = accurate_dispatched = timed = 0
             for r in mine.itertuples():
                 unit = cases.at[r.case_id, "time_unit"]
                 if r.action in ("accept", "reject", "verify_request"):
@@ -467,8 +466,17 @@ def person_items(t: Tables, start: date, end: date, now) -> list[dict]:
                     accurate_accepted += not bool(voided_before_e.get(r.case_id, False))
                 if r.action in ("dispatch", "reassign"):
                     dispatched += 1
-                    st = earlier(r.case_id, r, ["accept", "return"])
-                    ok_dispatched += stages.on_time(st, r.at, "dispatch", unit)
+                    # timed: a dispatch (from the case's coming back to the center: accept, return, rework),
+                    # a reassign of a returned case (from the return); a reassign of the center's own accord
+                    # ends no stage
+                    if r.action == "dispatch":
+                        timed += 1
+                        st = earlier(r.case_id, r, ["accept", "return", "rework"])
+                        ok_dispatched += stages.on_time(st, r.at, "dispatch", unit)
+                    elif r.from_state == "returned":
+                        timed += 1
+                        st = earlier(r.case_id, r, ["return"])
+                        ok_dispatched += stages.on_time(st, r.at, "dispatch", unit)
                     accurate_dispatched += not any((at, rid) > (r.at, r.id) and at < E and action == "reassign"
                                                    for at, rid, action in rows_of[r.case_id])
             it["intake_acts"] = intake
@@ -478,11 +486,12 @@ def person_items(t: Tables, start: date, end: date, now) -> list[dict]:
             it["accurate_accept_rate"] = _ratio(accurate_accepted, accepted)
             it["dispatched"] = dispatched
             it["on_time_dispatched"] = ok_dispatched
-            it["on_time_dispatch_rate"] = _ratio(ok_dispatched, dispatched)
+            it["on_time_dispatch_rate"] = _ratio(ok_dispatched, timed)
             it["accurate_dispatch_rate"] = _ratio(accurate_dispatched, dispatched)
             it["acts"] = len(mine)
-            it["_score"] = None if mine.empty else 25 * (
-                _or0(_exact(ok_intake, intake)) + _or0(_exact(ok_dispatched, dispatched))
+            # null when none of their acts is one the four rates count
+            it["_score"] = None if not (intake or dispatched) else 25 * (
+                _or0(_exact(ok_intake, intake)) + _or0(_exact(ok_dispatched, timed))
                 + _or0(_exact(accurate_accepted, accepted)) + _or0(_exact(accurate_dispatched, dispatched)))
             it["_tie"] = _exact(ok_intake, intake)
         items.append(it)
