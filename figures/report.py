@@ -214,6 +214,8 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
     prev_city = assess(prev_first, prev_last, "city") if day_in_range(prev_first) else []
     districts, streets, units = ranking("district"), ranking("street"), ranking("unit")
     persons = ranking("person")
+    grid_members, duty_officers = _posts(persons, lambda: assess(prev_first, prev_last, "person")
+                                         if day_in_range(prev_first) else [])
     penalties = service.penalty_cases(cases, first, last, principal=principal)
 
     names = _Names(cases)
@@ -246,8 +248,8 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
             "units": units,
             "penalty_units": penalty_units,
             "penalties": penalty_rows,
-            "grid_members": [p for p in persons if p.get("role") == "grid_member"],
-            "duty_officers": [p for p in persons if p.get("role") == "duty_officer"],
+            "grid_members": grid_members,
+            "duty_officers": duty_officers,
         },
         "trend": trend,
     }
@@ -259,6 +261,34 @@ def _ranked(items: list[dict]) -> list[dict]:
     """The items in rank order, unranked (null score) last by code; copies, so the report may add fields."""
     return sorted((dict(i) for i in items),
                   key=lambda i: (i.get("rank") is None, i.get("rank") or 0, str(i.get("code"))))
+
+
+def _posts(persons: list[dict], previous: Callable[[], list[dict]]) -> tuple[list[dict], list[dict]]:
+    """Grid members and duty officers as two rankings. Their scores weigh different things, so a city
+    ranks each post on its own: when the service's ranks run across both posts, each table is ranked
+    again in the service's order (1, 2, 3, …) and last month's rank and the change are taken the same
+    way from last month's items."""
+    tables = []
+    prev_items: list[dict] | None = None
+    for role in ("grid_member", "duty_officer"):
+        rows = [p for p in persons if p.get("role") == role]
+        ranks = [p["rank"] for p in rows if p.get("rank") is not None]
+        if ranks != list(range(1, len(ranks) + 1)):
+            if prev_items is None:
+                prev_items = _ranked(previous())
+            prev_rank = {p["code"]: i for i, p in enumerate(
+                (p for p in prev_items if p.get("role") == role and p.get("rank") is not None), 1)}
+            n = 0
+            for p in rows:
+                p["previous_rank"] = prev_rank.get(p["code"])
+                if p.get("rank") is None:
+                    p["rank_change"] = None
+                    continue
+                n += 1
+                p["rank"] = n
+                p["rank_change"] = None if p["previous_rank"] is None else p["previous_rank"] - n
+        tables.append(rows)
+    return tables[0], tables[1]
 
 
 class _Names:

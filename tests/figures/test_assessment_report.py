@@ -221,3 +221,23 @@ def test_the_tools_the_tests_use_are_installed():
     # scripts/ensure_system_deps.sh installs poppler-utils and the TrueType CJK font
     assert shutil.which("pdftoppm") and shutil.which("pdftotext")
     assert report._cjk_font() == report.FONT_NAME
+
+
+def test_each_post_is_ranked_on_its_own():
+    persons = [{"code": "g1", "role": "grid_member", "rank": 1, "score": 95},
+               {"code": "d1", "role": "duty_officer", "rank": 2, "score": 90, "rank_change": 5},
+               {"code": "g2", "role": "grid_member", "rank": 3, "score": 80},
+               {"code": "d2", "role": "duty_officer", "rank": 4, "score": 70},
+               {"code": "d3", "role": "duty_officer", "rank": None, "score": None}]
+    previous = [{"code": "d2", "role": "duty_officer", "rank": 1}, {"code": "g2", "role": "grid_member", "rank": 2},
+                {"code": "d1", "role": "duty_officer", "rank": 3}]
+    grid, duty = report._posts(persons, lambda: previous)
+    assert [(p["code"], p["rank"], p.get("previous_rank"), p.get("rank_change")) for p in grid] == [
+        ("g1", 1, None, None), ("g2", 2, 1, -1)]
+    assert [(p["code"], p["rank"], p.get("previous_rank"), p.get("rank_change")) for p in duty] == [
+        ("d1", 1, 2, 1), ("d2", 2, 1, -1), ("d3", None, None, None)]
+    # ranks already per post are the service's, untouched (and last month is not read)
+    apart = [{"code": "g1", "role": "grid_member", "rank": 1, "rank_change": 3},
+             {"code": "d1", "role": "duty_officer", "rank": 1, "rank_change": -2}]
+    grid, duty = report._posts(apart, lambda: pytest.fail("last month read for nothing"))
+    assert (grid[0]["rank_change"], duty[0]["rank_change"]) == (3, -2)
