@@ -53,6 +53,7 @@ PDF_FULL_ROWS = 150
 PDF_FULL_POSTS = 60
 PDF_HEAD_ROWS, PDF_TAIL_ROWS = 30, 20
 PDF_PENALTY_ROWS = 80
+PENALTY_ROWS = 200_000  # penalty rows read for one month's workbook (a city's month has some thousands)
 GRADE_ORDER = "ABCDE"
 
 
@@ -216,15 +217,15 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
     persons = ranking("person")
     grid_members, duty_officers = _posts(persons, lambda: assess(prev_first, prev_last, "person")
                                          if day_in_range(prev_first) else [])
-    penalties = service.penalty_cases(cases, first, last, principal=principal)
+    # every penalty row of the month (the service pages at 1,000 by default, for screens)
+    penalties = service.penalty_cases(cases, first, last, principal=principal, limit=PENALTY_ROWS)
 
     names = _Names(cases)
     for row in streets:
         row["parent_name"] = names.area(row.get("parent"))
     for row in units + persons:
         row["area_name"] = names.area(row.get("area"))
-    unit_names = {u["code"]: u.get("name") or u["code"] for u in units}
-    penalty_rows, penalty_units = _penalties(penalties, unit_names, names)
+    penalty_rows, penalty_units = _penalties(penalties, units, names)
 
     scope = _scope(cases, principal, city_now)
     cur = city_now[0] if city_now else {}
@@ -327,28 +328,37 @@ def _scope(cases, principal, city_items: list[dict]) -> dict:
     return {"code": city.code if city else None, "name": city.name if city else "", "level": 1}
 
 
-def _penalties(rows: list[dict], unit_names: dict, names: _Names) -> tuple[list[dict], list[dict]]:
+def _penalties(rows: list[dict], units: list[dict], names: _Names) -> tuple[list[dict], list[dict]]:
+    """The penalty rows (by unit, then time) and the units that lost points, most first. A unit's points
+    are the unit ranking's `penalty_points` (the figure the score and the API use); the rows add the
+    cases and the rules behind them."""
+    unit_names = {u["code"]: u.get("name") or u["code"] for u in units}
+    never = datetime.min.replace(tzinfo=timezone.utc)
     detail = []
-    for p in sorted(rows, key=lambda p: (str(p.get("unit_code")), _as_datetime(p.get("at")) or datetime.min.replace(tzinfo=timezone.utc))):
+    for p in sorted(rows, key=lambda p: (str(p.get("unit_code")), _as_datetime(p.get("at")) or never)):
         code = p.get("unit_code")
         at = _as_datetime(p.get("at"))
         detail.append({**p, "unit_name": unit_names.get(code) or names.unit(code),
                        "rule_label": ACTION_LABELS.get(p.get("rule"), p.get("rule") or ""),
                        "at": at.astimezone(CITY_TZ).isoformat(timespec="minutes") if at else None})
     by_unit: dict[str, dict] = {}
+    for u in units:
+        if u.get("penalty_points"):
+            by_unit[u["code"]] = {"code": u["code"], "name": unit_names[u["code"]], "points": float(u["penalty_points"]),
+                                  "case_set": {}, "rule_points": {}, "from_rows": False}
     for p in detail:
         u = by_unit.setdefault(p["unit_code"], {"code": p["unit_code"], "name": p["unit_name"], "points": 0.0,
-                                                "case_set": [], "rule_points": {}})
-        u["points"] += float(p.get("points") or 0)
-        if p["case_id"] not in u["case_set"]:
-            u["case_set"].append(p["case_id"])
-        u["rule_points"][p["rule_label"]] = u["rule_points"].get(p["rule_label"], 0.0) + float(p.get("points") or 0)
-    units = sorted(by_unit.values(), key=lambda u: (-u["points"], str(u["code"])))
+                                                "case_set": {}, "rule_points": {}, "from_rows": True})
+        pts = float(p.get("points") or 0)
+        if u["from_rows"]:
+            u["points"] += pts
+        u["case_set"][p["case_id"]] = None  # a dict keeps the order of first appearance
+        u["rule_points"][p["rule_label"]] = u["rule_points"].get(p["rule_label"], 0.0) + pts
     out = []
-    for i, u in enumerate(units, 1):
-        ids = u.pop("case_set")
-        rules = u.pop("rule_points")
-        out.append({**u, "rank": i, "points": round(u["points"], 2), "cases": len(ids),
+    for i, u in enumerate(sorted(by_unit.values(), key=lambda u: (-u["points"], str(u["code"]))), 1):
+        ids, rules = list(u["case_set"]), u["rule_points"]
+        out.append({"rank": i, "code": u["code"], "name": u["name"], "points": round(u["points"], 2),
+                    "cases": len(ids),
                     "rules": "，".join(f"{k} {_num(v)} 分" for k, v in sorted(rules.items(), key=lambda kv: -kv[1])),
                     "case_ids": "、".join(str(c) for c in ids[:8]) + ("等" if len(ids) > 8 else "")})
     return detail, out
