@@ -5,6 +5,7 @@ import json
 import threading
 from pathlib import Path
 
+from dispatch.assessment_rules import AssessmentRules
 from dispatch.center_rules import CenterRules
 from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
                               load_routing_exceptions, load_unit_types)
@@ -24,6 +25,7 @@ ROUTING_EXCEPTIONS_PATH = CATALOG_DIR / "routing_exceptions.csv"
 DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
 # how the center runs a case: stage limits, automatic 催办/督办, penalty points
 CENTER_RULES_PATH = CATALOG_DIR / "center_rules.json"
+ASSESSMENT_RULES_PATH = CATALOG_DIR / "assessment.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -62,6 +64,12 @@ def center_rules() -> CenterRules:
     """The center's stage limits, reminders and penalties (data/catalog/center_rules.json),
     checked (CenterRulesError lists every problem)."""
     return CenterRules.from_data(_json(CENTER_RULES_PATH))
+
+
+def assessment_rules() -> AssessmentRules:
+    """How the city scores its assessment (data/catalog/assessment.json): weights, bands, grades, checked
+    (AssessmentRulesError lists every problem)."""
+    return AssessmentRules.from_data(_json(ASSESSMENT_RULES_PATH))
 
 
 def code_changes(catalog_: dict[str, Category] | None = None) -> list[CodeChange]:

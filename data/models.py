@@ -288,6 +288,9 @@ class CaseHistory(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict | None] = mapped_column(JSON)
 
+    # the posts' figures (岗位评价): a period's acts of some kinds, with who did them (0012)
+    __table_args__ = (Index("ix_case_history_action_at", "action", "at", "actor", "case_id"),)
+
 
 class User(Base):
     """A person who signs in; role and area scope what they may see and do."""
@@ -412,18 +415,42 @@ _covering("ix_cases_closed_category", ["category_code", "closed_at"],
 # (figures.cockpit.area_rows); the reporting time and the id on PostgreSQL, for its ids read index-only
 _covering("ix_cases_closed_grid", ["grid_code", "closed_at"], [], ["reported_at", "id"],
           "closed_at IS NOT NULL AND " + ACCEPTED)
+# (voided_at, suspended_at, resumed_at since 0012: a case voided or on 挂账 is neither due nor overdue,
+# figures.period.counts_at_end, checked in the index)
+_SET_ASIDE = ["voided_at", "suspended_at", "resumed_at"]
 _covering("ix_cases_open_deadline", ["closed_at", "deadline_at"],
-          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"],
-          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code"], "closed_at IS NULL AND " + ACCEPTED)
+          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code", "state", *_SET_ASIDE],
+          ["accepted_at", "district_code", "category_code", "grid_code", "unit_code", "state", *_SET_ASIDE],
+          "closed_at IS NULL AND " + ACCEPTED)
 _covering("ix_cases_open_district", ["district_code", "closed_at", "deadline_at"], [], ["id"],
           "closed_at IS NULL AND " + ACCEPTED)
 _covering("ix_cases_open_grid", ["grid_code", "closed_at", "deadline_at"], [], ["id"], "closed_at IS NULL AND " + ACCEPTED)
 # (rejected_at and state too on SQLite: covering every column its queries name, it wins over the plain
 # closed_at range of ix_cases_closed_at in SQLite's planner, which has no statistics)
 _covering("ix_cases_late_closed", ["closed_at"],
-          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code", "rejected_at", "state"],
-          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code"],
+          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code", "rejected_at", "state",
+           *_SET_ASIDE],
+          ["deadline_at", "accepted_at", "district_code", "category_code", "grid_code", "unit_code", *_SET_ASIDE],
           "closed_at > deadline_at AND " + ACCEPTED)
+# The cases set aside by the assessment (0012): voided (作废, counted only in `voided`) by voiding time, and
+# those ever suspended (挂账) by suspension time, with what the figures read of them; few of either
+_WHERE = ["district_code", "category_code", "grid_code", "unit_code"]
+_covering("ix_cases_voided", ["voided_at"],
+          ["reported_at", "accepted_at", "rejected_at", "state", "extension_count", "source", *_WHERE],
+          ["reported_at", "accepted_at", "rejected_at", "state", "extension_count", "source", *_WHERE],
+          "voided_at IS NOT NULL")
+# the cases on hold now (the last suspension not lifted) and those lifted, by the suspension's end: the
+# cases on 挂账 at the end of a period (figures.period.on_hold_arms)
+_HELD = "suspended_at IS NOT NULL AND (resumed_at IS NULL OR resumed_at < suspended_at)"
+_covering("ix_cases_held", ["suspended_at"], ["resumed_at", "voided_at", "accepted_at", "rejected_at", "state", *_WHERE],
+          ["resumed_at", "voided_at", "accepted_at", "rejected_at", "state", *_WHERE], _HELD)
+_covering("ix_cases_resumed", ["resumed_at"], ["suspended_at", "voided_at", "accepted_at", "rejected_at", "state", *_WHERE],
+          ["suspended_at", "voided_at", "accepted_at", "rejected_at", "state", *_WHERE], "resumed_at >= suspended_at")
+# The units' figures (部门评价, figures/assessment.py): the cases resolved and dispatched in a period
+Index("ix_cases_resolved", Case.resolved_at, sqlite_where=text("resolved_at IS NOT NULL"),
+      postgresql_where=text("resolved_at IS NOT NULL"))
+Index("ix_cases_dispatched", Case.dispatched_at, sqlite_where=text("dispatched_at IS NOT NULL"),
+      postgresql_where=text("dispatched_at IS NOT NULL"))
 # (state, reported_at, id): the console's queue of one state, newest first, walks it in order (the name
 # stays: one state is still its leading column); with where and what each case is, for the cockpit's open cases
 # per area and theme (none of them changes after intake: intake pays a few bytes, no write)

@@ -83,7 +83,7 @@ from data.models import Case, Meta
 from data.models import Unit as UnitRow
 from demo.profile import HistoryProfile, load_profile
 from demo.runner import SIM_KEY_PREFIX
-from demo.simulator import (ASSIST_REPORT_NOTES, ASSIST_SIGN_NOTE, CALLBACK_NOTES, CHECK_NOTES, CHECK_REQUEST_NOTE,
+from demo.simulator import (reporter, ASSIST_REPORT_NOTES, ASSIST_SIGN_NOTE, CALLBACK_NOTES, CHECK_NOTES, CHECK_REQUEST_NOTE,
                             DENY_EXTENSION_NOTES, DENY_SUSPENSION_NOTES, EXTENSION_REASONS, REASSIGN_NOTES,
                             REDISPATCH_NOTES, REJECT_REASONS, REOPEN_NOTES, RESUME_NOTE, RETURN_REASONS,
                             REWORK_REASONS, SUPERVISE_NOTES, SUSPENSION_REASONS, UNFOUNDED_REJECT, VOID_REASONS,
@@ -1109,7 +1109,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 f"与案件 #{target.id} 同类且相距不足 {meters} 米、{hours} 小时内，合并", False,
                 target.category.time_unit, None, None, target.id, False, 0, 0, 0, occurred, rep, None, None, None,
                 None, None, None, rep) + _MERGED_TAIL)
-            pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "merge", None, "merged",
+            pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, reporter(c.source, c.grid), "merge", None, "merged",
                                                  f"重复上报，已合并到案件 #{target.id}", None),
                           (cid, "created", rep, c.grid, None)))
             continue
@@ -1117,7 +1117,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
         L = c.life
         version, reporters, updated = 1, 1, rep
         grid = c.grid
-        pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, f"sim:{c.source}", "report", None, "reported",
+        pairs.append((((c.reported << 40 | cid) << 16), (cid, rep, reporter(c.source, c.grid), "report", None, "reported",
                                              f"{SOURCE_LABELS[c.source]}上报；{c.reason}", None),
                       (cid, "created", rep, grid, c.unit)))
         timeline = c.moves
@@ -1132,7 +1132,7 @@ def _rows(cases: list[_Case], dedupe_m: float, dedupe_h: float):
                 version += 1
                 reporters += 1
                 updated = s = ts(at)
-                pairs.append((((at << 40 | dup.id) << 16 | 1), (cid, s, f"sim:{dup.source}", "merge", state, state,
+                pairs.append((((at << 40 | dup.id) << 16 | 1), (cid, s, reporter(dup.source, dup.grid), "merge", state, state,
                                                 f"合并重复上报 #{dup.id}（第 {reporters} 位上报人）", None),
                               (cid, "updated", s, grid, unit)))
                 continue

@@ -39,7 +39,7 @@ from data.models import Case
 from data.models import Unit as UnitRow
 from data.tokens import Principal
 from dispatch.lifecycle import OPEN_STATES
-from demo.simulator import Simulator, Step, pick_unit
+from demo.simulator import Simulator, Step, pick_unit, reporter
 from dispatch.city_time import CITY_TZ
 
 __all__ = ["SIM_KEY_PREFIX", "SimulationRunner", "start_background"]
@@ -281,7 +281,7 @@ class SimulationRunner:
     def _report(self, at: datetime, now: datetime) -> int:
         payload = self.sim.report(at)
         try:
-            case, created = self.service.intake(payload, self._officer(), actor=f"sim:{payload['source']}")
+            case, created = self.service.intake(payload, self._officer(), actor=self._reporter(payload))
         except ServiceError as exc:
             self._count(exc, "intake")
             return 0
@@ -296,6 +296,14 @@ class SimulationRunner:
         elif created:
             self._plan(case, now)
         return 1
+
+    def _reporter(self, payload: dict) -> str:
+        grid = None
+        if payload["source"] == "patrol":
+            locator = self.service.areas.locator()
+            chain = locator.locate(payload["lon"], payload["lat"]) if locator else ()
+            grid = chain[0].code if chain else None
+        return reporter(payload["source"], grid)
 
     def _act(self, case_id: int, plan, now: datetime) -> int:
         _, step, version, case = plan

@@ -321,6 +321,12 @@ _PLANNED = ("reported", "verifying", "accepted", "dispatched", "signed", "resolv
 UnitFinder = Callable[[Sequence, Sequence[str], Collection[str]], "str | None"]
 
 
+def reporter(source: str, grid: str | None) -> str:
+    """Who reports, as the history names the demo's people: a patrol report is its grid's member's (岗位评价
+    counts their reports), the other channels are the channel."""
+    return f"sim:grid:{grid}" if source == "patrol" and grid else f"sim:{source}"
+
+
 def pick_unit(unit_index: Mapping, chain: Sequence, unit_types: Sequence[str],
               exclude: Collection[str] = ()) -> str | None:
     """The first unit of ``unit_types`` (in order) serving the place of ``chain`` (its areas, as

@@ -15,7 +15,7 @@ from data.models import Case, CaseEvent, Unit
 from figures.period import ACCEPTED_OPEN as ACCEPTED_OPEN_STATES  # noqa: F401 - accepted cases' open states (tests)
 from figures.period import NOT_ACCEPTED as NOT_ACCEPTED_STATES
 from figures import period
-from figures.period import accepted, is_overdue, overdue_now, unindexed
+from figures.period import SET_ASIDE_NOW, accepted, is_overdue, overdue_now, unindexed
 from figures.definitions import compute_grouped, period_bounds
 from dispatch.lifecycle import OPEN_STATES, STATE_LABELS
 from dispatch.routing import SEVERITY_NAMES
@@ -238,15 +238,29 @@ def daily_counts(session, scope: Scope) -> list[dict]:
             n = select(func.count()).where(col >= cal.c.lo, col < cal.c.hi, *where).scalar_subquery()
             for day, count in session.execute(select(cal.c.day, n), params):
                 days[day][name] = count
-        return [{"day": d, **v} for d, v in days.items()]
-    for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
-                                                                             scope.narrow(*closed))):
-        day_of = _local_day(session, col)
-        for day, n in session.execute(select(day_of, func.count()).where(
-                col >= scope.lo, col < scope.hi, *where).group_by(day_of)):
-            if day in days:
-                days[day][name] = n
+    else:
+        for name, col, where in (("received", Case.reported_at, scope.where()), ("closed", Case.closed_at,
+                                                                                 scope.narrow(*closed))):
+            day_of = _local_day(session, col)
+            for day, n in session.execute(select(day_of, func.count()).where(
+                    col >= scope.lo, col < scope.hi, *where).group_by(day_of)):
+                if day in days:
+                    days[day][name] = n
+    day_of = _local_day(session, Case.reported_at)
+    for day, n in session.execute(select(day_of, func.count()).where(*_voided_since(scope, scope.lo)).group_by(day_of)):
+        if day in days:
+            days[day]["received"] -= n
     return [{"day": d, **v} for d, v in days.items()]
+
+
+def _voided_since(scope: Scope, lo: datetime) -> list:
+    """The area's reports of [lo, hi) voided by hi, which count only in `voided` (figures/definitions.py), not as
+    received: a void comes after the report, so they are the few voided in [lo, hi) (ix_cases_voided)."""
+    return [Case.voided_at >= lo, Case.voided_at < scope.hi, unindexed(Case.reported_at) >= lo, *scope.narrow()]
+
+
+def _voided_reports(session, scope: Scope, lo: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(Case).where(*_voided_since(scope, lo))) or 0
 
 
 def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
@@ -259,7 +273,10 @@ def category_pareto(session, scope: Scope, catalog, top: int = 12) -> dict:
         q = select(Case.category_code, func.count()).where(Case.category_code.in_(codes or ["-"]), *received)
     else:
         q = select(unindexed(Case.category_code), func.count()).where(*scope.where(*received))
-    return _pareto(session.execute(q.group_by(*q.selected_columns[:1])).all(), catalog, top)
+    counts = Counter(dict(session.execute(q.group_by(*q.selected_columns[:1])).all()))
+    code = unindexed(Case.category_code)
+    counts.subtract(dict(session.execute(select(code, func.count()).where(*_voided_since(scope, scope.lo)).group_by(code)).all()))
+    return _pareto([(k, n) for k, n in counts.items() if n > 0], catalog, top)
 
 
 def _pareto(counts, catalog, top: int = 12) -> dict:
@@ -346,6 +363,8 @@ def headline(session, scope: Scope, units: list[dict], daily: list[dict] | None 
         today_lo = datetime.combine(scope.end, datetime.min.time(), CITY_TZ).astimezone(UTC)
         today = session.scalar(select(func.count()).select_from(Case).where(
             *scope.where(Case.reported_at >= today_lo, Case.reported_at < scope.hi))) or 0
+        received -= _voided_reports(session, scope, scope.lo)
+        today -= _voided_reports(session, scope, today_lo)
     supervised = session.scalar(select(func.count()).select_from(Case).where(*scope.narrow(_supervised_open()))) or 0
     emergencies = session.scalar(select(func.count()).select_from(Case).where(  # ix_cases_state, which holds kind
         *scope_clauses(scope.area, None, indexed=False), Case.state.in_(OPEN_STATES),
@@ -422,7 +441,8 @@ def reminders(session, scope: Scope, directory, catalog, limit: int = 30, names=
     # The first limit * 3 by (supervised first, then deadline): the supervised open ones (their partial
     # index) and the overdue ones by deadline (the backlog's index, in its order, the area checked in it),
     # then only those rows are read.
-    overdue_ = and_(unindexed(Case.closed_at).is_(None), unindexed(Case.deadline_at) < scope.now, accepted())
+    overdue_ = and_(unindexed(Case.closed_at).is_(None), unindexed(Case.deadline_at) < scope.now, accepted(),
+                    unindexed(Case.state).not_in(SET_ASIDE_NOW))
     supervised = session.scalars(select(Case.id).where(*scope.narrow(  # open, or overdue (not open by state)
         Case.supervised == True, or_(unindexed(Case.state).in_(OPEN_STATES), overdue_)))  # noqa: E712
         .order_by(unindexed(Case.deadline_at).asc(), Case.id).limit(limit * 3)).all()  # sorted after reading
@@ -470,14 +490,15 @@ def _reminder_items(rows, scope: Scope, directory, catalog, limit: int, names) -
 # statements (and their fixed costs) of the aggregate path.
 AreaRow = namedtuple("AreaRow", "id state category_code kind district_code grid_code unit_code severity supervised "
                                 "escalation_count rework_count extension_count reported_at accepted_at rejected_at "
-                                "closed_at deadline_at merged")
+                                "closed_at deadline_at voided_at suspended_at resumed_at merged")
 # The times are read as the plain DateTime of their column (naive UTC) and made aware here, in one pass:
 # the column type's own conversion, a TypeDecorator called per value, cost more than the read itself.
 _ROW_COLUMNS = (Case.id, Case.state, Case.category_code, Case.kind, Case.district_code, Case.grid_code,
                 Case.unit_code, Case.severity, Case.supervised, Case.escalation_count, Case.rework_count,
                 Case.extension_count,
                 *(type_coerce(c, DateTime).label(c.key) for c in (
-                    Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at, Case.deadline_at)))
+                    Case.reported_at, Case.accepted_at, Case.rejected_at, Case.closed_at, Case.deadline_at,
+                    Case.voided_at, Case.suspended_at, Case.resumed_at)))
 _TIMES = 12  # the first time column of _ROW_COLUMNS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -577,9 +598,8 @@ def _area_rows(session, statement, params=None) -> list[AreaRow]:
     naive, aware = _EPOCH.replace(tzinfo=None), _EPOCH  # aware + (naive - naive): 30x faster than replace(tzinfo=)
     for row in session.connection().execute(statement, params or {}):
         if row[0] not in out:
-            r, a, j, x, d = row[_TIMES:_TIMES + 5]
-            out[row[0]] = AreaRow(*row[:_TIMES], aware + (r - naive), a and aware + (a - naive),
-                                  j and aware + (j - naive), x and aware + (x - naive), d and aware + (d - naive),
+            r, *rest = row[_TIMES:-1]
+            out[row[0]] = AreaRow(*row[:_TIMES], aware + (r - naive), *(t and aware + (t - naive) for t in rest),
                                   row[-1])
     return list(out.values())
 
@@ -642,7 +662,8 @@ class RowPanels(SqlPanels):
         self.mine = [r for r in self.rows if in_area(r)]  # a grid's, without its siblings'
         self.themed = [r for r in self.mine if self.in_theme(r)]
         lo, hi = scope.lo, scope.hi
-        self.received = [r for r in self.themed if lo <= r.reported_at < hi]
+        # (a report voided by the period's end counts only in `voided`)
+        self.received = [r for r in self.themed if lo <= r.reported_at < hi and not (r.voided_at and r.voided_at < hi)]
 
     def units(self, names=None) -> list[dict]:
         """unit_performance: the assessment's reference computation over the rows that can count in it."""

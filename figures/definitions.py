@@ -58,6 +58,15 @@ overdue_open (超期未结)
 mean_handling_hours
     the mean of ``closed_at - accepted_at`` in calendar hours (nights, weekends and holidays
     included; not working time) over the accepted cases closed in the period.
+voided (作废数, wave 2)
+    cases voided in the period (``S <= voided_at < E``). A case voided by the end of the period
+    (``voided_at < E``) counts **only** here: it is not received, accepted, due, closed or overdue
+    in the period. A case voided after E counts in the period as it stood.
+suspended (挂账数, wave 2)
+    accepted cases suspended at the end of the period: ``suspended_at < E`` and the suspension not
+    lifted before E (``resumed_at`` None, or ``>= E``, or before ``suspended_at``: the row keeps the
+    last suspension and the last resumption). They are left out of ``due`` (and so of ``closed`` and
+    ``closed_on_time``) and of ``overdue_open``; received and accepted still count them.
 
 Rates are fractions 0–1 (floats). A rate whose denominator is 0 is ``None`` (not 0), and so is
 ``mean_handling_hours`` when no case was closed in the period: the API and the CLI render it.
@@ -92,7 +101,8 @@ UTC = timezone.utc
 
 #: The KPI fields, in the contract's order (CONTRACT.md, "KPI fields").
 KPI_FIELDS = ("received", "accepted", "due", "closed", "closed_on_time", "closure_rate",
-              "on_time_rate", "rework_rate", "extension_rate", "overdue_open", "mean_handling_hours")
+              "on_time_rate", "rework_rate", "extension_rate", "overdue_open", "mean_handling_hours",
+              "voided", "suspended")
 
 #: ``by`` values of :func:`compute_grouped` and the attribute each one groups on.
 GROUP_BY = {"district": "district_code", "unit": "unit_code", "category": "category_code"}
@@ -118,6 +128,9 @@ class KpiCase:
     district_code: str | None = None
     category_code: str | None = None
     merged: bool = False
+    voided_at: datetime | None = None
+    suspended_at: datetime | None = None  # the last approved 挂账
+    resumed_at: datetime | None = None    # the last 解挂
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +148,8 @@ class Kpis:
     extension_rate: float | None
     overdue_open: int
     mean_handling_hours: float | None
+    voided: int = 0
+    suspended: int = 0
 
     def to_dict(self) -> dict[str, int | float | None]:
         """The figures as a plain dict with the contract's keys, in the contract's order."""
@@ -172,13 +187,32 @@ def _cutoff(e: datetime, now: datetime | None) -> datetime:
     return now if now < e else e
 
 
+def voided_by(c: Any, e: datetime) -> bool:
+    """Voided by the end of the period: the case counts only in ``voided``."""
+    v = getattr(c, "voided_at", None)
+    return v is not None and v < e
+
+
+def suspended_at_end(c: Any, e: datetime) -> bool:
+    """On 挂账 at the end of the period: suspended before E and not resumed since, before E."""
+    u = getattr(c, "suspended_at", None)
+    if u is None or u >= e:
+        return False
+    r = getattr(c, "resumed_at", None)
+    return r is None or r >= e or r < u
+
+
 def _tally(cases: Iterable[Any], s: datetime, e: datetime, cutoff: datetime) -> Kpis:
     """One pass over the rows; the definitions of the module docstring, clause by clause."""
     received = accepted = due = closed = on_time = 0
-    closed_in = reworked = extended = overdue = 0
+    closed_in = reworked = extended = overdue = voided = suspended = 0
     handling = timedelta(0)
     excluded_states = _NOT_ACCEPTED_STATES
     for c in cases:
+        if voided_by(c, e):
+            if s <= c.voided_at:
+                voided += 1
+            continue  # counts only in `voided`
         r = c.reported_at
         if r is not None and s <= r < e:
             received += 1
@@ -198,6 +232,9 @@ def _tally(cases: Iterable[Any], s: datetime, e: datetime, cutoff: datetime) -> 
             if c.rework_count > 0:
                 reworked += 1
             handling += x - a
+        if a < e and suspended_at_end(c, e):
+            suspended += 1
+            continue  # on 挂账: neither due nor overdue
         if d is None:
             continue  # never due, never overdue
         # A case closed before the period was already due (early) in the period it closed in.
@@ -221,6 +258,8 @@ def _tally(cases: Iterable[Any], s: datetime, e: datetime, cutoff: datetime) -> 
         extension_rate=_ratio(extended, accepted),
         overdue_open=overdue,
         mean_handling_hours=(handling / _HOUR / closed_in) if closed_in else None,
+        voided=voided,
+        suspended=suspended,
     )
 
 

@@ -26,6 +26,7 @@ UTC = timezone.utc
 # Open states of a case that was accepted (立案): the ones that can be overdue.
 ACCEPTED_OPEN = tuple(s for s in OPEN_STATES if s not in ("reported", "verifying"))  # 核实中: not filed yet
 NOT_ACCEPTED = ("rejected", "merged")
+SET_ASIDE_NOW = ("voided", "suspended")  # neither due nor overdue (docs/assessment.md): 作废, on 挂账 now
 
 __all__ = ["Marks", "marks", "today_figures", "period_figures", "grid_counts", "district_figures",
            "hourly_trend", "newest_cases", "today_points", "open_emergencies",
@@ -47,6 +48,37 @@ def accepted():
     'rejected' matches on neither SQLite nor PostgreSQL's generic plans)."""
     return and_(Case.accepted_at.is_not(None), Case.rejected_at.is_(None),
                 Case.state.not_in([literal_column(f"'{x}'") for x in NOT_ACCEPTED]))
+
+
+def counts_at_end(E):
+    """A case that counts in the period ending at E as it stands: not voided by E (作废: counted only in
+    `voided`) and not on 挂账 at E (left out of due and overdue, counted in `suspended`); figures/definitions.py's
+    voided_by and suspended_at_end, with NULLs spelt out. The columns are plain: they are checked on the rows an
+    index range found (ix_cases_open_deadline and ix_cases_late_closed hold them, migration 0012)."""
+    v, u, r = Case.voided_at, Case.suspended_at, Case.resumed_at
+    return and_(or_(v.is_(None), v >= E), or_(u.is_(None), u >= E, and_(r >= u, r < E)))
+
+
+HELD = "suspended_at IS NOT NULL AND (resumed_at IS NULL OR resumed_at < suspended_at)"  # ix_cases_held
+LIFTED = "resumed_at >= suspended_at"                                                 # ix_cases_resumed
+
+
+def on_hold_arms(E, cols, *where) -> tuple:
+    """The accepted cases on 挂账 at E (suspended_at_end), not voided by E, as two selects of `cols` and their
+    count: those whose last suspension is not lifted (ix_cases_held: the cases on hold now, few) suspended
+    before E, and those lifted since E (ix_cases_resumed, the range resumed_at >= E). Each spells its index's
+    predicate (a planner matches a partial index's predicate term by term)."""
+    v, u, r = Case.voided_at, Case.suspended_at, Case.resumed_at
+    common = (or_(v.is_(None), v >= E), accepted(), unindexed(Case.accepted_at) < E, *where)
+    held = select(*cols, func.count()).where(u.is_not(None), or_(r.is_(None), r < u), u < E, *common)
+    lifted = select(*cols, func.count()).where(r >= u, r >= E, unindexed(u) < E, *common)
+    return held, lifted
+
+
+def suspended_at_end(E):
+    """On 挂账 at the end of the period (figures/definitions.py's suspended_at_end), not voided by then."""
+    v, u, r = Case.voided_at, Case.suspended_at, Case.resumed_at
+    return and_(u < E, or_(r.is_(None), r >= E, r < u), or_(v.is_(None), v >= E))
 
 
 def _n(cond):
@@ -95,7 +127,7 @@ def _hours_between(s: Session, later, earlier):
     return extract("epoch", later - earlier) / 3600.0
 
 
-SUMS = 9  # the summed figures of a period, in _kpis' order (overdue_open, the tenth, is counted apart)
+SUMS = 10  # the summed shares of a period, in _kpis' order, hours last (overdue_open and suspended apart)
 
 
 def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *where, key=None):
@@ -114,17 +146,21 @@ def period_shares(s: Session, S: datetime, E: datetime, by_district: bool, *wher
     # the sums, which would evaluate every comparison again for each figure), then combined as 0/1.
     rows = select(
         Case.id.label("id"), key.label("k"),
+        flag(Case.voided_at < E).label("vby"), flag(in_p(Case.voided_at)).label("vin"),
+        flag(suspended_at_end(E)).label("sus"),
         flag(in_p(r)).label("rec"), flag(acc).label("acc"), flag(in_p(a)).label("ain"),
         flag(Case.extension_count > 0).label("ext"), flag(in_p(d)).label("din"), flag(in_p(x)).label("xin"),
         flag(x < S).label("xbs"), flag(x < d).label("xld"), flag(x < E).label("xle"), flag(x <= d).label("xod"),
         flag(Case.rework_count > 0).label("rw"),
         case((in_p(x), _hours_between(s, x, a)), else_=0.0).label("hrs"),
-    ).where(or_(in_p(r), in_p(a), in_p(d), in_p(x)), *where).offset(0).subquery()  # the four index ranges
+    ).where(or_(in_p(r), in_p(a), in_p(d), in_p(x), in_p(Case.voided_at)), *where).offset(0).subquery()
     c = rows.c
+    keep = 1 - c.vby                                               # voided by E: only in `voided`
+    acc = c.acc * keep
     early = c.din * (1 - c.xbs)                                    # due in the period, not closed before it
-    due = c.acc * (early + c.xin * c.xld - early * c.xin * c.xld)  # ... or closed in it before its deadline
-    shares = [c.rec, c.acc * c.ain, c.acc * c.ain * c.ext, due, due * c.xle, due * c.xle * c.xod, c.acc * c.xin,
-              c.acc * c.xin * c.rw, c.acc * c.xin * c.hrs]
+    due = acc * (1 - c.sus) * (early + c.xin * c.xld - early * c.xin * c.xld)  # ... or closed in it before
+    shares = [c.rec * keep, acc * c.ain, acc * c.ain * c.ext, due, due * c.xle, due * c.xle * c.xod, acc * c.xin,
+              acc * c.xin * c.rw, c.vin, acc * c.xin * c.hrs]  # its deadline; not on 挂账 at E
     return c, shares
 
 
@@ -139,31 +175,34 @@ def period_figures(s: Session, start: date, end: date, now: datetime, by_distric
     raw: dict = {}
     for row in s.execute(select(c.k, *(func.sum(v) for v in shares)).group_by(c.k)):
         k = row[0] if by_district else None
-        raw[k] = [v or 0 for v in row[1:]] + [0]
+        raw[k] = [v or 0 for v in row[1:]] + [0, 0]
     add_overdue_open(s, raw, S, E, now, by_district)
     return figures_from(raw, by_district)
 
 
 def overdue_now(now: datetime):
     """超期未结 right now, the one meaning of "overdue" (docs/figures.md): an accepted case (立案案件),
-    not closed, whose deadline has passed; figures/definitions.py's overdue_open for a period that has
-    not ended. Verified cases count: 核查通过 is not 结案, and the deadline is the case's. closed_at IS NULL
+    not closed, whose deadline has passed, neither voided nor on 挂账 now (by its state: for a period that ends
+    now, counts_at_end's columns say the same of a case the lifecycle wrote); figures/definitions.py's
+    overdue_open for a period that has not ended. Verified cases count: 核查通过 is not 结案, and the deadline is the case's. closed_at IS NULL
     and accepted() are the predicate of the partial index ix_cases_open_deadline (and imply those of
     ix_cases_open_district, ix_cases_open_grid), so a count of overdue cases reads the overdue cases and no
     others."""
-    return and_(Case.closed_at.is_(None), Case.deadline_at < now, accepted())
+    return and_(Case.closed_at.is_(None), Case.deadline_at < now, accepted(),
+                Case.state.not_in([literal_column(f"'{x}'") for x in SET_ASIDE_NOW]))
 
 
 def not_overdue_now(now: datetime):
     """The cases overdue_now leaves out (NULLs spelt out: NOT of an unknown comparison is unknown)."""
     return or_(Case.closed_at.is_not(None), Case.accepted_at.is_(None), Case.deadline_at.is_(None),
-               Case.deadline_at >= now, Case.rejected_at.is_not(None), Case.state.in_(NOT_ACCEPTED))
+               Case.deadline_at >= now, Case.rejected_at.is_not(None), Case.state.in_(NOT_ACCEPTED),
+               Case.state.in_(SET_ASIDE_NOW))
 
 
 def is_overdue(state: str, accepted_at, rejected_at, closed_at, deadline_at, now: datetime) -> bool:
     """overdue_now for one case in Python (a case object, a queue row, a live event)."""
     return (accepted_at is not None and rejected_at is None and closed_at is None and state not in NOT_ACCEPTED
-            and deadline_at is not None and deadline_at < now)
+            and state not in SET_ASIDE_NOW and deadline_at is not None and deadline_at < now)
 
 
 class unindexed(ColumnElement):  # noqa: N801 - used as a function
@@ -203,7 +242,7 @@ def overdue_open_counts(s: Session, S: datetime, E: datetime, now: datetime, key
     through ix_cases_late_closed (for the current period: none)."""
     cutoff = min(now.astimezone(UTC), E)
     cols = [unindexed(key)] if key is not None else []  # grouped after the range: no walk of a key's index
-    common = [unindexed(Case.accepted_at) < E, accepted(), *where]
+    common = [unindexed(Case.accepted_at) < E, accepted(), counts_at_end(E), *where]
     still_open = select(*cols, func.count()).where(Case.closed_at.is_(None), Case.deadline_at < cutoff, *common)
     closed_late = select(*cols, func.count()).where(Case.closed_at >= E, Case.closed_at > Case.deadline_at,
                                                      unindexed(Case.deadline_at) < cutoff, *common)
@@ -214,15 +253,30 @@ def overdue_open_counts(s: Session, S: datetime, E: datetime, now: datetime, key
     return out
 
 
+def suspended_counts(s: Session, E: datetime, key=None, where=()) -> list[tuple]:
+    """[(group, n)] of the accepted cases on 挂账 at E (`suspended`), grouped by the column `key` (None: one
+    group None): on_hold_arms."""
+    cols = [unindexed(key)] if key is not None else []
+    out = []
+    for q in on_hold_arms(E, cols, *where):
+        out += [(row[0] if cols else None, row[-1]) for row in s.execute(q.group_by(*cols) if cols else q) if row[-1]]
+    return out
+
+
 def add_overdue_open(s: Session, raw: dict, S: datetime, E: datetime, now: datetime, by_district: bool) -> None:
-    """Adds each group's overdue_open (slot SUMS of raw's lists) for the period [S, E) seen at `now`."""
-    for k, n in overdue_open_counts(s, S, E, now, Case.district_code if by_district else None):
-        raw.setdefault(k, [0] * SUMS + [0])[SUMS] += n
+    """Adds each group's overdue_open and suspended (slots OVERDUE, SUSPENDED of raw's lists) for the period
+    [S, E) seen at `now`."""
+    key = Case.district_code if by_district else None
+    for k, n in overdue_open_counts(s, S, E, now, key):
+        raw.setdefault(k, [0] * (SUMS + 2))[OVERDUE] += n
+    for k, n in suspended_counts(s, E, key):
+        raw.setdefault(k, [0] * (SUMS + 2))[SUSPENDED] += n
 
 
 KPI_KEYS = {"district": Case.district_code, "unit": Case.unit_code, "category": Case.category_code}
-# raw's slots (figures_from): the SUMS sums in _kpis' order, then overdue_open
-RECEIVED, ACCEPTED, EXTENDED, DUE, CLOSED, ON_TIME, CLOSED_IN, REWORKED, HOURS, OVERDUE = range(SUMS + 1)
+# raw's slots (figures_from): the SUMS sums in _kpis' order (hours last), then overdue_open and suspended
+RECEIVED, ACCEPTED, EXTENDED, DUE, CLOSED, ON_TIME, CLOSED_IN, REWORKED, VOIDED, HOURS, OVERDUE, SUSPENDED = \
+    range(SUMS + 2)
 
 
 _KEY_VALUES: dict = {}
@@ -253,7 +307,7 @@ def _handling_hours(dialect: str):
     return func.date_part("epoch", Case.closed_at - Case.accepted_at) / 3600.0
 
 
-PARTS = ("received", "accepted", "closed", "late", "open")
+PARTS = ("received", "accepted", "closed", "late", "open", "voided", "held", "lifted")
 
 
 def _closed_in(dialect: str, ordered: list, sorted_after: bool, count, where: tuple) -> tuple:
@@ -270,7 +324,7 @@ def _closed_in(dialect: str, ordered: list, sorted_after: bool, count, where: tu
 
 
 def _kpi_queries(dialect: str, by: str | None, where) -> dict:
-    """kpi_figures' five statements by PARTS name, each with the number of group columns it leads with;
+    """kpi_figures' statements by PARTS name, each with the number of group columns it leads with;
     parameters S, E, cutoff and codes (the leading key's values)."""
     key = KPI_KEYS[by] if by else None
     lead = Case.category_code if by == "category" else Case.district_code  # the covering indexes' first key
@@ -295,12 +349,20 @@ def _kpi_queries(dialect: str, by: str | None, where) -> dict:
         # closed late since S (deadline before E), ix_cases_late_closed: in P (not on time; not due when the
         # deadline is before S), or after E (due when the deadline is in P; overdue at the end of P when the
         # deadline passed by the cut-off)
-        (after, select(*after, _count(x < E), _count(and_(x < E, d < S)), _count(and_(x >= E, d < cutoff, a < E)),
-                       _count(and_(x >= E, d >= S))).where(x >= S, x > d, d < E, accepted(), *where)),
+        # deadline passed by the cut-off), unless voided or on 挂账 at E (counts_at_end)
+        (after, select(*after, _count(x < E), _count(and_(x < E, d < S)),
+                       _count(and_(x >= E, d < cutoff, a < E, counts_at_end(E))),
+                       _count(and_(x >= E, d >= S, counts_at_end(E)))).where(x >= S, x > d, d < E, accepted(), *where)),
         # not closed, deadline before E, ix_cases_open_deadline: due when in P, overdue when before the
-        # cut-off (accepted before E)
+        # cut-off (accepted before E); not voided, not on 挂账 at E
         (after, select(*after, _count(and_(d < cutoff, a < E)), _count(d >= S)).where(
-            x.is_(None), d < E, accepted(), *where)),
+            x.is_(None), d < E, accepted(), counts_at_end(E), *where)),
+        # voided in P, ix_cases_voided: `voided`, and what the received and accepted ranges counted of them
+        (after, select(*after, func.count(), _count(in_p(Case.reported_at)), _count(and_(accepted(), in_p(a))),
+                       _count(and_(accepted(), in_p(a), Case.extension_count > 0))).where(
+            in_p(Case.voided_at), *where)),
+        # on 挂账 at E: `suspended` (on_hold_arms: ix_cases_held, ix_cases_resumed)
+        *((after, q) for q in on_hold_arms(E, after, *where)),
     )
     return {name: (len(cols), q.group_by(*cols) if cols else q) for name, (cols, q) in zip(PARTS, queries)}
 
@@ -359,7 +421,10 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
         codes = key_values(s, Case.category_code if by == "category" else Case.district_code)
     if not codes:  # no case at all
         return figures_from({}, by is not None)
-    parts = tuple(p for p in PARTS if p in parts)
+    wanted = set(parts)
+    wanted |= {"voided"} if wanted & {"received", "accepted"} else set()  # their corrections
+    wanted |= {"held", "lifted"} if "open" in wanted else set()
+    parts = tuple(p for p in PARTS if p in wanted)
     if where:
         statement = _kpi_union(_kpi_queries(dialect, by, where), parts)
     else:  # built once: making the statements costs about as much as a month's smaller reads
@@ -370,7 +435,7 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
     raw: dict = {}
 
     def add(k, *pairs) -> None:
-        v = raw.setdefault(k, [0] * (SUMS + 1))
+        v = raw.setdefault(k, [0] * (SUMS + 2))
         for slot, n in pairs:
             v[slot] += n
 
@@ -386,15 +451,20 @@ def kpi_figures(s: Session, S: datetime, E: datetime, now: datetime, by: str | N
                 (ON_TIME, c3))
         elif name == "late":  # in P, in P with a deadline before S, overdue at E, due (closed after E)
             add(k, (ON_TIME, -c1), (DUE, c4 - c2), (CLOSED, -c2), (OVERDUE, c3))
-        else:  # the backlog: overdue, due
+        elif name == "open":  # the backlog: overdue, due
             add(k, (DUE, c2), (OVERDUE, c1))
+        elif name == "voided":  # voided in P: counted only there
+            add(k, (VOIDED, c1), (RECEIVED, -c2 if "received" in parts else 0),
+                (ACCEPTED, -c3 if "accepted" in parts else 0), (EXTENDED, -c4 if "accepted" in parts else 0))
+        else:  # on 挂账 at the end of P
+            add(k, (SUSPENDED, c1))
     return figures_from({k: v for k, v in raw.items() if any(v)}, by is not None)
 
 
 def figures_from(raw: dict, by_district: bool) -> dict:
     """period_figures' answer from {group: [the SUMS sums..., overdue_open]}."""
     groups = {k: _kpis(v) for k, v in sorted(raw.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))}
-    total = [sum(v[i] for v in raw.values()) for i in range(SUMS + 1)] if raw else [0] * (SUMS + 1)
+    total = [sum(v[i] for v in raw.values()) for i in range(SUMS + 2)] if raw else [0] * (SUMS + 2)
     out = {"total": _kpis(total)}
     if by_district:
         out["groups"] = groups
@@ -402,12 +472,13 @@ def figures_from(raw: dict, by_district: bool) -> dict:
 
 
 def _kpis(v: list) -> Kpis:
-    received, accepted, extended, due, closed, on_time, closed_in, reworked, hours, overdue = v
+    received, accepted, extended, due, closed, on_time, closed_in, reworked, voided, hours, overdue, suspended = v
     ratio = lambda n, m: (n / m) if m else None  # noqa: E731
     return Kpis(received=int(received), accepted=int(accepted), due=int(due), closed=int(closed),
                 closed_on_time=int(on_time), closure_rate=ratio(closed, due), on_time_rate=ratio(on_time, due),
                 rework_rate=ratio(reworked, closed_in), extension_rate=ratio(extended, accepted),
-                overdue_open=int(overdue), mean_handling_hours=(float(hours) / closed_in) if closed_in else None)
+                overdue_open=int(overdue), mean_handling_hours=(float(hours) / closed_in) if closed_in else None,
+                voided=int(voided), suspended=int(suspended))
 
 
 def grid_counts(s: Session, now: datetime) -> dict[str, tuple[int, int]]:

@@ -101,7 +101,7 @@ class MonthRollup:
     def _sums(self) -> dict:
         raw = {}
         for k, counts in self.masks.items():
-            v = [0] * (period.SUMS + 1)
+            v = [0] * (period.SUMS + 2)
             for mask, n in counts.items():
                 for i in range(N_FLAGS):
                     if mask >> i & 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 # shape the edges answer with. `cases` is the app's CaseService (db, area directory, catalog, clock):
 # its scope rule is the read rule of the whole product, so the figures of a principal are over the
 # cases that principal may see.
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, cast, or_
 
@@ -19,7 +19,8 @@ from figures.definitions import GROUP_BY, period_bounds
 from figures.period import is_overdue, overdue_now
 
 __all__ = ["FigureError", "kpis", "overdue_now", "is_overdue", "scope_filters", "wall_snapshot",
-           "cockpit_snapshot", "cockpit_navigation", "month_figures"]
+           "cockpit_snapshot", "cockpit_navigation", "month_figures", "assessment", "monthly_ranking",
+           "penalty_cases", "month_bounds"]
 
 # The pages' reads, under the names the edges use (figures computed where the data is).
 wall_snapshot = wall.snapshot
@@ -59,13 +60,7 @@ def kpis(cases, start: date, end: date, by: str | None = None, principal: Princi
     """The `kpi` command's and GET /kpis's figures: the period's KPIs (end inclusive, Asia/Shanghai
     days), in total and, with `by` (district, unit, category), per group (those with a case counting in
     some figure; the group None last: cases not routed to a unit), each group with its name."""
-    if not isinstance(start, date) or not isinstance(end, date):
-        raise FigureError("开始和结束日期须为 YYYY-MM-DD")
-    if end < start:
-        raise FigureError("结束日期早于开始日期")
-    if not (day_in_range(start) and day_in_range(end)):
-        # past these the UTC bounds overflow datetime (a 500); no city has cases there
-        raise FigureError(f"日期须在 {EARLIEST_DAY} 到 {LATEST_DAY} 之间")
+    _period_days(start, end)
     if by not in (None, *GROUP_BY):
         raise FigureError("by 须为 district、unit 或 category")
     where = scope_filters(cases, principal)
@@ -100,3 +95,119 @@ def _group_name(cases, by: str, key: str | None) -> str | None:
         return cases.unit_name(key)
     c = cases.catalog().get(key)
     return c.name if c else key
+
+
+# ---- the assessment (督办考核): CONTRACT.md section Assessment, docs/assessment.md ----------------------
+ASSESSMENT_ROLES = ("admin", "leader", "duty_officer", "unit_handler")
+
+
+def _period_days(start: date, end: date) -> None:
+    if not isinstance(start, date) or not isinstance(end, date):
+        raise FigureError("开始和结束日期须为 YYYY-MM-DD")
+    if end < start:
+        raise FigureError("结束日期早于开始日期")
+    if not (day_in_range(start) and day_in_range(end)):
+        # past these the UTC bounds overflow datetime (a 500); no city has cases there
+        raise FigureError(f"日期须在 {EARLIEST_DAY} 到 {LATEST_DAY} 之间")
+
+
+def _within(cases, code: str | None, principal: Principal | None) -> bool:
+    """An item of area `code` is the principal's to see: in its area (admin: everything)."""
+    if principal is None or principal.role == "admin":
+        return True
+    if code is None:
+        return False
+    return any(a.code == principal.area_code for a in cases.areas.chain(code))
+
+
+def assessment(cases, start: date, end: date, by: str, principal: Principal | None = None,
+               now: datetime | None = None) -> dict:
+    """The items of `by` (city, district, street, community, grid, unit, person) for the days start..end
+    (inclusive, Asia/Shanghai), scored, graded and ranked city-wide; the principal sees the items of its
+    area (a unit handler: its unit's, by unit only)."""
+    from data import files
+    from figures import assessment as am
+
+    _period_days(start, end)
+    if by not in am.BY:
+        raise FigureError("by 须为 " + "、".join(am.BY) + " 之一")
+    if principal is not None and principal.role not in ASSESSMENT_ROLES:
+        raise ServiceError(403, "forbidden", "无权查看考核")
+    if principal is not None and principal.role == "unit_handler" and by != "unit":
+        raise ServiceError(403, "forbidden", "处置单位只能查看本单位的部门评价")
+    rules = files.assessment_rules()
+    S, E = period_bounds(start, end)
+    now = now or cases.clock()
+    areas = cases.areas.records()
+    with cases.db.session() as s:
+        if by in am.AREA_LEVELS:
+            items = am.area_items(am.grid_figures(s, S, E, now), areas, am.AREA_LEVELS[by],
+                                  (end - start).days + 1, rules)
+            items = [i for i in items if _within(cases, i["code"], principal)]
+        elif by == "unit":
+            items = am.unit_items(s, S, E, rules)
+            if principal is not None and principal.role == "unit_handler":
+                items = [i for i in items if i["code"] == principal.unit_code]
+            else:
+                items = [i for i in items if _within(cases, i["area"], principal)]
+        else:
+            items = am.person_items(s, S, E, am.accepted_by_grid(s, S, E), areas, rules, cases.rules,
+                                    cases.calendar)
+            items = [i for i in items if _within(cases, i["area"], principal)]
+    return {"period": {"start": start.isoformat(), "end": end.isoformat()}, "by": by, "items": items}
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """The first and last day of 'YYYY-MM' (a FigureError otherwise)."""
+    import calendar as cal
+
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        first = date(year, mon, 1)
+    except (ValueError, TypeError, AttributeError):
+        raise FigureError("月份格式应为 YYYY-MM") from None
+    if not (len(month) == 7 and day_in_range(first)):
+        raise FigureError("月份格式应为 YYYY-MM")
+    return first, first.replace(day=cal.monthrange(year, mon)[1])
+
+
+def monthly_ranking(cases, month: str, by: str, principal: Principal | None = None,
+                    now: datetime | None = None) -> dict:
+    """The month's assessment with each item's previous month: previous_score, previous_rank and
+    rank_change (previous rank − rank: positive moved up; null when unranked in either month)."""
+    first, last = month_bounds(month)
+    answer = assessment(cases, first, last, by, principal, now)
+    prev_last = first - timedelta(days=1)
+    before = {i["code"]: i for i in assessment(cases, prev_last.replace(day=1), prev_last, by, principal,
+                                               now)["items"]}
+    for item in answer["items"]:
+        p = before.get(item["code"], {})
+        item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
+        item["rank_change"] = (p["rank"] - item["rank"]
+                               if p.get("rank") is not None and item["rank"] is not None else None)
+    answer["month"] = month
+    return answer
+
+
+def penalty_cases(cases, start: date, end: date, unit: str | None = None, area: str | None = None,
+                  principal: Principal | None = None, limit: int = 1000) -> list[dict]:
+    """The penalty points (扣分) of the period, each with its case: of a unit, or of an area's cases."""
+    from figures import assessment as am
+
+    _period_days(start, end)
+    grids = None
+    if area is not None:
+        a = cases.areas.get(area)
+        if a is None:
+            raise FigureError(f"区域 {area} 不存在")
+        by_code = {r.code: r for r in cases.areas.records()}
+        children: dict = {}
+        for r in by_code.values():
+            children.setdefault(r.parent, []).append(r.code)
+        grids = am.grids_under(area, by_code, children)
+    if principal is not None and principal.role == "unit_handler":
+        unit = principal.unit_code
+    S, E = period_bounds(start, end)
+    with cases.db.session() as s:
+        rows = am.penalty_cases(s, S, E, unit, grids, limit)
+    return [r for r in rows if _within(cases, r["grid_code"], principal)]

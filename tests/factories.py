@@ -87,3 +87,40 @@ def add_case_row(db, at, **kw) -> int:
         s.add(case)
         s.flush()
         return case.id
+
+
+def set_aside_stamps(rng, accepted, closed, now, state: str) -> dict:
+    """作废 and 挂账 for a random accepted case, as the lifecycle leaves them: a voided case is never closed
+    (perhaps voided while on hold); a case on hold now is in state suspended (perhaps lifted once and put on
+    again: resumed_at before suspended_at); a lifted one was resumed before its closing. Else {}."""
+    end = closed or now
+    if end <= accepted:
+        return {}
+    within = lambda a, b: a + (b - a) * rng.random()  # noqa: E731
+    r = rng.random()
+    if closed is None and r < 0.08:
+        voided = within(accepted, now)
+        out = {"state": "voided", "voided_at": voided}
+        if rng.random() < 0.3:
+            out["suspended_at"] = within(accepted, voided)
+        return out
+    if r < 0.2:
+        held = within(accepted, end)
+        if closed is None and rng.random() < 0.5:
+            out = {"state": "suspended", "suspended_at": held}
+            if rng.random() < 0.4:
+                out["resumed_at"] = within(accepted, held)
+            return out
+        return {"state": state, "suspended_at": held, "resumed_at": within(held, end)}
+    return {}
+
+
+def kpi_case(c):
+    """figures.definitions.KpiCase of a case row (the facts the KPI figures read)."""
+    from figures.definitions import KpiCase
+
+    return KpiCase(id=c.id, state=c.state, reported_at=c.reported_at, accepted_at=c.accepted_at,
+                   rejected_at=c.rejected_at, closed_at=c.closed_at, deadline_at=c.deadline_at,
+                   rework_count=c.rework_count, extension_count=c.extension_count, unit_code=c.unit_code,
+                   district_code=c.district_code, category_code=c.category_code, merged=c.state == "merged",
+                   voided_at=c.voided_at, suspended_at=c.suspended_at, resumed_at=c.resumed_at)

@@ -456,21 +456,25 @@ def _brute(cases, start: date, end: date, now: datetime) -> dict:
 
     period_end = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=SH)
     cutoff = min(period_end, now)
+    voided = {c.id for c in cases if inside(c.voided_at)}
+    cases = [c for c in cases if not by_end(c.voided_at)]  # voided by the end: counted only in `voided`
     acc = [c for c in cases if c.accepted_at is not None and not c.merged and c.rejected_at is None
            and c.state not in ("rejected", "merged")]
+    on_hold = {c.id for c in acc if by_end(c.accepted_at) and by_end(c.suspended_at)
+               and not (by_end(c.resumed_at) and c.resumed_at >= c.suspended_at)}
     received = {c.id for c in cases if inside(c.reported_at)}
     accepted = {c.id for c in acc if inside(c.accepted_at)}
     by_deadline = {c.id for c in acc if inside(c.deadline_at)
                    and not (c.closed_at is not None and day(c.closed_at) < start)}
     early = {c.id for c in acc if c.deadline_at is not None and inside(c.closed_at) and c.closed_at < c.deadline_at}
-    due_ids = by_deadline | early
+    due_ids = (by_deadline | early) - on_hold
     due = [c for c in acc if c.id in due_ids]
     closed = [c for c in due if by_end(c.closed_at)]
     on_time = [c for c in closed if c.closed_at <= c.deadline_at]
     closed_in = [c for c in acc if inside(c.closed_at)]
     reworked = [c for c in closed_in if c.rework_count > 0]
     extended = [c for c in acc if c.id in accepted and c.extension_count > 0]
-    overdue = [c for c in acc if by_end(c.accepted_at) and not by_end(c.closed_at)
+    overdue = [c for c in acc if by_end(c.accepted_at) and not by_end(c.closed_at) and c.id not in on_hold
                and c.deadline_at is not None and c.deadline_at < cutoff]
     hours = [(c.closed_at - c.accepted_at).total_seconds() / 3600 for c in closed_in]
 
@@ -480,7 +484,8 @@ def _brute(cases, start: date, end: date, now: datetime) -> dict:
     return dict(received=len(received), accepted=len(accepted), due=len(due), closed=len(closed),
                 closed_on_time=len(on_time), closure_rate=rate(closed, due), on_time_rate=rate(on_time, due),
                 rework_rate=rate(reworked, closed_in), extension_rate=rate(extended, accepted),
-                overdue_open=len(overdue), mean_handling_hours=sum(hours) / len(hours) if hours else None)
+                overdue_open=len(overdue), mean_handling_hours=sum(hours) / len(hours) if hours else None,
+                voided=len(voided), suspended=len(on_hold))
 
 
 BOUNDARIES = [sh(2026, 4, 1), sh(2026, 5, 1), sh(2026, 4, 15), sh(2026, 4, 16), sh(2026, 3, 20)]
@@ -501,7 +506,7 @@ def _random_cases(rng: random.Random, n: int) -> list[KpiCase]:
     for i in range(n):
         reported = t()
         kind = rng.random()
-        accepted = rejected = closed = deadline = None
+        accepted = rejected = closed = deadline = voided = suspended = resumed = None
         merged = False
         if kind < 0.08:
             state, rejected = "rejected", t(reported, 600)
@@ -518,12 +523,25 @@ def _random_cases(rng: random.Random, n: int) -> list[KpiCase]:
             elif r < 0.72 and deadline is not None:
                 closed = deadline  # closed exactly at the deadline
             state = "closed" if closed else rng.choice(["accepted", "dispatched", "signed", "resolved", "suspended"])
+            if not closed and rng.random() < 0.15:  # 作废 (never of a closed case)
+                state, voided = "voided", t(accepted, 30_000)
+            if rng.random() < 0.15:  # 挂账: still on, lifted, or lifted and put on again
+                suspended = t(accepted, 20_000)
+                r = rng.random()
+                if r < 0.4 and closed is None:
+                    state = "suspended" if voided is None else state
+                elif r < 0.8 or closed is not None:  # a closed case was resumed before its closing
+                    resumed = t(suspended, 20_000)
+                else:
+                    resumed, suspended = suspended, t(suspended, 20_000)
+                if closed is not None and resumed is not None:
+                    closed = max(closed, resumed)
         out.append(KpiCase(
             id=i, state=state, reported_at=reported, accepted_at=accepted, rejected_at=rejected,
             closed_at=closed, deadline_at=deadline, rework_count=rng.choice([0, 0, 0, 1, 2]),
             extension_count=rng.choice([0, 0, 0, 0, 1]), unit_code=rng.choice(["U1", "U2", "U3", None]),
             district_code=rng.choice(["320402", "320404", "320411"]), category_code=rng.choice(["C1", "C2"]),
-            merged=merged))
+            merged=merged, voided_at=voided, suspended_at=suspended, resumed_at=resumed))
     return out
 
 

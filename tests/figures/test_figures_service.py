@@ -16,7 +16,7 @@ from data.tokens import Principal
 from figures import cockpit, period
 from figures import service as figures
 from figures.definitions import KpiCase, compute_grouped, compute_kpis
-from tests.factories import add_case_row, rect_city, small_world
+from tests.factories import add_case_row, kpi_case, rect_city, set_aside_stamps, small_world
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -66,19 +66,17 @@ def _random_history(db, units, n=160, seed=11):
             kw.update(accepted_at=a, deadline_at=d)
             x = d if (d is not None and rng.random() < 0.08) else t(a, 320)
             if rng.random() < 0.75 and x <= T0:
-                kw.update(state="closed", closed_at=x)
+                kw.update({"state": "closed", "closed_at": x, **set_aside_stamps(rng, a, x, T0, "closed")})
             else:
                 kw.update(state=rng.choice(["accepted", "dispatched", "signed", "resolved", "verified", "rework",
-                                            "returned", "suspended"]))
+                                            "returned"]))
+                kw.update(set_aside_stamps(rng, a, None, T0, kw["state"]))
         add_case_row(db, T0, **kw)
 
 
 def _rows(db, where=()) -> list[KpiCase]:
     with db.session() as s:
-        return [KpiCase(id=c.id, state=c.state, reported_at=c.reported_at, accepted_at=c.accepted_at,
-                        rejected_at=c.rejected_at, closed_at=c.closed_at, deadline_at=c.deadline_at,
-                        rework_count=c.rework_count, extension_count=c.extension_count, unit_code=c.unit_code,
-                        district_code=c.district_code, category_code=c.category_code, merged=c.state == "merged")
+        return [kpi_case(c)
                 for c in s.scalars(select(Case).where(*where))]
 
 
@@ -171,17 +169,18 @@ def test_kpi_statements_read_indexes_only(world, db_kind):
             figures.kpis(service, date(2026, 11, 1), date(2026, 11, 30), by, now=T0)
         finally:
             event.remove(db.engine, "before_cursor_execute", grab)
-    assert len(statements) == 3  # one UNION ALL of the five reads per call
+    assert len(statements) == 3  # one UNION ALL of the eight reads per call
     with db.engine.connect() as conn:
         root = conn.exec_driver_sql("SELECT rootpage FROM sqlite_master WHERE name = 'cases'").scalar()
         for statement, params in statements:
             rows = list(conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
             arms = [[r[-1] for r in rows if r[1] == arm[0]] for arm in rows
                     if arm[-1] in ("LEFT-MOST SUBQUERY", "UNION ALL")]
-            assert len(arms) == 5, rows
+            assert len(arms) == 8, rows
             for plan in arms:
                 m = re.match(r"SEARCH cases USING (?:COVERING )?INDEX (ix_cases_\w+) \(", plan[0])
-                small = m is not None and m.group(1) in ("ix_cases_late_closed", "ix_cases_open_deadline")
+                small = m is not None and m.group(1) in ("ix_cases_late_closed", "ix_cases_open_deadline", "ix_cases_voided",
+                                                         "ix_cases_held", "ix_cases_resumed")
                 assert m and plan[1:] == (["USE TEMP B-TREE FOR GROUP BY"] if small and "GROUP BY" in statement
                                           else []), (plan, statement)
             code = conn.exec_driver_sql("EXPLAIN " + statement, params).all()

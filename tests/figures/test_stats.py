@@ -12,7 +12,7 @@ from figures import period, rollup
 from data.models import Case, CaseEvent
 from data.tokens import Principal
 from figures.definitions import KpiCase, compute_grouped, compute_kpis
-from tests.factories import add_case_row, rect_city, small_world
+from tests.factories import add_case_row, kpi_case, rect_city, set_aside_stamps, small_world
 from dispatch.city_time import CITY_TZ
 
 UTC = timezone.utc
@@ -36,10 +36,7 @@ def _add(db, **kw) -> int:
 
 def _kpi_rows(db) -> list[KpiCase]:
     with db.session() as s:
-        return [KpiCase(id=c.id, state=c.state, reported_at=c.reported_at, accepted_at=c.accepted_at,
-                        rejected_at=c.rejected_at, closed_at=c.closed_at, deadline_at=c.deadline_at,
-                        rework_count=c.rework_count, extension_count=c.extension_count, unit_code=c.unit_code,
-                        district_code=c.district_code, category_code=c.category_code, merged=c.state == "merged")
+        return [kpi_case(c)
                 for c in s.scalars(select(Case))]
 
 
@@ -67,11 +64,13 @@ def _random_history(db, n=120, seed=7):
             if rng.random() < 0.7:
                 x = a + timedelta(hours=rng.uniform(0.5, 300))
                 if x <= T0:
-                    kw.update(state="closed", closed_at=x)
+                    kw.update({"state": "closed", "closed_at": x, **set_aside_stamps(rng, a, x, T0, "closed")})
                 else:
-                    kw.update(state=rng.choice(["dispatched", "signed", "resolved", "verified", "suspended"]))
+                    kw.update(state=rng.choice(["dispatched", "signed", "resolved", "verified"]))
+                    kw.update(set_aside_stamps(rng, a, None, T0, kw["state"]))
             else:
-                kw.update(state=rng.choice(["accepted", "dispatched", "signed", "rework", "returned", "suspended"]))
+                kw.update(state=rng.choice(["accepted", "dispatched", "signed", "rework", "returned"]))
+                kw.update(set_aside_stamps(rng, a, None, T0, kw["state"]))
         _add(db, **kw)
 
 
