@@ -53,6 +53,8 @@ PDF_FULL_ROWS = 150
 PDF_FULL_POSTS = 60
 PDF_HEAD_ROWS, PDF_TAIL_ROWS = 30, 20
 PDF_PENALTY_ROWS = 80
+# Threads reading the report's figures side by side (UCC_REPORT_WORKERS; 1: one after the other)
+REPORT_WORKERS = int(os.environ.get("UCC_REPORT_WORKERS") or 3)
 PENALTY_ROWS = 200_000  # penalty rows read for one month's workbook (a city's month has some thousands)
 GRADE_ORDER = "ABCDE"
 
@@ -157,9 +159,9 @@ DUTY_OFFICER_COLUMNS = [
     Column("accurate_dispatch_rate", "准确派遣率", "rate", True, 1.1), Column("code", "人员标识", "text")]
 
 PENALTY_UNIT_COLUMNS = [
-    Column("rank", "序号", "int", True, 0.6), Column("name", "单位", "text", True, 3.0),
-    Column("points", "扣分合计", "num", True, 0.9), Column("cases", "涉及案件数", "int", True, 0.9),
-    Column("rules", "扣分事由", "text", True, 2.6), Column("case_ids", "案件编号（部分）", "text", True, 2.2),
+    Column("rank", "序号", "int", True, 0.5), Column("name", "单位", "text", True, 2.6),
+    Column("points", "扣分合计", "num", True, 0.8), Column("cases", "涉及案件数", "int", True, 0.8),
+    Column("rules", "扣分事由", "text", True, 3.0), Column("case_ids", "案件编号（部分）", "text", True, 2.8),
     Column("code", "单位代码", "text")]
 
 PENALTY_CASE_COLUMNS = [
@@ -211,14 +213,30 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
     def assess(start: date, end: date, by: str) -> list[dict]:
         return service.assessment(cases, start, end, by, principal=principal, now=now)["items"]
 
-    city_now = ranking("city")
-    prev_city = assess(prev_first, prev_last, "city") if day_in_range(prev_first) else []
-    districts, streets, units = ranking("district"), ranking("street"), ranking("unit")
-    persons = ranking("person")
+    # The report's reads are independent of each other: they run side by side on a few threads (each
+    # with its own connection; the database works while Python waits), the slowest first. The area
+    # levels of a month share one read of the grid figures (service.monthly_rankings, assessment_levels).
+    trend_months = _trend_months(first)
+    jobs: dict[Any, Callable[[], Any]] = {
+        "person": lambda: ranking("person"),
+        "unit": lambda: ranking("unit"),
+        "areas": lambda: service.monthly_rankings(cases, month, ["city", "district", "street"], principal=principal,
+                                                  now=now),
+        # every penalty row of the month (the service pages at 1,000 by default, for screens)
+        "penalties": lambda: service.penalty_cases(cases, first, last, principal=principal, limit=PENALTY_ROWS),
+    }
+    for m in trend_months[:-2]:  # the last two months' scores come with the ranking
+        m_last = _next_month(m) - timedelta(days=1)
+        jobs[m] = lambda m=m, m_last=m_last: service.assessment_levels(cases, m, m_last, ["city", "district"],
+                                                                       principal=principal, now=now)
+    got = _run_all(jobs)
+    areas = got["areas"]
+    city_now, districts, streets = (_ranked(areas[by]["items"]) for by in ("city", "district", "street"))
+    prev_city = areas["city"]["previous"]["items"]
+    units, persons = got["unit"], got["person"]
     grid_members, duty_officers = _posts(persons, lambda: assess(prev_first, prev_last, "person")
                                          if day_in_range(prev_first) else [])
-    # every penalty row of the month (the service pages at 1,000 by default, for screens)
-    penalties = service.penalty_cases(cases, first, last, principal=principal, limit=PENALTY_ROWS)
+    penalties = got["penalties"]
 
     names = _Names(cases)
     for row in streets:
@@ -231,7 +249,7 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
     cur = city_now[0] if city_now else {}
     prev = prev_city[0] if prev_city else None
     finished = _next_month(first) <= today
-    trend = _trend(first, city_now, districts, assess, scope)
+    trend = _trend(trend_months, got, city_now, prev_city, districts, scope)
     data = {
         "month": month,
         "month_label": _month_label(first),
@@ -329,7 +347,8 @@ def _scope(cases, principal, city_items: list[dict]) -> dict:
 
 
 def _penalties(rows: list[dict], units: list[dict], names: _Names) -> tuple[list[dict], list[dict]]:
-    """The penalty rows (by unit, then time) and the units that lost points, most first. A unit's points
+    """The penalty rows and the units that lost points, most first (the rows in the units' order, then by
+    time). A unit's points
     are the unit ranking's `penalty_points` (the figure the score and the API use); the rows add the
     cases and the rules behind them."""
     unit_names = {u["code"]: u.get("name") or u["code"] for u in units}
@@ -360,7 +379,10 @@ def _penalties(rows: list[dict], units: list[dict], names: _Names) -> tuple[list
         out.append({"rank": i, "code": u["code"], "name": u["name"], "points": round(u["points"], 2),
                     "cases": len(ids),
                     "rules": "，".join(f"{k} {_num(v)} 分" for k, v in sorted(rules.items(), key=lambda kv: -kv[1])),
-                    "case_ids": "、".join(str(c) for c in ids[:8]) + ("等" if len(ids) > 8 else "")})
+                    "case_ids": "、".join(str(c) for c in ids[:5]) + ("等" if len(ids) > 5 else "")})
+    # the rows of the unit that lost most first (the PDF prints the first rows only), each unit's by time
+    order = {u["code"]: u["rank"] for u in out}
+    detail.sort(key=lambda p: order.get(p["unit_code"], len(order) + 1))
     return detail, out
 
 
@@ -376,29 +398,47 @@ def _as_datetime(value) -> datetime | None:
     return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
 
 
-def _trend(first: date, city_now: list[dict], districts: list[dict], assess: Callable, scope: dict) -> dict:
-    """The city's and each district's score over the 12 months ending with this one (null: no score)."""
+def _trend_months(first: date) -> list[date]:
+    """The 12 months ending with `first`'s (those within the days any input may name)."""
     months = [first]
     while len(months) < TREND_MONTHS:
         months.insert(0, _prev_month(months[0]))
-    months = [m for m in months if day_in_range(m)]
+    return [m for m in months if day_in_range(m)]
+
+
+def _trend(months: list[date], got: dict, city_now: list[dict], prev_city: list[dict], districts: list[dict],
+           scope: dict) -> dict:
+    """The city's and each district's score over the 12 months ending with this one (null: no score).
+    This month's scores and last month's are the ranking's (score, previous_score) and prev_city."""
     series: dict[str, dict] = {"__city__": {"code": scope.get("code"), "name": scope.get("name") or "全市",
                                             "scores": []}}
     for d in districts:
         series[d["code"]] = {"code": d["code"], "name": d.get("name") or d["code"], "scores": []}
-    for m in months:
-        if m == first:  # this month's scores are the ranking's
-            city = city_now
-            dist = {d["code"]: d.get("score") for d in districts}
+    for i, m in enumerate(months):
+        if i == len(months) - 1:
+            city, dist = city_now, {d["code"]: d.get("score") for d in districts}
+        elif i == len(months) - 2:
+            city, dist = prev_city, {d["code"]: d.get("previous_score") for d in districts}
         else:
-            last = _next_month(m) - timedelta(days=1)
-            city = assess(m, last, "city")
-            dist = {d["code"]: d.get("score") for d in assess(m, last, "district")}
+            city = got[m]["city"]["items"]
+            dist = {d["code"]: d.get("score") for d in got[m]["district"]["items"]}
         series["__city__"]["scores"].append(city[0].get("score") if city else None)
         for code, s in series.items():
             if code != "__city__":
                 s["scores"].append(dist.get(code))
     return {"months": [f"{m:%Y-%m}" for m in months], "series": list(series.values())}
+
+
+def _run_all(jobs: dict[Any, Callable[[], Any]]) -> dict:
+    """{key: fn()} with the calls spread over REPORT_WORKERS threads; the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(REPORT_WORKERS, len(jobs)))
+    if workers == 1:
+        return {k: fn() for k, fn in jobs.items()}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
+        futures = {k: pool.submit(fn) for k, fn in jobs.items()}
+        return {k: f.result() for k, f in futures.items()}
 
 
 # ---- words --------------------------------------------------------------------------------------------
@@ -490,7 +530,8 @@ def _summary(data: dict) -> dict:
     units = [u for u in t["units"] if u.get("rank") is not None]
     if units:
         grades = {g: sum(1 for u in units if u.get("grade") == g) for g in GRADE_ORDER}
-        s = f"参评处置单位 {len(units)} 个，其中 A 级 {grades['A']} 个、B 级 {grades['B']} 个，C 级及以下 {grades['C'] + grades['D'] + grades['E']} 个"
+        s = (f"参评处置单位 {len(units):,} 个，其中 A 级 {grades['A']:,} 个、B 级 {grades['B']:,} 个，"
+             f"C 级及以下 {grades['C'] + grades['D'] + grades['E']:,} 个")
         s += f"；{units[0]['name']}排名第一（{_score(units[0].get('score'))}）"
         if len(units) > 1:
             s += f"，{units[-1]['name']}排名末位（{_score(units[-1].get('score'))}）"
@@ -499,7 +540,7 @@ def _summary(data: dict) -> dict:
     if pu:
         total = sum(u["points"] for u in pu)
         parts.append(f"本月共扣分 {_num(total)} 分，涉及案件 {len({p['case_id'] for p in t['penalties']}):,} 件、"
-                     f"单位 {len(pu)} 个，扣分最多的是{pu[0]['name']}（{_num(pu[0]['points'])} 分）。")
+                     f"单位 {len(pu):,} 个，扣分最多的是{pu[0]['name']}（{_num(pu[0]['points'])} 分）。")
     else:
         parts.append("本月无扣分。")
     rows = []
@@ -546,7 +587,7 @@ def write_xlsx(data: dict, path) -> None:
     period = f"统计周期：{data['period']['start']} 至 {data['period']['end']}" + (
         f"（截至 {data['as_of']}）" if data.get("as_of") else "")
     ws.write(1, 0, period, f["sub"])
-    ws.write(2, 0, f"发布：{data['issuer']}　生成时间：{data['generated_at'].replace('T', ' ')}", f["sub"])
+    ws.write(2, 0, f"发布：{data['issuer']}　生成时间：{data['generated_at'][:16].replace('T', ' ')}", f["sub"])
     ws.merge_range(4, 0, 4, 7, data["summary"]["text"], f["para"])
     ws.set_row(4, 15 * max(3, len(data["summary"]["text"]) // 60 + 2))
     ws.write_row(6, 0, ["指标", "本月", "上月", "变化"], f["head"])
@@ -727,13 +768,15 @@ def write_pdf(data: dict, path) -> None:
         col_w = [width * c.width / total for c in shown]
         head = [Paragraph(esc(c.header), st["head"]) for c in shown]
         body, gap_at = [], []
-        picked: list[dict | None] = list(rows)
-        if len(rows) > full_rows:
-            picked = rows[:PDF_HEAD_ROWS] + [None] + rows[-PDF_TAIL_ROWS:]
+        # ranked rows only (every penalty_units row has a rank); the unranked are counted in a note
+        ranked = [r for r in rows if r.get("rank") is not None]
+        picked: list[dict | None] = list(ranked)
+        if len(ranked) > full_rows:
+            picked = ranked[:PDF_HEAD_ROWS] + [None] + ranked[-PDF_TAIL_ROWS:]
         for r in picked:
             if r is None:
                 gap_at.append(len(body) + 1)
-                body.append([Paragraph(esc(f"…… 中间 {len(rows) - PDF_HEAD_ROWS - PDF_TAIL_ROWS:,} 项从略，完整名单见 Excel 附表"),
+                body.append([Paragraph(esc(f"…… 中间 {len(ranked) - PDF_HEAD_ROWS - PDF_TAIL_ROWS:,} 项从略，完整名单见 Excel 附表"),
                                        st["cell"])] + [""] * (len(shown) - 1))
                 continue
             line = []
@@ -744,7 +787,12 @@ def write_pdf(data: dict, path) -> None:
         t = table([head] + body, col_w, [_align(c.kind) for c in shown], highlight=gap_at)
         if gap_at:
             t.setStyle(TableStyle([("SPAN", (0, gap_at[0]), (-1, gap_at[0]))]))
-        return t, len(rows)
+        notes = []
+        if len(ranked) > full_rows:
+            notes.append(f"参与排名 {len(ranked):,} 项，表中列出前 {PDF_HEAD_ROWS} 名和后 {PDF_TAIL_ROWS} 名")
+        if len(rows) > len(ranked):
+            notes.append(f"另有 {len(rows) - len(ranked):,} 项本月无考核数据、不参与排名")
+        return (t if ranked else None), notes
 
     story: list = []
     story.append(Spacer(1, 6 * mm))
@@ -790,15 +838,16 @@ def write_pdf(data: dict, path) -> None:
         story.append(Paragraph(heading, st["h1"]))
         for key, sub, cols in parts:
             full_rows = PDF_FULL_POSTS if key in ("grid_members", "duty_officers") else PDF_FULL_ROWS
-            t, n = ranking_table(key, cols, full_rows)
+            t, notes = ranking_table(key, cols, full_rows)
             story.append(CondPageBreak(40 * mm))
             story.append(Paragraph(esc(sub), st["h2"]))
-            if n == 0:
+            if t is None and not notes:
                 story.append(Paragraph("本月无数据。", st["note"]))
                 continue
-            story.append(t)
-            if n > full_rows:
-                story.append(Paragraph(esc(f"共 {n:,} 项，表中列出前 {PDF_HEAD_ROWS} 名和后 {PDF_TAIL_ROWS} 名。"), st["note"]))
+            if t is not None:
+                story.append(t)
+            if notes:
+                story.append(Paragraph(esc("；".join(notes) + "，完整名单见 Excel 附表。"), st["note"]))
             story.append(Spacer(1, 3 * mm))
         if heading.startswith("三"):
             pen = data["tables"]["penalties"]
@@ -849,7 +898,7 @@ def _fig_change(r: dict) -> str:
     if r["kind"] == "rate":
         return f"{d * 100:+.2f} 个百分点"
     if r["kind"] in ("score", "num"):
-        return f"{d:+.2f}"
+        return f"{d:+,.2f}"
     return f"{d:+,}"
 
 

@@ -20,7 +20,7 @@ from figures.period import is_overdue, overdue_now
 
 __all__ = ["FigureError", "kpis", "overdue_now", "is_overdue", "scope_filters", "wall_snapshot",
            "cockpit_snapshot", "cockpit_navigation", "month_figures", "assessment", "monthly_ranking",
-           "penalty_cases", "month_bounds"]
+           "penalty_cases", "month_bounds", "assessment_levels", "monthly_rankings"]
 
 # The pages' reads, under the names the edges use (figures computed where the data is).
 wall_snapshot = wall.snapshot
@@ -211,3 +211,64 @@ def penalty_cases(cases, start: date, end: date, unit: str | None = None, area: 
     with cases.db.session() as s:
         rows = am.penalty_cases(s, S, E, unit, grids, limit)
     return [r for r in rows if _within(cases, r["grid_code"], principal)]
+
+
+def assessment_levels(cases, start: date, end: date, levels: list[str], principal: Principal | None = None,
+                      now: datetime | None = None) -> dict[str, dict]:
+    """assessment() of several area levels (city, district, street, community, grid) of one period at
+    once, {by: answer}: the grid figures are read once for all of them (the monthly report asks for the
+    city, its districts and its streets of two months, and the trend's city and districts of ten more)."""
+    from data import files
+    from figures import assessment as am
+
+    _period_days(start, end)
+    if not levels or any(by not in am.AREA_LEVELS for by in levels):
+        raise FigureError("levels 须为 " + "、".join(am.AREA_LEVELS) + " 中的一个或多个")
+    if principal is not None and principal.role not in ASSESSMENT_ROLES:
+        raise ServiceError(403, "forbidden", "无权查看考核")
+    if principal is not None and principal.role == "unit_handler":
+        raise ServiceError(403, "forbidden", "处置单位只能查看本单位的部门评价")
+    rules = files.assessment_rules()
+    S, E = period_bounds(start, end)
+    now = now or cases.clock()
+    areas = cases.areas.records()
+    with cases.db.session() as s:
+        grids = am.grid_figures(s, S, E, now)
+    period_ = {"start": start.isoformat(), "end": end.isoformat()}
+    out = {}
+    for by in levels:
+        items = am.area_items(grids, areas, am.AREA_LEVELS[by], (end - start).days + 1, rules)
+        out[by] = {"period": period_, "by": by, "items": [i for i in items if _within(cases, i["code"], principal)]}
+    return out
+
+
+def monthly_rankings(cases, month: str, bys: list[str], principal: Principal | None = None,
+                     now: datetime | None = None) -> dict[str, dict]:
+    """monthly_ranking() of several `by` at once, {by: answer}; the area levels among them share one read
+    of the grid figures per month (assessment_levels), and their answers carry `previous`, last month's
+    assessment()."""
+    from figures import assessment as am
+
+    first, last = month_bounds(month)
+    prev_last = first - timedelta(days=1)
+    levels = [by for by in bys if by in am.AREA_LEVELS]
+    now_, before_ = {}, {}
+    if levels:
+        now_ = assessment_levels(cases, first, last, levels, principal, now)
+        before_ = assessment_levels(cases, prev_last.replace(day=1), prev_last, levels, principal, now)
+    out = {}
+    for by in bys:
+        if by not in levels:
+            out[by] = monthly_ranking(cases, month, by, principal, now)
+            continue
+        answer = now_[by]
+        before = {i["code"]: i for i in before_[by]["items"]}
+        for item in answer["items"]:
+            p = before.get(item["code"], {})
+            item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
+            item["rank_change"] = (p["rank"] - item["rank"]
+                                   if p.get("rank") is not None and item["rank"] is not None else None)
+        answer["month"] = month
+        answer["previous"] = before_[by]  # last month's own items (the report's summary compares them)
+        out[by] = answer
+    return out

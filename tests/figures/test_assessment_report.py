@@ -241,3 +241,20 @@ def test_each_post_is_ranked_on_its_own():
              {"code": "d1", "role": "duty_officer", "rank": 1, "rank_change": -2}]
     grid, duty = report._posts(apart, lambda: pytest.fail("last month read for nothing"))
     assert (grid[0]["rank_change"], duty[0]["rank_change"]) == (3, -2)
+
+
+def test_the_levels_read_together_are_the_levels_read_alone(month_app):
+    app, month = month_app
+    cases = app.extensions["ucc"].cases
+    scoped = Principal("user", "street", "duty_officer", "320402")
+    for principal in (None, scoped):
+        together = figures.monthly_rankings(cases, month, ["city", "district", "street", "unit"], principal=principal)
+        for by in ("city", "district", "street", "unit"):
+            alone = figures.monthly_ranking(cases, month, by, principal=principal)
+            assert together[by]["items"] == alone["items"], (by, principal)
+        first, last = _month_days(month)
+        prev_last = first - timedelta(days=1)
+        assert together["city"]["previous"] == figures.assessment(cases, prev_last.replace(day=1), prev_last, "city",
+                                                                  principal=principal)
+    with pytest.raises(figures.FigureError):
+        figures.assessment_levels(cases, date(2026, 11, 1), date(2026, 11, 30), ["city", "unit"])
