@@ -207,21 +207,26 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
     prev_first = _prev_month(first)
     prev_last = first - timedelta(days=1)
 
-    def ranking(by: str) -> list[dict]:
-        return _ranked(service.monthly_ranking(cases, month, by, principal=principal, now=now)["items"])
-
     def assess(start: date, end: date, by: str) -> list[dict]:
         return service.assessment(cases, start, end, by, principal=principal, now=now)["items"]
 
+    def full(start: date, end: date, by: str) -> dict:
+        return service.assessment(cases, start, end, by, principal=principal, now=now)
+
     # The report's reads are independent of each other: they run side by side on a few threads (each
-    # with its own connection; the database works while Python waits), the slowest first. The area
-    # levels of a month share one read of the grid figures (service.monthly_rankings, assessment_levels).
+    # with its own connection; the database works while Python waits), the slowest first; each month of
+    # a ranking is a read of its own, joined by service.with_previous as monthly_ranking joins them. The
+    # area levels of a month share one read of the grid figures (service.assessment_levels).
     trend_months = _trend_months(first)
+    levels = ["city", "district", "street"]
     jobs: dict[Any, Callable[[], Any]] = {
-        "person": lambda: ranking("person"),
-        "unit": lambda: ranking("unit"),
-        "areas": lambda: service.monthly_rankings(cases, month, ["city", "district", "street"], principal=principal,
-                                                  now=now),
+        "person": lambda: full(first, last, "person"),
+        "person_prev": lambda: full(prev_first, prev_last, "person"),
+        "unit": lambda: full(first, last, "unit"),
+        "unit_prev": lambda: full(prev_first, prev_last, "unit"),
+        "areas": lambda: service.assessment_levels(cases, first, last, levels, principal=principal, now=now),
+        "areas_prev": lambda: service.assessment_levels(cases, prev_first, prev_last, levels, principal=principal,
+                                                        now=now),
         # every penalty row of the month (the service pages at 1,000 by default, for screens)
         "penalties": lambda: service.penalty_cases(cases, first, last, principal=principal, limit=PENALTY_ROWS),
     }
@@ -230,10 +235,13 @@ def report_data(cases, month: str, now: datetime | None = None, principal=None) 
         jobs[m] = lambda m=m, m_last=m_last: service.assessment_levels(cases, m, m_last, ["city", "district"],
                                                                        principal=principal, now=now)
     got = _run_all(jobs)
-    areas = got["areas"]
-    city_now, districts, streets = (_ranked(areas[by]["items"]) for by in ("city", "district", "street"))
-    prev_city = areas["city"]["previous"]["items"]
-    units, persons = got["unit"], got["person"]
+
+    def ranking(now_: dict, prev_: dict) -> list[dict]:
+        return _ranked(service.with_previous(now_, prev_, month)["items"])
+
+    city_now, districts, streets = (ranking(got["areas"][by], got["areas_prev"][by]) for by in levels)
+    prev_city = got["areas_prev"]["city"]["items"]
+    units, persons = ranking(got["unit"], got["unit_prev"]), ranking(got["person"], got["person_prev"])
     grid_members, duty_officers = _posts(persons, lambda: assess(prev_first, prev_last, "person")
                                          if day_in_range(prev_first) else [])
     penalties = got["penalties"]

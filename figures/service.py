@@ -20,7 +20,7 @@ from figures.period import is_overdue, overdue_now
 
 __all__ = ["FigureError", "kpis", "overdue_now", "is_overdue", "scope_filters", "wall_snapshot",
            "cockpit_snapshot", "cockpit_navigation", "month_figures", "assessment", "monthly_ranking",
-           "penalty_cases", "month_bounds", "assessment_levels", "monthly_rankings"]
+           "penalty_cases", "month_bounds", "assessment_levels", "with_previous"]
 
 # The pages' reads, under the names the edges use (figures computed where the data is).
 wall_snapshot = wall.snapshot
@@ -217,7 +217,8 @@ def assessment_levels(cases, start: date, end: date, levels: list[str], principa
                       now: datetime | None = None) -> dict[str, dict]:
     """assessment() of several area levels (city, district, street, community, grid) of one period at
     once, {by: answer}: the grid figures are read once for all of them (the monthly report asks for the
-    city, its districts and its streets of two months, and the trend's city and districts of ten more)."""
+    city, its districts and its streets of two months, and the trend's city and districts of ten more).
+    with_previous() makes two months of it monthly_ranking()'s answer."""
     from data import files
     from figures import assessment as am
 
@@ -242,33 +243,16 @@ def assessment_levels(cases, start: date, end: date, levels: list[str], principa
     return out
 
 
-def monthly_rankings(cases, month: str, bys: list[str], principal: Principal | None = None,
-                     now: datetime | None = None) -> dict[str, dict]:
-    """monthly_ranking() of several `by` at once, {by: answer}; the area levels among them share one read
-    of the grid figures per month (assessment_levels), and their answers carry `previous`, last month's
-    assessment()."""
-    from figures import assessment as am
-
-    first, last = month_bounds(month)
-    prev_last = first - timedelta(days=1)
-    levels = [by for by in bys if by in am.AREA_LEVELS]
-    now_, before_ = {}, {}
-    if levels:
-        now_ = assessment_levels(cases, first, last, levels, principal, now)
-        before_ = assessment_levels(cases, prev_last.replace(day=1), prev_last, levels, principal, now)
-    out = {}
-    for by in bys:
-        if by not in levels:
-            out[by] = monthly_ranking(cases, month, by, principal, now)
-            continue
-        answer = now_[by]
-        before = {i["code"]: i for i in before_[by]["items"]}
-        for item in answer["items"]:
-            p = before.get(item["code"], {})
-            item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
-            item["rank_change"] = (p["rank"] - item["rank"]
-                                   if p.get("rank") is not None and item["rank"] is not None else None)
-        answer["month"] = month
-        answer["previous"] = before_[by]  # last month's own items (the report's summary compares them)
-        out[by] = answer
-    return out
+def with_previous(answer: dict, previous: dict, month: str) -> dict:
+    """`answer` (an assessment() of a month) as monthly_ranking() answers it, given `previous`, the
+    assessment() of the month before: each item's previous_score, previous_rank and rank_change, and
+    `previous` itself (for callers that read the two months side by side, as the monthly report does)."""
+    before = {i["code"]: i for i in previous["items"]}
+    for item in answer["items"]:
+        p = before.get(item["code"], {})
+        item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
+        item["rank_change"] = (p["rank"] - item["rank"]
+                               if p.get("rank") is not None and item["rank"] is not None else None)
+    answer["month"] = month
+    answer["previous"] = previous
+    return answer

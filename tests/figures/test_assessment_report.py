@@ -246,15 +246,17 @@ def test_each_post_is_ranked_on_its_own():
 def test_the_levels_read_together_are_the_levels_read_alone(month_app):
     app, month = month_app
     cases = app.extensions["ucc"].cases
+    first, last = _month_days(month)
+    prev_last = first - timedelta(days=1)
+    prev_first = prev_last.replace(day=1)
+    levels = ["city", "district", "street"]
     scoped = Principal("user", "street", "duty_officer", "320402")
     for principal in (None, scoped):
-        together = figures.monthly_rankings(cases, month, ["city", "district", "street", "unit"], principal=principal)
-        for by in ("city", "district", "street", "unit"):
-            alone = figures.monthly_ranking(cases, month, by, principal=principal)
-            assert together[by]["items"] == alone["items"], (by, principal)
-        first, last = _month_days(month)
-        prev_last = first - timedelta(days=1)
-        assert together["city"]["previous"] == figures.assessment(cases, prev_last.replace(day=1), prev_last, "city",
-                                                                  principal=principal)
+        now_ = figures.assessment_levels(cases, first, last, levels, principal=principal)
+        before = figures.assessment_levels(cases, prev_first, prev_last, levels, principal=principal)
+        for by in levels:
+            assert now_[by] == figures.assessment(cases, first, last, by, principal=principal)
+            joined = figures.with_previous(now_[by], before[by], month)
+            assert joined["items"] == figures.monthly_ranking(cases, month, by, principal=principal)["items"]
     with pytest.raises(figures.FigureError):
-        figures.assessment_levels(cases, date(2026, 11, 1), date(2026, 11, 30), ["city", "unit"])
+        figures.assessment_levels(cases, first, last, ["city", "unit"])
