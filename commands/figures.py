@@ -13,7 +13,7 @@ from web.services import services
 KPI_LABELS = [("received", "受理数"), ("accepted", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
               ("closed_on_time", "按期结案数"), ("closure_rate", "结案率"), ("on_time_rate", "按期结案率"),
               ("rework_rate", "返工率"), ("extension_rate", "延期率"), ("overdue_open", "超期未结"),
-              ("mean_handling_hours", "平均处置时长(小时)")]
+              ("mean_handling_hours", "平均处置时长(小时)"), ("voided", "作废数"), ("suspended", "挂账数")]
 
 
 def _fmt(key: str, value) -> str:
