@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_indicators)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
+    from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
+    server.register_blueprint(api_assessment_report)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)

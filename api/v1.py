@@ -222,6 +222,17 @@ def kpis():
     return jsonify(figures.kpis(_cases(), start, end, by, g.principal))  # a refusal answers 400
 
 
+@bp.get("/assessment")
+def assessment():
+    """CONTRACT.md's Assessment: ?start=&end=&by= for any period, or ?month=YYYY-MM&by= for a month with each
+    item's previous month (previous_score, previous_rank, rank_change)."""
+    by = request.args.get("by") or "district"
+    if request.args.get("month"):
+        return jsonify(figures.monthly_ranking(_cases(), request.args["month"], by, g.principal))
+    start, end = _date_arg("start"), _date_arg("end")
+    return jsonify(figures.assessment(_cases(), start, end, by, g.principal))
+
+
 @bp.get("/categories")
 def categories():
     items = [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class, "level": c.level,

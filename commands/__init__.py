@@ -10,7 +10,7 @@ COMMANDS = [
     demo.seed_demo_command, demo.simulate_command, demo.backfill_command,
     grid.import_grid_command, grid.export_grid_command,
     cases.import_cases_command,
-    figures.kpi_command, figures.import_indicators_command, figures.indicators_command,
+    figures.kpi_command, figures.assessment_report_command, figures.import_indicators_command, figures.indicators_command,
     people.create_token_command, people.revoke_token_command, people.create_user_command,
     people.disable_user_command,
 ]

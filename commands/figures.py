@@ -1,4 +1,4 @@
-"""Commands on figures: kpi (the assessment figures of a period), indicators and import-indicators (plan indicators)."""
+"""Commands on figures: kpi (the assessment figures of a period), assessment-report (the monthly report), indicators and import-indicators (plan indicators)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ from web.services import services
 KPI_LABELS = [("received", "受理数"), ("accepted", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
               ("closed_on_time", "按期结案数"), ("closure_rate", "结案率"), ("on_time_rate", "按期结案率"),
               ("rework_rate", "返工率"), ("extension_rate", "延期率"), ("overdue_open", "超期未结"),
-              ("mean_handling_hours", "平均处置时长(小时)")]
+              ("mean_handling_hours", "平均处置时长(小时)"), ("voided", "作废数"), ("suspended", "挂账数")]
 
 
 def _fmt(key: str, value) -> str:
@@ -113,3 +113,40 @@ def indicators_command(as_json: bool):
         click.echo(f"{it['code']:<7} {it['theme_label']:<5} {it['name']}：{format_value(it['value'], it['decimals'])}"
                    f"{it['unit']}{demo}  截至 {it['as_of'] or '—'}  2023 目标 {it['target_2023']:g}  "
                    f"2025 目标 {it['target_2025']:g}  进度 {p}  {it['status_label']}")
+
+
+@click.command("assessment-report")
+@with_appcontext
+@click.option("--month", required=True, help="考核月份 YYYY-MM")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="输出文件：.xlsx 或 .pdf")
+def assessment_report_command(month: str, out: Path):
+    """The month's assessment report (月度考核通报) as an Excel workbook or an A4 PDF."""
+    import os
+    import time
+
+    from dispatch.errors import ServiceError
+    from figures.report import format_of, parse_month, report_data, write_report
+
+    # Everything that can be refused is refused before the figures are read: nothing is written then.
+    try:
+        parse_month(month)
+        format_of(out)
+    except ServiceError as exc:
+        fail(exc.message)
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        fail(f"{out} 是一个目录，请给出文件名")
+    if not parent.is_dir():
+        fail(f"无法写入 {out}：目录 {parent} 不存在")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        fail(f"无法写入 {out}：没有写入权限")
+    started = time.perf_counter()
+    try:
+        data = report_data(services().cases, month)
+        write_report(data, out)
+    except ServiceError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"无法写入 {out}：{exc.strerror or exc}")
+    click.echo(f"已生成 {data['title']}：{out}（{out.stat().st_size / 1024:,.0f} KB，"
+               f"用时 {time.perf_counter() - started:.1f} 秒）")

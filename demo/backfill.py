@@ -976,7 +976,7 @@ class _Maker:
                 waited = a[2] if waited is None or a[2] > waited else waited
             start = ot.in_office(entered) if office else entered
             note = self.closing_notes[cat.code]
-            late = rng.random() < r.late
+            late = rng.random() < r.late * r.late_by_district.get(c.district, 1.0)
             frac = rng.uniform(0.2, 0.75)
             left = self._left(start, dl, office)
             if stuck:

@@ -35,6 +35,7 @@ class LifeRates:
     reassign_after_return: float
     reassign_unit_types: tuple[str, ...]
     late: float
+    late_by_district: Mapping[str, float]
     stuck: float
     stuck_working_days: tuple[float, float]
     suspension_request: float
@@ -63,7 +64,8 @@ class LifeRates:
             reject=float(o["reject"]), check=float(o["check"]), check_sources=tuple(o["check_sources"]),
             check_unfounded=float(o["check_unfounded"]), void=float(o["void"]), ret=float(o["return"]),
             reassign_after_return=float(o["reassign_after_return"]),
-            reassign_unit_types=tuple(o["reassign_unit_types"]), late=float(o["late"]), stuck=float(o["stuck"]),
+            reassign_unit_types=tuple(o["reassign_unit_types"]), late=float(o["late"]),
+            late_by_district={k: float(v) for k, v in o.get("late_by_district", {}).items()}, stuck=float(o["stuck"]),
             stuck_working_days=tuple(float(x) for x in o["stuck_working_days"]),
             suspension_request=float(o["suspension_request"]), suspension_approved=float(o["suspension_approved"]),
             suspension_days=tuple(float(x) for x in o["suspension_days"]), rework=float(o["rework"]),

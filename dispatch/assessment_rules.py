@@ -63,10 +63,12 @@ class AssessmentRules:
         return self.grade_otherwise
 
     def rank(self, items: list[dict], kind: str) -> None:
-        """Sets each item's ``rank``: score descending, then the kind's tie-break rate descending, then
-        code; null scores last and unranked (rank None). Items are sorted in that order, in place."""
+        """Sets each item's ``rank``: score descending, then the kind's tie-break rate descending (null
+        after every rate), then code; null scores last and unranked (rank None). Items are sorted in that
+        order, in place."""
         tie = self.scoring[kind].tie_break
-        items.sort(key=lambda i: (i["score"] is None, -(i["score"] or 0.0), -(i.get(tie) or 0.0), str(i["code"])))
+        items.sort(key=lambda i: (i["score"] is None, -(i["score"] or 0.0), i.get(tie) is None, -(i.get(tie) or 0.0),
+                                  str(i["code"])))
         for n, item in enumerate(items, start=1):
             item["rank"] = n if item["score"] is not None else None
 

@@ -162,16 +162,16 @@ def unit_items(s: Session, S: datetime, E: datetime, rules: AssessmentRules) -> 
             Case.dispatched_at >= S, Case.dispatched_at < E, unindexed(Case.unit_code).is_not(None),
             or_(Case.voided_at.is_(None), Case.voided_at >= E)).group_by(unindexed(Case.unit_code))):
         figures[k]["dispatched"] = n
-    for k, n in period.suspended_counts(s, E, Case.unit_code):
+    for k, n in period.suspended_counts(s, E, Case.unit_code):  # (two ranges: a unit can come twice)
         if k is not None:
-            figures[k]["suspended"] = n
+            figures[k]["suspended"] += n
     for k, pts in s.execute(select(CasePenalty.unit_code, func.sum(CasePenalty.points)).where(
             CasePenalty.at >= S, CasePenalty.at < E).group_by(CasePenalty.unit_code)):
         figures[k]["penalty_points"] = round(float(pts or 0), 6)
     people = _people(s)
     for actor, n in s.execute(select(CaseHistory.actor, func.count()).where(
             CaseHistory.action == "return", CaseHistory.at >= S, CaseHistory.at < E).group_by(CaseHistory.actor)):
-        unit = people.get(actor, {}).get("unit")
+        unit = (people.get(actor) or _sim_person(actor, {}) or {}).get("unit")
         if unit:
             figures[unit]["returned"] += n
     ever = period.key_values(s, Case.unit_code)  # a loose scan of ix_cases_unit_state
@@ -257,8 +257,9 @@ def _post_statement(dialect: str, limits: dict, S_, E_):
         (act.in_(_REVIEW), case((c.resolved_at <= at, c.resolved_at), else_=latest("resolve"))),
         (and_(act.in_(("accept", "reject")), filed_after_check), c.checked_at),
         (act.in_(_INTAKE), c.reported_at),
-        (or_(act == "dispatch", h.from_state == "returned"), case(
-            (c.returned_at > at, latest("accept", "return")),
+        (act == "reassign", case((c.returned_at <= at, c.returned_at), else_=latest("return"))),
+        (act == "dispatch", case(
+            (or_(c.rework_count > 0, c.returned_at > at), latest("accept", "return", "rework")),
             (and_(c.returned_at.is_not(None), c.returned_at >= c.accepted_at), c.returned_at),
             else_=c.accepted_at)),
         else_=None)
@@ -332,7 +333,9 @@ def person_items(s: Session, S: datetime, E: datetime, grids: dict[str, dict], a
     for x in areas:
         children[x.parent].append(x.code)
     items = []
-    candidates = set(tally) | {k for k, p in people.items() if p["active"] and p["role"] in POST_ROLES}
+    # (the people who sign in are items with no act too; a token or the demo's people only when they acted)
+    candidates = set(tally) | {k for k, p in people.items()
+                               if k.startswith("user:") and p["active"] and p["role"] in POST_ROLES}
     for actor in sorted(candidates):
         p = people.get(actor) or _sim_person(actor, by_code)
         if p is None or p["role"] not in POST_ROLES:

@@ -20,7 +20,7 @@ from figures.period import is_overdue, overdue_now
 
 __all__ = ["FigureError", "kpis", "overdue_now", "is_overdue", "scope_filters", "wall_snapshot",
            "cockpit_snapshot", "cockpit_navigation", "month_figures", "assessment", "monthly_ranking",
-           "penalty_cases", "month_bounds"]
+           "penalty_cases", "month_bounds", "assessment_levels", "with_previous"]
 
 # The pages' reads, under the names the edges use (figures computed where the data is).
 wall_snapshot = wall.snapshot
@@ -135,16 +135,14 @@ def assessment(cases, start: date, end: date, by: str, principal: Principal | No
         raise ServiceError(403, "forbidden", "无权查看考核")
     if principal is not None and principal.role == "unit_handler" and by != "unit":
         raise ServiceError(403, "forbidden", "处置单位只能查看本单位的部门评价")
+    if by in am.AREA_LEVELS:
+        return assessment_levels(cases, start, end, [by], principal, now)[by]
     rules = files.assessment_rules()
     S, E = period_bounds(start, end)
     now = now or cases.clock()
     areas = cases.areas.records()
     with cases.db.session() as s:
-        if by in am.AREA_LEVELS:
-            items = am.area_items(am.grid_figures(s, S, E, now), areas, am.AREA_LEVELS[by],
-                                  (end - start).days + 1, rules)
-            items = [i for i in items if _within(cases, i["code"], principal)]
-        elif by == "unit":
+        if by == "unit":
             items = am.unit_items(s, S, E, rules)
             if principal is not None and principal.role == "unit_handler":
                 items = [i for i in items if i["code"] == principal.unit_code]
@@ -176,16 +174,10 @@ def monthly_ranking(cases, month: str, by: str, principal: Principal | None = No
     """The month's assessment with each item's previous month: previous_score, previous_rank and
     rank_change (previous rank − rank: positive moved up; null when unranked in either month)."""
     first, last = month_bounds(month)
-    answer = assessment(cases, first, last, by, principal, now)
     prev_last = first - timedelta(days=1)
-    before = {i["code"]: i for i in assessment(cases, prev_last.replace(day=1), prev_last, by, principal,
-                                               now)["items"]}
-    for item in answer["items"]:
-        p = before.get(item["code"], {})
-        item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
-        item["rank_change"] = (p["rank"] - item["rank"]
-                               if p.get("rank") is not None and item["rank"] is not None else None)
-    answer["month"] = month
+    answer = with_previous(assessment(cases, first, last, by, principal, now),
+                           assessment(cases, prev_last.replace(day=1), prev_last, by, principal, now), month)
+    del answer["previous"]  # the API answers the month's items; the report reads the two months itself
     return answer
 
 
@@ -211,3 +203,48 @@ def penalty_cases(cases, start: date, end: date, unit: str | None = None, area: 
     with cases.db.session() as s:
         rows = am.penalty_cases(s, S, E, unit, grids, limit)
     return [r for r in rows if _within(cases, r["grid_code"], principal)]
+
+
+def assessment_levels(cases, start: date, end: date, levels: list[str], principal: Principal | None = None,
+                      now: datetime | None = None) -> dict[str, dict]:
+    """assessment() of several area levels (city, district, street, community, grid) of one period at
+    once, {by: answer}: the grid figures are read once for all of them (the monthly report asks for the
+    city, its districts and its streets of two months, and the trend's city and districts of ten more).
+    with_previous() makes two months of it monthly_ranking()'s answer."""
+    from data import files
+    from figures import assessment as am
+
+    _period_days(start, end)
+    if not levels or any(by not in am.AREA_LEVELS for by in levels):
+        raise FigureError("levels 须为 " + "、".join(am.AREA_LEVELS) + " 中的一个或多个")
+    if principal is not None and principal.role not in ASSESSMENT_ROLES:
+        raise ServiceError(403, "forbidden", "无权查看考核")
+    if principal is not None and principal.role == "unit_handler":
+        raise ServiceError(403, "forbidden", "处置单位只能查看本单位的部门评价")
+    rules = files.assessment_rules()
+    S, E = period_bounds(start, end)
+    now = now or cases.clock()
+    areas = cases.areas.records()
+    with cases.db.session() as s:
+        grids = am.grid_figures(s, S, E, now)
+    period_ = {"start": start.isoformat(), "end": end.isoformat()}
+    out = {}
+    for by in levels:
+        items = am.area_items(grids, areas, am.AREA_LEVELS[by], (end - start).days + 1, rules)
+        out[by] = {"period": period_, "by": by, "items": [i for i in items if _within(cases, i["code"], principal)]}
+    return out
+
+
+def with_previous(answer: dict, previous: dict, month: str) -> dict:
+    """`answer` (an assessment() of a month) as monthly_ranking() answers it, given `previous`, the
+    assessment() of the month before: each item's previous_score, previous_rank and rank_change, and
+    `previous` itself (for callers that read the two months side by side, as the monthly report does)."""
+    before = {i["code"]: i for i in previous["items"]}
+    for item in answer["items"]:
+        p = before.get(item["code"], {})
+        item["previous_score"], item["previous_rank"] = p.get("score"), p.get("rank")
+        item["rank_change"] = (p["rank"] - item["rank"]
+                               if p.get("rank") is not None and item["rank"] is not None else None)
+    answer["month"] = month
+    answer["previous"] = previous
+    return answer

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian when missing: Chromium and a CJK font (without one,
-# Chinese renders as boxes in screenshots), gcc (requirements-prod.txt builds a C extension) and
-# nginx (the production front, deploy/; tests/test_front.py floods it).
+# Chinese renders as boxes in screenshots), gcc (requirements-prod.txt builds a C extension),
+# nginx (the production front, deploy/; tests/test_front.py floods it), a TrueType CJK font for the
+# assessment report's PDF (ReportLab embeds TrueType outlines only, not Noto CJK's CFF; figures/report.py)
+# and poppler-utils (pdftoppm/pdftotext: tests/figures/test_assessment_report.py reads the PDF back).
 # Needs root; otherwise says what to do.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -qiE 'Noto Sans CJK|WenQuanYi' || need+=(fonts-noto-cjk)
+# grep reads to the end (no -q): under pipefail, fc-list killed by SIGPIPE would count as "missing"
+fc-list 2>/dev/null | grep -iE 'Noto Sans CJK|WenQuanYi' >/dev/null || need+=(fonts-noto-cjk)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
