@@ -114,6 +114,8 @@ def test_the_cockpit_assessment_view_ranks_drills_and_links(open_as, assess_app)
     # the report's downloads, for the month shown
     assert page.get_attribute("#ck-as-dl-xlsx", "href") == f"/api/v1/assessment/report?month={month}&format=xlsx"
     assert page.get_attribute("#ck-as-dl-pdf", "href") == f"/api/v1/assessment/report?month={month}&format=pdf"
+    report = page.request.get(assess_app.url + page.get_attribute("#ck-as-dl-xlsx", "href"))  # the session's
+    assert report.status == 200 and report.body()[:2] == b"PK", report.status
     page.wait_for_selector("#ck-as-trend-graph .main-svg", timeout=30_000)
     page.wait_for_selector("#ck-as-pen-table a.ck-as-case", timeout=30_000)
     page.wait_for_timeout(500)
