@@ -289,7 +289,7 @@ class CaseHistory(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
     # the posts' figures (岗位评价): a period's acts of some kinds, with who did them (0012)
-    __table_args__ = (Index("ix_case_history_action_at", "action", "at", "actor", "case_id"),)
+    __table_args__ = (Index("ix_case_history_action_at", "action", "at", "actor", "case_id", "from_state"),)
 
 
 class User(Base):

@@ -242,10 +242,12 @@ def _post_statement(dialect: str, limits: dict, S_, E_):
     h, c = CaseHistory, Case
     act, at = h.action, h.at
 
-    def latest(*actions):  # the latest earlier row of these acts (ix_case_history_case_id)
+    # A correlated read of the case's own rows goes through ix_case_history_case_id: action and time spelt
+    # unindexed, else SQLite takes the (action, at) index and reads every such act before this one (1 M × 1 M)
+    def latest(*actions):  # the latest earlier row of these acts
         h2 = CaseHistory.__table__.alias("h2")
-        return select(func.max(h2.c.at)).where(h2.c.case_id == h.case_id, h2.c.action.in_(actions),
-                                               h2.c.at <= at).scalar_subquery()
+        return select(func.max(h2.c.at)).where(h2.c.case_id == h.case_id, unindexed(h2.c.action).in_(actions),
+                                               unindexed(h2.c.at) <= at).scalar_subquery()
 
     filed_after_check = and_(c.checked_at.is_not(None), c.checked_at <= at)
     stage = case((act == "report_check", "check"), (act.in_(_REVIEW), "review"),
@@ -263,20 +265,24 @@ def _post_statement(dialect: str, limits: dict, S_, E_):
             (and_(c.returned_at.is_not(None), c.returned_at >= c.accepted_at), c.returned_at),
             else_=c.accepted_at)),
         else_=None)
-    limit = case(*((stage == literal(name), literal(hours)) for name, hours in limits.items()), else_=None)
-    quick = case((_hours(dialect, at, start) <= limit, 1), else_=0)
     valid = and_(c.accepted_at.is_not(None), c.accepted_at < E_, c.rejected_at.is_(None),
                  c.state.not_in(period.NOT_ACCEPTED), or_(c.voided_at.is_(None), c.voided_at >= E_))
     voided = and_(c.voided_at.is_not(None), c.voided_at < E_)
     h3 = CaseHistory.__table__.alias("h3")
     later_reassign = case((c.reassign_count == 0, 0), else_=select(func.count()).where(
-        h3.c.case_id == h.case_id, h3.c.action == "reassign", h3.c.at > at, h3.c.at < E_).scalar_subquery())
+        h3.c.case_id == h.case_id, unindexed(h3.c.action) == "reassign", unindexed(h3.c.at) > at,
+        unindexed(h3.c.at) < E_).scalar_subquery())
     outcome = case((act.in_(_REPORTS), case((valid, 1), else_=0)), (act == "accept", case((voided, 1), else_=0)),
                    (act.in_(_DISPATCH), case((later_reassign > 0, 1), else_=0)), else_=0)
-    rows = select(h.actor.label("actor"), act.label("act"), h.from_state.label("from_state"), stage.label("stage"),
-                  outcome.label("outcome"), quick.label("quick"), start.label("start"), at.label("at"),
+    acts = select(h.actor.label("actor"), act.label("act"), h.from_state.label("from_state"), stage.label("stage"),
+                  outcome.label("outcome"), start.label("start"), at.label("at"),
                   c.time_unit.label("time_unit")).join(c, c.id == h.case_id).where(
-        act.in_(_POST_ACTS), at >= S_, at < E_).offset(0).subquery()
+        act.in_(_POST_ACTS), at >= S_, at < E_).offset(0).subquery()  # each act's facts once
+    a = acts.c
+    limit = case(*((a.stage == literal(name), literal(hours)) for name, hours in limits.items()), else_=None)
+    quick = case((_hours(dialect, a.at, a.start) <= limit, 1), else_=0)
+    rows = select(a.actor, a.act, a.from_state, a.stage, a.outcome, quick.label("quick"), a.start, a.at,
+                  a.time_unit).offset(0).subquery()
     r = rows.c
     slow = and_(r.stage.is_not(None), r.quick == 0)
     keep = [case((slow, r.start)), case((slow, r.at)), case((slow, r.time_unit))]

@@ -12,7 +12,7 @@ nor overdue (CONTRACT.md, Assessment; figures.period.counts_at_end):
   suspension is not lifted) and ix_cases_resumed (resumed_at: the lifted ones): the cases on 挂账 at a period's
   end (figures.period.on_hold_arms); with the columns the figures read of them (few cases each; partial);
 - ix_cases_resolved, ix_cases_dispatched: the units' figures (部门评价) of a period, on the unit's own acts;
-- ix_case_history_action_at (action, at, actor, case_id): the posts' figures (岗位评价), a period's acts of a
+- ix_case_history_action_at (action, at, actor, case_id, from_state): the posts' figures (岗位评价), a period's acts of a
   few kinds and who did them.
 """
 from alembic import op
@@ -82,7 +82,7 @@ def upgrade() -> None:
     for name, col in (('ix_cases_resolved', 'resolved_at'), ('ix_cases_dispatched', 'dispatched_at')):
         op.create_index(name, 'cases', [col], sqlite_where=sa.text(f'{col} IS NOT NULL'),
                         postgresql_where=sa.text(f'{col} IS NOT NULL'))
-    op.create_index('ix_case_history_action_at', 'case_history', ['action', 'at', 'actor', 'case_id'])
+    op.create_index('ix_case_history_action_at', 'case_history', ['action', 'at', 'actor', 'case_id', 'from_state'])
 
 
 def downgrade() -> None:
