@@ -45,7 +45,6 @@ __all__ = ["FORMATS", "parse_month", "report_data", "write_xlsx", "write_pdf", "
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 FORMATS = ("xlsx", "pdf")
 TREND_MONTHS = 12
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # The PDF shows a long ranking's head and tail (the workbook always has every row): a city of
 # 5,891 grids would otherwise print some 150 pages of grid members. Districts, streets and units
 # are printed whole up to PDF_FULL_ROWS rows (Changzhou: 7, 62, ~100), posts up to PDF_FULL_POSTS.
@@ -69,14 +68,12 @@ class ReportError(ServiceError):
 # ---- the month ---------------------------------------------------------------------------------------
 def parse_month(text: str) -> tuple[date, date]:
     """(first day, last day) of a `YYYY-MM` month, or ReportError with a Chinese message."""
-    m = MONTH_RE.match(text.strip()) if isinstance(text, str) else None
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        raise ReportError(f"月份格式应为 YYYY-MM（如 2026-11），收到 {text!r}")
-    first = date(int(m.group(1)), int(m.group(2)), 1)
-    last = _next_month(first) - timedelta(days=1)
-    if not (day_in_range(first) and day_in_range(last)):
-        raise ReportError(f"月份须在 {EARLIEST_DAY:%Y-%m} 到 {LATEST_DAY:%Y-%m} 之间")
-    return first, last
+    from figures.service import FigureError, month_bounds
+
+    try:
+        return month_bounds(text)
+    except FigureError as e:
+        raise ReportError(e.message) from None
 
 
 def _next_month(d: date) -> date:

@@ -6,6 +6,7 @@ from __future__ import annotations
 # shape the edges answer with. `cases` is the app's CaseService (db, area directory, catalog, clock):
 # its scope rule is the read rule of the whole product, so the figures of a principal are over the
 # cases that principal may see.
+import re
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, cast, or_
@@ -155,18 +156,20 @@ def assessment(cases, start: date, end: date, by: str, principal: Principal | No
     return {"period": {"start": start.isoformat(), "end": end.isoformat()}, "by": by, "items": items}
 
 
-def month_bounds(month: str) -> tuple[date, date]:
-    """The first and last day of 'YYYY-MM' (a FigureError otherwise)."""
-    import calendar as cal
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
-    try:
-        year, mon = (int(x) for x in month.split("-"))
-        first = date(year, mon, 1)
-    except (ValueError, TypeError, AttributeError):
-        raise FigureError("月份格式应为 YYYY-MM") from None
-    if not (len(month) == 7 and day_in_range(first)):
-        raise FigureError("月份格式应为 YYYY-MM")
-    return first, first.replace(day=cal.monthrange(year, mon)[1])
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """The first and last day of 'YYYY-MM', or a FigureError saying what was wrong (the API, the cockpit
+    and the monthly report read a month through this one place)."""
+    m = _MONTH_RE.match(month.strip()) if isinstance(month, str) else None
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        raise FigureError(f"月份格式应为 YYYY-MM（如 2026-11），收到 {month!r}")
+    first = date(int(m.group(1)), int(m.group(2)), 1)
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+    if not (day_in_range(first) and day_in_range(last)):
+        raise FigureError(f"月份须在 {EARLIEST_DAY:%Y-%m} 到 {LATEST_DAY:%Y-%m} 之间")
+    return first, last
 
 
 def monthly_ranking(cases, month: str, by: str, principal: Principal | None = None,
