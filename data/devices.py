@@ -34,12 +34,18 @@ def write_devices(session: Session, rows: list[dict], status: str = "offline", n
     new = [{"status": status, "last_seen": None, "last_values": None, "created_at": now, **r}
            for r in rows if r["id"] not in known]
     old = [{"b_id": r["id"], **{k: r[k] for k in IMPORTED_FIELDS}} for r in rows if r["id"] in known]
-    if new:
-        session.execute(insert(Device), new)
+    insert_rows(session, new)
     if old:
         # executemany: the SET clause is made of the parameters' other keys (IMPORTED_FIELDS)
         session.connection().execute(update(Device.__table__).where(Device.__table__.c.id == bindparam("b_id")), old)
     return len(new), len(old)
+
+
+def insert_rows(session: Session, rows: list[dict]) -> None:
+    """Insert complete device rows (every column given) with one Core executemany, in the caller's transaction
+    (no ORM objects; multi-row VALUES statements were slower still: SQLAlchemy compiles each one anew)."""
+    if rows:
+        session.connection().execute(insert(Device.__table__), rows)
 
 
 def get_device(session: Session, device_id: str) -> Device | None:

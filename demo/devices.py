@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import shapely
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data import files
-from data.models import Device, Unit
+from data.devices import insert_rows
+from data.models import Unit
 from dispatch.city_time import CITY_TZ
 from dispatch.devices import DeviceType
 from geo.model import GRID, AreaRecord
@@ -165,6 +166,5 @@ def seed_fleet(session: Session, records: list[AreaRecord], types: dict[str, Dev
                                                .where(Unit.active.is_(True)))]
     lights = {e.area_code: e.unit_type for e in files.routing_exceptions() if e.covers(STREET_LIGHT_CATEGORY)}
     rows = fleet_rows(records, units, types, now, seed, owner_by_district={"street_light": lights})
-    if rows:
-        session.connection().execute(insert(Device.__table__), rows)  # Core: no ORM objects for thousands of rows
+    insert_rows(session, rows)  # multi-row INSERTs: no ORM objects for thousands of rows
     return len(rows), time.perf_counter() - started
