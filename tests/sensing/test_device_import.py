@@ -235,3 +235,55 @@ def test_a_big_file_is_streamed(tmp_path, types):
         db.dispose()
     grown = peaks[8_000] - peaks[2_000]   # (measured: none; a file held whole would add ~6,000 rows × ~1 KB)
     assert grown < 6_000 * 200, f"peak {peaks[2_000] / 2**20:.1f} MB → {peaks[8_000] / 2**20:.1f} MB"
+
+
+def test_the_command(tmp_path):
+    """flask import-devices: the summary on success (and says what it updated), every problem and exit 1 otherwise."""
+    from app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'cli.db'}"), serve=False)
+    db = app.extensions["ucc"].db
+    from data.schema import init_db
+
+    init_db(db)
+    small_world(db, NOW)
+    runner = app.test_cli_runner()
+    good = runner.invoke(args=["import-devices", str(write_csv(tmp_path / "g.csv", GOOD))])
+    assert good.exit_code == 0, good.output
+    assert "已导入 3 台设备：新增 3，更新已有设备 0" in good.output
+    again = runner.invoke(args=["import-devices", str(write_csv(tmp_path / "g2.csv", GOOD[:1]))])
+    assert "新增 0，更新已有设备 1" in again.output
+    bad = runner.invoke(args=["import-devices", str(write_csv(tmp_path / "b.csv", BAD))])
+    assert bad.exit_code == 1
+    assert "发现 9 处问题，未导入任何设备" in bad.output and "第 3 行 type（设备类型）：未知的设备类型“toaster”" in bad.output
+    assert len(devices(db)) == 3
+    app.extensions["ucc"].db.dispose()
+
+
+def test_the_migration_builds_the_models_indexes(empty_db):
+    """The devices table of migration 0013 has the model's indexes (by name) on both databases."""
+    expected = {ix.name for ix in Device.__table__.indexes}
+    with empty_db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'devices'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'devices' AND schemaname = current_schema()"
+        built = {name for (name,) in conn.exec_driver_sql(sql) if name.startswith("ix_")}
+    assert built == expected == {"ix_devices_type_status", "ix_devices_status", "ix_devices_district_type",
+                                 "ix_devices_grid", "ix_devices_unit"}
+
+
+def test_the_migration_goes_down_and_up(empty_db):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from data.schema import alembic_config, init_db
+
+    cfg = alembic_config(empty_db.url)
+    with empty_db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    with empty_db.engine.connect() as conn:
+        assert not inspect(conn).has_table("devices")
+    assert init_db(empty_db) == "0013"
