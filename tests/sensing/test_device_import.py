@@ -287,3 +287,17 @@ def test_the_migration_goes_down_and_up(empty_db):
     with empty_db.engine.connect() as conn:
         assert not inspect(conn).has_table("devices")
     assert init_db(empty_db) == "0013"
+
+
+def test_a_new_grid_that_drops_a_devices_grid_is_refused(world, types, tmp_path):
+    from data.areas import replace_hierarchy
+    from tests.factories import rect_city
+
+    db, areas = world
+    import_devices(db, areas, types, write_csv(tmp_path / "d.csv", GOOD[:1]))
+    grid = devices(db)["JG-0001"].grid_code
+    without = [r for r in rect_city() if r.code != grid]   # (replace_hierarchy checks references, not tiling)
+    with pytest.raises(ValueError, match=f"devices: {grid}"):
+        with db.session() as s:
+            replace_hierarchy(s, without)
+    assert devices(db)["JG-0001"].grid_code == grid
