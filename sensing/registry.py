@@ -72,10 +72,10 @@ class DeviceRegistry:
         """`{items, total, page, per_page}`: a page of the devices `principal` may see, by id."""
         self._check_reader(principal)
         if type_ is not None and type_ not in self.types():
-            raise ServiceError(400, "bad_request", f"未知的设备类型 {type_}（可用：{'、'.join(self.types())}）")
+            raise ServiceError(400, "bad_request", f"未知的设备类型 {type_[:40]}（可用：{'、'.join(self.types())}）")
         if status is not None and status not in DEVICE_STATUSES:
             raise ServiceError(400, "bad_request",
-                               f"未知的设备状态 {status}（可用：{'、'.join(f'{s}（{STATUS_LABELS[s]}）' for s in DEVICE_STATUSES)}）")
+                               f"未知的设备状态 {status[:40]}（可用：{'、'.join(f'{s}（{STATUS_LABELS[s]}）' for s in DEVICE_STATUSES)}）")
         if area is not None and (bad_character(area) is not None or len(area) > 20):
             raise ServiceError(400, "bad_request", "参数 area 应为区域编码")
         if not (isinstance(page, int) and page >= 1 and isinstance(per_page, int) and 1 <= per_page <= MAX_PER_PAGE):

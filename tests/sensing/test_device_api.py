@@ -147,3 +147,21 @@ def test_bad_parameters(api, query, status, needle):
     resp = client.get(f"/api/v1/devices?{query}", headers=token())
     assert resp.status_code == status, resp.get_data(as_text=True)
     assert needle in resp.get_json()["message"]
+
+
+def test_hostile_values_never_answer_500(api):
+    """Every hostile text of tests/fuzzing.py in every parameter and as the id: a 4xx or a 200, never a 5xx."""
+    from urllib.parse import quote
+
+    from tests.fuzzing import HOSTILE_TEXT
+
+    client, token, _ = api
+    headers = token("duty_officer")
+    for value in HOSTILE_TEXT:
+        for name in ("type", "status", "area", "page", "per_page"):
+            resp = client.get(f"/api/v1/devices?{name}={quote(value, safe='', errors='surrogatepass')}", headers=headers)
+            assert resp.status_code < 500, (name, value, resp.get_data(as_text=True)[:200])
+            if resp.status_code >= 400:
+                assert resp.get_json()["message"], (name, value)
+        resp = client.get(f"/api/v1/devices/{quote(value, safe='', errors='surrogatepass')}", headers=headers)
+        assert resp.status_code < 500, (value, resp.get_data(as_text=True)[:200])
