@@ -219,13 +219,19 @@ def _feature_row(n: int, feature) -> _Raw:
                 props.get("unit_code"))
 
 
-def _rows(path: Path) -> tuple[Iterator[_Raw], str]:
+def _row_word(path: Path) -> str:
+    """What a file's rows are called in its problems (a CSV's lines, a GeoJSON file's features)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _csv_rows(path), "行"
+        return "行"
     if suffix in (".geojson", ".json"):
-        return _geojson_rows(path), "个要素"
+        return "个要素"
     raise _Unreadable(f"不支持的文件类型 {suffix or '（无扩展名）'}：须为 .csv 或 .geojson")
+
+
+def _rows(path: Path) -> tuple[Iterator[_Raw], str]:
+    word = _row_word(path)
+    return (_csv_rows(path) if word == "行" else _geojson_rows(path)), word
 
 
 # ---- checking -----------------------------------------------------------------------------------
@@ -366,7 +372,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
     started = time.perf_counter()
     path = Path(path)
     try:
-        unit_word = _rows(path)[1]
+        unit_word = _row_word(path)
     except _Unreadable as exc:
         raise DeviceImportError([(0, "file", str(exc))], str(path))
     with db.engine.connect() as conn:

@@ -301,3 +301,22 @@ def test_a_new_grid_that_drops_a_devices_grid_is_refused(world, types, tmp_path)
         with db.session() as s:
             replace_hierarchy(s, without)
     assert devices(db)["JG-0001"].grid_code == grid
+
+
+def test_a_file_changed_between_the_passes_is_rolled_back(sqlite_world, types, tmp_path, monkeypatch):
+    import sensing.importer as importer
+
+    db, areas = sqlite_world
+    path = write_csv(tmp_path / "d.csv", GOOD)
+    later = write_csv(tmp_path / "later.csv", GOOD + [("JG-0009", "manhole_cover", "后加的", *P1, WATER)])
+    reads = []
+    original = importer._csv_rows
+
+    def rows(p):
+        reads.append(p)
+        return original(p if len(reads) == 1 else later)   # the write pass sees the changed file
+
+    monkeypatch.setattr(importer, "_csv_rows", rows)
+    with pytest.raises(DeviceImportError, match="文件在校验后被修改，已全部回滚"):
+        import_devices(db, areas, types, path)
+    assert devices(db) == {}
