@@ -112,6 +112,26 @@ class Condition:
         """Whether one reading satisfies every predicate (the engine adds the duration or the repetition)."""
         return all(p.holds(values) for p in self.predicates)
 
+    def met(self, readings) -> bool:
+        """Whether the condition is met at the last of `readings`: (seconds, values) oldest first, each values
+        the device's latest value of every key at that time (as the engine keeps them). The reference an
+        engine that keeps only a run's start and length is checked against: simple — the last reading holds;
+        repeating — the last `count` readings all hold; duration — the last readings hold without a break
+        for at least `seconds`, from the first of that run to the last."""
+        readings = list(readings)
+        if not readings or not self.holds(readings[-1][1]):
+            return False
+        if self.type == "simple":
+            return True
+        if self.type == "repeating":
+            return len(readings) >= self.count and all(self.holds(v) for _, v in readings[-self.count:])
+        start = readings[-1][0]
+        for at, values in reversed(readings):
+            if not self.holds(values):
+                break
+            start = at
+        return readings[-1][0] - start >= self.seconds
+
     def to_dict(self) -> dict:
         out = {"type": self.type, "all": [p.to_dict() for p in self.predicates]}
         if self.seconds is not None:

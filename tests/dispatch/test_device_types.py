@@ -145,3 +145,20 @@ def test_each_defect(raw, change, needle):
     change(data)
     assert needle in "\n".join(_problems(data, category_codes=set(files.catalog()),
                                          unit_type_codes=set(files.unit_types())))
+
+
+def test_the_reference_timing_of_the_three_kinds(shipped):
+    tilt = rule(shipped, "cover_tilt").condition            # > 15° for 2 s
+    assert not tilt.met([(0, {"tilt_deg": 20}), (1.5, {"tilt_deg": 30})])
+    assert tilt.met([(0, {"tilt_deg": 20}), (1.5, {"tilt_deg": 30}), (2, {"tilt_deg": 25})])
+    assert not tilt.met([(0, {"tilt_deg": 20}), (1, {"tilt_deg": 3}), (2.5, {"tilt_deg": 25})])  # a break restarts it
+    assert not tilt.met([(0, {"tilt_deg": 20}), (5, {"tilt_deg": 2})])
+    level1 = rule(shipped, "gas_level1").condition          # ≥ 20 %LEL twice in a row
+    assert not level1.met([(0, {"gas_lel_pct": 25})])
+    assert level1.met([(0, {"gas_lel_pct": 21}), (60, {"gas_lel_pct": 25})])
+    assert not level1.met([(0, {"gas_lel_pct": 25}), (60, {"gas_lel_pct": 5}), (120, {"gas_lel_pct": 25})])
+    level2 = rule(shipped, "gas_level2").condition          # ≥ 50 %LEL at once
+    assert level2.met([(0, {"gas_lel_pct": 55})]) and not level2.met([]) and not level2.met([(0, {})])
+    clear = rule(shipped, "gas_level2").clear               # < 20 three times: the band 20–50 neither raises nor clears
+    assert not clear.met([(0, {"gas_lel_pct": 30})] * 5)
+    assert clear.met([(0, {"gas_lel_pct": 10}), (1, {"gas_lel_pct": 12}), (2, {"gas_lel_pct": 8})])
