@@ -41,8 +41,9 @@ LABELS = {"device_id": "设备编号", "type": "设备类型", "name": "设备�
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 MAX_NAME = 100
 BATCH_SIZE = 2000
-# How many problems are kept for the message (all are counted).
+# How many problems are kept (all are counted), and how many the message lists.
 PROBLEM_LIMIT = 1000
+MESSAGE_LIMIT = 200
 MAX_JSON_DEPTH = 16  # a Point feature's coordinates sit at depth 4
 
 
@@ -54,11 +55,11 @@ class DeviceImportError(ValueError):
         self.problems = problems
         self.total = len(problems) if total is None else total
         lines = [f"{path}：发现 {self.total:,} 处问题，未导入任何设备"]
-        for row, fld, msg in problems:
+        for row, fld, msg in problems[:MESSAGE_LIMIT]:
             where = f"第 {row} {unit}" if row else "文件"
             lines.append(f"  {where}{'' if fld == 'file' else ' ' + fld + '（' + LABELS.get(fld, fld) + '）'}：{msg}")
-        if self.total > len(problems):
-            lines.append(f"  …… 另有 {self.total - len(problems):,} 处问题未列出")
+        if self.total > min(len(problems), MESSAGE_LIMIT):
+            lines.append(f"  …… 另有 {self.total - min(len(problems), MESSAGE_LIMIT):,} 处问题未列出")
         super().__init__("\n".join(lines))
 
 

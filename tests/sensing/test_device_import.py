@@ -320,3 +320,13 @@ def test_a_file_changed_between_the_passes_is_rolled_back(sqlite_world, types, t
     with pytest.raises(DeviceImportError, match="文件在校验后被修改，已全部回滚"):
         import_devices(db, areas, types, path)
     assert devices(db) == {}
+
+
+def test_many_bad_rows_are_all_counted(sqlite_world, types, tmp_path):
+    db, areas = sqlite_world
+    rows = [(f"X-{n}", "toaster", "坏", *P1, WATER) for n in range(1500)]
+    with pytest.raises(DeviceImportError) as err:
+        import_devices(db, areas, types, write_csv(tmp_path / "many.csv", rows))
+    assert err.value.total == 1500 and len(err.value.problems) == 1000
+    text = str(err.value)
+    assert "发现 1,500 处问题" in text and "另有 1,300 处问题未列出" in text and text.count("\n") == 201
