@@ -89,3 +89,17 @@ def test_seeding_the_fleet_on_each_database(empty_db):
     with empty_db.session() as s:
         bridges = [(d.lon, d.lat) for d in s.scalars(select(Device).where(Device.type == "bridge_sensor"))]
     assert len(bridges) == FLEET["bridge_sensor"]
+
+
+def test_each_device_is_in_the_grid_the_locator_gives(demo_fleet, demo_records):
+    import numpy as np
+
+    from geo.locator import Locator
+
+    devices, _, _ = demo_fleet
+    sample = devices[::20]
+    locator = Locator.from_records(demo_records)
+    idx = locator.locate_many(np.array([d.lon for d in sample]), np.array([d.lat for d in sample]))
+    assert (idx >= 0).all()
+    assert [str(locator.grid_codes[i]) for i in idx] == [d.grid_code for d in sample]
+    assert all(d.district_code == d.grid_code[:6] for d in sample)
