@@ -16,6 +16,7 @@ from config import Settings
 from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
+from sensing.registry import DeviceRegistry
 from web.services import Services, install, services
 
 
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
-    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas)))
+    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas),
+                             devices=DeviceRegistry(db, areas)))
     from commands import register_commands
 
     register_commands(server)
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
 
     server.register_blueprint(api_v1)
     server.register_blueprint(api_indicators)
+    from api.devices import bp as api_devices  # GET /api/v1/device-types, /api/v1/devices[/<id>]
+    server.register_blueprint(api_devices)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
     from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
@@ -80,7 +84,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

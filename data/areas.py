@@ -8,7 +8,7 @@ import shapely
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from data.models import ApiToken, Area, Case, Meta, Unit, User
+from data.models import ApiToken, Area, Case, Device, Meta, Unit, User
 from geo.model import AreaRecord
 
 HIERARCHY_VERSION_KEY = "hierarchy_version"
@@ -30,9 +30,9 @@ def area_count(session: Session) -> int:
 
 
 def referenced_codes_outside(session: Session, keep: set[str]) -> dict[str, set[str]]:
-    """Area codes that cases, units, users or tokens still use but the new hierarchy lacks."""
+    """Area codes that cases, devices, units, users or tokens still use but the new hierarchy lacks."""
     found: dict[str, set[str]] = {}
-    for label, column in (("cases", Case.grid_code), ("units", Unit.area_code),
+    for label, column in (("cases", Case.grid_code), ("devices", Device.grid_code), ("units", Unit.area_code),
                           ("users", User.area_code), ("api_tokens", ApiToken.area_code)):
         used = set(session.scalars(select(column).distinct()))
         missing = used - keep

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dispatch.assessment_rules import AssessmentRules
 from dispatch.center_rules import CenterRules
+from dispatch.devices import DeviceType, device_types_from_data
 from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
                               load_routing_exceptions, load_unit_types)
 from dispatch.units import load_unit_patterns
@@ -26,6 +27,8 @@ DEMO_USERS_PATH = CATALOG_DIR / "demo_users.json"
 # how the center runs a case: stage limits, automatic 催办/督办, penalty points
 CENTER_RULES_PATH = CATALOG_DIR / "center_rules.json"
 ASSESSMENT_RULES_PATH = CATALOG_DIR / "assessment.json"
+# the sensing fleet's device types: telemetry keys, allowed silence, alarm rules (docs/devices.md)
+DEVICE_TYPES_PATH = CATALOG_DIR / "device_types.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -70,6 +73,15 @@ def assessment_rules() -> AssessmentRules:
     """How the city scores its assessment (data/catalog/assessment.json): weights, bands, grades, checked
     (AssessmentRulesError lists every problem)."""
     return AssessmentRules.from_data(_json(ASSESSMENT_RULES_PATH))
+
+
+def device_types(catalog_: dict[str, Category] | None = None,
+                 types: dict[str, UnitType] | None = None) -> dict[str, DeviceType]:
+    """The device types of data/catalog/device_types.json, by code, checked against the catalog's categories
+    and the unit types (default: the shipped ones; DeviceTypesError lists every problem)."""
+    types = types if types is not None else unit_types()
+    return device_types_from_data(_json(DEVICE_TYPES_PATH), set(catalog_ if catalog_ is not None else catalog(types)),
+                                  set(types))
 
 
 def code_changes(catalog_: dict[str, Category] | None = None) -> list[CodeChange]:

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions."""
+"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -500,3 +500,34 @@ class LoginSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # logout, password_reset, user_disabled, token_revoked, expired, idle
     end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+# ---- the sensing fleet (issue 16) -----------------------------------------------------------------
+class Device(Base):
+    """A registered device (智慧井盖, 积水监测, …): where it is (located to its grid as a case is), who answers
+    for it, how it stands and what it said last. Its type is a code of data/catalog/device_types.json."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the device's own id, as it reports
+    type: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    district_code: Mapped[str] = mapped_column(String(20))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    status: Mapped[str] = mapped_column(String(20))  # online | offline | alarm | maintenance
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_values: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # nothing heard yet: SQL NULL
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # the fleet filtered by type and status (the /devices page, the wall's layer), within a district,
+        # and an area below the district as a range of grid codes (data/devices.py)
+        Index("ix_devices_type_status", "type", "status"),
+        Index("ix_devices_status", "status"),
+        Index("ix_devices_district_type", "district_code", "type"),
+        Index("ix_devices_grid", "grid_code"),
+        # a unit's own devices (a unit handler reads only those)
+        Index("ix_devices_unit", "unit_code"),
+    )

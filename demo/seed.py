@@ -1,9 +1,12 @@
-"""Seed the demo city (Changzhou): hierarchy, catalog, units, indicators and one user per role."""
+"""Seed the demo city (Changzhou): hierarchy, catalog, units, indicators, one user per role and the device fleet."""
 from __future__ import annotations
 
-from data.areas import area_count, replace_hierarchy
+from data import files
+from data.areas import area_count, load_records, replace_hierarchy
 from data.db import Database
-from data.models import Meta
+from data.devices import device_count
+from data.models import Meta, utcnow
+from demo.devices import seed_fleet
 from figures.plan_indicators import seed_indicators
 from data.reference import check_routing_exceptions, ensure_units, sync_catalog
 from data.users import seed_demo_users
@@ -24,7 +27,9 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
             check_routing_exceptions(s)
             seed_indicators(s)  # demo databases seeded before the indicators existed get them too
             seed_demo_users(s)  # ... and before sign-in existed, the demo users
-            for line in sync.lines() + ([f"新增处置单位 {units} 个"] if units else []):
+            fleet = _fleet_line(*seed_fleet(s, load_records(s), files.device_types(), utcnow())) \
+                if device_count(s) == 0 else None  # ... and before the device registry, the fleet
+            for line in sync.lines() + ([f"新增处置单位 {units} 个"] if units else []) + ([fleet] if fleet else []):
                 progress(line)
             return False
         if area_count(s) > 0:
@@ -41,6 +46,12 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         check_routing_exceptions(s)
         seed_indicators(s)
         users = seed_demo_users(s)
+        devices, seconds = seed_fleet(s, records, files.device_types(), utcnow())
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
     progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位、{users} 个演示用户")
+    progress(_fleet_line(devices, seconds))
     return True
+
+
+def _fleet_line(devices: int, seconds: float) -> str:
+    return f"已写入 {devices:,} 台演示物联设备（用时 {seconds:.2f} 秒）"

@@ -25,6 +25,10 @@ PAGES: tuple[Page, ...] = (
     Page("/report", "上报", ("admin", "duty_officer", "grid_member", "unit_handler")),
 )
 
+# who may read the device registry (/api/v1/devices): the command hall's people, the wall (its devices
+# layer) and unit handlers (their own unit's devices only); each within their area (sensing/registry.py)
+DEVICE_READERS = ("admin", "duty_officer", "leader", "wall", "unit_handler")
+
 # where a role lands after signing in
 HOME_OF_ROLE = {
     "admin": "/console",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from config import Settings
     from data.area_directory import AreaDirectory
     from data.db import Database
+    from sensing.registry import DeviceRegistry
 
 EXTENSION = "ucc"  # the key under Flask's app.extensions
 
@@ -23,6 +24,7 @@ class Services:
     db: "Database"
     areas: "AreaDirectory"
     cases: "CaseService"
+    devices: "DeviceRegistry"
 
 
 def services(app: Flask | None = None) -> Services:

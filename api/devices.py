@@ -1,0 +1,34 @@
+"""The /api/v1 device registry endpoints: the device types in force, the fleet within the reader's scope."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from api.v1 import MAX_PER_PAGE, _int_arg, authenticate
+from web.services import services
+
+bp = Blueprint("api_devices", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)  # the same bearer-token check as the rest of /api/v1
+
+
+def _text_arg(name: str) -> str | None:
+    value = request.args.get(name)
+    return value.strip() or None if value is not None else None
+
+
+@bp.get("/device-types")
+def device_types():
+    items = services().devices.type_items()
+    return jsonify({"items": items, "total": len(items)})
+
+
+@bp.get("/devices")
+def devices():
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    return jsonify(services().devices.list(g.principal, type_=_text_arg("type"), status=_text_arg("status"),
+                                           area=_text_arg("area"), page=page, per_page=per_page))
+
+
+@bp.get("/devices/<device_id>")
+def device(device_id: str):
+    return jsonify(services().devices.get(g.principal, device_id))

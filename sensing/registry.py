@@ -1,0 +1,123 @@
+"""The device registry as the edges read it: the device types in force, and the fleet within a reader's scope."""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+
+from data import files
+from data.area_directory import AreaDirectory
+from data.db import Database
+from data.devices import get_device, list_devices
+from data.models import Device, Unit
+from data.tokens import Principal
+from dispatch.access import DEVICE_READERS
+from dispatch.devices import DEVICE_STATUSES, STATUS_LABELS, DeviceType
+from dispatch.errors import ServiceError
+from dispatch.limits import bad_character
+
+MAX_PER_PAGE = 500
+
+
+class DeviceRegistry:
+    """Reads of the fleet, scoped as cases are: admins see every device, the other readers
+    (dispatch.access.DEVICE_READERS) those of their area, a unit handler only their unit's."""
+
+    def __init__(self, db: Database, areas: AreaDirectory, types: dict[str, DeviceType] | None = None):
+        self.db = db
+        self.areas = areas
+        self._types = types
+        self._lock = threading.Lock()
+
+    def types(self) -> dict[str, DeviceType]:
+        """The device types of data/catalog/device_types.json, read and checked once per process."""
+        if self._types is None:
+            with self._lock:
+                if self._types is None:
+                    self._types = files.device_types()
+        return self._types
+
+    # ---- scope --------------------------------------------------------------------------------
+    @staticmethod
+    def _check_reader(principal: Principal) -> None:
+        if principal.role not in DEVICE_READERS:
+            raise ServiceError(403, "forbidden", "当前角色无权查看物联设备")
+
+    def _area_filter(self, code: str) -> dict:
+        """The repository's filter for the devices of an area of any level (404 when unknown)."""
+        area = self.areas.get(code)
+        if area is None:
+            raise ServiceError(404, "not_found", f"区域 {code} 不存在")
+        if area.level == 1:
+            return {}
+        if area.level == 2:
+            return {"district": code}
+        if area.level == 5:
+            return {"grid": code}
+        return {"grid_prefix": code}  # a street's or a community's grids carry its code as their prefix
+
+    def _in_scope(self, principal: Principal, device: Device) -> bool:
+        if principal.role == "admin":
+            return True
+        if principal.area_code not in {a.code for a in self.areas.chain(device.grid_code)}:
+            return False
+        return principal.role != "unit_handler" or principal.unit_code == device.unit_code
+
+    # ---- reads --------------------------------------------------------------------------------
+    def type_items(self) -> list[dict]:
+        return [t.to_dict() for t in self.types().values()]
+
+    def list(self, principal: Principal, type_: str | None = None, status: str | None = None,
+             area: str | None = None, page: int = 1, per_page: int = 50) -> dict:
+        """`{items, total, page, per_page}`: a page of the devices `principal` may see, by id."""
+        self._check_reader(principal)
+        if type_ is not None and type_ not in self.types():
+            raise ServiceError(400, "bad_request", f"未知的设备类型 {type_[:40]}（可用：{'、'.join(self.types())}）")
+        if status is not None and status not in DEVICE_STATUSES:
+            raise ServiceError(400, "bad_request",
+                               f"未知的设备状态 {status[:40]}（可用：{'、'.join(f'{s}（{STATUS_LABELS[s]}）' for s in DEVICE_STATUSES)}）")
+        if area is not None and (bad_character(area) is not None or len(area) > 20):
+            raise ServiceError(400, "bad_request", "参数 area 应为区域编码")
+        if not (isinstance(page, int) and page >= 1 and isinstance(per_page, int) and 1 <= per_page <= MAX_PER_PAGE):
+            raise ServiceError(400, "bad_request", f"page 须为正整数，per_page 须在 1 到 {MAX_PER_PAGE} 之间")
+        where: dict = {}
+        if area is not None:
+            where = self._area_filter(area)
+            if principal.role != "admin" and principal.area_code not in {a.code for a in self.areas.chain(area)}:
+                raise ServiceError(403, "forbidden", f"区域 {area} 不在您的辖区内")
+        elif principal.role != "admin":
+            where = self._area_filter(principal.area_code)  # the requested area, when given, lies within it
+        if principal.role == "unit_handler":
+            where["unit"] = principal.unit_code or ""
+        with self.db.session() as s:
+            rows, total = list_devices(s, type_=type_, status=status, page=page, per_page=per_page, **where)
+            names = self._unit_names(s, {d.unit_code for d in rows})
+        return {"items": [self.device_dict(d, names) for d in rows], "total": total, "page": page,
+                "per_page": per_page}
+
+    def get(self, principal: Principal, device_id: str) -> dict:
+        """One device with its area chain (404 when unknown or out of the reader's scope: its existence is not told)."""
+        self._check_reader(principal)
+        with self.db.session() as s:
+            device = get_device(s, device_id) if len(device_id) <= 64 else None
+            if device is None or not self._in_scope(principal, device):
+                raise ServiceError(404, "not_found", f"设备 {device_id} 不存在")
+            names = self._unit_names(s, {device.unit_code})
+        out = self.device_dict(device, names)
+        out["chain"] = [{"code": a.code, "name": a.name, "level": a.level} for a in self.areas.chain(device.grid_code)]
+        return out
+
+    @staticmethod
+    def _unit_names(s, codes: set[str]) -> dict[str, str]:
+        if not codes:
+            return {}
+        return dict(s.execute(select(Unit.code, Unit.name).where(Unit.code.in_(sorted(codes)))).all())
+
+    def device_dict(self, d: Device, unit_names: dict[str, str]) -> dict:
+        """The API's device (CONTRACT.md, Sensing): id, type, name, lon, lat, unit, status, last_seen, values."""
+        t = self.types().get(d.type)
+        return {"id": d.id, "type": d.type, "type_name": t.name if t else d.type, "name": d.name,
+                "lon": d.lon, "lat": d.lat, "unit": {"code": d.unit_code, "name": unit_names.get(d.unit_code, d.unit_code)},
+                "status": d.status, "status_label": STATUS_LABELS.get(d.status, d.status),
+                "last_seen": d.last_seen, "values": d.last_values or {}, "grid": d.grid_code,
+                "district": d.district_code, "created_at": d.created_at}
