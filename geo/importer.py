@@ -228,8 +228,11 @@ def _plain(value):
 _GPKG_BATCH = 2000
 
 
-class _Unreadable(Exception):
+class UnreadableFile(Exception):
     """The file as a whole cannot be used (not JSON, not GeoJSON, GDAL failed): one READ_ERROR."""
+
+
+_Unreadable = UnreadableFile
 
 
 class _BadCoordinates(ValueError):
@@ -463,12 +466,12 @@ class _GeoJson:
                 fh.seek(0)
             # basic_parse: ijson's prefixes grow with the square of the nesting, on a whole buffer at
             # once (a 200 KB file of brackets took 10 GB); the top level is walked here by hand
-            events = _depth_limited(ijson.basic_parse(fh, use_float=True))
+            events = json_events(ijson.basic_parse(fh, use_float=True))
             try:
                 first = next(events, None)
                 if first is None or first[1] != "start_map":
                     if first is not None:
-                        _value(events, first[1], first[2])
+                        json_value(events, first[1], first[2])
                     return
                 for _, event, key in events:
                     if event == "end_map":
@@ -477,7 +480,7 @@ class _GeoJson:
                     if key == "type" and event == "string":
                         self._type = value
                     elif key == "crs" and event == "start_map":
-                        self.crs = _crs_name(_value(events, event, value))
+                        self.crs = _crs_name(json_value(events, event, value))
                     elif key == "features" and event == "start_array":
                         self._features = True
                         for _, event, value in events:
@@ -486,10 +489,10 @@ class _GeoJson:
                             if event == "start_map":
                                 yield self._feature(events)
                             else:
-                                _value(events, event, value)
+                                json_value(events, event, value)
                                 yield {}, None, "?"
                     else:
-                        _value(events, event, value)
+                        json_value(events, event, value)
                 for _ in events:  # anything after the root object is an error of the file's
                     pass
             except ijson.JSONError as exc:
@@ -510,20 +513,21 @@ class _GeoJson:
             # event is map_key: the value follows
             _, event, value = next(events)
             if key == "properties":
-                got = _value(events, event, value)
+                got = json_value(events, event, value)
                 props = got if isinstance(got, dict) else {}
             elif key == "geometry":
                 geom, geom_type = _geometry(events, event, value)
             else:
-                _value(events, event, value)
+                json_value(events, event, value)
         raise _Unreadable("文件在要素中间结束")
 
 
 MAX_JSON_DEPTH = 64  # a MultiPolygon's positions sit at depth 8
 
 
-def _depth_limited(events, limit: int = MAX_JSON_DEPTH):
-    """ijson's basic events, refused past `limit` levels of nesting."""
+def json_events(events, limit: int = MAX_JSON_DEPTH):
+    """ijson's basic events as (None, event, value), refused past `limit` levels of nesting (sensing.importer reads
+    its GeoJSON with these too)."""
     depth = 0
     for event, value in events:
         if event in ("start_map", "start_array"):
@@ -535,7 +539,7 @@ def _depth_limited(events, limit: int = MAX_JSON_DEPTH):
         yield None, event, value  # the (prefix, event, value) shape the readers below take apart
 
 
-def _value(events, event, value):
+def json_value(events, event, value):
     """The JSON value that starts with (event, value), read to its end."""
     if event not in ("start_map", "start_array"):
         return value
@@ -569,7 +573,7 @@ def _geometry(events, event, value):
     The type is returned (and no geometry built) for other types, "?" for coordinates that cannot be read.
     """
     if event != "start_map":
-        _value(events, event, value)
+        json_value(events, event, value)
         return None, None
     gtype, coords, bad = None, None, False
     for _, event, key in events:
@@ -577,14 +581,14 @@ def _geometry(events, event, value):
             break
         _, event, value = next(events)
         if key == "type":  # a type that is no string is read to its end (the keys after it stay in step)
-            gtype = value if isinstance(value, str) else str(_value(events, event, value))
+            gtype = value if isinstance(value, str) else str(json_value(events, event, value))
         elif key == "coordinates":
             try:
                 coords = _coordinates(events, event)
             except _BadCoordinates:
                 bad = True
         else:
-            _value(events, event, value)
+            json_value(events, event, value)
     if gtype not in ("Polygon", "MultiPolygon"):
         return None, gtype or "?"
     if bad or coords is None:
@@ -616,7 +620,7 @@ def _coordinates(events, event):
     frame is opened lazily (``pending``). Raises _BadCoordinates after reading the value to its end.
     """
     if event != "start_array":
-        _value(events, event, None)
+        json_value(events, event, None)
         raise _BadCoordinates
     buf = array("d")
     frames: list[list] = []   # the open arrays of arrays: their children so far

@@ -30,6 +30,7 @@ from data.devices import write_devices
 from data.models import Unit
 from dispatch.devices import DeviceType
 from dispatch.limits import bad_character
+from geo.importer import UnreadableFile, json_events, json_value
 
 __all__ = ["COLUMNS", "DeviceImportError", "DeviceImportReport", "import_devices"]
 
@@ -77,8 +78,7 @@ class DeviceImportReport:
                 f"（按类型：{types}），用时 {self.seconds:.1f} 秒")
 
 
-class _Unreadable(Exception):
-    """The file cannot be read on: its one problem."""
+_Unreadable = UnreadableFile  # the file cannot be read on: its one problem (the GeoJSON reader's, geo.importer)
 
 
 @dataclass
@@ -143,27 +143,27 @@ def _geojson_rows(path: Path) -> Iterator[_Raw]:
     with fh:
         if fh.read(3) != b"\xef\xbb\xbf":
             fh.seek(0)
-        events = _depth_limited(ijson.basic_parse(fh, use_float=True))
+        events = json_events(ijson.basic_parse(fh, use_float=True), MAX_JSON_DEPTH)
         kind, seen_features, n = None, False, 0
         try:
             first = next(events, None)
-            if first is None or first[0] != "start_map":
+            if first is None or first[1] != "start_map":
                 raise _Unreadable("不是 GeoJSON FeatureCollection（需要 JSON 对象）")
-            for event, key in events:
+            for _, event, key in events:
                 if event == "end_map":
                     break
-                event, value = next(events)
+                _, event, value = next(events)
                 if key == "type":
                     kind = value
                 elif key == "features" and event == "start_array":
                     seen_features = True
-                    for event, value in events:
+                    for _, event, value in events:
                         if event == "end_array":
                             break
                         n += 1
-                        yield _feature_row(n, _value(events, event, value))
+                        yield _feature_row(n, json_value(events, event, value))
                 else:
-                    _value(events, event, value)
+                    json_value(events, event, value)
             for _ in events:
                 pass
         except ijson.JSONError as exc:
@@ -172,38 +172,6 @@ def _geojson_rows(path: Path) -> Iterator[_Raw]:
             raise _Unreadable("文件不是 UTF-8 编码")
     if kind != "FeatureCollection" or not seen_features:
         raise _Unreadable("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
-
-
-def _depth_limited(events):
-    depth = 0
-    for event, value in events:
-        if event in ("start_map", "start_array"):
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise _Unreadable(f"JSON 嵌套过深（超过 {MAX_JSON_DEPTH} 层）")
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-        yield event, value
-
-
-def _value(events, event, value):
-    """The JSON value that starts with (event, value), read to its end."""
-    if event not in ("start_map", "start_array"):
-        return value
-    import ijson
-
-    builder = ijson.ObjectBuilder()
-    builder.event(event, value)
-    depth = 1
-    for event, value in events:
-        builder.event(event, value)
-        if event in ("start_map", "start_array"):
-            depth += 1
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-            if depth == 0:
-                return builder.value
-    raise _Unreadable("文件意外结束")
 
 
 def _feature_row(n: int, feature) -> _Raw:
