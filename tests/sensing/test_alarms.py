@@ -281,3 +281,56 @@ def test_the_migration_builds_the_models_indexes(empty_db):
     with empty_db.engine.connect() as conn:
         assert not inspect(conn).has_table("alarms") and inspect(conn).has_table("devices")
     assert init_db(empty_db) == "0015"
+
+
+def test_two_processes_applying_the_same_readings_raise_one_alarm_and_one_case(world):
+    """As the telemetry ingest of two processes might (a redelivered message): one alarm, one case."""
+    import threading
+
+    db, alarms, clock = world
+    clock.now = at(60)
+    others = [AlarmService(db, alarms.areas, alarms.cases, DeviceRegistry(db, alarms.areas), clock=clock)
+              for _ in range(4)]
+    readings = gas((0, 60), (10, 70))
+    start, errors = threading.Barrier(len(others)), []
+
+    def run(service):
+        start.wait()
+        try:
+            service.on_readings("RQ-1", "gas_detector", readings)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(o,)) for o in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    by_rule = {}
+    for a in alarms_of(db):
+        by_rule.setdefault(a.rule_code, []).append(a)
+    assert {k: len(v) for k, v in by_rule.items()} == {"gas_level1": 1, "gas_level2": 1}
+    assert all(v[0].case_id is not None for v in by_rule.values())
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.source == "iot")) == 2
+
+
+def test_the_scheduler_runs_the_offline_round(world):
+    import threading
+    import time
+
+    from scheduler import start_offline_round
+
+    db, alarms, clock = world
+    clock.now = NOW + timedelta(hours=4)
+    stop = threading.Event()
+    thread = start_offline_round(alarms, interval_seconds=0.05, stop=stop)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(status_of(db, d) != "offline" for d in ("JG-1", "RQ-1", "JS-1")):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert [status_of(db, d) for d in ("JG-1", "RQ-1", "JS-1")] == ["offline"] * 3
