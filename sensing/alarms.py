@@ -80,8 +80,11 @@ class AlarmService:
             before_states = {code: self._state(rows.get(code), code in opened)
                              for code in {r.code for r in dtype.rules}}
             new_states, events = step_rules(dtype, before_states, readings, before)
+            applied = []  # (event, the alarm it acted on): a rule may raise, clear and raise again in one batch
             for ev in events:
-                self._apply(s, device, ev, opened)
+                alarm = self._apply(s, device, ev, opened)
+                if alarm is not None:
+                    applied.append((ev, alarm))
             fired = {ev.rule for ev in events}
             for code, st in new_states.items():
                 old = before_states[code]
@@ -93,10 +96,12 @@ class AlarmService:
             if offline is not None:  # the device spoke again
                 at = readings[-1][0]
                 self._clear(s, offline, at, AUTO, "设备恢复通信", readings[-1][1])
-                events.append(AlarmEvent("clear", OFFLINE_RULE, offline.severity, at, dict(readings[-1][1])))
+                ev = AlarmEvent("clear", OFFLINE_RULE, offline.severity, at, dict(readings[-1][1]))
+                events.append(ev)
+                applied.append((ev, offline))
             self._settle_status(s, device, opened)
-            work = [(ev, opened.get(ev.rule)) for ev in events]
-            work = [(ev, a.id, a.case_id) for ev, a in work if a is not None]
+            s.flush()
+            work = [(ev, a.id, a.case_id) for ev, a in applied]
         self._after_commit(device_id, dtype, work)
         return events
 
@@ -121,8 +126,11 @@ class AlarmService:
         repo.save_state(s, rows, device_id, code, raise_since=st.raise_run.since, raise_count=st.raise_run.count,
                         clear_since=st.clear_run.since, clear_count=st.clear_run.count, last_ts=st.last_ts)
 
-    def _apply(self, s, device: Device, ev: AlarmEvent, opened: dict[str, Alarm]) -> None:
+    def _apply(self, s, device: Device, ev: AlarmEvent, opened: dict[str, Alarm]) -> Alarm | None:
+        """The event written to its alarm (a raise makes one); the alarm, or None when there was none to act on."""
         alarm = opened.get(ev.rule)
+        if alarm is not None and alarm.status == "cleared":
+            alarm = None  # cleared earlier in this batch: a raise now is a new alarm
         if ev.kind == "raise" and alarm is None:
             alarm = Alarm(device_id=device.id, rule_code=ev.rule, severity=ev.severity, status="active",
                           started_at=ev.at, updated_at=ev.at, first_values=ev.values, values=ev.values)
@@ -135,6 +143,7 @@ class AlarmService:
             repo.add_history(s, alarm, ev.at, AUTO, "update", alarm.status, alarm.status, "再次触发", ev.values)
         elif ev.kind == "clear" and alarm is not None:
             self._clear(s, alarm, ev.at, AUTO, "解除条件满足", ev.values)
+        return alarm
 
     @staticmethod
     def _clear(s, alarm: Alarm, at: datetime, by: str, note: str, values: dict | None) -> None:

@@ -334,3 +334,15 @@ def test_the_scheduler_runs_the_offline_round(world):
         stop.set()
         thread.join(5)
     assert [status_of(db, d) for d in ("JG-1", "RQ-1", "JS-1")] == ["offline"] * 3
+
+
+def test_raise_clear_and_raise_again_in_one_batch(world):
+    db, alarms, clock = world
+    clock.now = at(100)
+    events = alarms.on_readings("RQ-1", "gas_detector", gas((0, 60), (10, 5), (20, 5), (30, 5), (40, 60)))
+    assert [e.kind for e in events] == ["raise", "clear", "raise"]
+    first, second = alarms_of(db)
+    assert (first.status, first.cleared_at, second.status, second.started_at) == ("cleared", at(30), "active", at(40))
+    assert first.case_id is not None and second.case_id == first.case_id  # its case is still open: joined
+    assert [s[0] for s in steps(db, first.id)] == ["raise", "clear", "case"]
+    assert status_of(db, "RQ-1") == "alarm"
