@@ -3,24 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data.devices import code_prefix
 from data.models import Alarm, AlarmHistory, AlarmState, Device
 
-OPEN_STATUSES = ("active", "acknowledged")
 
 
 def open_alarms(session: Session, device_id: str) -> dict[str, Alarm]:
     """The device's open alarms (active or acknowledged) by rule code."""
     rows = session.scalars(select(Alarm).where(Alarm.device_id == device_id, Alarm.status != "cleared"))
     return {a.rule_code: a for a in rows}
-
-
-def has_open_alarm(session: Session, device_id: str) -> bool:
-    return session.scalar(select(Alarm.id).where(Alarm.device_id == device_id, Alarm.status != "cleared")
-                          .limit(1)) is not None
 
 
 def states(session: Session, device_id: str) -> dict[str, AlarmState]:
@@ -108,7 +102,3 @@ def silent_devices(session: Session, type_code: str, before: datetime, limit: in
     return list(session.scalars(select(Device).where(Device.type == type_code,
                                                      Device.status.in_(("online", "alarm")), heard < before)
                                 .order_by(Device.id).limit(limit)))
-
-
-def drop_states(session: Session, device_id: str) -> None:
-    session.execute(delete(AlarmState).where(AlarmState.device_id == device_id))

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from dispatch.devices import OFFLINE_RULE, Condition, DeviceType, Rule
 
-__all__ = ["AlarmEvent", "IDLE", "OFFLINE_RULE", "RuleState", "offline_since", "silent_for_too_long", "step",
-           "step_rules"]
+__all__ = ["EMPTY_RUN", "IDLE", "OFFLINE_RULE", "AlarmEvent", "RuleState", "Run", "merged_readings",
+           "reset_after_manual_clear", "silent_for_too_long", "step", "step_rules"]
 
 
 
@@ -128,11 +128,6 @@ def reset_after_manual_clear(state: RuleState) -> RuleState:
     (a duration for its whole length again) before the rule raises again — else a persisting condition
     would raise a new alarm at the very next message, against the person's judgement."""
     return replace(state, open=False, raise_run=EMPTY_RUN, clear_run=EMPTY_RUN)
-
-
-def offline_since(last_seen: datetime | None, offline_after_s: int) -> datetime | None:
-    """When a device last heard at `last_seen` counts as offline (None when it was never heard)."""
-    return None if last_seen is None else last_seen + timedelta(seconds=offline_after_s)
 
 
 def silent_for_too_long(last_seen: datetime | None, now: datetime, offline_after_s: int) -> bool:

@@ -14,7 +14,7 @@ case has no live event yet (the outbox is per case: see docs/devices.md, Alarms)
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -255,7 +255,8 @@ class AlarmService:
         n = 0
         for dtype in self.types().values():
             with self.db.session() as s:
-                ids = [d.id for d in repo.silent_devices(s, dtype.code, now - _seconds(dtype.offline_after_s), limit)]
+                ids = [d.id for d in repo.silent_devices(s, dtype.code, now - timedelta(seconds=dtype.offline_after_s),
+                                                        limit)]
             for device_id in ids:
                 if self._mark_offline(device_id, dtype, now):
                     n += 1
@@ -389,12 +390,6 @@ class AlarmService:
             except ServiceError:
                 log.warning("alarm #%s cleared; its note on case #%s was not written", alarm_id, case_id)
         return out
-
-
-def _seconds(n: int):
-    from datetime import timedelta
-
-    return timedelta(seconds=n)
 
 
 def _values_text(values: dict) -> str:
