@@ -16,18 +16,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cases.service import CaseService
 from data import alarms as repo
 from data.area_directory import AreaDirectory
 from data.db import Database
-from data.models import Alarm, Device, utcnow
+from data.models import Alarm, AlarmState, Device, utcnow
 from data.tokens import Principal
 from dispatch.access import ALARM_ACTORS, DEVICE_READERS
-from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, reset_after_manual_clear,
-                             silent_for_too_long, step_rules)
+from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, merged_readings,
+                             reset_after_manual_clear, silent_for_too_long, step_rules)
 from dispatch.city_time import local_iso
 from dispatch.devices import SEVERITIES, DeviceType
 from dispatch.errors import ServiceError
@@ -35,6 +35,16 @@ from dispatch.limits import bad_character, is_int64
 from sensing.registry import MAX_PER_PAGE, DeviceRegistry
 
 log = logging.getLogger("ucc.alarms")
+
+# the device's status, whether a run is under way and whether an alarm is open, in one read (see _quiet)
+_QUIET = select(
+    Device.status,
+    select(AlarmState.device_id).where(AlarmState.device_id == bindparam("device"),
+                                       or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0))
+    .limit(1).scalar_subquery(),
+    select(Alarm.id).where(Alarm.device_id == bindparam("device"), Alarm.status != "cleared")
+    .limit(1).scalar_subquery(),
+).where(Device.id == bindparam("device"))
 
 ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
@@ -62,6 +72,11 @@ class AlarmService:
         dtype = self.types().get(device_type)
         readings = list(readings)
         if dtype is None or not readings:
+            return []
+        series = merged_readings(readings, before)
+        if not any(rule.condition.holds(v) for _, v in series for rule in dtype.rules) and self._quiet(device_id):
+            # the common case (normal values on a device with nothing under way): nothing can change, so one light
+            # read instead of the locked transaction
             return []
         try:
             return self._on_readings(device_id, dtype, readings, before)
@@ -104,6 +119,13 @@ class AlarmService:
             work = [(ev, a.id, a.case_id) for ev, a in applied]
         self._after_commit(device_id, dtype, work)
         return events
+
+    def _quiet(self, device_id: str) -> bool:
+        """Whether the device is online with no run under way and no open alarm (then readings that meet no
+        condition change nothing: no run to break, no alarm to clear, no status to settle)."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(_QUIET, {"device": device_id}).first()
+        return row is not None and row[0] == "online" and not row[1] and not row[2]
 
     def _lock_device(self, s, device_id: str) -> Device | None:
         """The device row, locked on PostgreSQL until the commit (one device's readings are applied one batch at

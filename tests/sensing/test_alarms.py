@@ -346,3 +346,14 @@ def test_raise_clear_and_raise_again_in_one_batch(world):
     assert first.case_id is not None and second.case_id == first.case_id  # its case is still open: joined
     assert [s[0] for s in steps(db, first.id)] == ["raise", "clear", "case"]
     assert status_of(db, "RQ-1") == "alarm"
+
+
+def test_normal_readings_one_at_a_time_still_break_a_run(world):
+    """Readings that meet no condition skip the transaction only when nothing is under way (AlarmService._quiet)."""
+    db, alarms, clock = world
+    clock.now = at(60)
+    for s, v in ((0, 20), (1, 3), (2, 20), (3, 20)):
+        assert alarms.on_readings("JG-1", "manhole_cover", tilt((s, v))) == []
+    assert [e.kind for e in alarms.on_readings("JG-1", "manhole_cover", tilt((4, 20)))] == ["raise"]
+    assert alarms.on_readings("JG-1", "manhole_cover", tilt((5, 20)))[0].kind == "update"
+    assert status_of(db, "JG-1") == "alarm"
