@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.devices import code_prefix
@@ -57,13 +57,20 @@ def last_case_of(session: Session, device_id: str, rule_code: str) -> int | None
                           .order_by(Alarm.id.desc()).limit(1))
 
 
-def without_case(session: Session, rule_codes: list[str], limit: int = 100) -> list[Alarm]:
-    """Open alarms of dispatching rules still without their case (the intake after their commit did not finish:
-    a crash, the database away): what the scheduler's round opens again, idempotently."""
-    if not rule_codes:
+def without_case(session: Session, rule_codes: list[str], offline_rule: str, offline_types: list[str],
+                 limit: int = 100) -> list[Alarm]:
+    """Open alarms of dispatching rules (and offline alarms of the types whose offline alarm opens a case) still
+    without their case (the intake after their commit did not finish: a crash, the database away): what the
+    scheduler's round opens again, idempotently."""
+    which = []
+    if rule_codes:
+        which.append(Alarm.rule_code.in_(rule_codes))
+    if offline_types:
+        which.append(and_(Alarm.rule_code == offline_rule,
+                          Alarm.device_id.in_(select(Device.id).where(Device.type.in_(offline_types)))))
+    if not which:
         return []
-    return list(session.scalars(select(Alarm).where(Alarm.status != "cleared", Alarm.case_id.is_(None),
-                                                    Alarm.rule_code.in_(rule_codes))
+    return list(session.scalars(select(Alarm).where(Alarm.status != "cleared", Alarm.case_id.is_(None), or_(*which))
                                 .order_by(Alarm.id).limit(limit)))
 
 

@@ -253,7 +253,7 @@ def device_types_from_data(data, category_codes=None, unit_type_codes=None,
             rule_codes.add(rule.code)
             rules.append(rule)
         offline_severity, offline_category = _offline_alarm(raw.get("offline_alarm"), where, category_codes,
-                                                            problems)
+                                                            problems, emergency_codes)
         if isinstance(code, str) and not code.startswith("#"):
             out[code] = DeviceType(code=code, name=name if isinstance(name, str) else "",
                                    offline_after_s=silence if isinstance(silence, int) else 0,
@@ -264,7 +264,8 @@ def device_types_from_data(data, category_codes=None, unit_type_codes=None,
     return out
 
 
-def _offline_alarm(raw, where: str, category_codes, problems: list[str]) -> tuple[str, str | None]:
+def _offline_alarm(raw, where: str, category_codes, problems: list[str],
+                   emergency_codes=None) -> tuple[str, str | None]:
     """The type's optional `offline_alarm` {severity, category}: warning and no case when absent."""
     if raw is None:
         return "warning", None
@@ -278,6 +279,9 @@ def _offline_alarm(raw, where: str, category_codes, problems: list[str]) -> tupl
     if category is not None and (not isinstance(category, str)
                                  or (category_codes is not None and category not in category_codes)):
         problems.append(f"{where}：离线告警的事件类别 {category!r} 不在事件目录（categories.csv）中")
+    elif category is not None and emergency_codes is not None and category in emergency_codes:
+        # a silent device is a blind spot, not an emergency of a known level
+        problems.append(f"{where}：离线告警不能按应急事件类别 {category} 立案")
     return severity, category
 
 

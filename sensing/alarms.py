@@ -282,7 +282,7 @@ class AlarmService:
             for device_id in ids:
                 if self._mark_offline(device_id, dtype, now):
                     n += 1
-        self.open_missing_cases()
+        self.open_missing_cases()  # the offline alarms of types that want a case get theirs here too
         return n
 
     def _mark_offline(self, device_id: str, dtype: DeviceType, now: datetime) -> bool:
@@ -312,8 +312,9 @@ class AlarmService:
         """Open the case of every open alarm of a dispatching rule still without one (its intake after the
         alarm's commit did not finish); the intake's idempotency key makes a second try harmless."""
         codes = [r.code for t in self.types().values() for r in t.rules if r.dispatch]
+        offline_types = [t.code for t in self.types().values() if t.offline_category]
         with self.db.session() as s:
-            ids = [a.id for a in repo.without_case(s, codes, limit)]
+            ids = [a.id for a in repo.without_case(s, codes, OFFLINE_RULE, offline_types, limit)]
         n = 0
         for alarm_id in ids:
             try:

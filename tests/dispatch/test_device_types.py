@@ -146,6 +146,7 @@ def test_every_defect_is_reported_at_once(raw):
     (lambda d: d["types"][0]["rules"][4].update(code="offline"), "保留给离线告警"),
     (lambda d: d["types"][0].update(offline_alarm={"severity": "fatal"}), "离线告警的 severity"),
     (lambda d: d["types"][0].update(offline_alarm={"category": "999999"}), "离线告警的事件类别"),
+    (lambda d: d["types"][0].update(offline_alarm={"category": "040102"}), "离线告警不能按应急事件类别"),
 ])
 def test_each_defect(raw, change, needle):
     data = copy.deepcopy(raw)

@@ -357,3 +357,20 @@ def test_normal_readings_one_at_a_time_still_break_a_run(world):
     assert [e.kind for e in alarms.on_readings("JG-1", "manhole_cover", tilt((4, 20)))] == ["raise"]
     assert alarms.on_readings("JG-1", "manhole_cover", tilt((5, 20)))[0].kind == "update"
     assert status_of(db, "JG-1") == "alarm"
+
+
+def test_a_type_whose_offline_alarm_opens_a_case(world):
+    from dataclasses import replace
+
+    from data import files
+
+    db, alarms, clock = world
+    types = dict(files.device_types())
+    types["gas_detector"] = replace(types["gas_detector"], offline_category="010111")
+    service = AlarmService(db, alarms.areas, alarms.cases, DeviceRegistry(db, alarms.areas, types), clock=clock)
+    clock.now = NOW + timedelta(seconds=1000)
+    assert service.offline_round() == 1
+    [alarm] = alarms_of(db)
+    case, _ = case_of(db, alarm.case_id)
+    assert (alarm.rule_code, case.category_code, case.source) == ("offline", "010111", "iot")
+    assert "设备离线" in case.description
