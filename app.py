@@ -16,6 +16,7 @@ from config import Settings
 from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
+from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
 from web.services import Services, install, services
 
@@ -39,8 +40,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
-    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas),
-                             devices=DeviceRegistry(db, areas)))
+    cases, registry = CaseService(db, areas), DeviceRegistry(db, areas)
+    install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
+                             alarms=AlarmService(db, areas, cases, registry)))
     from commands import register_commands
 
     register_commands(server)
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
 
     server.register_blueprint(api_v1)
     server.register_blueprint(api_indicators)
-    from api.devices import bp as api_devices  # GET /api/v1/device-types, /api/v1/devices[/<id>]
+    from api.devices import bp as api_devices  # /api/v1/device-types, /api/v1/devices[/<id>], /api/v1/alarms
     server.register_blueprint(api_devices)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)

@@ -1,5 +1,5 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
-ahead for the wall (and the demo simulator).
+ahead for the wall, the devices' offline round (and the demo simulator).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ def start_background_jobs(services) -> None:
     UCC_SIMULATE is on (in scale-out, switch it on in one process only)."""
     start_reminders(services.cases)
     start_wall_figures(services)
+    if services.alarms is not None:
+        start_offline_round(services.alarms)
     if services.settings.simulate:
         from demo.backfill import load_profile
         from demo.runner import start_background
@@ -42,6 +44,18 @@ def start_reminders(cases, interval_seconds: float = 60.0, stop: threading.Event
             log.info("自动催办/督办案件 %d 件次", n)
 
     return _every(interval_seconds, round_, "ucc-reminders", stop)
+
+
+def start_offline_round(alarms, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:
+    """Devices silent beyond their type's allowed silence go offline with an offline alarm; alarms of dispatching
+    rules still without their case get it (sensing/alarms.py)."""
+
+    def round_():
+        n = alarms.offline_round()
+        if n:
+            log.info("设备离线 %d 台", n)
+
+    return _every(interval_seconds, round_, "ucc-offline", stop)
 
 
 def _every(interval_seconds: float, job, name: str, stop: threading.Event | None = None,

@@ -1,9 +1,9 @@
-"""The /api/v1 device registry endpoints: the device types in force, the fleet within the reader's scope."""
+"""The /api/v1 sensing endpoints: the device types in force, the fleet and its alarms within the reader's scope."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import MAX_PER_PAGE, _int_arg, authenticate
+from api.v1 import MAX_PER_PAGE, _int_arg, _json_body, authenticate
 from web.services import services
 
 bp = Blueprint("api_devices", __name__, url_prefix="/api/v1")
@@ -32,3 +32,17 @@ def devices():
 @bp.get("/devices/<device_id>")
 def device(device_id: str):
     return jsonify(services().devices.get(g.principal, device_id))
+
+
+@bp.get("/alarms")
+def alarms():
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    return jsonify(services().alarms.list(g.principal, status=_text_arg("status"), severity=_text_arg("severity"),
+                                          device=_text_arg("device"), page=page, per_page=per_page))
+
+
+@bp.post("/alarms/<int:alarm_id>/actions")
+def act_on_alarm(alarm_id: int):
+    data = _json_body()
+    return jsonify(services().alarms.act(g.principal, alarm_id, data.get("action")))

@@ -155,7 +155,7 @@ def _assist_codes(case: Case, rows) -> list[str]:
 
 
 # the history's steps that are not actions: how a case came in
-_INTAKE_LABELS = {"report": "上报", "merge": "合并上报"}
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警"}
 
 
 def _action_label(action: str) -> str:
@@ -1226,6 +1226,40 @@ class CaseService:
         if decision.unit_code is not None:
             out["unit_code"] = decision.unit_code
         return out
+
+    # ---- notes from outside the lifecycle (an alarm's clear or re-fire: sensing/alarms.py) ---------
+    def case_state(self, case_id: int) -> tuple[str, int | None] | None:
+        """(state, merged_into_id) of a case, or None when there is none."""
+        with self.db.session() as s:
+            row = s.execute(select(Case.state, Case.merged_into_id).where(Case.id == case_id)).first()
+        return None if row is None else (row[0], row[1])
+
+    def is_open(self, case_id: int) -> bool:
+        """Whether the case is still being handled (not rejected, merged, closed or voided)."""
+        found = self.case_state(case_id)
+        return found is not None and found[0] not in NOT_OPEN
+
+    def add_note(self, case_id: int, actor: str, note: str, action: str = "alarm_note") -> bool:
+        """A history row on the case that changes nothing else of it (the version moves, as a merge's note does,
+        so that live clients take the newer case), with its outbox event, in one transaction. False when the
+        case does not exist."""
+        now = self.clock()
+        for _ in range(3):  # a concurrent action moved the version: read it again
+            with self.db.session() as s:
+                case = s.get(Case, case_id) if is_int64(case_id) else None
+                if case is None:
+                    return False
+                done = s.execute(update(Case).where(Case.id == case_id, Case.version == case.version)
+                                 .values(version=case.version + 1, updated_at=now))
+                if done.rowcount != 1:
+                    continue
+                s.add(CaseHistory(case_id=case_id, at=now, actor=actor, action=action, from_state=case.state,
+                                  to_state=case.state, note=note[:2000]))
+                self._add_event(s, case, "updated")
+                seqs = self._flush_events(s)
+            self._notify(seqs)
+            return True
+        raise ServiceError(409, "conflict", f"案件 #{case_id} 正被频繁修改，备注未写入，请重试")
 
     # ---- the reminders' scheduler (催办 at the warning, 督办 at the deadline) ---------------------
     def remind_due(self, limit: int = 500) -> int:

@@ -80,8 +80,9 @@ def device_types(catalog_: dict[str, Category] | None = None,
     """The device types of data/catalog/device_types.json, by code, checked against the catalog's categories
     and the unit types (default: the shipped ones; DeviceTypesError lists every problem)."""
     types = types if types is not None else unit_types()
-    return device_types_from_data(_json(DEVICE_TYPES_PATH), set(catalog_ if catalog_ is not None else catalog(types)),
-                                  set(types))
+    catalog_ = catalog_ if catalog_ is not None else catalog(types)
+    return device_types_from_data(_json(DEVICE_TYPES_PATH), set(catalog_), set(types),
+                                  {code for code, c in catalog_.items() if c.is_emergency})
 
 
 def code_changes(catalog_: dict[str, Category] | None = None) -> list[CodeChange]:

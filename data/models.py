@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices."""
+"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices, alarms."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -531,3 +531,68 @@ class Device(Base):
         # a unit's own devices (a unit handler reads only those)
         Index("ix_devices_unit", "unit_code"),
     )
+
+
+class Alarm(Base):
+    """An alarm of a device and rule (docs/devices.md, Alarms): active → acknowledged → cleared. At most one open
+    (not cleared) per device and rule (ux_alarms_open, a partial unique index); a rule that fires again updates
+    it. `first_values` are the values at the raise, `values` the latest; `case_id` the case it opened or joined."""
+
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    rule_code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))  # critical | major | minor | warning
+    status: Mapped[str] = mapped_column(String(20))  # active | acknowledged | cleared
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_by: Mapped[str | None] = mapped_column(String(100))  # "auto" (the clear condition) or a person
+    first_values: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    values: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    __table_args__ = (
+        # the engine's guard: one open alarm per device and rule, on both databases
+        Index("ux_alarms_open", "device_id", "rule_code", unique=True,
+              sqlite_where=text("status != 'cleared'"), postgresql_where=text("status != 'cleared'")),
+        # a device's alarms (the device's page, the status after a clear), the list by status
+        Index("ix_alarms_device", "device_id", "rule_code", "id"),
+        Index("ix_alarms_status", "status", "id"),
+        # the alarms of a case (a dispatching rule that fires again joins its open case)
+        Index("ix_alarms_case", "case_id"),
+    )
+
+
+class AlarmHistory(Base):
+    """Append-only: one row per step of an alarm (raise, update, acknowledge, clear, case), in the step's
+    transaction, as case_history is for cases."""
+
+    __tablename__ = "alarm_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    values: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+
+
+class AlarmState(Base):
+    """The alarm engine's running state per device and rule (dispatch.alarms.RuleState), so that a duration or a
+    repetition under way survives a restart: the run in which the condition holds and the run in which the clear
+    condition holds (first reading's time, length), and the last reading taken (a retry is skipped). Whether an
+    alarm is open is read from `alarms`. A row is written only when the state changes."""
+
+    __tablename__ = "alarm_states"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    rule_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    raise_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    raise_count: Mapped[int] = mapped_column(Integer, default=0)
+    clear_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clear_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,6 +28,9 @@ PAGES: tuple[Page, ...] = (
 # who may read the device registry (/api/v1/devices): the command hall's people, the wall (its devices
 # layer) and unit handlers (their own unit's devices only); each within their area (sensing/registry.py)
 DEVICE_READERS = ("admin", "duty_officer", "leader", "wall", "unit_handler")
+# who may acknowledge and clear a device's alarm (of those readers, within their scope: a unit handler only
+# their unit's devices' alarms)
+ALARM_ACTORS = ("admin", "duty_officer", "unit_handler")
 
 # where a role lands after signing in
 HOME_OF_ROLE = {

@@ -29,6 +29,8 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # a week: longer silences or durations are typing errors, not a city's setting
 MAX_SECONDS = 7 * 24 * 3600
 MAX_REPEAT = 1000
+# the rule code of the offline alarm every type has (dispatch.alarms): no rule of the file may take it
+OFFLINE_RULE = "offline"
 
 
 class DeviceTypesError(ValueError):
@@ -151,11 +153,16 @@ class Rule:
     dispatch: bool
     category: str | None
     source: str
+    # the event level (1 特别重大 … 4 一般) of the case when `category` is an emergency (intake requires one)
+    case_severity: int | None = None
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "name": self.name, "severity": self.severity,
-                "condition": self.condition.to_dict(), "clear": self.clear.to_dict(),
-                "dispatch": self.dispatch, "category": self.category, "source": self.source}
+        out = {"code": self.code, "name": self.name, "severity": self.severity,
+               "condition": self.condition.to_dict(), "clear": self.clear.to_dict(),
+               "dispatch": self.dispatch, "category": self.category, "source": self.source}
+        if self.case_severity is not None:
+            out["case_severity"] = self.case_severity
+        return out
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,10 @@ class DeviceType:
     unit_types: tuple[str, ...]
     keys: tuple[KeySpec, ...]
     rules: tuple[Rule, ...]
+    # the offline alarm (silent beyond offline_after_s): its severity, and the category of a case when the
+    # type wants one (None: no case)
+    offline_severity: str = "warning"
+    offline_category: str | None = None
 
     def key(self, name: str) -> KeySpec | None:
         return next((k for k in self.keys if k.key == name), None)
@@ -174,7 +185,8 @@ class DeviceType:
         """The API's item (CONTRACT.md: code, name, keys, rules) and the allowed silence."""
         return {"code": self.code, "name": self.name, "offline_after_s": self.offline_after_s,
                 "unit_types": list(self.unit_types), "keys": [k.to_dict() for k in self.keys],
-                "rules": [r.to_dict() for r in self.rules]}
+                "rules": [r.to_dict() for r in self.rules],
+                "offline_alarm": {"severity": self.offline_severity, "category": self.offline_category}}
 
 
 # ---- checking -------------------------------------------------------------------------------------
@@ -186,10 +198,12 @@ def _text(value, limit: int = 100) -> bool:
     return isinstance(value, str) and 0 < len(value.strip()) <= limit
 
 
-def device_types_from_data(data, category_codes=None, unit_type_codes=None) -> dict[str, DeviceType]:
+def device_types_from_data(data, category_codes=None, unit_type_codes=None,
+                           emergency_codes=None) -> dict[str, DeviceType]:
     """The device types of the parsed file, by code, in file order. `category_codes` (the catalog's) and
-    `unit_type_codes`, when given, are what a rule's category and a type's unit types must name.
-    Raises DeviceTypesError with every problem."""
+    `unit_type_codes`, when given, are what a rule's category and a type's unit types must name;
+    `emergency_codes`, when given, the categories whose case needs an event level (a rule dispatching into
+    one names its `case_severity`, 1–4; another rule may not). Raises DeviceTypesError with every problem."""
     problems: list[str] = []
     if not isinstance(data, dict) or not isinstance(data.get("types"), list) or not data["types"]:
         raise DeviceTypesError(["文件须为 JSON 对象，含非空数组 types"])
@@ -228,20 +242,47 @@ def device_types_from_data(data, category_codes=None, unit_type_codes=None) -> d
             problems.append(f"{where}：rules 须为数组")
             raw_rules = []
         for j, r in enumerate(raw_rules, start=1):
-            rule = _rule(r, f"{where} 第 {j} 条规则", {k.key: k for k in keys}, category_codes, problems)
+            rule = _rule(r, f"{where} 第 {j} 条规则", {k.key: k for k in keys}, category_codes, problems,
+                         emergency_codes)
             if rule is None:
                 continue
+            if rule.code == OFFLINE_RULE:
+                problems.append(f"{where}：规则编码 {OFFLINE_RULE} 保留给离线告警")
             if rule.code in rule_codes:
                 problems.append(f"{where}：规则编码 {rule.code} 重复（规则编码全局唯一，告警按设备和规则归并）")
             rule_codes.add(rule.code)
             rules.append(rule)
+        offline_severity, offline_category = _offline_alarm(raw.get("offline_alarm"), where, category_codes,
+                                                            problems, emergency_codes)
         if isinstance(code, str) and not code.startswith("#"):
             out[code] = DeviceType(code=code, name=name if isinstance(name, str) else "",
                                    offline_after_s=silence if isinstance(silence, int) else 0,
-                                   unit_types=tuple(unit_types), keys=tuple(keys), rules=tuple(rules))
+                                   unit_types=tuple(unit_types), keys=tuple(keys), rules=tuple(rules),
+                                   offline_severity=offline_severity, offline_category=offline_category)
     if problems:
         raise DeviceTypesError(problems)
     return out
+
+
+def _offline_alarm(raw, where: str, category_codes, problems: list[str],
+                   emergency_codes=None) -> tuple[str, str | None]:
+    """The type's optional `offline_alarm` {severity, category}: warning and no case when absent."""
+    if raw is None:
+        return "warning", None
+    if not isinstance(raw, dict):
+        problems.append(f"{where}：offline_alarm 须为对象（severity、category）")
+        return "warning", None
+    severity = raw.get("severity", "warning")
+    if severity not in SEVERITIES:
+        problems.append(f"{where}：离线告警的 severity 须为 {'、'.join(SEVERITIES)} 之一，收到 {severity!r}")
+    category = raw.get("category")
+    if category is not None and (not isinstance(category, str)
+                                 or (category_codes is not None and category not in category_codes)):
+        problems.append(f"{where}：离线告警的事件类别 {category!r} 不在事件目录（categories.csv）中")
+    elif category is not None and emergency_codes is not None and category in emergency_codes:
+        # a silent device is a blind spot, not an emergency of a known level
+        problems.append(f"{where}：离线告警不能按应急事件类别 {category} 立案")
+    return severity, category
 
 
 def _keys(raw, where: str, problems: list[str]) -> list[KeySpec]:
@@ -295,7 +336,8 @@ def _keys(raw, where: str, problems: list[str]) -> list[KeySpec]:
     return out
 
 
-def _rule(raw, where: str, keys: dict[str, KeySpec], category_codes, problems: list[str]) -> Rule | None:
+def _rule(raw, where: str, keys: dict[str, KeySpec], category_codes, problems: list[str],
+          emergency_codes=None) -> Rule | None:
     if not isinstance(raw, dict):
         problems.append(f"{where}：须为对象")
         return None
@@ -324,6 +366,15 @@ def _rule(raw, where: str, keys: dict[str, KeySpec], category_codes, problems: l
             problems.append(f"{where}：事件类别 {category} 不在事件目录（categories.csv）中")
     elif category is not None and not isinstance(category, str):
         problems.append(f"{where}：category 须为事件类别编码文本")
+    case_severity = raw.get("case_severity")
+    if case_severity is not None and not (isinstance(case_severity, int) and not isinstance(case_severity, bool)
+                                          and 1 <= case_severity <= 4):
+        problems.append(f"{where}：case_severity（应急事件等级）须为 1–4 的整数，收到 {case_severity!r}")
+    elif emergency_codes is not None and dispatch is True and isinstance(category, str):
+        if category in emergency_codes and case_severity is None:
+            problems.append(f"{where}：事件类别 {category} 是应急事件，须给出 case_severity（事件等级 1–4）")
+        elif category not in emergency_codes and case_severity is not None:
+            problems.append(f"{where}：只有应急事件类别才有 case_severity")
     source = raw.get("source")
     if not _text(source, 1000):
         problems.append(f"{where}：source（默认阈值的出处）须为非空文本")
@@ -332,7 +383,8 @@ def _rule(raw, where: str, keys: dict[str, KeySpec], category_codes, problems: l
     if len(problems) > before or condition is None or clear is None:
         return None
     return Rule(code=code, name=name, severity=severity, condition=condition, clear=clear, dispatch=dispatch,
-                category=category if dispatch or isinstance(category, str) else None, source=source)
+                category=category if dispatch or isinstance(category, str) else None, source=source,
+                case_severity=case_severity)
 
 
 def _condition(raw, where: str, keys: dict[str, KeySpec], problems: list[str]) -> Condition | None:

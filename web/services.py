@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from config import Settings
     from data.area_directory import AreaDirectory
     from data.db import Database
+    from sensing.alarms import AlarmService
     from sensing.registry import DeviceRegistry
 
 EXTENSION = "ucc"  # the key under Flask's app.extensions
@@ -25,6 +26,7 @@ class Services:
     areas: "AreaDirectory"
     cases: "CaseService"
     devices: "DeviceRegistry"
+    alarms: "AlarmService | None" = None  # the alarm engine and lifecycle (sensing/alarms.py)
 
 
 def services(app: Flask | None = None) -> Services:

@@ -139,12 +139,28 @@ def test_every_defect_is_reported_at_once(raw):
     (lambda d: d["types"][4]["rules"][0]["clear"]["all"][0].update(op="<", value=400), "回差"),
     (lambda d: d["types"][5]["rules"][0]["clear"]["all"][0].update(op="!=", value="garbage"), "重叠"),
     (lambda d: d.update(types=[]), "非空数组 types"),
+    # the alarms' fields (docs/devices.md, Alarms)
+    (lambda d: d["types"][2]["rules"][1].pop("case_severity"), "是应急事件，须给出 case_severity"),
+    (lambda d: d["types"][2]["rules"][0].update(case_severity=4), "只有应急事件类别才有 case_severity"),
+    (lambda d: d["types"][2]["rules"][1].update(case_severity=5), "case_severity（应急事件等级）须为 1–4"),
+    (lambda d: d["types"][0]["rules"][4].update(code="offline"), "保留给离线告警"),
+    (lambda d: d["types"][0].update(offline_alarm={"severity": "fatal"}), "离线告警的 severity"),
+    (lambda d: d["types"][0].update(offline_alarm={"category": "999999"}), "离线告警的事件类别"),
+    (lambda d: d["types"][0].update(offline_alarm={"category": "040102"}), "离线告警不能按应急事件类别"),
 ])
 def test_each_defect(raw, change, needle):
     data = copy.deepcopy(raw)
     change(data)
-    assert needle in "\n".join(_problems(data, category_codes=set(files.catalog()),
-                                         unit_type_codes=set(files.unit_types())))
+    catalog = files.catalog()
+    assert needle in "\n".join(_problems(data, category_codes=set(catalog), unit_type_codes=set(files.unit_types()),
+                                         emergency_codes={c for c, cat in catalog.items() if cat.is_emergency}))
+
+
+def test_the_alarm_fields_of_the_shipped_file(shipped):
+    assert {r.code: r.case_severity for t in shipped.values() for r in t.rules if r.case_severity} == {
+        "water_flooding": 4, "gas_level2": 4, "ai_smoke": 4}
+    assert shipped["gas_detector"].offline_severity == "major"
+    assert (shipped["manhole_cover"].offline_severity, shipped["manhole_cover"].offline_category) == ("warning", None)
 
 
 def test_the_reference_timing_of_the_three_kinds(shipped):
