@@ -37,6 +37,7 @@ OFFICE_HOURS_PATH = CALENDAR_DIR / OFFICE_HOURS_FILE
 
 # the demo city and the real district boundaries it is built on
 DEMO_CITY_PATH = DATA_DIR / "demo_city.json"
+DEMO_DEVICE_FEED_PATH = DATA_DIR / "demo_device_feed.json"
 BOUNDARIES_DIR = DATA_DIR / "boundaries"
 
 # indicators: the plan's key indicators (cockpit) and the wall's demo panels
@@ -130,6 +131,11 @@ def calendar() -> WorkCalendar:
 def demo_city_config() -> dict:
     """The parsed data/demo_city.json (the demo city's parameters)."""
     return _json(DEMO_CITY_PATH)
+
+
+def demo_device_feed() -> dict:
+    """The parsed data/demo_device_feed.json (how often the demo's devices report, and their faults)."""
+    return _json(DEMO_DEVICE_FEED_PATH)
 
 
 def boundaries_path(name: str) -> Path:

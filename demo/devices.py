@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from data import files
 from data.devices import insert_rows
 from data.models import Unit
+from demo.device_feed import normal_values
 from dispatch.city_time import CITY_TZ
 from dispatch.devices import DeviceType
 from geo.model import GRID, AreaRecord
@@ -67,26 +68,6 @@ def _points_in(grids: list[AreaRecord], which: np.ndarray, rng: np.random.Genera
         p = geoms[which[i]].representative_point()
         lon[i], lat[i] = p.x, p.y
     return lon, lat
-
-
-def _values(type_code: str, rng: np.random.Generator, night: bool) -> dict:
-    """Normal readings of a healthy device of the type (no rule of device_types.json holds on them)."""
-    r = rng.random
-    if type_code == "manhole_cover":
-        return {"tilt_deg": round(r() * 2, 1), "displacement_mm": round(r() * 5, 1),
-                "water_level_cm": round(-250 + r() * 170), "battery_pct": round(35 + r() * 65)}
-    if type_code == "water_gauge":
-        return {"water_level_cm": 0 if r() < 0.9 else round(r() * 3, 1), "battery_pct": round(40 + r() * 60)}
-    if type_code == "gas_detector":
-        return {"gas_lel_pct": round(r() * 3, 1), "battery_pct": round(40 + r() * 60)}
-    if type_code == "street_light":
-        return {"lamp_on": night, "current_a": round(0.6 + r() * 0.5, 2) if night else 0.0, "fault": False}
-    if type_code == "bridge_sensor":
-        return {"strain_ue": round(-120 + r() * 270), "displacement_mm": round(-5 + r() * 10, 1),
-                "tilt_deg": round(-0.1 + r() * 0.2, 3)}
-    if type_code == "video_ai":
-        return {"event": "none", "confidence": round(0.9 + r() * 0.09, 2)}
-    return {}
 
 
 def fleet_rows(records: list[AreaRecord], units: list[tuple[str, str, str, bool]], types: dict[str, DeviceType],
@@ -153,7 +134,7 @@ def fleet_rows(records: list[AreaRecord], units: list[tuple[str, str, str, bool]
                          "type": type_code, "name": f"{street.name}{t.name}{serial:04d}号",
                          "lon": round(float(lon[n]), 6), "lat": round(float(lat[n]), 6),
                          "grid_code": grid.code, "district_code": district.code, "unit_code": unit,
-                         "status": status, "last_seen": seen, "last_values": _values(type_code, rng, night),
+                         "status": status, "last_seen": seen, "last_values": normal_values(type_code, rng, night),
                          "created_at": now})
     return rows
 

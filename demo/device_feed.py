@@ -1,0 +1,157 @@
+"""The demo fleet's telemetry: what each demo device would send, round by round, with the faults a real fleet shows.
+
+Pure (no database, no broker): `DeviceFeed.round(now)` answers the readings due at `now` as
+(device id, type, payload) with the contract's payload `{"ts": ms, "values": {...}}`; the caller hands
+them to the telemetry ingest (in-process in the embedded default, or published over MQTT by a
+simulator). Each device reports at its type's period (data/demo_device_feed.json), well inside its
+allowed silence; a fault (a cover lifted at night, a gauge in a storm, a gas reading, a lamp fault, a
+camera's event) starts at the rates of that file, and while it lasts, and for a few rounds after it ends,
+the device reports every round, so the rules' durations and repeat counts and their clear conditions
+are met by the readings themselves, as they would be by a real device in alarm. A silence stops a
+device's reports for a while (the offline round then notices it). Deterministic for a seed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from dispatch.city_time import CITY_TZ
+
+RECOVERY_ROUNDS = 4  # rounds of normal readings at the round's pace after a fault: the clear conditions hold
+
+
+@dataclass
+class Fault:
+    type: str
+    name: str
+    per_device_day: float
+    minutes: tuple[float, float]
+    values: dict
+    night_only: bool = False
+
+
+@dataclass
+class _Device:
+    id: str
+    type: str
+    values: dict
+    next_at: datetime
+    fault: Fault | None = None
+    fault_values: dict = field(default_factory=dict)
+    until: datetime | None = None
+    recovery: int = 0
+    silent_until: datetime | None = None
+
+
+def _night(now: datetime) -> bool:
+    return not 6 <= now.astimezone(CITY_TZ).hour < 18
+
+
+def normal_values(type_code: str, rng: np.random.Generator, night: bool, keep: dict | None = None) -> dict:
+    """Readings of a healthy device of the type (no rule of device_types.json holds on them); a battery
+    keeps its level from `keep` (it drains over months, not between two readings)."""
+    r = rng.random
+    keep = keep or {}
+
+    def battery(low: float) -> float:
+        b = keep.get("battery_pct")
+        return b if isinstance(b, (int, float)) and 20 <= b <= 100 else round(low + r() * (100 - low))
+
+    if type_code == "manhole_cover":
+        return {"tilt_deg": round(r() * 2, 1), "displacement_mm": round(r() * 5, 1),
+                "water_level_cm": round(-250 + r() * 170), "battery_pct": battery(35)}
+    if type_code == "water_gauge":
+        return {"water_level_cm": 0 if r() < 0.9 else round(r() * 3, 1), "battery_pct": battery(40)}
+    if type_code == "gas_detector":
+        return {"gas_lel_pct": round(r() * 3, 1), "battery_pct": battery(40)}
+    if type_code == "street_light":
+        return {"lamp_on": night, "current_a": round(0.6 + r() * 0.5, 2) if night else 0.0, "fault": False}
+    if type_code == "bridge_sensor":
+        return {"strain_ue": round(-120 + r() * 270), "displacement_mm": round(-5 + r() * 10, 1),
+                "tilt_deg": round(-0.1 + r() * 0.2, 3)}
+    if type_code == "video_ai":
+        return {"event": "none", "confidence": round(0.9 + r() * 0.09, 2)}
+    return {}
+
+
+class DeviceFeed:
+    """The demo fleet's readings, round by round (see the module's docstring)."""
+
+    def __init__(self, devices, settings: dict, now: datetime, seed: int = 20261207):
+        """`devices`: (id, type code, last_seen or None, last values or None) of the devices that report
+        (not those in maintenance); `settings`: data/demo_device_feed.json."""
+        self.rng = np.random.default_rng(seed)
+        self.round_s = float(settings["round_seconds"])
+        self.every = {k: float(v) for k, v in settings["report_every_s"].items() if not k.startswith("_")}
+        self.faults: dict[str, list[Fault]] = {}
+        for f in settings["faults"]:
+            fault = Fault(f["type"], f["name"], float(f["per_device_day"]), tuple(f["minutes"]), f["values"],
+                          bool(f.get("night_only")))
+            self.faults.setdefault(fault.type, []).append(fault)
+        silence = settings.get("silence") or {}
+        self.silence_rate = float(silence.get("per_device_day", 0))
+        self.silence_minutes = tuple(silence.get("minutes", (60, 60)))
+        self.devices: list[_Device] = []
+        for device_id, type_code, last_seen, values in devices:
+            if type_code not in self.every:
+                continue
+            period = self.every[type_code]
+            # the first report within one period of now, or at once when the device has been silent longer
+            phase = self.rng.random() * period
+            if last_seen is not None and (now - last_seen).total_seconds() + phase > period:
+                phase = self.rng.random() * min(period, self.round_s * 4)
+            self.devices.append(_Device(device_id, type_code, dict(values or {}), now + timedelta(seconds=phase)))
+
+    def _chance(self, per_day: float) -> bool:
+        """Whether an event of `per_day` a device happens within one round."""
+        return per_day > 0 and self.rng.random() < -math.expm1(-per_day * self.round_s / 86400.0)
+
+    def _draw(self, spec) -> object:
+        if isinstance(spec, list) and len(spec) == 2 and all(isinstance(x, (int, float)) for x in spec):
+            value = spec[0] + self.rng.random() * (spec[1] - spec[0])
+            return round(value, 2) if isinstance(spec[0], float) or isinstance(spec[1], float) else round(value)
+        return spec
+
+    def _start_fault(self, d: _Device, now: datetime, night: bool) -> None:
+        for fault in self.faults.get(d.type, ()):
+            if fault.night_only and not night:
+                continue
+            if self._chance(fault.per_device_day):
+                lo, hi = fault.minutes
+                d.fault = fault
+                d.fault_values = {k: self._draw(v) for k, v in fault.values.items()}
+                d.until = now + timedelta(minutes=lo + self.rng.random() * (hi - lo))
+                return
+
+    def round(self, now: datetime) -> list[tuple[str, str, dict]]:
+        """The readings due at `now`: (device id, type code, {"ts": ms, "values": {...}})."""
+        night = _night(now)
+        ts = int(now.timestamp() * 1000)
+        out = []
+        for d in self.devices:
+            if d.silent_until is not None:
+                if now < d.silent_until:
+                    continue
+                d.silent_until, d.next_at = None, now
+            if d.fault is None and d.recovery == 0:
+                if self._chance(self.silence_rate):
+                    lo, hi = self.silence_minutes
+                    d.silent_until = now + timedelta(minutes=lo + self.rng.random() * (hi - lo))
+                    continue
+                self._start_fault(d, now, night)
+            if d.fault is not None and now >= d.until:
+                d.fault, d.fault_values, d.until, d.recovery = None, {}, None, RECOVERY_ROUNDS
+            busy = d.fault is not None or d.recovery > 0
+            if not busy and now < d.next_at:
+                continue
+            values = normal_values(d.type, self.rng, night, d.values)
+            values.update(d.fault_values)
+            d.values = values
+            if d.recovery > 0 and d.fault is None:
+                d.recovery -= 1
+            d.next_at = now + timedelta(seconds=self.every[d.type] * (0.9 + 0.2 * self.rng.random()))
+            out.append((d.id, d.type, {"ts": ts, "values": values}))
+        return out
