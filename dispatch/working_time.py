@@ -64,6 +64,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 __all__ = [
     "CLOCKS",
     "UNITS",
@@ -503,6 +505,59 @@ class WorkCalendar:
         ordinal, sod = self._local(start_utc)
         tab = self._cover(ordinal)
         return self._instant(tab, self._pos(tab, ordinal, sod) + amount_us)
+
+    def ends_within(self, starts, ends, amount, unit: str) -> list[bool]:
+        """For each pair of aware datetimes (start, end): ``end <= working_deadline(start, amount, unit)``, for
+        many pairs at once (see ends_within_us)."""
+        starts, ends = list(starts), list(ends)
+        if len(starts) != len(ends):
+            raise ValueError("starts and ends differ in length")
+        one = timedelta(microseconds=1)
+        s_us = np.fromiter(((_aware(x, "start") - _EPOCH) // one for x in starts), np.int64, len(starts))
+        e_us = np.fromiter(((_aware(x, "end") - _EPOCH) // one for x in ends), np.int64, len(ends))
+        return self.ends_within_us(s_us, e_us, amount, unit)
+
+    def ends_within_us(self, s_us, e_us, amount, unit: str) -> list[bool]:
+        """ends_within over UTC instants given as integer microseconds since 1970 (numpy arrays): the month's
+        assessment times hundreds of thousands of acts. Each instant's working position (working microseconds
+        since the table's first day) is read off the day table with numpy; an end exactly at its deadline's
+        position (in the off-hours right after it, or at it) is settled by working_deadline itself."""
+        s_us, e_us = np.asarray(s_us, dtype=np.int64), np.asarray(e_us, dtype=np.int64)
+        if s_us.shape != e_us.shape:
+            raise ValueError("starts and ends differ in length")
+        if s_us.size == 0:
+            return []
+        _amount(amount)
+
+        def instant(us) -> datetime:
+            return _EPOCH + timedelta(microseconds=int(us))
+
+        per = _CALENDAR_MINUTES.get(unit)
+        if per is not None:
+            return (e_us <= s_us + round(amount * per * 60 * _US)).tolist()
+        if unit not in self._unit_us:
+            _unit(unit)
+        lo = min(int(s_us.min()), int(e_us.min())) // _DAY_US + _EPOCH_ORD - 1
+        hi = max(int(s_us.max()), int(e_us.max())) // _DAY_US + _EPOCH_ORD + 1
+        tab = self._cover(lo, hi)
+        if tab.offset_us is None:  # a zone with DST in range: one pair at a time
+            return [instant(e) <= self.working_deadline(instant(s), amount, unit) for s, e in zip(s_us, e_us)]
+        cum = np.asarray(tab.cum, dtype=np.int64)
+        flags = np.frombuffer(bytes(tab.flags), dtype=np.uint8).astype(np.int64)
+
+        def position(us):
+            local = us + tab.offset_us
+            i = local // _DAY_US + _EPOCH_ORD - tab.base
+            sod = local % _DAY_US
+            in_day = sum(np.clip(sod - a, 0, b - a) for a, b in self._spans)
+            return cum[i] * self._day_us + flags[i] * in_day
+
+        target = position(s_us) + round(amount * self._unit_us[unit])
+        end = position(e_us)
+        out = (end < target).tolist()
+        for k in np.flatnonzero(end == target).tolist():
+            out[k] = instant(e_us[k]) <= self.working_deadline(instant(s_us[k]), amount, unit)
+        return out
 
     def working_time_between(self, start_utc: datetime, end_utc: datetime, unit: str) -> float:
         """Working hours / working days / calendar minutes (per ``unit``) elapsed

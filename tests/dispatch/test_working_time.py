@@ -484,3 +484,30 @@ def test_office_hours_file():
     doc = json.loads(OFFICE_HOURS_PATH.read_text(encoding="utf-8"))
     assert doc["timezone"] == "Asia/Shanghai"
     assert [(p["start"], p["end"]) for p in doc["periods"]] == [("08:30", "12:00"), ("13:30", "17:30")]
+
+
+@pytest.mark.parametrize("unit,amounts", [("working_hours", (0, 0.5, 1, 7.5, 24)), ("working_days", (1, 3)),
+                                          ("minutes", (30,))])
+def test_many_ends_within_their_limits_as_one_deadline_each_says(cal, unit, amounts):
+    """ends_within (the assessment's batch check) answers what working_deadline answers pair by pair: over
+    National Day and 调休 2025, nights and weekends, and ends exactly at a deadline or in the off-hours after it."""
+    import random
+
+    rng = random.Random(7)
+    base = datetime(2025, 9, 20, tzinfo=timezone.utc)
+    for amount in amounts:
+        starts, ends = [], []
+        for _ in range(3000):
+            start = base + timedelta(minutes=rng.randrange(0, 60 * 24 * 30))
+            due = cal.working_deadline(start, amount, unit)
+            end = rng.choice([due, due - timedelta(microseconds=1), due + timedelta(microseconds=1),
+                              due + timedelta(hours=rng.choice([1, 6, 14, 40])),  # off-hours right after, or later
+                              start + timedelta(minutes=rng.randrange(0, 60 * 24 * 5)), start - timedelta(hours=1)])
+            starts.append(start)
+            ends.append(end)
+        expected = [e <= cal.working_deadline(s, amount, unit) for s, e in zip(starts, ends)]
+        assert cal.ends_within(starts, ends, amount, unit) == expected
+        assert 0.2 < sum(expected) / len(expected) < 0.9  # both answers are exercised
+    assert cal.ends_within([], [], 1, unit) == []
+    with pytest.raises(ValueError):
+        cal.ends_within([base], [base.replace(tzinfo=None)], 1, unit)
