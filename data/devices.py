@@ -92,3 +92,11 @@ def device_count(session: Session) -> int:
 
 def counts_by_type(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Device.type, func.count()).group_by(Device.type)).all())
+
+
+def reporting_fleet(session: Session) -> list[tuple]:
+    """(id, type, last_seen, last_values) of the devices heard from (online or in alarm): the ones the demo's
+    device feed keeps reporting (an offline or maintained device stays quiet)."""
+    return [tuple(r) for r in session.execute(
+        select(Device.id, Device.type, Device.last_seen, Device.last_values)
+        .where(Device.status.in_(("online", "alarm"))).order_by(Device.id)).all()]

@@ -155,3 +155,28 @@ class DeviceFeed:
             d.next_at = now + timedelta(seconds=self.every[d.type] * (0.9 + 0.2 * self.rng.random()))
             out.append((d.id, d.type, {"ts": ts, "values": values}))
         return out
+
+
+class FeedRunner:
+    """Drives the demo feed through the real telemetry ingest (sensing.telemetry), a round a call: the embedded
+    default's demo devices report in-process, with no broker (scheduler.start_device_feed calls it)."""
+
+    def __init__(self, db, ingest, clock, settings: dict | None = None, seed: int = 20261207):
+        from data import files
+        from data.devices import reporting_fleet
+
+        with db.session() as s:
+            fleet = reporting_fleet(s)
+        self.ingest, self.clock = ingest, clock
+        self.settings = settings or files.demo_device_feed()
+        self.feed = DeviceFeed(fleet, self.settings, clock(), seed)
+
+    def step(self, now: datetime | None = None) -> int:
+        """One round: the readings due now, handed to the ingest as messages arrived now; how many."""
+        from sensing.telemetry import Message
+
+        now = now or self.clock()
+        readings = self.feed.round(now)
+        if readings:
+            self.ingest.ingest([Message(device_id, payload, now) for device_id, _type, payload in readings])
+        return len(readings)
