@@ -1,0 +1,124 @@
+"""Telemetry repository: a batch of readings stored once per (device, ts), the devices' last values, range reads, roll-up."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from data.models import Device, Telemetry, TelemetryHourly
+
+_IN_CHUNK = 500  # ids per IN (…)
+TELEMETRY = Telemetry.__table__
+HOURLY = TelemetryHourly.__table__
+DEVICES = Device.__table__
+
+
+def _insert(session: Session, table):
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def device_states(session: Session, ids: Iterable[str]) -> dict[str, tuple]:
+    """id → (type, status, last_seen, last_values) for those of `ids` that are registered."""
+    ids = sorted(set(ids))
+    out: dict[str, tuple] = {}
+    cols = (DEVICES.c.id, DEVICES.c.type, DEVICES.c.status, DEVICES.c.last_seen, DEVICES.c.last_values)
+    for i in range(0, len(ids), _IN_CHUNK):
+        for row in session.execute(select(*cols).where(DEVICES.c.id.in_(ids[i:i + _IN_CHUNK]))):
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+def insert_readings(session: Session, rows: list[dict]) -> set[tuple[str, datetime]]:
+    """Insert rows (device_id, ts, values, received_at) in the caller's transaction, each (device_id, ts) once:
+    a row whose key is stored already (or comes twice in `rows`) is skipped by the database (ON CONFLICT DO
+    NOTHING, on SQLite and PostgreSQL alike). Returns the keys actually inserted (RETURNING, batched by
+    SQLAlchemy's insertmanyvalues into multi-row statements)."""
+    if not rows:
+        return set()
+    stmt = (_insert(session, TELEMETRY).on_conflict_do_nothing(index_elements=["device_id", "ts"])
+            .returning(TELEMETRY.c.device_id, TELEMETRY.c.ts))
+    return {(d, ts) for d, ts in session.connection().execute(stmt, rows)}
+
+
+def update_devices(session: Session, updates: list[dict]) -> None:
+    """Set last_seen, last_values and status of devices (rows b_id, last_seen, last_values, status): one executemany."""
+    if updates:
+        session.connection().execute(update(DEVICES).where(DEVICES.c.id == bindparam("b_id")), updates)
+
+
+def read_series(session: Session, device_id: str, start: datetime | None = None, end: datetime | None = None,
+                limit: int = 10_000) -> list[tuple[datetime, dict]]:
+    """A device's readings with start <= ts < end, oldest first (the primary key's range), at most `limit`."""
+    q = select(TELEMETRY.c.ts, TELEMETRY.c["values"]).where(TELEMETRY.c.device_id == device_id)
+    if start is not None:
+        q = q.where(TELEMETRY.c.ts >= start)
+    if end is not None:
+        q = q.where(TELEMETRY.c.ts < end)
+    return [(ts, values) for ts, values in session.execute(q.order_by(TELEMETRY.c.ts).limit(limit))]
+
+
+def read_hourly(session: Session, device_id: str, start: datetime | None = None,
+                end: datetime | None = None) -> list[tuple]:
+    """A device's hourly roll-ups (hour, key, min, max, avg, count) with start <= hour < end, by hour and key."""
+    q = select(HOURLY.c.hour, HOURLY.c.key, HOURLY.c.min, HOURLY.c.max, HOURLY.c.avg, HOURLY.c.count).where(
+        HOURLY.c.device_id == device_id)
+    if start is not None:
+        q = q.where(HOURLY.c.hour >= start)
+    if end is not None:
+        q = q.where(HOURLY.c.hour < end)
+    return [tuple(r) for r in session.execute(q.order_by(HOURLY.c.hour, HOURLY.c.key))]
+
+
+def roll_up_chunk(session: Session, cutoff: datetime, limit: int = 20_000) -> int:
+    """Roll up to `limit` of the oldest raw rows before `cutoff` into telemetry_hourly and delete them, in the
+    caller's transaction; returns how many raw rows went (0: nothing left before the cutoff). An hour split
+    over two chunks merges into its hourly row (min of mins, max of maxes, the count-weighted mean), so the
+    result does not depend on the chunking. Numbers and flags (as 0/1) are rolled up; strings are not kept."""
+    rows = session.execute(select(TELEMETRY.c.device_id, TELEMETRY.c.ts, TELEMETRY.c["values"])
+                           .where(TELEMETRY.c.ts < cutoff).order_by(TELEMETRY.c.ts, TELEMETRY.c.device_id)
+                           .limit(limit)).all()
+    if not rows:
+        return 0
+    acc: dict[tuple, list] = {}
+    for device_id, ts, values in rows:
+        hour = ts.replace(minute=0, second=0, microsecond=0)
+        for key, value in (values or {}).items():
+            if isinstance(value, str) or value is None:
+                continue
+            v = float(value)
+            a = acc.get((device_id, hour, key))
+            if a is None:
+                acc[(device_id, hour, key)] = [v, v, v, 1]
+            else:
+                a[0], a[1], a[2], a[3] = min(a[0], v), max(a[1], v), a[2] + v, a[3] + 1
+    merge_hourly(session, [{"device_id": d, "hour": h, "key": k, "min": a[0], "max": a[1], "avg": a[2] / a[3],
+                            "count": a[3]} for (d, h, k), a in acc.items()])
+    keys = [(d, ts) for d, ts, _ in rows]
+    for i in range(0, len(keys), _IN_CHUNK):
+        session.execute(delete(TELEMETRY).where(tuple_(TELEMETRY.c.device_id, TELEMETRY.c.ts).in_(keys[i:i + _IN_CHUNK])))
+    return len(rows)
+
+
+def merge_hourly(session: Session, rows: list[dict]) -> None:
+    """Insert hourly rows, or merge each into the row of its (device, hour, key) when there is one."""
+    if not rows:
+        return
+    stmt = _insert(session, HOURLY)
+    ex, pg = stmt.excluded, session.get_bind().dialect.name == "postgresql"
+    low, high = (func.least, func.greatest) if pg else (func.min, func.max)  # SQLite's two-argument min/max
+    total = HOURLY.c.count + ex.count
+    stmt = stmt.on_conflict_do_update(index_elements=["device_id", "hour", "key"], set_={
+        "min": low(HOURLY.c.min, ex.min), "max": high(HOURLY.c.max, ex.max),
+        "avg": (HOURLY.c.avg * HOURLY.c.count + ex.avg * ex.count) / total, "count": total})
+    session.connection().execute(stmt, rows)
+
+
+def telemetry_count(session: Session, device_id: str | None = None) -> int:
+    q = select(func.count()).select_from(TELEMETRY)
+    if device_id is not None:
+        q = q.where(TELEMETRY.c.device_id == device_id)
+    return session.scalar(q) or 0
