@@ -17,6 +17,7 @@ from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
 from sensing.registry import DeviceRegistry
+from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
 
 
@@ -39,8 +40,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.json.ensure_ascii = False
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
-    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas),
-                             devices=DeviceRegistry(db, areas)))
+    devices = DeviceRegistry(db, areas)
+    install(server, Services(settings=settings, db=db, areas=areas, cases=CaseService(db, areas), devices=devices,
+                             telemetry=TelemetryIngest(db, devices.types)))
     from commands import register_commands
 
     register_commands(server)

@@ -27,6 +27,7 @@ from data.db import Database
 from data.models import utcnow
 from data.telemetry import device_states, insert_readings, roll_up_chunk, update_devices
 from dispatch.devices import DeviceType, KeySpec
+from dispatch.errors import ServiceError
 from dispatch.limits import day_in_range
 
 log = logging.getLogger("ucc.telemetry")
@@ -148,7 +149,7 @@ def check_values(specs: dict[str, KeySpec], values: dict) -> tuple[dict, list[di
                 want = "true 或 false"
             else:
                 want = "字符串" + (f"（{'、'.join(spec.values)}）" if spec.values else "")
-            refused.append({"key": key, "reason": "out_of_range", "message": f"{key} 应为{want}，收到 {str(value)[:40]}"})
+            refused.append({"key": key, "reason": "out_of_range", "message": f"{key} 应为 {want}，收到 {str(value)[:40]}"})
         else:
             kept[key] = value
     return kept, refused
@@ -297,6 +298,16 @@ class TelemetryIngest:
             updates.append({"b_id": device_id, "last_seen": newest, "last_values": merged,
                             "status": status if status in ("alarm", "maintenance") else "online"})
         return updates
+
+    def ingest_one(self, device_id: str, payload, arrival: datetime | None = None) -> Outcome:
+        """One message (the HTTP path): a malformed payload is a 400, an unknown device a 404, with the reason in
+        Chinese; otherwise what was stored and what was refused."""
+        out = self.ingest([Message(device_id, payload, arrival or self.clock())])[0]
+        if out.error == "malformed":
+            raise ServiceError(400, "bad_request", f"遥测报文有误：{out.refused[0]['message']}")
+        if out.error == "unknown_device":
+            raise ServiceError(404, "not_found", f"设备 {device_id[:64]} 不存在")
+        return out
 
     # ---- retention ---------------------------------------------------------------------------------
     def roll_up(self, retention_days: int, now: datetime | None = None, chunk: int = 20_000) -> int:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from data.area_directory import AreaDirectory
     from data.db import Database
     from sensing.registry import DeviceRegistry
+    from sensing.telemetry import TelemetryIngest
 
 EXTENSION = "ucc"  # the key under Flask's app.extensions
 
@@ -25,6 +26,7 @@ class Services:
     areas: "AreaDirectory"
     cases: "CaseService"
     devices: "DeviceRegistry"
+    telemetry: "TelemetryIngest"
 
 
 def services(app: Flask | None = None) -> Services:
