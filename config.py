@@ -116,6 +116,7 @@ class Settings:
     # Telemetry (issue 16): the broker the server subscribes to (mqtt://host:port; unset: no MQTT consumer), and
     # how many days raw readings are kept before they are rolled into hourly rows and deleted.
     mqtt_url: str | None = None  # UCC_MQTT_URL
+    mqtt_client_id: str = "ucc-telemetry"  # UCC_MQTT_CLIENT_ID: fixed, so a restart resumes the broker's session
     telemetry_retention_days: int = 30  # UCC_TELEMETRY_RETENTION_DAYS
 
     @classmethod
@@ -152,6 +153,7 @@ class Settings:
             max_body_pages=_size("UCC_MAX_BODY_PAGES", None),
             max_body=_size("UCC_MAX_BODY", 64 * 1024),
             mqtt_url=_mqtt_url(env.get("UCC_MQTT_URL")),
+            mqtt_client_id=(env.get("UCC_MQTT_CLIENT_ID") or "ucc-telemetry").strip(),
             telemetry_retention_days=_whole(env, "UCC_TELEMETRY_RETENTION_DAYS", 30, 1, 3660, "天"),
         )
         values.update(overrides)

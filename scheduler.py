@@ -1,5 +1,5 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
-ahead for the wall (and the demo simulator).
+ahead for the wall, the MQTT telemetry consumer and the telemetry retention (and the demo simulator).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def start_background_jobs(services) -> None:
     UCC_SIMULATE is on (in scale-out, switch it on in one process only)."""
     start_reminders(services.cases)
     start_wall_figures(services)
+    start_telemetry_retention(services.telemetry, services.settings.telemetry_retention_days)
+    if services.settings.mqtt_url:
+        start_mqtt_consumer(services)
     if services.settings.simulate:
         from demo.backfill import load_profile
         from demo.runner import start_background
@@ -33,6 +36,28 @@ def start_wall_figures(services, interval_seconds: float = 30.0,
 
     return _every(interval_seconds, lambda: keep_warm(services.db, services.cases.clock()), "ucc-wall-figures",
                   stop, at_start=True)
+
+
+def start_mqtt_consumer(services):
+    """The telemetry consumer (sensing_mqtt/), in one process per machine (a lock file under var/); None in the others."""
+    from config import VAR_DIR
+    from sensing_mqtt.consumer import start_consumer
+
+    s = services.settings
+    return start_consumer(services.telemetry, s.mqtt_url, client_id=s.mqtt_client_id, lock_dir=str(VAR_DIR))
+
+
+def start_telemetry_retention(ingest, retention_days: int, interval_seconds: float = 3600.0,
+                              stop: threading.Event | None = None) -> threading.Thread:
+    """Once an hour: raw telemetry older than UCC_TELEMETRY_RETENTION_DAYS rolled into hourly rows and deleted.
+    Several processes may run it at once: each rolls up only the rows its own DELETE … RETURNING removed."""
+
+    def round_():
+        n = ingest.roll_up(retention_days)
+        if n:
+            log.info("遥测保留：%d 条 %d 天前的原始读数已汇总为小时值并删除", n, retention_days)
+
+    return _every(interval_seconds, round_, "ucc-telemetry-retention", stop)
 
 
 def start_reminders(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:

@@ -75,32 +75,35 @@ def read_hourly(session: Session, device_id: str, start: datetime | None = None,
 
 def roll_up_chunk(session: Session, cutoff: datetime, limit: int = 20_000) -> int:
     """Roll up to `limit` of the oldest raw rows before `cutoff` into telemetry_hourly and delete them, in the
-    caller's transaction; returns how many raw rows went (0: nothing left before the cutoff). An hour split
-    over two chunks merges into its hourly row (min of mins, max of maxes, the count-weighted mean), so the
-    result does not depend on the chunking. Numbers and flags (as 0/1) are rolled up; strings are not kept."""
-    rows = session.execute(select(TELEMETRY.c.device_id, TELEMETRY.c.ts, TELEMETRY.c["values"])
-                           .where(TELEMETRY.c.ts < cutoff).order_by(TELEMETRY.c.ts, TELEMETRY.c.device_id)
-                           .limit(limit)).all()
-    if not rows:
+    caller's transaction; returns how many raw rows went (0: nothing left before the cutoff). The rows rolled up
+    are the ones this transaction deleted (DELETE … RETURNING), so two processes running it at once never count
+    a row twice. An hour split over two chunks merges into its hourly row (min of mins, max of maxes, the
+    count-weighted mean): the result does not depend on the chunking. Numbers and flags (as 0/1) are rolled up;
+    strings are not kept."""
+    keys = [tuple(k) for k in session.execute(select(TELEMETRY.c.device_id, TELEMETRY.c.ts)
+                                               .where(TELEMETRY.c.ts < cutoff)
+                                               .order_by(TELEMETRY.c.ts, TELEMETRY.c.device_id).limit(limit))]
+    if not keys:
         return 0
     acc: dict[tuple, list] = {}
-    for device_id, ts, values in rows:
-        hour = ts.replace(minute=0, second=0, microsecond=0)
-        for key, value in (values or {}).items():
-            if isinstance(value, str) or value is None:
-                continue
-            v = float(value)
-            a = acc.get((device_id, hour, key))
-            if a is None:
-                acc[(device_id, hour, key)] = [v, v, v, 1]
-            else:
-                a[0], a[1], a[2], a[3] = min(a[0], v), max(a[1], v), a[2] + v, a[3] + 1
-    merge_hourly(session, [{"device_id": d, "hour": h, "key": k, "min": a[0], "max": a[1], "avg": a[2] / a[3],
-                            "count": a[3]} for (d, h, k), a in acc.items()])
-    keys = [(d, ts) for d, ts, _ in rows]
     for i in range(0, len(keys), _IN_CHUNK):
-        session.execute(delete(TELEMETRY).where(tuple_(TELEMETRY.c.device_id, TELEMETRY.c.ts).in_(keys[i:i + _IN_CHUNK])))
-    return len(rows)
+        gone = session.execute(delete(TELEMETRY).where(tuple_(TELEMETRY.c.device_id, TELEMETRY.c.ts)
+                                                       .in_(keys[i:i + _IN_CHUNK]))
+                               .returning(TELEMETRY.c.device_id, TELEMETRY.c.ts, TELEMETRY.c["values"]))
+        for device_id, ts, values in gone:
+            hour = ts.replace(minute=0, second=0, microsecond=0)
+            for key, value in (values or {}).items():
+                if isinstance(value, str) or value is None:
+                    continue
+                v = float(value)
+                a = acc.get((device_id, hour, key))
+                if a is None:
+                    acc[(device_id, hour, key)] = [v, v, v, 1]
+                else:
+                    a[0], a[1], a[2], a[3] = min(a[0], v), max(a[1], v), a[2] + v, a[3] + 1
+    merge_hourly(session, [{"device_id": d, "hour": h, "key": k, "min": a[0], "max": a[1], "avg": a[2] / a[3],
+                            "count": a[3]} for (d, h, k), a in sorted(acc.items())])
+    return len(keys)
 
 
 def merge_hourly(session: Session, rows: list[dict]) -> None:
