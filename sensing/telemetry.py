@@ -25,7 +25,7 @@ import orjson
 
 from data.db import Database
 from data.models import utcnow
-from data.telemetry import device_states, insert_readings, roll_up_chunk, update_devices
+from data.telemetry import BatchWriter, roll_up_chunk
 from dispatch.devices import DeviceType, KeySpec
 from dispatch.errors import ServiceError
 from dispatch.limits import day_in_range
@@ -172,12 +172,18 @@ class TelemetryIngest:
         self.clock = clock
         self._lock = threading.Lock()
         self._specs: dict[str, dict[str, KeySpec]] | None = None
+        self._batch_writer: BatchWriter | None = None
         self._logged: set[tuple[str, str]] = set()
         self._log_cap_said = False
         self.counts = dict.fromkeys(("messages", "readings", "stored", "duplicates", *REASONS, "batches"), 0)
         self.since = clock()
         # set by an MQTT consumer while it runs: its connection and queue (shown by the stats)
         self.consumer_state: Callable[[], dict] | None = None
+
+    def _writer(self) -> BatchWriter:
+        if self._batch_writer is None:
+            self._batch_writer = BatchWriter(self.db.engine.dialect.name)
+        return self._batch_writer
 
     def specs(self) -> dict[str, dict[str, KeySpec]]:
         if self._specs is None:
@@ -231,9 +237,10 @@ class TelemetryIngest:
                 outcomes[i].refused.append({"reason": "malformed", "message": str(exc)})
                 self._note("malformed", m.device_id, str(exc))
         stored_by_device: dict[str, list[Reading]] = {}
-        with self.db.session() as s:
-            devices = device_states(s, {messages[i].device_id for i, _ in parsed}) if parsed else {}
-            rows = []
+        writer = self._writer()
+        with self.db.write_transaction() as cur:
+            devices = writer.device_states(cur, sorted({messages[i].device_id for i, _ in parsed})) if parsed else {}
+            rows, owners = [], []
             for i, readings in parsed:
                 m, out = messages[i], outcomes[i]
                 state = devices.get(m.device_id)
@@ -251,19 +258,18 @@ class TelemetryIngest:
                         out.refused.append(r)
                         self._note(r["reason"], m.device_id, r["message"])
                     if kept:
-                        rows.append({"device_id": m.device_id, "ts": ts, "values": kept, "received_at": m.arrival,
-                                     "_i": i})
-            inserted = insert_readings(s, [{k: v for k, v in r.items() if k != "_i"} for r in rows]) if rows else set()
-            for r in rows:
-                key = (r["device_id"], r["ts"])
-                out = outcomes[r["_i"]]
-                if key in inserted:
-                    inserted.discard(key)  # the same key twice in one batch: the second is a duplicate
+                        rows.append((m.device_id, ts, kept, m.arrival))
+                        owners.append(i)
+            inserted = writer.insert(cur, rows) if rows else set()
+            for (device_id, ts, kept, _arrival), i in zip(rows, owners):
+                out = outcomes[i]
+                if (device_id, ts) in inserted:
+                    inserted.discard((device_id, ts))  # the same key twice in one batch: the second is a duplicate
                     out.stored += 1
-                    stored_by_device.setdefault(r["device_id"], []).append((r["ts"], r["values"]))
+                    stored_by_device.setdefault(device_id, []).append((ts, kept))
                 else:
                     out.duplicates += 1
-            update_devices(s, self._device_updates(devices, stored_by_device))
+            writer.update_devices(cur, self._device_updates(devices, stored_by_device))
         for readings in stored_by_device.values():
             readings.sort(key=lambda r: r[0])
         with self._lock:
