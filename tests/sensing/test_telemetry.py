@@ -165,3 +165,50 @@ def test_retention_rolls_up_hours_and_deletes_old_rows(fleet):
                         (hour + timedelta(hours=1), "tilt_deg", 7.0, 7.0, 7.0, 1)]
         assert read_hourly(s, "RQ-1") == [(hour, "gas_lel_pct", 2.0, 2.0, 2.0, 1)]
     assert ingest.roll_up(30, now=NOW) == 0
+
+
+def test_the_mqtt_and_retention_settings(monkeypatch):
+    from config import Settings
+
+    monkeypatch.setenv("UCC_SECRET_KEY", "x")
+    monkeypatch.delenv("UCC_MQTT_URL", raising=False)
+    s = Settings.from_env()
+    assert s.mqtt_url is None and s.telemetry_retention_days == 30 and s.mqtt_client_id == "ucc-telemetry"
+    monkeypatch.setenv("UCC_MQTT_URL", "mqtt://127.0.0.1:1883")
+    monkeypatch.setenv("UCC_TELEMETRY_RETENTION_DAYS", "7")
+    s = Settings.from_env()
+    assert s.mqtt_url == "mqtt://127.0.0.1:1883" and s.telemetry_retention_days == 7
+    for bad in ("http://x", "mqtt://", "mqtt://h:99999"):
+        monkeypatch.setenv("UCC_MQTT_URL", bad)
+        with pytest.raises(SystemExit, match="UCC_MQTT_URL"):
+            Settings.from_env()
+    monkeypatch.setenv("UCC_MQTT_URL", "")
+    monkeypatch.setenv("UCC_TELEMETRY_RETENTION_DAYS", "0")
+    with pytest.raises(SystemExit, match="UCC_TELEMETRY_RETENTION_DAYS"):
+        Settings.from_env()
+
+
+def test_the_scheduler_runs_retention(fleet):
+    import threading
+    import time
+
+    from scheduler import start_telemetry_retention
+
+    ingest = TelemetryIngest(fleet, files.device_types)
+    old = datetime.now(timezone.utc) - timedelta(days=40)
+    ingest.ingest([Message("JG-1", {"ts": int(old.timestamp() * 1000), "values": {"tilt_deg": 1}},
+                           datetime.now(timezone.utc))])
+    stop = threading.Event()
+    t = start_telemetry_retention(ingest, 30, interval_seconds=0.05, stop=stop)
+    try:
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=10)
+        while datetime.now(timezone.utc) < deadline:
+            with fleet.session() as s:
+                if telemetry_count(s) == 0:
+                    break
+            time.sleep(0.05)
+        with fleet.session() as s:
+            assert telemetry_count(s) == 0 and len(read_hourly(s, "JG-1")) == 1
+    finally:
+        stop.set()
+        t.join(5)
