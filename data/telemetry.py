@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterable
 
 import orjson
-from sqlalchemy import bindparam, delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,35 +19,6 @@ DEVICES = Device.__table__
 
 def _insert(session: Session, table):
     return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-def device_states(session: Session, ids: Iterable[str]) -> dict[str, tuple]:
-    """id → (type, status, last_seen, last_values) for those of `ids` that are registered."""
-    ids = sorted(set(ids))
-    out: dict[str, tuple] = {}
-    cols = (DEVICES.c.id, DEVICES.c.type, DEVICES.c.status, DEVICES.c.last_seen, DEVICES.c.last_values)
-    for i in range(0, len(ids), _IN_CHUNK):
-        for row in session.execute(select(*cols).where(DEVICES.c.id.in_(ids[i:i + _IN_CHUNK]))):
-            out[row[0]] = tuple(row[1:])
-    return out
-
-
-def insert_readings(session: Session, rows: list[dict]) -> set[tuple[str, datetime]]:
-    """Insert rows (device_id, ts, values, received_at) in the caller's transaction, each (device_id, ts) once:
-    a row whose key is stored already (or comes twice in `rows`) is skipped by the database (ON CONFLICT DO
-    NOTHING, on SQLite and PostgreSQL alike). Returns the keys actually inserted (RETURNING, batched by
-    SQLAlchemy's insertmanyvalues into multi-row statements)."""
-    if not rows:
-        return set()
-    stmt = (_insert(session, TELEMETRY).on_conflict_do_nothing(index_elements=["device_id", "ts"])
-            .returning(TELEMETRY.c.device_id, TELEMETRY.c.ts))
-    return {(d, ts) for d, ts in session.connection().execute(stmt, rows)}
-
-
-def update_devices(session: Session, updates: list[dict]) -> None:
-    """Set last_seen, last_values and status of devices (rows b_id, last_seen, last_values, status): one executemany."""
-    if updates:
-        session.connection().execute(update(DEVICES).where(DEVICES.c.id == bindparam("b_id")), updates)
 
 
 def read_series(session: Session, device_id: str, start: datetime | None = None, end: datetime | None = None,
