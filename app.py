@@ -18,6 +18,7 @@ from cases.service import CaseService
 from data.db import Database
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
+from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
 
 
@@ -41,8 +42,11 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     db = Database(settings.database_url)
     areas = AreaDirectory(db)
     cases, registry = CaseService(db, areas), DeviceRegistry(db, areas)
+    alarms = AlarmService(db, areas, cases, registry)
+    # telemetry stored → the alarm engine, after each batch commits (docs/devices.md)
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
-                             alarms=AlarmService(db, areas, cases, registry)))
+                             telemetry=TelemetryIngest(db, registry.types, on_readings=alarms.on_readings),
+                             alarms=alarms))
     from commands import register_commands
 
     register_commands(server)

@@ -1,5 +1,5 @@
 """Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history,
-proxy, body limits, sign-in sessions and the sign-in throttle."""
+proxy, body limits, sign-in sessions, the sign-in throttle, the MQTT broker and telemetry retention."""
 from __future__ import annotations
 
 import os
@@ -67,6 +67,22 @@ def _limit(env, name: str, default: str) -> str:
     return raw
 
 
+def _mqtt_url(raw: str | None) -> str | None:
+    """UCC_MQTT_URL: mqtt://host[:port] (1883 by default); empty: no MQTT consumer."""
+    if raw is None or raw.strip() == "":
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw.strip())
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme != "mqtt" or not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise SystemExit(f"UCC_MQTT_URL 应为 mqtt://主机[:端口]（如 mqtt://127.0.0.1:1883），收到 {raw!r}")
+    return raw.strip()
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -97,6 +113,11 @@ class Settings:
     max_body_api: int = 64 * 1024          # UCC_MAX_BODY_API: /api/ (an intake's 2,000-character text is ~12 KB)
     max_body_pages: int | None = None      # UCC_MAX_BODY_PAGES: Dash callbacks; None = fits the largest photo
     max_body: int = 64 * 1024              # UCC_MAX_BODY: every other route (sign-in form, Socket.IO polling)
+    # Telemetry (issue 16): the broker the server subscribes to (mqtt://host:port; unset: no MQTT consumer), and
+    # how many days raw readings are kept before they are rolled into hourly rows and deleted.
+    mqtt_url: str | None = None  # UCC_MQTT_URL
+    mqtt_client_id: str = "ucc-telemetry"  # UCC_MQTT_CLIENT_ID: fixed, so a restart resumes the broker's session
+    telemetry_retention_days: int = 30  # UCC_TELEMETRY_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -131,6 +152,9 @@ class Settings:
             max_body_api=_size("UCC_MAX_BODY_API", 64 * 1024),
             max_body_pages=_size("UCC_MAX_BODY_PAGES", None),
             max_body=_size("UCC_MAX_BODY", 64 * 1024),
+            mqtt_url=_mqtt_url(env.get("UCC_MQTT_URL")),
+            mqtt_client_id=(env.get("UCC_MQTT_CLIENT_ID") or "ucc-telemetry").strip(),
+            telemetry_retention_days=_whole(env, "UCC_TELEMETRY_RETENTION_DAYS", 30, 1, 3660, "天"),
         )
         values.update(overrides)
         return cls(**values)

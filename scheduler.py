@@ -1,5 +1,6 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
-ahead for the wall, the devices' offline round (and the demo simulator).
+ahead for the wall, the devices' offline round, the MQTT telemetry consumer and the telemetry retention (and the
+demo simulator and its device feed).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def start_background_jobs(services) -> None:
     start_wall_figures(services)
     if services.alarms is not None:
         start_offline_round(services.alarms)
+    start_telemetry_retention(services.telemetry, services.settings.telemetry_retention_days)
+    if services.settings.mqtt_url:
+        start_mqtt_consumer(services)
     if services.settings.simulate:
         from demo.backfill import load_profile
         from demo.runner import start_background
@@ -25,6 +29,22 @@ def start_background_jobs(services) -> None:
         profile, calendar = load_profile(), services.cases.calendar
         start_background(services.cases, rate_for=lambda now: profile.live_rate_per_minute(now, calendar))
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
+        start_device_feed(services)
+
+
+def start_device_feed(services, stop: threading.Event | None = None) -> threading.Thread | None:
+    """The demo fleet's telemetry, in-process through the real ingest (demo/device_feed.py): the embedded
+    default's devices report and raise alarms with no broker. None when no device reports."""
+    from demo.device_feed import FeedRunner
+
+    runner = FeedRunner(services.db, services.telemetry, services.cases.clock)
+    if not runner.feed.devices:
+        return None
+
+    def round_():
+        runner.step()
+
+    return _every(runner.feed.round_s, round_, "ucc-device-feed", stop, at_start=True)
 
 
 def start_wall_figures(services, interval_seconds: float = 30.0,
@@ -35,6 +55,28 @@ def start_wall_figures(services, interval_seconds: float = 30.0,
 
     return _every(interval_seconds, lambda: keep_warm(services.db, services.cases.clock()), "ucc-wall-figures",
                   stop, at_start=True)
+
+
+def start_mqtt_consumer(services):
+    """The telemetry consumer (sensing_mqtt/), in one process per machine (a lock file under var/); None in the others."""
+    from config import VAR_DIR
+    from sensing_mqtt.consumer import start_consumer
+
+    s = services.settings
+    return start_consumer(services.telemetry, s.mqtt_url, client_id=s.mqtt_client_id, lock_dir=str(VAR_DIR))
+
+
+def start_telemetry_retention(ingest, retention_days: int, interval_seconds: float = 3600.0,
+                              stop: threading.Event | None = None) -> threading.Thread:
+    """Once an hour: raw telemetry older than UCC_TELEMETRY_RETENTION_DAYS rolled into hourly rows and deleted.
+    Several processes may run it at once: each rolls up only the rows its own DELETE … RETURNING removed."""
+
+    def round_():
+        n = ingest.roll_up(retention_days)
+        if n:
+            log.info("遥测保留：%d 条 %d 天前的原始读数已汇总为小时值并删除", n, retention_days)
+
+    return _every(interval_seconds, round_, "ucc-telemetry-retention", stop)
 
 
 def start_reminders(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:

@@ -1,9 +1,12 @@
-"""The /api/v1 sensing endpoints: the device types in force, the fleet and its alarms within the reader's scope."""
+"""The /api/v1 sensing endpoints: the device types in force, the fleet and its alarms within the reader's scope,
+telemetry in and out."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import MAX_PER_PAGE, _int_arg, _json_body, authenticate
+from api.v1 import MAX_PER_PAGE, _datetime_arg, _int_arg, _json_body, authenticate
+from dispatch.access import TELEMETRY_STATS_READERS
+from dispatch.errors import ServiceError
 from web.services import services
 
 bp = Blueprint("api_devices", __name__, url_prefix="/api/v1")
@@ -46,3 +49,31 @@ def alarms():
 def act_on_alarm(alarm_id: int):
     data = _json_body()
     return jsonify(services().alarms.act(g.principal, alarm_id, data.get("action")))
+
+
+@bp.post("/devices/<device_id>/telemetry")
+def post_telemetry(device_id: str):
+    """CONTRACT.md's telemetry payload over HTTP (a device token): what was stored and what was refused."""
+    app = services()
+    app.devices.check_sender(g.principal, device_id)
+    out = app.telemetry.ingest_one(device_id, request.get_data(cache=False))
+    body = out.to_dict()
+    if out.stored == 0 and out.duplicates == 0:
+        body.update(error="unprocessable", message="没有可保存的读数：" + "；".join(r["message"] for r in out.refused[:5]))
+        return jsonify(body), 422
+    return jsonify(body)
+
+
+@bp.get("/devices/<device_id>/telemetry")
+def device_telemetry(device_id: str):
+    start = _datetime_arg("start") if request.args.get("start") else None
+    end = _datetime_arg("end") if request.args.get("end") else None
+    return jsonify(services().devices.telemetry(g.principal, device_id, key=_text_arg("key"), start=start, end=end))
+
+
+@bp.get("/telemetry/stats")
+def telemetry_stats():
+    """The ingest's counters since the process started (the operations view reads them)."""
+    if g.principal.role not in TELEMETRY_STATS_READERS:
+        raise ServiceError(403, "forbidden", "只有管理员可以查看遥测接入统计")
+    return jsonify(services().telemetry.stats())

@@ -13,11 +13,14 @@ from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from figures import service as figures
 from data.tokens import PrincipalCache, resolve_token
+from dispatch.access import DEVICE_ROLE
 from geo.locator import OutsideCity
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_PER_PAGE = 500
+# the only views a device token reaches (dispatch/access.py)
+DEVICE_ENDPOINTS = frozenset({"api_devices.post_telemetry"})
 
 
 def init_limits(app) -> None:
@@ -54,6 +57,8 @@ def authenticate():
     principal = bearer_principal(token)
     if principal is None:
         raise ServiceError(401, "unauthorized", "令牌无效或已吊销")
+    if principal.role == DEVICE_ROLE and request.endpoint not in DEVICE_ENDPOINTS:
+        raise ServiceError(403, "forbidden", "设备令牌只能上报遥测数据（POST /api/v1/devices/设备编号/telemetry）")
     g.principal = principal
 
 

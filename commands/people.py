@@ -10,7 +10,8 @@ from web.services import services
 
 @click.command("create-token")
 @with_appcontext
-@click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall")
+@click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall, "
+                                            "device (only posts telemetry for the devices of its area)")
 @click.option("--area", "area_code", default=None, help="区域编码（默认整个城市）")
 @click.option("--unit", "unit_code", default=None, help="单位编码（处置单位角色必填）")
 @click.option("--label", default="", help="备注")

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices, alarms."""
+"""SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices,
+telemetry, alarms."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -596,3 +597,36 @@ class AlarmState(Base):
     clear_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clear_count: Mapped[int] = mapped_column(Integer, default=0)
     last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Telemetry(Base):
+    """One reading of a device: its time (the device's, or the arrival's for a flat payload) and the values
+    that passed the device type's keys. Stored once per (device, ts): a redelivered or re-sent message is a
+    duplicate, not a second reading. Raw rows older than UCC_TELEMETRY_RETENTION_DAYS are rolled into
+    telemetry_hourly and deleted (sensing/telemetry.py)."""
+
+    __tablename__ = "telemetry"
+    # no foreign key to devices: the hottest insert of the platform checks devices itself (one read per batch)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    values: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # the primary key (device_id, ts) is the range index of a device's series; this one serves retention
+        Index("ix_telemetry_ts", "ts"),
+    )
+
+
+class TelemetryHourly(Base):
+    """A device's key over one hour (UTC), once its raw readings are past retention: min, max, mean, count
+    (numbers; a flag as 0/1, so its mean is the share of the hour's readings that were true)."""
+
+    __tablename__ = "telemetry_hourly"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    avg: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)

@@ -11,7 +11,10 @@ from data.login_sessions import digest as _digest  # one SHA-256 of a secret, fo
 from data.login_sessions import end_token_sessions
 from data.models import ApiToken, Area, Unit, utcnow
 
-ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")
+from dispatch.access import DEVICE_ROLE
+
+ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")  # people's (users') roles
+TOKEN_ROLES = ROLES + (DEVICE_ROLE,)  # a device has a token, never a sign-in
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,8 @@ class Principal:
 def create_token(session: Session, role: str, area_code: str | None = None,
                  unit_code: str | None = None, label: str = "") -> str:
     """Issue a token; raises ValueError with a readable message for bad role, area or unit."""
-    if role not in ROLES:
-        raise ValueError(f"未知角色 {role!r}，可用角色：{', '.join(ROLES)}")
+    if role not in TOKEN_ROLES:
+        raise ValueError(f"未知角色 {role!r}，可用角色：{', '.join(TOKEN_ROLES)}")
     if area_code is None:
         area_code = session.scalar(select(Area.code).where(Area.level == 1).order_by(Area.code))
         if area_code is None:

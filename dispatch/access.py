@@ -32,6 +32,14 @@ DEVICE_READERS = ("admin", "duty_officer", "leader", "wall", "unit_handler")
 # their unit's devices' alarms)
 ALARM_ACTORS = ("admin", "duty_officer", "unit_handler")
 
+# A device token (create-token --role device) only posts telemetry (POST /api/v1/devices/ID/telemetry) for the
+# devices of its area; every other request of it is refused (api/v1.authenticate, the live connection). Admins
+# may post telemetry too (operators testing a device by hand).
+DEVICE_ROLE = "device"
+TELEMETRY_SENDERS = (DEVICE_ROLE, "admin")
+# only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes
+TELEMETRY_STATS_READERS = ("admin",)
+
 # where a role lands after signing in
 HOME_OF_ROLE = {
     "admin": "/console",

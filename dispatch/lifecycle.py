@@ -177,6 +177,7 @@ ROLE_LABELS = {
     "unit_handler": "处置单位",
     "grid_member": "网格员",
     "wall": "大屏",
+    "device": "物联设备",
     "system": "系统",
 }
 

@@ -31,6 +31,7 @@ from werkzeug.serving import WSGIRequestHandler
 from cases.service import mask_phone
 from data.models import Case, CaseEvent
 from data.tokens import Principal, resolve_token, revoked_among
+from dispatch.access import DEVICE_ROLE
 from live.gate import DeliveryGate
 from live.managers import EVENT, LiveManager, LiveRedisManager
 from live.rooms import NoLiveAccess, case_rooms, principal_rooms
@@ -207,7 +208,9 @@ class LiveBus:
         if not isinstance(token, str) or not token.strip():
             return None
         with self.db.session() as s:
-            return resolve_token(s, token.strip())
+            principal = resolve_token(s, token.strip())
+        # a device token only posts telemetry: it opens no live stream (dispatch/access.py)
+        return None if principal is not None and principal.role == DEVICE_ROLE else principal
 
     def add_session_check(self, key_of: Callable[[], str | None],
                           ended: Callable[[list[str]], set[str]]) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -9,14 +10,17 @@ from data import files
 from data.area_directory import AreaDirectory
 from data.db import Database
 from data.devices import get_device, list_devices
-from data.models import Device, Unit
+from data.telemetry import read_series
+from data.models import Device, Unit, utcnow
 from data.tokens import Principal
-from dispatch.access import DEVICE_READERS
+from dispatch.access import DEVICE_READERS, DEVICE_ROLE, TELEMETRY_SENDERS
 from dispatch.devices import DEVICE_STATUSES, STATUS_LABELS, DeviceType
 from dispatch.errors import ServiceError
-from dispatch.limits import bad_character
+from dispatch.limits import bad_character, day_in_range
 
 MAX_PER_PAGE = 500
+MAX_SERIES = 10_000  # readings in one answer of GET /devices/ID/telemetry (more: `truncated`, ask a shorter span)
+DEFAULT_SPAN = timedelta(hours=24)
 
 
 class DeviceRegistry:
@@ -121,3 +125,41 @@ class DeviceRegistry:
                 "status": d.status, "status_label": STATUS_LABELS.get(d.status, d.status),
                 "last_seen": d.last_seen, "values": d.last_values or {}, "grid": d.grid_code,
                 "district": d.district_code, "created_at": d.created_at}
+
+    # ---- telemetry -------------------------------------------------------------------------------
+    def check_sender(self, principal: Principal, device_id: str) -> None:
+        """Whether `principal` may post telemetry for the device: a device token (or an admin) within its area;
+        404 when the device is unknown or outside the token's area (its existence is not told)."""
+        if principal.role not in TELEMETRY_SENDERS:
+            raise ServiceError(403, "forbidden", "只有设备令牌（create-token --role device）可以上报遥测数据")
+        with self.db.session() as s:
+            device = get_device(s, device_id) if len(device_id) <= 64 else None
+            if device is None or (principal.role == DEVICE_ROLE and principal.area_code not in
+                                  {a.code for a in self.areas.chain(device.grid_code)}):
+                raise ServiceError(404, "not_found", f"设备 {device_id[:64]} 不存在")
+
+    def telemetry(self, principal: Principal, device_id: str, key: str | None = None, start: datetime | None = None,
+                  end: datetime | None = None, now: datetime | None = None) -> dict:
+        """`{items: [{ts, values}]}`: a device's readings with start <= ts < end (default: the 24 hours before
+        now), oldest first, scoped as GET /devices/ID; with `key`, only the readings that have it, and only it."""
+        device = self.get(principal, device_id)  # 403/404 as the device itself
+        t = self.types().get(device["type"])
+        if key is not None and (t is None or t.key(key) is None):
+            known = "、".join(k.key for k in t.keys) if t else ""
+            raise ServiceError(400, "bad_request", f"设备类型 {device['type']} 没有键 {key[:40]}（可用：{known}）")
+        end = end or now or utcnow()
+        start = start or end - DEFAULT_SPAN
+        if not (day_in_range(start) and day_in_range(end)):
+            raise ServiceError(400, "bad_request", "start 和 end 须在 1900–2999 年之间")
+        if start >= end:
+            raise ServiceError(400, "bad_request", "start 须早于 end")
+        with self.db.session() as s:
+            rows = read_series(s, device_id, start, end, limit=MAX_SERIES + 1)
+        truncated = len(rows) > MAX_SERIES
+        items = []
+        for ts, values in rows[:MAX_SERIES]:
+            if key is None:
+                items.append({"ts": ts, "values": values})
+            elif key in values:
+                items.append({"ts": ts, "values": {key: values[key]}})
+        return {"device": device_id, "key": key, "start": start, "end": end, "items": items, "truncated": truncated}

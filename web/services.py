@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from data.db import Database
     from sensing.alarms import AlarmService
     from sensing.registry import DeviceRegistry
+    from sensing.telemetry import TelemetryIngest
 
 EXTENSION = "ucc"  # the key under Flask's app.extensions
 
@@ -26,6 +27,7 @@ class Services:
     areas: "AreaDirectory"
     cases: "CaseService"
     devices: "DeviceRegistry"
+    telemetry: "TelemetryIngest"
     alarms: "AlarmService | None" = None  # the alarm engine and lifecycle (sensing/alarms.py)
 
 

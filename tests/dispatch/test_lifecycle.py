@@ -262,7 +262,7 @@ def test_states_actions_roles_and_labels():
     assert set(ACTOR_ROLES) == {"admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall", "system"}
     assert set(STATE_LABELS) == set(STATES) and all(STATE_LABELS.values())
     assert set(ACTION_LABELS) == set(ACTIONS) and all(ACTION_LABELS.values())
-    assert set(ROLE_LABELS) == set(ACTOR_ROLES)
+    assert set(ROLE_LABELS) == set(ACTOR_ROLES) | {"device"}  # a device token is labelled, and acts on no case
     assert (STATE_LABELS["verifying"], STATE_LABELS["voided"], STATE_LABELS["suspended"]) == ("核实中", "已作废", "挂账")
     assert (ACTION_LABELS["reassign"], ACTION_LABELS["refuse_return"], ACTION_LABELS["reopen"],
             ACTION_LABELS["urge"], ACTION_LABELS["supervise"], ACTION_LABELS["add_assist"]) == \

@@ -286,7 +286,9 @@ def test_the_migration_goes_down_and_up(empty_db):
         command.downgrade(cfg, "0012")
     with empty_db.engine.connect() as conn:
         assert not inspect(conn).has_table("devices")
-    assert init_db(empty_db) >= "0013"  # the head: later migrations (alarms, telemetry) stack on it
+    init_db(empty_db)  # up to the head again, whatever later revisions add
+    with empty_db.engine.connect() as conn:
+        assert inspect(conn).has_table("devices")
 
 
 def test_a_new_grid_that_drops_a_devices_grid_is_refused(world, types, tmp_path):

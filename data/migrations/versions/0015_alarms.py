@@ -1,11 +1,10 @@
 """alarms (issue 16): the alarms of devices and rules, their history, and the alarm engine's running state
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07 13:10:00
 
-down_revision is '0013' while the telemetry branch's '0014' (the telemetry table) is built in parallel: at the
-merge this migration is rechained onto '0014' (down_revision = '0014'); nothing here depends on it.
+Built beside '0014' (the telemetry table) and chained after it at the merge; nothing here depends on it.
 ux_alarms_open is a partial unique index (SQLite and PostgreSQL both have them): at most one open alarm per
 device and rule, whatever processes raise at once.
 """
@@ -15,7 +14,7 @@ import data.models
 
 
 revision = '0015'
-down_revision = '0013'  # rechained onto '0014' (telemetry) at the merge
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,330 @@
+"""Telemetry in: parse the contract's payloads, check them against the device types, store batches, count what is refused.
+
+No web and no MQTT here: the MQTT edge (sensing_mqtt/) and the HTTP API hand messages to
+:meth:`TelemetryIngest.ingest` and acknowledge or answer from its outcomes. A batch is one transaction:
+read the batch's devices, insert the readings (each (device, ts) once: ON CONFLICT DO NOTHING), update the
+devices' last_seen, last_values and status, commit. Only then is the ``on_readings`` hook called (the alarm
+engine's entry, docs/devices.md) and only then may the caller acknowledge.
+
+Payloads (CONTRACT.md, Sensing): ``{"ts": MILLISECONDS, "values": {KEY: VALUE}}``, a list of such, or a
+flat ``{KEY: VALUE}`` read at its arrival. What cannot be stored is counted by reason (``malformed``,
+``unknown_device``, ``unknown_key``, ``out_of_range``) and logged once per device and reason, so that a
+flooding device costs one log line, not one per message.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+import orjson
+
+from data.db import Database
+from data.models import utcnow
+from data.telemetry import BatchWriter, roll_up_chunk
+from dispatch.devices import DeviceType, KeySpec
+from dispatch.errors import ServiceError
+from dispatch.limits import day_in_range
+
+log = logging.getLogger("ucc.telemetry")
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")  # as import-devices accepts (sensing/importer.py)
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_READINGS = 1000  # readings in one message (a list payload)
+MAX_VALUES = 100  # keys in one reading
+FUTURE_SLACK = timedelta(minutes=10)  # a device clock this far ahead of arrival is wrong, not early
+LOG_ONCE_CAP = 10_000  # (reason, device) pairs remembered for log-once; beyond it: one line, then silence
+# Readings of a device: (ts, values) in time order, as stored.
+Reading = tuple[datetime, dict]
+OnReadings = Callable[[str, str, list[Reading]], None]
+REASONS = ("malformed", "unknown_device", "unknown_key", "out_of_range")
+REASON_LABELS = {"malformed": "报文格式错误", "unknown_device": "未登记的设备", "unknown_key": "设备类型没有该键",
+                 "out_of_range": "值类型不符或超出有效范围"}
+
+
+class Malformed(ValueError):
+    """A payload that is not one of the contract's shapes; the message is Chinese and says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as it arrived: the device it names, its raw payload (bytes, str, or parsed JSON) and when."""
+
+    device_id: str
+    payload: object
+    arrival: datetime
+
+
+@dataclass
+class Outcome:
+    """What became of one message: readings stored and duplicated, and what was refused (reason, key, message)."""
+
+    device_id: str
+    readings: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    refused: list[dict] = field(default_factory=list)
+    error: str | None = None  # the message as a whole was refused: malformed or unknown_device
+
+    def to_dict(self) -> dict:
+        return {"device": self.device_id, "readings": self.readings, "stored": self.stored,
+                "duplicates": self.duplicates, "refused": self.refused}
+
+
+# ---- parsing and checking (pure) --------------------------------------------------------------------
+def _timestamp(raw, arrival: datetime) -> datetime:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise Malformed("ts 应为毫秒时间戳（整数）")
+    try:
+        ts = datetime.fromtimestamp(raw / 1000.0, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise Malformed(f"ts {raw} 不是有效的毫秒时间戳")
+    if not day_in_range(ts):
+        raise Malformed(f"ts {raw} 不在 1900–2999 年之间（应为毫秒时间戳）")
+    if ts > arrival + FUTURE_SLACK:
+        raise Malformed(f"ts {raw} 晚于到达时间 10 分钟以上（设备时钟有误？）")
+    # microseconds kept as the device sent them; a duplicate is the same device at the same millisecond
+    return ts.replace(microsecond=(ts.microsecond // 1000) * 1000)
+
+
+def _values(raw) -> dict:
+    if not isinstance(raw, dict) or not raw:
+        raise Malformed("values 应为非空的 JSON 对象 {键: 值}")
+    if len(raw) > MAX_VALUES:
+        raise Malformed(f"一条读数至多 {MAX_VALUES} 个键")
+    return raw
+
+
+def parse_payload(payload, arrival: datetime) -> list[Reading]:
+    """The readings of a payload (bytes or str of JSON, or already parsed), in the order given; raises Malformed."""
+    if isinstance(payload, (bytes, bytearray, memoryview, str)):
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise Malformed(f"报文超过 {MAX_PAYLOAD_BYTES // 1024} KB")
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise Malformed("报文不是合法的 JSON（UTF-8）")
+    if isinstance(payload, list):
+        if not payload:
+            raise Malformed("读数列表为空")
+        if len(payload) > MAX_READINGS:
+            raise Malformed(f"一条报文至多 {MAX_READINGS} 条读数")
+        out = []
+        for i, item in enumerate(payload, start=1):
+            if not isinstance(item, dict) or "values" not in item:
+                raise Malformed(f"第 {i} 条读数应为 {{\"ts\": 毫秒, \"values\": {{…}}}}")
+            out.append(_reading(item, arrival))
+        return out
+    if not isinstance(payload, dict) or not payload:
+        raise Malformed("报文应为 {\"ts\": 毫秒, \"values\": {…}}、这样的列表，或 {键: 值}")
+    if "values" in payload:
+        return [_reading(payload, arrival)]
+    return [(arrival, _values(payload))]  # flat: the values as of arrival
+
+
+def _reading(item: dict, arrival: datetime) -> Reading:
+    extra = set(item) - {"ts", "values"}
+    if extra:
+        raise Malformed(f"读数中有多余字段：{'、'.join(sorted(str(k)[:40] for k in extra)[:5])}")
+    ts = _timestamp(item["ts"], arrival) if "ts" in item else arrival
+    return ts, _values(item["values"])
+
+
+def check_values(specs: dict[str, KeySpec], values: dict) -> tuple[dict, list[dict]]:
+    """The values a device type accepts, and the refused ones (key, reason, Chinese message): a key the type does
+    not have is ``unknown_key``; a value of the wrong kind or outside its range ``out_of_range``."""
+    kept, refused = {}, []
+    for key, value in values.items():
+        spec = specs.get(key)
+        if spec is None:
+            refused.append({"key": str(key)[:40], "reason": "unknown_key", "message": f"设备类型没有键 {str(key)[:40]}"})
+        elif not spec.valid(value):
+            if spec.kind == "number":
+                want = f"{spec.low}–{spec.high} 之间的数值"
+            elif spec.kind == "bool":
+                want = "true 或 false"
+            else:
+                want = "字符串" + (f"（{'、'.join(spec.values)}）" if spec.values else "")
+            refused.append({"key": key, "reason": "out_of_range", "message": f"{key} 应为 {want}，收到 {str(value)[:40]}"})
+        else:
+            kept[key] = value
+    return kept, refused
+
+
+# ---- the service -----------------------------------------------------------------------------------
+class TelemetryIngest:
+    """Stores telemetry batches and keeps the operations counters; safe to call from several threads.
+
+    `types()` gives the device types in force (the registry's). `on_readings(device_id, device_type,
+    readings)` — readings being the (ts, values) actually stored for that device, in time order — is called
+    for each device of a batch after the batch commits; its failures are logged, never raised (the readings
+    are stored and acknowledged either way)."""
+
+    def __init__(self, db: Database, types: Callable[[], dict[str, DeviceType]],
+                 on_readings: OnReadings | None = None, clock: Callable[[], datetime] = utcnow):
+        self.db = db
+        self._types = types
+        self.on_readings = on_readings
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._specs: dict[str, dict[str, KeySpec]] | None = None
+        self._batch_writer: BatchWriter | None = None
+        self._logged: set[tuple[str, str]] = set()
+        self._log_cap_said = False
+        self.counts = dict.fromkeys(("messages", "readings", "stored", "duplicates", *REASONS, "batches"), 0)
+        self.since = clock()
+        # set by an MQTT consumer while it runs: its connection and queue (shown by the stats)
+        self.consumer_state: Callable[[], dict] | None = None
+
+    def _writer(self) -> BatchWriter:
+        if self._batch_writer is None:
+            self._batch_writer = BatchWriter(self.db.engine.dialect.name)
+        return self._batch_writer
+
+    def specs(self) -> dict[str, dict[str, KeySpec]]:
+        if self._specs is None:
+            self._specs = {code: {k.key: k for k in t.keys} for code, t in self._types().items()}
+        return self._specs
+
+    # ---- counting and logging once ---------------------------------------------------------------
+    def _note(self, reason: str, device_id: str, detail: str) -> None:
+        """Count one refusal; log it the first time this device has this problem."""
+        with self._lock:
+            self.counts[reason] += 1
+            key = (reason, device_id)
+            if key in self._logged:
+                return
+            if len(self._logged) >= LOG_ONCE_CAP:
+                first_over = not self._log_cap_said
+                self._log_cap_said = True
+            else:
+                self._logged.add(key)
+                first_over = None
+        if first_over is None:
+            log.warning("遥测%s：设备 %s：%s（该设备此类问题此后只计数，不再记日志）", REASON_LABELS[reason],
+                        device_id[:64], detail[:200])
+        elif first_over:
+            log.warning("遥测问题涉及的设备已超过 %d 个：此后的问题只计数，不再记日志", LOG_ONCE_CAP)
+
+    def stats(self) -> dict:
+        with self._lock:
+            out = {"since": self.since, **self.counts}
+        if self.consumer_state is not None:
+            out["mqtt"] = self.consumer_state()
+        return out
+
+    # ---- the batch -------------------------------------------------------------------------------
+    def ingest(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Store a batch in one transaction; one Outcome per message, in order. Bad messages and values are
+        counted and refused, never raised; a database failure raises (nothing of the batch is stored then, and
+        the caller must not acknowledge it)."""
+        specs = self.specs()
+        outcomes = [Outcome(m.device_id) for m in messages]
+        parsed: list[tuple[int, list[Reading]]] = []
+        for i, m in enumerate(messages):
+            if not isinstance(m.device_id, str) or not DEVICE_ID.match(m.device_id):
+                outcomes[i].error = "unknown_device"
+                self._note("unknown_device", str(m.device_id)[:64], "设备编号不合规")
+                continue
+            try:
+                parsed.append((i, parse_payload(m.payload, m.arrival)))
+            except Malformed as exc:
+                outcomes[i].error = "malformed"
+                outcomes[i].refused.append({"reason": "malformed", "message": str(exc)})
+                self._note("malformed", m.device_id, str(exc))
+        stored_by_device: dict[str, list[Reading]] = {}
+        writer = self._writer()
+        with self.db.write_transaction() as cur:
+            devices = writer.device_states(cur, sorted({messages[i].device_id for i, _ in parsed})) if parsed else {}
+            rows, owners = [], []
+            for i, readings in parsed:
+                m, out = messages[i], outcomes[i]
+                state = devices.get(m.device_id)
+                if state is None or state[0] not in specs:
+                    out.error = "unknown_device"
+                    out.refused.append({"reason": "unknown_device", "message": f"设备 {m.device_id} 未登记"})
+                    self._note("unknown_device", m.device_id, "设备未登记")
+                    continue
+                type_specs = specs[state[0]]
+                for ts, values in readings:
+                    out.readings += 1
+                    kept, refused = check_values(type_specs, values)
+                    for r in refused:
+                        r["ts"] = ts
+                        out.refused.append(r)
+                        self._note(r["reason"], m.device_id, r["message"])
+                    if kept:
+                        rows.append((m.device_id, ts, kept, m.arrival))
+                        owners.append(i)
+            inserted = writer.insert(cur, rows) if rows else set()
+            for (device_id, ts, kept, _arrival), i in zip(rows, owners):
+                out = outcomes[i]
+                if (device_id, ts) in inserted:
+                    inserted.discard((device_id, ts))  # the same key twice in one batch: the second is a duplicate
+                    out.stored += 1
+                    stored_by_device.setdefault(device_id, []).append((ts, kept))
+                else:
+                    out.duplicates += 1
+            writer.update_devices(cur, self._device_updates(devices, stored_by_device))
+        for readings in stored_by_device.values():
+            readings.sort(key=lambda r: r[0])
+        with self._lock:
+            self.counts["batches"] += 1
+            self.counts["messages"] += len(messages)
+            self.counts["readings"] += sum(o.readings for o in outcomes)
+            self.counts["stored"] += sum(o.stored for o in outcomes)
+            self.counts["duplicates"] += sum(o.duplicates for o in outcomes)
+        if self.on_readings is not None:
+            for device_id, readings in stored_by_device.items():
+                try:
+                    self.on_readings(device_id, devices[device_id][0], readings)
+                except Exception:  # noqa: BLE001 - the readings are stored; a failing hook must not lose the batch
+                    log.exception("遥测回调 on_readings 失败（设备 %s）", device_id)
+        return outcomes
+
+    @staticmethod
+    def _device_updates(devices: dict[str, tuple], stored: dict[str, list[Reading]]) -> list[dict]:
+        """last_seen: the newest stored reading's time; last_values: merged from the stored readings not older than
+        the previous last_seen, in time order (history sent late does not overwrite newer values); status: online,
+        unless the device is in alarm or maintenance (the alarm engine and the operators own those)."""
+        updates = []
+        for device_id, readings in stored.items():
+            _type, status, last_seen, last_values = devices[device_id]
+            merged = dict(last_values or {})
+            newest = last_seen
+            for ts, values in sorted(readings, key=lambda r: r[0]):
+                if last_seen is None or ts >= last_seen:
+                    merged.update(values)
+                if newest is None or ts > newest:
+                    newest = ts
+            updates.append({"b_id": device_id, "last_seen": newest, "last_values": merged,
+                            "status": status if status in ("alarm", "maintenance") else "online"})
+        return updates
+
+    def ingest_one(self, device_id: str, payload, arrival: datetime | None = None) -> Outcome:
+        """One message (the HTTP path): a malformed payload is a 400, an unknown device a 404, with the reason in
+        Chinese; otherwise what was stored and what was refused."""
+        out = self.ingest([Message(device_id, payload, arrival or self.clock())])[0]
+        if out.error == "malformed":
+            raise ServiceError(400, "bad_request", f"遥测报文有误：{out.refused[0]['message']}")
+        if out.error == "unknown_device":
+            raise ServiceError(404, "not_found", f"设备 {device_id[:64]} 不存在")
+        return out
+
+    # ---- retention ---------------------------------------------------------------------------------
+    def roll_up(self, retention_days: int, now: datetime | None = None, chunk: int = 20_000) -> int:
+        """Roll raw readings older than `retention_days` into telemetry_hourly and delete them, a chunk per
+        transaction (a long backlog does not hold one huge transaction); returns how many raw rows went."""
+        cutoff = (now or self.clock()) - timedelta(days=retention_days)
+        total = 0
+        while True:
+            with self.db.session() as s:
+                n = roll_up_chunk(s, cutoff, chunk)
+            total += n
+            if n < chunk:
+                return total
+

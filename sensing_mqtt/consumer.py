@@ -1,0 +1,198 @@
+"""The MQTT telemetry consumer: subscribes to ucc/devices/+/telemetry (QoS 1), stores in batches, acknowledges after commit.
+
+Delivery: the client connects with MQTT 5, a fixed client id, clean_start False and a session expiry, so the
+broker keeps the subscription and every unacknowledged message while the server is away (restart, deploy)
+and resends them when it is back. Messages are acknowledged by hand (paho's ``manual_ack``): on_message only
+appends to a buffer; a writer thread hands the buffer to :class:`sensing.telemetry.TelemetryIngest` as one
+batch (one transaction) and sends the PUBACKs only after the commit. What was acknowledged is therefore
+stored; what was not is resent by the broker and, being the same (device, ts), stored once. The broker sends
+at most ``receive_maximum`` unacknowledged messages, which bounds the buffer and makes a slow or failed
+database push back on the broker instead of growing memory here.
+
+A message received on an earlier connection is never acknowledged on a later one (its packet id may name
+another message there): the broker resends it after the reconnect and the duplicate is skipped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sensing.telemetry import Message, TelemetryIngest
+
+log = logging.getLogger("ucc.mqtt")
+
+TELEMETRY_TOPIC = "ucc/devices/+/telemetry"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class TelemetryConsumer:
+    """Start with :meth:`start`, stop with :meth:`stop` (flushes what it holds, then disconnects)."""
+
+    def __init__(self, ingest: TelemetryIngest, url: str, client_id: str = "ucc-telemetry",
+                 topic: str = TELEMETRY_TOPIC, batch_size: int = 1000, max_delay: float = 0.05,
+                 receive_maximum: int = 2000, session_expiry: int = 7 * 24 * 3600, keepalive: int = 30,
+                 retry_delay: float = 1.0):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.ingest = ingest
+        self.client_id, self.topic = client_id, topic
+        self.batch_size, self.max_delay, self.retry_delay = batch_size, max_delay, retry_delay
+        self.receive_maximum, self.session_expiry, self.keepalive = receive_maximum, session_expiry, keepalive
+        self._cond = threading.Condition()
+        self._buffer: list[tuple[int, int, int, Message]] = []  # (connection generation, mid, qos, message)
+        self._generation = 0
+        self._stopping = False
+        self._writer: threading.Thread | None = None
+        self.connected = False
+        self.counts = {"connects": 0, "disconnects": 0, "acked": 0, "not_acked_stale": 0, "write_failures": 0}
+        self._failing = False
+        self.client = self._make_client()
+
+    # ---- the client ----------------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        return client
+
+    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT 连接被拒绝：%s", reason_code)
+            return
+        with self._cond:
+            self._generation += 1
+        self.connected = True
+        self.counts["connects"] += 1
+        # the session keeps the subscription; subscribing again is harmless and covers an expired session
+        client.subscribe(self.topic, qos=1)
+        log.info("MQTT 已连接 %s:%s（client_id=%s，会话%s），订阅 %s", self.host, self.port, self.client_id,
+                 "保留" if flags.session_present else "新建", self.topic)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.connected = False
+        self.counts["disconnects"] += 1
+        if not self._stopping:
+            log.warning("MQTT 连接断开（%s），自动重连", reason_code)
+
+    def _on_message(self, _client, _userdata, msg) -> None:
+        # the network thread: as little as possible here (the topic's device level, the arrival time)
+        parts = msg.topic.split("/")
+        device_id = parts[2] if len(parts) == 4 else msg.topic
+        item = (self._generation, msg.mid, msg.qos, Message(device_id, msg.payload, _utcnow()))
+        with self._cond:
+            self._buffer.append(item)
+            if len(self._buffer) >= self.batch_size:
+                self._cond.notify()
+
+    # ---- the writer ----------------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._stopping and len(self._buffer) < self.batch_size:
+                    self._cond.wait(self.max_delay)
+                batch = self._buffer[:self.batch_size]
+                del self._buffer[:len(batch)]
+                stopping = self._stopping
+            if batch:
+                self._write(batch)
+            elif stopping:
+                return
+
+    def _write(self, batch: list) -> None:
+        """Store the batch, retrying while the database fails (nothing is acknowledged meanwhile), then ack it."""
+        while True:
+            try:
+                self.ingest.ingest([item[3] for item in batch])
+                break
+            except Exception:  # noqa: BLE001 - the consumer never dies; the broker keeps what is not acked
+                self.counts["write_failures"] += 1
+                if not self._failing:
+                    log.exception("遥测批量写入失败，%0.1f 秒后重试（期间不确认，消息留在代理）", self.retry_delay)
+                    self._failing = True
+                if self._stopping:
+                    return  # not acknowledged: the broker resends them to the next consumer of this session
+                time.sleep(self.retry_delay)
+        if self._failing:
+            log.info("遥测写入已恢复")
+            self._failing = False
+        generation = self._generation
+        for gen, mid, qos, _m in batch:
+            if qos == 0:
+                continue
+            if gen != generation:
+                self.counts["not_acked_stale"] += 1  # received on an earlier connection: resent by the broker
+                continue
+            self.client.ack(mid, qos)
+            self.counts["acked"] += 1
+
+    # ---- life ----------------------------------------------------------------------------------------
+    def start(self) -> "TelemetryConsumer":
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        props.ReceiveMaximum = self.receive_maximum
+        self._writer = threading.Thread(target=self._write_loop, name="ucc-mqtt-writer", daemon=True)
+        self._writer.start()
+        self.client.connect_async(self.host, self.port, keepalive=self.keepalive, clean_start=False, properties=props)
+        self.client.loop_start()  # the network thread; it reconnects by itself (reconnect_delay_set)
+        self.ingest.consumer_state = self.state
+        return self
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.connected
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write and acknowledge what is buffered, then disconnect (the session stays with the broker)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+        if self.ingest.consumer_state == self.state:
+            self.ingest.consumer_state = None
+
+    def state(self) -> dict:
+        with self._cond:
+            buffered = len(self._buffer)
+        return {"broker": f"{self.host}:{self.port}", "client_id": self.client_id, "connected": self.connected,
+                "buffered": buffered, **self.counts}
+
+
+def start_consumer(ingest: TelemetryIngest, url: str, client_id: str | None = None,
+                   lock_dir: str | None = None) -> TelemetryConsumer | None:
+    """The server's consumer, in one process per machine: the first process to take the lock file runs it
+    (gunicorn's workers would otherwise share one client id and take the session from each other); the others
+    return None. Its client id is fixed (UCC_MQTT_CLIENT_ID, default ucc-telemetry), so a restart resumes its
+    session and receives what the broker kept."""
+    if lock_dir is not None:
+        import fcntl
+
+        os.makedirs(lock_dir, exist_ok=True)
+        fd = os.open(os.path.join(lock_dir, "mqtt-consumer.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            log.info("MQTT 遥测接入已由本机另一进程运行")
+            return None
+        # the descriptor stays open (and locked) for the life of the process
+    return TelemetryConsumer(ingest, url, client_id=client_id or "ucc-telemetry").start()
