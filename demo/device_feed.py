@@ -99,10 +99,12 @@ class DeviceFeed:
             if type_code not in self.every:
                 continue
             period = self.every[type_code]
-            # the first report within one period of now, or at once when the device has been silent longer
+            # the first report within one period of now; at the first round when it would otherwise fall more
+            # than a period after the last one (a server that was down: the fleet is back before the offline
+            # round, a minute after the start, would find it silent)
             phase = self.rng.random() * period
             if last_seen is not None and (now - last_seen).total_seconds() + phase > period:
-                phase = self.rng.random() * min(period, self.round_s * 4)
+                phase = 0.0
             self.devices.append(_Device(device_id, type_code, dict(values or {}), now + timedelta(seconds=phase)))
 
     def _chance(self, per_day: float) -> bool:
