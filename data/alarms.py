@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.devices import code_prefix
+from data.devices import device_filters
 from data.models import Alarm, AlarmHistory, AlarmState, Device
 
 
@@ -80,21 +80,13 @@ def list_alarms(session: Session, *, status: str | None = None, severity: str | 
                 per_page: int = 50) -> tuple[list[tuple[Alarm, Device]], int]:
     """A page of alarms (newest first) with their devices, and how many match; the area filters as
     data.devices.list_devices reads them, on the alarm's device."""
-    where = []
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit)
     if status is not None:
         where.append(Alarm.status == status)
     if severity is not None:
         where.append(Alarm.severity == severity)
     if device is not None:
         where.append(Alarm.device_id == device)
-    if district is not None:
-        where.append(Device.district_code == district)
-    if grid is not None:
-        where.append(Device.grid_code == grid)
-    if grid_prefix is not None:
-        where.append(code_prefix(Device.grid_code, grid_prefix))
-    if unit is not None:
-        where.append(Device.unit_code == unit)
     joined = select(Alarm, Device).join(Device, Device.id == Alarm.device_id).where(*where)
     total = session.scalar(select(func.count()).select_from(Alarm).join(Device, Device.id == Alarm.device_id)
                            .where(*where)) or 0

@@ -62,16 +62,12 @@ def code_prefix(column, prefix: str):
     return and_(column >= prefix, column < upper)
 
 
-def list_devices(session: Session, *, type_: str | None = None, status: str | None = None,
-                 district: str | None = None, grid: str | None = None, grid_prefix: str | None = None,
-                 unit: str | None = None, page: int = 1, per_page: int = 50) -> tuple[list[Device], int]:
-    """A page of devices (by id) and how many match. Area filters: `district` (level 2), `grid` (level 5),
-    `grid_prefix` (a street or community: its grids' codes start with its code, as the hierarchy's codes do)."""
+def device_filters(*, district: str | None = None, grid: str | None = None, grid_prefix: str | None = None,
+                   unit: str | None = None) -> list:
+    """The WHERE terms of a device's area and unit (list_devices, and data.alarms on an alarm's device):
+    `district` (level 2), `grid` (level 5), `grid_prefix` (a street or community: its grids' codes start with
+    its code, as the hierarchy's codes do), `unit` (the responsible unit)."""
     where = []
-    if type_ is not None:
-        where.append(Device.type == type_)
-    if status is not None:
-        where.append(Device.status == status)
     if district is not None:
         where.append(Device.district_code == district)
     if grid is not None:
@@ -80,6 +76,19 @@ def list_devices(session: Session, *, type_: str | None = None, status: str | No
         where.append(code_prefix(Device.grid_code, grid_prefix))
     if unit is not None:
         where.append(Device.unit_code == unit)
+    return where
+
+
+def list_devices(session: Session, *, type_: str | None = None, status: str | None = None,
+                 district: str | None = None, grid: str | None = None, grid_prefix: str | None = None,
+                 unit: str | None = None, page: int = 1, per_page: int = 50) -> tuple[list[Device], int]:
+    """A page of devices (by id) and how many match. Area filters: `district` (level 2), `grid` (level 5),
+    `grid_prefix` (a street or community: its grids' codes start with its code, as the hierarchy's codes do)."""
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit)
+    if type_ is not None:
+        where.append(Device.type == type_)
+    if status is not None:
+        where.append(Device.status == status)
     total = session.scalar(select(func.count()).select_from(Device).where(*where)) or 0
     rows = session.scalars(select(Device).where(*where).order_by(Device.id)
                            .offset((page - 1) * per_page).limit(per_page)).all()
