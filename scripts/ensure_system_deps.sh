@@ -3,7 +3,8 @@
 # Chinese renders as boxes in screenshots), gcc (requirements-prod.txt builds a C extension),
 # nginx (the production front, deploy/; tests/test_front.py floods it), a TrueType CJK font for the
 # assessment report's PDF (ReportLab embeds TrueType outlines only, not Noto CJK's CFF; figures/report.py)
-# and poppler-utils (pdftoppm/pdftotext: tests/figures/test_assessment_report.py reads the PDF back).
+# poppler-utils (pdftoppm/pdftotext: tests/figures/test_assessment_report.py reads the PDF back) and
+# mosquitto (tests/sensing/test_mqtt.py: the machine's broker on 1883 and private ones it restarts).
 # Needs root; otherwise says what to do.
 set -euo pipefail
 need=()
@@ -14,6 +15,7 @@ fc-list 2>/dev/null | grep -iE 'Noto Sans CJK|WenQuanYi' >/dev/null || need+=(fo
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
@@ -30,3 +32,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig >/dev/null
 [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+# A broker installed just now did not start (policy-rc.d above): start it as .ci/run would have.
+if [[ " ${need[*]} " == *" mosquitto "* ]] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+fi

@@ -154,10 +154,10 @@ def officer(token_for):
 
 # ---- CI: the real servers' tests must have run ------------------------------------------------
 # With CI=true, a missing server already fails its tests (require_postgres, require_redis). This is
-# the second lock: the run fails unless tests on PostgreSQL, on Redis and in the browser passed,
+# the second lock: the run fails unless tests on PostgreSQL, on Redis, on Mosquitto and in the browser passed,
 # and every skip names a reason that is allowed on a healthy machine.
 CI_ALLOWED_SKIPS = ("EXPLAIN QUERY PLAN", "query plans are checked on SQLite")
-_ci_passed = {"postgresql": 0, "redis": 0, "browser": 0}
+_ci_passed = {"postgresql": 0, "redis": 0, "mqtt": 0, "browser": 0}
 _ci_bad_skips: list[str] = []
 
 
@@ -167,7 +167,7 @@ def pytest_runtest_logreport(report):
     if report.passed and report.when == "call":
         if "[postgresql" in report.nodeid or "postgres" in report.keywords:
             _ci_passed["postgresql"] += 1
-        for mark in ("redis", "browser"):
+        for mark in ("redis", "mqtt", "browser"):
             if mark in report.keywords:
                 _ci_passed[mark] += 1
     elif report.skipped:
@@ -191,5 +191,5 @@ def pytest_sessionfinish(session, exitstatus):
                 writer.write_line(f"CI: skipped without an allowed reason: {line}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif (writer := session.config.pluginmanager.get_plugin("terminalreporter")) is not None:
-        writer.write_line("CI: tests passed on PostgreSQL ({postgresql}), Redis ({redis}) and in "
+        writer.write_line("CI: tests passed on PostgreSQL ({postgresql}), Redis ({redis}), Mosquitto ({mqtt}) and in "
                           "Chromium ({browser})".format(**_ci_passed))

@@ -24,6 +24,8 @@ from sensing_mqtt.consumer import TelemetryConsumer
 from tests.factories import small_world
 from tests.sensing.mqtt_broker import OwnMosquitto, require_shared_broker
 
+pytestmark = pytest.mark.mqtt  # CI counts these: a run with no broker test passed fails (tests/conftest.py)
+
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 
 
