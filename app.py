@@ -43,9 +43,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     areas = AreaDirectory(db)
     cases, registry = CaseService(db, areas), DeviceRegistry(db, areas)
     alarms = AlarmService(db, areas, cases, registry)
-    # telemetry stored → the alarm engine, after each batch commits (docs/devices.md)
+    # telemetry stored → the alarm engine, once per batch after it commits (docs/devices.md)
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
-                             telemetry=TelemetryIngest(db, registry.types, on_readings=alarms.on_readings),
+                             telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
                              alarms=alarms))
     from commands import register_commands
 

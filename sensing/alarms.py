@@ -1,8 +1,8 @@
 """Alarms: the engine (dispatch.alarms) run over a device's readings, the alarm lifecycle in the database, alarms → cases, offline.
 
-The telemetry ingest calls :meth:`AlarmService.on_readings` after it has stored a device's readings (time order,
-validated). One transaction per call applies the engine's events — raise, update, clear — to the `alarms`
-table with a history row each, keeps the engine's running state (`alarm_states`) and the device's status (alarm
+The telemetry ingest calls :meth:`AlarmService.on_stored` after it has stored a batch (each device's readings
+as :meth:`AlarmService.on_readings` takes them: time order, validated). One transaction per device applies the
+engine's events — raise, update, clear — to the `alarms` table with a history row each, keeps the engine's running state (`alarm_states`) and the device's status (alarm
 while any alarm is open, online once all are cleared). After that commit, each raise of a dispatching rule opens
 its case through the real intake (``CaseService.intake``, source iot, an idempotency key per alarm), or joins the
 case of the device and rule that is still open; a clear adds a note to the case and leaves it open (the unit
@@ -36,15 +36,13 @@ from sensing.registry import MAX_PER_PAGE, DeviceRegistry
 
 log = logging.getLogger("ucc.alarms")
 
-# the device's status, whether a run is under way and whether an alarm is open, in one read (see _quiet)
-_QUIET = select(
-    Device.status,
-    select(AlarmState.device_id).where(AlarmState.device_id == bindparam("device"),
-                                       or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0))
-    .limit(1).scalar_subquery(),
-    select(Alarm.id).where(Alarm.device_id == bindparam("device"), Alarm.status != "cleared")
-    .limit(1).scalar_subquery(),
-).where(Device.id == bindparam("device"))
+# of some devices, those online with no run under way and no open alarm, in one read (see _quiet_among)
+_QUIET = select(Device.id).where(
+    Device.id.in_(bindparam("devices", expanding=True)), Device.status == "online",
+    ~select(AlarmState.device_id).where(AlarmState.device_id == Device.id,
+                                        or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0)).exists(),
+    ~select(Alarm.id).where(Alarm.device_id == Device.id, Alarm.status != "cleared").exists())
+QUIET_CHUNK = 500  # ids a read (SQLite's bound-parameter limit is far above)
 
 ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
@@ -73,11 +71,36 @@ class AlarmService:
         readings = list(readings)
         if dtype is None or not readings:
             return []
-        series = merged_readings(readings, before)
-        if not any(rule.condition.holds(v) for _, v in series for rule in dtype.rules) and self._quiet(device_id):
+        if not self._may_act(dtype, readings, before) and self._quiet_among([device_id]):
             # the common case (normal values on a device with nothing under way): nothing can change, so one light
             # read instead of the locked transaction
             return []
+        return self._apply_readings(device_id, dtype, readings, before)
+
+    def on_stored(self, items) -> None:
+        """The telemetry ingest's hook (TelemetryIngest.on_stored): a batch's (device id, type code, readings
+        stored), each device as :meth:`on_readings` takes it, with the devices that can change nothing (no
+        condition holds, nothing under way) found in one read for the whole batch instead of one per device.
+        One device's failure is logged and the others go on."""
+        types = self.types()
+        work = [(device_id, types[code], list(readings)) for device_id, code, readings in items
+                if code in types and readings]
+        idle = self._quiet_among([device_id for device_id, dtype, readings in work
+                                  if not self._may_act(dtype, readings, None)])
+        for device_id, dtype, readings in work:
+            if device_id in idle:
+                continue
+            try:
+                self._apply_readings(device_id, dtype, readings, None)
+            except Exception:  # noqa: BLE001 - the readings are stored; the next ones, or the round, retry
+                log.exception("告警引擎处理设备 %s 的读数失败", device_id)
+
+    @staticmethod
+    def _may_act(dtype: DeviceType, readings, before) -> bool:
+        """Whether some rule's condition holds at some reading (else the readings can only break runs)."""
+        return any(rule.condition.holds(v) for _, v in merged_readings(readings, before) for rule in dtype.rules)
+
+    def _apply_readings(self, device_id: str, dtype: DeviceType, readings, before) -> list[AlarmEvent]:
         try:
             return self._on_readings(device_id, dtype, readings, before)
         except IntegrityError:
@@ -120,12 +143,16 @@ class AlarmService:
         self._after_commit(device_id, dtype, work)
         return events
 
-    def _quiet(self, device_id: str) -> bool:
-        """Whether the device is online with no run under way and no open alarm (then readings that meet no
-        condition change nothing: no run to break, no alarm to clear, no status to settle)."""
+    def _quiet_among(self, device_ids: list[str]) -> set[str]:
+        """Those of the devices online with no run under way and no open alarm (readings that meet no condition
+        change nothing of theirs: no run to break, no alarm to clear, no status to settle)."""
+        quiet: set[str] = set()
+        if not device_ids:
+            return quiet
         with self.db.engine.connect() as conn:
-            row = conn.execute(_QUIET, {"device": device_id}).first()
-        return row is not None and row[0] == "online" and not row[1] and not row[2]
+            for i in range(0, len(device_ids), QUIET_CHUNK):
+                quiet.update(conn.execute(_QUIET, {"devices": device_ids[i:i + QUIET_CHUNK]}).scalars())
+        return quiet
 
     def _lock_device(self, s, device_id: str) -> Device | None:
         """The device row, locked on PostgreSQL until the commit (one device's readings are applied one batch at

@@ -3,8 +3,8 @@
 No web and no MQTT here: the MQTT edge (sensing_mqtt/) and the HTTP API hand messages to
 :meth:`TelemetryIngest.ingest` and acknowledge or answer from its outcomes. A batch is one transaction:
 read the batch's devices, insert the readings (each (device, ts) once: ON CONFLICT DO NOTHING), update the
-devices' last_seen, last_values and status, commit. Only then is the ``on_readings`` hook called (the alarm
-engine's entry, docs/devices.md) and only then may the caller acknowledge.
+devices' last_seen, last_values and status, commit. Only then is the ``on_stored`` hook called, once for the
+batch (the alarm engine's entry, docs/devices.md), and only then may the caller acknowledge.
 
 Payloads (CONTRACT.md, Sensing): ``{"ts": MILLISECONDS, "values": {KEY: VALUE}}``, a list of such, or a
 flat ``{KEY: VALUE}`` read at its arrival. What cannot be stored is counted by reason (``malformed``,
@@ -40,7 +40,8 @@ FUTURE_SLACK = timedelta(minutes=10)  # a device clock this far ahead of arrival
 LOG_ONCE_CAP = 10_000  # (reason, device) pairs remembered for log-once; beyond it: one line, then silence
 # Readings of a device: (ts, values) in time order, as stored.
 Reading = tuple[datetime, dict]
-OnReadings = Callable[[str, str, list[Reading]], None]
+# (device id, type code, its readings stored) of every device of a batch that had readings stored
+OnStored = Callable[[list[tuple[str, str, list[Reading]]]], None]
 REASONS = ("malformed", "unknown_device", "unknown_key", "out_of_range")
 REASON_LABELS = {"malformed": "报文格式错误", "unknown_device": "未登记的设备", "unknown_key": "设备类型没有该键",
                  "out_of_range": "值类型不符或超出有效范围"}
@@ -159,16 +160,17 @@ def check_values(specs: dict[str, KeySpec], values: dict) -> tuple[dict, list[di
 class TelemetryIngest:
     """Stores telemetry batches and keeps the operations counters; safe to call from several threads.
 
-    `types()` gives the device types in force (the registry's). `on_readings(device_id, device_type,
-    readings)` — readings being the (ts, values) actually stored for that device, in time order — is called
-    for each device of a batch after the batch commits; its failures are logged, never raised (the readings
-    are stored and acknowledged either way)."""
+    `types()` gives the device types in force (the registry's). `on_stored(items)` — items being (device id,
+    type code, the (ts, values) actually stored for it, in time order) of each device of the batch with readings
+    stored — is called once after the batch commits (one call, so the alarm engine reads what it needs of the
+    whole batch at once); its failures are logged, never raised (the readings are stored and acknowledged
+    either way)."""
 
     def __init__(self, db: Database, types: Callable[[], dict[str, DeviceType]],
-                 on_readings: OnReadings | None = None, clock: Callable[[], datetime] = utcnow):
+                 on_stored: OnStored | None = None, clock: Callable[[], datetime] = utcnow):
         self.db = db
         self._types = types
-        self.on_readings = on_readings
+        self.on_stored = on_stored
         self.clock = clock
         self._lock = threading.Lock()
         self._specs: dict[str, dict[str, KeySpec]] | None = None
@@ -278,12 +280,12 @@ class TelemetryIngest:
             self.counts["readings"] += sum(o.readings for o in outcomes)
             self.counts["stored"] += sum(o.stored for o in outcomes)
             self.counts["duplicates"] += sum(o.duplicates for o in outcomes)
-        if self.on_readings is not None:
-            for device_id, readings in stored_by_device.items():
-                try:
-                    self.on_readings(device_id, devices[device_id][0], readings)
-                except Exception:  # noqa: BLE001 - the readings are stored; a failing hook must not lose the batch
-                    log.exception("遥测回调 on_readings 失败（设备 %s）", device_id)
+        if self.on_stored is not None and stored_by_device:
+            try:
+                self.on_stored([(device_id, devices[device_id][0], readings)
+                                for device_id, readings in stored_by_device.items()])
+            except Exception:  # noqa: BLE001 - the readings are stored; a failing hook must not lose the batch
+                log.exception("遥测回调 on_stored 失败（%d 台设备）", len(stored_by_device))
         return outcomes
 
     @staticmethod

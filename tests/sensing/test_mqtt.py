@@ -182,7 +182,7 @@ def test_a_broker_restart_loses_nothing_acknowledged(tmp_path, kind):
     make_fleet(db, ids)
     # each commit is followed by a little work before the acknowledgements: messages are stored but not yet
     # acknowledged when the broker goes down, and received ones not yet stored
-    ingest = TelemetryIngest(db, files.device_types, on_readings=lambda *_: time.sleep(0.0005))
+    ingest = TelemetryIngest(db, files.device_types, on_stored=lambda _items: time.sleep(0.0005))
     consumer = TelemetryConsumer(ingest, broker.url, client_id="test-restart", batch_size=50,
                                  receive_maximum=200).start()
     pub = None

@@ -23,7 +23,7 @@ def _wired(db):
     add_devices(db)
     registry = DeviceRegistry(db, cases.areas)
     alarms = AlarmService(db, cases.areas, cases, registry, clock=clock)
-    ingest = TelemetryIngest(db, registry.types, on_readings=alarms.on_readings, clock=clock)
+    ingest = TelemetryIngest(db, registry.types, on_stored=alarms.on_stored, clock=clock)
     return cases, alarms, ingest, clock
 
 
@@ -78,3 +78,23 @@ def test_the_demo_feed_runs_through_the_ingest_and_the_engine(empty_db):
         gas = s.scalars(select(Alarm).where(Alarm.device_id == "RQ-1", Alarm.rule_code == "gas_level2")).one()
         case = s.get(Case, gas.case_id)
         assert case.kind == "emergency" and case.category_code == "040102"
+
+
+def test_a_batch_hook_breaks_a_run_under_way_beside_quiet_devices(empty_db):
+    """on_stored skips the devices that can change nothing (found in one read), not one with a run under way:
+    a normal reading there breaks the run, so the cover lifted again is timed from its new start."""
+    _cases, alarms, ingest, _clock = _wired(empty_db)
+
+    def batch(s, tilt):
+        ingest.ingest([Message("JG-1", {"ts": _ms(s), "values": {"tilt_deg": tilt}}, at(s)),
+                       Message("RQ-1", {"ts": _ms(s), "values": {"gas_lel_pct": 0.5}}, at(s)),
+                       Message("JS-1", {"ts": _ms(s), "values": {"water_level_cm": 0}}, at(s))])
+
+    batch(0, 30.0)   # a run starts on the cover
+    batch(1, 1.0)    # a normal reading: the run is broken (the cover is not quiet: its run is under way)
+    batch(2.5, 30.0)  # 2.5 s after the first lift, 0 s into the new run: no alarm yet
+    with empty_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 0
+    batch(5, 30.0)   # 2.5 s into the new run: raised
+    with empty_db.session() as s:
+        assert [a.rule_code for a in s.scalars(select(Alarm))] == ["cover_tilt"]

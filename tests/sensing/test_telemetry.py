@@ -1,5 +1,5 @@
 """Telemetry in (issue 16, second increment): parsing and checking the contract's payloads, and storage on SQLite and
-the real PostgreSQL — each (device, ts) once, last values merged, status, the on_readings hook, retention roll-up."""
+the real PostgreSQL — each (device, ts) once, last values merged, status, the on_stored hook, retention roll-up."""
 from __future__ import annotations
 
 import logging
@@ -86,7 +86,7 @@ def reading(ms: int, **values) -> dict:
 
 def test_a_batch_is_stored_once_per_device_and_time(fleet):
     calls = []
-    ingest = TelemetryIngest(fleet, files.device_types, on_readings=lambda *a: calls.append(a), clock=lambda: NOW)
+    ingest = TelemetryIngest(fleet, files.device_types, on_stored=calls.extend, clock=lambda: NOW)
     at = NOW + timedelta(seconds=1)
     batch = [Message("JG-1", [reading(MS - 2000, tilt_deg=1.0, battery_pct=90), reading(MS, tilt_deg=2.0)], at),
              Message("JG-1", reading(MS, tilt_deg=2.0), at),  # the same device and time again: a duplicate
@@ -141,7 +141,7 @@ def test_a_failing_hook_does_not_lose_the_batch(fleet):
     def boom(*_):
         raise RuntimeError("engine down")
 
-    ingest = TelemetryIngest(fleet, files.device_types, on_readings=boom, clock=lambda: NOW)
+    ingest = TelemetryIngest(fleet, files.device_types, on_stored=boom, clock=lambda: NOW)
     assert ingest.ingest([Message("JG-1", {"tilt_deg": 1}, NOW)])[0].stored == 1
     with fleet.session() as s:
         assert telemetry_count(s) == 1
