@@ -232,7 +232,6 @@ class UnreadableFile(Exception):
     """The file as a whole cannot be used (not JSON, not GeoJSON, GDAL failed): one READ_ERROR."""
 
 
-_Unreadable = UnreadableFile
 
 
 class _BadCoordinates(ValueError):
@@ -271,7 +270,7 @@ def _read(path, layer=None):
         for props, geom, geom_type in source:
             rows.add(props, geom, geom_type)
         source.finish()
-    except _Unreadable as exc:
+    except UnreadableFile as exc:
         return [], [Problem(READ_ERROR, (), f"无法读取文件 {name}：{exc}")], []
     except Exception as exc:  # any GDAL/parse error: the file is not usable geo data
         return [], [Problem(READ_ERROR, (), f"无法读取文件 {name}：{exc}")], []
@@ -405,7 +404,7 @@ class _GeoPackage:
         try:
             layers = pyogrio.list_layers(name)
         except Exception as exc:
-            raise _Unreadable(exc) from exc
+            raise UnreadableFile(exc) from exc
         spatial = [str(n) for n, gtype in layers if gtype is not None]
         if layer is None:
             if len(spatial) != 1:
@@ -428,7 +427,7 @@ class _GeoPackage:
             if skip == 0:
                 self.crs = meta.get("crs")
                 if not meta.get("geometry_type") and wkb is None:
-                    raise _Unreadable("图层没有几何列")
+                    raise UnreadableFile("图层没有几何列")
             if wkb is None or len(wkb) == 0:
                 return
             geoms = shapely.from_wkb(wkb)
@@ -496,13 +495,13 @@ class _GeoJson:
                 for _ in events:  # anything after the root object is an error of the file's
                     pass
             except ijson.JSONError as exc:
-                raise _Unreadable(f"不是有效的 JSON（{exc}）") from exc
+                raise UnreadableFile(f"不是有效的 JSON（{exc}）") from exc
             except UnicodeDecodeError as exc:
-                raise _Unreadable(f"不是 UTF-8 编码的文本（{exc}）") from exc
+                raise UnreadableFile(f"不是 UTF-8 编码的文本（{exc}）") from exc
 
     def finish(self) -> None:
         if not self._features or self._type != "FeatureCollection":
-            raise _Unreadable("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
+            raise UnreadableFile("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
 
     def _feature(self, events):
         """(properties, geometry or None, GeoJSON type when not built) of the feature whose start_map was just read."""
@@ -519,7 +518,7 @@ class _GeoJson:
                 geom, geom_type = _geometry(events, event, value)
             else:
                 json_value(events, event, value)
-        raise _Unreadable("文件在要素中间结束")
+        raise UnreadableFile("文件在要素中间结束")
 
 
 MAX_JSON_DEPTH = 64  # a MultiPolygon's positions sit at depth 8
@@ -533,7 +532,7 @@ def json_events(events, limit: int = MAX_JSON_DEPTH):
         if event in ("start_map", "start_array"):
             depth += 1
             if depth > limit:
-                raise _Unreadable(f"JSON 嵌套过深（超过 {limit} 层）")
+                raise UnreadableFile(f"JSON 嵌套过深（超过 {limit} 层）")
         elif event in ("end_map", "end_array"):
             depth -= 1
         yield None, event, value  # the (prefix, event, value) shape the readers below take apart
@@ -556,7 +555,7 @@ def json_value(events, event, value):
             depth -= 1
             if depth == 0:
                 return builder.value
-    raise _Unreadable("文件意外结束")
+    raise UnreadableFile("文件意外结束")
 
 
 def _crs_name(crs) -> str | None:
@@ -679,7 +678,7 @@ def _coordinates(events, event):
             if event in ("start_map",):
                 depth += 1
             return _drain(events, depth)
-    raise _Unreadable("文件意外结束")
+    raise UnreadableFile("文件意外结束")
 
 
 def _drain(events, depth: int):

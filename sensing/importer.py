@@ -78,7 +78,6 @@ class DeviceImportReport:
                 f"（按类型：{types}），用时 {self.seconds:.1f} 秒")
 
 
-_Unreadable = UnreadableFile  # the file cannot be read on: its one problem (the GeoJSON reader's, geo.importer)
 
 
 @dataclass
@@ -101,13 +100,13 @@ def _csv_rows(path: Path) -> Iterator[_Raw]:
             reader = csv.reader(fh, strict=True)
             header = next(reader, None)
             if header is None:
-                raise _Unreadable("文件为空（缺少表头行）")
+                raise UnreadableFile("文件为空（缺少表头行）")
             names = [h.strip() for h in header]
             missing = [c for c in COLUMNS if c not in names]
             dups = sorted({h for h in names if names.count(h) > 1})
             if missing or dups:
                 parts = (["缺少列 " + "、".join(missing)] if missing else []) + (["重复的列 " + "、".join(dups)] if dups else [])
-                raise _Unreadable("表头不符：" + "；".join(parts) + "。须包含：" + ",".join(COLUMNS))
+                raise UnreadableFile("表头不符：" + "；".join(parts) + "。须包含：" + ",".join(COLUMNS))
             index = [names.index(c) for c in COLUMNS]
             width = len(names)
             last = reader.line_num
@@ -121,13 +120,13 @@ def _csv_rows(path: Path) -> Iterator[_Raw]:
                     continue
                 yield _Raw(line, *(fields[i].strip() for i in index))
     except FileNotFoundError:
-        raise _Unreadable(f"文件不存在：{path}")
+        raise UnreadableFile(f"文件不存在：{path}")
     except IsADirectoryError:
-        raise _Unreadable(f"不是文件：{path}")
+        raise UnreadableFile(f"不是文件：{path}")
     except UnicodeDecodeError as exc:
-        raise _Unreadable(f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")
+        raise UnreadableFile(f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")
     except csv.Error as exc:
-        raise _Unreadable(f"CSV 格式错误（第 {reader.line_num if reader is not None else 0} 行）：{exc}")
+        raise UnreadableFile(f"CSV 格式错误（第 {reader.line_num if reader is not None else 0} 行）：{exc}")
 
 
 def _geojson_rows(path: Path) -> Iterator[_Raw]:
@@ -137,9 +136,9 @@ def _geojson_rows(path: Path) -> Iterator[_Raw]:
     try:
         fh = path.open("rb")
     except FileNotFoundError:
-        raise _Unreadable(f"文件不存在：{path}")
+        raise UnreadableFile(f"文件不存在：{path}")
     except IsADirectoryError:
-        raise _Unreadable(f"不是文件：{path}")
+        raise UnreadableFile(f"不是文件：{path}")
     with fh:
         if fh.read(3) != b"\xef\xbb\xbf":
             fh.seek(0)
@@ -148,7 +147,7 @@ def _geojson_rows(path: Path) -> Iterator[_Raw]:
         try:
             first = next(events, None)
             if first is None or first[1] != "start_map":
-                raise _Unreadable("不是 GeoJSON FeatureCollection（需要 JSON 对象）")
+                raise UnreadableFile("不是 GeoJSON FeatureCollection（需要 JSON 对象）")
             for _, event, key in events:
                 if event == "end_map":
                     break
@@ -167,11 +166,11 @@ def _geojson_rows(path: Path) -> Iterator[_Raw]:
             for _ in events:
                 pass
         except ijson.JSONError as exc:
-            raise _Unreadable(f"不是有效的 JSON（{exc}）")
+            raise UnreadableFile(f"不是有效的 JSON（{exc}）")
         except UnicodeDecodeError:
-            raise _Unreadable("文件不是 UTF-8 编码")
+            raise UnreadableFile("文件不是 UTF-8 编码")
     if kind != "FeatureCollection" or not seen_features:
-        raise _Unreadable("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
+        raise UnreadableFile("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
 
 
 def _feature_row(n: int, feature) -> _Raw:
@@ -195,7 +194,7 @@ def _row_word(path: Path) -> str:
         return "行"
     if suffix in (".geojson", ".json"):
         return "个要素"
-    raise _Unreadable(f"不支持的文件类型 {suffix or '（无扩展名）'}：须为 .csv 或 .geojson")
+    raise UnreadableFile(f"不支持的文件类型 {suffix or '（无扩展名）'}：须为 .csv 或 .geojson")
 
 
 def _rows(path: Path) -> tuple[Iterator[_Raw], str]:
@@ -236,7 +235,7 @@ class _Checker:
         self.units = units
         self.locator = areas.locator()
         if self.locator is None:
-            raise _Unreadable("数据库中还没有城市网格，请先运行 seed-demo 或 import-grid")
+            raise UnreadableFile("数据库中还没有城市网格，请先运行 seed-demo 或 import-grid")
         self._district: dict[int, str] = {}
 
     def row(self, raw: _Raw) -> tuple[dict | None, list[tuple[str, str]]]:
@@ -342,7 +341,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
     path = Path(path)
     try:
         unit_word = _row_word(path)
-    except _Unreadable as exc:
+    except UnreadableFile as exc:
         raise DeviceImportError([(0, "file", str(exc))], str(path))
     with db.engine.connect() as conn:
         units = set(conn.scalars(select(Unit.code)))
@@ -356,7 +355,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
         for good in _batches(path, checker, seen, problems, counter, batch_size):
             rows += len(good)
             by_type.update(r["type"] for r in good)
-    except _Unreadable as exc:
+    except UnreadableFile as exc:
         raise DeviceImportError(problems[:PROBLEM_LIMIT - 1] + [(0, "file", str(exc))], str(path),
                                 total=counter[0] + 1, unit=unit_word)
     if counter[0]:
@@ -378,7 +377,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
         raise DeviceImportError(sorted(problems, key=lambda p: p[0])
                                 + [(0, "file", "文件在校验后被修改，已全部回滚，请重新导入")], str(path),
                                 total=counter[0] + 1, unit=unit_word)
-    except _Unreadable as exc:
+    except UnreadableFile as exc:
         raise DeviceImportError([(0, "file", f"{exc}（文件在校验后被修改，已全部回滚）")], str(path))
     return DeviceImportReport(rows=rows, inserted=inserted, updated=updated, by_type=dict(by_type),
                               seconds=time.perf_counter() - started)
