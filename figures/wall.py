@@ -74,9 +74,11 @@ def snapshot(services, now: datetime | None = None) -> dict:
             busy.wait(30)
             continue  # the read just made is shared (or, if an event came meanwhile, read again)
         try:
-            t = time.monotonic()
             snap = _read_snapshot(services, services.cases.clock())
-            _snapshots[key] = (t, snap)
+            # aged from when it is ready, not from when it began: a read slower than the window
+            # (a loaded machine) would otherwise be stale on arrival and every screen would read
+            # again; what happened during the read moved head_seq past the marks and is caught above
+            _snapshots[key] = (time.monotonic(), snap)
             return snap
         finally:
             with _snap_lock:
