@@ -14,6 +14,7 @@
 //     since: function () {…},     // where to resync from before anything was seen (e.g. a snapshot's head)
 //     replay: true,               // false: resync {since: null} (just go live; the page reloads instead)
 //     onEvent: function (msg, conn) {…},     // each case_event, once per seq
+//     onAlarm: function (msg, conn) {…},     // each alarm_event {alarm} (no seq: alarms have no outbox)
 //     onState: function (state, conn) {…},   // "connecting" | "live" | "down" (conn.error: the refusal)
 //     onResync: function (ack, conn) {…}     // after each resync; ack.complete === false: too far behind
 //   });
@@ -86,6 +87,7 @@
       self._resync(socket);
     });
     socket.on("case_event", function (msg) { if (self.socket === socket) { self._event(msg); } });
+    socket.on("alarm_event", function (msg) { if (self.socket === socket) { self._call("onAlarm", msg); } });
     socket.on("connect_error", function (err) {
       if (self.socket !== socket) { return; }
       if (!socket.active) {

@@ -19,8 +19,13 @@
     overdue: [[120, 50, 80], [170, 50, 75], [215, 60, 60], [245, 110, 55], [255, 170, 70], [255, 225, 120]]
   };
   var HEAT_COLOURS = [[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95], [245, 124, 58]];
+  // The device layer: the fleet by street (its own map view), offline devices, and the open alarms by severity.
+  var SEVERITIES = ["critical", "major", "minor", "warning"];
+  var ALARM_COLOURS = {critical: [255, 45, 85], major: [255, 138, 36], minor: [255, 214, 10], warning: [120, 200, 255]};
+  var FLEET_COLOUR = [52, 211, 175], OFFLINE_COLOUR = [150, 160, 178];
+  var TICKER_ALARMS = 4;
 
-  W.live = W.live || {cases: new Map(), created: new Map(), maxSeq: null, rev: 0};
+  W.live = W.live || {cases: new Map(), created: new Map(), alarms: new Map(), maxSeq: null, rev: 0};
   W.pulses = W.pulses || new Map();
   W.connected = false;
   W.lastMsgAt = 0;
@@ -242,8 +247,27 @@
   }
 
   // ---- the base deck: boundaries, grids coloured by open or overdue cases, the hexagon view ----------
+  function chip(colour, text, cls) {
+    return h("Span", {className: "wall-legend-item"}, [
+      h("Span", {className: cls || "wall-legend-dot", style: {background: "rgb(" + colour.join(",") + ")"}}), text]);
+  }
+
   function legendFor(mode, agg, cfg) {
     var first;
+    if (mode === "devices") {
+      var dv = (agg && agg.devices) || {counts: {}, total: 0}, n = dv.counts || {};
+      first = [h("Span", {className: "wall-legend-title"}, "物联设备 " + fmtInt(dv.total) + " 台")].concat([
+        chip(FLEET_COLOUR, "按街道聚合（圈越大设备越多）", "wall-legend-dot is-cluster"),
+        chip(FLEET_COLOUR, "在线 " + fmtInt(n.online)), chip(OFFLINE_COLOUR, "离线 " + fmtInt(n.offline)),
+        chip(ALARM_COLOURS.critical, "告警 " + fmtInt(n.alarm)),
+        h("Span", {className: "wall-legend-item"}, "维护 " + fmtInt(n.maintenance))]);
+      var labels = ((agg && agg.alarms) || {}).severity_labels || {};
+      var by = ((agg && agg.alarms) || {}).by_severity || {};
+      var second2 = [h("Span", {className: "wall-legend-title"}, "物联告警")].concat(SEVERITIES.map(function (sv) {
+        return chip(ALARM_COLOURS[sv], (labels[sv] || sv) + " " + fmtInt(by[sv] || 0), "wall-legend-dot is-alarm");
+      }));
+      return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second2)];
+    }
     if (mode === "heat") {
       first = [h("Span", {className: "wall-legend-title"}, "近7日案件数")].concat(
         [h("Span", {className: "wall-legend-ends"}, "少")],
@@ -267,7 +291,8 @@
       return h("Span", {className: "wall-legend-item"}, [
         h("Span", {className: "wall-legend-dot" + (k === "emergency" ? " is-emergency" : ""),
                    style: {background: "rgb(" + c.join(",") + ")"}}), cfg.kind_labels[k]]);
-    }), [h("Span", {className: "wall-legend-item"}, [h("Span", {className: "wall-legend-ring"}), "新上报（闪烁）"])]);
+    }), [h("Span", {className: "wall-legend-item"}, [h("Span", {className: "wall-legend-ring"}), "新上报（闪烁）"]),
+         chip(ALARM_COLOURS.critical, "物联告警", "wall-legend-dot is-alarm")]);
     return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
   }
 
@@ -282,7 +307,7 @@
     var at = mode === "overdue" ? 1 : 0;
     // Only the grids with a case are drawn (no outlines: 5,891 outlines cost more than all the rest).
     var rows = [];
-    for (var i = 0; i < rings.length && mode !== "heat"; i++) {
+    for (var i = 0; i < rings.length && mode !== "heat" && mode !== "devices"; i++) {
       var c = grids[rings[i].g];
       if (!c) { continue; }
       var k = classOf(c[at], breaks);
@@ -330,9 +355,26 @@
     return {newest: newest.slice(0, 12), emergencies: emergencies};
   }
 
+  // The open alarms: the snapshot's, updated by the live stream (a cleared one leaves), most severe then newest first.
+  function mergedAlarms(agg) {
+    var byId = new Map();
+    ((agg && agg.alarms && agg.alarms.items) || []).forEach(function (a) { byId.set(a.id, a); });
+    W.live.alarms.forEach(function (a, id) {
+      var have = byId.get(id);
+      if (!have || (a.updated_at || "") >= (have.updated_at || "")) { byId.set(id, a); }
+    });
+    var open = Array.from(byId.values()).filter(function (a) { return a.status !== "cleared"; });
+    open.sort(function (a, b) {
+      var d = SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity);
+      return d !== 0 ? d : (b.started_at || "").localeCompare(a.started_at || "") || b.id - a.id;
+    });
+    return open;
+  }
+
   function getMerged(agg) {
     if (!W.mergedState || W.mergedFor !== agg || W.mergedRev !== W.live.rev) {
       W.mergedState = merged(agg);
+      W.mergedState.alarms = mergedAlarms(agg);
       W.mergedFor = agg;
       W.mergedRev = W.live.rev;
     }
@@ -340,7 +382,7 @@
   }
 
   // ---- the overlay deck: today's cases, pulses for new ones, emergencies ------------------------
-  function overlaySpec(agg, cfg) {
+  function overlaySpec(agg, cfg, mode) {
     var view = W.lastView = W.view(cfg.bounds);
     var s = scale(), now = performance.now(), wall = Date.now();
     var pts = new Map();
@@ -358,7 +400,7 @@
       var made = W.live.created.get(id);
       if (made && wall - made.at < FRESH_MS) {
         fresh.push({id: id, p: v.p, c: col.concat([255]), r: 7 * s});
-      } else {
+      } else if (mode !== "devices") {  // the devices' view leaves the map to the fleet
         today.push({id: id, p: v.p, c: col.concat([v.open ? 215 : 90]), r: (v.open ? 3.6 : 2.6) * s});
       }
     });
@@ -367,7 +409,7 @@
       for (var i = 0; i < PULSE_RINGS; i++) {
         var t = (now - pl.start - i * PULSE_GAP_MS) / PULSE_MS;
         if (t < 0 || t > 1) { continue; }
-        var col = (KIND_COLOURS[pl.kind] || [255, 255, 255]).concat([Math.round(255 * (1 - t))]);
+        var col = (pl.c || KIND_COLOURS[pl.kind] || [255, 255, 255]).concat([Math.round(255 * (1 - t))]);
         pulse.push({id: id, p: pl.p, c: col, r: (8 + 52 * t) * s, w: (4 - 2.5 * t) * s});
       }
     });
@@ -378,9 +420,32 @@
       halo.push({id: c.id, p: [c.lon, c.lat], r: (sev <= 2 ? 30 : 22) * s, c: [255, 40, 40, sev <= 2 ? 110 : 80]});
       marks.push({id: c.id, p: [c.lon, c.lat], r: (sev <= 2 ? 11 : 9) * s});
     });
+    // Devices: in their own view the fleet by street and the offline ones; the open alarms in every view.
+    var clusters = [], offline = [], alarmHalo = [], alarmMarks = [];
+    var dv = agg && agg.devices;
+    if (mode === "devices" && dv) {
+      (dv.clusters || []).forEach(function (c) {
+        clusters.push({p: [c[0], c[1]], c: FLEET_COLOUR.concat([c[3] > 0 ? 120 : 95]), r: (2.2 + 0.55 * Math.sqrt(c[2])) * s});
+      });
+      (dv.offline || []).forEach(function (p) { offline.push({p: p, c: OFFLINE_COLOUR.concat([200]), r: 2.2 * s}); });
+    }
+    m.alarms.forEach(function (a) {
+      var col = ALARM_COLOURS[a.severity] || ALARM_COLOURS.warning;
+      var big = a.severity === "critical" || a.severity === "major";
+      alarmHalo.push({id: a.id, p: [a.lon, a.lat], r: (big ? 12 : 9.5) * s, w: (big ? 2.5 : 1.5) * s,
+                      c: col.concat([big ? 230 : 160])});
+      alarmMarks.push({id: a.id, p: [a.lon, a.lat], r: (big ? 6.5 : 5) * s,
+                       c: col.concat([a.status === "acknowledged" ? 170 : 255])});
+    });
     W.lastOverlay = {today: today.length, fresh: fresh.map(function (f) { return f.id; }),
-                     pulse: pulse.length, emergencies: marks.map(function (e) { return e.id; })};
+                     pulse: pulse.length, emergencies: marks.map(function (e) { return e.id; }),
+                     alarms: alarmMarks.map(function (a) { return a.id; }), clusters: clusters.length,
+                     offline: offline.length};
     return withLayers(cfg.overlay, view, {
+      "dev-clusters": {data: clusters},
+      "dev-offline": {data: offline},
+      "alarm-halo": {data: alarmHalo},
+      "alarm": {data: alarmMarks},
       "today": {data: today},
       "fresh": {data: fresh},
       "pulse": {data: pulse},
@@ -452,6 +517,37 @@
       ]),
       h("Span", {className: "wall-tick-state" + (c.overdue ? " is-overdue" : "")}, c.overdue ? "超期" : (c.state_label || ""))
     ]);
+  }
+
+  // The alarm ticker: the open alarms counted by severity (in the card's title), then the most severe and newest,
+  // one line each.
+  function alarmCounts(agg, alarms) {
+    var info = (agg && agg.alarms) || {}, labels = info.severity_labels || {};
+    var counts = {};
+    SEVERITIES.forEach(function (sv) { counts[sv] = 0; });
+    alarms.forEach(function (a) { counts[a.severity] = (counts[a.severity] || 0) + 1; });
+    // the merged list counts when the snapshot held every open alarm; else the server's counts (the list is cut)
+    var complete = (info.total || 0) <= (info.items || []).length;
+    return SEVERITIES.map(function (sv) {
+      var n = complete ? counts[sv] : ((info.by_severity || {})[sv] || 0);
+      return h("Span", {className: "wall-al-count is-" + sv + (n ? "" : " is-zero")}, [h("Span", {}, labels[sv] || sv), h("B", {}, fmtInt(n))]);
+    });
+  }
+
+  function alarmTicker(alarms) {
+    var now = Date.now();
+    var items = alarms.slice(0, TICKER_ALARMS).map(function (a) {
+      var made = W.live.alarms.get(a.id), isNew = made && made._new && now - made._at < 15000;
+      return h("Div", {className: "wall-al is-" + a.severity + (isNew ? " is-new" : ""), id: "wall-al-" + a.id}, [
+        h("Span", {className: "wall-al-time"}, hhmm(a.started_at)),
+        h("Span", {className: "wall-al-sev"}, a.severity_label || ""),
+        h("Span", {className: "wall-al-what"}, a.rule_name),
+        h("Span", {className: "wall-al-where"}, a.district + (a.street ? " " + a.street : "")),
+        h("Span", {className: "wall-al-state" + (a.case_id ? " is-case" : "")},
+          a.case_id ? "已立案" : (a.status === "acknowledged" ? "已确认" : "未确认"))]);
+    });
+    if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无物联告警")]; }
+    return items;
   }
 
   // The districts ranked by this month's assessment score (综合指标值, figures/assessment_view.py), ties by
@@ -550,6 +646,8 @@
     r["wall-trend-caption.children"] = "今日累计 " + fmtInt(soFar) + " 件，常态 " + fmtInt(Math.round(usual)) + " 件" +
       (diff === null ? "" : "（" + (diff >= 0 ? "+" : "") + diff + "%）");
     paint("wall-ranking", rankingTable(agg.ranking));
+    paint("wall-alarm-counts", alarmCounts(agg, m.alarms));
+    paint("wall-alarms", alarmTicker(m.alarms));
     paint("wall-ticker", m.newest.length ? m.newest.map(tickerItem) : [h("Div", {className: "wall-empty-note"}, "今日暂无上报")]);
     r["wall-city-received.children"] = fmtInt(agg.month.received);
     r["wall-city-accepted.children"] = fmtInt(agg.month.accepted);
@@ -579,6 +677,7 @@
       }
     });
     live.created.forEach(function (m, id) { if (Date.now() - m.at > DAY_MS) { live.created.delete(id); } });
+    live.alarms.forEach(function (a, id) { if ((a._at || 0) < cut) { live.alarms.delete(id); } });
   }
 
   // ---- the live stream -------------------------------------------------------------------------------
@@ -612,6 +711,28 @@
       }
     }
     refreshFiguresSoon();  // a new or moved case changes figures only the server counts
+    pushLive();
+  }
+
+  // An alarm raised, updated, acknowledged, cleared or given its case (no seq: alarms have no outbox; the next
+  // snapshot carries the open ones again after an interruption).
+  function onAlarmEvent(msg) {
+    var a = msg && msg.alarm;
+    if (!a || typeof a.id !== "number") { return; }
+    var have = W.live.alarms.get(a.id);
+    if (have && (a.updated_at || "") < (have.updated_at || "")) { return; }
+    var known = have || (W.agg && W.agg.alarms && (W.agg.alarms.items || []).some(function (x) { return x.id === a.id; }));
+    a._at = Date.now();
+    a._new = !known || (have && have._new);
+    W.live.alarms.set(a.id, a);
+    W.lastMsgAt = Date.now();
+    W.lastAlarmAt = Date.now();
+    W.lastAlarmId = a.id;
+    if (!known && a.status === "active") {
+      W.pulses.set("a" + a.id, {p: [a.lon, a.lat], c: ALARM_COLOURS[a.severity] || ALARM_COLOURS.warning,
+                                start: performance.now()});
+      startAnim();
+    }
     pushLive();
   }
 
@@ -654,6 +775,7 @@
       // nothing seen yet: replay from the outbox head the snapshot was read at
       since: function () { return W.agg ? W.agg.head_seq : null; },
       onEvent: onCaseEvent,
+      onAlarm: onAlarmEvent,
       onState: function (state, conn) {
         W.connected = state === "live";
         W.connectError = conn.error;
@@ -749,11 +871,11 @@
         if (heat && W.cfg) { redrawBase(); }
         return Date.now();
       },
-      overlay: function (agg, _live, _anim, _viewport, cfg) {
+      overlay: function (agg, _live, _anim, _viewport, mode, cfg) {
         if (!cfg || !agg) { return nu(); }
         W.cfg = W.cfg || cfg;
         emergencyLabels(agg, cfg);
-        return overlaySpec(agg, cfg);
+        return overlaySpec(agg, cfg, mode || "open");
       },
       kiosk: function (n, cfg) {
         var panels = cfg.panels, idx = 0;

@@ -53,7 +53,7 @@ clientside_callback(
     ClientsideFunction(namespace="wall", function_name="overlay"),
     Output("wall-live-map", "data"),  # the emergency labels are painted by wall.js (see paint there)
     Input("wall-agg", "data"), Input("wall-live", "data"), Input("wall-anim", "data"), Input("wall-viewport", "data"),
-    State("wall-config", "data"),
+    Input("wall-mode", "data"), State("wall-config", "data"),
 )
 
 # Everything drawn from the merged state (snapshot + live). The figures are outputs; the lists (trend,

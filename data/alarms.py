@@ -94,6 +94,13 @@ def list_alarms(session: Session, *, status: str | None = None, severity: str | 
     return [(a, d) for a, d in rows], total
 
 
+def with_devices(session: Session, alarm_ids: list[int]) -> list[tuple[Alarm, Device]]:
+    """The alarms `alarm_ids` with their devices, in id order."""
+    rows = session.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
+                           .where(Alarm.id.in_(alarm_ids)).order_by(Alarm.id)).all()
+    return [(a, d) for a, d in rows]
+
+
 def silent_devices(session: Session, type_code: str, before: datetime, limit: int = 1000) -> list[Device]:
     """Devices of a type heard last before `before` (or never, counted from their registration) that are not
     offline or in maintenance yet: those the offline round marks."""

@@ -21,6 +21,7 @@ __all__ = ["DEVICE_STATUSES", "KINDS", "SEVERITIES", "Condition", "DeviceType", 
 DEVICE_STATUSES = ("online", "offline", "alarm", "maintenance")
 STATUS_LABELS = {"online": "在线", "offline": "离线", "alarm": "告警", "maintenance": "维护"}
 SEVERITIES = ("critical", "major", "minor", "warning")  # most severe first, as ThingsBoard orders them
+SEVERITY_LABELS = {"critical": "紧急", "major": "重要", "minor": "次要", "warning": "提示"}
 KINDS = ("number", "bool", "string")
 CONDITION_TYPES = ("simple", "duration", "repeating")
 NUMBER_OPS = (">", ">=", "<", "<=", "==", "!=")
@@ -180,6 +181,12 @@ class DeviceType:
 
     def key(self, name: str) -> KeySpec | None:
         return next((k for k in self.keys if k.key == name), None)
+
+    def rule_name(self, code: str) -> str:
+        """What people call an alarm of this type's rule `code` (the offline alarm included)."""
+        if code == OFFLINE_RULE:
+            return "设备离线"
+        return next((r.name for r in self.rules if r.code == code), code)
 
     def to_dict(self) -> dict:
         """The API's item (CONTRACT.md: code, name, keys, rules) and the allowed silence."""

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import assessment as am, period, rollup
+from figures import assessment as am, devices_map, period, rollup
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
@@ -105,6 +105,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         points = period.today_points(s, now)
         emergencies = period.open_emergencies(s, now, 200)
         top = period.category_top(s, now, 5)
+        fleet = devices_map.fleet(s, services.areas)
+        alarms = devices_map.open_alarms(s, services.devices.types(), services.areas)
     # this month's assessment score of each district, from the rollup's figures
     score_districts(services.cases, ranking["districts"], now)
     index = grid_order(services)
@@ -139,6 +141,9 @@ def _read_snapshot(services, now: datetime) -> dict:
         "emergencies": [case_lite(r, services.areas) for r in emergencies[:40]],
         "emergency_severity": severity,
         "top_categories": top,
+        # the device layer (clusters by street, offline points) and the open alarms (the map's marks, the ticker)
+        "devices": fleet,
+        "alarms": alarms,
     }
 
 

@@ -20,7 +20,8 @@ KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件",
 # The rotating panels, in kiosk order: two from the database, four demo panels from the file.
 PANELS = (("city", "城市管理"), ("emergency", "应急事件"), ("safety", "公共安全"), ("traffic", "交通出行"),
           ("utilities", "公用事业"), ("economy", "民生经济"))
-MAP_MODES = (("open", "在办案件 · 网格分布"), ("overdue", "超期案件 · 网格分布"), ("heat", "近7日案件热度 · 六边形聚合"))
+MAP_MODES = (("open", "在办案件 · 网格分布"), ("overdue", "超期案件 · 网格分布"), ("heat", "近7日案件热度 · 六边形聚合"),
+             ("devices", "物联感知 · 设备状态与告警"))
 ROTATE_SECONDS = 15
 REFRESH_MS = 60_000          # the safety net under the live stream
 REFRESH_NO_LIVE_MS = 15_000  # no token, no live stream: refresh more often
@@ -96,8 +97,19 @@ def map_base(app) -> tuple[str, dict, bytes]:
 def overlay_template() -> dict:
     """Live points only (one layer class: one shader program); emergency labels are HTML (wall-em-labels)."""
     layers = [
+        # the device layer under the cases: the fleet by street and the offline devices (their map view only)
+        pdk.Layer("ScatterplotLayer", id="dev-clusters", data=[], get_position="p", get_fill_color="c", get_radius="r",
+                  filled=True, stroked=True, get_line_color=[52, 211, 175, 230], get_line_width=1),
+        pdk.Layer("ScatterplotLayer", id="dev-offline", data=[], get_position="p", get_fill_color="c", get_radius="r",
+                  filled=True, stroked=False),
         pdk.Layer("ScatterplotLayer", id="today", data=[], get_position="p", get_fill_color="c", get_radius="r",
                   filled=True, stroked=False),
+        # the open alarms above the cases, below the emergencies
+        # (a ring round a dark-edged dot: told apart from an emergency's white-edged mark and filled halo)
+        pdk.Layer("ScatterplotLayer", id="alarm-halo", data=[], get_position="p", get_line_color="c",
+                  get_radius="r", get_line_width="w", filled=False, stroked=True),
+        pdk.Layer("ScatterplotLayer", id="alarm", data=[], get_position="p", get_fill_color="c", get_radius="r",
+                  filled=True, stroked=True, get_line_color=[5, 12, 26, 255], get_line_width=2),
         pdk.Layer("ScatterplotLayer", id="emergency-halo", data=[], get_position="p", get_fill_color="c",
                   get_radius="r", filled=True, stroked=False),
         pdk.Layer("ScatterplotLayer", id="emergency", data=[], get_position="p", get_radius="r", filled=True,
@@ -275,6 +287,10 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                              children=[html.Span(name, className="wall-tab" + (" is-active" if k == "city" else ""))
                                        for k, name in PANELS]),
                     html.Div(_theme_panels(), className="wall-theme-stack"),
+                ]),
+                html.Section(className="wall-card wall-alarm-card", children=[
+                    html.H2(["物联告警", html.Span(id="wall-alarm-counts", className="wall-al-counts")]),
+                    html.Div(id="wall-alarms", className="wall-alarms"),
                 ]),
                 html.Section(className="wall-card wall-ticker-card", children=[
                     html.H2("最新上报"),

@@ -34,11 +34,12 @@ from data.tokens import Principal, resolve_token, revoked_among
 from dispatch.access import DEVICE_ROLE
 from live.gate import DeliveryGate
 from live.managers import EVENT, LiveManager, LiveRedisManager
-from live.rooms import NoLiveAccess, case_rooms, principal_rooms
+from live.rooms import NoLiveAccess, alarm_rooms, case_rooms, principal_rooms
 
 log = logging.getLogger("ucc.live")
 
 NAMESPACE = "/live"
+ALARM_EVENT = "alarm_event"
 DEFAULT_CHANNEL = "ucc-live"
 # how often open connections' sign-in sessions are checked (one read for all of them): a logout or a
 # revoked token closes its live connections within this, in every process
@@ -109,6 +110,12 @@ class LiveBus:
         self.socketio.on_event("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.socketio.on_event("resync", self._on_resync, namespace=NAMESPACE)
         self.cases.listeners.append(self.committed)
+        # alarms (issue 16) have no outbox: each change goes out once as `alarm_event`, and a page that was away
+        # reads the open alarms again with its next snapshot (see docs/live.md, Alarms)
+        self._alarm_queue: queue.Queue[dict] = queue.Queue(maxsize=self.QUEUE_SIZE)
+        alarms = getattr(services, "alarms", None)
+        if alarms is not None:
+            alarms.listeners.append(self.alarms_changed)
         server.extensions["ucc_live"] = self
 
     # ---- background tasks --------------------------------------------------------------------
@@ -188,6 +195,30 @@ class LiveBus:
             d["reporter_phone"] = mask_phone(d.get("reporter_phone"))
             shaped[d["id"]] = d
         return {r.seq: {"seq": r.seq, "type": r.type, "case": shaped[r.case_id]} for r in rows if r.case_id in shaped}
+
+    # ---- alarms → rooms --------------------------------------------------------------------------
+    def alarms_changed(self, items: list[dict]) -> None:
+        """AlarmService listener, called after the commit: never raises, never waits."""
+        try:
+            self._start_once("alarm_emitter", self._alarm_emitter)
+            for item in items:
+                self._alarm_queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+        except Exception:  # noqa: BLE001 - live delivery must never undo or delay an alarm
+            log.exception("live alarm listener failed")
+
+    def _alarm_emitter(self) -> None:
+        while True:
+            item = self._alarm_queue.get()
+            try:
+                self.emit_alarm(item)
+            except Exception:  # noqa: BLE001 - one bad alarm must not stop the emitter
+                log.exception("live emit failed for alarm %s", item.get("id"))
+
+    def emit_alarm(self, item: dict) -> None:
+        """`alarm_event {"alarm": …}` to the rooms of its device's areas (grid → city) and unit."""
+        self.socketio.emit(ALARM_EVENT, {"alarm": item}, namespace=NAMESPACE, to=alarm_rooms(item))
 
     def head(self) -> int:
         with self.db.session() as s:

@@ -71,3 +71,11 @@ def case_rooms(case: dict, event_unit: str | None = None) -> list[str]:
 def may_receive(client_rooms: Iterable[str], case: dict, event_unit: str | None = None) -> bool:
     rooms = set(client_rooms)
     return any(r in rooms for r in case_rooms(case, event_unit))
+
+
+def alarm_rooms(alarm: dict) -> list[str]:
+    """The audience of an alarm event: its device's areas (grid → city, `chain`) and its device's unit."""
+    rooms = [area_room(code) for code in alarm.get("chain") or []]
+    if alarm.get("unit"):
+        rooms.append(unit_room(alarm["unit"]))
+    return rooms

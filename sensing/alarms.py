@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +30,10 @@ from dispatch.access import ALARM_ACTORS, DEVICE_READERS
 from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, merged_readings,
                              reset_after_manual_clear, silent_for_too_long, step_rules)
 from dispatch.city_time import local_iso
-from dispatch.devices import SEVERITIES, DeviceType
+from dispatch.devices import SEVERITIES, SEVERITY_LABELS, DeviceType
 from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, is_int64
+from figures.devices_map import alarm_item
 from sensing.registry import MAX_PER_PAGE, DeviceRegistry
 
 log = logging.getLogger("ucc.alarms")
@@ -46,7 +48,6 @@ QUIET_CHUNK = 500  # ids a read (SQLite's bound-parameter limit is far above)
 
 ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
-SEVERITY_LABELS = {"critical": "紧急", "major": "重要", "minor": "次要", "warning": "提示"}
 ACTIONS = {"acknowledge": "确认", "clear": "解除"}
 AUTO = "auto"  # cleared_by of an alarm its clear condition cleared
 
@@ -57,6 +58,9 @@ class AlarmService:
     def __init__(self, db: Database, areas: AreaDirectory, cases: CaseService, registry: DeviceRegistry,
                  clock=utcnow):
         self.db, self.areas, self.cases, self.registry, self.clock = db, areas, cases, registry, clock
+        # called after each commit that changed alarms, with the alarms as the maps show them
+        # (figures.devices_map.alarm_item): the live bus's alarm_event. A listener never raises.
+        self.listeners: list[Callable[[list[dict]], None]] = []
 
     def types(self) -> dict[str, DeviceType]:
         return self.registry.types()
@@ -140,6 +144,7 @@ class AlarmService:
             self._settle_status(s, device, opened)
             s.flush()
             work = [(ev, a.id, a.case_id) for ev, a in applied]
+        self.announce([alarm_id for _, alarm_id, _ in work])  # before the cases: the wall first
         self._after_commit(device_id, dtype, work)
         return events
 
@@ -260,7 +265,7 @@ class AlarmService:
         category, level = found
         rule_code, started_at, values, severity = snapshot
         lon, lat, dev_id, dev_name, unit = point
-        rule_name = self._rule_name(dtype, rule_code)
+        rule_name = dtype.rule_name(rule_code)
         if previous is not None and self.cases.is_open(previous):
             case_id, joined = previous, True
             self.cases.add_note(case_id, f"iot:{dev_id}", f"物联告警 #{alarm_id}（{rule_name}）再次触发，并入本案；"
@@ -287,13 +292,9 @@ class AlarmService:
                 repo.add_history(s, alarm, self.clock(), AUTO, "case", alarm.status, alarm.status, note)
             else:
                 case_id = s.scalar(select(Alarm.case_id).where(Alarm.id == alarm_id))
+        if done.rowcount == 1:
+            self.announce([alarm_id])
         return case_id
-
-    @staticmethod
-    def _rule_name(dtype: DeviceType, code: str) -> str:
-        if code == OFFLINE_RULE:
-            return "设备离线"
-        return next((r.name for r in dtype.rules if r.code == code), code)
 
     # ---- offline (the scheduler's round) ------------------------------------------------------------
     def offline_round(self, now: datetime | None = None, limit: int = 1000) -> int:
@@ -331,8 +332,10 @@ class AlarmService:
                                      f"超过 {dtype.offline_after_s} 秒未收到消息", values)
                     opened[OFFLINE_RULE] = alarm
                 self._settle_status(s, device, opened)
+                changed = opened[OFFLINE_RULE].id
         except IntegrityError:  # another process raised it a moment before: ux_alarms_open
             return False
+        self.announce([changed])
         return True
 
     def open_missing_cases(self, limit: int = 100) -> int:
@@ -350,6 +353,23 @@ class AlarmService:
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("alarm #%s: opening its case failed", alarm_id)
         return n
+
+    # ---- live ---------------------------------------------------------------------------------------
+    def announce(self, alarm_ids) -> None:
+        """The alarms `alarm_ids` (just committed) to the listeners, in one read; nothing when nobody listens.
+        Never raises: the alarm is committed whatever becomes of its announcement (a page that missed one reads
+        the open alarms again with its next snapshot)."""
+        ids = sorted({i for i in alarm_ids if i is not None})
+        if not self.listeners or not ids:
+            return
+        try:
+            types = self.types()
+            with self.db.session() as s:
+                items = [alarm_item(a, d, types.get(d.type), self.areas) for a, d in repo.with_devices(s, ids)]
+            for listener in list(self.listeners):
+                listener(items)
+        except Exception:  # noqa: BLE001 - live news must never undo or delay an alarm
+            log.exception("announcing alarms %s failed", ids[:10])
 
     # ---- reads and the people's actions --------------------------------------------------------------
     def list(self, principal: Principal, status: str | None = None, severity: str | None = None,
@@ -378,7 +398,7 @@ class AlarmService:
         values, case_id; and names, the values at the raise, who acknowledged and cleared."""
         dtype = self.types().get(d.type)
         out = {"id": a.id, "device": d.id, "device_name": d.name, "device_type": d.type,
-               "rule": a.rule_code, "rule_name": self._rule_name(dtype, a.rule_code) if dtype else a.rule_code,
+               "rule": a.rule_code, "rule_name": dtype.rule_name(a.rule_code) if dtype else a.rule_code,
                "severity": a.severity, "severity_label": SEVERITY_LABELS.get(a.severity, a.severity),
                "status": a.status, "status_label": STATUS_LABELS.get(a.status, a.status),
                "started_at": local_iso(a.started_at), "updated_at": local_iso(a.updated_at),
@@ -433,6 +453,7 @@ class AlarmService:
                 self._settle_status(s, device, repo.open_alarms(s, device.id))
             out = self.alarm_dict(alarm, device, repo.history(s, alarm.id))
             case_id = alarm.case_id
+        self.announce([alarm.id])
         if action == "clear" and case_id is not None:
             try:
                 self.cases.add_note(case_id, principal.ident, f"物联告警 #{alarm_id} 已由 {principal.ident} 人工解除；"

@@ -24,6 +24,7 @@ class AppProcess:
         (`gunicorn -c gunicorn.conf.py wsgi:application`, UCC_WORKERS processes)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
         full_env = dict(os.environ, DATABASE_URL=database_url, UCC_HOST="127.0.0.1",
                         UCC_PORT=str(self.port), UCC_SECRET_KEY="test-secret", UCC_SIMULATE="0", **env)
         full_env.pop("REDIS_URL", None)

@@ -34,7 +34,8 @@ def wall_app(demo_sqlite_url, tmp_path_factory):
     fill_cases(path, 40_000, now=datetime.now(timezone.utc) - timedelta(minutes=2), days=36, seed=3)
     db = Database(f"sqlite:///{path}")
     with db.session() as s:
-        tokens = {"wall": create_token(s, "wall", label="大屏"), "officer": create_token(s, "duty_officer")}
+        tokens = {"wall": create_token(s, "wall", label="大屏"), "officer": create_token(s, "duty_officer"),
+                  "device": create_token(s, "device", label="井盖网关")}
     db.dispose()
     app = AppProcess(f"sqlite:///{path}", d / "app.log").wait_ready()
     app.tokens = tokens
@@ -167,6 +168,55 @@ def test_a_new_case_reaches_the_ticker_and_the_map_within_two_seconds(wall_page,
     page.wait_for_selector(".wall-alert.is-on", timeout=2_000)
     assert "火灾" in page.inner_text("#wall-alert") and "火灾" in page.inner_text("#wall-em-labels")
     save_screenshot(page, "wall-live-1920x1080.png")
+    assert watch.errors == [] and watch.foreign == []
+
+
+def _lift_a_cover(app) -> str:
+    """A smart cover tilted past 15° for 3 s, posted as its gateway would: the cover_tilt alarm (critical)."""
+    from data.db import Database
+    from data.models import Device
+    from sqlalchemy import select
+
+    db = Database(app.database_url)
+    with db.session() as s:
+        device = s.scalar(select(Device.id).where(Device.type == "manhole_cover", Device.status == "online")
+                          .order_by(Device.id.desc()).limit(1))
+    db.dispose()
+    now = int(time.time() * 1000)
+    body = [{"ts": now - 3000, "values": {"tilt_deg": 33}}, {"ts": now, "values": {"tilt_deg": 36}}]
+    req = urllib.request.Request(app.url + f"/api/v1/devices/{device}/telemetry", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Authorization": f"Bearer {app.tokens['device']}",
+                                                         "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+    return device
+
+
+def test_an_alarm_reaches_the_alarm_ticker_and_the_map_within_a_second(wall_page, wall_app):
+    page, watch = wall_page(f"?token={wall_app.tokens['wall']}&kiosk=0")
+    page.wait_for_function("() => window.uccWall.connected && window.uccWall.lastResync", timeout=10_000)
+    posted = time.monotonic()
+    device = _lift_a_cover(wall_app)
+    page.wait_for_function(f"() => [...window.uccWall.live.alarms.values()].some(a => a.device === '{device}')",
+                           polling=20, timeout=3_000)
+    heard = time.monotonic() - posted
+    alarm_id = page.evaluate(f"() => [...window.uccWall.live.alarms.values()].find(a => a.device === '{device}').id")
+    page.wait_for_selector(f"#wall-al-{alarm_id}", timeout=2_000)
+    page.wait_for_function(f"() => window.uccWall.lastOverlay.alarms.includes({alarm_id})", timeout=2_000)
+    assert heard < 1.0, f"the alarm took {heard:.2f} s to reach the wall"
+    row = page.inner_text(f"#wall-al-{alarm_id}")
+    assert "紧急" in row and "井盖" in row
+    assert "紧急" in page.inner_text("#wall-alarm-counts")
+    # the devices' view: the fleet by street, the offline devices, the legend's counts
+    page.goto(wall_app.url + f"/wall?token={wall_app.tokens['wall']}&kiosk=0&mode=devices")
+    page.wait_for_function(READY, polling=100, timeout=60_000)
+    page.wait_for_function("() => window.uccWall.lastOverlay.clusters > 10", timeout=5_000)
+    assert page.evaluate(f"() => window.uccWall.lastOverlay.alarms.includes({alarm_id})")
+    assert page.evaluate("() => window.uccWall.lastOverlay.today") == 0  # the view is the fleet's
+    legend = page.inner_text("#wall-legend")
+    assert "物联设备" in legend and "在线" in legend and "离线" in legend
+    assert "物联感知" in page.inner_text("#wall-map-title")
+    save_screenshot(page, "wall-devices-1920x1080.png")
     assert watch.errors == [] and watch.foreign == []
 
 
