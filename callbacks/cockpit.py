@@ -5,7 +5,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
-from figures import cockpit
+from figures import cockpit, devices_map
 from figures import assessment_view
 from layouts import cockpit as view
 from web.principal import current_principal
@@ -87,10 +87,13 @@ def navigate(area_code, theme_key):
     if nav is None:
         return [], [], None, "", no_update, "尚未导入城市网格", []
     area = nav["area"]
-    payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"])
+    app = services()
+    fleet = devices_map.for_area(app.db, app.areas, app.devices.types(), nav["frame"])
+    payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"], devices=fleet)
     return (view.crumbs(nav["breadcrumbs"]), view.child_options(nav["choices"]), None, view.child_placeholder(area),
             {"spec": payload["spec"], "bounds": payload["bounds"]},
-            view.map_title(area, nav["frame"].name, nav["ranking"]["level"]), view.map_legend(payload["legend"]))
+            view.map_title(area, nav["frame"].name, nav["ranking"]["level"]),
+            view.map_legend(payload["legend"], fleet))
 
 
 PANEL_OUTPUTS = (("ck-period", "children"), ("ck-figures", "children"), ("ck-trend", "figure"),

@@ -7,7 +7,8 @@ from sqlalchemy import case, func, select
 from data.models import Alarm, Device
 from dispatch.city_time import local_iso
 from dispatch.devices import DEVICE_STATUSES, SEVERITIES, SEVERITY_LABELS, STATUS_LABELS, DeviceType
-from geo.model import DISTRICT, STREET
+from data.devices import device_filters
+from geo.model import DISTRICT, GRID, STREET
 
 OFFLINE_POINTS = 3000  # offline devices drawn one by one; beyond, the street clusters carry the rest
 OPEN_ALARMS = 100      # the open alarms a map and its ticker hold (most severe, then newest, first)
@@ -38,9 +39,7 @@ def alarm_item(a: Alarm, d: Device, dtype: DeviceType | None, areas) -> dict:
 def open_alarms(s, types: dict[str, DeviceType], areas, limit: int = OPEN_ALARMS) -> dict:
     """The open alarms (active and acknowledged), most severe then newest first, up to `limit`, with the count
     of all open alarms by severity."""
-    rows = s.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
-                     .where(Alarm.status != "cleared")
-                     .order_by(_SEVERITY_ORDER, Alarm.started_at.desc(), Alarm.id.desc()).limit(limit)).all()
+    rows = _open_alarm_rows(s, [], limit)
     by_severity = {sev: 0 for sev in SEVERITIES}
     for sev, n in s.execute(select(Alarm.severity, func.count()).where(Alarm.status != "cleared")
                             .group_by(Alarm.severity)):
@@ -50,29 +49,63 @@ def open_alarms(s, types: dict[str, DeviceType], areas, limit: int = OPEN_ALARMS
             "severity_labels": SEVERITY_LABELS}
 
 
-def fleet(s, areas, offline_points: int = OFFLINE_POINTS) -> dict:
-    """The fleet at city scale: counts by status, one cluster per street ([lon, lat, devices, offline, in
-    alarm], at the mean position of its devices), and the offline devices' points ([lon, lat])."""
+def _street_clusters(s, areas, where: list) -> list[list]:
+    """One cluster per street ([lon, lat, devices, offline, in alarm], at the mean position of its devices) of
+    the devices matching `where`: grouped by grid in the database, the grids gathered to their streets here."""
     offline = func.sum(case((Device.status == "offline", 1), else_=0))
     alarm = func.sum(case((Device.status == "alarm", 1), else_=0))
-    per_grid = s.execute(select(Device.grid_code, func.count(), offline, alarm, func.sum(Device.lon),
-                                func.sum(Device.lat)).group_by(Device.grid_code)).all()
     streets: dict[str, list[float]] = {}
-    for grid, n, off, alm, lon_sum, lat_sum in per_grid:
+    for grid, n, off, alm, lon_sum, lat_sum in s.execute(
+            select(Device.grid_code, func.count(), offline, alarm, func.sum(Device.lon), func.sum(Device.lat))
+            .where(*where).group_by(Device.grid_code)):
         key = next((r.code for r in areas.chain(grid) if r.level == STREET), grid)
         acc = streets.setdefault(key, [0.0, 0.0, 0, 0, 0])
-        acc[0] += lon_sum
-        acc[1] += lat_sum
-        acc[2] += n
-        acc[3] += off or 0
-        acc[4] += alm or 0
-    clusters = [[round(a[0] / a[2], 5), round(a[1] / a[2], 5), a[2], a[3], a[4]]
-                for _, a in sorted(streets.items()) if a[2]]
+        for i, v in enumerate((lon_sum, lat_sum, n, off or 0, alm or 0)):
+            acc[i] += v
+    return [[round(a[0] / a[2], 5), round(a[1] / a[2], 5), a[2], a[3], a[4]] for _, a in sorted(streets.items()) if a[2]]
+
+
+def _counts(s, where: list) -> dict[str, int]:
     counts = {st: 0 for st in DEVICE_STATUSES}
-    for st, n in s.execute(select(Device.status, func.count()).group_by(Device.status)):
+    for st, n in s.execute(select(Device.status, func.count()).where(*where).group_by(Device.status)):
         counts[st] = counts.get(st, 0) + n
+    return counts
+
+
+def _open_alarm_rows(s, where: list, limit: int):
+    return s.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
+                     .where(Alarm.status != "cleared", *where)
+                     .order_by(_SEVERITY_ORDER, Alarm.started_at.desc(), Alarm.id.desc()).limit(limit)).all()
+
+
+def fleet(s, areas, offline_points: int = OFFLINE_POINTS) -> dict:
+    """The fleet at city scale: counts by status, one cluster per street, and the offline devices' points
+    ([lon, lat])."""
+    counts = _counts(s, [])
     points = [[round(lon, 5), round(lat, 5)] for lon, lat in
               s.execute(select(Device.lon, Device.lat).where(Device.status == "offline")
                         .order_by(Device.id).limit(offline_points))]
     return {"counts": counts, "total": sum(counts.values()), "status_labels": STATUS_LABELS,
-            "clusters": clusters, "offline": points}
+            "clusters": _street_clusters(s, areas, []), "offline": points}
+
+
+AREA_POINTS = 5000  # devices drawn one by one in a street's, community's or grid's frame
+
+
+def for_area(db, areas, types: dict[str, DeviceType], frame) -> dict:
+    """The device layer of a map framed on `frame` (an area record): at city and district scale one cluster per
+    street; below, each device ([lon, lat, index of its status in DEVICE_STATUSES], at most AREA_POINTS); the
+    counts by status and the frame's open alarms, most severe first."""
+    level = frame.level
+    where = [] if level == 1 else device_filters(district=frame.code) if level == DISTRICT \
+        else device_filters(grid=frame.code) if level == GRID else device_filters(grid_prefix=frame.code)
+    with db.session() as s:
+        out: dict = {"level": level, "clusters": [], "points": [], "counts": _counts(s, where)}
+        if level <= DISTRICT:
+            out["clusters"] = _street_clusters(s, areas, where)
+        else:
+            out["points"] = [[round(lon, 5), round(lat, 5), DEVICE_STATUSES.index(st) if st in DEVICE_STATUSES else 0]
+                             for lon, lat, st in s.execute(select(Device.lon, Device.lat, Device.status).where(*where)
+                                                           .order_by(Device.id).limit(AREA_POINTS))]
+        out["alarms"] = [alarm_item(a, d, types.get(d.type), areas) for a, d in _open_alarm_rows(s, where, OPEN_ALARMS)]
+    return out

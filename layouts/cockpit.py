@@ -14,8 +14,10 @@ from flask import current_app
 from web.principal import current_principal
 from figures import assessment_view
 from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
+from figures.devices_map import OPEN_ALARMS
 from figures.period import nice_breaks
 from dispatch.city_time import local
+from dispatch.devices import DEVICE_STATUSES
 from geo.layers import CJK_FONTS, area_polygons, bounds_of, labels
 from geo.model import LEVEL_NAMES_ZH
 from web.services import services
@@ -438,9 +440,36 @@ def _hours(h: float | None) -> str:
 
 
 # ---- map -------------------------------------------------------------------------------------------
-def map_payload(frame, children: list, highlight, ranking: dict, days: int = PERIOD_DAYS) -> dict:
-    """The deck.gl spec of the selection (children coloured by cases received) and its bounds;
-    the browser fits the view to its own size (ucc.fitDeck)."""
+# The device layer (figures/devices_map.for_area): the fleet by street, or each device by status, and the open
+# alarms by severity; the same colours as the wall's.
+DEVICE_COLOURS = {"online": [52, 211, 175], "offline": [150, 160, 178], "alarm": [255, 45, 85],
+                  "maintenance": [190, 150, 255]}
+ALARM_COLOURS = {"critical": [255, 45, 85], "major": [255, 138, 36], "minor": [255, 214, 10], "warning": [120, 200, 255]}
+
+
+def device_layers(devices: dict | None) -> list:
+    """Scatterplot layers of the frame's devices (not pickable: a click on the map still drills into an area)."""
+    if not devices:
+        return []
+    dots = [{"p": [c[0], c[1]], "r": 2 + 0.4 * c[2] ** 0.5, "c": DEVICE_COLOURS["online"] + [70],
+             "l": DEVICE_COLOURS["online"] + [230]} for c in devices.get("clusters", [])]
+    dots += [{"p": [p[0], p[1]], "r": 3, "c": DEVICE_COLOURS.get(DEVICE_STATUSES[p[2]], [200, 200, 200]) + [230],
+              "l": [5, 12, 26, 180]} for p in devices.get("points", [])]
+    marks = [{"p": [a["lon"], a["lat"]], "c": ALARM_COLOURS.get(a["severity"], [255, 255, 255]) + [255]}
+             for a in devices.get("alarms", [])]
+    common = dict(get_position="p", stroked=True)  # radius and line width in pixels: set on the spec (map_payload)
+    return [
+        pdk.Layer("ScatterplotLayer", id="ck-devices", data=dots, get_radius="r", get_fill_color="c", filled=True,
+                  get_line_color="l", get_line_width=1, **common),
+        pdk.Layer("ScatterplotLayer", id="ck-alarms", data=marks, get_radius=6, get_fill_color="c", filled=True,
+                  get_line_color=[255, 255, 255, 255], get_line_width=2, **common),
+    ]
+
+
+def map_payload(frame, children: list, highlight, ranking: dict, days: int = PERIOD_DAYS,
+                devices: dict | None = None) -> dict:
+    """The deck.gl spec of the selection (children coloured by cases received, the device layer over them) and
+    its bounds; the browser fits the view to its own size (ucc.fitDeck)."""
     figures = {it["code"]: it for it in ranking.get("items", [])}
     # Few areas, few classes: 7 districts in 6 classes would split hairs (150–151, 152–169 …).
     classes = max(2, min(len(CLASS_COLOURS), len(children) // 2))
@@ -467,6 +496,7 @@ def map_payload(frame, children: list, highlight, ranking: dict, days: int = PER
         pdk.Layer("PolygonLayer", id="ck-selected", data=area_polygons([highlight], tol) if highlight else [],
                   get_polygon="polygon", filled=True, get_fill_color=[255, 255, 255, 40], stroked=True,
                   get_line_color=[255, 255, 255, 255], line_width_min_pixels=4),
+        *device_layers(devices),
         pdk.Layer("TextLayer", id="ck-labels", data=label_rows, get_position="position", get_text="name",
                   get_size=size, get_color=[255, 255, 255, 235], outline_width=2, outline_color=[0, 0, 0, 220],
                   font_settings={"sdf": True}),
@@ -476,6 +506,8 @@ def map_payload(frame, children: list, highlight, ranking: dict, days: int = PER
                     map_style=None, map_provider=None)
     spec = json.loads(deck.to_json())
     for layer in spec["layers"]:
+        if layer["id"] in ("ck-devices", "ck-alarms"):  # pydeck would turn these strings into accessors
+            layer.update(radiusUnits="pixels", lineWidthUnits="pixels")
         if layer["@@type"] == "TextLayer":
             layer["characterSet"] = chars  # a list: deck.gl's cached font atlas cannot extend from a string
             layer["fontFamily"] = CJK_FONTS
@@ -491,13 +523,22 @@ def _class_colour(i: int, n: int) -> list[int]:
     return CLASS_COLOURS[round(i * (len(CLASS_COLOURS) - 1) / (n - 1))]
 
 
-def map_legend(legend: list[dict]) -> list:
+def map_legend(legend: list[dict], devices: dict | None = None) -> list:
     items = [html.Span(f"近{PERIOD_DAYS}日受理：", className="ck-legend-title"),
              html.Span([html.I(style={"background": "rgb({},{},{})".format(*ZERO_COLOUR)}), "0"])]
     for it in legend:
         text = f"{it['from']:,}+" if it["to"] is None else (f"{it['from']:,}" if it["to"] <= it["from"]
                                                             else f"{it['from']:,}–{it['to']:,}")
         items.append(html.Span([html.I(style={"background": it["colour"]}), text]))
+    if devices and sum(devices["counts"].values()):
+        n = devices["counts"]
+        dot = lambda colour: html.I(className="ck-legend-dot", style={"background": "rgb({},{},{})".format(*colour)})
+        items.append(html.Span("物联设备：" + ("按街道聚合" if devices["clusters"] else ""),
+                               className="ck-legend-title ck-legend-devices"))
+        items += [html.Span([dot(DEVICE_COLOURS[st]), f"{label} {n.get(st, 0):,}"])
+                  for st, label in (("online", "在线"), ("offline", "离线"), ("alarm", "告警"))]
+        items.append(html.Span([dot(ALARM_COLOURS["critical"]), f"未解除告警 {len(devices['alarms']):,}"
+                                + ("+" if len(devices["alarms"]) >= OPEN_ALARMS else "")]))
     return items
 
 
