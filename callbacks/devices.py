@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
 from dispatch import access
-from dispatch.devices import DEVICE_STATUSES
+from dispatch.devices import DEVICE_STATUSES, SEVERITIES
 from dispatch.errors import ServiceError
 from layouts import device_chart
 from layouts import devices as view
@@ -160,8 +160,11 @@ def show_device(device_id, _refresh, key):
     type_keys = {k.key: {"name": k.name, "unit": k.unit, "kind": k.kind} for k in (dtype.keys if dtype else ())}
     options = [{"label": f"{k.name}（{k.unit}）" if k.unit else k.name, "value": k.key} for k in keys]
     known = [k.key for k in keys]
-    # keep the key shown when the next device has it too; else the key of its latest alarm, else the first
-    alarm_keys = [p.key for a in alarms for r in (dtype.rules if dtype else ()) if r.code == a["rule"]
+    # on a newly picked device: the key of its gravest open alarm, else of its latest alarm, else the first; on a
+    # refresh the key shown stays
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    ordered = sorted(alarms, key=lambda a: (a["status"] == "cleared", rank.get(a["severity"], 9), -a["id"]))
+    alarm_keys = [p.key for a in ordered for r in (dtype.rules if dtype else ()) if r.code == a["rule"]
                   for p in r.condition.predicates if p.key in known]
     key = inputs.text(key, "dv-key")
     if ctx.triggered_id == "dv-device" or key not in known:

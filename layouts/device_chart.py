@@ -42,10 +42,15 @@ def figure_data(series: dict) -> dict:
     if series.get("resolution") == "hour" and pts:
         out["band"] = {"min": [p["min"] for p in pts], "max": [p["max"] for p in pts]}
     marks = series.get("marks") or {}
-    if marks.get("started_at"):
-        out["marks"].append({"x": _x(marks["started_at"]), "text": "告警开始", "color": "#ff5d6c"})
-    if marks.get("cleared_at"):
-        out["marks"].append({"x": _x(marks["cleared_at"]), "text": "告警解除", "color": "#3ddc97"})
+    started, cleared = marks.get("started_at"), marks.get("cleared_at")
+    if started and cleared and (cleared - started) * 25 < series["end"] - series["start"]:
+        # too close to label apart: one mark
+        out["marks"].append({"x": _x(started), "text": f"告警开始并于 {local(cleared):%H:%M:%S} 解除", "color": "#ffd966"})
+    else:
+        if started:
+            out["marks"].append({"x": _x(started), "text": "告警开始", "color": "#ff5d6c"})
+        if cleared:
+            out["marks"].append({"x": _x(cleared), "text": "告警解除", "color": "#3ddc97"})
     return out
 
 
@@ -137,7 +142,7 @@ def case_devices_view(items: list[dict], prefix: str, error: str | None = None):
                           className="dc-when"),
                 html.Span(f"责任单位 {d['unit']['name']}", className="dc-unit"),
             ]),
-            *[dcc.Graph(figure=figure(s, height=230), config=GRAPH_CONFIG, className="dc-graph")
+            *[dcc.Graph(figure=figure(s), config=GRAPH_CONFIG, className="dc-graph", style={"height": "15rem"})
               for s in it["charts"]],
             None if it["charts"] else html.Div("该设备类型没有可绘制的数值", className="dc-msg"),
         ]))

@@ -95,6 +95,7 @@ def layout(device=None, **_query):
                         html.Span(id="dv-chart-note", className="dv-note"),
                     ]),
                     dcc.Graph(id="dv-graph", className="dv-graph", config=device_chart.GRAPH_CONFIG,
+                              style={"height": "20rem"},
                               figure={"data": [], "layout": {"paper_bgcolor": "rgba(0,0,0,0)",
                                                              "plot_bgcolor": "rgba(0,0,0,0)",
                                                              "xaxis": {"visible": False},
