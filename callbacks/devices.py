@@ -215,7 +215,7 @@ def chart(shown, key, span):
 def active_alarms(_refresh, _tick):
     principal = _principal()
     try:
-        listing = services().alarms.list(principal, status="open", by_severity=True, per_page=ALARM_LIST_SIZE)
+        listing = services().alarms.list(principal, open_only=True, by_severity=True, per_page=ALARM_LIST_SIZE)
     except ServiceError as exc:
         return html.Div(exc.message, className="dv-msg is-error"), no_update
     shown = len(listing["items"])

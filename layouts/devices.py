@@ -46,7 +46,7 @@ def layout(device=None, **_query):
         html.Div(className="dv-bar", children=[
             html.H2("物联感知", className="dv-title"),
             html.Div(id="dv-counts", className="dv-counts", children=[
-                html.Button([html.Span("设备总数", className="dv-c-label"), html.B("—", id="dv-c-total")],
+                html.Button([html.Span("设备合计", className="dv-c-label"), html.B("—", id="dv-c-total")],
                             id="dv-c-all", n_clicks=0, className="dv-count is-total", title="显示全部状态"),
                 *[html.Button([html.Span(STATUS_LABELS[s], className="dv-c-label"), html.B("—", id=f"dv-c-{s}")],
                               id=f"dv-cb-{s}", n_clicks=0, className=f"dv-count is-{s}",

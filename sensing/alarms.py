@@ -356,11 +356,13 @@ class AlarmService:
 
     # ---- reads and the people's actions --------------------------------------------------------------
     def list(self, principal: Principal, status: str | None = None, severity: str | None = None,
-             device: str | None = None, page: int = 1, per_page: int = 50, by_severity: bool = False) -> dict:
+             device: str | None = None, page: int = 1, per_page: int = 50, by_severity: bool = False,
+             open_only: bool = False) -> dict:
         """`{items, total, page, per_page}`: the alarms of the devices `principal` may see, newest first (with
-        `by_severity`: gravest first, then newest). `status` "open": active or acknowledged."""
+        `by_severity`: gravest first, then newest); `open_only`: active or acknowledged (the /devices page's list;
+        not the API's, whose statuses are the contract's three)."""
         self.registry._check_reader(principal)
-        if status is not None and status not in ALARM_STATUSES + (repo.OPEN,):
+        if status is not None and status not in ALARM_STATUSES:
             raise ServiceError(400, "bad_request", f"未知的告警状态 {status[:40]}（可用：{'、'.join(ALARM_STATUSES)}）")
         if severity is not None and severity not in SEVERITIES:
             raise ServiceError(400, "bad_request", f"未知的告警级别 {severity[:40]}（可用：{'、'.join(SEVERITIES)}）")
@@ -372,7 +374,7 @@ class AlarmService:
         if principal.role == "unit_handler":
             where["unit"] = principal.unit_code or ""
         with self.db.session() as s:
-            rows, total = repo.list_alarms(s, status=status, severity=severity, device=device, page=page,
+            rows, total = repo.list_alarms(s, status=repo.OPEN if open_only else status, severity=severity, device=device, page=page,
                                            per_page=per_page, by_severity=by_severity, **where)
             items = [self.alarm_dict(a, d) for a, d in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page}

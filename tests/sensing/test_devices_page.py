@@ -213,7 +213,7 @@ def test_the_active_alarms_gravest_first(world):
     resp = _call(_client(app, "duty"), ALARMS, [0, None])
     text = json.dumps(_out(resp, "dv-alarms"), ensure_ascii=False)
     assert "未解除的告警共" in text and story["device"] in text
-    listing = app.extensions["ucc"].alarms.list(DUTY, status="open", by_severity=True, per_page=500)
+    listing = app.extensions["ucc"].alarms.list(DUTY, open_only=True, by_severity=True, per_page=500)
     ranks = ["critical", "major", "minor", "warning"]
     keys = [(ranks.index(a["severity"]), a["started_at"]) for a in listing["items"]]
     assert [k[0] for k in keys] == sorted(k[0] for k in keys)
@@ -277,3 +277,25 @@ def test_an_iot_case_shows_its_device_and_chart_and_another_case_nothing(world):
     resp = _call(admin, UNIT_CASE, [story["case"], 0, None, None])
     text = json.dumps(_out(resp, "un-case-view"), ensure_ascii=False)
     assert "物联设备与告警" in text and f"/devices?device={story['device']}" in text and '"type": "Graph"' in text
+
+
+# ---- the reads behind the page on SQLite and the real PostgreSQL -------------------------------------------
+from tests.sensing.test_alarm_api import api  # noqa: E402,F401 - the four devices and alarms, per database
+
+ADMIN = Principal("user", "admin", "admin", "320400")
+
+
+def test_search_counts_severity_order_and_a_cases_alarms_on_each_database(api):  # noqa: F811
+    _client, _token, alarms = api
+    registry = alarms.registry
+    assert [d["id"] for d in registry.list(ADMIN, search="jg")["items"]] == ["JG-1", "JG-2"]
+    assert registry.list(ADMIN, search="%")["total"] == 0 and registry.list(ADMIN, search="_")["total"] == 0
+    counts = registry.status_counts(ADMIN)
+    assert counts["total"] == 4 and counts["alarm"] == 4 and counts["online"] == 0
+    assert registry.status_counts(ADMIN, type_="manhole_cover", search="JG-2")["total"] == 1
+    listing = alarms.list(ADMIN, open_only=True, by_severity=True)
+    assert [a["severity"] for a in listing["items"]] == ["critical", "critical", "warning", "warning"]
+    gas = next(a for a in listing["items"] if a["rule"] == "gas_level2")
+    items = alarms.of_case(ADMIN, gas["case_id"])
+    assert [(i["device"]["id"], [c["key"] for c in i["charts"]]) for i in items] == [("RQ-1", ["gas_lel_pct"])]
+    assert [t["value"] for t in items[0]["charts"][0]["thresholds"]] == [50]
