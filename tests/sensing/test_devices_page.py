@@ -286,8 +286,12 @@ ADMIN = Principal("user", "admin", "admin", "320400")
 
 
 def test_search_counts_severity_order_and_a_cases_alarms_on_each_database(api):  # noqa: F811
-    _client, _token, alarms = api
+    client, token, alarms = api
     registry = alarms.registry
+    body = client.get("/api/v1/devices?q=jg-", headers=token()).get_json()  # the API's search too
+    assert [d["id"] for d in body["items"]] == ["JG-1", "JG-2"]
+    resp = client.get("/api/v1/devices?q=" + "x" * 65, headers=token())
+    assert resp.status_code == 400 and "搜索内容" in resp.get_json()["message"]
     assert [d["id"] for d in registry.list(ADMIN, search="jg")["items"]] == ["JG-1", "JG-2"]
     assert registry.list(ADMIN, search="%")["total"] == 0 and registry.list(ADMIN, search="_")["total"] == 0
     counts = registry.status_counts(ADMIN)
