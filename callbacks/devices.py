@@ -115,7 +115,6 @@ clientside_callback(
 # ---- selecting a device ---------------------------------------------------------------------------------
 @callback(
     Output("dv-device", "data"),
-    Output("dv-view", "value"),
     Input({"type": "dv-row", "device": ALL}, "n_clicks"),
     Input({"type": "dv-arow", "alarm": ALL, "device": ALL}, "n_clicks"),
     prevent_initial_call=True,
@@ -128,7 +127,7 @@ def pick_device(_rows, _alarm_rows):
     device = view.device_ref(trigger.get("device"))
     if device is None:
         raise inputs.refuse("设备编号无效")
-    return device, no_update
+    return device
 
 
 @callback(
