@@ -29,7 +29,8 @@ def devices():
     page = _int_arg("page", 1, 1, 10**6)
     per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
     return jsonify(services().devices.list(g.principal, type_=_text_arg("type"), status=_text_arg("status"),
-                                           area=_text_arg("area"), page=page, per_page=per_page))
+                                           area=_text_arg("area"), page=page, per_page=per_page,
+                                           search=_text_arg("q")))
 
 
 @bp.get("/devices/<device_id>")

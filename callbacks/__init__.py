@@ -22,6 +22,7 @@ PAGE_OF_MODULE = {
     "console": "/console",
     "unit": "/unit",
     "report": "/report",
+    "devices": "/devices",
 }
 
 # The page layouts first: callbacks the shared widgets register (layouts/live_status.py) belong to

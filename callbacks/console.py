@@ -13,6 +13,7 @@ from cases import queue
 from cases.service import ServiceError
 from dispatch import lifecycle
 from layouts import console as view
+from layouts import device_chart
 from web.services import services
 
 FILTER_IDS = ("cs-f-state", "cs-f-kind", "cs-f-category", "cs-f-area", "cs-f-source", "cs-f-overdue",
@@ -171,7 +172,8 @@ def show_case(opened, reload):
              "time_unit": case["time_unit"], "clock": case["clock"], "started_at": clock["start"],
              "reported_at": case["reported_at"], "label": clock["label"], "stage": clock["stage"],
              "overdue": case["overdue"]}
-    return view.detail_view(detail, choices, map_src, message, cases.clock()), shown, *_panel("detail")
+    iot = device_chart.case_devices(services(), principal, case, "cs")
+    return view.detail_view(detail, choices, map_src, message, cases.clock(), iot), shown, *_panel("detail")
 
 
 # With the side panel open the queue is narrower: it drops its less needed columns meanwhile.

@@ -9,7 +9,7 @@ from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import check_photo, decode_data_url, list_photos, save_photo
 from figures import assessment_view
-from layouts import case_text
+from layouts import case_text, device_chart
 from layouts import unit as view
 from web.services import services
 
@@ -166,7 +166,8 @@ def show_case(selected, _refresh, live, _tick):
         extend_hint = (extend_hint + "；" if extend_hint else "") + "已申请挂账，等待指挥中心审批"
     nothing = not any(show.values())
     none_text = _nothing_text(case, helping) if nothing else ""
-    return (view.case_view(case, photos, view.utcnow(), principal.unit_code),
+    iot = device_chart.case_devices(services, principal, case, "un")
+    return (view.case_view(case, photos, view.utcnow(), principal.unit_code, iot),
             {"id": case["id"], "version": case["version"]}, SHOWN,
             *(SHOWN if visible[c] else HIDDEN for c in _CONTROLS),
             not show["un-sign"], not show["un-resolve"], not show["un-return"], not show["un-extend"],

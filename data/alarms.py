@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.devices import device_filters
 from data.models import Alarm, AlarmHistory, AlarmState, Device
+from dispatch.devices import SEVERITIES
 
 
 
@@ -74,14 +75,21 @@ def without_case(session: Session, rule_codes: list[str], offline_rule: str, off
                                 .order_by(Alarm.id).limit(limit)))
 
 
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # gravest first
+OPEN = "open"  # a status filter: active or acknowledged
+
+
 def list_alarms(session: Session, *, status: str | None = None, severity: str | None = None,
                 device: str | None = None, district: str | None = None, grid: str | None = None,
                 grid_prefix: str | None = None, unit: str | None = None, page: int = 1,
-                per_page: int = 50) -> tuple[list[tuple[Alarm, Device]], int]:
-    """A page of alarms (newest first) with their devices, and how many match; the area filters as
-    data.devices.list_devices reads them, on the alarm's device."""
+                per_page: int = 50, by_severity: bool = False) -> tuple[list[tuple[Alarm, Device]], int]:
+    """A page of alarms (newest first; with `by_severity`, gravest first and then newest) with their devices,
+    and how many match; the area filters as data.devices.list_devices reads them, on the alarm's device.
+    `status` "open": active or acknowledged."""
     where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit)
-    if status is not None:
+    if status == OPEN:
+        where.append(Alarm.status != "cleared")
+    elif status is not None:
         where.append(Alarm.status == status)
     if severity is not None:
         where.append(Alarm.severity == severity)
@@ -90,7 +98,11 @@ def list_alarms(session: Session, *, status: str | None = None, severity: str | 
     joined = select(Alarm, Device).join(Device, Device.id == Alarm.device_id).where(*where)
     total = session.scalar(select(func.count()).select_from(Alarm).join(Device, Device.id == Alarm.device_id)
                            .where(*where)) or 0
-    rows = session.execute(joined.order_by(Alarm.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    order = [Alarm.id.desc()]
+    if by_severity:
+        order = [case(SEVERITY_RANK, value=Alarm.severity, else_=len(SEVERITY_RANK)), Alarm.started_at.desc(),
+                 Alarm.id.desc()]
+    rows = session.execute(joined.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
     return [(a, d) for a, d in rows], total
 
 
@@ -98,6 +110,13 @@ def with_devices(session: Session, alarm_ids: list[int]) -> list[tuple[Alarm, De
     """The alarms `alarm_ids` with their devices, in id order."""
     rows = session.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
                            .where(Alarm.id.in_(alarm_ids)).order_by(Alarm.id)).all()
+    return [(a, d) for a, d in rows]
+
+
+def alarms_of_case(session: Session, case_id: int) -> list[tuple[Alarm, Device]]:
+    """The alarms that opened or joined a case, with their devices, oldest first."""
+    rows = session.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
+                           .where(Alarm.case_id == case_id).order_by(Alarm.id)).all()
     return [(a, d) for a, d in rows]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from data.models import Device, utcnow
@@ -79,12 +79,25 @@ def device_filters(*, district: str | None = None, grid: str | None = None, grid
     return where
 
 
+def _contains(column, text: str):
+    """`column` contains `text` (case-insensitive), with LIKE's wildcards escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like("%" + escaped.lower() + "%", escape="\\")
+
+
+def search_filter(search: str | None) -> list:
+    """The WHERE term of a search box: the id or the name contains the text."""
+    return [or_(_contains(Device.id, search), _contains(Device.name, search))] if search else []
+
+
 def list_devices(session: Session, *, type_: str | None = None, status: str | None = None,
                  district: str | None = None, grid: str | None = None, grid_prefix: str | None = None,
-                 unit: str | None = None, page: int = 1, per_page: int = 50) -> tuple[list[Device], int]:
+                 unit: str | None = None, search: str | None = None, page: int = 1,
+                 per_page: int = 50) -> tuple[list[Device], int]:
     """A page of devices (by id) and how many match. Area filters: `district` (level 2), `grid` (level 5),
-    `grid_prefix` (a street or community: its grids' codes start with its code, as the hierarchy's codes do)."""
-    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit)
+    `grid_prefix` (a street or community: its grids' codes start with its code, as the hierarchy's codes do);
+    `search`: the id or the name contains it."""
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit) + search_filter(search)
     if type_ is not None:
         where.append(Device.type == type_)
     if status is not None:
@@ -93,6 +106,16 @@ def list_devices(session: Session, *, type_: str | None = None, status: str | No
     rows = session.scalars(select(Device).where(*where).order_by(Device.id)
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), total
+
+
+def status_counts(session: Session, *, type_: str | None = None, district: str | None = None,
+                  grid: str | None = None, grid_prefix: str | None = None, unit: str | None = None,
+                  search: str | None = None) -> dict[str, int]:
+    """How many devices of each status match the filters (list_devices's, but the status)."""
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit) + search_filter(search)
+    if type_ is not None:
+        where.append(Device.type == type_)
+    return dict(session.execute(select(Device.status, func.count()).where(*where).group_by(Device.status)).all())
 
 
 def device_count(session: Session) -> int:

@@ -23,6 +23,9 @@ PAGES: tuple[Page, ...] = (
     Page("/console", "指挥调度台", ("admin", "duty_officer", "leader")),
     Page("/unit", "处置工作台", ("admin", "unit_handler")),
     Page("/report", "上报", ("admin", "duty_officer", "grid_member", "unit_handler")),
+    # the fleet, its alarms and a device's values (layouts/devices.py); what each role sees and may do there is
+    # DEVICE_READERS' scope and ALARM_ACTORS below (a leader reads, a unit handler sees their unit's devices)
+    Page("/devices", "物联感知", ("admin", "duty_officer", "leader", "unit_handler")),
 )
 
 # who may read the device registry (/api/v1/devices): the command hall's people, the wall (its devices

@@ -181,10 +181,11 @@ def grid_props() -> dict:
 
 # ---- the detail ------------------------------------------------------------------------------------------
 def detail_view(detail: dict, choices: dict, map_src: dict | None, message: dict | None = None,
-                now: datetime | None = None):
+                now: datetime | None = None, iot=None):
     """The side panel for one case: header and its marks (督办, 催办, 挂账…), countdown, actions (and their
     form), the stage clocks, 督办/协办/挂账/回访 when there are any, then what the officer needs to decide:
-    where, what, why this unit, photos, history. `choices`: queue.unit_choices of the actions."""
+    where, what, why this unit, the device and its chart when an alarm opened the case (`iot`:
+    layouts.device_chart.case_devices_view), photos, history. `choices`: queue.unit_choices of the actions."""
     case = detail["case"]
     now = now or datetime.now(timezone.utc)
     cat = detail["category"] or {}
@@ -270,6 +271,7 @@ def detail_view(detail: dict, choices: dict, map_src: dict | None, message: dict
                     ("上报省级", "须向省级报告" if case["report_upward"] else None),
                 ]),
             ]),
+            iot,
             _photos(detail["photos"]),
             html.Section(className="cs-card cs-card-wide", children=[
                 html.H4(f"处置记录（{len(case['history'])}）"),

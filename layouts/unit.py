@@ -336,7 +336,9 @@ def _case_left(case: dict, state: str, now: datetime) -> str:
     return {"voided": "已作废", "closed": "已结案", "verified": "核查通过，等待结案"}.get(case["state"], "已反馈，等待核查")
 
 
-def case_view(case: dict, photos: list[dict], now: datetime, my_unit: str | None = None) -> html.Div:
+def case_view(case: dict, photos: list[dict], now: datetime, my_unit: str | None = None, iot=None) -> html.Div:
+    """One case: header, countdown, what the unit does now, facts, the device and its chart when an alarm
+    opened it (`iot`: layouts.device_chart.case_devices_view), photos, history."""
     state = sla_state(case)
     frac = min(1.0, max(0.0, (case.get("sla") or {}).get("elapsed_fraction") or 0.0))
     chain = " · ".join(a["name"] for a in reversed(case.get("chain") or []) if a["level"] >= 2)
@@ -384,6 +386,7 @@ def case_view(case: dict, photos: list[dict], now: datetime, my_unit: str | None
         html.P(case.get("description") or "（无描述）", className="un-desc"),
         html.Dl(facts, className="un-facts"),
         assist_view(case, my_unit),
+        iot,
         html.Div(className="un-photos", children=[
             html.H4(f"照片（{len(photos)}）"),
             html.Div(className="un-photo-strip", children=[

@@ -34,7 +34,7 @@ from dispatch.devices import SEVERITIES, SEVERITY_LABELS, DeviceType
 from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, is_int64
 from figures.devices_map import alarm_item
-from sensing.registry import MAX_PER_PAGE, DeviceRegistry
+from sensing.registry import MAX_PER_PAGE, DeviceRegistry, chart_keys, thresholds
 
 log = logging.getLogger("ucc.alarms")
 
@@ -50,6 +50,9 @@ ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
 ACTIONS = {"acknowledge": "确认", "clear": "解除"}
 AUTO = "auto"  # cleared_by of an alarm its clear condition cleared
+# the span a case page draws around its alarm
+CASE_BEFORE = timedelta(hours=6)
+CASE_AFTER = timedelta(hours=6)
 
 
 class AlarmService:
@@ -373,8 +376,11 @@ class AlarmService:
 
     # ---- reads and the people's actions --------------------------------------------------------------
     def list(self, principal: Principal, status: str | None = None, severity: str | None = None,
-             device: str | None = None, page: int = 1, per_page: int = 50) -> dict:
-        """`{items, total, page, per_page}`: the alarms of the devices `principal` may see, newest first."""
+             device: str | None = None, page: int = 1, per_page: int = 50, by_severity: bool = False,
+             open_only: bool = False) -> dict:
+        """`{items, total, page, per_page}`: the alarms of the devices `principal` may see, newest first (with
+        `by_severity`: gravest first, then newest); `open_only`: active or acknowledged (the /devices page's list;
+        not the API's, whose statuses are the contract's three)."""
         self.registry._check_reader(principal)
         if status is not None and status not in ALARM_STATUSES:
             raise ServiceError(400, "bad_request", f"未知的告警状态 {status[:40]}（可用：{'、'.join(ALARM_STATUSES)}）")
@@ -388,8 +394,8 @@ class AlarmService:
         if principal.role == "unit_handler":
             where["unit"] = principal.unit_code or ""
         with self.db.session() as s:
-            rows, total = repo.list_alarms(s, status=status, severity=severity, device=device, page=page,
-                                           per_page=per_page, **where)
+            rows, total = repo.list_alarms(s, status=repo.OPEN if open_only else status, severity=severity, device=device, page=page,
+                                           per_page=per_page, by_severity=by_severity, **where)
             items = [self.alarm_dict(a, d) for a, d in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page}
 
@@ -408,6 +414,40 @@ class AlarmService:
         if history is not None:
             out["history"] = [{"at": local_iso(h.at), "actor": h.actor, "action": h.action, "from": h.from_status,
                                "to": h.to_status, "note": h.note, "values": h.values} for h in history]
+        return out
+
+    def of_case(self, principal: Principal, case_id: int, now: datetime | None = None, before: timedelta = CASE_BEFORE,
+                after: timedelta = CASE_AFTER, limit: int = 3) -> list[dict]:
+        """The alarms behind a case (source iot: the alarms whose `case_id` it is; none for any other case), the
+        latest `limit`, each `{alarm, device, charts}`: the device as the registry shapes it and, for each key
+        of the alarm's rule (the offline alarm: the type's first chartable key), the key's series from `before`
+        the alarm's start to `after` its clearing (or now), with the rule's thresholds on the key and the
+        alarm's `started_at` / `cleared_at`. Whoever may see the case sees its devices (a case routed to a unit
+        other than the device's owner still shows the device); 404/403 as the case itself."""
+        now = now or self.clock()
+        with self.db.session() as s:
+            self.cases.visible_case(s, case_id, principal)
+            rows = repo.alarms_of_case(s, case_id)[-limit:]
+            names = self.registry._unit_names(s, {d.unit_code for _, d in rows})
+            found = [(self.alarm_dict(a, d), self.registry.device_dict(d, names), a.rule_code, a.started_at,
+                      a.cleared_at) for a, d in rows]
+        out = []
+        for alarm, device, rule_code, started, cleared in found:
+            dtype = self.types().get(device["type"])
+            rule = next((r for r in dtype.rules if r.code == rule_code), None) if dtype is not None else None
+            chartable = {k.key for k in chart_keys(dtype)}
+            keys = list(dict.fromkeys(p.key for p in rule.condition.predicates if p.key in chartable)) if rule else []
+            if not keys and chartable:
+                keys = [chart_keys(dtype)[0].key]
+            start = started - before
+            end = max(min(now, (cleared or now) + after), started + timedelta(minutes=1))
+            charts = []
+            for key in keys:
+                series = self.registry.series_of(device, key, start, end)
+                series["thresholds"] = thresholds(dtype, key, rule_code)
+                series["marks"] = {"started_at": started, "cleared_at": cleared}
+                charts.append(series)
+            out.append({"alarm": alarm, "device": device, "charts": charts})
         return out
 
     def act(self, principal: Principal, alarm_id, action) -> dict:

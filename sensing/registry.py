@@ -9,8 +9,8 @@ from sqlalchemy import select
 from data import files
 from data.area_directory import AreaDirectory
 from data.db import Database
-from data.devices import get_device, list_devices
-from data.telemetry import read_series
+from data.devices import get_device, list_devices, status_counts
+from data.telemetry import read_hourly, read_series
 from data.models import Device, Unit, utcnow
 from data.tokens import Principal
 from dispatch.access import DEVICE_READERS, DEVICE_ROLE, TELEMETRY_SENDERS
@@ -19,6 +19,7 @@ from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, day_in_range
 
 MAX_PER_PAGE = 500
+MAX_SEARCH = 64  # characters of a search (an id is at most 64)
 MAX_SERIES = 10_000  # readings in one answer of GET /devices/ID/telemetry (more: `truncated`, ask a shorter span)
 DEFAULT_SPAN = timedelta(hours=24)
 
@@ -71,10 +72,7 @@ class DeviceRegistry:
     def type_items(self) -> list[dict]:
         return [t.to_dict() for t in self.types().values()]
 
-    def list(self, principal: Principal, type_: str | None = None, status: str | None = None,
-             area: str | None = None, page: int = 1, per_page: int = 50) -> dict:
-        """`{items, total, page, per_page}`: a page of the devices `principal` may see, by id."""
-        self._check_reader(principal)
+    def _check_filters(self, type_, status, area, search) -> None:
         if type_ is not None and type_ not in self.types():
             raise ServiceError(400, "bad_request", f"未知的设备类型 {type_[:40]}（可用：{'、'.join(self.types())}）")
         if status is not None and status not in DEVICE_STATUSES:
@@ -82,8 +80,11 @@ class DeviceRegistry:
                                f"未知的设备状态 {status[:40]}（可用：{'、'.join(f'{s}（{STATUS_LABELS[s]}）' for s in DEVICE_STATUSES)}）")
         if area is not None and (bad_character(area) is not None or len(area) > 20):
             raise ServiceError(400, "bad_request", "参数 area 应为区域编码")
-        if not (isinstance(page, int) and page >= 1 and isinstance(per_page, int) and 1 <= per_page <= MAX_PER_PAGE):
-            raise ServiceError(400, "bad_request", f"page 须为正整数，per_page 须在 1 到 {MAX_PER_PAGE} 之间")
+        if search is not None and (bad_character(search) is not None or len(search) > MAX_SEARCH):
+            raise ServiceError(400, "bad_request", f"搜索内容须为至多 {MAX_SEARCH} 个字符的设备编号或名称")
+
+    def _scope_where(self, principal: Principal, area: str | None) -> dict:
+        """The repository's filters of the devices `principal` may see, narrowed to `area` (403 outside theirs)."""
         where: dict = {}
         if area is not None:
             where = self._area_filter(area)
@@ -93,11 +94,38 @@ class DeviceRegistry:
             where = self._area_filter(principal.area_code)  # the requested area, when given, lies within it
         if principal.role == "unit_handler":
             where["unit"] = principal.unit_code or ""
+        return where
+
+    def list(self, principal: Principal, type_: str | None = None, status: str | None = None,
+             area: str | None = None, page: int = 1, per_page: int = 50, search: str | None = None) -> dict:
+        """`{items, total, page, per_page}`: a page of the devices `principal` may see, by id; `search`: the id or
+        the name contains it (case-insensitive)."""
+        self._check_reader(principal)
+        search = (search or "").strip() or None
+        self._check_filters(type_, status, area, search)
+        if not (isinstance(page, int) and page >= 1 and isinstance(per_page, int) and 1 <= per_page <= MAX_PER_PAGE):
+            raise ServiceError(400, "bad_request", f"page 须为正整数，per_page 须在 1 到 {MAX_PER_PAGE} 之间")
+        where = self._scope_where(principal, area)
         with self.db.session() as s:
-            rows, total = list_devices(s, type_=type_, status=status, page=page, per_page=per_page, **where)
+            rows, total = list_devices(s, type_=type_, status=status, page=page, per_page=per_page, search=search,
+                                       **where)
             names = self._unit_names(s, {d.unit_code for d in rows})
         return {"items": [self.device_dict(d, names) for d in rows], "total": total, "page": page,
                 "per_page": per_page}
+
+    def status_counts(self, principal: Principal, type_: str | None = None, area: str | None = None,
+                      search: str | None = None) -> dict[str, int]:
+        """How many of the devices `principal` may see (with the list's filters but the status) are in each
+        status: every status of DEVICE_STATUSES, 0 when none, and `total`."""
+        self._check_reader(principal)
+        search = (search or "").strip() or None
+        self._check_filters(type_, None, area, search)
+        where = self._scope_where(principal, area)
+        with self.db.session() as s:
+            found = status_counts(s, type_=type_, search=search, **where)
+        out = {st: found.get(st, 0) for st in DEVICE_STATUSES}
+        out["total"] = sum(found.values())
+        return out
 
     def get(self, principal: Principal, device_id: str) -> dict:
         """One device with its area chain (404 when unknown or out of the reader's scope: its existence is not told)."""
@@ -163,3 +191,92 @@ class DeviceRegistry:
             elif key in values:
                 items.append({"ts": ts, "values": {key: values[key]}})
         return {"device": device_id, "key": key, "start": start, "end": end, "items": items, "truncated": truncated}
+
+    # ---- a key's values over time, for charts ------------------------------------------------------
+    def series(self, principal: Principal, device_id: str, key: str, start: datetime | None = None,
+               end: datetime | None = None, now: datetime | None = None) -> dict:
+        """One key of a device over time, scoped as GET /devices/ID (see :meth:`series_of`)."""
+        return self.series_of(self.get(principal, device_id), key, start, end, now)
+
+    def series_of(self, device: dict, key: str, start: datetime | None = None, end: datetime | None = None,
+                  now: datetime | None = None) -> dict:
+        """A numeric or flag key of `device` (a device dict the caller may see) with start <= ts < end (default:
+        the 24 hours before now), oldest first, as chart points `{ts, value, min, max}` (flags as 0/1). A span
+        over 48 hours is read by the hour (`resolution` "hour": each hour's mean, min and max, from the raw
+        readings and the retention's roll-up, `telemetry_hourly`); a shorter one reading by reading ("raw"). With
+        the key's `name` and `unit` from the device type and the `thresholds` of the type's rules on it
+        (`{value, op, rule, name, severity}`)."""
+        t = self.types().get(device["type"])
+        spec = t.key(key) if t is not None and isinstance(key, str) else None
+        if spec is None or spec.kind not in CHART_KINDS:
+            known = "、".join(k.key for k in chart_keys(t)) if t else ""
+            raise ServiceError(400, "bad_request", f"设备类型 {device['type']} 没有可绘图的键 {str(key)[:40]}（可用：{known}）")
+        end = end or now or utcnow()
+        start = start or end - DEFAULT_SPAN
+        if not (day_in_range(start) and day_in_range(end)):
+            raise ServiceError(400, "bad_request", "start 和 end 须在 1900–2999 年之间")
+        if start >= end:
+            raise ServiceError(400, "bad_request", "start 须早于 end")
+        hourly = end - start > HOURLY_AFTER
+        with self.db.session() as s:
+            rows = read_series(s, device["id"], start, end, limit=(MAX_RAW_BY_HOUR if hourly else MAX_SERIES) + 1)
+            rolled = [r for r in read_hourly(s, device["id"], _hour(start), end) if r[1] == key] if hourly else []
+        truncated = len(rows) > (MAX_RAW_BY_HOUR if hourly else MAX_SERIES)
+        rows = rows[:-1] if truncated else rows
+        raw = [(ts, _number(values.get(key))) for ts, values in rows if _number(values.get(key)) is not None]
+        if hourly:
+            points = _by_hour(raw, rolled)
+        else:
+            points = [{"ts": ts, "value": v, "min": v, "max": v} for ts, v in raw]
+        return {"device": device["id"], "key": key, "name": spec.name, "unit": spec.unit, "kind": spec.kind,
+                "start": start, "end": end, "resolution": "hour" if hourly else "raw", "points": points,
+                "truncated": truncated, "thresholds": thresholds(t, key)}
+
+
+CHART_KINDS = ("number", "bool")  # strings (a camera's event) are not drawn
+HOURLY_AFTER = timedelta(hours=48)  # a longer span is drawn by the hour
+MAX_RAW_BY_HOUR = 100_000  # raw readings folded into hours in one answer (a reading every 6 s for a week)
+
+
+def chart_keys(t: DeviceType | None) -> list:
+    """The keys of a type that a chart can draw (numbers and flags), in the type's order."""
+    return [k for k in t.keys if k.kind in CHART_KINDS] if t is not None else []
+
+
+def thresholds(t: DeviceType | None, key: str, rule_code: str | None = None) -> list[dict]:
+    """The numeric limits the type's rules (or the one rule `rule_code`) put on `key`: the lines a chart draws."""
+    out = []
+    for rule in (t.rules if t is not None else ()):
+        if rule_code is not None and rule.code != rule_code:
+            continue
+        for p in rule.condition.predicates:
+            if p.key == key and isinstance(p.value, (int, float)) and not isinstance(p.value, bool):
+                out.append({"value": p.value, "op": p.op, "rule": rule.code, "name": rule.name,
+                            "severity": rule.severity})
+    return out
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def _hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def _by_hour(raw: list[tuple[datetime, float]], rolled: list[tuple]) -> list[dict]:
+    """Hourly points from raw readings and roll-up rows (hour, key, min, max, avg, count) of the same key; an hour
+    in both merges (count-weighted mean)."""
+    acc: dict[datetime, list] = {}
+    for ts, v in raw:
+        a = acc.setdefault(_hour(ts), [v, v, 0.0, 0])
+        a[0], a[1], a[2], a[3] = min(a[0], v), max(a[1], v), a[2] + v, a[3] + 1
+    for hour, _key, low, high, avg, count in rolled:
+        if count:
+            a = acc.setdefault(hour, [low, high, 0.0, 0])
+            a[0], a[1], a[2], a[3] = min(a[0], low), max(a[1], high), a[2] + avg * count, a[3] + count
+    return [{"ts": h, "value": a[2] / a[3], "min": a[0], "max": a[1]} for h, a in sorted(acc.items()) if a[3]]
