@@ -1,12 +1,14 @@
 """Alarms on the live stream and the wall's snapshot: a raise, its acknowledgement and its clearing reach the rooms of
 the device's areas and unit (and no one else) as `alarm_event`; the wall's snapshot carries the fleet by street and
-the open alarms counted by severity. The demo city's app, as it runs (SQLite)."""
+the open alarms counted by severity; and the whole path from the machine's Mosquitto to the wall's stream. The demo
+city's app, as it runs (SQLite)."""
 from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from data.models import Device
 from figures.wall import snapshot
@@ -115,3 +117,50 @@ def test_the_wall_snapshot_carries_the_fleet_and_the_open_alarms(demo_app, token
     ranks = [order.index(a["severity"]) for a in alarms["items"]]
     assert ranks == sorted(ranks)
     assert after["devices"]["counts"]["alarm"] == devices["counts"]["alarm"] + 1
+
+
+@pytest.mark.mqtt
+def test_publish_to_the_broker_stored_alarm_case_and_the_wall_hears_it(demo_app, token_for):
+    """The whole path on the machine's Mosquitto: a lifted cover published at QoS 1 → the consumer stores it → the
+    rule → the alarm → its case through the intake → `alarm_event` (with the case) on a wall's live stream."""
+    import uuid
+
+    from data.models import Alarm, Case, Telemetry
+    from sensing_mqtt.consumer import TelemetryConsumer
+    from tests.sensing.mqtt_broker import require_shared_broker
+    from tests.sensing.test_mqtt import Publisher, wait_for
+
+    url = require_shared_broker()
+    services = demo_app.extensions["ucc"]
+    live = demo_app.extensions["ucc_live"]
+    wall = live.socketio.test_client(demo_app, namespace="/live", auth={"token": token_for("wall")})
+    wall.emit("resync", {"since": None}, namespace="/live", callback=True)
+    wall.get_received("/live")
+    consumer = TelemetryConsumer(services.telemetry, url, client_id="test-e2e-" + uuid.uuid4().hex[:8]).start()
+    pub = Publisher(url)
+    try:
+        assert consumer.wait_connected(10)
+        device = _a_cover(demo_app)
+        now = int(datetime.now(timezone.utc).timestamp() * 1000)
+        pub.publish(device.id, [{"ts": now - 3000, "values": {"tilt_deg": 31.0}},
+                                {"ts": now, "values": {"tilt_deg": 34.0}}], n=1)
+        heard: list[dict] = []
+
+        def case_heard():
+            heard.extend(_alarms(wall))
+            return any(a["device"] == device.id and a["case_id"] for a in heard)
+
+        assert wait_for(case_heard, timeout=15), heard
+        assert 1 in pub.acked
+        with services.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Telemetry).where(Telemetry.device_id == device.id)) == 2
+            alarm = s.scalars(select(Alarm).where(Alarm.device_id == device.id)).one()
+            case = s.get(Case, alarm.case_id)
+            assert (alarm.rule_code, alarm.status) == ("cover_tilt", "active")
+            assert case.source == "iot" and device.id in case.description
+        first = next(a for a in heard if a["device"] == device.id)
+        assert first["status"] == "active" and first["severity"] == "critical"
+    finally:
+        pub.close()
+        consumer.stop()
+        wall.disconnect(namespace="/live")
