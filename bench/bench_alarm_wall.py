@@ -49,7 +49,9 @@ def build(url: str) -> tuple[list[str], str, str]:
     init_db(db)
     seed_demo(db, progress=lambda _m: None)
     with db.session() as s:
-        covers = list(s.scalars(select(Device.id).where(Device.type == "manhole_cover").order_by(Device.id)))
+        # not those in maintenance: their test values raise nothing (docs/devices.md)
+        covers = list(s.scalars(select(Device.id).where(Device.type == "manhole_cover", Device.status != "maintenance")
+                                .order_by(Device.id)))
         wall, admin = create_token(s, "wall", label="bench"), create_token(s, "admin", label="bench")
     db.dispose()
     return covers, wall, admin
