@@ -105,7 +105,7 @@ def _read_snapshot(services, now: datetime) -> dict:
         points = period.today_points(s, now)
         emergencies = period.open_emergencies(s, now, 200)
         top = period.category_top(s, now, 5)
-        fleet = devices_map.fleet(s, services.areas)
+        fleet = _fleet(services, s)
         alarms = devices_map.open_alarms(s, services.devices.types(), services.areas)
     # this month's assessment score of each district, from the rollup's figures
     score_districts(services.cases, ranking["districts"], now)
@@ -145,6 +145,21 @@ def _read_snapshot(services, now: datetime) -> dict:
         "devices": fleet,
         "alarms": alarms,
     }
+
+
+# ---- the device fleet by street ------------------------------------------------------------------------------------
+FLEET_TTL_S = 30.0  # a GROUP BY of the whole fleet (~0.35 s at 100,000 devices): the statuses move slowly, and the
+_fleets: dict[str, tuple[float, dict]] = {}  # open alarms (the urgent part) are read every time and come live
+
+
+def _fleet(services, s) -> dict:
+    key = services.db.url
+    hit = _fleets.get(key)
+    if hit is not None and time.monotonic() - hit[0] < FLEET_TTL_S:
+        return hit[1]
+    fleet = devices_map.fleet(s, services.areas)
+    _fleets[key] = (time.monotonic(), fleet)
+    return fleet
 
 
 # ---- the districts' assessment score (综合指标值) ---------------------------------------------------------
