@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import assessment as am, period, rollup
+from figures import assessment as am, period, rollup, vital_signs
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
@@ -105,6 +105,7 @@ def _read_snapshot(services, now: datetime) -> dict:
         points = period.today_points(s, now)
         emergencies = period.open_emergencies(s, now, 200)
         top = period.category_top(s, now, 5)
+        vitals = vital_signs.wall_panels(s, now)
     # this month's assessment score of each district, from the rollup's figures
     score_districts(services.cases, ranking["districts"], now)
     index = grid_order(services)
@@ -139,6 +140,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         "emergencies": [case_lite(r, services.areas) for r in emergencies[:40]],
         "emergency_severity": severity,
         "top_categories": top,
+        # the four theme panels' latest indicator readings (figures/vital_signs.py; assets/wall.js paints them)
+        "vital_signs": vitals,
     }
 
 
