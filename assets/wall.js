@@ -516,10 +516,12 @@
     var vals = (spark || []).filter(function (v) { return v !== null && v !== undefined; });
     if (vals.length < 2) { return null; }
     var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals), span = hi - lo || 1;
-    return h("Div", {className: "wall-spark"}, spark.map(function (v) {
-      return h("Span", {className: v === null || v === undefined ? "is-gap" : "",
-                        style: {height: (v === null || v === undefined) ? "0" : Math.round(12 + 88 * (v - lo) / span) + "%"}});
-    }));
+    return h("Div", {className: "wall-spark-box"}, [
+      h("Div", {className: "wall-spark"}, spark.map(function (v) {
+        return h("Span", {className: v === null || v === undefined ? "is-gap" : "",
+                          style: {height: (v === null || v === undefined) ? "0" : Math.round(12 + 88 * (v - lo) / span) + "%"}});
+      })),
+      h("Div", {className: "wall-spark-cap"}, "近24小时")]);
   }
   function vitalPanel(p) {
     if (!p || p.empty) {
@@ -537,10 +539,9 @@
           h("Div", {className: "wall-vital-line"}, [
             h("Span", {className: "wall-vital-value"}, i.text),
             i.unit ? h("Span", {className: "wall-vital-unit"}, i.unit) : null,
-            i.delta_text ? h("Span", {className: "wall-vital-delta" + up}, i.delta_text) : null]),
-          h("Div", {className: "wall-vital-meta"}, [
-            "来源：" + i.source_label + " · " + i.when,
-            i.stale ? h("Span", {className: "wall-vital-stale"}, "数据滞后") : null])]),
+            i.delta_text ? h("Span", {className: "wall-vital-delta" + up}, i.delta_text) : null,
+            i.stale ? h("Span", {className: "wall-vital-stale"}, "数据滞后") : null]),
+          h("Div", {className: "wall-vital-meta"}, "来源：" + i.source_label + " · " + i.when)]),
         sparkBars(i.spark)]);
     });
   }

@@ -104,3 +104,9 @@ def theme_view(s: Session, theme: str | None, now: datetime, code: str | None = 
             "series": {"name": spec.name, "unit": spec.unit, "decimals": spec.decimals,
                        "x": [local_iso(t) for t, _v in points],
                        "y": [round(v, spec.decimals + 1) for _t, v in points]}}
+
+
+def cockpit_module(db, theme: str | None, now: datetime, code: str | None = None, span: str = "24h") -> dict:
+    """:func:`theme_view` in its own read (the cockpit's callback holds no session)."""
+    with db.session() as s:
+        return theme_view(s, theme, now, code, span)
