@@ -8,6 +8,7 @@ whose source is the demo feeder (the catalog's demo_source_prefix) is ``demo`` (
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -82,6 +83,21 @@ def wall_panels(s: Session, now: datetime, catalog: IndicatorCatalog | None = No
         shown = [i for i in items if i["value"] is not None]
         out[key] = {"title": title, "items": items, "empty": not shown, "demo": any(i["demo"] for i in shown),
                     "stale": any(i["stale"] for i in shown)}
+    return out
+
+
+SHARE_S = 15.0  # the wall's screens re-read the snapshot after every burst of cases; the readings come every few minutes
+_shared: dict[str, tuple[float, dict]] = {}
+
+
+def wall_panels_shared(s: Session, key: str, now: datetime) -> dict:
+    """:func:`wall_panels`, read at most once per SHARE_S for the database `key` (~10 ms a read with a week of
+    readings: the wall's snapshot is re-read after each burst of case events, the vital signs change every few minutes)."""
+    hit = _shared.get(key)
+    if hit is not None and time.monotonic() - hit[0] < SHARE_S:
+        return hit[1]
+    out = wall_panels(s, now)
+    _shared[key] = (time.monotonic(), out)
     return out
 
 

@@ -73,3 +73,30 @@ def test_backfill_and_resume_through_the_ingest(empty_db):
     assert resumed.step() == sum(len(s.times(later, later + timedelta(hours=1))) for s in resumed.series)
     with empty_db.session() as s:
         assert reading_count(s, "congestion_index") == 7 * 288 + 2 + 12
+
+
+def test_the_scheduler_runs_the_feeder_in_process(empty_db):
+    """With the simulators on, scheduler.start_indicator_feed backfills at once and keeps feeding (a thread)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from scheduler import start_indicator_feed
+
+    now = datetime(2026, 12, 7, 4, 0, tzinfo=timezone.utc)
+    services = SimpleNamespace(indicators=IndicatorIngest(empty_db, files.city_indicators),
+                               cases=SimpleNamespace(clock=lambda: now))
+    stop = threading.Event()
+    thread = start_indicator_feed(services, stop)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with empty_db.session() as s:
+                if reading_count(s, "power_load") == 7 * 288:
+                    break
+            time.sleep(0.1)
+        with empty_db.session() as s:
+            assert reading_count(s, "power_load") == 7 * 288
+    finally:
+        stop.set()
+        thread.join(10)
