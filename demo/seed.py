@@ -2,6 +2,8 @@
 7 days of the city's vital signs (demo/indicator_feed.py)."""
 from __future__ import annotations
 
+import logging
+
 from data import files
 from data.areas import area_count, load_records, replace_hierarchy
 from data.db import Database
@@ -36,7 +38,9 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         elif area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
     if seeded:
-        _vital_signs(db, progress)  # what is missing of the last 7 days (a server that was down)
+        # what is missing of the last 7 days (a server that was down): logged, not said (seeding again says nothing
+        # when nothing else changed)
+        _vital_signs(db, logging.getLogger("ucc.demo").info)
         return False
     if records is None:
         from demo.city import generate_demo_city  # generation takes seconds: only when needed
