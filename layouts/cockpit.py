@@ -400,12 +400,13 @@ def vital_values(items: list[dict]) -> list:
         tags = [html.Span("演示", className="ck-demo-tag", title="演示数据") if i["demo"] else None,
                 html.Span("滞后", className="ck-vital-stale", title="超过该指标的更新周期未收到新读数")
                 if i["stale"] else None]
+        delta = i["delta_text"].replace("较昨日同时 ", "日比 ")
         out.append(html.Div(className="ck-vital-item" + (" is-stale" if i["stale"] else ""), id=f"ck-vital-{i['code']}",
-                            title=f"来源：{i['source_label']}", children=[
+                            title=f"{i['name']}：{i['text']} {i['unit']}（{i['when']}，来源：{i['source_label']}）", children=[
             html.Div(i["name"], className="ck-vital-name"),
-            html.Div([html.Span(i["text"], className="ck-vital-value"), html.Span(i["unit"], className="ck-unit"),
-                      html.Span(i["delta_text"].replace("较昨日同时 ", "日比 "), className="ck-vital-delta")]),
-            html.Div([*tags, f"{i['when']} · {i['source_label']}"], className="ck-ind-sub"),
+            html.Div([html.Span(i["text"], className="ck-vital-value"), html.Span(i["unit"], className="ck-unit")],
+                     className="ck-vital-line"),
+            html.Div([*tags, " · ".join(x for x in (i["when"], delta) if x)], className="ck-ind-sub"),
         ]))
     return out
 
@@ -418,6 +419,12 @@ def vital_figure(view: dict, scale: float) -> go.Figure:
     unit = series["unit"]
     what = "小时均值" if view["span"] == "7d" else "读数"
     fig = go.Figure(layout=_base(scale, showlegend=False))
+    fig.update_layout(margin=dict(t=round(22 * s)))
+    charted = next((i for i in view["items"] if i["code"] == view["code"]), None)
+    if charted is not None and charted["source_label"]:
+        fig.add_annotation(text=f"{series['name']} · 来源：{charted['source_label']}" + ("（演示）" if charted["demo"] else ""),
+                           showarrow=False, x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                           font=dict(size=round(11 * s), color=MUTED))
     fig.add_scatter(x=series["x"], y=series["y"], mode="lines", name=series["name"],
                     line=dict(color=CYAN, width=2 * s, shape="spline", smoothing=0.4),
                     fill="tozeroy", fillcolor="rgba(79, 209, 255, 0.12)",

@@ -52,13 +52,16 @@ def test_the_cockpit_theme_shows_the_same_indicators(browser, live_app):
         sign_in(page, live_app.url, "leader", then="/cockpit?theme=traffic")
         page.wait_for_selector("#ck-vital-values .ck-vital-item", timeout=30_000)
         values = page.inner_text("#ck-vital-values")
-        assert "主城区交通拥堵指数" in values and "地铁进站客流" in values and "交通运行监测平台" in values
+        assert "主城区交通拥堵指数" in values and "地铁进站客流" in values and "km/h" in values and "日比" in values
         assert "城市体征 · 交通出行" in page.inner_text("#ck-vital-title")
         page.wait_for_selector("#ck-vital-graph .scatterlayer .trace", timeout=20_000)
+        assert "来源：交通运行监测平台（演示）" in page.inner_text("#ck-vital-graph")
+        page.wait_for_selector("#ck-indicators .ck-ind-table", timeout=60_000)  # the rest of the card, for the picture
         keep(save_screenshot(page, "cockpit-vital-1920x1080.png"))
         page.click("#ck-vital-span label:has-text('7天')")
         page.wait_for_function("() => { var g = document.querySelector('#ck-vital-graph .js-plotly-plot');"
-                               " return g && g.data && g.data[0] && g.data[0].x.length > 100; }", timeout=20_000)
+                               " return g && g.data && g.data[0] && g.data[0].x.length > 100"
+                               " && Date.parse(g.data[0].x[0]) < Date.now() - 5 * 86400e3; }", timeout=30_000)
         keep(save_screenshot(page, "cockpit-vital-7d-1920x1080.png"))
         assert not watch.errors, watch.errors
     finally:
