@@ -525,7 +525,7 @@
   }
   function vitalPanel(p) {
     if (!p || p.empty) {
-      return [h("Div", {className: "wall-empty-note wall-vital-none"}, "暂无数据：本专题的城市体征指标尚未接入或尚无读数")];
+      return [h("Div", {className: "wall-empty-note wall-vital-none"}, "暂无数据：本专题的体征指标尚未接入")];
     }
     return p.items.map(function (i) {
       if (i.value === null || i.value === undefined) {

@@ -87,18 +87,24 @@ def wall_panels(s: Session, now: datetime, catalog: IndicatorCatalog | None = No
 
 
 SHARE_S = 15.0  # the wall's screens re-read the snapshot after every burst of cases; the readings come every few minutes
-_shared: dict[str, tuple[float, dict]] = {}
+_shared: dict[str, tuple[float, datetime, dict]] = {}
 
 
 def wall_panels_shared(s: Session, key: str, now: datetime) -> dict:
-    """:func:`wall_panels`, read at most once per SHARE_S for the database `key` (~10 ms a read with a week of
-    readings: the wall's snapshot is re-read after each burst of case events, the vital signs change every few minutes)."""
+    """:func:`wall_panels` for the database `key`, read again only after SHARE_S, for another `now` (more than SHARE_S
+    apart) or once a reading was stored in this process (:func:`forget`, called by sensing.indicators): about 10 ms a
+    read with a week of readings, and the wall's snapshot is re-read after each burst of case events."""
     hit = _shared.get(key)
-    if hit is not None and time.monotonic() - hit[0] < SHARE_S:
-        return hit[1]
+    if hit is not None and time.monotonic() - hit[0] < SHARE_S and abs((now - hit[1]).total_seconds()) < SHARE_S:
+        return hit[2]
     out = wall_panels(s, now)
-    _shared[key] = (time.monotonic(), out)
+    _shared[key] = (time.monotonic(), now, out)
     return out
+
+
+def forget(key: str) -> None:
+    """New readings were stored in the database `key`: the next wall snapshot reads them."""
+    _shared.pop(key, None)
 
 
 def theme_view(s: Session, theme: str | None, now: datetime, code: str | None = None, span: str = "24h",

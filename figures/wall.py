@@ -74,7 +74,7 @@ def snapshot(services, now: datetime | None = None) -> dict:
             busy.wait(30)
             continue  # the read just made is shared (or, if an event came meanwhile, read again)
         try:
-            snap = _read_snapshot(services, services.cases.clock(), shared=True)
+            snap = _read_snapshot(services, services.cases.clock())
             # aged from when it is ready, not from when it began: a read slower than the window
             # (a loaded machine) would otherwise be stale on arrival and every screen would read
             # again; what happened during the read moved head_seq past the marks and is caught above
@@ -94,7 +94,7 @@ def prefetch_snapshot(services) -> None:
     threading.Thread(target=snapshot, args=(services,), name="wall-prefetch", daemon=True).start()
 
 
-def _read_snapshot(services, now: datetime, shared: bool = False) -> dict:
+def _read_snapshot(services, now: datetime) -> dict:
     with services.db.session() as s:
         marks = period.marks(s)
         today = period.today_figures(s, now, max_case_id=marks.max_case_id)
@@ -105,8 +105,8 @@ def _read_snapshot(services, now: datetime, shared: bool = False) -> dict:
         points = period.today_points(s, now)
         emergencies = period.open_emergencies(s, now, 200)
         top = period.category_top(s, now, 5)
-        # the screens' shared read keeps the vital signs up to 15 s (they change every few minutes)
-        vitals = vital_signs.wall_panels_shared(s, services.db.url, now) if shared else vital_signs.wall_panels(s, now)
+        # read at most every 15 s while no reading arrives (they change every few minutes)
+        vitals = vital_signs.wall_panels_shared(s, services.db.url, now)
     # this month's assessment score of each district, from the rollup's figures
     score_districts(services.cases, ranking["districts"], now)
     index = grid_order(services)

@@ -24,6 +24,7 @@ from data.models import utcnow
 from dispatch.errors import ServiceError
 from dispatch.indicators import IndicatorCatalog
 from dispatch.limits import day_in_range
+from figures.vital_signs import forget as forget_screens
 
 log = logging.getLogger("ucc.indicators")
 
@@ -205,6 +206,8 @@ class IndicatorIngest:
                  "received_at": arrival} for r in readings]
         with self.db.session() as s:
             inserted = insert_readings(s, rows)
+        if inserted:
+            forget_screens(self.db.url)
         stored = 0
         for r in readings:
             if (r.code, r.ts) in inserted:
@@ -247,6 +250,8 @@ class IndicatorIngest:
                      "received_at": arrival} for out, readings, arrival in good for r in readings]
             with self.db.session() as s:
                 inserted = insert_readings(s, rows)
+            if inserted:
+                forget_screens(self.db.url)
             for out, readings, _arrival in good:
                 for r in readings:
                     if (r.code, r.ts) in inserted:

@@ -78,6 +78,13 @@ def test_the_wall_snapshot_carries_the_demo_feed(demo_app):
             assert item["value"] is not None and not item["stale"] and item["demo"], item
             assert item["source_label"] and not item["source_label"].startswith("demo/")
             assert item["delta_text"].startswith("较昨日同时")
+    # a reading posted now is on the next snapshot (the shared read of the vital signs is dropped when one is stored)
+    app.indicators.post({"code": "power_load", "ts": datetime.now(timezone.utc).isoformat(), "value": 1234,
+                         "unit": "万千瓦", "source": "电网调度自动化系统"})
+    again = snapshot(app, datetime.now(timezone.utc))["vital_signs"]["utilities"]
+    power = next(i for i in again["items"] if i["code"] == "power_load")
+    assert (power["text"], power["demo"], power["source_label"]) == ("1,234", False, "电网调度自动化系统")
+    assert again["demo"]  # the panel's other values still come from the demo feeder
 
 
 def test_the_wall_page_has_no_fixed_numbers(demo_app):
