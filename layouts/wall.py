@@ -120,7 +120,7 @@ def _empty(spec: dict) -> dict:
 
 
 # ---- the page ----------------------------------------------------------------------------------------
-def _demo_panels() -> list[tuple[str, str]]:
+def _vital_panels() -> list[tuple[str, str]]:
     """The theme panels the city's vital-sign feed fills (figures/vital_signs.py, data/catalog/city_indicators.json):
     (key, title). Their values come with the snapshot (wall-agg "vital_signs") and assets/wall.js paints them; the
     演示数据 badge shows only while a value shown comes from the demo feeder."""
@@ -150,7 +150,7 @@ def _panel(key: str, title: str, children, demo: bool = False) -> html.Section:
 
 
 def _theme_panels() -> list:
-    demo = _demo_panels()
+    vital = _vital_panels()
     city = _panel("city", "城市管理 · 本月", [
         html.Div(className="wall-kv-grid", children=[
             _kv("wall-city-received", "本月受理", "件"), _kv("wall-city-accepted", "本月立案", "件"),
@@ -165,7 +165,7 @@ def _theme_panels() -> list:
         html.Div(id="wall-em-list", className="wall-em-list"),
     ])
     panels = [city, emergency]
-    for key, title in demo:
+    for key, title in vital:
         panels.append(html.Section(
             id=f"wall-panel-{key}", className="wall-theme", children=[
                 html.Div([html.H3(title), html.Span(id=f"wall-vital-badge-{key}", className="wall-demo-badge is-off"),
