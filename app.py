@@ -13,11 +13,13 @@ from flask import Flask
 
 from api.json_provider import OrjsonProvider
 from config import Settings
+from data import files
 from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
+from sensing.indicators import IndicatorIngest
 from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
 
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     # telemetry stored → the alarm engine, once per batch after it commits (docs/devices.md)
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
-                             alarms=alarms))
+                             alarms=alarms, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock())))
     from commands import register_commands
 
     register_commands(server)

@@ -1,6 +1,6 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
 ahead for the wall, the devices' offline round, the MQTT telemetry consumer and the telemetry retention (and the
-demo simulator and its device feed).
+demo simulator, its device feed and its vital-sign indicator feed).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def start_background_jobs(services) -> None:
         start_background(services.cases, rate_for=lambda now: profile.live_rate_per_minute(now, calendar))
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
         start_device_feed(services)
+        start_indicator_feed(services)
 
 
 def start_device_feed(services, stop: threading.Event | None = None) -> threading.Thread | None:
@@ -45,6 +46,17 @@ def start_device_feed(services, stop: threading.Event | None = None) -> threadin
         runner.step()
 
     return _every(runner.feed.round_s, round_, "ucc-device-feed", stop, at_start=True)
+
+
+def start_indicator_feed(services, stop: threading.Event | None = None) -> threading.Thread | None:
+    """The demo feeder of the city's vital signs (demo/indicator_feed.py), in-process through the real ingest: the
+    last 7 days filled at start (what is missing), then each reading as it falls due."""
+    from demo.indicator_feed import IndicatorFeeder
+
+    if services.indicators is None:
+        return None
+    feeder = IndicatorFeeder(services.indicators, services.cases.clock)
+    return _every(min(60.0, feeder.round_s), feeder.step, "ucc-indicator-feed", stop, at_start=True)
 
 
 def start_wall_figures(services, interval_seconds: float = 30.0,
@@ -63,7 +75,8 @@ def start_mqtt_consumer(services):
     from sensing_mqtt.consumer import start_consumer
 
     s = services.settings
-    return start_consumer(services.telemetry, s.mqtt_url, client_id=s.mqtt_client_id, lock_dir=str(VAR_DIR))
+    return start_consumer(services.telemetry, s.mqtt_url, client_id=s.mqtt_client_id, lock_dir=str(VAR_DIR),
+                          indicators=services.indicators)
 
 
 def start_telemetry_retention(ingest, retention_days: int, interval_seconds: float = 3600.0,

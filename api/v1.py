@@ -20,7 +20,7 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_PER_PAGE = 500
 # the only views a device token reaches (dispatch/access.py)
-DEVICE_ENDPOINTS = frozenset({"api_devices.post_telemetry"})
+DEVICE_ENDPOINTS = frozenset({"api_devices.post_telemetry", "api_indicators.post_readings"})
 
 
 def init_limits(app) -> None:
@@ -58,7 +58,8 @@ def authenticate():
     if principal is None:
         raise ServiceError(401, "unauthorized", "令牌无效或已吊销")
     if principal.role == DEVICE_ROLE and request.endpoint not in DEVICE_ENDPOINTS:
-        raise ServiceError(403, "forbidden", "设备令牌只能上报遥测数据（POST /api/v1/devices/设备编号/telemetry）")
+        raise ServiceError(403, "forbidden", "设备令牌只能上报遥测数据（POST /api/v1/devices/设备编号/telemetry）"
+                                          "和体征指标读数（POST /api/v1/indicators）")
     g.principal = principal
 
 

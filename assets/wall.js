@@ -605,6 +605,52 @@
     return [sevRow, items];
   }
 
+  // The four theme panels of the city's vital signs (snapshot "vital_signs", figures/vital_signs.py): each
+  // indicator's latest value with its unit, source and time, the change since the same time yesterday and a
+  // 24-hour sparkline; a value older than its freshness is marked 数据滞后; a panel with no reading says so.
+  function sparkBars(spark) {
+    var vals = (spark || []).filter(function (v) { return v !== null && v !== undefined; });
+    if (vals.length < 2) { return null; }
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals), span = hi - lo || 1;
+    return h("Div", {className: "wall-spark-box"}, [
+      h("Div", {className: "wall-spark"}, spark.map(function (v) {
+        return h("Span", {className: v === null || v === undefined ? "is-gap" : "",
+                          style: {height: (v === null || v === undefined) ? "0" : Math.round(12 + 88 * (v - lo) / span) + "%"}});
+      })),
+      h("Div", {className: "wall-spark-cap"}, "近24小时")]);
+  }
+  function vitalPanel(p) {
+    if (!p || p.empty) {
+      return [h("Div", {className: "wall-empty-note wall-vital-none"}, "暂无数据：本专题的体征指标尚未接入")];
+    }
+    return p.items.map(function (i) {
+      if (i.value === null || i.value === undefined) {
+        return h("Div", {className: "wall-vital is-none"}, [
+          h("Div", {className: "wall-vital-name"}, i.name), h("Div", {className: "wall-vital-meta"}, "暂无数据")]);
+      }
+      var up = i.delta > 0 ? " is-up" : (i.delta < 0 ? " is-down" : "");
+      return h("Div", {className: "wall-vital" + (i.stale ? " is-stale" : "")}, [
+        h("Div", {className: "wall-vital-main"}, [
+          h("Div", {className: "wall-vital-name"}, i.name),
+          h("Div", {className: "wall-vital-line"}, [
+            h("Span", {className: "wall-vital-value"}, i.text),
+            i.unit ? h("Span", {className: "wall-vital-unit"}, i.unit) : null,
+            i.delta_text ? h("Span", {className: "wall-vital-delta" + up}, i.delta_text) : null,
+            i.stale ? h("Span", {className: "wall-vital-stale"}, "数据滞后") : null]),
+          h("Div", {className: "wall-vital-meta"}, "来源：" + i.source_label + " · " + i.when)]),
+        sparkBars(i.spark)]);
+    });
+  }
+  function paintVitals(vitals) {
+    Object.keys(vitals || {}).forEach(function (key) {
+      var p = vitals[key];
+      paint("wall-vital-" + key, vitalPanel(p));
+      paint("wall-vital-badge-" + key, p.demo ? "演示数据" : null, "wall-demo-badge" + (p.demo ? "" : " is-off"));
+      paint("wall-vital-when-" + key, p.empty ? null : (p.stale ? "部分数据滞后" : "实时"),
+            "wall-vital-when" + (p.stale ? " is-stale" : ""));
+    });
+  }
+
   function alertBanner(list) {
     var now = Date.now();
     var hot = list.filter(function (c) {
@@ -659,6 +705,7 @@
     var em = emergencyPanel(m.emergencies, agg.emergency_severity, t.emergencies_today);
     paint("wall-em-severity", em[0]);
     paint("wall-em-list", em[1]);
+    paintVitals(agg.vital_signs);
     var banner = alertBanner(m.emergencies);
     paint("wall-alert", banner[0], banner[1]);
     W.rendered = true;

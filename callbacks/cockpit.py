@@ -5,7 +5,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
-from figures import cockpit, devices_map
+from figures import cockpit, devices_map, vital_signs
 from figures import assessment_view
 from layouts import cockpit as view
 from web.principal import current_principal
@@ -130,6 +130,31 @@ def _seen(live) -> int | None:
     """The newest live event the page had seen at its last refresh (set by assets/cockpit.js)."""
     seq = live.get("seq") if isinstance(live, dict) else None
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
+
+
+@callback(Output("ck-vital", "className"), Output("ck-vital-title", "children"), Output("ck-vital-values", "children"),
+          Output("ck-vital-code", "options"), Output("ck-vital-code", "value"), Output("ck-vital-graph", "figure"),
+          Input("ck-theme", "data"), Input("ck-vital-code", "value"), Input("ck-vital-span", "value"),
+          Input("ck-tick", "n_intervals"), Input("ck-scale", "data"))
+def vital(theme_key, code, span, _tick, scale):
+    """The theme's vital signs (figures/vital_signs.py): latest values and the chosen indicator's 24 h or 7 d chart;
+    hidden on a theme with none. A theme switch charts the new theme's first indicator."""
+    theme_key, code = inputs.text(theme_key, "ck-theme"), inputs.text(code, "ck-vital-code")
+    span = inputs.text(span, "ck-vital-span") or "24h"
+    if span not in vital_signs.RANGES:
+        raise inputs.refuse("ck-vital-span 须为 24h 或 7d")
+    scale = inputs.number(scale, "ck-scale")
+    if scale is not None and not 0.25 <= scale <= 8:
+        raise inputs.refuse("ck-scale 须在 0.25 到 8 之间")
+    theme = cockpit.theme_or_default(theme_key)
+    app = services()
+    data = vital_signs.cockpit_module(app.db, theme.key, app.cases.clock(),
+                                      None if ctx.triggered_id == "ck-theme" else code, span)
+    if not data["items"]:
+        return "ck-vital is-off", "", [], [], None, view.empty_figure(scale or 1)
+    options = [{"label": i["name"], "value": i["code"]} for i in data["items"]]
+    return ("ck-vital", view.vital_title(data, {"key": theme.key, "label": theme.label}),
+            view.vital_values(data["items"]), options, data["code"], view.vital_figure(data, scale or 1))
 
 
 # The figures go through one store, written by two callbacks: `panel` when the selection changes

@@ -8,6 +8,7 @@ from pathlib import Path
 from dispatch.assessment_rules import AssessmentRules
 from dispatch.center_rules import CenterRules
 from dispatch.devices import DeviceType, device_types_from_data
+from dispatch.indicators import IndicatorCatalog, indicator_catalog_from_data
 from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
                               load_routing_exceptions, load_unit_types)
 from dispatch.units import load_unit_patterns
@@ -29,6 +30,8 @@ CENTER_RULES_PATH = CATALOG_DIR / "center_rules.json"
 ASSESSMENT_RULES_PATH = CATALOG_DIR / "assessment.json"
 # the sensing fleet's device types: telemetry keys, allowed silence, alarm rules (docs/devices.md)
 DEVICE_TYPES_PATH = CATALOG_DIR / "device_types.json"
+# the city's vital signs: which indicator codes the feed accepts (docs/indicators.md)
+CITY_INDICATORS_PATH = CATALOG_DIR / "city_indicators.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -38,11 +41,11 @@ OFFICE_HOURS_PATH = CALENDAR_DIR / OFFICE_HOURS_FILE
 # the demo city and the real district boundaries it is built on
 DEMO_CITY_PATH = DATA_DIR / "demo_city.json"
 DEMO_DEVICE_FEED_PATH = DATA_DIR / "demo_device_feed.json"
+DEMO_INDICATOR_FEED_PATH = DATA_DIR / "demo_indicator_feed.json"
 BOUNDARIES_DIR = DATA_DIR / "boundaries"
 
-# indicators: the plan's key indicators (cockpit) and the wall's demo panels
+# indicators: the plan's key indicators (cockpit)
 PLAN_INDICATORS_PATH = DATA_DIR / "indicators" / "plan_indicators.csv"
-WALL_INDICATORS_PATH = DATA_DIR / "wall_indicators.json"
 
 # Alembic's script directory
 MIGRATIONS_DIR = DATA_DIR / "migrations"
@@ -138,6 +141,11 @@ def demo_device_feed() -> dict:
     return _json(DEMO_DEVICE_FEED_PATH)
 
 
+def demo_indicator_feed() -> dict:
+    """The parsed data/demo_indicator_feed.json (the demo feeder's series: levels, daily and weekly shapes)."""
+    return _json(DEMO_INDICATOR_FEED_PATH)
+
+
 def boundaries_path(name: str) -> Path:
     """data/boundaries/<name>; ``name`` is a bare file name (no directory part)."""
     if not name or Path(name).name != name:
@@ -151,6 +159,12 @@ def boundaries(name: str) -> dict:
 
 
 # ---- indicators ---------------------------------------------------------------------------------
-def wall_indicators() -> dict:
-    """The parsed data/wall_indicators.json: the wall's demo panels (``panels``) and their ``note``."""
-    return _json(WALL_INDICATORS_PATH)
+_city_indicators: IndicatorCatalog | None = None
+
+
+def city_indicators() -> IndicatorCatalog:
+    """The checked data/catalog/city_indicators.json (IndicatorCatalogError lists every problem); read once."""
+    global _city_indicators
+    if _city_indicators is None:
+        _city_indicators = indicator_catalog_from_data(_json(CITY_INDICATORS_PATH))
+    return _city_indicators

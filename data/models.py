@@ -1,5 +1,5 @@
 """SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices,
-telemetry, alarms."""
+telemetry, alarms, indicator readings."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -630,3 +630,17 @@ class TelemetryHourly(Base):
     max: Mapped[float] = mapped_column(Float)
     avg: Mapped[float] = mapped_column(Float)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class IndicatorReading(Base):
+    """One reading of a city vital-sign indicator (data/catalog/city_indicators.json: traffic congestion, AQI, water
+    pressure, …): its time, value, unit and source. Stored once per (code, ts): a re-sent reading is a duplicate.
+    The primary key (code, ts) is the index of an indicator's range reads and of its latest value."""
+
+    __tablename__ = "indicator_readings"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

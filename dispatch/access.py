@@ -40,6 +40,9 @@ ALARM_ACTORS = ("admin", "duty_officer", "unit_handler")
 # may post telemetry too (operators testing a device by hand).
 DEVICE_ROLE = "device"
 TELEMETRY_SENDERS = (DEVICE_ROLE, "admin")
+# who may post the city's vital-sign indicator readings (POST /api/v1/indicators): a machine's device token (the
+# feeds of the traffic, environment, water and power systems) and an admin; people (leader, duty officer) read them
+INDICATOR_SENDERS = (DEVICE_ROLE, "admin")
 # only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes
 TELEMETRY_STATS_READERS = ("admin",)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import assessment as am, devices_map, period, rollup
+from figures import assessment as am, devices_map, period, rollup, vital_signs
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
@@ -107,6 +107,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         top = period.category_top(s, now, 5)
         fleet = _fleet(services, s)
         alarms = devices_map.open_alarms(s, services.devices.types(), services.areas)
+        # read at most every 15 s while no reading arrives (they change every few minutes)
+        vitals = vital_signs.wall_panels_shared(s, services.db.url, now)
     # this month's assessment score of each district, from the rollup's figures
     score_districts(services.cases, ranking["districts"], now)
     index = grid_order(services)
@@ -144,6 +146,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         # the device layer (clusters by street, offline points) and the open alarms (the map's marks, the ticker)
         "devices": fleet,
         "alarms": alarms,
+        # the four theme panels' latest indicator readings (figures/vital_signs.py; assets/wall.js paints them)
+        "vital_signs": vitals,
     }
 
 

@@ -107,6 +107,7 @@ def layout(area=None, theme=None, view=None, month=None, **_query):
             _chart_card("ck-severity", f"应急事件等级（近{PERIOD_DAYS}日）", "ck-c-severity"),
             _chart_card("ck-ranking", "下级区域受理排名（点击下钻）", "ck-c-ranking", title_id="ck-ranking-title"),
             html.Section(className="ck-card ck-c-indicators", children=[
+                vital_section(),
                 html.H3(id="ck-indicators-title", className="ck-card-title"),
                 html.Div(id="ck-indicators", className="ck-indicators"),
             ]),
@@ -362,6 +363,79 @@ def ranking_title(ranking: dict, area: dict) -> str:
     if area["level"] == 5:
         return f"同社区{level}受理排名（点击切换）"
     return f"下辖{level}受理排名（近{PERIOD_DAYS}日，点击下钻）"
+
+
+# ---- the city's vital signs (figures/vital_signs.py): latest values and a 24 h / 7 d chart ------------
+VITAL_SPANS = (("24h", "24小时"), ("7d", "7天"))
+
+
+def vital_section() -> html.Div:
+    """The theme's vital-sign indicators (data/catalog/city_indicators.json theme), filled by callbacks/cockpit.py."""
+    return html.Div(id="ck-vital", className="ck-vital is-off", children=[
+        html.Div(className="ck-vital-head", children=[
+            html.H3("城市体征 · 实时", id="ck-vital-title", className="ck-card-title"),
+            dcc.Dropdown(id="ck-vital-code", options=[], value=None, clearable=False, searchable=False,
+                         className="ck-vital-code"),
+            dcc.RadioItems(id="ck-vital-span", options=[{"label": label, "value": key} for key, label in VITAL_SPANS],
+                           value="24h", inline=True, className="ck-vital-span"),
+        ]),
+        html.Div(id="ck-vital-values", className="ck-vital-values"),
+        html.Div(className="ck-chart ck-vital-chart", children=[
+            dcc.Graph(id="ck-vital-graph", figure=empty_figure(1.0, "加载中…"), config=GRAPH_CONFIG,
+                      style={"position": "absolute", "inset": "0"}),
+        ]),
+    ])
+
+
+def vital_title(view: dict, theme: dict) -> str:
+    return "城市体征 · " + ("全部专题" if theme["key"] == "overview" else theme["label"])
+
+
+def vital_values(items: list[dict]) -> list:
+    """Each indicator's latest value, unit, source and time; stale ones marked, demo ones tagged."""
+    out = []
+    for i in items:
+        if i["value"] is None:
+            out.append(html.Div(className="ck-vital-item is-none", children=[
+                html.Div(i["name"], className="ck-vital-name"), html.Div("暂无数据", className="ck-ind-sub")]))
+            continue
+        tags = [html.Span("演示", className="ck-demo-tag", title="演示数据") if i["demo"] else None,
+                html.Span("滞后", className="ck-vital-stale", title="超过该指标的更新周期未收到新读数")
+                if i["stale"] else None]
+        delta = i["delta_text"].replace("较昨日同时 ", "日比 ")
+        out.append(html.Div(className="ck-vital-item" + (" is-stale" if i["stale"] else ""), id=f"ck-vital-{i['code']}",
+                            title=f"{i['name']}：{i['text']} {i['unit']}（{i['when']}，来源：{i['source_label']}）", children=[
+            html.Div(i["name"], className="ck-vital-name"),
+            html.Div([html.Span(i["text"], className="ck-vital-value"), html.Span(i["unit"], className="ck-unit")],
+                     className="ck-vital-line"),
+            html.Div([*tags, " · ".join(x for x in (i["when"], delta) if x)], className="ck-ind-sub"),
+        ]))
+    return out
+
+
+def vital_figure(view: dict, scale: float) -> go.Figure:
+    series = view.get("series")
+    if not series or not series["y"]:
+        return empty_figure(scale, "该时段暂无读数")
+    s = max(1.0, float(scale or 1))
+    unit = series["unit"]
+    what = "小时均值" if view["span"] == "7d" else "读数"
+    fig = go.Figure(layout=_base(scale, showlegend=False))
+    fig.update_layout(margin=dict(t=round(22 * s)))
+    charted = next((i for i in view["items"] if i["code"] == view["code"]), None)
+    if charted is not None and charted["source_label"]:
+        fig.add_annotation(text=f"{series['name']} · 来源：{charted['source_label']}" + ("（演示）" if charted["demo"] else ""),
+                           showarrow=False, x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                           font=dict(size=round(11 * s), color=MUTED))
+    fig.add_scatter(x=series["x"], y=series["y"], mode="lines", name=series["name"],
+                    line=dict(color=CYAN, width=2 * s, shape="spline", smoothing=0.4),
+                    fill="tozeroy", fillcolor="rgba(79, 209, 255, 0.12)",
+                    hovertemplate=f"%{{x|%m-%d %H:%M}} {what} %{{y:,.{series['decimals']}f}} {unit}<extra></extra>")
+    fig.update_xaxes(**_axis(scale, type="date", tickformat="%H:%M" if view["span"] == "24h" else "%m-%d",
+                             nticks=7))
+    fig.update_yaxes(**_axis(scale, title=dict(text=unit, font=dict(size=round(11 * s))) if unit else None,
+                             rangemode="normal"))
+    return fig
 
 
 # ---- indicators and reminders -------------------------------------------------------------------

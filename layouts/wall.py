@@ -9,7 +9,7 @@ import pydeck as pdk
 from dash import dcc, html
 from flask import current_app, g
 
-from data import files
+from dispatch.indicators import PANELS as VITAL_PANELS
 from web.principal import current_principal
 from figures.wall import KINDS, SEVERITY_LABELS, grid_geometry, per_hierarchy_version, snapshot
 from geo.layers import area_polygons, bounds_of, labels
@@ -17,7 +17,7 @@ from geo.model import DISTRICT, STREET
 from web.services import services
 
 KIND_LABELS = {"component": "部件", "event": "事件", "grid": "网格事件", "emergency": "应急事件"}
-# The rotating panels, in kiosk order: two from the database, four demo panels from the file.
+# The rotating panels, in kiosk order: two from the case figures, four from the city's vital-sign indicator feed.
 PANELS = (("city", "城市管理"), ("emergency", "应急事件"), ("safety", "公共安全"), ("traffic", "交通出行"),
           ("utilities", "公用事业"), ("economy", "民生经济"))
 MAP_MODES = (("open", "在办案件 · 网格分布"), ("overdue", "超期案件 · 网格分布"), ("heat", "近7日案件热度 · 六边形聚合"),
@@ -132,9 +132,11 @@ def _empty(spec: dict) -> dict:
 
 
 # ---- the page ----------------------------------------------------------------------------------------
-def _demo_panels() -> tuple[list[dict], str]:
-    data = files.wall_indicators()
-    return data["panels"], data["note"]
+def _vital_panels() -> list[tuple[str, str]]:
+    """The theme panels the city's vital-sign feed fills (figures/vital_signs.py, data/catalog/city_indicators.json):
+    (key, title). Their values come with the snapshot (wall-agg "vital_signs") and assets/wall.js paints them; the
+    演示数据 badge shows only while a value shown comes from the demo feeder."""
+    return [(key, title) for key, title in PANELS if key in VITAL_PANELS]
 
 
 def _figure(key: str, label: str, cls: str = "") -> html.Div:
@@ -151,16 +153,14 @@ def _kv(id_: str, label: str, unit: str = "") -> html.Div:
     ])
 
 
-def _panel(key: str, title: str, children, demo: bool = False) -> html.Section:
+def _panel(key: str, title: str, children) -> html.Section:
     head = [html.H3(title)]
-    if demo:
-        head.append(html.Span("演示数据", className="wall-demo-badge"))
     return html.Section(id=f"wall-panel-{key}", className="wall-theme" + (" is-active" if key == "city" else ""),
                         children=[html.Div(head, className="wall-theme-head"), *children])
 
 
 def _theme_panels() -> list:
-    demo, note = _demo_panels()
+    vital = _vital_panels()
     city = _panel("city", "城市管理 · 本月", [
         html.Div(className="wall-kv-grid", children=[
             _kv("wall-city-received", "本月受理", "件"), _kv("wall-city-accepted", "本月立案", "件"),
@@ -175,18 +175,15 @@ def _theme_panels() -> list:
         html.Div(id="wall-em-list", className="wall-em-list"),
     ])
     panels = [city, emergency]
-    for p in demo:
-        panels.append(_panel(p["key"], p["title"], [
-            html.Div(className="wall-kv-grid", children=[
-                html.Div(className="wall-kv", children=[
-                    html.Div(item["label"], className="wall-kv-label"),
-                    html.Div([html.Span(item["value"], className="wall-kv-value"),
-                              html.Span(item["unit"], className="wall-kv-unit"),
-                              html.Span(item.get("delta", ""), className="wall-kv-delta")]),
-                ]) for item in p["items"]
-            ]),
-            html.Div(note, className="wall-demo-note"),
-        ], demo=True))
+    for key, title in vital:
+        panels.append(html.Section(
+            id=f"wall-panel-{key}", className="wall-theme", children=[
+                html.Div([html.H3(title), html.Span(id=f"wall-vital-badge-{key}", className="wall-demo-badge is-off"),
+                          html.Span(id=f"wall-vital-when-{key}", className="wall-vital-when")],
+                         className="wall-theme-head"),
+                html.Div(html.Div("正在读取城市体征数据…", className="wall-empty-note"), id=f"wall-vital-{key}",
+                         className="wall-vital-list"),
+            ]))
     return panels
 
 

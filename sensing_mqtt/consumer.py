@@ -1,4 +1,4 @@
-"""The MQTT telemetry consumer: subscribes to ucc/devices/+/telemetry (QoS 1), stores in batches, acknowledges after commit.
+"""The MQTT telemetry consumer: subscribes to ucc/devices/+/telemetry and ucc/indicators (QoS 1), stores in batches, acknowledges after commit.
 
 Delivery: the client connects with MQTT 5, a fixed client id, clean_start False and a session expiry, so the
 broker keeps the subscription and every unacknowledged message while the server is away (restart, deploy)
@@ -8,6 +8,11 @@ batch (one transaction) and sends the PUBACKs only after the commit. What was ac
 stored; what was not is resent by the broker and, being the same (device, ts), stored once. The broker sends
 at most ``receive_maximum`` unacknowledged messages, which bounds the buffer and makes a slow or failed
 database push back on the broker instead of growing memory here.
+
+Indicator readings (``ucc/indicators``, the payload of POST /api/v1/indicators) ride the same buffer: a batch's
+telemetry goes to the telemetry ingest and its indicator messages to :class:`sensing.indicators.IndicatorIngest`
+(each one transaction), and the batch is acknowledged once both committed. A malformed indicator message is
+counted and logged by that ingest, and acknowledged (resending it would not mend it).
 
 A message received on an earlier connection is never acknowledged on a later one (its packet id may name
 another message there): the broker resends it after the reconnect and the duplicate is skipped.
@@ -26,11 +31,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from sensing.indicators import IndicatorIngest
 from sensing.telemetry import Message, TelemetryIngest
 
 log = logging.getLogger("ucc.mqtt")
 
 TELEMETRY_TOPIC = "ucc/devices/+/telemetry"
+INDICATORS_TOPIC = "ucc/indicators"
 
 
 def _utcnow() -> datetime:
@@ -43,11 +50,13 @@ class TelemetryConsumer:
     def __init__(self, ingest: TelemetryIngest, url: str, client_id: str = "ucc-telemetry",
                  topic: str = TELEMETRY_TOPIC, batch_size: int = 1000, max_delay: float = 0.05,
                  receive_maximum: int = 2000, session_expiry: int = 7 * 24 * 3600, keepalive: int = 30,
-                 retry_delay: float = 1.0):
+                 retry_delay: float = 1.0, indicators: IndicatorIngest | None = None,
+                 indicators_topic: str = INDICATORS_TOPIC):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
         self.ingest = ingest
         self.client_id, self.topic = client_id, topic
+        self.indicators, self.indicators_topic = indicators, indicators_topic
         self.batch_size, self.max_delay, self.retry_delay = batch_size, max_delay, retry_delay
         self.receive_maximum, self.session_expiry, self.keepalive = receive_maximum, session_expiry, keepalive
         self._cond = threading.Condition()
@@ -79,9 +88,10 @@ class TelemetryConsumer:
         self.connected = True
         self.counts["connects"] += 1
         # the session keeps the subscription; subscribing again is harmless and covers an expired session
-        client.subscribe(self.topic, qos=1)
+        topics = [(self.topic, 1)] + ([(self.indicators_topic, 1)] if self.indicators is not None else [])
+        client.subscribe(topics)
         log.info("MQTT 已连接 %s:%s（client_id=%s，会话%s），订阅 %s", self.host, self.port, self.client_id,
-                 "保留" if flags.session_present else "新建", self.topic)
+                 "保留" if flags.session_present else "新建", "、".join(t for t, _q in topics))
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.connected = False
@@ -91,9 +101,12 @@ class TelemetryConsumer:
 
     def _on_message(self, _client, _userdata, msg) -> None:
         # the network thread: as little as possible here (the topic's device level, the arrival time)
-        parts = msg.topic.split("/")
-        device_id = parts[2] if len(parts) == 4 else msg.topic
-        item = (self._generation, msg.mid, msg.qos, Message(device_id, msg.payload, _utcnow()))
+        if msg.topic == self.indicators_topic:
+            item = (self._generation, msg.mid, msg.qos, (msg.payload, _utcnow()))  # an indicator message
+        else:
+            parts = msg.topic.split("/")
+            device_id = parts[2] if len(parts) == 4 else msg.topic
+            item = (self._generation, msg.mid, msg.qos, Message(device_id, msg.payload, _utcnow()))
         with self._cond:
             self._buffer.append(item)
             if len(self._buffer) >= self.batch_size:
@@ -114,22 +127,15 @@ class TelemetryConsumer:
                 return
 
     def _write(self, batch: list) -> None:
-        """Store the batch, retrying while the database fails (nothing is acknowledged meanwhile), then ack it."""
-        while True:
-            try:
-                self.ingest.ingest([item[3] for item in batch])
-                break
-            except Exception:  # noqa: BLE001 - the consumer never dies; the broker keeps what is not acked
-                self.counts["write_failures"] += 1
-                if not self._failing:
-                    log.exception("遥测批量写入失败，%0.1f 秒后重试（期间不确认，消息留在代理）", self.retry_delay)
-                    self._failing = True
-                if self._stopping:
-                    return  # not acknowledged: the broker resends them to the next consumer of this session
-                time.sleep(self.retry_delay)
-        if self._failing:
-            log.info("遥测写入已恢复")
-            self._failing = False
+        """Store the batch (telemetry, then indicator readings), retrying while the database fails (nothing is
+        acknowledged meanwhile), then ack it."""
+        telemetry = [item[3] for item in batch if isinstance(item[3], Message)]
+        indicators = [item[3] for item in batch if not isinstance(item[3], Message)]
+        if telemetry and not self._store(lambda: self.ingest.ingest(telemetry)):
+            return
+        if indicators and self.indicators is not None and not self._store(
+                lambda: self.indicators.ingest(indicators, origin="mqtt")):
+            return
         generation = self._generation
         for gen, mid, qos, _m in batch:
             if qos == 0:
@@ -139,6 +145,26 @@ class TelemetryConsumer:
                 continue
             self.client.ack(mid, qos)
             self.counts["acked"] += 1
+
+    def _store(self, write) -> bool:
+        """Run `write` until it succeeds (True), or the consumer stops while the database fails (False: nothing of
+        the batch is acknowledged; the broker resends it to the next consumer of this session)."""
+        while True:
+            try:
+                write()
+                break
+            except Exception:  # noqa: BLE001 - the consumer never dies; the broker keeps what is not acked
+                self.counts["write_failures"] += 1
+                if not self._failing:
+                    log.exception("批量写入失败，%0.1f 秒后重试（期间不确认，消息留在代理）", self.retry_delay)
+                    self._failing = True
+                if self._stopping:
+                    return False
+                time.sleep(self.retry_delay)
+        if self._failing:
+            log.info("写入已恢复")
+            self._failing = False
+        return True
 
     # ---- life ----------------------------------------------------------------------------------------
     def start(self) -> "TelemetryConsumer":
@@ -178,7 +204,7 @@ class TelemetryConsumer:
 
 
 def start_consumer(ingest: TelemetryIngest, url: str, client_id: str | None = None,
-                   lock_dir: str | None = None) -> TelemetryConsumer | None:
+                   lock_dir: str | None = None, indicators: IndicatorIngest | None = None) -> TelemetryConsumer | None:
     """The server's consumer, in one process per machine: the first process to take the lock file runs it
     (gunicorn's workers would otherwise share one client id and take the session from each other); the others
     return None. Its client id is fixed (UCC_MQTT_CLIENT_ID, default ucc-telemetry), so a restart resumes its
@@ -195,4 +221,4 @@ def start_consumer(ingest: TelemetryIngest, url: str, client_id: str | None = No
             log.info("MQTT 遥测接入已由本机另一进程运行")
             return None
         # the descriptor stays open (and locked) for the life of the process
-    return TelemetryConsumer(ingest, url, client_id=client_id or "ucc-telemetry").start()
+    return TelemetryConsumer(ingest, url, client_id=client_id or "ucc-telemetry", indicators=indicators).start()

@@ -23,7 +23,7 @@ ROLES = tuple(USER_OF_ROLE)
 API_GETS = ("/api/v1/events", "/api/v1/kpis", "/api/v1/areas", "/api/v1/areas/locate", "/api/v1/categories",
             "/api/v1/units", "/api/v1/indicators")
 PARAMS = ("state", "kind", "area", "overdue", "page", "per_page", "after", "count", "start", "end", "by", "level",
-          "parent", "lon", "lat", "theme", "updated_since", "external_ref")
+          "parent", "lon", "lat", "theme", "updated_since", "external_ref", "code")
 PAGES = ("/", "/wall", "/cockpit", "/console", "/unit", "/report")
 PAGE_PARAMS = ("area", "theme", "case", "token", "panel", "kiosk", "rotate", "mode", "next")
 WEIRD_PATHS = ("/_dash-component-suites/..%2f..%2fconfig.py", "/_dash-component-suites/dash/..%2F..%2Fapp.py",
@@ -165,6 +165,13 @@ class Fuzzer:
             target = self.rng.choice([str(self.case["id"]), str(BIG), "abc", "%00", "-1"])
             return self.send("api-get-one", self.api, "GET", f"/api/v1/events/{target}?{self.query(PARAMS)}",
                              headers=headers)
+        if r < 0.9:  # the city's vital signs in: hostile readings, one or a list (a good one may be stored)
+            reading = {"code": self.rng.choice(["aqi", "power_load", "nope", ""]), "ts": self.value(),
+                       "value": self.value(), "unit": self.value(), "source": self.value()}
+            for field in self.rng.sample(list(reading), k=self.rng.randint(0, 2)):
+                del reading[field]
+            body = self.rng.choice([reading, [reading, dict(reading, value=self.value())], self.value()])
+            return self.send("api-vital", self.api, "POST", "/api/v1/indicators", body, headers)
         if r < 0.95:
             code = self.rng.choice(["GOV-02", "nope", "%00", "x" * 300])
             body = {"value": self.value(), "as_of": self.value()}

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from data.area_directory import AreaDirectory
     from data.db import Database
     from sensing.alarms import AlarmService
+    from sensing.indicators import IndicatorIngest
     from sensing.registry import DeviceRegistry
     from sensing.telemetry import TelemetryIngest
 
@@ -29,6 +30,7 @@ class Services:
     devices: "DeviceRegistry"
     telemetry: "TelemetryIngest"
     alarms: "AlarmService | None" = None  # the alarm engine and lifecycle (sensing/alarms.py)
+    indicators: "IndicatorIngest | None" = None  # the city's vital signs in and out (sensing/indicators.py)
 
 
 def services(app: Flask | None = None) -> Services:
