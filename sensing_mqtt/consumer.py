@@ -5,9 +5,14 @@ broker keeps the subscription and every unacknowledged message while the server 
 and resends them when it is back. Messages are acknowledged by hand (paho's ``manual_ack``): on_message only
 appends to a buffer; a writer thread hands the buffer to :class:`sensing.telemetry.TelemetryIngest` as one
 batch (one transaction) and sends the PUBACKs only after the commit. What was acknowledged is therefore
-stored; what was not is resent by the broker and, being the same (device, ts), stored once. The broker sends
-at most ``receive_maximum`` unacknowledged messages, which bounds the buffer and makes a slow or failed
-database push back on the broker instead of growing memory here.
+stored; what was not is resent by the broker and, being the same (device, ts), stored once.
+
+The buffer is bounded here (``max_buffered``, two batches by default): when it is full, on_message waits for the
+writer, which holds paho's network thread, so the client reads nothing more from its socket and TCP pushes back on
+the broker, which keeps the messages (they are not acknowledged, so QoS 1 loses none). The CONNECT's
+``receive_maximum`` asks the broker for the same, but Mosquitto sends a queued backlog past it (90,000 buffered
+in the benchmark before this bound). A writer stalled longer than the keepalive lets the broker drop the
+connection: the reconnect resends what was not acknowledged.
 
 A message received on an earlier connection is never acknowledged on a later one (its packet id may name
 another message there): the broker resends it after the reconnect and the duplicate is skipped.
@@ -43,12 +48,13 @@ class TelemetryConsumer:
     def __init__(self, ingest: TelemetryIngest, url: str, client_id: str = "ucc-telemetry",
                  topic: str = TELEMETRY_TOPIC, batch_size: int = 1000, max_delay: float = 0.05,
                  receive_maximum: int = 2000, session_expiry: int = 7 * 24 * 3600, keepalive: int = 30,
-                 retry_delay: float = 1.0):
+                 retry_delay: float = 1.0, max_buffered: int | None = None):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
         self.ingest = ingest
         self.client_id, self.topic = client_id, topic
         self.batch_size, self.max_delay, self.retry_delay = batch_size, max_delay, retry_delay
+        self.max_buffered = max(max_buffered or 2 * batch_size, batch_size)
         self.receive_maximum, self.session_expiry, self.keepalive = receive_maximum, session_expiry, keepalive
         self._cond = threading.Condition()
         self._buffer: list[tuple[int, int, int, Message]] = []  # (connection generation, mid, qos, message)
@@ -56,7 +62,8 @@ class TelemetryConsumer:
         self._stopping = False
         self._writer: threading.Thread | None = None
         self.connected = False
-        self.counts = {"connects": 0, "disconnects": 0, "acked": 0, "not_acked_stale": 0, "write_failures": 0}
+        self.counts = {"connects": 0, "disconnects": 0, "acked": 0, "not_acked_stale": 0, "write_failures": 0,
+                       "waits_full": 0}
         self._failing = False
         self.client = self._make_client()
 
@@ -95,9 +102,13 @@ class TelemetryConsumer:
         device_id = parts[2] if len(parts) == 4 else msg.topic
         item = (self._generation, msg.mid, msg.qos, Message(device_id, msg.payload, _utcnow()))
         with self._cond:
+            if len(self._buffer) >= self.max_buffered and not self._stopping:
+                self.counts["waits_full"] += 1
+                while len(self._buffer) >= self.max_buffered and not self._stopping:
+                    self._cond.wait()  # the writer takes a batch and wakes us: the socket is not read meanwhile
             self._buffer.append(item)
             if len(self._buffer) >= self.batch_size:
-                self._cond.notify()
+                self._cond.notify_all()
 
     # ---- the writer ----------------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -108,6 +119,8 @@ class TelemetryConsumer:
                 batch = self._buffer[:self.batch_size]
                 del self._buffer[:len(batch)]
                 stopping = self._stopping
+                if batch:
+                    self._cond.notify_all()  # room in the buffer: a waiting on_message goes on
             if batch:
                 self._write(batch)
             elif stopping:
@@ -162,7 +175,7 @@ class TelemetryConsumer:
         """Write and acknowledge what is buffered, then disconnect (the session stays with the broker)."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
         self.client.disconnect()
