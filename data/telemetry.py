@@ -112,12 +112,16 @@ _ROWS_PER_STATEMENT = 500
 
 _PG_STATES = ("SELECT id, type, status, last_seen, CAST(last_values AS text) FROM devices "  # orjson reads it
               "WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))")
-_PG_INSERT = ('INSERT INTO telemetry (device_id, ts, "values", received_at) '
-              "SELECT r->>0, CAST(r->>1 AS timestamp), r->2, CAST(r->>3 AS timestamp) "
-              "FROM json_array_elements(CAST(%s AS json)) AS r "
-              "ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts")
-_PG_UPDATE = ("UPDATE devices SET last_seen = CAST(u.r->>1 AS timestamp), last_values = u.r->2, status = u.r->>3 "
-              "FROM (SELECT json_array_elements(CAST(%s AS json)) AS r) AS u WHERE devices.id = u.r->>0")
+# json_to_recordset parses the document once (json_array_elements and an ->> per column parsed each row's text
+# again per column: twice as slow); a reading's values stay the device's JSON text, as sent. It answers the rows
+# NOT inserted (duplicates: almost always none) instead of the 1,000 inserted, which the driver made datetimes.
+_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset(CAST(%s AS json)) "
+              "AS x(d text, t timestamp, v json, r timestamp)), "
+              'i AS (INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, t, v, r FROM x '
+              "ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts) "
+              "SELECT d, t FROM x EXCEPT SELECT device_id, ts FROM i")
+_PG_UPDATE = ("UPDATE devices SET last_seen = x.t, last_values = x.v, status = x.s "
+              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t timestamp, v json, s text) WHERE devices.id = x.d")
 
 
 class BatchWriter:
@@ -167,10 +171,11 @@ class BatchWriter:
             for device_id, ts, vals, received_at in rows:
                 stored_ts = self.ts(ts)
                 by_stored_ts[(device_id, stored_ts)] = ts
-                doc.append((device_id, stored_ts, vals, self.ts(received_at)))
+                doc.append({"d": device_id, "t": stored_ts, "v": vals, "r": self.ts(received_at)})
             cur.execute(_PG_INSERT, (orjson.dumps(doc).decode(),))
+            inserted = {(device_id, ts) for (device_id, _stored), ts in by_stored_ts.items()}
             for device_id, stored_ts in cur.fetchall():
-                inserted.add((device_id, by_stored_ts[(device_id, stored_ts)]))
+                inserted.discard((device_id, by_stored_ts[(device_id, stored_ts)]))
             return inserted
         for i in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[i:i + _ROWS_PER_STATEMENT]
@@ -190,8 +195,8 @@ class BatchWriter:
         if not updates:
             return
         if self.pg:
-            cur.execute(_PG_UPDATE, (orjson.dumps([(u["b_id"], self.ts(u["last_seen"]), u["last_values"], u["status"])
-                                                   for u in updates]).decode(),))
+            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": u["b_id"], "t": self.ts(u["last_seen"]), "v": u["last_values"],
+                                                    "s": u["status"]} for u in updates]).decode(),))
         else:
             cur.executemany("UPDATE devices SET last_seen = ?, last_values = ?, status = ? WHERE id = ?",
                             [(self.ts(u["last_seen"]), orjson.dumps(u["last_values"]).decode(), u["status"], u["b_id"])

@@ -113,10 +113,15 @@ class DeviceSimulator:
                 self._rounds(end)
         finally:
             self.report.seconds = time.monotonic() - t0
-            deadline = time.monotonic() + 10
-            while self.report.acked < self.report.published and time.monotonic() < deadline:
-                time.sleep(0.01)
+            self.flush()
         return self.report
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the broker has acknowledged every message published (before :meth:`close`); whether it has."""
+        deadline = time.monotonic() + timeout
+        while self.report.acked < self.report.published and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.report.acked >= self.report.published
 
     def _rounds(self, end: float | None) -> None:
         step = self.feed.round_s
