@@ -142,7 +142,7 @@ def drain_consumer(port: int, n: int, ingest, batch: int, receive_max: int) -> t
     consumer = TelemetryConsumer(ingest, f"mqtt://127.0.0.1:{port}", client_id="bench-ingest", batch_size=batch,
                                  receive_maximum=receive_max).start()
     deadline, report = time.monotonic() + 300, time.monotonic() + 10
-    while consumer.counts["acked"] < n:
+    while consumer.counts["acked"] < n or not consumer.hooks_done():  # stored, acknowledged, the engine run
         if time.monotonic() > deadline:
             raise SystemExit(f"consumer: {consumer.state()}")
         if time.monotonic() > report:

@@ -14,6 +14,12 @@ the broker, which keeps the messages (they are not acknowledged, so QoS 1 loses 
 in the benchmark before this bound). A writer stalled longer than the keepalive lets the broker drop the
 connection: the reconnect resends what was not acknowledged.
 
+The alarm engine (the ingest's on_stored hook) runs on a thread of its own, one batch after the other in the order
+they were stored, at most two batches behind (then the writer waits), while the writer stores the next batch:
+each batch is acknowledged after its commit, as before, and the engine's work was never covered by the
+acknowledgement (a crash between the commit and the hook loses the hook's work either way: the broker's
+resend is a duplicate, not stored again, so not seen again).
+
 A message received on an earlier connection is never acknowledged on a later one (its packet id may name
 another message there): the broker resends it after the reconnect and the duplicate is skipped.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from datetime import datetime, timezone
@@ -61,6 +68,8 @@ class TelemetryConsumer:
         self._generation = 0
         self._stopping = False
         self._writer: threading.Thread | None = None
+        self._hooks: queue.Queue = queue.Queue(maxsize=2)  # the alarm engine's calls, in batch order
+        self._hook_thread: threading.Thread | None = None
         self.connected = False
         self.counts = {"connects": 0, "disconnects": 0, "acked": 0, "not_acked_stale": 0, "write_failures": 0,
                        "waits_full": 0}
@@ -130,7 +139,7 @@ class TelemetryConsumer:
         """Store the batch, retrying while the database fails (nothing is acknowledged meanwhile), then ack it."""
         while True:
             try:
-                self.ingest.ingest([item[3] for item in batch])
+                self.ingest.ingest([item[3] for item in batch], defer=self._hooks.put)
                 break
             except Exception:  # noqa: BLE001 - the consumer never dies; the broker keeps what is not acked
                 self.counts["write_failures"] += 1
@@ -153,6 +162,20 @@ class TelemetryConsumer:
             self.client.ack(mid, qos)
             self.counts["acked"] += 1
 
+    def _hook_loop(self) -> None:
+        while True:
+            call = self._hooks.get()
+            try:
+                if call is None:
+                    return
+                call()  # TelemetryIngest._hook: logs its own failures
+            finally:
+                self._hooks.task_done()
+
+    def hooks_done(self) -> bool:
+        """Whether the alarm engine has run on every batch stored so far."""
+        return self._hooks.unfinished_tasks == 0
+
     # ---- life ----------------------------------------------------------------------------------------
     def start(self) -> "TelemetryConsumer":
         props = Properties(PacketTypes.CONNECT)
@@ -160,6 +183,8 @@ class TelemetryConsumer:
         props.ReceiveMaximum = self.receive_maximum
         self._writer = threading.Thread(target=self._write_loop, name="ucc-mqtt-writer", daemon=True)
         self._writer.start()
+        self._hook_thread = threading.Thread(target=self._hook_loop, name="ucc-mqtt-alarms", daemon=True)
+        self._hook_thread.start()
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive, clean_start=False, properties=props)
         self.client.loop_start()  # the network thread; it reconnects by itself (reconnect_delay_set)
         self.ingest.consumer_state = self.state
@@ -178,6 +203,9 @@ class TelemetryConsumer:
             self._cond.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
+        if self._hook_thread is not None:
+            self._hooks.put(None)  # after the last batch's hook
+            self._hook_thread.join(timeout)
         self.client.disconnect()
         self.client.loop_stop()
         if self.ingest.consumer_state == self.state:

@@ -79,6 +79,7 @@ def test_a_lifted_cover_published_by_the_simulator_raises_its_alarm(empty_db, br
         assert report.published >= 12 and report.acked == report.published
         assert wait_for(lambda: _count(empty_db) == report.published, timeout=20), (_count(empty_db), report)
         assert _count(empty_db, "JG-1") >= 12 and _count(empty_db, "JS-2") == 0
+        assert wait_for(consumer.hooks_done)  # the alarm engine runs on the consumer's own thread after each commit
         with empty_db.session() as s:
             alarm = s.scalars(select(Alarm).where(Alarm.device_id == "JG-1", Alarm.rule_code == "cover_tilt")).one()
             assert (alarm.severity, alarm.status) == ("critical", "active")
