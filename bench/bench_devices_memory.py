@@ -207,7 +207,6 @@ def main() -> None:
         sim.flush(60)
         pub_s = time.perf_counter() - t0
         sim.close()
-        print(f"  simulator: {sim.report}", file=sys.stderr)
         result = json.loads(child.stdout.readline())
         child.wait(60)
         n = args.devices

@@ -155,6 +155,10 @@ class DeviceSimulator:
         self._thread.start()
         return self
 
+    def running(self) -> bool:
+        """Whether the thread of :meth:`start` is still publishing."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 15.0) -> Report:
         self._stop.set()
         if self._thread is not None:

@@ -132,7 +132,7 @@ def test_the_consumer_bounds_its_buffer_when_the_writer_is_slow(tmp_path, broker
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             peak = max(peak, consumer.state()["buffered"])
-            if not sim._thread.is_alive() and _count(db) == sim.report.published:
+            if not sim.running() and _count(db) == sim.report.published:
                 break
             time.sleep(0.005)
         assert sim.report.published >= 1000
