@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 # python bench/bench_telemetry.py [--messages 100000] [--devices 1000] [--pg URL] [--batch 1000] [--receive-max 2000]
+#                                 [--alarms]
 #
 # A private mosquitto (a free port, no queue cap) holds the messages: both subscribers first register their
 # persistent sessions (QoS 1, clean_start False), then one publisher sends the same `messages` readings at QoS 1
@@ -10,7 +11,8 @@ from __future__ import annotations
 # (sensing_mqtt.TelemetryConsumer) parses, checks, stores in batches and acknowledges after each commit. Each
 # rate is messages over the time from its connect to its last message handled (stored and acknowledged, for the
 # consumer), in the same run, so the machine's load is shared alike. The issue's targets: the consumer at
-# >= 50 % of the bare subscriber's rate and >= 5,000 msg/s.
+# >= 50 % of the bare subscriber's rate and >= 5,000 msg/s. With --alarms the ingest calls the alarm engine after each
+# batch (AlarmService.on_stored), as app.create_app wires it.
 import argparse
 import os
 import random
@@ -140,7 +142,7 @@ def drain_consumer(port: int, n: int, ingest, batch: int, receive_max: int) -> t
     consumer = TelemetryConsumer(ingest, f"mqtt://127.0.0.1:{port}", client_id="bench-ingest", batch_size=batch,
                                  receive_maximum=receive_max).start()
     deadline, report = time.monotonic() + 300, time.monotonic() + 10
-    while consumer.counts["acked"] < n:
+    while consumer.counts["acked"] < n or not consumer.hooks_done():  # stored, acknowledged, the engine run
         if time.monotonic() > deadline:
             raise SystemExit(f"consumer: {consumer.state()}")
         if time.monotonic() > report:
@@ -153,6 +155,7 @@ def drain_consumer(port: int, n: int, ingest, batch: int, receive_max: int) -> t
 
 
 def build_db(url: str | None, directory: Path, devices: int):
+    """The database with a small world and `devices` covers; (db, the case service) of that world."""
     from data.db import Database
     from data.area_directory import AreaDirectory
     from data.devices import write_devices
@@ -162,13 +165,13 @@ def build_db(url: str | None, directory: Path, devices: int):
     db = Database(url or f"sqlite:///{directory / 'bench.db'}")
     init_db(db)
     now = datetime.now(timezone.utc)
-    small_world(db, now)
+    cases, _clock = small_world(db, now)
     chain = AreaDirectory(db).locator().locate(119.905, 31.705)
     with db.session() as s:
         write_devices(s, [{"id": f"JG-{i:06d}", "type": "manhole_cover", "name": f"井盖{i}", "lon": 119.905,
                            "lat": 31.705, "grid_code": chain[0].code, "district_code": chain[3].code,
                            "unit_code": "U-320402-water_affairs"} for i in range(devices)])
-    return db
+    return db, cases
 
 
 def main() -> None:
@@ -178,6 +181,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--receive-max", type=int, default=2000)
     ap.add_argument("--pg", default=None, help="a PostgreSQL URL (an empty database or schema) instead of SQLite")
+    ap.add_argument("--alarms", action="store_true", help="the alarm engine wired after each batch, as the app runs it")
     args = ap.parse_args()
 
     from data import files
@@ -187,7 +191,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
     broker, port = start_broker(work)
     try:
-        db = build_db(args.pg, work, args.devices)
+        db, cases = build_db(args.pg, work, args.devices)
         rng = random.Random(16)
         base = int(time.time() * 1000) - args.messages * 10
         payloads = [(f"JG-{i % args.devices:06d}",
@@ -199,9 +203,16 @@ def main() -> None:
         took_pub = publish(port, payloads)
         print(f"published {args.messages} messages at QoS 1 in {took_pub:.2f} s ({args.messages / took_pub:,.0f} msg/s);"
               f" {args.devices} devices, {'PostgreSQL' if args.pg else 'SQLite'}, batch {args.batch},"
-              f" receive maximum {args.receive_max}")
+              f" receive maximum {args.receive_max}, alarm engine {'wired' if args.alarms else 'off'}")
         took_bare = drain_bare(port, args.messages, args.receive_max)
-        ingest = TelemetryIngest(db, files.device_types)
+        on_stored = None
+        if args.alarms:
+            from sensing.alarms import AlarmService
+            from sensing.registry import DeviceRegistry
+
+            registry = DeviceRegistry(db, cases.areas)
+            on_stored = AlarmService(db, cases.areas, cases, registry).on_stored
+        ingest = TelemetryIngest(db, files.device_types, on_stored=on_stored)
         took_ingest, state = drain_consumer(port, args.messages, ingest, args.batch, args.receive_max)
         with db.session() as s:
             stored = telemetry_count(s)

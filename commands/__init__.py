@@ -11,6 +11,7 @@ COMMANDS = [
     grid.import_grid_command, grid.export_grid_command,
     cases.import_cases_command,
     devices.import_devices_command,
+    devices.simulate_devices_command,
     figures.kpi_command, figures.assessment_report_command, figures.import_indicators_command, figures.indicators_command,
     people.create_token_command, people.revoke_token_command, people.create_user_command,
     people.disable_user_command,

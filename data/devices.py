@@ -126,9 +126,17 @@ def counts_by_type(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Device.type, func.count()).group_by(Device.type)).all())
 
 
-def reporting_fleet(session: Session) -> list[tuple]:
+def reporting_fleet(session: Session, *, offline_too: bool = False, type_: str | None = None,
+                    limit: int | None = None) -> list[tuple]:
     """(id, type, last_seen, last_values) of the devices heard from (online or in alarm): the ones the demo's
-    device feed keeps reporting (an offline or maintained device stays quiet)."""
-    return [tuple(r) for r in session.execute(
-        select(Device.id, Device.type, Device.last_seen, Device.last_values)
-        .where(Device.status.in_(("online", "alarm"))).order_by(Device.id)).all()]
+    device feed keeps reporting (an offline or maintained device stays quiet). `offline_too`: every device but
+    those in maintenance (the MQTT simulator brings a newly imported fleet to life); `type_`, `limit`: the
+    first `limit` devices of a type."""
+    statuses = ("online", "alarm", "offline") if offline_too else ("online", "alarm")
+    q = select(Device.id, Device.type, Device.last_seen, Device.last_values).where(Device.status.in_(statuses))
+    if type_ is not None:
+        q = q.where(Device.type == type_)
+    q = q.order_by(Device.id)
+    if limit is not None:
+        q = q.limit(limit)
+    return [tuple(r) for r in session.execute(q).all()]

@@ -103,7 +103,25 @@ def telemetry_count(session: Session, device_id: str | None = None) -> int:
 # batch's time; these statements are written once per dialect and fed plain tuples. Times are stored exactly as
 # UTCDateTime stores them (naive UTC; on SQLite the text form SQLAlchemy writes), so the ORM reads these rows
 # and (device_id, ts) conflicts match whichever path wrote the first row.
+# PostgreSQL gets the whole batch as one JSON document a statement (the read, the insert, the update), taken
+# apart by the server (json_array_elements): orjson writes it in C, where psycopg dumps a Python list or
+# array parameter element by element in Python (a regex per string) and a 500-row VALUES list was 2,000
+# parameters to bind; the devices' update was one statement a device (executemany). Together they made
+# PostgreSQL the slower database (docs/status.md, Issue 16).
 _ROWS_PER_STATEMENT = 500
+
+_PG_STATES = ("SELECT id, type, status, last_seen, CAST(last_values AS text) FROM devices "  # orjson reads it
+              "WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))")
+# json_to_recordset parses the document once (json_array_elements and an ->> per column parsed each row's text
+# again per column: twice as slow); a reading's values stay the device's JSON text, as sent. It answers the rows
+# NOT inserted (duplicates: almost always none) instead of the 1,000 inserted, which the driver made datetimes.
+_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset(CAST(%s AS json)) "
+              "AS x(d text, t timestamp, v json, r timestamp)), "
+              'i AS (INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, t, v, r FROM x '
+              "ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts) "
+              "SELECT d, t FROM x EXCEPT SELECT device_id, ts FROM i")
+_PG_UPDATE = ("UPDATE devices SET last_seen = x.t, last_values = x.v, status = x.s "
+              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t timestamp, v json, s text) WHERE devices.id = x.d")
 
 
 class BatchWriter:
@@ -114,7 +132,7 @@ class BatchWriter:
         self.mark = "%s" if self.pg else "?"
 
     def ts(self, value: datetime):
-        naive = value.astimezone(timezone.utc).replace(tzinfo=None)
+        naive = (value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)).replace(tzinfo=None)
         return naive if self.pg else f"{naive:%Y-%m-%d %H:%M:%S}.{naive.microsecond:06d}"
 
     def _ts_back(self, value) -> datetime | None:
@@ -127,22 +145,38 @@ class BatchWriter:
     def device_states(self, cur, ids: list[str]) -> dict[str, tuple]:
         """id → (type, status, last_seen, last_values) of those of `ids` that are registered."""
         out = {}
-        for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i:i + _IN_CHUNK]
-            cur.execute("SELECT id, type, status, last_seen, last_values FROM devices WHERE id IN ("
-                        + ",".join([self.mark] * len(chunk)) + ")", chunk)
-            for id_, type_, status, last_seen, last_values in cur.fetchall():
-                if isinstance(last_values, str):
-                    last_values = orjson.loads(last_values)
-                out[id_] = (type_, status, self._ts_back(last_seen), last_values)
+        if self.pg:
+            cur.execute(_PG_STATES, (orjson.dumps(ids).decode(),))
+            found = cur.fetchall()
+        else:
+            found = []
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i:i + _IN_CHUNK]
+                cur.execute("SELECT id, type, status, last_seen, last_values FROM devices WHERE id IN ("
+                            + ",".join("?" * len(chunk)) + ")", chunk)
+                found += cur.fetchall()
+        for id_, type_, status, last_seen, last_values in found:
+            if isinstance(last_values, str):
+                last_values = orjson.loads(last_values)
+            out[id_] = (type_, status, self._ts_back(last_seen), last_values)
         return out
 
     def insert(self, cur, rows: list[tuple]) -> set[tuple[str, datetime]]:
         """rows (device_id, ts, values dict, received_at); each (device_id, ts) once (ON CONFLICT DO NOTHING).
         Returns the keys inserted, with ts as given."""
-        value = f"({self.mark}, {self.mark}, {'CAST(%s AS json)' if self.pg else '?'}, {self.mark})"
         by_stored_ts = {}
         inserted = set()
+        if self.pg:
+            doc = []
+            for device_id, ts, vals, received_at in rows:
+                stored_ts = self.ts(ts)
+                by_stored_ts[(device_id, stored_ts)] = ts
+                doc.append({"d": device_id, "t": stored_ts, "v": vals, "r": self.ts(received_at)})
+            cur.execute(_PG_INSERT, (orjson.dumps(doc).decode(),))
+            inserted = {(device_id, ts) for (device_id, _stored), ts in by_stored_ts.items()}
+            for device_id, stored_ts in cur.fetchall():
+                inserted.discard((device_id, by_stored_ts[(device_id, stored_ts)]))
+            return inserted
         for i in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[i:i + _ROWS_PER_STATEMENT]
             params = []
@@ -151,16 +185,19 @@ class BatchWriter:
                 by_stored_ts[(device_id, stored_ts)] = ts
                 params += (device_id, stored_ts, orjson.dumps(values).decode(), self.ts(received_at))
             cur.execute('INSERT INTO telemetry (device_id, ts, "values", received_at) VALUES '
-                        + ",".join([value] * len(chunk))
+                        + ",".join(["(?, ?, ?, ?)"] * len(chunk))
                         + " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts", params)
             for device_id, stored_ts in cur.fetchall():
                 inserted.add((device_id, by_stored_ts[(device_id, stored_ts)]))
         return inserted
 
     def update_devices(self, cur, updates: list[dict]) -> None:
-        if updates:
-            m = self.mark
-            lv = "CAST(%s AS json)" if self.pg else "?"
-            cur.executemany(f"UPDATE devices SET last_seen = {m}, last_values = {lv}, status = {m} WHERE id = {m}",
+        if not updates:
+            return
+        if self.pg:
+            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": u["b_id"], "t": self.ts(u["last_seen"]), "v": u["last_values"],
+                                                    "s": u["status"]} for u in updates]).decode(),))
+        else:
+            cur.executemany("UPDATE devices SET last_seen = ?, last_values = ?, status = ? WHERE id = ?",
                             [(self.ts(u["last_seen"]), orjson.dumps(u["last_values"]).decode(), u["status"], u["b_id"])
                              for u in updates])

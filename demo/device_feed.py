@@ -2,8 +2,10 @@
 
 Pure (no database, no broker): `DeviceFeed.round(now)` answers the readings due at `now` as
 (device id, type, payload) with the contract's payload `{"ts": ms, "values": {...}}`; the caller hands
-them to the telemetry ingest (in-process in the embedded default, or published over MQTT by a
-simulator). Each device reports at its type's period (data/demo_device_feed.json), well inside its
+them to the telemetry ingest (in-process in the embedded default: FeedRunner below) or publishes them over
+MQTT (the device simulator, sensing_mqtt/simulator.py: `flask simulate-devices`). `DeviceFeed.flood(now, n)`
+answers the next n readings of the fleet in turn, whatever their periods (the simulator's load mode), from
+the same values and faults; `DeviceFeed.force` starts a named fault (or a silence) on a device now. Each device reports at its type's period (data/demo_device_feed.json), well inside its
 allowed silence; a fault (a cover lifted at night, a gauge in a storm, a gas reading, a lamp fault, a
 camera's event) starts at the rates of that file, and while it lasts, and for a few rounds after it ends,
 the device reports every round, so the rules' durations and repeat counts and their clear conditions
@@ -13,7 +15,8 @@ device's reports for a while (the offline round then notices it). Deterministic 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -26,6 +29,7 @@ RECOVERY_ROUNDS = 4  # rounds of normal readings at the round's pace after a fau
 @dataclass
 class Fault:
     type: str
+    code: str
     name: str
     per_device_day: float
     minutes: tuple[float, float]
@@ -33,17 +37,21 @@ class Fault:
     night_only: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Device:
+    """One device's state in the feed: kept small (slots, the type's one string, only the battery of its values,
+    no dict until a fault), ~250 bytes a device: a feed over 100,000 devices held 527 bytes a device with each
+    device's last values and an empty fault dict (bench/bench_devices_memory.py)."""
     id: str
     type: str
-    values: dict
+    battery: float | None  # the only value a reading carries over (normal_values: a battery drains over months)
     next_at: datetime
     fault: Fault | None = None
-    fault_values: dict = field(default_factory=dict)
+    fault_values: dict | None = None
     until: datetime | None = None
     recovery: int = 0
     silent_until: datetime | None = None
+    last_ms: int = 0  # the last reading's ts: a device never sends two readings at one millisecond
 
 
 def _night(now: datetime) -> bool:
@@ -88,13 +96,14 @@ class DeviceFeed:
         self.every = {k: float(v) for k, v in settings["report_every_s"].items() if not k.startswith("_")}
         self.faults: dict[str, list[Fault]] = {}
         for f in settings["faults"]:
-            fault = Fault(f["type"], f["name"], float(f["per_device_day"]), tuple(f["minutes"]), f["values"],
-                          bool(f.get("night_only")))
+            fault = Fault(f["type"], f.get("code") or f["name"], f["name"], float(f["per_device_day"]),
+                          tuple(f["minutes"]), f["values"], bool(f.get("night_only")))
             self.faults.setdefault(fault.type, []).append(fault)
         silence = settings.get("silence") or {}
         self.silence_rate = float(silence.get("per_device_day", 0))
         self.silence_minutes = tuple(silence.get("minutes", (60, 60)))
         self.devices: list[_Device] = []
+        self._cursor = 0  # flood's next device
         for device_id, type_code, last_seen, values in devices:
             if type_code not in self.every:
                 continue
@@ -105,7 +114,10 @@ class DeviceFeed:
             phase = self.rng.random() * period
             if last_seen is not None and (now - last_seen).total_seconds() + phase > period:
                 phase = 0.0
-            self.devices.append(_Device(device_id, type_code, dict(values or {}), now + timedelta(seconds=phase)))
+            battery = (values or {}).get("battery_pct")
+            self.devices.append(_Device(device_id, sys.intern(type_code),
+                                        battery if isinstance(battery, (int, float)) else None,
+                                        now + timedelta(seconds=phase)))
 
     def _chance(self, per_day: float) -> bool:
         """Whether an event of `per_day` a device happens within one round."""
@@ -117,16 +129,69 @@ class DeviceFeed:
             return round(value, 2) if isinstance(spec[0], float) or isinstance(spec[1], float) else round(value)
         return spec
 
+    def _begin(self, d: _Device, fault: Fault, now: datetime, minutes: float | None = None) -> None:
+        lo, hi = fault.minutes
+        d.fault = fault
+        d.fault_values = {k: self._draw(v) for k, v in fault.values.items()}
+        d.until = now + timedelta(minutes=minutes if minutes is not None else lo + self.rng.random() * (hi - lo))
+        d.silent_until, d.recovery = None, 0
+
     def _start_fault(self, d: _Device, now: datetime, night: bool) -> None:
         for fault in self.faults.get(d.type, ()):
             if fault.night_only and not night:
                 continue
             if self._chance(fault.per_device_day):
-                lo, hi = fault.minutes
-                d.fault = fault
-                d.fault_values = {k: self._draw(v) for k, v in fault.values.items()}
-                d.until = now + timedelta(minutes=lo + self.rng.random() * (hi - lo))
+                self._begin(d, fault, now)
                 return
+
+    def fault_codes(self) -> dict[str, str]:
+        """Each fault's code → the device type it happens to (`silence` happens to every type)."""
+        return {f.code: f.type for faults in self.faults.values() for f in faults}
+
+    def force(self, device_id: str, code: str, now: datetime, minutes: float | None = None) -> str:
+        """Start the fault `code` of data/demo_device_feed.json (or `silence`) on the device now, whatever its
+        rate, its night_only and the hour, for `minutes` (default: drawn from the fault's range); the device's id."""
+        d = next((x for x in self.devices if x.id == device_id), None)
+        if d is None:
+            raise KeyError(f"device {device_id} is not in the feed")
+        if code == "silence":
+            lo, hi = self.silence_minutes
+            d.fault, d.fault_values, d.until, d.recovery = None, None, None, 0
+            d.silent_until = now + timedelta(minutes=minutes if minutes is not None
+                                             else lo + self.rng.random() * (hi - lo))
+            return d.id
+        fault = next((f for f in self.faults.get(d.type, ()) if f.code == code), None)
+        if fault is None:
+            raise KeyError(f"no fault {code} for a {d.type}")
+        self._begin(d, fault, now, minutes)
+        return d.id
+
+    def _advance(self, d: _Device, now: datetime, night: bool) -> bool:
+        """A device's silences and faults begun and ended at `now`; whether it may report (it is not silent)."""
+        if d.silent_until is not None:
+            if now < d.silent_until:
+                return False
+            d.silent_until, d.next_at = None, now
+        if d.fault is None and d.recovery == 0:
+            if self._chance(self.silence_rate):
+                lo, hi = self.silence_minutes
+                d.silent_until = now + timedelta(minutes=lo + self.rng.random() * (hi - lo))
+                return False
+            self._start_fault(d, now, night)
+        if d.fault is not None and now >= d.until:
+            d.fault, d.fault_values, d.until, d.recovery = None, None, None, RECOVERY_ROUNDS
+        return True
+
+    def _reading(self, d: _Device, now: datetime, night: bool, ts: int) -> tuple[str, str, dict]:
+        values = normal_values(d.type, self.rng, night, None if d.battery is None else {"battery_pct": d.battery})
+        if d.fault_values:
+            values.update(d.fault_values)
+        d.battery = values.get("battery_pct")
+        if d.recovery > 0 and d.fault is None:
+            d.recovery -= 1
+        d.next_at = now + timedelta(seconds=self.every[d.type] * (0.9 + 0.2 * self.rng.random()))
+        d.last_ms = ts = max(ts, d.last_ms + 1)
+        return d.id, d.type, {"ts": ts, "values": values}
 
     def round(self, now: datetime) -> list[tuple[str, str, dict]]:
         """The readings due at `now`: (device id, type code, {"ts": ms, "values": {...}})."""
@@ -134,28 +199,30 @@ class DeviceFeed:
         ts = int(now.timestamp() * 1000)
         out = []
         for d in self.devices:
-            if d.silent_until is not None:
-                if now < d.silent_until:
-                    continue
-                d.silent_until, d.next_at = None, now
-            if d.fault is None and d.recovery == 0:
-                if self._chance(self.silence_rate):
-                    lo, hi = self.silence_minutes
-                    d.silent_until = now + timedelta(minutes=lo + self.rng.random() * (hi - lo))
-                    continue
-                self._start_fault(d, now, night)
-            if d.fault is not None and now >= d.until:
-                d.fault, d.fault_values, d.until, d.recovery = None, {}, None, RECOVERY_ROUNDS
+            if not self._advance(d, now, night):
+                continue
             busy = d.fault is not None or d.recovery > 0
             if not busy and now < d.next_at:
                 continue
-            values = normal_values(d.type, self.rng, night, d.values)
-            values.update(d.fault_values)
-            d.values = values
-            if d.recovery > 0 and d.fault is None:
-                d.recovery -= 1
-            d.next_at = now + timedelta(seconds=self.every[d.type] * (0.9 + 0.2 * self.rng.random()))
-            out.append((d.id, d.type, {"ts": ts, "values": values}))
+            out.append(self._reading(d, now, night, ts))
+        return out
+
+    def flood(self, now: datetime, n: int) -> list[tuple[str, str, dict]]:
+        """The next `n` readings of the fleet taken in turn, each device as soon as its turn comes (the load
+        mode: its periods ignored, its values and faults as in :meth:`round`, a fault's chance per turn);
+        fewer when every device is silent."""
+        night = _night(now)
+        ts = int(now.timestamp() * 1000)
+        out: list[tuple[str, str, dict]] = []
+        idle = 0  # devices in a row that were silent: a whole silent fleet ends the call
+        while len(out) < n and self.devices and idle < len(self.devices):
+            d = self.devices[self._cursor]
+            self._cursor = (self._cursor + 1) % len(self.devices)
+            if not self._advance(d, now, night):
+                idle += 1
+                continue
+            idle = 0
+            out.append(self._reading(d, now, night, ts))
         return out
 
 

@@ -17,7 +17,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import bindparam, or_, select, update
+import orjson
+from sqlalchemy import JSON, String, bindparam, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cases.service import CaseService
@@ -38,13 +39,23 @@ from sensing.registry import MAX_PER_PAGE, DeviceRegistry, chart_keys, threshold
 
 log = logging.getLogger("ucc.alarms")
 
-# of some devices, those online with no run under way and no open alarm, in one read (see _quiet_among)
-_QUIET = select(Device.id).where(
-    Device.id.in_(bindparam("devices", expanding=True)), Device.status == "online",
-    ~select(AlarmState.device_id).where(AlarmState.device_id == Device.id,
-                                        or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0)).exists(),
-    ~select(Alarm.id).where(Alarm.device_id == Device.id, Alarm.status != "cleared").exists())
+
+
+def _quiet(among):
+    """Of some devices, those online with no run under way and no open alarm, in one read (see _quiet_among)."""
+    return select(Device.id).where(
+        among, Device.status == "online",
+        ~select(AlarmState.device_id).where(AlarmState.device_id == Device.id,
+                                            or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0)).exists(),
+        ~select(Alarm.id).where(Alarm.device_id == Device.id, Alarm.status != "cleared").exists())
+
+
+_QUIET = _quiet(Device.id.in_(bindparam("devices", expanding=True)))
 QUIET_CHUNK = 500  # ids a read (SQLite's bound-parameter limit is far above)
+# PostgreSQL: the batch's ids as one JSON parameter (one statement text, prepared once; 500 bound ids made each
+# read a new statement for the driver to parse, 45 ms a batch of 1,000 devices)
+_QUIET_PG = _quiet(Device.id.in_(select(func.json_array_elements_text(cast(bindparam("devices_json", type_=String),
+                                                                           JSON)))))
 
 ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
@@ -158,6 +169,8 @@ class AlarmService:
         if not device_ids:
             return quiet
         with self.db.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                return set(conn.execute(_QUIET_PG, {"devices_json": orjson.dumps(device_ids).decode()}).scalars())
             for i in range(0, len(device_ids), QUIET_CHUNK):
                 quiet.update(conn.execute(_QUIET, {"devices": device_ids[i:i + QUIET_CHUNK]}).scalars())
         return quiet

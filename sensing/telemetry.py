@@ -220,10 +220,13 @@ class TelemetryIngest:
         return out
 
     # ---- the batch -------------------------------------------------------------------------------
-    def ingest(self, messages: Sequence[Message]) -> list[Outcome]:
+    def ingest(self, messages: Sequence[Message],
+               defer: Callable[[Callable[[], None]], None] | None = None) -> list[Outcome]:
         """Store a batch in one transaction; one Outcome per message, in order. Bad messages and values are
         counted and refused, never raised; a database failure raises (nothing of the batch is stored then, and
-        the caller must not acknowledge it)."""
+        the caller must not acknowledge it). `defer`: the on_stored call, as a function of no arguments, is
+        handed to it instead of being made here (the MQTT consumer runs the hook on a thread of its own, in
+        batch order, while it stores the next batch)."""
         specs = self.specs()
         outcomes = [Outcome(m.device_id) for m in messages]
         parsed: list[tuple[int, list[Reading]]] = []
@@ -281,12 +284,18 @@ class TelemetryIngest:
             self.counts["stored"] += sum(o.stored for o in outcomes)
             self.counts["duplicates"] += sum(o.duplicates for o in outcomes)
         if self.on_stored is not None and stored_by_device:
-            try:
-                self.on_stored([(device_id, devices[device_id][0], readings)
-                                for device_id, readings in stored_by_device.items()])
-            except Exception:  # noqa: BLE001 - the readings are stored; a failing hook must not lose the batch
-                log.exception("遥测回调 on_stored 失败（%d 台设备）", len(stored_by_device))
+            items = [(device_id, devices[device_id][0], readings) for device_id, readings in stored_by_device.items()]
+            if defer is not None:
+                defer(lambda: self._hook(items))
+            else:
+                self._hook(items)
         return outcomes
+
+    def _hook(self, items) -> None:
+        try:
+            self.on_stored(items)
+        except Exception:  # noqa: BLE001 - the readings are stored; a failing hook must not lose the batch
+            log.exception("遥测回调 on_stored 失败（%d 台设备）", len(items))
 
     @staticmethod
     def _device_updates(devices: dict[str, tuple], stored: dict[str, list[Reading]]) -> list[dict]:
