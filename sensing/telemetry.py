@@ -242,6 +242,9 @@ class TelemetryIngest:
                 outcomes[i].refused.append({"reason": "malformed", "message": str(exc)})
                 self._note("malformed", m.device_id, str(exc))
         stored_by_device: dict[str, list[Reading]] = {}
+        # what the alarm engine is given: the stored readings and the duplicates (a redelivery after a crash between
+        # the commit and the engine's run: the engine skips what it has taken already, and takes what it has not)
+        for_engine: dict[str, list[Reading]] = {}
         writer = self._writer()
         with self.db.write_transaction() as cur:
             devices = writer.device_states(cur, sorted({messages[i].device_id for i, _ in parsed})) if parsed else {}
@@ -266,16 +269,22 @@ class TelemetryIngest:
                         rows.append((m.device_id, ts, kept, m.arrival))
                         owners.append(i)
             inserted = writer.insert(cur, rows) if rows else set()
+            taken: set[tuple[str, datetime]] = set()
             for (device_id, ts, kept, _arrival), i in zip(rows, owners):
                 out = outcomes[i]
                 if (device_id, ts) in inserted:
                     inserted.discard((device_id, ts))  # the same key twice in one batch: the second is a duplicate
                     out.stored += 1
                     stored_by_device.setdefault(device_id, []).append((ts, kept))
+                    for_engine.setdefault(device_id, []).append((ts, kept))
+                elif (device_id, ts) not in taken:  # stored before this batch, not twice in it
+                    out.duplicates += 1
+                    for_engine.setdefault(device_id, []).append((ts, kept))
                 else:
                     out.duplicates += 1
+                taken.add((device_id, ts))
             writer.update_devices(cur, self._device_updates(devices, stored_by_device))
-        for readings in stored_by_device.values():
+        for readings in (*stored_by_device.values(), *for_engine.values()):
             readings.sort(key=lambda r: r[0])
         with self._lock:
             self.counts["batches"] += 1
@@ -283,8 +292,8 @@ class TelemetryIngest:
             self.counts["readings"] += sum(o.readings for o in outcomes)
             self.counts["stored"] += sum(o.stored for o in outcomes)
             self.counts["duplicates"] += sum(o.duplicates for o in outcomes)
-        if self.on_stored is not None and stored_by_device:
-            items = [(device_id, devices[device_id][0], readings) for device_id, readings in stored_by_device.items()]
+        if self.on_stored is not None and for_engine:
+            items = [(device_id, devices[device_id][0], readings) for device_id, readings in for_engine.items()]
             if defer is not None:
                 defer(lambda: self._hook(items))
             else:

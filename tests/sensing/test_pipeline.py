@@ -98,3 +98,25 @@ def test_a_batch_hook_breaks_a_run_under_way_beside_quiet_devices(empty_db):
     batch(5, 30.0)   # 2.5 s into the new run: raised
     with empty_db.session() as s:
         assert [a.rule_code for a in s.scalars(select(Alarm))] == ["cover_tilt"]
+
+
+def test_a_batch_stored_but_not_yet_taken_by_the_engine_raises_its_alarm_when_redelivered(empty_db):
+    """A crash between the batch's commit and the engine's run (the consumer acknowledges only after both): the
+    broker redelivers the batch, stored once already, and the engine takes what it had not taken."""
+    _cases, _alarms, ingest, _clock = _wired(empty_db)
+    msgs = [Message("JG-1", {"ts": _ms(s), "values": {"tilt_deg": v, "battery_pct": 80}}, at(s))
+            for s, v in ((0, 1.0), (1, 30.0), (2, 31.0), (4, 32.0))]
+    lost: list = []
+    ingest.ingest(msgs, defer=lost.append)  # stored; the engine's call never runs (the process died)
+    with empty_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Telemetry)) == 4
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 0
+    out = ingest.ingest(msgs)  # the redelivery
+    assert sum(o.duplicates for o in out) == 4 and sum(o.stored for o in out) == 0
+    with empty_db.session() as s:
+        alarm = s.scalars(select(Alarm).where(Alarm.device_id == "JG-1")).one()
+        assert alarm.rule_code == "cover_tilt" and alarm.case_id is not None
+    ingest.ingest(msgs)  # and once more: nothing twice
+    with empty_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 1
+        assert s.scalar(select(func.count()).select_from(Case)) == 1

@@ -110,10 +110,12 @@ def test_a_batch_is_stored_once_per_device_and_time(fleet):
     stats = ingest.stats()
     assert {k: stats[k] for k in ("messages", "stored", "duplicates", "malformed", "unknown_device", "out_of_range")} == {
         "messages": 6, "stored": 3, "duplicates": 1, "malformed": 1, "unknown_device": 2, "out_of_range": 1}
-    # a second batch re-sending everything stores nothing new and calls no hook
+    # a second batch re-sending everything stores nothing new; the engine's hook is given the readings once each
+    # again (a redelivery after a crash before the engine ran: it skips what it has taken already)
+    first = list(calls)
     calls.clear()
     again = ingest.ingest(batch[:3])
-    assert sum(o.duplicates for o in again) == 4 and sum(o.stored for o in again) == 0 and calls == []
+    assert sum(o.duplicates for o in again) == 4 and sum(o.stored for o in again) == 0 and calls == first
 
 
 def test_late_history_does_not_overwrite_newer_values_and_statuses_are_kept(fleet):
