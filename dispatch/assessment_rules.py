@@ -11,18 +11,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from dispatch.errors import RulesFileError
+
 __all__ = ["AssessmentRules", "AssessmentRulesError", "Scoring", "DEFAULT_RULES", "KINDS"]
 
 #: What is scored: areas (区域评价), units (部门评价) and the two posts (岗位评价).
 KINDS = ("area", "unit", "grid_member", "duty_officer")
 
 
-class AssessmentRulesError(ValueError):
-    """The rules file is wrong; ``problems`` lists every problem found (Chinese, for the operator)."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("；".join(problems))
-        self.problems = problems
+class AssessmentRulesError(RulesFileError):
+    TITLE = "考核规则文件有误"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from dispatch.errors import RulesFileError
+
 __all__ = ["CenterRules", "CenterRulesError", "DEFAULT_RULES", "Reminder", "STAGES", "StageLimit"]
 
 # The stages of a case, in order: the center's (受理, 核实, 立案, 派遣, 核查, 结案) and the unit's
@@ -23,12 +25,8 @@ PENALTY_ACTS = ("urge", "supervise", "reopen")
 CLOCKS = ("working", "calendar")
 
 
-class CenterRulesError(ValueError):
-    """The rules file is wrong; ``problems`` lists every problem found (Chinese, for the operator)."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("；".join(problems))
-        self.problems = problems
+class CenterRulesError(RulesFileError):
+    TITLE = "指挥中心规则文件有误"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from dispatch.errors import RulesFileError
+
 __all__ = ["DEVICE_STATUSES", "KINDS", "SEVERITIES", "Condition", "DeviceType", "DeviceTypesError",
            "KeySpec", "Predicate", "Rule", "device_types_from_data"]
 
@@ -34,12 +36,8 @@ MAX_REPEAT = 1000
 OFFLINE_RULE = "offline"
 
 
-class DeviceTypesError(ValueError):
-    """The device type file is wrong; ``problems`` lists every defect (Chinese, with its place)."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("设备类型文件有误：\n" + "\n".join(f"  - {p}" for p in problems))
+class DeviceTypesError(RulesFileError):
+    TITLE = "设备类型文件有误"
 
 
 @dataclass(frozen=True)

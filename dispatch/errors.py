@@ -13,3 +13,14 @@ class ServiceError(Exception):
     def __init__(self, status: int, code: str, message: str, details: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+class RulesFileError(ValueError):
+    """A rules file of the city (device types, indicators, the center's rules, assessment weights) is wrong:
+    `problems` lists every defect found (Chinese, for the operator, each with its place). Subclasses name the file."""
+
+    TITLE = "数据文件有误"
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{self.TITLE}：\n" + "\n".join(f"  - {p}" for p in problems))

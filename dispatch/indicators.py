@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from dispatch.errors import RulesFileError
+
 # the wall's thematic panels the feed fills (layouts/wall.py PANELS), in their order
 PANELS = {"safety": "公共安全", "traffic": "交通出行", "utilities": "公用事业", "economy": "民生经济"}
 # the cockpit's themes an indicator may be shown on (figures/cockpit.py THEMES, without the overview)
@@ -19,12 +21,8 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_FRESH_S = 31 * 24 * 3600
 
 
-class IndicatorCatalogError(ValueError):
-    """The indicator catalog file is wrong; ``problems`` lists every defect (Chinese, with its place)."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("城市体征指标目录有误：\n" + "\n".join(f"  - {p}" for p in problems))
+class IndicatorCatalogError(RulesFileError):
+    TITLE = "城市体征指标目录有误"
 
 
 @dataclass(frozen=True)

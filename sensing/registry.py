@@ -175,12 +175,7 @@ class DeviceRegistry:
         if key is not None and (t is None or t.key(key) is None):
             known = "、".join(k.key for k in t.keys) if t else ""
             raise ServiceError(400, "bad_request", f"设备类型 {device['type']} 没有键 {key[:40]}（可用：{known}）")
-        end = end or now or utcnow()
-        start = start or end - DEFAULT_SPAN
-        if not (day_in_range(start) and day_in_range(end)):
-            raise ServiceError(400, "bad_request", "start 和 end 须在 1900–2999 年之间")
-        if start >= end:
-            raise ServiceError(400, "bad_request", "start 须早于 end")
+        start, end = _span(start, end, now)
         with self.db.session() as s:
             rows = read_series(s, device_id, start, end, limit=MAX_SERIES + 1)
         truncated = len(rows) > MAX_SERIES
@@ -211,12 +206,7 @@ class DeviceRegistry:
         if spec is None or spec.kind not in CHART_KINDS:
             known = "、".join(k.key for k in chart_keys(t)) if t else ""
             raise ServiceError(400, "bad_request", f"设备类型 {device['type']} 没有可绘图的键 {str(key)[:40]}（可用：{known}）")
-        end = end or now or utcnow()
-        start = start or end - DEFAULT_SPAN
-        if not (day_in_range(start) and day_in_range(end)):
-            raise ServiceError(400, "bad_request", "start 和 end 须在 1900–2999 年之间")
-        if start >= end:
-            raise ServiceError(400, "bad_request", "start 须早于 end")
+        start, end = _span(start, end, now)
         hourly = end - start > HOURLY_AFTER
         with self.db.session() as s:
             rows = read_series(s, device["id"], start, end, limit=(MAX_RAW_BY_HOUR if hourly else MAX_SERIES) + 1)
@@ -280,3 +270,15 @@ def _by_hour(raw: list[tuple[datetime, float]], rolled: list[tuple]) -> list[dic
             a = acc.setdefault(hour, [low, high, 0.0, 0])
             a[0], a[1], a[2], a[3] = min(a[0], low), max(a[1], high), a[2] + avg * count, a[3] + count
     return [{"ts": h, "value": a[2] / a[3], "min": a[0], "max": a[1]} for h, a in sorted(acc.items()) if a[3]]
+
+
+def _span(start: datetime | None, end: datetime | None, now: datetime | None) -> tuple[datetime, datetime]:
+    """A read's [start, end): end defaults to now, start to DEFAULT_SPAN before end; 400 outside 1900–2999 or
+    when start is not before end."""
+    end = end or now or utcnow()
+    start = start or end - DEFAULT_SPAN
+    if not (day_in_range(start) and day_in_range(end)):
+        raise ServiceError(400, "bad_request", "start 和 end 须在 1900–2999 年之间")
+    if start >= end:
+        raise ServiceError(400, "bad_request", "start 须早于 end")
+    return start, end
