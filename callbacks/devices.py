@@ -250,3 +250,16 @@ def act(_card, _fleet, refresh):
         return exc.message, "dv-msg is-error", no_update
     verb = "已确认" if action == "acknowledge" else "已解除"
     return f"告警 #{done['id']}（{done['rule_name']}）{verb}", "dv-msg is-ok", refresh + 1
+
+
+# ---- the ingest's counters (the operators' view of what came in and what was refused) --------------------------
+@callback(
+    Output("dv-ingest", "children"),
+    Input("dv-tick", "n_intervals"),
+    Input("dv-refresh", "data"),
+)
+def ingest_counters(_tick, _refresh):
+    principal = _principal()
+    if principal is None or principal.role not in view.INGEST_READERS:
+        return []
+    return view.ingest_line(services().telemetry.stats())

@@ -8,6 +8,7 @@ from dispatch.access import ALARM_ACTORS
 from dispatch.city_time import local
 from dispatch.devices import DEVICE_STATUSES, STATUS_LABELS
 from dispatch.limits import bad_character
+from sensing.telemetry import REASON_LABELS, REASONS
 from layouts import device_chart
 from web.principal import current_principal
 from web.services import services
@@ -53,6 +54,7 @@ def layout(device=None, **_query):
                               title=f"只看{STATUS_LABELS[s]}的设备") for s in DEVICE_STATUSES],
             ]),
             html.Span("只读：可查看设备与告警，不能确认或解除" if not may_act else "", className="dv-readonly"),
+            html.Div(id="dv-ingest", className="dv-ingest"),  # the operators' view of the ingest (callbacks/devices.py)
         ]),
         html.Div(className="dv-body", children=[
             html.Section(className="dv-left", children=[
@@ -204,3 +206,31 @@ def device_card(device: dict, type_keys: dict):
             ]),
         ]),
     ])
+
+
+# Who sees the ingest's counters (the operations view of what came in and what was refused)
+INGEST_READERS = ("admin", "duty_officer")
+REFUSAL_SHORT = {"malformed": "格式错误", "unknown_device": "未登记设备", "unknown_key": "未知键", "out_of_range": "超范围"}
+
+
+def ingest_line(stats: dict) -> list:
+    """The telemetry ingest's counters since this process started (TelemetryIngest.stats): messages, readings
+    stored and duplicates, each kind of refusal (red when any), and the MQTT consumer's connection."""
+    def item(label, value, alert=False, title=None):
+        return html.Span([label, " ", html.B(f"{value:,}")], className="dv-in-item" + (" is-alert" if alert else ""),
+                         title=title)
+
+    since = stats.get("since")
+    out = [html.Span("接入" + (f"（自 {local(since):%m-%d %H:%M}，本进程）" if since else ""), className="dv-in-title"),
+           item("消息", stats.get("messages", 0)), item("入库", stats.get("stored", 0)),
+           item("重复", stats.get("duplicates", 0), title="同一设备同一时刻的读数只存一次")]
+    out += [item(REFUSAL_SHORT.get(r, r), stats.get(r, 0), alert=stats.get(r, 0) > 0,
+                 title=f"{REASON_LABELS[r]}：拒收并计数，每台设备只记一次日志") for r in REASONS]
+    mqtt = stats.get("mqtt")
+    if mqtt is None:
+        out.append(html.Span("MQTT 未接入（UCC_MQTT_URL 未设置或由本机另一进程接入）", className="dv-in-mqtt"))
+    else:
+        state = "已连接" if mqtt.get("connected") else "未连接 · 正在重连"
+        out.append(html.Span(f"MQTT {mqtt.get('broker', '')} {state} · 缓冲 {mqtt.get('buffered', 0):,}",
+                             className="dv-in-mqtt" + ("" if mqtt.get("connected") else " is-alert")))
+    return out

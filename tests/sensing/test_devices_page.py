@@ -29,6 +29,7 @@ def _key(prefix: str) -> str:
 
 FLEET, CARD, CHART = _key("dv-table.children"), _key("dv-card.children"), _key("dv-graph.figure")
 ACT, ALARMS = _key("dv-msg.children"), _key("dv-alarms.children")
+INGEST = _key("dv-ingest.children")
 CONSOLE_CASE, UNIT_CASE = _key("cs-detail.children"), _key("un-case-view.children")
 
 
@@ -283,6 +284,22 @@ def test_an_iot_case_shows_its_device_and_chart_and_another_case_nothing(world):
 from tests.sensing.test_alarm_api import api  # noqa: E402,F401 - the four devices and alarms, per database
 
 ADMIN = Principal("user", "admin", "admin", "320400")
+
+
+def test_the_ingests_refusals_are_shown_to_operators_and_not_to_leaders(world):
+    """Malformed messages and unknown devices are counted and shown on the page (the operations view), with the MQTT
+    consumer's state; a leader does not see the ingest's counters."""
+    from sensing.telemetry import Message
+
+    app, story = world
+    ingest = app.extensions["ucc"].telemetry
+    before = ingest.stats()
+    ingest.ingest([Message("NO-SUCH-DEVICE", {"tilt_deg": 1}, utcnow()),
+                   Message(story["device"], b"{not json", utcnow())])
+    text = json.dumps(_out(_call(_client(app, "duty"), INGEST, [None, 0]), "dv-ingest"), ensure_ascii=False)
+    assert "格式错误" in text and "未登记设备" in text and "MQTT 未接入" in text
+    assert f"{before['malformed'] + 1:,}" in text and "is-alert" in text
+    assert _out(_call(_client(app, "leader"), INGEST, [None, 0]), "dv-ingest") == []
 
 
 def test_search_counts_severity_order_and_a_cases_alarms_on_each_database(api):  # noqa: F811
