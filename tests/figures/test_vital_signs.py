@@ -68,7 +68,12 @@ def test_the_wall_snapshot_carries_the_demo_feed(demo_app):
     from figures.wall import snapshot
     from web.services import services
 
+    from demo.indicator_feed import IndicatorFeeder
+
     app = services(demo_app)
+    # the demo database was seeded when the test session began (maybe half an hour ago, past some indicators'
+    # freshness): the feeder catches up to now, as a server's start does
+    IndicatorFeeder(app.indicators, lambda: datetime.now(timezone.utc)).catch_up()
     snap = snapshot(app, datetime.now(timezone.utc))
     vitals = snap["vital_signs"]
     assert set(vitals) == {"safety", "traffic", "utilities", "economy"}
