@@ -10,11 +10,11 @@ from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
 from dispatch import access
-from dispatch.devices import DEVICE_STATUSES, SEVERITIES
+from dispatch.devices import DEVICE_STATUSES
 from dispatch.errors import ServiceError
 from layouts import device_chart
 from layouts import devices as view
-from sensing.registry import chart_keys
+from sensing.registry import chart_keys, focus_key
 from web.principal import current_principal
 from web.services import services
 
@@ -76,7 +76,7 @@ def fleet(q, type_, status, area, _prev, _next, _refresh, _tick, page, selected)
     svc = services()
     blank = ("—",) * (1 + len(DEVICE_STATUSES))
     try:
-        counts = svc.devices.status_counts(principal, type_=type_, area=area, search=q)
+        counts = svc.devices.status_counts(principal, type_=type_, area=area, search=q, status=status)
         total = counts["total"] if status is None else counts[status]
         pages = max(1, -(-total // view.PER_PAGE))
         page = min(page, pages)
@@ -159,15 +159,9 @@ def show_device(device_id, _refresh, key):
     type_keys = {k.key: {"name": k.name, "unit": k.unit, "kind": k.kind} for k in (dtype.keys if dtype else ())}
     options = [{"label": f"{k.name}（{k.unit}）" if k.unit else k.name, "value": k.key} for k in keys]
     known = [k.key for k in keys]
-    # on a newly picked device: the key of its gravest open alarm, else of its latest alarm, else the first; on a
-    # refresh the key shown stays
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    ordered = sorted(alarms, key=lambda a: (a["status"] == "cleared", rank.get(a["severity"], 9), -a["id"]))
-    alarm_keys = [p.key for a in ordered for r in (dtype.rules if dtype else ()) if r.code == a["rule"]
-                  for p in r.condition.predicates if p.key in known]
     key = inputs.text(key, "dv-key")
-    if ctx.triggered_id == "dv-device" or key not in known:
-        key = (alarm_keys or known or [None])[0]
+    if ctx.triggered_id == "dv-device" or key not in known:  # a newly picked device; on a refresh the key stays
+        key = focus_key(dtype, alarms)
     may_act = principal.role in access.ALARM_ACTORS
     head = html.Div(className="dv-h", children=f"该设备的告警（最近 {len(alarms)} 条）" if alarms else "该设备的告警")
     listing = [head, view.alarm_rows(alarms, may_act, _case_page(principal.role), "dv-act", with_device=False)]

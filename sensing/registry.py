@@ -14,7 +14,7 @@ from data.telemetry import read_hourly, read_series
 from data.models import Device, Unit, utcnow
 from data.tokens import Principal
 from dispatch.access import DEVICE_READERS, DEVICE_ROLE, TELEMETRY_SENDERS
-from dispatch.devices import DEVICE_STATUSES, STATUS_LABELS, DeviceType
+from dispatch.devices import DEVICE_STATUSES, SEVERITIES, STATUS_LABELS, DeviceType
 from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, day_in_range
 
@@ -114,12 +114,13 @@ class DeviceRegistry:
                 "per_page": per_page}
 
     def status_counts(self, principal: Principal, type_: str | None = None, area: str | None = None,
-                      search: str | None = None) -> dict[str, int]:
+                      search: str | None = None, status: str | None = None) -> dict[str, int]:
         """How many of the devices `principal` may see (with the list's filters but the status) are in each
-        status: every status of DEVICE_STATUSES, 0 when none, and `total`."""
+        status: every status of DEVICE_STATUSES, 0 when none, and `total`. `status` is only checked (400 when
+        unknown), as the list beside the counts will be filtered by it."""
         self._check_reader(principal)
         search = (search or "").strip() or None
-        self._check_filters(type_, None, area, search)
+        self._check_filters(type_, status, area, search)
         where = self._scope_where(principal, area)
         with self.db.session() as s:
             found = status_counts(s, type_=type_, search=search, **where)
@@ -282,3 +283,18 @@ def _span(start: datetime | None, end: datetime | None, now: datetime | None) ->
     if start >= end:
         raise ServiceError(400, "bad_request", "start 须早于 end")
     return start, end
+
+
+def focus_key(dtype, alarms: list[dict]) -> str | None:
+    """The key a device's chart opens on: that of its gravest open alarm's rule, else of its latest alarm's, else
+    its first chartable key (None: nothing to chart). `alarms`: the device's alarms as AlarmService.list gives them."""
+    known = [k.key for k in chart_keys(dtype)]
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    ordered = sorted(alarms, key=lambda a: (a["status"] == "cleared", rank.get(a["severity"], len(rank)), -a["id"]))
+    rules = {r.code: r for r in (dtype.rules if dtype else ())}
+    for a in ordered:
+        rule = rules.get(a["rule"])
+        for p in (rule.condition.predicates if rule else ()):
+            if p.key in known:
+                return p.key
+    return known[0] if known else None

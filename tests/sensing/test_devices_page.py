@@ -286,6 +286,13 @@ from tests.sensing.test_alarm_api import api  # noqa: E402,F401 - the four devic
 ADMIN = Principal("user", "admin", "admin", "320400")
 
 
+def test_an_unknown_status_is_a_message_not_a_500(world):
+    app, _story = world
+    resp = _fleet(_client(app, "duty"), status="bogus")
+    assert "未知的设备状态" in _out(resp, "dv-fleet-msg")
+    assert _out(resp, "dv-c-total") == "—"
+
+
 def test_the_ingests_refusals_are_shown_to_operators_and_not_to_leaders(world):
     """Malformed messages and unknown devices are counted and shown on the page (the operations view), with the MQTT
     consumer's state; a leader does not see the ingest's counters."""
