@@ -21,6 +21,7 @@
   var HEAT_COLOURS = [[26, 61, 110], [31, 111, 166], [42, 163, 184], [127, 209, 160], [242, 209, 95], [245, 124, 58]];
   // The device layer: the fleet by street (its own map view), offline devices, and the open alarms by severity.
   var SEVERITIES = ["critical", "major", "minor", "warning"];
+  // the same palette as layouts/device_chart.py SEVERITY_RGB (charts, the cockpit map)
   var ALARM_COLOURS = {critical: [255, 45, 85], major: [255, 138, 36], minor: [255, 214, 10], warning: [120, 200, 255]};
   var FLEET_COLOUR = [52, 211, 175], OFFLINE_COLOUR = [150, 160, 178];
   var TICKER_ALARMS = 4;

@@ -13,6 +13,7 @@ from flask import current_app
 
 from web.principal import current_principal
 from figures import assessment_view
+from layouts import device_chart
 from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
 from figures.devices_map import OPEN_ALARMS
 from figures.period import nice_breaks
@@ -518,7 +519,7 @@ def _hours(h: float | None) -> str:
 # alarms by severity; the same colours as the wall's.
 DEVICE_COLOURS = {"online": [52, 211, 175], "offline": [150, 160, 178], "alarm": [255, 45, 85],
                   "maintenance": [190, 150, 255]}
-ALARM_COLOURS = {"critical": [255, 45, 85], "major": [255, 138, 36], "minor": [255, 214, 10], "warning": [120, 200, 255]}
+ALARM_COLOURS = {k: list(rgb) for k, rgb in device_chart.SEVERITY_RGB.items()}
 
 
 def device_layers(devices: dict | None) -> list:

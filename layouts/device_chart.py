@@ -14,7 +14,10 @@ from geo.layers import CJK_FONTS
 
 FONT = CJK_FONTS.replace('"', "")
 TEXT, MUTED, GRID_LINE, LINE = "#dbe7ff", "#8aa4c8", "#1d3d66", "#4fd1ff"
-SEVERITY_COLORS = {"critical": "#ff5d6c", "major": "#ff9f5a", "minor": "#ffd966", "warning": "#9fb8dc"}
+# An alarm's severity in one palette on every screen: the charts here, the cockpit's map (layouts/cockpit.py) and
+# the wall (assets/wall.js ALARM_COLOURS, the same values)
+SEVERITY_RGB = {"critical": (255, 45, 85), "major": (255, 138, 36), "minor": (255, 214, 10), "warning": (120, 200, 255)}
+SEVERITY_COLORS = {k: "#{:02x}{:02x}{:02x}".format(*rgb) for k, rgb in SEVERITY_RGB.items()}
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "locale": "zh-CN"}
 OPS = {">": "高于", ">=": "不低于", "<": "低于", "<=": "不高于", "==": "等于", "!=": "不等于"}
 
@@ -48,7 +51,7 @@ def figure_data(series: dict) -> dict:
         out["marks"].append({"x": _x(started), "text": f"告警开始并于 {local(cleared):%H:%M:%S} 解除", "color": "#ffd966"})
     else:
         if started:
-            out["marks"].append({"x": _x(started), "text": "告警开始", "color": "#ff5d6c"})
+            out["marks"].append({"x": _x(started), "text": "告警开始", "color": SEVERITY_COLORS["critical"]})
         if cleared:
             out["marks"].append({"x": _x(cleared), "text": "告警解除", "color": "#3ddc97"})
     return out
