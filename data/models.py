@@ -1,5 +1,5 @@
 """SQLAlchemy 2 models: areas, categories, units, cases, case history, users, API tokens, sign-in sessions, devices,
-telemetry, alarms, indicator readings."""
+telemetry, alarms, indicator readings, emergency responses and resources."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -644,3 +644,126 @@ class IndicatorReading(Base):
     unit: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmergencyResponse(Base):
+    """An emergency case's response (issue 17, docs/emergency.md): the plan activated, the confirmed event level
+    (1 特别重大 … 4 一般), the commanding level (an area level: 1 city, 2 district) and whether it is still
+    active. One per case; every change goes through the case's version (the case's history is its timeline)."""
+
+    __tablename__ = "emergency_responses"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    plan_code: Mapped[str] = mapped_column(String(40))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    commanding_level: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(20))  # active | ended
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activated_by: Mapped[str] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_emergency_responses_status", "status", "level"),)
+
+
+class EmergencyTask(Base):
+    """A unit's task in a response (牵头 lead or 联动 assist): it must acknowledge by `deadline_at`."""
+
+    __tablename__ = "emergency_tasks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    role: Mapped[str] = mapped_column(String(10))  # lead | assist
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        Index("ux_emergency_tasks_unit", "case_id", "unit_code", unique=True),
+        # a unit's open tasks (the unit workspace)
+        Index("ix_emergency_tasks_unit", "unit_code", "acknowledged_at"),
+    )
+
+
+class EmergencyChecklistItem(Base):
+    """One response action of the plan's checklist, ticked with who and when."""
+
+    __tablename__ = "emergency_checklist"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    item: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(SmallInteger)  # the response level whose list brought it
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ux_emergency_checklist_item", "case_id", "item", unique=True),)
+
+
+class EmergencyReport(Base):
+    """An information report filed (首报 first, 续报 update, 终报 final; 上报 upward for a level II/I event),
+    with the deadline it answered (`due_at`; None for an upward report) and the fields it was drafted from."""
+
+    __tablename__ = "emergency_reports"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # first | update | final | upward
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filed_by: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+
+
+class Resource(Base):
+    """An emergency resource on the map (issue 17): a team (specialty, headcount in `capacity`), a warehouse (its
+    stock in resource_stock), a piece of equipment or a vehicle, a shelter (`capacity` places, `occupancy`
+    taken). `status`: available | deployed | maintenance. A team, equipment or vehicle is allocated whole."""
+
+    __tablename__ = "resources"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))  # team | warehouse | equipment | shelter
+    name: Mapped[str] = mapped_column(String(200))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    specialty: Mapped[str | None] = mapped_column(String(40))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    occupancy: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'available'"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_resources_type", "type", "specialty"),)
+
+
+class ResourceStock(Base):
+    """A warehouse's stock of one item; the quantity never goes below zero (allocation is a guarded UPDATE)."""
+
+    __tablename__ = "resource_stock"
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id"), primary_key=True)
+    item: Mapped[str] = mapped_column(String(100), primary_key=True)
+    quantity: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+
+
+class ResourceAllocation(Base):
+    """A resource (or a quantity of a warehouse's item, or places in a shelter) allocated to an emergency case,
+    until it is released (`released_at`): the stock or status goes back."""
+
+    __tablename__ = "resource_allocations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id"))
+    item: Mapped[str | None] = mapped_column(String(100))
+    quantity: Mapped[float | None] = mapped_column(Float)
+    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    allocated_by: Mapped[str] = mapped_column(String(100))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        Index("ix_resource_allocations_case", "case_id", "released_at"),
+        Index("ix_resource_allocations_resource", "resource_id", "released_at"),
+    )

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from config import Settings
     from data.area_directory import AreaDirectory
     from data.db import Database
+    from emergency.resources import ResourceService
+    from emergency.response import ResponseService
     from sensing.alarms import AlarmService
     from sensing.indicators import IndicatorIngest
     from sensing.registry import DeviceRegistry
@@ -31,6 +33,8 @@ class Services:
     telemetry: "TelemetryIngest"
     alarms: "AlarmService | None" = None  # the alarm engine and lifecycle (sensing/alarms.py)
     indicators: "IndicatorIngest | None" = None  # the city's vital signs in and out (sensing/indicators.py)
+    responses: "ResponseService | None" = None  # emergency responses under their plans (emergency/response.py)
+    resources: "ResourceService | None" = None  # emergency resources: nearest, allocation (emergency/resources.py)
 
 
 def services(app: Flask | None = None) -> Services:
