@@ -19,6 +19,7 @@ from cases.service import CaseService
 from data.db import Database
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
+from emergency.resources import ResourceService
 from sensing.indicators import IndicatorIngest
 from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     # telemetry stored → the alarm engine, once per batch after it commits (docs/devices.md)
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
-                             alarms=alarms, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock())))
+                             alarms=alarms, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
+                             resources=ResourceService(db, areas, cases)))
     from commands import register_commands
 
     register_commands(server)

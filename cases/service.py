@@ -155,7 +155,8 @@ def _assist_codes(case: Case, rows) -> list[str]:
 
 
 # the history's steps that are not actions: how a case came in
-_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警"}
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警",
+                  "allocate_resource": "调配资源", "release_resource": "归还资源"}
 
 
 def _action_label(action: str) -> str:
@@ -1260,6 +1261,25 @@ class CaseService:
             self._notify(seqs)
             return True
         raise ServiceError(409, "conflict", f"案件 #{case_id} 正被频繁修改，备注未写入，请重试")
+
+    def record_act(self, case_id: int, principal: Principal, action: str,
+                   work: Callable[[Session, Case], tuple[str, object]]) -> object:
+        """Another room's act on a case (an emergency resource allocated or released), in one transaction with
+        the case's history row and outbox event: the case is read as `principal` may see it (404/403), then
+        `work(s, case)` makes the room's own checks and writes in session `s` — raising ServiceError writes
+        nothing — and returns (the history note, its result). The case's version moves (as add_note's) so that
+        live clients take the newer case; the listeners are told after the commit. Returns work's result."""
+        with self.db.session() as s:
+            case = self.visible_case(s, case_id, principal)
+            note, result = work(s, case)
+            now = self.clock()
+            s.execute(update(Case).where(Case.id == case.id).values(version=Case.version + 1, updated_at=now))
+            s.add(CaseHistory(case_id=case.id, at=now, actor=principal.ident, action=action, from_state=case.state,
+                              to_state=case.state, note=note[:2000]))
+            self._add_event(s, case, "updated")
+            seqs = self._flush_events(s)
+        self._notify(seqs)
+        return result
 
     # ---- the reminders' scheduler (催办 at the warning, 督办 at the deadline) ---------------------
     def remind_due(self, limit: int = 500) -> int:

@@ -735,7 +735,9 @@ class Resource(Base):
     status: Mapped[str] = mapped_column(String(20), server_default=text("'available'"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_resources_type", "type", "specialty"),)
+    # updated_at: when the record was last imported or edited (an allocation leaves it alone); its max, with the
+    # count, is the version the nearest-resource index rebuilds on (emergency/resources.py)
+    __table_args__ = (Index("ix_resources_type", "type", "specialty"), Index("ix_resources_updated_at", "updated_at"))
 
 
 class ResourceStock(Base):
