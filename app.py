@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_indicators)
     from api.devices import bp as api_devices  # /api/v1/device-types, /api/v1/devices[/<id>], /api/v1/alarms
     server.register_blueprint(api_devices)
+    from api.resources import bp as api_resources  # /api/v1/resources[/<id>], /api/v1/events/<id>/resources[/<allocation>]
+    server.register_blueprint(api_resources)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
     from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_resources))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view
