@@ -41,7 +41,6 @@ How a legacy row becomes a case
 """
 from __future__ import annotations
 
-import csv
 from array import array
 import math
 import time
@@ -62,6 +61,7 @@ from dispatch.lifecycle import STATE_LABELS
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY, bad_character, day_in_range
 from dispatch.routing import LEVEL_NAMES, route_case
 from dispatch.working_time import extension_unit
+from geo.import_rows import FileProblem, csv_rows
 
 __all__ = ["ALL_COLUMNS", "COLUMNS", "LEGACY_PREFIX", "OPTIONAL_COLUMNS", "CaseImportError", "ImportReport",
            "import_cases", "legacy_key"]
@@ -192,61 +192,12 @@ def _file_stamp(path) -> tuple[int, int] | None:
 def _data_rows(path):
     """Yields (line, fields in ALL_COLUMNS order, "" for an optional column the file has not) per data
     row, or (line, None, message) for a row of the wrong width; raises _FileProblem for a file that
-    cannot be read on. Holds one row at a time."""
-    p = Path(path)
-    reader = None
+    cannot be read on (geo/import_rows.py reads it; a column this file does not know is refused).
+    Holds one row at a time."""
     try:
-        with p.open("r", encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise _FileProblem(0, "文件为空（缺少表头行）")
-            names = [h.strip() for h in header]
-            missing = [c for c in COLUMNS if c not in names]
-            extra = [h for h in names if h not in ALL_COLUMNS]
-            dups = sorted({h for h in names if names.count(h) > 1})
-            if missing or extra or dups:
-                parts = []
-                if missing:
-                    parts.append("缺少列 " + "、".join(missing))
-                if extra:
-                    parts.append("多余的列 " + "、".join(h or "（空列名）" for h in extra))
-                if dups:
-                    parts.append("重复的列 " + "、".join(dups))
-                raise _FileProblem(1, "表头不符：" + "；".join(parts) + "。须包含：" + ",".join(COLUMNS)
-                                   + "；可选：" + ",".join(OPTIONAL_COLUMNS))
-            width = len(names)
-            absent = [c for c in OPTIONAL_COLUMNS if c not in names]
-            # the fast paths: the file's columns in our order (with or without the optional ones)
-            present = [c for c in ALL_COLUMNS if c in names]
-            order = [names.index(c) for c in present]
-            identity = order == list(range(width))
-            if identity and not absent:
-                pick = None
-            elif identity and present == list(COLUMNS):
-                pad = [""] * len(OPTIONAL_COLUMNS)
-                pick = lambda fields: fields + pad  # noqa: E731
-            else:
-                index = [names.index(c) if c in names else None for c in ALL_COLUMNS]
-                pick = lambda fields: [fields[i] if i is not None else "" for i in index]  # noqa: E731
-            last = reader.line_num
-            for fields in reader:
-                line = last + 1              # first physical line of this record
-                last = reader.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue                 # blank line
-                if len(fields) != width:
-                    yield line, None, f"字段数为 {len(fields)}，表头为 {width} 列"
-                    continue
-                yield line, (fields if pick is None else pick(fields)), None
-    except FileNotFoundError:
-        raise _FileProblem(0, f"文件不存在：{p}")
-    except IsADirectoryError:
-        raise _FileProblem(0, f"不是文件：{p}")
-    except UnicodeDecodeError as exc:
-        raise _FileProblem(0, f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")
-    except csv.Error as exc:
-        raise _FileProblem(reader.line_num if reader is not None else 0, f"CSV 格式错误：{exc}")
+        yield from csv_rows(path, COLUMNS, OPTIONAL_COLUMNS, extra=False)
+    except FileProblem as exc:
+        raise _FileProblem(exc.line, exc.message)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ file's type, name, position and unit (their status, last values and history stay
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
 import time
@@ -30,7 +29,8 @@ from data.devices import write_devices
 from data.models import Unit
 from dispatch.devices import DeviceType
 from dispatch.limits import bad_character
-from geo.importer import UnreadableFile, json_events, json_value
+from geo.import_rows import NOT_A_FEATURE, NOT_A_POINT, csv_rows, point_features, row_word
+from geo.importer import UnreadableFile
 
 __all__ = ["COLUMNS", "DeviceImportError", "DeviceImportReport", "import_devices"]
 
@@ -92,113 +92,27 @@ class _Raw:
     problem: tuple[str, str] | None = None  # (field, message) of a row that could not be taken apart
 
 
-# ---- reading: a stream of rows ------------------------------------------------------------------
+# ---- reading: a stream of rows (geo/import_rows.py reads the file) -------------------------------
 def _csv_rows(path: Path) -> Iterator[_Raw]:
-    reader = None
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise UnreadableFile("文件为空（缺少表头行）")
-            names = [h.strip() for h in header]
-            missing = [c for c in COLUMNS if c not in names]
-            dups = sorted({h for h in names if names.count(h) > 1})
-            if missing or dups:
-                parts = (["缺少列 " + "、".join(missing)] if missing else []) + (["重复的列 " + "、".join(dups)] if dups else [])
-                raise UnreadableFile("表头不符：" + "；".join(parts) + "。须包含：" + ",".join(COLUMNS))
-            index = [names.index(c) for c in COLUMNS]
-            width = len(names)
-            last = reader.line_num
-            for fields in reader:
-                line, last = last + 1, reader.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if len(fields) != width:
-                    yield _Raw(line, None, None, None, None, None, None,
-                               ("file", f"字段数为 {len(fields)}，表头为 {width} 列"))
-                    continue
-                yield _Raw(line, *(fields[i].strip() for i in index))
-    except FileNotFoundError:
-        raise UnreadableFile(f"文件不存在：{path}")
-    except IsADirectoryError:
-        raise UnreadableFile(f"不是文件：{path}")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"文件不是 UTF-8 编码（第 {exc.start} 字节附近无法解码）")
-    except csv.Error as exc:
-        raise UnreadableFile(f"CSV 格式错误（第 {reader.line_num if reader is not None else 0} 行）：{exc}")
+    for line, fields, wrong_width in csv_rows(path, COLUMNS):
+        if fields is None:
+            yield _Raw(line, None, None, None, None, None, None, ("file", wrong_width))
+        else:
+            yield _Raw(line, *(f.strip() for f in fields))
 
 
 def _geojson_rows(path: Path) -> Iterator[_Raw]:
-    """The features of a FeatureCollection, one at a time (ijson's events; never the whole file parsed)."""
-    import ijson
-
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        raise UnreadableFile(f"文件不存在：{path}")
-    except IsADirectoryError:
-        raise UnreadableFile(f"不是文件：{path}")
-    with fh:
-        if fh.read(3) != b"\xef\xbb\xbf":
-            fh.seek(0)
-        events = json_events(ijson.basic_parse(fh, use_float=True), MAX_JSON_DEPTH)
-        kind, seen_features, n = None, False, 0
-        try:
-            first = next(events, None)
-            if first is None or first[1] != "start_map":
-                raise UnreadableFile("不是 GeoJSON FeatureCollection（需要 JSON 对象）")
-            for _, event, key in events:
-                if event == "end_map":
-                    break
-                _, event, value = next(events)
-                if key == "type":
-                    kind = value
-                elif key == "features" and event == "start_array":
-                    seen_features = True
-                    for _, event, value in events:
-                        if event == "end_array":
-                            break
-                        n += 1
-                        yield _feature_row(n, json_value(events, event, value))
-                else:
-                    json_value(events, event, value)
-            for _ in events:
-                pass
-        except ijson.JSONError as exc:
-            raise UnreadableFile(f"不是有效的 JSON（{exc}）")
-        except UnicodeDecodeError:
-            raise UnreadableFile("文件不是 UTF-8 编码")
-    if kind != "FeatureCollection" or not seen_features:
-        raise UnreadableFile("不是 GeoJSON FeatureCollection（需要 \"type\": \"FeatureCollection\" 和 features 数组）")
-
-
-def _feature_row(n: int, feature) -> _Raw:
-    if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        return _Raw(n, None, None, None, None, None, None, ("file", "不是 GeoJSON 要素（Feature）"))
-    props = feature.get("properties")
-    props = props if isinstance(props, dict) else {}
-    geom = feature.get("geometry")
-    coords = geom.get("coordinates") if isinstance(geom, dict) else None
-    if not (isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2):
-        return _Raw(n, props.get("device_id"), props.get("type"), props.get("name"), None, None,
-                    props.get("unit_code"), ("geometry", "须为点（Point）要素，coordinates 为 [经度, 纬度]"))
-    return _Raw(n, props.get("device_id"), props.get("type"), props.get("name"), coords[0], coords[1],
-                props.get("unit_code"))
-
-
-def _row_word(path: Path) -> str:
-    """What a file's rows are called in its problems (a CSV's lines, a GeoJSON file's features)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "行"
-    if suffix in (".geojson", ".json"):
-        return "个要素"
-    raise UnreadableFile(f"不支持的文件类型 {suffix or '（无扩展名）'}：须为 .csv 或 .geojson")
+    for n, props, point, problem in point_features(path, MAX_JSON_DEPTH):
+        if problem == "feature":
+            yield _Raw(n, None, None, None, None, None, None, ("file", NOT_A_FEATURE))
+            continue
+        lon, lat = point if point is not None else (None, None)
+        yield _Raw(n, props.get("device_id"), props.get("type"), props.get("name"), lon, lat, props.get("unit_code"),
+                   ("geometry", NOT_A_POINT) if problem == "geometry" else None)
 
 
 def _rows(path: Path) -> tuple[Iterator[_Raw], str]:
-    word = _row_word(path)
+    word = row_word(path)
     return (_csv_rows(path) if word == "行" else _geojson_rows(path)), word
 
 
@@ -340,7 +254,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
     started = time.perf_counter()
     path = Path(path)
     try:
-        unit_word = _row_word(path)
+        unit_word = row_word(path)
     except UnreadableFile as exc:
         raise DeviceImportError([(0, "file", str(exc))], str(path))
     with db.engine.connect() as conn:
@@ -356,7 +270,7 @@ def import_devices(db: Database, areas: AreaDirectory, types: dict[str, DeviceTy
             rows += len(good)
             by_type.update(r["type"] for r in good)
     except UnreadableFile as exc:
-        raise DeviceImportError(problems[:PROBLEM_LIMIT - 1] + [(0, "file", str(exc))], str(path),
+        raise DeviceImportError(problems[:PROBLEM_LIMIT - 1] + [(getattr(exc, "line", 0), "file", str(exc))], str(path),
                                 total=counter[0] + 1, unit=unit_word)
     if counter[0]:
         raise DeviceImportError(sorted(problems, key=lambda p: p[0]), str(path), total=counter[0], unit=unit_word)
