@@ -733,11 +733,9 @@ class Resource(Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     occupancy: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(20), server_default=text("'available'"))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # last imported or edited
 
-    # updated_at: when the record was last imported or edited (an allocation leaves it alone); its max, with the
-    # count, is the version the nearest-resource index rebuilds on (emergency/resources.py)
-    __table_args__ = (Index("ix_resources_type", "type", "specialty"), Index("ix_resources_updated_at", "updated_at"))
+    __table_args__ = (Index("ix_resources_type", "type", "specialty"),)
 
 
 class ResourceStock(Base):

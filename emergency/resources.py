@@ -54,8 +54,8 @@ class ResourceService:
 
     # ---- the index --------------------------------------------------------------------------------
     def index(self) -> NearestIndex:
-        """The nearest-resource index, rebuilt when the resources table changed (its count or latest
-        updated_at moved: an import, the seed; an allocation does not move them)."""
+        """The nearest-resource index, rebuilt when the resources changed (data.resources.index_version moved: an
+        import, the seed; an allocation does not move it)."""
         with self.db.session() as s:
             version = repo.index_version(s)
         current = self._index
@@ -144,7 +144,7 @@ class ResourceService:
         if not isinstance(resource_id, str) or len(resource_id) > 64:
             raise ServiceError(404, "not_found", f"资源 {str(resource_id)[:64]} 不存在")
         with self.db.session() as s:
-            row = repo.get_resources(s, [resource_id]).get(resource_id)
+            row = repo.resource_rows(s, [resource_id]).get(resource_id)
             owner = self._owner(principal)
             if row is None or (owner is not None and row.unit_code != owner):
                 raise ServiceError(404, "not_found", f"资源 {resource_id} 不存在")
@@ -171,7 +171,7 @@ class ResourceService:
 
     def _items(self, ids: list[str]) -> dict[str, dict]:
         with self.db.session() as s:
-            rows = repo.get_resources(s, ids)
+            rows = repo.resource_rows(s, ids)
             return {d["id"]: d for d in self._shape(s, [rows[i] for i in ids if i in rows])}
 
     @staticmethod

@@ -36,7 +36,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index('ix_resources_type', ['type', 'specialty'], unique=False)
-        batch_op.create_index('ix_resources_updated_at', ['updated_at'], unique=False)
 
     op.create_table('emergency_checklist',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -153,7 +152,6 @@ def downgrade() -> None:
 
     op.drop_table('emergency_checklist')
     with op.batch_alter_table('resources', schema=None) as batch_op:
-        batch_op.drop_index('ix_resources_updated_at')
         batch_op.drop_index('ix_resources_type')
 
     op.drop_table('resources')
