@@ -42,6 +42,8 @@ OFFICE_HOURS_PATH = CALENDAR_DIR / OFFICE_HOURS_FILE
 DEMO_CITY_PATH = DATA_DIR / "demo_city.json"
 DEMO_DEVICE_FEED_PATH = DATA_DIR / "demo_device_feed.json"
 DEMO_INDICATOR_FEED_PATH = DATA_DIR / "demo_indicator_feed.json"
+# the demo city's emergency resources, in the import-resources format (made by scripts/make_demo_resources.py)
+DEMO_RESOURCES_PATH = DATA_DIR / "demo_resources.geojson"
 BOUNDARIES_DIR = DATA_DIR / "boundaries"
 
 # indicators: the plan's key indicators (cockpit)

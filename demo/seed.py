@@ -1,5 +1,5 @@
-"""Seed the demo city (Changzhou): hierarchy, catalog, units, indicators, one user per role, the device fleet and the last
-7 days of the city's vital signs (demo/indicator_feed.py)."""
+"""Seed the demo city (Changzhou): hierarchy, catalog, units, indicators, one user per role, the device fleet, the
+emergency resources (demo/resources.py) and the last 7 days of the city's vital signs (demo/indicator_feed.py)."""
 from __future__ import annotations
 
 import logging
@@ -38,6 +38,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         elif area_count(s) > 0:
             raise ValueError("数据库中已有导入的城市网格，未加载演示城市（演示数据只装入空库）")
     if seeded:
+        _resources(db, progress)  # demo databases seeded before the emergency resources existed get them
         # what is missing of the last 7 days (a server that was down): logged, not said (seeding again says nothing
         # when nothing else changed)
         _vital_signs(db, logging.getLogger("ucc.demo").info)
@@ -58,6 +59,7 @@ def seed_demo(db: Database, progress=print, records=None) -> bool:
         s.add(Meta(key=DEMO_SEEDED_KEY, value="changzhou"))
     progress(f"已写入 {n} 个区域、{c} 个事件类别、{u} 个处置单位、{users} 个演示用户")
     progress(_fleet_line(devices, seconds))
+    _resources(db, progress)
     _vital_signs(db, progress)
     return True
 
@@ -70,6 +72,19 @@ def _vital_signs(db: Database, progress) -> None:
     n = IndicatorFeeder(IndicatorIngest(db, files.city_indicators), utcnow).catch_up()
     if n:
         progress(f"已补录城市体征指标读数 {n:,} 条（近 7 日，演示数据）")
+
+
+def _resources(db: Database, progress) -> None:
+    """The demo city's emergency resources (data/demo_resources.geojson) through the real importer, once."""
+    from data.area_directory import AreaDirectory
+    from data.resources import resource_count
+    from demo.resources import seed_resources
+
+    with db.session() as s:
+        if resource_count(s) > 0:
+            return
+    n, seconds = seed_resources(db, AreaDirectory(db))
+    progress(f"已写入 {n:,} 项演示应急资源（队伍、仓库与库存、装备、避难场所；用时 {seconds:.2f} 秒）")
 
 
 def _fleet_line(devices: int, seconds: float) -> str:
