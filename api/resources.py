@@ -56,14 +56,14 @@ def _resources():
 
 @bp.get("/resources")
 def resources():
-    """With `near=LON,LAT`: the nearest first (`type`, `specialty`, `radius_m`, `limit`); without: a page by id
+    """With `near=LON,LAT`: the nearest first (`type`, `specialty`, `status`, `radius_m`, `limit`); without: a page by id
     (`type`, `specialty`, `status`, `page`, `per_page`)."""
     near = _near()
     type_, specialty = _text_arg("type"), _text_arg("specialty")
     if near is not None:
         limit = _int_arg("limit", 20, 1, MAX_LIMIT)
         return jsonify(_resources().nearest(near[0], near[1], type=type_, specialty=specialty, radius_m=_radius(),
-                                            limit=limit, principal=g.principal))
+                                            limit=limit, principal=g.principal, status=_text_arg("status")))
     if request.args.get("radius_m") or request.args.get("limit"):
         raise ServiceError(400, "bad_request", "radius_m 和 limit 须与 near=经度,纬度 一起使用")
     page = _int_arg("page", 1, 1, 10**6)

@@ -95,9 +95,11 @@ class ResourceService:
 
     # ---- reads --------------------------------------------------------------------------------------
     def nearest(self, lon: float, lat: float, type: str | None = None, specialty: str | None = None,  # noqa: A002
-                radius_m: float | None = None, limit: int = 20, principal: Principal | None = None) -> dict:
+                radius_m: float | None = None, limit: int = 20, principal: Principal | None = None,
+                status: str | None = None) -> dict:
         """`{items, total}`: the resources nearest to (lon, lat), nearest first, each with its `distance_m`
-        (metres on the WGS 84 ellipsoid); filtered by type and specialty, within radius_m when given."""
+        (metres on the WGS 84 ellipsoid); filtered by type and specialty, within radius_m when given, and by
+        `status` (e.g. only those available now) when given."""
         self._check_reader(principal)
         for name, v in (("lon", lon), ("lat", lat)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -105,20 +107,31 @@ class ResourceService:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ServiceError(400, "bad_request", f"参数 near 超出范围：{lon},{lat}（经度 −180～180，纬度 −90～90）")
         self._check_filters(type, specialty)
+        if status is not None and status not in STATUSES:
+            raise ServiceError(400, "bad_request", f"未知的资源状态 {str(status)[:40]}（可用：{'、'.join(STATUSES)}）")
         if radius_m is not None and (isinstance(radius_m, bool) or not isinstance(radius_m, (int, float))
                                      or not math.isfinite(radius_m) or not 0 < radius_m <= MAX_RADIUS_M):
             raise ServiceError(400, "bad_request", f"参数 radius_m 须为大于 0、不超过 {MAX_RADIUS_M:,.0f} 的米数")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise ServiceError(400, "bad_request", f"参数 limit 须为 1 到 {MAX_LIMIT} 之间的整数")
-        hits = self.index().nearest(lon, lat, limit=limit, kind=type, specialty=specialty,
-                                    owner=self._owner(principal), radius_m=radius_m)
-        items = self._items([h.id for h in hits])
-        out = []
-        for h in hits:
-            item = items.get(h.id)
-            if item is not None:  # removed since the index was built
-                item["distance_m"] = round(h.distance_m, 1)
-                out.append(item)
+        index = self.index()
+        # a status changes with every allocation, so the index does not hold it: ask the index for more until
+        # `limit` of the answer's rows have it, or the index has no more to give
+        want = limit
+        while True:
+            hits = index.nearest(lon, lat, limit=want, kind=type, specialty=specialty, owner=self._owner(principal),
+                                 radius_m=radius_m)
+            items = self._items([h.id for h in hits])
+            out = []
+            for h in hits:
+                item = items.get(h.id)
+                if item is not None and (status is None or item["status"] == status):  # None: removed since built
+                    item["distance_m"] = round(h.distance_m, 1)
+                    out.append(item)
+            if len(out) >= limit or len(hits) < want or want >= len(index):
+                break
+            want = min(want * 4, len(index))
+        out = out[:limit]
         return {"items": out, "total": len(out), "near": {"lon": lon, "lat": lat}, "radius_m": radius_m,
                 "distance": "WGS 84 ellipsoid (pyproj.Geod), metres"}
 

@@ -81,6 +81,7 @@ def test_nearest_first(api):
     gas = client.get(f"/api/v1/resources?near={HERE[0]},{HERE[1]}&type=team&specialty=燃气抢修&limit=1",
                      headers=token()).get_json()["items"]
     assert [i["id"] for i in gas] == ["RQ-T1"]
+    assert client.get(f"/api/v1/resources?near={HERE[0]},{HERE[1]}&status=lost", headers=token()).status_code == 400
     near = client.get(f"/api/v1/resources?near={HERE[0]},{HERE[1]}&radius_m=500", headers=token()).get_json()
     assert {i["id"] for i in near["items"]} == {"RQ-T1", "CK-1", "PS-C1", "XF-T1"}
     assert client.get(f"/api/v1/resources?near={HERE[0]},{HERE[1]}", headers=token("leader")).status_code == 200

@@ -336,3 +336,18 @@ def test_summary_counts_by_type_and_status(world):
     eq1 = next(t for t in s1["types"] if t["type"] == "equipment")
     assert eq1["total"] == eq0["total"] + 1 and eq1["by_status"]["maintenance"] == eq0["by_status"]["maintenance"] + 1
     assert s1["total"] == s0["total"] + 1 and eq1["name"] == "装备车辆"
+
+
+def test_nearest_available_skips_what_is_out(world):
+    svc, cases, db = world
+    lon, lat = 119.915, 31.775  # the north-west corner: few resources of the other tests nearby
+    near = add(db, "team", lon + 0.0005, lat, specialty="医疗救护", capacity=8)
+    far = add(db, "team", lon + 0.003, lat, specialty="医疗救护", capacity=8)
+    query = dict(type="team", specialty="医疗救护", limit=1, principal=OFFICER)
+    assert [i["id"] for i in svc.nearest(lon, lat, status="available", **query)["items"]] == [near]
+    a = svc.allocate(emergency(cases), OFFICER, near)
+    assert [i["id"] for i in svc.nearest(lon, lat, status="available", **query)["items"]] == [far]
+    assert [i["id"] for i in svc.nearest(lon, lat, status="deployed", **query)["items"]] == [near]
+    assert [i["id"] for i in svc.nearest(lon, lat, **query)["items"]] == [near]  # without the filter: both kinds
+    svc.release(a["case_id"], a["id"], OFFICER)
+    refused(lambda: svc.nearest(lon, lat, status="lost", **query), 400)
