@@ -210,10 +210,13 @@ def test_seed_demo_brings_an_already_seeded_database_forward(demo_copy):
         s.execute(text("UPDATE categories SET major_class = '市容环卫设施' WHERE code = '010305'"))
         s.execute(text("DELETE FROM devices"))
         s.execute(text("DELETE FROM units WHERE code = 'U-320400-street_lighting'"))
+        s.execute(text("DELETE FROM resource_stock"))  # ... and no emergency resources
+        s.execute(text("DELETE FROM resources"))
     said = []
     assert seed_demo(demo_copy, progress=said.append) is False
     assert "更新类别 1 个" in said and "新增处置单位 1 个" in said
     assert any(line.startswith("已写入 6,093 台演示物联设备") for line in said)  # the fleet, after its units
+    assert any(line.startswith("已写入 328 项演示应急资源") for line in said)
     with demo_copy.session() as s:
         assert read_catalog(s)["010305"].major_class == "市容环境"
         assert ensure_units(s) == 0
