@@ -21,9 +21,11 @@ REQUESTS = 2_100  # per database
 POINT = (119.9745, 31.7847)
 ROLES = tuple(USER_OF_ROLE)
 API_GETS = ("/api/v1/events", "/api/v1/kpis", "/api/v1/areas", "/api/v1/areas/locate", "/api/v1/categories",
-            "/api/v1/units", "/api/v1/indicators")
+            "/api/v1/units", "/api/v1/indicators", "/api/v1/resources")
 PARAMS = ("state", "kind", "area", "overdue", "page", "per_page", "after", "count", "start", "end", "by", "level",
-          "parent", "lon", "lat", "theme", "updated_since", "external_ref", "code")
+          "parent", "lon", "lat", "theme", "updated_since", "external_ref", "code", "near", "type", "specialty",
+          "radius_m", "limit", "status")
+RESOURCE_FIELDS = ("resource", "item", "quantity")
 PAGES = ("/", "/wall", "/cockpit", "/console", "/unit", "/report")
 PAGE_PARAMS = ("area", "theme", "case", "token", "panel", "kiosk", "rotate", "mode", "next")
 WEIRD_PATHS = ("/_dash-component-suites/..%2f..%2fconfig.py", "/_dash-component-suites/dash/..%2F..%2Fapp.py",
@@ -172,11 +174,22 @@ class Fuzzer:
                 del reading[field]
             body = self.rng.choice([reading, [reading, dict(reading, value=self.value())], self.value()])
             return self.send("api-vital", self.api, "POST", "/api/v1/indicators", body, headers)
-        if r < 0.95:
+        if r < 0.93:
             code = self.rng.choice(["GOV-02", "nope", "%00", "x" * 300])
             body = {"value": self.value(), "as_of": self.value()}
             return self.send("api-indicator", self.api, self.rng.choice(["PUT", "GET"]), f"/api/v1/indicators/{code}",
                              body, headers)
+        if r < 0.97:  # emergency resources: a case's allocations (the fuzz case is no emergency: all refused)
+            target = self.rng.choice([str(self.case["id"]), str(BIG), "abc", "0"])
+            if self.rng.random() < 0.6:
+                body = {"resource": self.rng.choice(["XF-320402-001", "CK-320400-001", "BN-1", ""]), "item": "沙袋",
+                        "quantity": 1}
+                for field in self.rng.sample(RESOURCE_FIELDS, k=self.rng.randint(1, 3)):
+                    body[field] = self.value()
+                return self.send("api-resources", self.api, "POST", f"/api/v1/events/{target}/resources", body, headers)
+            path = self.rng.choice([f"/api/v1/events/{target}/resources/{self.text()}", f"/api/v1/resources/{self.text()}",
+                                    f"/api/v1/events/{target}/resources"])
+            return self.send("api-resources", self.api, self.rng.choice(["GET", "DELETE"]), path, None, headers)
         return self.send("api-weird", self.api, self.rng.choice(["GET", "POST", "DELETE", "PATCH"]),
                          f"/api/v1/{self.text()}", None, headers)
 
@@ -221,5 +234,5 @@ def test_no_request_answers_500_and_refusals_change_nothing(fuzz_app):
     elapsed = time.perf_counter() - started
     print(f"fuzz: {fuzzer.sent} requests in {elapsed:.1f} s {fuzzer.kinds}")
     assert fuzzer.sent >= 2_000
-    assert set(fuzzer.kinds) >= {"api-get", "api-intake", "api-action", "page", "callback"}
+    assert set(fuzzer.kinds) >= {"api-get", "api-intake", "api-action", "api-resources", "page", "callback"}
     assert not fuzzer.failures, f"{len(fuzzer.failures)} bad answers:\n" + "\n".join(fuzzer.failures[:30])
