@@ -270,10 +270,14 @@ def import_resources(db: Database, areas: AreaDirectory, path, stock_path=None) 
             elif rec["type"] != "warehouse":
                 found.append(("stock", "只有仓库（warehouse）有库存"))
             else:
+                items: set[str] = set()
                 for entry in inline:
                     srec, sfound = checker.stock({**(entry if isinstance(entry, dict) else {}),
                                                   "resource_id": rec["id"]})
                     found += [("stock", f"{LABELS.get(f, f)}{m}") for f, m in sfound]
+                    if srec["item"] in items:
+                        found.append(("stock", f"物资“{srec['item']}”重复"))
+                    items.add(srec["item"])
                     stock.append((str(path), n, srec))
         problems += [(str(path), n, f, m) for f, m in found]
         if rec["lon"] is not None and rec["lat"] is not None:

@@ -179,3 +179,28 @@ def test_the_command(tmp_path):
     assert "未导入任何应急资源" in bad.output and "b.csv 第 4 行 type（资源类型）：未知的资源类型“tank”" in bad.output
     assert len(resources(db)) == 5
     db.dispose()
+
+
+def test_geojson_stock_problems(world, tmp_path):
+    db, areas = world
+
+    def feature(rid, type_, stock):
+        return {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(P1)},
+                "properties": {"resource_id": rid, "type": type_, "name": rid, "unit_code": "U-320402-emergency_management",
+                               "stock": stock}}
+
+    path = tmp_path / "r.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        feature("CK-A", "warehouse", [{"item": "沙袋", "quantity": 1, "unit": "袋"},
+                                      {"item": "沙袋", "quantity": 2, "unit": "袋"}]),
+        feature("CK-B", "warehouse", "沙袋"),
+        feature("T-1", "team", [{"item": "沙袋", "quantity": 1, "unit": "袋"}]),
+        feature("CK-C", "warehouse", [{"item": "帐篷", "quantity": -1}]),
+    ]}, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ResourceImportError) as err:
+        import_resources(db, areas, path)
+    text = str(err.value)
+    assert "r.geojson 第 1 个要素 stock（库存）：物资“沙袋”重复" in text
+    assert "第 2 个要素 stock（库存）：须为数组" in text and "第 3 个要素 stock（库存）：只有仓库（warehouse）有库存" in text
+    assert "第 4 个要素 stock（库存）：数量超出范围" in text and "第 4 个要素 stock（库存）：计量单位为空" in text
+    assert resources(db) == {}
