@@ -51,8 +51,6 @@ _n = iter(range(10**6))
 def add(db, type_, lon, lat, *, specialty=None, capacity=None, unit="U-320402-fire_rescue", stock=(), status=None,
         name=None):
     """One resource (and its stock) written as an import would; returns its id."""
-    from geo.locator import OutsideCity  # noqa: F401 - the point must be in the city
-
     rid = f"T-{next(_n):05d}"
     loc = AreaDirectory(db).locator()
     chain = loc.locate(lon, lat)
