@@ -935,6 +935,7 @@ class CaseService:
             "supervision_deadline": None, "urge_count": 0, "reassign_count": 0, "reopen_count": 0,
             "penalties": [], "penalty_points": 0.0, "callback": None,
             "external_ref": v.get("external_ref"), "external_system": v.get("external_system"),
+            **({"response": None} if v["kind"] == "emergency" else {}),  # a new row has no response yet
             "history": [{"at": at if history["at"] is reported else _iso(history["at"]), "actor": history["actor"],
                          "action": action, "action_label": _action_label(action),
                          "from": history["from_state"], "to": history["to_state"], "note": history["note"]}],

@@ -281,12 +281,13 @@ def plans_from_data(data, category_codes=None, unit_type_codes=None, edited: Ite
         if plan is not None:
             by_code[plan.code] = plan
     claimed: dict[str, str] = {}
-    for plan in by_code.values():
-        for c in plan.categories:
-            if c in claimed:
-                problems.append(f"类别 {c} 同时属于预案 {claimed[c]} 和 {plan.code}")
-            claimed[c] = plan.code
-    if sum(p.general for p in by_code.values()) > 1:
+    for raw in raws.values():  # as written: a plan refused for another defect still claims its categories
+        cats = raw.get("categories") if isinstance(raw, dict) else None
+        for c in cats if isinstance(cats, list) else ():
+            if isinstance(c, str) and c in claimed:
+                problems.append(f"类别 {c} 同时属于预案 {claimed[c]} 和 {raw.get('code')}")
+            claimed[c] = raw.get("code")
+    if sum(isinstance(r, dict) and r.get("general") is True for r in raws.values()) > 1:
         problems.append("只能有一个总体预案（general）")
     if problems:
         raise PlanFileError(problems)
