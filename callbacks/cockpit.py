@@ -1,13 +1,14 @@
 """Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (figures/cockpit.py)."""
 from __future__ import annotations
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
 from figures import cockpit, devices_map, vital_signs
 from figures import assessment_view
 from layouts import cockpit as view
+from layouts import emergency_brief
 from web.principal import current_principal
 from web.services import services
 
@@ -346,3 +347,17 @@ def assessment_penalties(view_key, area_code, month, unit):
 def _console_href(case_id: int) -> str:
     """Where a leader opens a case: the console, which opens the case of its ?case= link."""
     return f"/console?case={case_id}"
+
+
+@callback(Output("ck-emg", "hidden"), Output("ck-emg", "children"), Input("ck-emg-tick", "n_intervals"))
+def load_emergencies(_tick):
+    """The active emergency responses in the leader's scope, above the reminders; late reports marked."""
+    principal = current_principal()
+    responses = services().responses
+    if principal is None or responses is None:
+        raise PreventUpdate
+    active = responses.active(principal)
+    if not active:
+        return True, []
+    return False, [html.Div("应急响应", className="ck-emg-title"),
+                   *emergency_brief.items(active, services().cases.clock(), "ck")]
