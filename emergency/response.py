@@ -435,6 +435,11 @@ class ResponseService:
                             "state": c.state, "plan": d["plan"], "level": d["level"], "level_label": d["level_label"],
                             "response_name": d["response_name"], "commanding_level": d["commanding_level"],
                             "activated_at": d["activated_at"], "next_report": d["next_report"],
+                            "place": "".join(a["name"] for a in reversed(self.cases.chain(c.grid_code))
+                                             if a["level"] in (2, 3)),
+                            "tasks": [{"unit": t["unit"]["name"], "role": t["role"],
+                                       "acknowledged": t["acknowledged_at"] is not None,
+                                       "overdue": t["acknowledged_at"] is None and t["overdue"]} for t in d["tasks"]],
                             "unacknowledged": [t["unit"] for t in d["tasks"] if t["acknowledged_at"] is None],
                             "overdue_tasks": [t["unit"] for t in d["tasks"]
                                               if t["acknowledged_at"] is None and t["overdue"]],
