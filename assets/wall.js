@@ -645,12 +645,16 @@
     });
     sevRow.push(h("Div", {className: "wall-sev is-today"}, [
       h("Div", {className: "wall-sev-value"}, fmtInt(todayCount)), h("Div", {className: "wall-sev-label"}, "今日新发")]));
+    var responses = new Map(((W.agg && W.agg.responses) || []).map(function (r) { return [r.case_id, r]; }));
     var items = list.slice(0, 4).map(function (c) {
+      // a commanded emergency says its response, or its owed report when that is late
+      var r = responses.get(c.id), owed = r && r.next_report, late = owed && Date.parse(owed.due_at) < Date.now();
+      var when = late ? owed.kind_label + "超时" : r ? r.response_name : hhmm(c.reported_at);
       return h("Div", {className: "wall-em-item is-sev" + (c.severity || 4)}, [
         h("Span", {className: "wall-em-sev"}, W.cfg.severity_labels[String(c.severity || 4)]),
         h("Span", {className: "wall-em-cat"}, c.category.name),
         h("Span", {className: "wall-em-where"}, nameAt(c.chain, 2) + " " + nameAt(c.chain, 3)),
-        h("Span", {className: "wall-em-time"}, hhmm(c.reported_at))]);
+        h("Span", {className: "wall-em-time" + (late ? " is-late" : r ? " is-resp" : "")}, when)]);
     });
     if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无在办应急事件")]; }
     return [sevRow, items];
