@@ -1,7 +1,7 @@
 """Cockpit callbacks: theme switch, drill-down clicks, the map and the panel's figures (figures/cockpit.py)."""
 from __future__ import annotations
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks import inputs
@@ -353,11 +353,6 @@ def _console_href(case_id: int) -> str:
 def load_emergencies(_tick):
     """The active emergency responses in the leader's scope, above the reminders; late reports marked."""
     principal = current_principal()
-    responses = services().responses
-    if principal is None or responses is None:
+    if principal is None:
         raise PreventUpdate
-    active = responses.active(principal)
-    if not active:
-        return True, []
-    return False, [html.Div("应急响应", className="ck-emg-title"),
-                   *emergency_brief.items(active, services().cases.clock(), "ck")]
+    return emergency_brief.panel(principal, "ck")

@@ -573,11 +573,6 @@ clientside_callback(
 def load_emergencies(_tick, _news):
     """The active emergency responses in the officer's scope, late reports and unacknowledged units marked."""
     principal = current_principal()
-    responses = services().responses
-    if principal is None or responses is None:
+    if principal is None:
         raise PreventUpdate
-    active = responses.active(principal)
-    if not active:
-        return True, []
-    return False, [html.Span("应急响应", className="cs-emg-title"),
-                   *emergency_brief.items(active, services().cases.clock(), "cs")]
+    return emergency_brief.panel(principal, "cs")

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from dash import html
 
+from web.services import services
+
 
 def _minutes(iso: str, now: datetime) -> float:
     return (datetime.fromisoformat(iso) - now).total_seconds() / 60
@@ -42,3 +44,12 @@ def items(active: list[dict], now: datetime, prefix: str) -> list:
                       className=f"{prefix}-emg-ack" + (" is-late" if a["overdue_tasks"] else "")),
         ]))
     return rows
+
+
+def panel(principal, prefix: str) -> tuple[bool, list]:
+    """(hidden, children) of a page's emergency line for `principal`: hidden when no response is active."""
+    app = services()
+    active = app.responses.active(principal) if app.responses is not None else []
+    if not active:
+        return True, []
+    return False, [html.Span("应急响应", className=f"{prefix}-emg-title"), *items(active, app.cases.clock(), prefix)]
