@@ -17,6 +17,7 @@ from data import files
 from data.area_directory import AreaDirectory
 from cases.service import CaseService
 from data.db import Database
+from emergency.response import ResponseService
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
 from emergency.resources import ResourceService
@@ -46,10 +47,11 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     areas = AreaDirectory(db)
     cases, registry = CaseService(db, areas), DeviceRegistry(db, areas)
     alarms = AlarmService(db, areas, cases, registry)
+    responses = ResponseService(db, areas, cases)  # adds each emergency case's `response` to the case objects
     # telemetry stored → the alarm engine, once per batch after it commits (docs/devices.md)
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
-                             alarms=alarms, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
+                             alarms=alarms, responses=responses, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
                              resources=ResourceService(db, areas, cases)))
     from commands import register_commands
 
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_indicators)
     from api.devices import bp as api_devices  # /api/v1/device-types, /api/v1/devices[/<id>], /api/v1/alarms
     server.register_blueprint(api_devices)
+    from api.emergency import bp as api_emergency  # /api/v1/plans, /api/v1/emergencies, report drafts
+    server.register_blueprint(api_emergency)
     from api.resources import bp as api_resources  # /api/v1/resources[/<id>], /api/v1/events/<id>/resources[/<allocation>]
     server.register_blueprint(api_resources)
     from api.photos import bp as api_photos  # GET /photos/<id>
@@ -96,7 +100,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_resources))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from web.services import services
 from api.ratelimit import ApiRateLimit
 from data.areas import get_area, list_areas
+from dispatch.emergency_plans import RESPONSE_ACTIONS
 from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from figures import service as figures
@@ -191,6 +192,10 @@ def act_on_event(case_id: int):
     unit = data.get("unit")
     if unit is not None and not isinstance(unit, str):
         raise ServiceError(400, "bad_request", "unit 须为单位编码文本")
+    if action in RESPONSE_ACTIONS:  # an emergency's response (emergency/response.py)
+        return jsonify(services().responses.act(case_id, g.principal, action, data.get("version"), plan=data.get("plan"),
+                                                level=data.get("level"), item=data.get("item"), kind=data.get("kind"),
+                                                text=data.get("text"), fields=data.get("fields"), note=note))
     return jsonify(_cases().act(case_id, g.principal, action, data.get("version"), note=note,
                                 hours=data.get("hours"), unit=unit, result=data.get("result"),
                                 satisfaction=data.get("satisfaction")))

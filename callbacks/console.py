@@ -13,7 +13,7 @@ from cases import queue
 from cases.service import ServiceError
 from dispatch import lifecycle
 from layouts import console as view
-from layouts import device_chart
+from layouts import device_chart, emergency_brief
 from web.services import services
 
 FILTER_IDS = ("cs-f-state", "cs-f-kind", "cs-f-category", "cs-f-area", "cs-f-source", "cs-f-overdue",
@@ -562,3 +562,17 @@ clientside_callback(
     Output("cs-started", "data"),
     Input("cs-config", "data"),
 )
+
+
+@callback(
+    Output("cs-emg", "hidden"),
+    Output("cs-emg", "children"),
+    Input("cs-emg-tick", "n_intervals"),
+    Input("cs-sup-refresh", "data"),
+)
+def load_emergencies(_tick, _news):
+    """The active emergency responses in the officer's scope, late reports and unacknowledged units marked."""
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate
+    return emergency_brief.panel(principal, "cs")

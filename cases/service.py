@@ -45,6 +45,7 @@ from data.reference import read_catalog, read_units
 from data.tokens import Principal
 from dispatch import lifecycle
 from dispatch.city_time import local_iso as _iso
+from dispatch.emergency_plans import RESPONSE_ACTION_LABELS
 from dispatch.errors import ServiceError
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range, is_int64
 from figures.period import is_overdue, not_overdue_now, overdue_now, unindexed
@@ -160,7 +161,8 @@ _INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "�
 
 
 def _action_label(action: str) -> str:
-    return lifecycle.ACTION_LABELS.get(action) or _INTAKE_LABELS.get(action, action)
+    return (lifecycle.ACTION_LABELS.get(action) or RESPONSE_ACTION_LABELS.get(action)
+            or _INTAKE_LABELS.get(action, action))
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -355,6 +357,8 @@ class CaseService:
         self._unit_index = None
         self._unit_names: dict[str, str] = {}
         self.listeners: list[Callable[[list[int]], None]] = []  # told the outbox seqs after commit
+        # another room's fields of the case objects (an emergency's `response`): (session, cases) → {id: fields}
+        self.case_readers: list[Callable[[Session, list[Case]], dict[int, dict]]] = []
         # For listeners: outbox seq → the case as GET /events/ID answers it for no particular principal
         # (case_dict(case, history, None): phone masked, history included), for the "created" events
         # intake wrote lately. Filled before the listeners are told, only while there are listeners,
@@ -390,6 +394,18 @@ class CaseService:
     def _routing_refs(self):
         self.catalog()
         return self._unit_index, self._unit_types
+
+    def routing_refs(self):
+        """(the units by (area, type), the unit types): what routing and an emergency plan's tasks find units in."""
+        return self._routing_refs()
+
+    def unit_ref(self, code: str | None) -> dict | None:
+        """{code, name} of a unit, as the case objects name units."""
+        return self._unit_ref(code)
+
+    def chain(self, grid_code: str) -> list[dict]:
+        """The areas of a grid, grid → city, as the case objects list them."""
+        return self._chain(grid_code)
 
     # ---- shaping --------------------------------------------------------------------------
     def _chain(self, grid_code: str) -> list[dict]:
@@ -920,6 +936,7 @@ class CaseService:
             "supervision_deadline": None, "urge_count": 0, "reassign_count": 0, "reopen_count": 0,
             "penalties": [], "penalty_points": 0.0, "callback": None,
             "external_ref": v.get("external_ref"), "external_system": v.get("external_system"),
+            **({"response": None} if v["kind"] == "emergency" else {}),  # a new row has no response yet
             "history": [{"at": at if history["at"] is reported else _iso(history["at"]), "actor": history["actor"],
                          "action": action, "action_label": _action_label(action),
                          "from": history["from_state"], "to": history["to_state"], "note": history["note"]}],
@@ -971,7 +988,12 @@ class CaseService:
             extras[c.id]["assists"][:0] = [
                 {"unit": self._unit_ref(code), "added_at": _iso(c.reported_at), "signed_at": None, "reported_at": None,
                  "note": ""} for code in (c.assist_units or ()) if code not in listed]
-        return [self.case_dict(c, hist[c.id], principal, now, extras[c.id]) for c in cases]
+        out = [self.case_dict(c, hist[c.id], principal, now, extras[c.id]) for c in cases]
+        for reader in self.case_readers:
+            more = reader(s, cases)
+            for d in out:
+                d.update(more.get(d["id"], {}))
+        return out
 
     def list(self, principal: Principal, state: str | None = None, kind: str | None = None, area: str | None = None,
              overdue: bool | None = None, page: int = 1, per_page: int = 50, after: int | None = None,
@@ -1140,29 +1162,16 @@ class CaseService:
             raise ServiceError(400, "bad_request", "备注过长（最多 2000 字）")
         actor = self._actor(principal, actor_name)
         now = self.clock()
-        with self.db.session() as s:
-            case = s.get(Case, case_id) if is_int64(case_id) else None
-            if case is None:
-                raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
-            # Order: what never changes first (area 403, role 400/403), then the version (409), then
-            # what a concurrent change may have taken away (the unit: a stale handler gets the 409).
-            if principal.role != "system" and not self._in_area(principal, case):
-                raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+
+        def check_role(s, case, actor):
             try:
                 lifecycle.check_role(action, actor)
             except lifecycle.TransitionRefused as exc:
                 raise ServiceError(exc.status, exc.code, exc.message)
-            visible = principal.role == "system" or self.can_see(principal, case)
-            if case.version != version and not visible:  # no details for whom may not see it now
-                raise ServiceError(409, "conflict", f"案件已被他人修改（您的版本 {version}），请刷新后重试")
-            if not visible:
-                raise ServiceError(403, "not_your_unit", "该案件不属于您的单位")
+
+        with self.db.session() as s:
+            case = self._case_to_act_on(s, case_id, principal, actor, version, now, check_role)
             facts = self._facts(s, case)
-            if case.version != version:
-                raise ServiceError(409, "conflict",
-                                   f"案件已被他人修改（您的版本 {version}，当前版本 {case.version}，当前状态「"
-                                   f"{lifecycle.STATE_LABELS.get(case.state, case.state)}」），请刷新后重试",
-                                   {"case": self.case_dict(case, None, principal, now)})
             if unit is not None and lifecycle.RULES[action].takes_unit:
                 self._target_unit(s, unit, facts, lifecycle.ACTION_LABELS[action])
             try:
@@ -1188,6 +1197,54 @@ class CaseService:
             self._write_rows(s, case.id, t, actor, now)
             s.add(CaseHistory(case_id=case.id, at=now, actor=actor.ident, action=action, from_state=t.from_state,
                               to_state=t.to_state, note=t.note or note, details=t.details or None))
+            s.refresh(case)
+            self._add_event(s, case, "updated")
+            seqs = self._flush_events(s)
+        self._notify(seqs)
+        return self.get(case_id, principal if principal.role != "system" else None)
+
+    def _case_to_act_on(self, s: Session, case_id, principal: Principal, actor: "lifecycle.Actor", version: int,
+                        now: datetime, authorize) -> Case:
+        """The case row an action may go on, or the refusal. Order: what never changes first (the case 404, its
+        area 403, `authorize(s, case, actor)`: the role, 400/403), then the version (409), then what a concurrent
+        change may have taken away (the unit: a stale handler gets the 409)."""
+        case = s.get(Case, case_id) if is_int64(case_id) else None
+        if case is None:
+            raise ServiceError(404, "not_found", f"案件 #{case_id} 不存在")
+        if principal.role != "system" and not self._in_area(principal, case):
+            raise ServiceError(403, "forbidden", "该案件不在您的辖区内")
+        authorize(s, case, actor)
+        visible = principal.role == "system" or self.can_see(principal, case)
+        if case.version != version and not visible:  # no details for whom may not see it now
+            raise ServiceError(409, "conflict", f"案件已被他人修改（您的版本 {version}），请刷新后重试")
+        if not visible:
+            raise ServiceError(403, "not_your_unit", "该案件不属于您的单位")
+        if case.version != version:
+            raise ServiceError(409, "conflict",
+                               f"案件已被他人修改（您的版本 {version}，当前版本 {case.version}，当前状态「"
+                               f"{lifecycle.STATE_LABELS.get(case.state, case.state)}」），请刷新后重试",
+                               {"case": self.case_dict(case, None, principal, now)})
+        return case
+
+    def act_outside(self, case_id: int, principal: Principal, action: str, version, authorize, decide) -> dict:
+        """An action of another room on a case (an emergency response's: emergency/response.py), held to the
+        checks of :meth:`act` (`authorize(s, case, actor)` in the role's place) and written as `act` writes:
+        `decide(s, case, actor, now)` writes its own rows in this transaction (raising ServiceError before any, to
+        refuse) and returns (history note, history details, changes to the case row); the case's version goes up,
+        its history row and outbox event are written, and the listeners hear it after the commit."""
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ServiceError(400, "bad_request", "须提供整数 version（当前案件版本号）")
+        actor = self._actor(principal)
+        now = self.clock()
+        with self.db.session() as s:
+            case = self._case_to_act_on(s, case_id, principal, actor, version, now, authorize)
+            note, details, changes = decide(s, case, actor, now)
+            changes = {**changes, "version": case.version + 1, "updated_at": now}
+            done = s.execute(update(Case).where(Case.id == case.id, Case.version == version).values(**changes))
+            if done.rowcount != 1:
+                raise ServiceError(409, "conflict", "案件已被他人修改，请刷新后重试")
+            s.add(CaseHistory(case_id=case.id, at=now, actor=actor.ident, action=action, from_state=case.state,
+                              to_state=case.state, note=note, details=details or None))
             s.refresh(case)
             self._add_event(s, case, "updated")
             seqs = self._flush_events(s)

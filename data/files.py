@@ -8,6 +8,7 @@ from pathlib import Path
 from dispatch.assessment_rules import AssessmentRules
 from dispatch.center_rules import CenterRules
 from dispatch.devices import DeviceType, device_types_from_data
+from dispatch.emergency_plans import Plans, plans_from_data
 from dispatch.indicators import IndicatorCatalog, indicator_catalog_from_data
 from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
                               load_routing_exceptions, load_unit_types)
@@ -32,6 +33,7 @@ ASSESSMENT_RULES_PATH = CATALOG_DIR / "assessment.json"
 DEVICE_TYPES_PATH = CATALOG_DIR / "device_types.json"
 # the city's vital signs: which indicator codes the feed accepts (docs/indicators.md)
 CITY_INDICATORS_PATH = CATALOG_DIR / "city_indicators.json"
+EMERGENCY_PLANS_PATH = CATALOG_DIR / "emergency_plans.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -170,3 +172,11 @@ def city_indicators() -> IndicatorCatalog:
     if _city_indicators is None:
         _city_indicators = indicator_catalog_from_data(_json(CITY_INDICATORS_PATH))
     return _city_indicators
+
+
+def emergency_plans(edited=(), catalog_: dict[str, Category] | None = None) -> Plans:
+    """The checked plans of data/catalog/emergency_plans.json with the administrator's `edited` plans (rows of
+    emergency_plans, parsed) in place of the file's; PlanFileError lists every problem."""
+    cats = catalog_ if catalog_ is not None else catalog()
+    return plans_from_data(_json(EMERGENCY_PLANS_PATH), {c for c, v in cats.items() if v.is_emergency},
+                           set(unit_types()), edited)

@@ -767,3 +767,14 @@ class ResourceAllocation(Base):
         Index("ix_resource_allocations_case", "case_id", "released_at"),
         Index("ix_resource_allocations_resource", "resource_id", "released_at"),
     )
+
+
+class EmergencyPlanEdit(Base):
+    """An administrator's version of a plan (the file data/catalog/emergency_plans.json is what a new database starts
+    from): the plan as written, checked before it is kept; it replaces the file's plan of the same code."""
+
+    __tablename__ = "emergency_plans"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(100))

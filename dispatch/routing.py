@@ -37,7 +37,7 @@ def _place(chain: Sequence) -> str:
     return "".join(n.name for n in reversed(chain) if n.level >= 2)
 
 
-def _assist_level(unit_type: UnitType, lead_level: int) -> int:
+def assist_level(unit_type: UnitType, lead_level: int) -> int:
     """The level at which an assisting type joins: its own level nearest the lead's, preferring
     at or above it; a type that only exists below (street office) joins where the case is."""
     above = [lv for lv in unit_type.levels if lv <= lead_level]
@@ -102,7 +102,7 @@ def route_case(category: Category, chain: Sequence, unit_index: Mapping, unit_ty
             ut = unit_types.get(t)
             if ut is None:
                 continue
-            u = find_unit(unit_index, chain, t, _assist_level(ut, target))
+            u = find_unit(unit_index, chain, t, assist_level(ut, target))
             if u is not None and u.code != lead.code and u not in assists:
                 assists.append(u)
         if assists:
