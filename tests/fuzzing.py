@@ -7,7 +7,7 @@ from dash._utils import split_callback_id
 from sqlalchemy import func, select
 
 from data.files import demo_users
-from data.models import Case, CaseEvent, CaseHistory, CasePhoto
+from data.models import Case, CaseEvent, CaseHistory, CasePhoto, EmergencyChecklistItem, EmergencyPlanEdit, EmergencyReport, EmergencyResponse, EmergencyTask
 
 PASSWORDS = {u["username"]: u["password"] for u in demo_users()}
 DASH_CALLBACK = "/_dash-update-component"
@@ -88,7 +88,8 @@ def callback_body(key: str, entry: dict, values: list, changed: int = 0) -> dict
 def counts(db) -> tuple:
     """Rows a refused request must not change."""
     with db.session() as s:
-        return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Case, CaseHistory, CaseEvent, CasePhoto))
+        return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Case, CaseHistory, CaseEvent, CasePhoto, EmergencyResponse, EmergencyTask,
+                                                                       EmergencyChecklistItem, EmergencyReport, EmergencyPlanEdit))
 
 
 def files_under(root) -> int:
