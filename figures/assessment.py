@@ -245,8 +245,9 @@ def _post_statement(dialect: str, limits: dict, S_, E_):
     h, c = CaseHistory, Case
     act, at = h.action, h.at
 
-    # A correlated read of the case's own rows goes through ix_case_history_case_id: action and time spelt
-    # unindexed, else SQLite takes the (action, at) index and reads every such act before this one (1 M × 1 M)
+    # A correlated read of the case's own rows goes through ix_case_history_case_action_at (migration 0017: from
+    # the index alone, no row fetched): action and time spelt unindexed, else SQLite takes the (action, at)
+    # index and reads every such act before this one (1 M × 1 M)
     def latest(*actions):  # the latest earlier row of these acts
         h2 = CaseHistory.__table__.alias("h2")
         return select(func.max(h2.c.at)).where(h2.c.case_id == h.case_id, unindexed(h2.c.action).in_(actions),
