@@ -15,7 +15,7 @@ def _minutes(iso: str, now: datetime) -> float:
 
 def _span(minutes: float) -> str:
     m = int(abs(minutes))
-    return f"{m // 60}小时{m % 60:02d}分" if m >= 60 else f"{m}分钟"
+    return f"{m // 60} 小时 {m % 60:02d} 分" if m >= 60 else f"{m} 分钟"
 
 
 def report_text(owed: dict | None, now: datetime) -> tuple[str, bool]:
@@ -24,8 +24,8 @@ def report_text(owed: dict | None, now: datetime) -> tuple[str, bool]:
         return "无待报信息", False
     left = _minutes(owed["due_at"], now)
     if left < 0:
-        return f"{owed['kind_label']}已超时{_span(left)}", True
-    return f"{owed['kind_label']}剩余{_span(left)}", False
+        return f"{owed['kind_label']}已超时 {_span(left)}", True
+    return f"{owed['kind_label']}剩余 {_span(left)}", False
 
 
 def items(active: list[dict], now: datetime, prefix: str) -> list:

@@ -21,7 +21,7 @@ REQUESTS = 2_100  # per database
 POINT = (119.9745, 31.7847)
 ROLES = tuple(USER_OF_ROLE)
 API_GETS = ("/api/v1/events", "/api/v1/kpis", "/api/v1/areas", "/api/v1/areas/locate", "/api/v1/categories",
-            "/api/v1/units", "/api/v1/indicators", "/api/v1/resources")
+            "/api/v1/units", "/api/v1/indicators", "/api/v1/plans", "/api/v1/emergencies", "/api/v1/resources")
 PARAMS = ("state", "kind", "area", "overdue", "page", "per_page", "after", "count", "start", "end", "by", "level",
           "parent", "lon", "lat", "theme", "updated_since", "external_ref", "code", "near", "type", "specialty",
           "radius_m", "limit", "status")
@@ -34,7 +34,9 @@ WEIRD_PATHS = ("/_dash-component-suites/..%2f..%2fconfig.py", "/_dash-component-
                "/api/v2/events", "/api/v1/events/abc", "/api/v1/%00", "/assets/..%2fconfig.py", "/_dash-layout",
                "/_dash-dependencies", "/login?next=%00", "/healthz", "/wall/base.json?v=%00", "/" + "a" * 3000)
 INTAKE = {"category": "010151", "lon": POINT[0], "lat": POINT[1], "description": "井盖缺失", "source": "hotline"}
-ACTION_FIELDS = ("action", "version", "note", "hours", "unit")
+ACTION_FIELDS = ("action", "version", "note", "hours", "unit", "level", "plan", "item", "kind", "text", "fields")
+# an emergency's response (emergency/response.py) is fuzzed on an accepted gas leak
+EMERGENCY = {**INTAKE, "category": "040102", "severity": 4, "description": "燃气泄漏"}
 
 
 def _seed_demo_db(url: str, demo_records) -> None:
@@ -89,6 +91,9 @@ class Fuzzer:
             self.clients[role] = client
         officer = {"Authorization": f"Bearer {self.tokens['duty_officer']}"}
         self.case = send_json(self.api, "POST", "/api/v1/events", INTAKE, officer).get_json()
+        leak = send_json(self.api, "POST", "/api/v1/events", EMERGENCY, officer).get_json()
+        self.emergency = send_json(self.api, "POST", f"/api/v1/events/{leak['id']}/actions",
+                                   {"action": "accept", "version": leak["version"]}, officer).get_json()
         self.sent = 0
         self.failures: list[str] = []
         self.kinds: dict[str, int] = {}
@@ -157,8 +162,11 @@ class Fuzzer:
                 body = self.value()
             return self.send("api-intake", self.api, "POST", "/api/v1/events", body, headers)
         if r < 0.75:
-            target = self.rng.choice([self.case["id"], BIG, 10**25, 2**63 - 1, 0])
-            body = {"action": self.rng.choice(["accept", "dispatch", "close", "nope", ""]), "version": self.case["version"]}
+            case = self.rng.choice([self.case, self.emergency])
+            target = self.rng.choice([case["id"], case["id"], BIG, 10**25, 2**63 - 1, 0])
+            body = {"action": self.rng.choice(["accept", "dispatch", "close", "nope", "", "activate_plan", "change_level",
+                                               "report", "check_item", "acknowledge", "end_response"]),
+                    "version": case["version"]}
             for field in self.rng.sample(ACTION_FIELDS, k=self.rng.randint(1, 3)):
                 body[field] = self.value()
             # a good action may succeed: only its refusals are checked for changes
@@ -174,7 +182,12 @@ class Fuzzer:
                 del reading[field]
             body = self.rng.choice([reading, [reading, dict(reading, value=self.value())], self.value()])
             return self.send("api-vital", self.api, "POST", "/api/v1/indicators", body, headers)
-        if r < 0.93:
+        if r < 0.92:  # an emergency plan edited (admin) or read, with hostile bodies and codes
+            code = self.rng.choice(["gas_leak", "fire", "nope", "%00", "x" * 300])
+            body = self.rng.choice([self.value(), {"code": code, "name": self.value(), "criteria": self.value()}])
+            return self.send("api-plan", self.api, self.rng.choice(["PUT", "GET"]), f"/api/v1/plans/{code}",
+                             body, headers)
+        if r < 0.94:
             code = self.rng.choice(["GOV-02", "nope", "%00", "x" * 300])
             body = {"value": self.value(), "as_of": self.value()}
             return self.send("api-indicator", self.api, self.rng.choice(["PUT", "GET"]), f"/api/v1/indicators/{code}",

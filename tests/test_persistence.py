@@ -145,3 +145,15 @@ def test_the_migrations_build_the_models_indexes_of_cases(empty_db):
         built = {name for (name,) in conn.exec_driver_sql(sql) if name.startswith("ix_")}
     assert built == expected
     assert "ix_cases_closed_grid" in built
+
+
+def test_the_migrations_build_the_models_indexes_of_case_history(empty_db):
+    """case_history's indexes are the model's (0017: a case's rows by act and time, in place of case_id alone)."""
+    expected = {ix.name for ix in CaseHistory.__table__.indexes}
+    with empty_db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'case_history'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'case_history' AND schemaname = current_schema()"
+        built = {name for (name,) in conn.exec_driver_sql(sql) if name.startswith("ix_")}
+    assert built == expected == {"ix_case_history_action_at", "ix_case_history_case_action_at"}

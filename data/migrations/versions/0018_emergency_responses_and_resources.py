@@ -2,7 +2,7 @@
 resources (teams, warehouses and their stock, equipment, shelters) and their allocations to cases
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07 19:20:56.026008
 """
 from alembic import op
@@ -11,7 +11,7 @@ import data.models
 
 
 revision = '0018'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
