@@ -7,11 +7,8 @@ from dash._utils import split_callback_id
 from sqlalchemy import func, select
 
 from data.files import demo_users
-<<<<<<< HEAD
-from data.models import Case, CaseEvent, CaseHistory, CasePhoto, ResourceAllocation
-=======
 from data.models import Case, CaseEvent, CaseHistory, CasePhoto, EmergencyChecklistItem, EmergencyPlanEdit, EmergencyReport, EmergencyResponse, EmergencyTask
->>>>>>> main
+from data.models import ResourceAllocation
 
 PASSWORDS = {u["username"]: u["password"] for u in demo_users()}
 DASH_CALLBACK = "/_dash-update-component"
@@ -92,13 +89,9 @@ def callback_body(key: str, entry: dict, values: list, changed: int = 0) -> dict
 def counts(db) -> tuple:
     """Rows a refused request must not change."""
     with db.session() as s:
-<<<<<<< HEAD
-        return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Case, CaseHistory, CaseEvent, CasePhoto,
-                                                                        ResourceAllocation))
-=======
         return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Case, CaseHistory, CaseEvent, CasePhoto, EmergencyResponse, EmergencyTask,
-                                                                       EmergencyChecklistItem, EmergencyReport, EmergencyPlanEdit))
->>>>>>> main
+                                                                       EmergencyChecklistItem, EmergencyReport, EmergencyPlanEdit,
+                                                                        ResourceAllocation))
 
 
 def files_under(root) -> int:
