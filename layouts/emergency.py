@@ -420,6 +420,7 @@ def map_payload(case: dict, radius_m: float, event_grid, neighbours: list, aroun
                    line=[255, 120, 130, 255] if is_event else [255, 200, 120, 220],
                    tip=f"<b>{grid.name}</b><br/>{'事发网格' if is_event else '相邻网格'} · 常住人口 {pop}")
         rows.append(row)
+    rows.sort(key=lambda row: event_grid is not None and row["code"] == event_grid.code)  # the event's on top
     dots = [{"p": [d["lon"], d["lat"]], "c": DEVICE_COLOURS.get(d["status"], [200, 200, 200]) + [230],
              "tip": f"<b>{d['name']}</b><br/>{d['type_name']} · {d['status_label']} · {d['distance_m']:,.0f} 米"}
             for d in (devices or {}).get("items", [])]

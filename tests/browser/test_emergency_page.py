@@ -4,7 +4,9 @@ action shows the service's message; the map draws the event with its grids and n
 server, no console error; the screenshot goes to docs/screenshots/emergency.png."""
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LON, LAT = 119.975, 31.79   # central Changzhou (天宁区)
 GAS_LEAK = "040102"
+LEAD = "U-320402-housing_construction"   # the gas leak's lead unit in 天宁区
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def emergency_app(demo_sqlite_url, tmp_path_factory):
     """`python app.py` over a copy of the demo city with an accepted gas leak (through the case service) and a
     second emergency waiting for its plan."""
     from app import create_app
-    from data.tokens import Principal
+    from data.tokens import Principal, create_token
     from tests.conftest import make_settings
 
     d = tmp_path_factory.mktemp("emergency")
@@ -37,9 +40,12 @@ def emergency_app(demo_sqlite_url, tmp_path_factory):
         case = svc.cases.intake({"category": GAS_LEAK, "description": text, "source": "hotline", "severity": 4,
                                  "lon": lon, "lat": lat}, officer)[0]
         made.append(svc.cases.act(case["id"], officer, "accept", case["version"])["id"])
+    with svc.db.session() as s:
+        lead_token = create_token(s, "unit_handler", "320402", LEAD)
     svc.db.dispose()
     app = AppProcess(f"sqlite:///{path}", d / "app.log").wait_ready()
     app.cases = made
+    app.lead_token = lead_token
     yield app
     app.stop()
 
@@ -52,6 +58,14 @@ def duty_page(browser, emergency_app):
     sign_in(page, emergency_app.url, "duty")
     yield page, watch
     ctx.close()
+
+
+def _api(app, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(app.url + path, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Authorization": f"Bearer {app.lead_token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 def _text(page, selector: str) -> str:
@@ -104,6 +118,12 @@ def test_activate_tick_and_report_a_gas_leak(duty_page, emergency_app):
     # the timeline, newest first
     first = page.locator("#em-timeline .em-tl-item").first.inner_text()
     assert "报送信息" in first
+    # the lead unit acknowledges through the API: the page shows it without a reload (the live stream)
+    version = _api(emergency_app, "GET", f"/api/v1/events/{case_id}")["version"]
+    _api(emergency_app, "POST", f"/api/v1/events/{case_id}/actions", {"action": "acknowledge", "version": version})
+    page.wait_for_function(f"document.querySelector(\"#em-tasks .em-task[data-unit='{LEAD}']\")"
+                           ".textContent.includes('已签收')", timeout=20_000)
+    assert "任务单位（已签收 1/5）" in _text(page, "#em-tasks")
     # ending is refused until the final report: the service's message, not an error page
     page.click("#em-end")
     page.wait_for_selector(".em-msg.is-error", timeout=30_000)
@@ -111,6 +131,11 @@ def test_activate_tick_and_report_a_gas_leak(duty_page, emergency_app):
     page.evaluate("document.querySelector('.em-right').scrollTop = 0")
     page.wait_for_timeout(1500)  # the map's canvas drawn
     _keep(page, "emergency.png")
+    # raised to level III: recorded, the header follows
+    page.click("#em-level label:has-text('Ⅲ级')")
+    page.click("#em-level-btn")
+    page.wait_for_function("document.querySelector('#em-msg').textContent.includes('提升为')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#em-head').textContent.includes('Ⅲ级响应')", timeout=30_000)
     assert watch.foreign == [], watch.foreign
     assert watch.errors == [], watch.errors
 
