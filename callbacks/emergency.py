@@ -95,6 +95,7 @@ RENDER_OUTPUTS = (
     Output("em-report-title", "children"),
     Output("em-draft-key", "data"),
     Output("em-map-key", "data"),
+    Output("em-map-empty", "hidden"),
 )
 
 
@@ -132,19 +133,20 @@ def render(selected, _refresh, _tick, _live, radius, draft_key, shown, map_key):
     hidden3 = (True, True, True)
     if selected is None:
         empty = html.Div("没有进行中的应急响应：左侧列出待启动预案的应急事件", className="em-placeholder")
-        return (listing, waiting, summary, [], empty, [], [], None, [], None, *hidden3, "", no_update, no_update,
-                "报送信息", None, None)
+        quiet = html.Div("—", className="em-muted em-pad")
+        return (listing, waiting, summary, [], empty, quiet, quiet, None, [], None, *hidden3, "", no_update, no_update,
+                "报送信息", None, None, False)
     try:
         case = svc.cases.get(selected, principal)
     except ServiceError as exc:
         msg = html.Div(exc.message, className="em-msg is-error em-missing")
         return (listing, waiting, summary, [], msg, [], [], None, [], None, *hidden3, "", no_update, no_update,
-                "报送信息", None, None)
+                "报送信息", None, None, True)
     if case.get("kind") != "emergency":
         msg = html.Div(f"案件 #{case['id']} 不是应急事件（{case['category']['name']}），请在指挥调度台处理",
                             className="em-msg is-error")
         return (listing, waiting, summary, [], msg, [], [], None, [], None, *hidden3, "", no_update, no_update,
-                "报送信息", None, None)
+                "报送信息", None, None, True)
     r = case.get("response")
     around = _surroundings(svc, principal, case, radius)
     payload = view.map_payload(case, radius, around["event_grid"], around["neighbours"], around["around"],
@@ -173,7 +175,7 @@ def render(selected, _refresh, _tick, _live, radius, draft_key, shown, map_key):
             view.resources_panel(around["resources"], around["resource_msg"]),
             no_update if new_key == map_key else payload, legend, store,
             r is not None, not active_response, not (active_response and owed is not None), plan_line,
-            activate_level, level, report_title, no_update if key == draft_key else key, new_key)
+            activate_level, level, report_title, no_update if key == draft_key else key, new_key, True)
 
 
 # ---- picking an event ------------------------------------------------------------------------------------

@@ -96,6 +96,11 @@ def layout(case=None, **_query):
                             style={"position": "absolute", "inset": "0", "background": "#081325"}),
                     ]),
                     html.Div(id="em-legend", className="em-legend"),
+                    html.Div(id="em-map-empty", className="em-map-empty", hidden=True, children=[
+                        html.Div("当前没有选中的应急事件", className="em-calm-title"),
+                        html.Div("从左侧选择一个应急事件：地图将显示事发点、影响半径、受影响网格与人口、周边物联设备与告警、"
+                                 "应急资源", className="em-calm-sub"),
+                    ]),
                 ]),
                 html.Div(className="em-lower", children=[
                     html.Section(className="em-panel em-res-panel", children=[
@@ -289,6 +294,7 @@ def event_head(case: dict, now: datetime) -> list:
 
 def tasks_block(r: dict) -> html.Div:
     rows = []
+    ended = r.get("status") == "ended"
     for t in r["tasks"]:
         if t["acknowledged_at"]:
             state = html.Span(f"已签收 {when(t['acknowledged_at'])}" + ("（超时）" if t["overdue"] else ""),
@@ -296,7 +302,7 @@ def tasks_block(r: dict) -> html.Div:
         elif t["overdue"]:
             state = html.Span("超时未签收", className="em-warn")
         else:
-            state = html.Span("待签收", className="em-muted")
+            state = html.Span("未签收" if ended else "待签收", className="em-muted")
         rows.append(html.Tr(className="em-task" + (" is-overdue" if t["overdue"] and not t["acknowledged_at"] else ""),
                             **{"data-unit": t["unit"]["code"]}, children=[
             html.Td(html.Span(ROLE_LABELS.get(t["role"], t["role"]), className=f"em-role is-{t['role']}")),
