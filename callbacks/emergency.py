@@ -172,7 +172,7 @@ def render(selected, _refresh, _tick, _live, radius, draft_key, shown, map_key):
     report_title = f"报送{owed['kind_label']}" if owed else "报送信息"
     return (listing, waiting, summary, view.event_head(case, now),
             view.detail(case, now, may_tick=True), view.timeline(case.get("history")),
-            view.resources_panel(around["resources"], around["resource_msg"]),
+            view.resources_panel(around["resources"], around["resource_msg"], (r or {}).get("resources")),
             no_update if new_key == map_key else payload, legend, store,
             r is not None, not active_response, not (active_response and owed is not None), plan_line,
             activate_level, level, report_title, no_update if key == draft_key else key, new_key, True)

@@ -104,7 +104,7 @@ def layout(case=None, **_query):
                 ]),
                 html.Div(className="em-lower", children=[
                     html.Section(className="em-panel em-res-panel", children=[
-                        html.H3(id="em-res-title", className="em-h", children="周边应急资源"),
+                        html.H3(id="em-res-title", className="em-h", children="应急资源（已调配 · 半径内最近）"),
                         html.Div(id="em-resources", className="em-scroll"),
                     ]),
                     html.Section(className="em-panel em-tl-panel", children=[
@@ -380,21 +380,44 @@ def timeline(history: list[dict]) -> html.Ol:
     return html.Ol(rows, className="em-tl")
 
 
-def resources_panel(found: dict | None, message: str | None) -> list:
-    """The resources nearest the event (services().resources, issue 17 part 4), or why there are none."""
+def _resource_note(i: dict) -> str:
+    """What a resource offers, in a few words: a team's specialty and headcount, a shelter's places, a warehouse's
+    first items of stock."""
+    kind = i.get("type")
+    if kind == "team":
+        return "，".join(x for x in (i.get("specialty"), f"{i['capacity']:g} 人" if i.get("capacity") else None) if x) or "—"
+    if kind == "shelter" and i.get("capacity"):
+        return f"容纳 {i['capacity']:g} 人（已用 {i.get('occupancy') or 0:g}）"
+    if kind == "warehouse":
+        stock = i.get("stock") or []
+        text = "、".join(f"{x['item']} {x['quantity']:g}{x.get('unit') or ''}" for x in stock[:2])
+        return text + (f" 等 {len(stock)} 项" if len(stock) > 2 else "") if stock else "无库存"
+    return i.get("specialty") or "—"
+
+
+def resources_panel(found: dict | None, message: str | None, allocated: list | None = None) -> list:
+    """The resources allocated to the event, then those nearest it (services().resources, issue 17 part 4), or why
+    there are none."""
+    out = []
+    live = [a for a in (allocated or []) if not a.get("released_at")]
+    if live:
+        out.append(html.Div(className="em-alloc", id="em-alloc", children=[
+            html.Span(f"已调配 {len(live)} 项：", className="em-alloc-title"),
+            "；".join(f"{a['name']}" + (f" {a['item']} {a['quantity']:g}" if a.get("item") else "") for a in live)]))
     if message:
-        return [html.Div(message, className="em-muted em-pad em-res-off")]
+        return out + [html.Div(message, className="em-muted em-pad em-res-off")]
     items = (found or {}).get("items") or []
     if not items:
-        return [html.Div("半径内没有登记的应急资源", className="em-muted em-pad")]
+        return out + [html.Div("半径内没有登记的应急资源", className="em-muted em-pad")]
     rows = [html.Tr([
         html.Td(html.Span(RESOURCE_TYPES.get(i.get("type"), i.get("type")), className=f"em-rtype is-{i.get('type')}")),
         html.Td(i.get("name"), className="em-task-unit", title=i.get("name")),
+        html.Td(_resource_note(i), className="em-res-note", title=_resource_note(i)),
         html.Td(f"{(i.get('distance_m') or 0) / 1000:.1f} km", className="em-num"),
         html.Td(i.get("status_label") or i.get("status") or "—"),
     ]) for i in items]
-    return [html.Table(className="em-table", children=[
-        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称", "距离", "状态")])), html.Tbody(rows)])]
+    return out + [html.Table(className="em-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称", "能力", "距离", "状态")])), html.Tbody(rows)])]
 
 
 # ---- the map ------------------------------------------------------------------------------------------------

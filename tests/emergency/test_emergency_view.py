@@ -109,3 +109,39 @@ def test_the_map_draws_the_event_ring_grids_devices_alarms_and_resources():
     assert "南塘社区第2网格 · 1,175 人" in legend and "常住人口 2,529 人" in legend and "影响半径 3 公里" in legend
     assert "应急资源 1" in legend
     assert "资源数据未接入" in _text(view.legend(grid, [], 3000, None, None, False, None))
+
+
+def test_resources_are_read_from_the_resource_service_when_it_is_connected(demo_app):
+    """callbacks/emergency._surroundings asks services().resources (emergency/resources.py, issue 17 part 4) for the
+    nearest within the radius, as the principal; without the service the panel says 资源数据未接入."""
+    from types import SimpleNamespace
+
+    from callbacks import emergency as cb
+    from data.tokens import Principal
+
+    services = demo_app.extensions["ucc"]
+    officer = Principal("user", "duty", "duty_officer", "320400")
+    asked = []
+
+    class Resources:
+        def nearest(self, lon, lat, type=None, specialty=None, radius_m=None, limit=20, principal=None, status=None):  # noqa: A002
+            asked.append((lon, lat, radius_m, limit, principal))
+            return {"items": [{"id": "TEAM-1", "type": "team", "type_name": "救援队伍", "name": "天宁区消防救援站",
+                               "lon": lon + 0.01, "lat": lat, "status": "available", "status_label": "可用",
+                               "capacity": 30, "specialty": "消防", "distance_m": 950.0, "stock": []},
+                              {"id": "WH-1", "type": "warehouse", "name": "市应急物资储备库", "lon": lon, "lat": lat + 0.01,
+                               "status": "available", "status_label": "可用", "capacity": None, "distance_m": 1110.0,
+                               "stock": [{"item": "帐篷", "quantity": 200, "unit": "顶"},
+                                         {"item": "折叠床", "quantity": 500, "unit": "张"},
+                                         {"item": "矿泉水", "quantity": 3000, "unit": "箱"}]}], "total": 2}
+
+    case = {"lon": 119.975, "lat": 31.79, "chain": [{"code": services.areas.locator().locate(119.975, 31.79)[0].code}]}
+    svc = SimpleNamespace(areas=services.areas, devices=services.devices, alarms=services.alarms, resources=Resources())
+    around = cb._surroundings(svc, officer, case, 3000)
+    assert asked == [(119.975, 31.79, 3000, cb.NEARBY_RESOURCES, officer)] and around["resource_msg"] is None
+    panel = _text(view.resources_panel(around["resources"], None, [{"name": "天宁区消防救援站", "item": None,
+                                                                     "quantity": 1, "released_at": None}]))
+    assert "已调配 1 项" in panel and "消防，30 人" in panel and "帐篷 200顶、折叠床 500张 等 3 项" in panel
+    off = cb._surroundings(SimpleNamespace(areas=services.areas, devices=services.devices, alarms=services.alarms,
+                                           resources=None), officer, case, 3000)
+    assert off["resource_msg"] == "资源数据未接入" and not off["resources_on"]
