@@ -31,6 +31,7 @@ def start_background_jobs(services) -> None:
         log.info("演示事件模拟已开启（UCC_SIMULATE=1）")
         start_device_feed(services)
         start_indicator_feed(services)
+        start_emergency_drill(services)
 
 
 def start_device_feed(services, stop: threading.Event | None = None) -> threading.Thread | None:
@@ -57,6 +58,17 @@ def start_indicator_feed(services, stop: threading.Event | None = None) -> threa
         return None
     feeder = IndicatorFeeder(services.indicators, services.cases.clock)
     return _every(min(60.0, feeder.round_s), feeder.step, "ucc-indicator-feed", stop, at_start=True)
+
+
+def start_emergency_drill(services, stop: threading.Event | None = None) -> threading.Thread | None:
+    """The demo's emergency command (demo/emergency_drill.py): the simulator's emergencies commanded through the real
+    response actions, a round a minute."""
+    from demo.emergency_drill import EmergencyDrill
+
+    if services.responses is None:
+        return None
+    drill = EmergencyDrill(services.responses, services.cases)
+    return _every(60.0, drill.step, "ucc-emergency-drill", stop)
 
 
 def start_wall_figures(services, interval_seconds: float = 30.0,

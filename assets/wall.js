@@ -297,8 +297,58 @@
     return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
   }
 
+  // ---- the emergency mode: the gravest active response of level III or higher takes the map over ----------
+  var TAKEOVER_LEVEL = 3;
+  function takeoverOf(agg) {
+    var list = (agg && agg.responses) || [];
+    for (var i = 0; i < list.length; i++) { if (list[i].level <= TAKEOVER_LEVEL) { return list[i]; } }
+    return null;
+  }
+  function span(ms) {
+    var m = Math.floor(Math.abs(ms) / 60000), hh = Math.floor(m / 60), mm = m % 60;
+    return hh ? hh + "小时" + (mm < 10 ? "0" : "") + mm + "分" : m + "分钟";
+  }
+  // Painted every second (the countdowns move), from the last snapshot's response.
+  function paintTakeover() {
+    var r = W.takeover;
+    if (!r) { paint("wall-emg", null, "wall-emg"); return; }
+    var now = Date.now(), owed = r.next_report, report = "无待报信息", late = false;
+    if (owed) {
+      var left = Date.parse(owed.due_at) - now;
+      late = left < 0;
+      report = owed.kind_label + (late ? " 已超时 " + span(left) : " 剩余 " + span(left));
+    }
+    var since = span(now - Date.parse(r.activated_at));
+    var units = (r.tasks || []).map(function (t) {
+      return h("Span", {className: "wall-emg-unit" + (t.acknowledged ? " is-ack" : t.overdue ? " is-late" : "")},
+               (t.acknowledged ? "✔ " : t.overdue ? "✖ " : "○ ") + t.unit + (t.role === "lead" ? "（牵头）" : ""));
+    });
+    paint("wall-emg", [
+      h("Div", {className: "wall-emg-head"}, [
+        h("Span", {className: "wall-emg-level lv-" + r.level}, r.response_name || r.level_label),
+        h("Span", {className: "wall-emg-what"}, r.category + " · " + (r.place || "")),
+        h("Span", {className: "wall-emg-plan"}, "《" + r.plan.name + "》 · " + (r.commanding_level === 1 ? "市级" : "区级") +
+          "指挥 · 已启动 " + since)
+      ]),
+      h("Div", {className: "wall-emg-units"}, units),
+      h("Div", {className: "wall-emg-foot"}, [
+        h("Span", {className: "wall-emg-report" + (late ? " is-late" : "")}, report),
+        h("Span", {className: "wall-emg-check"}, "处置措施 " + r.checklist_done + "/" + r.checklist_total)
+      ])
+    ], "wall-emg is-on" + (late ? " is-late" : ""));
+  }
+
+  // The view both decks draw: the city fitted into the map box, or in the emergency mode the event at street scale.
+  function mapView(agg, cfg) {
+    var view = W.view(cfg.bounds), focus = takeoverOf(agg);
+    if (focus) {
+      view = Object.assign({}, view, {longitude: focus.lon, latitude: focus.lat, zoom: Math.max(view.zoom + 2.5, 12.5)});
+    }
+    return view;
+  }
+
   function baseSpec(agg, heat, mode, cfg) {
-    var view = W.view(cfg.bounds);
+    var view = mapView(agg, cfg);
     W.lastView = view;
     var base = W.mapBase.base;
     var rings = decodeGeo(W.mapBase.geo);
@@ -384,7 +434,7 @@
 
   // ---- the overlay deck: today's cases, pulses for new ones, emergencies ------------------------
   function overlaySpec(agg, cfg, mode) {
-    var view = W.lastView = W.view(cfg.bounds);
+    var view = W.lastView = mapView(agg, cfg);
     var s = scale(), now = performance.now(), wall = Date.now();
     var pts = new Map();
     (agg ? agg.points : []).forEach(function (p) {
@@ -595,12 +645,16 @@
     });
     sevRow.push(h("Div", {className: "wall-sev is-today"}, [
       h("Div", {className: "wall-sev-value"}, fmtInt(todayCount)), h("Div", {className: "wall-sev-label"}, "今日新发")]));
+    var responses = new Map(((W.agg && W.agg.responses) || []).map(function (r) { return [r.case_id, r]; }));
     var items = list.slice(0, 4).map(function (c) {
+      // a commanded emergency says its response, or its owed report when that is late
+      var r = responses.get(c.id), owed = r && r.next_report, late = owed && Date.parse(owed.due_at) < Date.now();
+      var when = late ? owed.kind_label + "超时" : r ? r.response_name : hhmm(c.reported_at);
       return h("Div", {className: "wall-em-item is-sev" + (c.severity || 4)}, [
         h("Span", {className: "wall-em-sev"}, W.cfg.severity_labels[String(c.severity || 4)]),
         h("Span", {className: "wall-em-cat"}, c.category.name),
         h("Span", {className: "wall-em-where"}, nameAt(c.chain, 2) + " " + nameAt(c.chain, 3)),
-        h("Span", {className: "wall-em-time"}, hhmm(c.reported_at))]);
+        h("Span", {className: "wall-em-time" + (late ? " is-late" : r ? " is-resp" : "")}, when)]);
     });
     if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无在办应急事件")]; }
     return [sevRow, items];
@@ -923,6 +977,10 @@
         if (!cfg || !agg) { return nu(); }
         W.cfg = W.cfg || cfg;
         emergencyLabels(agg, cfg);
+        var t = takeoverOf(agg);
+        if ((t && t.case_id) !== (W.takeover && W.takeover.case_id)) { W.takeover = t; redrawBase(); }
+        W.takeover = t;
+        paintTakeover();
         return overlaySpec(agg, cfg, mode || "open");
       },
       kiosk: function (n, cfg) {
@@ -942,6 +1000,7 @@
         return classes.concat([tabs, modeOut]);
       },
       clock: function (_n, cfg) {
+        if (W.takeover) { paintTakeover(); }
         var now = new Date();
         // Formatters made once (toLocale*String builds one per call: ~10 ms the first time, every second).
         W.fmt = W.fmt || {

@@ -8,6 +8,7 @@ from callbacks import inputs
 from figures import cockpit, devices_map, vital_signs
 from figures import assessment_view
 from layouts import cockpit as view
+from layouts import emergency_brief
 from web.principal import current_principal
 from web.services import services
 
@@ -346,3 +347,12 @@ def assessment_penalties(view_key, area_code, month, unit):
 def _console_href(case_id: int) -> str:
     """Where a leader opens a case: the console, which opens the case of its ?case= link."""
     return f"/console?case={case_id}"
+
+
+@callback(Output("ck-emg", "hidden"), Output("ck-emg", "children"), Input("ck-emg-tick", "n_intervals"))
+def load_emergencies(_tick):
+    """The active emergency responses in the leader's scope, above the reminders; late reports marked."""
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate
+    return emergency_brief.panel(principal, "ck")

@@ -13,7 +13,7 @@ from cases import queue
 from cases.service import ServiceError
 from dispatch import lifecycle
 from layouts import console as view
-from layouts import device_chart
+from layouts import device_chart, emergency_brief
 from web.services import services
 
 FILTER_IDS = ("cs-f-state", "cs-f-kind", "cs-f-category", "cs-f-area", "cs-f-source", "cs-f-overdue",
@@ -219,7 +219,10 @@ def tick(_n, shown):
     shown = _shown_case(shown)
     if not shown:
         raise PreventUpdate
-    t = queue.countdown(_cases(), shown["deadline"], shown["time_unit"], shown["state"],
+    missing = [k for k in ("time_unit", "state", "reported_at") if not shown.get(k)]
+    if missing:  # a store made by hand, not by show_case: a 400, not a KeyError (500)
+        raise inputs.refuse(f"cs-case 缺少 {'、'.join(missing)}")
+    t = queue.countdown(_cases(), shown.get("deadline"), shown["time_unit"], shown["state"],
                         shown.get("started_at") or shown["reported_at"],
                         overdue=None if shown.get("stage") else shown.get("overdue"),
                         label=shown.get("label") or "处置时限")
@@ -562,3 +565,17 @@ clientside_callback(
     Output("cs-started", "data"),
     Input("cs-config", "data"),
 )
+
+
+@callback(
+    Output("cs-emg", "hidden"),
+    Output("cs-emg", "children"),
+    Input("cs-emg-tick", "n_intervals"),
+    Input("cs-sup-refresh", "data"),
+)
+def load_emergencies(_tick, _news):
+    """The active emergency responses in the officer's scope, late reports and unacknowledged units marked."""
+    principal = current_principal()
+    if principal is None:
+        raise PreventUpdate
+    return emergency_brief.panel(principal, "cs")

@@ -257,6 +257,48 @@ def act(_sign, _resolve, _return, _extend, _suspend, shown, resolve_note, reason
     return (message, "un-msg un-msg--ok", (refresh or 0) + 1) + cleared
 
 
+@callback(
+    Output("un-emg", "hidden"),
+    Output("un-emg-list", "children"),
+    Input("un-tick", "n_intervals"),
+    Input("un-refresh", "data"),
+    Input("un-live", "data"),
+)
+def load_emergency_tasks(_tick, _refresh, _live):
+    """The unit's tasks in active emergency responses (emergency/response.py), shown only when there are any."""
+    principal = current_principal()
+    responses = _services().responses
+    if principal is None or responses is None:
+        raise PreventUpdate
+    items = responses.unit_tasks(principal)
+    return not items, view.emergency_tasks(items)
+
+
+@callback(
+    Output("un-emg-msg", "children"),
+    Output("un-emg-msg", "className"),
+    Output("un-refresh", "data", allow_duplicate=True),
+    Input({"type": "un-ack", "case": ALL}, "n_clicks"),
+    State("un-refresh", "data"),
+    prevent_initial_call=True,
+)
+def acknowledge_task(_clicks, refresh):
+    """签收 of the unit's emergency task; the service says why not (already acknowledged, no task, ended)."""
+    trigger = ctx.triggered_id
+    principal = current_principal()
+    if principal is None or not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate
+    case_id = inputs.integer(trigger.get("case"), "un-ack")
+    refresh = inputs.integer(refresh, "un-refresh") or 0
+    app = _services()
+    try:
+        version = app.cases.get(case_id, principal)["version"]  # the task, not the case's state, is acknowledged
+        app.responses.act(case_id, principal, "acknowledge", version)
+    except ServiceError as exc:
+        return exc.message, "un-msg un-msg--bad", refresh + 1
+    return f"已签收案件 #{case_id} 的应急联动任务", "un-msg un-msg--ok", refresh + 1
+
+
 # The live stream (assets/unit.js): started once the page has its configuration.
 clientside_callback(
     ClientsideFunction(namespace="ucc_unit", function_name="start"),

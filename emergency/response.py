@@ -435,6 +435,11 @@ class ResponseService:
                             "state": c.state, "plan": d["plan"], "level": d["level"], "level_label": d["level_label"],
                             "response_name": d["response_name"], "commanding_level": d["commanding_level"],
                             "activated_at": d["activated_at"], "next_report": d["next_report"],
+                            "place": "".join(a["name"] for a in reversed(self.cases.chain(c.grid_code))
+                                             if a["level"] in (2, 3)),
+                            "tasks": [{"unit": t["unit"]["name"], "role": t["role"],
+                                       "acknowledged": t["acknowledged_at"] is not None,
+                                       "overdue": t["acknowledged_at"] is None and t["overdue"]} for t in d["tasks"]],
                             "unacknowledged": [t["unit"] for t in d["tasks"] if t["acknowledged_at"] is None],
                             "overdue_tasks": [t["unit"] for t in d["tasks"]
                                               if t["acknowledged_at"] is None and t["overdue"]],
@@ -468,6 +473,35 @@ class ResponseService:
         """The plan `activate_plan` would choose for a category (its own, else the general plan), with its levels."""
         plan = self.plans().for_category(category_code)
         return plan.to_dict() if plan is not None else None
+
+    def unit_tasks(self, principal: Principal) -> list[dict]:
+        """A unit handler's tasks in the active responses (unacknowledged first, then by deadline): what the unit
+        workspace asks them to acknowledge."""
+        if principal.role != "unit_handler" or not principal.unit_code:
+            return []
+        now = self.cases.clock()
+        with self.db.session() as s:
+            rows = s.execute(select(EmergencyTask, EmergencyResponse, Case)
+                             .join(EmergencyResponse, EmergencyResponse.case_id == EmergencyTask.case_id)
+                             .join(Case, Case.id == EmergencyTask.case_id)
+                             .where(EmergencyTask.unit_code == principal.unit_code,
+                                    EmergencyResponse.status == "active")).all()
+            plans = self.plans() if rows else None
+            out = []
+            for t, r, c in rows:
+                if not self.cases.can_see(principal, c):
+                    continue
+                plan = plans.get(r.plan_code)
+                category = self.cases.catalog().get(c.category_code)
+                out.append({"case_id": c.id, "version": c.version,
+                            "category": category.name if category else c.category_code,
+                            "description": c.description, "level": r.level, "level_label": EVENT_LEVEL_NAMES[r.level],
+                            "plan": plan.name if plan else r.plan_code, "role": t.role,
+                            "deadline": iso(t.deadline_at), "acknowledged_at": iso(t.acknowledged_at),
+                            "overdue": t.acknowledged_at is None and now > t.deadline_at,
+                            "minutes_left": (t.deadline_at - now).total_seconds() / 60})
+        out.sort(key=lambda x: (x["acknowledged_at"] is not None, x["deadline"] or ""))
+        return out
 
     def draft(self, case_id: int, principal: Principal, kind: str) -> dict:
         """A report's draft from the case (what, where, when, level, casualties and losses as last reported, the

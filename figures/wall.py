@@ -12,6 +12,7 @@ from figures import assessment as am, devices_map, period, rollup, vital_signs
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
+from data.tokens import Principal
 from geo.model import GRID
 from dispatch.city_time import local_iso as _iso
 
@@ -143,6 +144,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         "emergencies": [case_lite(r, services.areas) for r in emergencies[:40]],
         "emergency_severity": severity,
         "top_categories": top,
+        # the active emergency responses: a level III or graver one takes the wall over (assets/wall.js)
+        "responses": _responses(services),
         # the device layer (clusters by street, offline points) and the open alarms (the map's marks, the ticker)
         "devices": fleet,
         "alarms": alarms,
@@ -152,6 +155,16 @@ def _read_snapshot(services, now: datetime) -> dict:
 
 
 # ---- the device fleet by street ------------------------------------------------------------------------------------
+WALL_PRINCIPAL = Principal("system", "wall", "admin", None)  # the wall shows the whole city
+
+
+def _responses(services) -> list[dict]:
+    """The active emergency responses, gravest first, with their units, owed report and checklist progress (the
+    emergency room's, reached through the app's services: figures sits below it). None when it is not built."""
+    responses = getattr(services, "responses", None)
+    return responses.active(WALL_PRINCIPAL) if responses is not None else []
+
+
 FLEET_TTL_S = 30.0  # a GROUP BY of the whole fleet (~0.35 s at 100,000 devices): the statuses move slowly, and the
 _fleets: dict[str, tuple[float, dict]] = {}  # open alarms (the urgent part) are read every time and come live
 

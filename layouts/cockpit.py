@@ -113,6 +113,9 @@ def layout(area=None, theme=None, view=None, month=None, **_query):
                 html.Div(id="ck-indicators", className="ck-indicators"),
             ]),
             html.Section(className="ck-card ck-c-reminders", children=[
+                # the active emergency responses first (callbacks/cockpit.py): leaders are warned of late reports
+                html.Nav(id="ck-emg", className="ck-emg", hidden=True, **{"aria-label": "进行中的应急响应"}),
+                dcc.Interval(id="ck-emg-tick", interval=30_000),
                 html.H3(id="ck-reminders-title", className="ck-card-title"),
                 html.Div(id="ck-reminders", className="ck-reminders"),
             ]),

@@ -70,6 +70,9 @@ def layout(case=None, **_query):
         dcc.Store(id="cs-deeplink", data=deeplink),
         dcc.Store(id="cs-sup-refresh"),          # set by assets/console.js when the stream brings news
         html.Div(className="cs-toolbar", children=_toolbar(cases, principal)),
+        # the active emergency responses, late reports and units marked (callbacks/console.py, every 30 s and live)
+        html.Nav(id="cs-emg", className="cs-emg", hidden=True, **{"aria-label": "进行中的应急响应"}),
+        dcc.Interval(id="cs-emg-tick", interval=30_000),
         html.Div(className="cs-body", children=[
             html.Section(className="cs-queue", children=[
                 dag.AgGrid(id="cs-grid", **grid_props()),

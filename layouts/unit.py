@@ -62,6 +62,11 @@ def layout(case=None, **_query):
             html.Summary(id="un-assess-summary", className="un-assess-summary", children="本月考核：加载中…"),
             html.Div(id="un-assess-body", className="un-assess-body"),
         ]),
+        html.Section(id="un-emg", className="un-emg", hidden=True, children=[  # 应急联动任务 (callbacks/unit.py)
+            html.H3("应急联动任务", className="un-emg-title"),
+            html.Div(id="un-emg-list", className="un-emg-list"),
+            html.Div(id="un-emg-msg", className="un-msg", role="alert"),
+        ]),
         html.Div(id="un-toast", className="un-toast", role="status"),
         html.Div(className="un-body", children=[
             html.Section(className="un-tasks", children=[
@@ -470,3 +475,25 @@ def assessment_body(card: dict | None) -> list | str:
     return [html.Div(figures, className="un-as-figs"),
             html.H4(f"扣分明细（最近 {len(rows)} 条，本月共扣 {item.get('penalty_points') or 0:g} 分）", className="un-as-h"),
             table]
+
+
+def emergency_tasks(items: list[dict]) -> list:
+    """The unit's tasks in active emergency responses: each with its event, level, plan, role and the time left to
+    acknowledge (red when past), and a 签收 button while it is not acknowledged."""
+    rows = []
+    for t in items:
+        if t["acknowledged_at"]:
+            state = html.Span(f"已签收 {short_time(t['acknowledged_at'])}", className="un-emg-done")
+        else:
+            left = t["minutes_left"]
+            when = f"已超时 {_hm(-left / 60)}" if left < 0 else f"剩余 {_hm(left / 60)}"
+            state = html.Button(f"签收（{when}）", id={"type": "un-ack", "case": t["case_id"]}, n_clicks=0,
+                                className="un-btn un-btn--primary" + (" is-late" if left < 0 else ""))
+        rows.append(html.Div(className="un-emg-item" + (" is-late" if t["overdue"] else ""), children=[
+            html.Span(t["level_label"], className=f"un-emg-level lv-{t['level']}"),
+            html.Span(f"#{t['case_id']} {t['category']}", className="un-emg-what"),
+            html.Span(f"《{t['plan']}》{'牵头' if t['role'] == 'lead' else '联动'}", className="un-emg-plan"),
+            html.A("查看", href=f"/unit?case={t['case_id']}", className="un-emg-link"),
+            state,
+        ]))
+    return rows

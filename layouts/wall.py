@@ -276,6 +276,8 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                     html.Div(id="wall-map-title", className="wall-map-title"),
                     html.Div(id="wall-alert", className="wall-alert"),
                     html.Div(id="wall-legend", className="wall-legend"),
+                    # the emergency mode: a level III or graver response takes the map over (painted by wall.js)
+                    html.Section(id="wall-emg", className="wall-emg", **{"aria-live": "polite"}),
                 ]),
             ]),
             html.Aside(className="wall-col wall-right", children=[
