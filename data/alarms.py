@@ -106,6 +106,17 @@ def list_alarms(session: Session, *, status: str | None = None, severity: str | 
     return [(a, d) for a, d in rows], total
 
 
+def open_alarms_in_box(session: Session, box: tuple[float, float, float, float], *, district: str | None = None,
+                      grid: str | None = None, grid_prefix: str | None = None, unit: str | None = None,
+                      limit: int = 1000) -> list[tuple[Alarm, Device]]:
+    """The open alarms (active or acknowledged) of the devices inside a lon/lat box, gravest then newest first."""
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit, box=box)
+    order = [case(SEVERITY_RANK, value=Alarm.severity, else_=len(SEVERITY_RANK)), Alarm.started_at.desc(), Alarm.id.desc()]
+    rows = session.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)
+                           .where(Alarm.status != "cleared", *where).order_by(*order).limit(limit)).all()
+    return [(a, d) for a, d in rows]
+
+
 def with_devices(session: Session, alarm_ids: list[int]) -> list[tuple[Alarm, Device]]:
     """The alarms `alarm_ids` with their devices, in id order."""
     rows = session.execute(select(Alarm, Device).join(Device, Device.id == Alarm.device_id)

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import JSON, String, bindparam, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cases.service import CaseService
+from cases.service import CaseService, haversine_m
 from data import alarms as repo
 from data.area_directory import AreaDirectory
 from data.db import Database
@@ -35,7 +35,7 @@ from dispatch.devices import SEVERITIES, SEVERITY_LABELS, DeviceType
 from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, is_int64
 from figures.devices_map import alarm_item
-from sensing.registry import MAX_PER_PAGE, DeviceRegistry, chart_keys, thresholds
+from sensing.registry import MAX_PER_PAGE, DeviceRegistry, box_around, chart_keys, check_near, thresholds
 
 log = logging.getLogger("ucc.alarms")
 
@@ -411,6 +411,21 @@ class AlarmService:
                                            per_page=per_page, by_severity=by_severity, **where)
             items = [self.alarm_dict(a, d) for a, d in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+    def near(self, principal: Principal, lon: float, lat: float, radius_m: float = 3000, limit: int = 200) -> dict:
+        """`{items, total}`: the open alarms (active or acknowledged) of the devices `principal` may see within
+        `radius_m` metres of (lon, lat), gravest then newest first, each with its device's lon, lat and
+        `distance_m`; `total` counts them all, `items` holds the first `limit`."""
+        self.registry._check_reader(principal)
+        check_near(lon, lat, radius_m, limit)
+        where = self.registry._scope_where(principal, None)
+        with self.db.session() as s:
+            rows = repo.open_alarms_in_box(s, box_around(lon, lat, radius_m), limit=20_000, **where)
+            found = [(a, d, haversine_m(lon, lat, d.lon, d.lat)) for a, d in rows]
+            found = [(a, d, m) for a, d, m in found if m <= radius_m]
+            items = [{**self.alarm_dict(a, d), "lon": d.lon, "lat": d.lat, "distance_m": round(m, 1)}
+                     for a, d, m in found[:limit]]
+        return {"items": items, "total": len(found), "radius_m": radius_m}
 
     def alarm_dict(self, a: Alarm, d: Device, history=None) -> dict:
         """The API's alarm (CONTRACT.md, Sensing): id, device, rule, severity, status, started_at, cleared_at,
