@@ -28,7 +28,7 @@ from data.db import Database
 from data.models import Alarm, AlarmState, Device, utcnow
 from data.tokens import Principal
 from dispatch.access import ALARM_ACTORS, DEVICE_READERS
-from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, merged_readings,
+from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, may_act,
                              reset_after_manual_clear, silent_for_too_long, step_rules)
 from dispatch.city_time import local_iso
 from dispatch.devices import SEVERITIES, SEVERITY_LABELS, DeviceType
@@ -116,7 +116,7 @@ class AlarmService:
     @staticmethod
     def _may_act(dtype: DeviceType, readings, before) -> bool:
         """Whether some rule's condition holds at some reading (else the readings can only break runs)."""
-        return any(rule.condition.holds(v) for _, v in merged_readings(readings, before) for rule in dtype.rules)
+        return may_act(dtype, readings, before)
 
     def _apply_readings(self, device_id: str, dtype: DeviceType, readings, before) -> list[AlarmEvent]:
         try:
