@@ -126,7 +126,11 @@ _PG_UPDATE = ("UPDATE devices SET last_seen = x.t, last_values = x.v, status = x
 
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as stored
 _ONE_US = timedelta(microseconds=1)
+_ONE_S = timedelta(seconds=1)
 _HEADS_CAP = 100_000  # seconds' texts kept (a batch spans a few; a backlog of history a few thousand)
+
+
+_SECONDS_OF: dict[str, int] = {}  # a stored second's text → its seconds since the epoch (bounded)
 
 
 def us_of(value) -> int | None:
@@ -135,6 +139,14 @@ def us_of(value) -> int | None:
     if value is None:
         return None
     if isinstance(value, str):
+        # the batch's devices' last_seen, each read: 'YYYY-MM-DD HH:MM:SS.ffffff' as stored, its second kept
+        if len(value) == 26 and value[19] == ".":
+            sec = _SECONDS_OF.get(value[:19])
+            if sec is None:
+                if len(_SECONDS_OF) >= _HEADS_CAP:
+                    _SECONDS_OF.clear()
+                sec = _SECONDS_OF[value[:19]] = (datetime.fromisoformat(value[:19]) - _EPOCH) // _ONE_S
+            return sec * 1_000_000 + int(value[20:])
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
