@@ -108,7 +108,7 @@ def telemetry_count(session: Session, device_id: str | None = None) -> int:
 # array parameter element by element in Python (a regex per string) and a 500-row VALUES list was 2,000
 # parameters to bind; the devices' update was one statement a device (executemany). Together they made
 # PostgreSQL the slower database (docs/status.md, Issue 16).
-_ROWS_PER_STATEMENT = 500
+_ROWS_PER_STATEMENT = 5000  # SQLite: readings a statement (a batch is 1,000 messages, a message up to 1,000)
 
 _PG_STATES = ("SELECT id, type, status, last_seen, CAST(last_values AS text) FROM devices "  # orjson reads it
               "WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))")
@@ -153,6 +153,23 @@ def us_of(value) -> int | None:
     return (value - _EPOCH) // _ONE_US
 
 
+# SQLite likewise takes the batch as one JSON document a statement (json_each), the times as integers that it
+# writes as text itself (the floor second's datetime and the microseconds, also before 1970): the text of two
+# times a reading and the binding of 2,000 parameters a statement were Python's, under the GIL the MQTT client's
+# thread needs; SQLite's own work runs without it.
+_SQLITE_TEXT = "printf('%s.%06d', datetime(({t} - {t}f) / 1000000, 'unixepoch'), {t}f)"
+_SQLITE_INSERT = ('INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, '
+                  + _SQLITE_TEXT.format(t="t") + ", v, " + _SQLITE_TEXT.format(t="r")
+                  + " FROM (SELECT value ->> 0 AS d, value ->> 1 AS t, ((value ->> 1) % 1000000 + 1000000) % 1000000 AS tf,"
+                  " value -> 2 AS v, value ->> 3 AS r, ((value ->> 3) % 1000000 + 1000000) % 1000000 AS rf"
+                  " FROM json_each(?)) WHERE true ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts")
+_SQLITE_STATES = ("SELECT id, type, status, last_seen, last_values FROM devices "
+                  "WHERE id IN (SELECT value FROM json_each(?))")
+_SQLITE_UPDATE = ("UPDATE devices SET last_seen = " + _SQLITE_TEXT.format(t="x.t") + ", last_values = x.v, status = x.s"
+                  " FROM (SELECT value ->> 0 AS d, value ->> 1 AS t, ((value ->> 1) % 1000000 + 1000000) % 1000000 AS tf,"
+                  " value -> 2 AS v, value ->> 3 AS s FROM json_each(?)) AS x WHERE devices.id = x.d")
+
+
 class BatchWriter:
     """The three statements of a telemetry batch on a raw cursor, for `dialect` (sqlite or postgresql).
 
@@ -185,12 +202,8 @@ class BatchWriter:
             cur.execute(_PG_STATES, (orjson.dumps(ids).decode(),))
             found = cur.fetchall()
         else:
-            found = []
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i:i + _IN_CHUNK]
-                cur.execute("SELECT id, type, status, last_seen, last_values FROM devices WHERE id IN ("
-                            + ",".join("?" * len(chunk)) + ")", chunk)
-                found += cur.fetchall()
+            cur.execute(_SQLITE_STATES, (orjson.dumps(ids).decode(),))
+            found = cur.fetchall()
         for id_, type_, status, last_seen, last_values in found:
             if isinstance(last_values, str):
                 last_values = orjson.loads(last_values)
@@ -201,24 +214,18 @@ class BatchWriter:
         """rows (device_id, ts µs, values dict, received_at µs), no (device_id, ts) twice (the caller keeps the
         first); each stored unless stored before (ON CONFLICT DO NOTHING). Returns the keys NOT inserted: the
         duplicates of rows stored before this batch (almost always none)."""
-        stamp = self.stamp
         if self.pg:
+            stamp = self.stamp
             doc = [{"d": device_id, "t": stamp(ts), "v": vals, "r": stamp(received_at)}
                    for device_id, ts, vals, received_at in rows]
             cur.execute(_PG_INSERT, (orjson.dumps(doc).decode(),))
             return {(device_id, us_of(ts)) for device_id, ts in cur.fetchall()}
-        dumps = orjson.dumps
         not_inserted: set[tuple[str, int]] = set()
         for i in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[i:i + _ROWS_PER_STATEMENT]
-            params = []
-            for device_id, ts, values, received_at in chunk:
-                params += (device_id, stamp(ts), dumps(values).decode(), stamp(received_at))
-            cur.execute('INSERT INTO telemetry (device_id, ts, "values", received_at) VALUES '
-                        + ",".join(["(?, ?, ?, ?)"] * len(chunk))
-                        + " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts", params)
+            cur.execute(_SQLITE_INSERT, (orjson.dumps(chunk).decode(),))
             done = cur.fetchall()
-            if len(done) < len(chunk):  # some were stored before: which (the keys are unique within the chunk)
+            if len(done) < len(chunk):  # some were stored before: which (the keys are unique within the batch)
                 done = {(device_id, us_of(ts)) for device_id, ts in done}
                 not_inserted.update(key for key in ((r[0], r[1]) for r in chunk) if key not in done)
         return not_inserted
@@ -227,11 +234,9 @@ class BatchWriter:
         """updates (device_id, last_seen µs, last_values, status)."""
         if not updates:
             return
-        stamp = self.stamp
         if self.pg:
+            stamp = self.stamp
             cur.execute(_PG_UPDATE, (orjson.dumps([{"d": d, "t": stamp(t), "v": v, "s": st}
                                                    for d, t, v, st in updates]).decode(),))
         else:
-            dumps = orjson.dumps
-            cur.executemany("UPDATE devices SET last_seen = ?, last_values = ?, status = ? WHERE id = ?",
-                            [(stamp(t), dumps(v).decode(), st, d) for d, t, v, st in updates])
+            cur.execute(_SQLITE_UPDATE, (orjson.dumps(updates).decode(),))
