@@ -82,10 +82,16 @@ class AlarmService:
         condition holds, nothing under way) found in one read for the whole batch instead of one per device.
         One device's failure is logged and the others go on."""
         types = self.types()
-        work = [(device_id, types[code], list(readings)) for device_id, code, readings in items
-                if code in types and readings]
-        idle = self._quiet_among([device_id for device_id, dtype, readings in work
-                                  if not self._may_act(dtype, readings, None)])
+        work, maybe_idle = [], []
+        for device_id, code, readings in items:  # a device of the batch each: one loop, no call it can spare
+            dtype = types.get(code)
+            if dtype is None or not readings:
+                continue
+            readings = readings if isinstance(readings, list) else list(readings)
+            work.append((device_id, dtype, readings))
+            if not may_act(dtype, readings):
+                maybe_idle.append(device_id)
+        idle = self._quiet_among(maybe_idle)
         for device_id, dtype, readings in work:
             if device_id in idle:
                 continue
