@@ -110,24 +110,29 @@ def telemetry_count(session: Session, device_id: str | None = None) -> int:
 # PostgreSQL the slower database (docs/status.md, Issue 16).
 _ROWS_PER_STATEMENT = 5000  # SQLite: readings a statement (a batch is 1,000 messages, a message up to 1,000)
 
-_PG_STATES = ("SELECT id, type, status, last_seen, CAST(last_values AS text) FROM devices "  # orjson reads it
+# Times go to PostgreSQL as their integers and come back as integers, made exact by the server (whole seconds and
+# microseconds as intervals: the double in interval * number is exact for both), instead of a text a time in Python
+# (%% is the driver's escape of the modulo).
+_PG_TIME = "(TIMESTAMP '1970-01-01' + ({t} / 1000000) * INTERVAL '1 second' + ({t} %% 1000000) * INTERVAL '1 microsecond')"
+_PG_STATES = ("SELECT id, type, status, CAST(EXTRACT(EPOCH FROM last_seen) * 1000000 AS bigint), "
+              "CAST(last_values AS text) FROM devices "  # orjson reads it
               "WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))")
 # json_to_recordset parses the document once (json_array_elements and an ->> per column parsed each row's text
 # again per column: twice as slow); a reading's values stay the device's JSON text, as sent. It answers the rows
 # NOT inserted (duplicates: almost always none) instead of the 1,000 inserted, which the driver made datetimes.
-_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset(CAST(%s AS json)) "
-              "AS x(d text, t timestamp, v json, r timestamp)), "
+_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT d, " + _PG_TIME.format(t="t") + " AS t, v, " + _PG_TIME.format(t="r")
+              + " AS r FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t bigint, v json, r bigint)), "
               'i AS (INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, t, v, r FROM x '
               "ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts) "
               "SELECT d, t FROM x EXCEPT SELECT device_id, ts FROM i")
-_PG_UPDATE = ("UPDATE devices SET last_seen = x.t, last_values = x.v, status = x.s "
-              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t timestamp, v json, s text) WHERE devices.id = x.d")
+_PG_UPDATE = ("UPDATE devices SET last_seen = " + _PG_TIME.format(t="x.t") + ", last_values = x.v, status = x.s "
+              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t bigint, v json, s text) WHERE devices.id = x.d")
 
 
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as stored
 _ONE_US = timedelta(microseconds=1)
 _ONE_S = timedelta(seconds=1)
-_HEADS_CAP = 100_000  # seconds' texts kept (a batch spans a few; a backlog of history a few thousand)
+_SECONDS_CAP = 100_000  # seconds' texts kept (a batch spans a few; a backlog of history a few thousand)
 
 
 _SECONDS_OF: dict[str, int] = {}  # a stored second's text → its seconds since the epoch (bounded)
@@ -136,14 +141,14 @@ _SECONDS_OF: dict[str, int] = {}  # a stored second's text → its seconds since
 def us_of(value) -> int | None:
     """Microseconds since the epoch (UTC) of a time as a driver answers it: the text SQLite keeps, a naive UTC
     datetime from PostgreSQL, or an aware datetime."""
-    if value is None:
-        return None
+    if value is None or type(value) is int:  # PostgreSQL's device read answers the integer itself
+        return value
     if isinstance(value, str):
         # the batch's devices' last_seen, each read: 'YYYY-MM-DD HH:MM:SS.ffffff' as stored, its second kept
         if len(value) == 26 and value[19] == ".":
             sec = _SECONDS_OF.get(value[:19])
             if sec is None:
-                if len(_SECONDS_OF) >= _HEADS_CAP:
+                if len(_SECONDS_OF) >= _SECONDS_CAP:
                     _SECONDS_OF.clear()
                 sec = _SECONDS_OF[value[:19]] = (datetime.fromisoformat(value[:19]) - _EPOCH) // _ONE_S
             return sec * 1_000_000 + int(value[20:])
@@ -174,26 +179,11 @@ class BatchWriter:
     """The three statements of a telemetry batch on a raw cursor, for `dialect` (sqlite or postgresql).
 
     Times go in and out as integers, microseconds since the epoch (UTC): a batch compares, sorts and keys its
-    readings by them, and only the statements see text. Making a datetime per reading, then naive, then its text
-    (astimezone, replace, strftime) was an eighth of a batch; the text is now a second's head, kept, and the
-    microseconds."""
+    readings by them, and the database writes their text (SQLite) or timestamp (PostgreSQL) itself. Making a
+    datetime per reading, then naive, then its text (astimezone, replace, strftime) was an eighth of a batch."""
 
     def __init__(self, dialect: str):
         self.pg = dialect == "postgresql"
-        self.mark = "%s" if self.pg else "?"
-        self._heads: dict[int, str] = {}
-
-    def stamp(self, us: int) -> str:
-        """The stored text of a time given in microseconds: what UTCDateTime writes on SQLite (naive UTC,
-        'YYYY-MM-DD HH:MM:SS.ffffff', so that (device_id, ts) conflicts match rows the ORM wrote), and a literal
-        PostgreSQL's timestamp reads as the same instant."""
-        sec, frac = divmod(us, 1_000_000)
-        head = self._heads.get(sec)
-        if head is None:
-            if len(self._heads) >= _HEADS_CAP:
-                self._heads.clear()
-            head = self._heads[sec] = f"{_EPOCH + timedelta(seconds=sec):%Y-%m-%d %H:%M:%S}"
-        return "%s.%06d" % (head, frac)
 
     def device_states(self, cur, ids: list[str]) -> dict[str, tuple]:
         """id → (type, status, last_seen in microseconds or None, last_values) of those of `ids` that are registered."""
@@ -215,9 +205,7 @@ class BatchWriter:
         first); each stored unless stored before (ON CONFLICT DO NOTHING). Returns the keys NOT inserted: the
         duplicates of rows stored before this batch (almost always none)."""
         if self.pg:
-            stamp = self.stamp
-            doc = [{"d": device_id, "t": stamp(ts), "v": vals, "r": stamp(received_at)}
-                   for device_id, ts, vals, received_at in rows]
+            doc = [{"d": device_id, "t": ts, "v": vals, "r": received_at} for device_id, ts, vals, received_at in rows]
             cur.execute(_PG_INSERT, (orjson.dumps(doc).decode(),))
             return {(device_id, us_of(ts)) for device_id, ts in cur.fetchall()}
         not_inserted: set[tuple[str, int]] = set()
@@ -235,8 +223,7 @@ class BatchWriter:
         if not updates:
             return
         if self.pg:
-            stamp = self.stamp
-            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": d, "t": stamp(t), "v": v, "s": st}
+            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": d, "t": t, "v": v, "s": st}
                                                    for d, t, v, st in updates]).decode(),))
         else:
             cur.execute(_SQLITE_UPDATE, (orjson.dumps(updates).decode(),))
