@@ -3,13 +3,39 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+import orjson
+from sqlalchemy import Connection, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.devices import device_filters
 from data.models import Alarm, AlarmHistory, AlarmState, Device
 from dispatch.devices import SEVERITIES
 
+
+
+# The devices of a batch that readings meeting no condition cannot change: online, no run under way, no open alarm.
+# One statement text whatever the batch, its ids one JSON parameter taken apart by the database, on a raw cursor:
+# 500 expanding parameters made each read a new statement for SQLAlchemy to compile and the driver to parse, and
+# the rows came back one fetch each (a tenth of the alarm engine's time a batch).
+_QUIET = ("SELECT d.id FROM devices d WHERE d.id IN ({ids}) AND d.status = 'online' "
+          "AND NOT EXISTS (SELECT 1 FROM alarm_states s WHERE s.device_id = d.id "
+          "AND (s.raise_count > 0 OR s.clear_count > 0)) "
+          "AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.device_id = d.id AND a.status != 'cleared')")
+_QUIET_SQLITE = _QUIET.format(ids="SELECT value FROM json_each(?)")
+_QUIET_PG = _QUIET.format(ids="SELECT json_array_elements_text(CAST(%s AS json))")
+
+
+def quiet_devices(conn: Connection, device_ids: list[str]) -> set[str]:
+    """Those of `device_ids` online with no run under way and no open alarm (the alarm engine's quick path)."""
+    if not device_ids:
+        return set()
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(_QUIET_PG if conn.dialect.name == "postgresql" else _QUIET_SQLITE,
+                    (orjson.dumps(device_ids).decode(),))
+        return {row[0] for row in cur.fetchall()}
+    finally:
+        cur.close()
 
 
 def open_alarms(session: Session, device_id: str) -> dict[str, Alarm]:
