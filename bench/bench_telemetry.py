@@ -12,7 +12,8 @@ from __future__ import annotations
 # rate is messages over the time from its connect to its last message handled (stored and acknowledged, for the
 # consumer), in the same run, so the machine's load is shared alike. The targets: the consumer at
 # >= 50 % of the bare subscriber's rate and >= 5,000 msg/s. With --alarms the ingest calls the alarm engine after each
-# batch (AlarmService.on_stored), as app.create_app wires it.
+# batch (AlarmService.on_stored), as app.create_app wires it. Also printed: this process's CPU time a message in each
+# drain (all its threads, not the broker's), a measure the machine's other load moves less than the wall-clock rates.
 import argparse
 import os
 import random
@@ -204,7 +205,9 @@ def main() -> None:
         print(f"published {args.messages} messages at QoS 1 in {took_pub:.2f} s ({args.messages / took_pub:,.0f} msg/s);"
               f" {args.devices} devices, {'PostgreSQL' if args.pg else 'SQLite'}, batch {args.batch},"
               f" receive maximum {args.receive_max}, alarm engine {'wired' if args.alarms else 'off'}")
+        cpu0 = time.process_time()
         took_bare = drain_bare(port, args.messages, args.receive_max)
+        cpu_bare = time.process_time() - cpu0
         on_stored = None
         if args.alarms:
             from sensing.alarms import AlarmService
@@ -213,7 +216,9 @@ def main() -> None:
             registry = DeviceRegistry(db, cases.areas)
             on_stored = AlarmService(db, cases.areas, cases, registry).on_stored
         ingest = TelemetryIngest(db, files.device_types, on_stored=on_stored)
+        cpu0 = time.process_time()
         took_ingest, state = drain_consumer(port, args.messages, ingest, args.batch, args.receive_max)
+        cpu_ingest = time.process_time() - cpu0
         with db.session() as s:
             stored = telemetry_count(s)
         bare_rate, ingest_rate = args.messages / took_bare, args.messages / took_ingest
@@ -221,6 +226,10 @@ def main() -> None:
         print(f"ingest into storage (parse, check, store, ack after commit): {ingest_rate:,.0f} msg/s "
               f"({took_ingest:.2f} s; {stored} rows stored, {ingest.stats()['batches']} batches, acked {state['acked']})")
         print(f"ratio ingest / bare: {ingest_rate / bare_rate:.2f}")
+        # this process's CPU (every thread; not the broker's) per message: less moved by the machine's other load
+        # than the rates, which are wall-clock and measured one after the other
+        print(f"CPU a message: bare {cpu_bare / args.messages * 1e6:.1f} us, ingest {cpu_ingest / args.messages * 1e6:.1f} us"
+              f" (bare / ingest {cpu_bare / cpu_ingest:.2f})")
         db.dispose()
     finally:
         broker.terminate()

@@ -23,6 +23,7 @@ PAGE_OF_MODULE = {
     "unit": "/unit",
     "report": "/report",
     "devices": "/devices",
+    "emergency": "/emergency",
 }
 
 # The page layouts first: callbacks the shared widgets register (layouts/live_status.py) belong to

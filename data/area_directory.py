@@ -4,10 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
+import shapely
+
 from data.areas import hierarchy_version, load_records
 from data.db import Database
 from geo.locator import Locator
-from geo.model import AreaRecord, chain_of
+from geo.model import GRID, AreaRecord, chain_of
 
 
 class AreaDirectory:
@@ -67,6 +69,25 @@ class AreaDirectory:
         """The area and its ancestors, up to the city."""
         self._refresh()
         return chain_of(code, self._index)
+
+    def neighbours(self, code: str) -> list[AreaRecord]:
+        """The grids that touch or overlap grid `code` (sharing a border or a corner), by code; not the grid itself.
+        Through the locator's STRtree, not a loop over the grids. [] for an unknown code or an area above grids."""
+        area = self.get(code)
+        locator = self.locator()
+        if area is None or locator is None or area.level != GRID:
+            return []
+        hits = locator.tree.query(area.geometry, predicate="intersects")
+        return [locator.grids[i] for i in sorted(int(h) for h in hits) if locator.grids[i].code != code]
+
+    def grids_in_box(self, box: tuple[float, float, float, float], limit: int = 3000) -> list[AreaRecord]:
+        """The grids meeting a lon/lat box (min lon, min lat, max lon, max lat), by code, at most `limit` (a map's
+        surroundings). Through the locator's STRtree."""
+        locator = self.locator()
+        if locator is None:
+            return []
+        hits = locator.tree.query(shapely.box(*box), predicate="intersects")
+        return [locator.grids[i] for i in sorted(int(h) for h in hits)[:limit]]
 
     def locator(self) -> Locator | None:
         self._refresh()

@@ -63,7 +63,7 @@ def code_prefix(column, prefix: str):
 
 
 def device_filters(*, district: str | None = None, grid: str | None = None, grid_prefix: str | None = None,
-                   unit: str | None = None) -> list:
+                   unit: str | None = None, box: tuple[float, float, float, float] | None = None) -> list:
     """The WHERE terms of a device's area and unit (list_devices, and data.alarms on an alarm's device):
     `district` (level 2), `grid` (level 5), `grid_prefix` (a street or community: its grids' codes start with
     its code, as the hierarchy's codes do), `unit` (the responsible unit)."""
@@ -76,6 +76,8 @@ def device_filters(*, district: str | None = None, grid: str | None = None, grid
         where.append(code_prefix(Device.grid_code, grid_prefix))
     if unit is not None:
         where.append(Device.unit_code == unit)
+    if box is not None:  # (min lon, min lat, max lon, max lat): the devices around a point (sensing's `near`)
+        where += [Device.lon >= box[0], Device.lon <= box[2], Device.lat >= box[1], Device.lat <= box[3]]
     return where
 
 
@@ -106,6 +108,15 @@ def list_devices(session: Session, *, type_: str | None = None, status: str | No
     rows = session.scalars(select(Device).where(*where).order_by(Device.id)
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), total
+
+
+def devices_in_box(session: Session, box: tuple[float, float, float, float], *, district: str | None = None,
+                   grid: str | None = None, grid_prefix: str | None = None, unit: str | None = None,
+                   limit: int = 5000) -> list[Device]:
+    """The devices inside a lon/lat box (min lon, min lat, max lon, max lat), by id, at most `limit`; the area
+    and unit filters as list_devices reads them."""
+    where = device_filters(district=district, grid=grid, grid_prefix=grid_prefix, unit=unit, box=box)
+    return list(session.scalars(select(Device).where(*where).order_by(Device.id).limit(limit)))
 
 
 def status_counts(session: Session, *, type_: str | None = None, district: str | None = None,

@@ -1,7 +1,7 @@
 """Telemetry repository: a batch of readings stored once per (device, ts), the devices' last values, range reads, roll-up."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 from sqlalchemy import delete, func, select, tuple_
@@ -108,96 +108,122 @@ def telemetry_count(session: Session, device_id: str | None = None) -> int:
 # array parameter element by element in Python (a regex per string) and a 500-row VALUES list was 2,000
 # parameters to bind; the devices' update was one statement a device (executemany). Together they made
 # PostgreSQL the slower database (docs/status.md, Issue 16).
-_ROWS_PER_STATEMENT = 500
+_ROWS_PER_STATEMENT = 5000  # SQLite: readings a statement (a batch is 1,000 messages, a message up to 1,000)
 
-_PG_STATES = ("SELECT id, type, status, last_seen, CAST(last_values AS text) FROM devices "  # orjson reads it
+# Times go to PostgreSQL as their integers and come back as integers, made exact by the server (whole seconds and
+# microseconds as intervals: the double in interval * number is exact for both), instead of a text a time in Python
+# (%% is the driver's escape of the modulo).
+_PG_TIME = "(TIMESTAMP '1970-01-01' + ({t} / 1000000) * INTERVAL '1 second' + ({t} %% 1000000) * INTERVAL '1 microsecond')"
+_PG_STATES = ("SELECT id, type, status, CAST(EXTRACT(EPOCH FROM last_seen) * 1000000 AS bigint), "
+              "CAST(last_values AS text) FROM devices "  # orjson reads it
               "WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))")
 # json_to_recordset parses the document once (json_array_elements and an ->> per column parsed each row's text
 # again per column: twice as slow); a reading's values stay the device's JSON text, as sent. It answers the rows
 # NOT inserted (duplicates: almost always none) instead of the 1,000 inserted, which the driver made datetimes.
-_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset(CAST(%s AS json)) "
-              "AS x(d text, t timestamp, v json, r timestamp)), "
+_PG_INSERT = ("WITH x AS MATERIALIZED (SELECT d, " + _PG_TIME.format(t="t") + " AS t, v, " + _PG_TIME.format(t="r")
+              + " AS r FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t bigint, v json, r bigint)), "
               'i AS (INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, t, v, r FROM x '
               "ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts) "
               "SELECT d, t FROM x EXCEPT SELECT device_id, ts FROM i")
-_PG_UPDATE = ("UPDATE devices SET last_seen = x.t, last_values = x.v, status = x.s "
-              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t timestamp, v json, s text) WHERE devices.id = x.d")
+_PG_UPDATE = ("UPDATE devices SET last_seen = " + _PG_TIME.format(t="x.t") + ", last_values = x.v, status = x.s "
+              "FROM json_to_recordset(CAST(%s AS json)) AS x(d text, t bigint, v json, s text) WHERE devices.id = x.d")
+
+
+_EPOCH = datetime(1970, 1, 1)  # naive UTC, as stored
+_ONE_US = timedelta(microseconds=1)
+_ONE_S = timedelta(seconds=1)
+_SECONDS_CAP = 100_000  # seconds' texts kept (a batch spans a few; a backlog of history a few thousand)
+
+
+_SECONDS_OF: dict[str, int] = {}  # a stored second's text → its seconds since the epoch (bounded)
+
+
+def us_of(value) -> int | None:
+    """Microseconds since the epoch (UTC) of a time as a driver answers it: the text SQLite keeps, a naive UTC
+    datetime from PostgreSQL, or an aware datetime."""
+    if value is None or type(value) is int:  # PostgreSQL's device read answers the integer itself
+        return value
+    if isinstance(value, str):
+        # the batch's devices' last_seen, each read: 'YYYY-MM-DD HH:MM:SS.ffffff' as stored, its second kept
+        if len(value) == 26 and value[19] == ".":
+            sec = _SECONDS_OF.get(value[:19])
+            if sec is None:
+                if len(_SECONDS_OF) >= _SECONDS_CAP:
+                    _SECONDS_OF.clear()
+                sec = _SECONDS_OF[value[:19]] = (datetime.fromisoformat(value[:19]) - _EPOCH) // _ONE_S
+            return sec * 1_000_000 + int(value[20:])
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return (value - _EPOCH) // _ONE_US
+
+
+# SQLite likewise takes the batch as one JSON document a statement (json_each), the times as integers that it
+# writes as text itself (the floor second's datetime and the microseconds, also before 1970): the text of two
+# times a reading and the binding of 2,000 parameters a statement were Python's, under the GIL the MQTT client's
+# thread needs; SQLite's own work runs without it.
+_SQLITE_TEXT = "printf('%s.%06d', datetime(({t} - {t}f) / 1000000, 'unixepoch'), {t}f)"
+_SQLITE_INSERT = ('INSERT INTO telemetry (device_id, ts, "values", received_at) SELECT d, '
+                  + _SQLITE_TEXT.format(t="t") + ", v, " + _SQLITE_TEXT.format(t="r")
+                  + " FROM (SELECT value ->> 0 AS d, value ->> 1 AS t, ((value ->> 1) % 1000000 + 1000000) % 1000000 AS tf,"
+                  " value -> 2 AS v, value ->> 3 AS r, ((value ->> 3) % 1000000 + 1000000) % 1000000 AS rf"
+                  " FROM json_each(?)) WHERE true ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts")
+_SQLITE_STATES = ("SELECT id, type, status, last_seen, last_values FROM devices "
+                  "WHERE id IN (SELECT value FROM json_each(?))")
+_SQLITE_UPDATE = ("UPDATE devices SET last_seen = " + _SQLITE_TEXT.format(t="x.t") + ", last_values = x.v, status = x.s"
+                  " FROM (SELECT value ->> 0 AS d, value ->> 1 AS t, ((value ->> 1) % 1000000 + 1000000) % 1000000 AS tf,"
+                  " value -> 2 AS v, value ->> 3 AS s FROM json_each(?)) AS x WHERE devices.id = x.d")
 
 
 class BatchWriter:
-    """The three statements of a telemetry batch on a raw cursor, for `dialect` (sqlite or postgresql)."""
+    """The three statements of a telemetry batch on a raw cursor, for `dialect` (sqlite or postgresql).
+
+    Times go in and out as integers, microseconds since the epoch (UTC): a batch compares, sorts and keys its
+    readings by them, and the database writes their text (SQLite) or timestamp (PostgreSQL) itself. Making a
+    datetime per reading, then naive, then its text (astimezone, replace, strftime) was an eighth of a batch."""
 
     def __init__(self, dialect: str):
         self.pg = dialect == "postgresql"
-        self.mark = "%s" if self.pg else "?"
-
-    def ts(self, value: datetime):
-        naive = (value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)).replace(tzinfo=None)
-        return naive if self.pg else f"{naive:%Y-%m-%d %H:%M:%S}.{naive.microsecond:06d}"
-
-    def _ts_back(self, value) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc)
 
     def device_states(self, cur, ids: list[str]) -> dict[str, tuple]:
-        """id → (type, status, last_seen, last_values) of those of `ids` that are registered."""
+        """id → (type, status, last_seen in microseconds or None, last_values) of those of `ids` that are registered."""
         out = {}
         if self.pg:
             cur.execute(_PG_STATES, (orjson.dumps(ids).decode(),))
             found = cur.fetchall()
         else:
-            found = []
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i:i + _IN_CHUNK]
-                cur.execute("SELECT id, type, status, last_seen, last_values FROM devices WHERE id IN ("
-                            + ",".join("?" * len(chunk)) + ")", chunk)
-                found += cur.fetchall()
+            cur.execute(_SQLITE_STATES, (orjson.dumps(ids).decode(),))
+            found = cur.fetchall()
         for id_, type_, status, last_seen, last_values in found:
             if isinstance(last_values, str):
                 last_values = orjson.loads(last_values)
-            out[id_] = (type_, status, self._ts_back(last_seen), last_values)
+            out[id_] = (type_, status, us_of(last_seen), last_values)
         return out
 
-    def insert(self, cur, rows: list[tuple]) -> set[tuple[str, datetime]]:
-        """rows (device_id, ts, values dict, received_at); each (device_id, ts) once (ON CONFLICT DO NOTHING).
-        Returns the keys inserted, with ts as given."""
-        by_stored_ts = {}
-        inserted = set()
+    def insert(self, cur, rows: list[tuple]) -> set[tuple[str, int]]:
+        """rows (device_id, ts µs, values dict, received_at µs), no (device_id, ts) twice (the caller keeps the
+        first); each stored unless stored before (ON CONFLICT DO NOTHING). Returns the keys NOT inserted: the
+        duplicates of rows stored before this batch (almost always none)."""
         if self.pg:
-            doc = []
-            for device_id, ts, vals, received_at in rows:
-                stored_ts = self.ts(ts)
-                by_stored_ts[(device_id, stored_ts)] = ts
-                doc.append({"d": device_id, "t": stored_ts, "v": vals, "r": self.ts(received_at)})
+            doc = [{"d": device_id, "t": ts, "v": vals, "r": received_at} for device_id, ts, vals, received_at in rows]
             cur.execute(_PG_INSERT, (orjson.dumps(doc).decode(),))
-            inserted = {(device_id, ts) for (device_id, _stored), ts in by_stored_ts.items()}
-            for device_id, stored_ts in cur.fetchall():
-                inserted.discard((device_id, by_stored_ts[(device_id, stored_ts)]))
-            return inserted
+            return {(device_id, us_of(ts)) for device_id, ts in cur.fetchall()}
+        not_inserted: set[tuple[str, int]] = set()
         for i in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[i:i + _ROWS_PER_STATEMENT]
-            params = []
-            for device_id, ts, values, received_at in chunk:
-                stored_ts = self.ts(ts)
-                by_stored_ts[(device_id, stored_ts)] = ts
-                params += (device_id, stored_ts, orjson.dumps(values).decode(), self.ts(received_at))
-            cur.execute('INSERT INTO telemetry (device_id, ts, "values", received_at) VALUES '
-                        + ",".join(["(?, ?, ?, ?)"] * len(chunk))
-                        + " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts", params)
-            for device_id, stored_ts in cur.fetchall():
-                inserted.add((device_id, by_stored_ts[(device_id, stored_ts)]))
-        return inserted
+            cur.execute(_SQLITE_INSERT, (orjson.dumps(chunk).decode(),))
+            done = cur.fetchall()
+            if len(done) < len(chunk):  # some were stored before: which (the keys are unique within the batch)
+                done = {(device_id, us_of(ts)) for device_id, ts in done}
+                not_inserted.update(key for key in ((r[0], r[1]) for r in chunk) if key not in done)
+        return not_inserted
 
-    def update_devices(self, cur, updates: list[dict]) -> None:
+    def update_devices(self, cur, updates: list[tuple]) -> None:
+        """updates (device_id, last_seen µs, last_values, status)."""
         if not updates:
             return
         if self.pg:
-            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": u["b_id"], "t": self.ts(u["last_seen"]), "v": u["last_values"],
-                                                    "s": u["status"]} for u in updates]).decode(),))
+            cur.execute(_PG_UPDATE, (orjson.dumps([{"d": d, "t": t, "v": v, "s": st}
+                                                   for d, t, v, st in updates]).decode(),))
         else:
-            cur.executemany("UPDATE devices SET last_seen = ?, last_values = ?, status = ? WHERE id = ?",
-                            [(self.ts(u["last_seen"]), orjson.dumps(u["last_values"]).decode(), u["status"], u["b_id"])
-                             for u in updates])
+            cur.execute(_SQLITE_UPDATE, (orjson.dumps(updates).decode(),))

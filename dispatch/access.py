@@ -26,6 +26,10 @@ PAGES: tuple[Page, ...] = (
     # the fleet, its alarms and a device's values (layouts/devices.py); what each role sees and may do there is
     # DEVICE_READERS' scope and ALARM_ACTORS below (a leader reads, a unit handler sees their unit's devices)
     Page("/devices", "物联感知", ("admin", "duty_officer", "leader", "unit_handler")),
+    # the emergency commander's map (应急一张图, layouts/emergency.py): the active responses and one event's plan,
+    # units, checklist, reports and surroundings; who may command which response is the plan's commanding level
+    # (dispatch/emergency_plans.may_command), so a leader or an officer may see a response they cannot act on
+    Page("/emergency", "应急一张图", ("admin", "duty_officer", "leader")),
 )
 
 # who may read the device registry (/api/v1/devices): the command hall's people, the wall (its devices

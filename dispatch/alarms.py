@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from dispatch.devices import OFFLINE_RULE, Condition, DeviceType, Rule
 
-__all__ = ["EMPTY_RUN", "IDLE", "OFFLINE_RULE", "AlarmEvent", "RuleState", "Run", "merged_readings",
+__all__ = ["EMPTY_RUN", "IDLE", "OFFLINE_RULE", "AlarmEvent", "RuleState", "Run", "may_act", "merged_readings",
            "reset_after_manual_clear", "silent_for_too_long", "step", "step_rules"]
 
 
@@ -108,6 +108,19 @@ def merged_readings(readings, before: dict | None = None) -> list[tuple[datetime
         latest = {**latest, **values}
         out.append((at, latest))
     return out
+
+
+def may_act(device_type: DeviceType, readings, before: dict | None = None) -> bool:
+    """Whether some rule's condition holds at some reading, each merged as :func:`merged_readings` merges it (when
+    none does, the readings can only break runs: the caller's quick test before it reads any state)."""
+    latest = before or None
+    holds = device_type.any_condition_holds
+    for _at, values in readings:
+        # the first reading with nothing before it is its own merged reading: no copy
+        latest = {**latest, **values} if latest else values
+        if holds(latest):
+            return True
+    return False
 
 
 def step_rules(device_type: DeviceType, states: dict[str, RuleState], readings,

@@ -12,6 +12,7 @@ timing fields; nothing here keeps state.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import dataclass
 
@@ -71,10 +72,24 @@ class KeySpec:
         return out
 
 
-_OPS = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-}
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
+_MISSING = object()
+
+
+def _all_hold(checks: tuple, values: dict) -> bool:
+    """Predicate.holds for every (key, op, value, value is a flag) of `checks`, in one loop: the alarm engine asks
+    this of every rule at every reading (5 rules a cover), where a call per predicate was a tenth of the ingest."""
+    get = values.get
+    for key, op, want, flag in checks:
+        got = get(key, _MISSING)
+        if got is _MISSING or flag is not (type(got) is bool):  # bool has no subclasses: isinstance's answer
+            return False
+        try:
+            if not op(got, want):
+                return False
+        except TypeError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -109,9 +124,15 @@ class Condition:
     seconds: int | None = None
     count: int | None = None
 
+    def __post_init__(self):
+        # the predicates as plain tuples for _all_hold (not a field: equality and the file's shape are the predicates)
+        object.__setattr__(self, "checks", tuple((p.key, _OPS[p.op], p.value, isinstance(p.value, bool))
+                                                 for p in self.predicates))
+
     def holds(self, values: dict) -> bool:
-        """Whether one reading satisfies every predicate (the engine adds the duration or the repetition)."""
-        return all(p.holds(values) for p in self.predicates)
+        """Whether one reading satisfies every predicate (the engine adds the duration or the repetition); the
+        same as all(p.holds(values) for p in self.predicates)."""
+        return _all_hold(self.checks, values)
 
     def met(self, readings) -> bool:
         """Whether the condition is met at the last of `readings`: (seconds, values) oldest first, each values
@@ -179,6 +200,14 @@ class DeviceType:
 
     def key(self, name: str) -> KeySpec | None:
         return next((k for k in self.keys if k.key == name), None)
+
+    def any_condition_holds(self, values: dict) -> bool:
+        """Whether some rule's condition holds at the reading `values` (any(r.condition.holds(values) for r in
+        rules)): the alarm engine's quick test of every reading, so without a call per rule."""
+        for rule in self.rules:
+            if _all_hold(rule.condition.checks, values):
+                return True
+        return False
 
     def rule_name(self, code: str) -> str:
         """What people call an alarm of this type's rule `code` (the offline alarm included)."""

@@ -447,6 +447,33 @@ class ResponseService:
                             "checklist_total": len(d["checklist"])})
             return out
 
+    def awaiting(self, principal: Principal, limit: int = 30) -> list[dict]:
+        """The emergency cases the principal may see that could get a plan and have none yet (accepted, still being
+        handled, no response), gravest then newest first: what /emergency offers to 启动预案. Each with the plan
+        that would apply (the category's, else the general plan)."""
+        plans = self.plans()
+        with self.db.session() as s:
+            rows = list(s.scalars(select(Case).outerjoin(EmergencyResponse, EmergencyResponse.case_id == Case.id)
+                                  .where(Case.kind == "emergency", Case.state.in_(ACTIVATABLE_STATES),
+                                         EmergencyResponse.case_id.is_(None), *self.cases.scope_clauses(principal))
+                                  .order_by(func.coalesce(Case.severity, 9), Case.id.desc()).limit(limit)))
+        out = []
+        for c in rows:
+            category = self.cases.catalog().get(c.category_code)
+            plan = plans.for_category(c.category_code)
+            out.append({"case_id": c.id, "category": category.name if category else c.category_code,
+                        "lon": c.lon, "lat": c.lat, "grid_code": c.grid_code, "state": c.state,
+                        "state_label": lifecycle.STATE_LABELS.get(c.state, c.state), "severity": c.severity,
+                        "severity_label": EVENT_LEVEL_NAMES.get(c.severity) if c.severity else None,
+                        "reported_at": iso(c.reported_at),
+                        "plan": {"code": plan.code, "name": plan.name} if plan else None})
+        return out
+
+    def plan_for_case(self, category_code: str) -> dict | None:
+        """The plan `activate_plan` would choose for a category (its own, else the general plan), with its levels."""
+        plan = self.plans().for_category(category_code)
+        return plan.to_dict() if plan is not None else None
+
     def unit_tasks(self, principal: Principal) -> list[dict]:
         """A unit handler's tasks in the active responses (unacknowledged first, then by deadline): what the unit
         workspace asks them to acknowledge."""
@@ -488,7 +515,8 @@ class ResponseService:
         last = next((x for x in reversed(r["reports"]) if x["filed_at"] and x["kind"] != "upward"), None)
         fields = dict(last["fields"]) if last else {"deaths": 0, "injuries": 0, "missing": 0, "evacuated": 0}
         where = "".join(a["name"] for a in reversed(case["chain"]) if a["level"] >= 2)
-        when = case["occurred_at"] or case["reported_at"]
+        at = datetime.fromisoformat(case["occurred_at"] or case["reported_at"])  # already the city's wall clock
+        when = f"{at.year}年{at.month}月{at.day}日{at.hour:02d}时{at.minute:02d}分"
         done = [i["item"] for i in r["checklist"] if i["done_at"]]
         acked = [t["unit"]["name"] for t in r["tasks"] if t["acknowledged_at"]]
         waiting = [t["unit"]["name"] for t in r["tasks"] if not t["acknowledged_at"]]

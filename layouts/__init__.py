@@ -28,7 +28,8 @@ APP_TITLE = "城市运行管理平台"
 # The module of each page of dispatch/access.PAGES (which has its path and menu label), and the
 # browser tab's name where it differs from the menu's.
 PAGE_MODULES = {"/": "home", "/cockpit": "cockpit", "/wall": "wall", "/console": "console", "/unit": "unit",
-                "/report": "report", "/devices": "devices"}
+                "/report": "report", "/devices": "devices",
+                "/emergency": "emergency"}
 TAB_NAMES = {"/wall": "城市运行态势大屏"}
 
 

@@ -19,7 +19,11 @@ STAGE_STATES = {"overdue": "超期", "late_done": "超期完成", "warning": "�
 
 
 def history_action(row: dict) -> str:
-    """The label of a history row's action (the service's `action_label`, or intake's own)."""
+    """The label of a history row's action (the service's `action_label`, or intake's own). An emergency response's
+    information report (action `report` on a case already filed, so with a `from` state) is the service's 报送信息,
+    not intake's 上报."""
+    if row["action"] == "report" and row.get("from"):
+        return row.get("action_label") or row["action"]
     return INTAKE_ACTIONS.get(row["action"], row.get("action_label") or row["action"])
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 VENDOR_DIR = "vendor"  # under assets/, left out of Dash's automatic loading
 SOCKET_IO = "vendor/socket.io.min.js"  # the official browser client (window.io), under assets/
 LIVE_CLIENT = "/assets/live_client.js"
-LIVE_PAGES = ("/", "/wall", "/cockpit", "/console", "/unit")  # every page but /report
+LIVE_PAGES = ("/", "/wall", "/cockpit", "/console", "/unit", "/emergency")  # not /report, /devices
 
 # script (a fragment of its URL) → the only pages that load it
 PAGE_ONLY = {"/dash_ag_grid/": ("/console",), f"/assets/{SOCKET_IO}": LIVE_PAGES, LIVE_CLIENT: LIVE_PAGES}

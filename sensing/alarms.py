@@ -17,45 +17,26 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-import orjson
-from sqlalchemy import JSON, String, bindparam, cast, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from cases.service import CaseService
+from cases.service import CaseService, haversine_m
 from data import alarms as repo
 from data.area_directory import AreaDirectory
 from data.db import Database
-from data.models import Alarm, AlarmState, Device, utcnow
+from data.models import Alarm, Device, utcnow
 from data.tokens import Principal
 from dispatch.access import ALARM_ACTORS, DEVICE_READERS
-from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, merged_readings,
+from dispatch.alarms import (EMPTY_RUN, OFFLINE_RULE, AlarmEvent, RuleState, Run, may_act,
                              reset_after_manual_clear, silent_for_too_long, step_rules)
 from dispatch.city_time import local_iso
 from dispatch.devices import SEVERITIES, SEVERITY_LABELS, DeviceType
 from dispatch.errors import ServiceError
 from dispatch.limits import bad_character, is_int64
 from figures.devices_map import alarm_item
-from sensing.registry import MAX_PER_PAGE, DeviceRegistry, chart_keys, thresholds
+from sensing.registry import MAX_PER_PAGE, DeviceRegistry, box_around, chart_keys, check_near, thresholds
 
 log = logging.getLogger("ucc.alarms")
-
-
-
-def _quiet(among):
-    """Of some devices, those online with no run under way and no open alarm, in one read (see _quiet_among)."""
-    return select(Device.id).where(
-        among, Device.status == "online",
-        ~select(AlarmState.device_id).where(AlarmState.device_id == Device.id,
-                                            or_(AlarmState.raise_count > 0, AlarmState.clear_count > 0)).exists(),
-        ~select(Alarm.id).where(Alarm.device_id == Device.id, Alarm.status != "cleared").exists())
-
-
-_QUIET = _quiet(Device.id.in_(bindparam("devices", expanding=True)))
-QUIET_CHUNK = 500  # ids a read (SQLite's bound-parameter limit is far above)
-# PostgreSQL: the batch's ids as one JSON parameter (one statement text, prepared once; 500 bound ids made each
-# read a new statement for the driver to parse, 45 ms a batch of 1,000 devices)
-_QUIET_PG = _quiet(Device.id.in_(select(func.json_array_elements_text(cast(bindparam("devices_json", type_=String),
-                                                                           JSON)))))
 
 ALARM_STATUSES = ("active", "acknowledged", "cleared")
 STATUS_LABELS = {"active": "未确认", "acknowledged": "已确认", "cleared": "已解除"}
@@ -101,10 +82,16 @@ class AlarmService:
         condition holds, nothing under way) found in one read for the whole batch instead of one per device.
         One device's failure is logged and the others go on."""
         types = self.types()
-        work = [(device_id, types[code], list(readings)) for device_id, code, readings in items
-                if code in types and readings]
-        idle = self._quiet_among([device_id for device_id, dtype, readings in work
-                                  if not self._may_act(dtype, readings, None)])
+        work, maybe_idle = [], []
+        for device_id, code, readings in items:  # a device of the batch each: one loop, no call it can spare
+            dtype = types.get(code)
+            if dtype is None or not readings:
+                continue
+            readings = readings if isinstance(readings, list) else list(readings)
+            work.append((device_id, dtype, readings))
+            if not may_act(dtype, readings):
+                maybe_idle.append(device_id)
+        idle = self._quiet_among(maybe_idle)
         for device_id, dtype, readings in work:
             if device_id in idle:
                 continue
@@ -116,7 +103,7 @@ class AlarmService:
     @staticmethod
     def _may_act(dtype: DeviceType, readings, before) -> bool:
         """Whether some rule's condition holds at some reading (else the readings can only break runs)."""
-        return any(rule.condition.holds(v) for _, v in merged_readings(readings, before) for rule in dtype.rules)
+        return may_act(dtype, readings, before)
 
     def _apply_readings(self, device_id: str, dtype: DeviceType, readings, before) -> list[AlarmEvent]:
         try:
@@ -165,15 +152,10 @@ class AlarmService:
     def _quiet_among(self, device_ids: list[str]) -> set[str]:
         """Those of the devices online with no run under way and no open alarm (readings that meet no condition
         change nothing of theirs: no run to break, no alarm to clear, no status to settle)."""
-        quiet: set[str] = set()
         if not device_ids:
-            return quiet
+            return set()
         with self.db.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                return set(conn.execute(_QUIET_PG, {"devices_json": orjson.dumps(device_ids).decode()}).scalars())
-            for i in range(0, len(device_ids), QUIET_CHUNK):
-                quiet.update(conn.execute(_QUIET, {"devices": device_ids[i:i + QUIET_CHUNK]}).scalars())
-        return quiet
+            return repo.quiet_devices(conn, device_ids)
 
     def _lock_device(self, s, device_id: str) -> Device | None:
         """The device row, locked on PostgreSQL until the commit (one device's readings are applied one batch at
@@ -411,6 +393,21 @@ class AlarmService:
                                            per_page=per_page, by_severity=by_severity, **where)
             items = [self.alarm_dict(a, d) for a, d in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+    def near(self, principal: Principal, lon: float, lat: float, radius_m: float = 3000, limit: int = 200) -> dict:
+        """`{items, total}`: the open alarms (active or acknowledged) of the devices `principal` may see within
+        `radius_m` metres of (lon, lat), gravest then newest first, each with its device's lon, lat and
+        `distance_m`; `total` counts them all, `items` holds the first `limit`."""
+        self.registry._check_reader(principal)
+        check_near(lon, lat, radius_m, limit)
+        where = self.registry._scope_where(principal, None)
+        with self.db.session() as s:
+            rows = repo.open_alarms_in_box(s, box_around(lon, lat, radius_m), limit=20_000, **where)
+            found = [(a, d, haversine_m(lon, lat, d.lon, d.lat)) for a, d in rows]
+            found = [(a, d, m) for a, d, m in found if m <= radius_m]
+            items = [{**self.alarm_dict(a, d), "lon": d.lon, "lat": d.lat, "distance_m": round(m, 1)}
+                     for a, d, m in found[:limit]]
+        return {"items": items, "total": len(found), "radius_m": radius_m}
 
     def alarm_dict(self, a: Alarm, d: Device, history=None) -> dict:
         """The API's alarm (CONTRACT.md, Sensing): id, device, rule, severity, status, started_at, cleared_at,

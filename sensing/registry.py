@@ -1,6 +1,7 @@
 """The device registry as the edges read it: the device types in force, and the fleet within a reader's scope."""
 from __future__ import annotations
 
+import math
 import threading
 from datetime import datetime, timedelta
 
@@ -9,7 +10,8 @@ from sqlalchemy import select
 from data import files
 from data.area_directory import AreaDirectory
 from data.db import Database
-from data.devices import get_device, list_devices, status_counts
+from cases.service import haversine_m
+from data.devices import devices_in_box, get_device, list_devices, status_counts
 from data.telemetry import read_hourly, read_series
 from data.models import Device, Unit, utcnow
 from data.tokens import Principal
@@ -22,6 +24,31 @@ MAX_PER_PAGE = 500
 MAX_SEARCH = 64  # characters of a search (an id is at most 64)
 MAX_SERIES = 10_000  # readings in one answer of GET /devices/ID/telemetry (more: `truncated`, ask a shorter span)
 DEFAULT_SPAN = timedelta(hours=24)
+MAX_NEAR_RADIUS_M = 50_000  # a `near` read: at most this far from the point
+MAX_NEAR = 2000             # and at most this many devices (or alarms) in its answer
+_BOX_CAP = 20_000           # devices read from the box before the exact distance is checked
+
+
+def check_near(lon, lat, radius_m, limit) -> None:
+    """The arguments of a `near` read (devices, alarms around a point): 400 unless a point, a radius in metres
+    (0 < r ≤ MAX_NEAR_RADIUS_M) and a limit 1..MAX_NEAR."""
+    for name, v in (("经度", lon), ("纬度", lat), ("半径", radius_m)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ServiceError(400, "bad_request", f"{name}须为数字")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ServiceError(400, "bad_request", f"坐标超出范围：{lon},{lat}")
+    if not 0 < radius_m <= MAX_NEAR_RADIUS_M:
+        raise ServiceError(400, "bad_request", f"半径须大于 0、不超过 {MAX_NEAR_RADIUS_M:,} 米")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_NEAR:
+        raise ServiceError(400, "bad_request", f"limit 须为 1 到 {MAX_NEAR} 之间的整数")
+
+
+def box_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box holding every point within `radius_m` of (lon, lat) (slightly larger: the exact distance
+    is checked after)."""
+    dlat = radius_m / 110_574 * 1.01
+    dlon = radius_m / (111_320 * max(math.cos(math.radians(lat)), 0.01)) * 1.01
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
 
 
 class DeviceRegistry:
@@ -139,6 +166,24 @@ class DeviceRegistry:
         out = self.device_dict(device, names)
         out["chain"] = [{"code": a.code, "name": a.name, "level": a.level} for a in self.areas.chain(device.grid_code)]
         return out
+
+    def near(self, principal: Principal, lon: float, lat: float, radius_m: float = 3000, limit: int = 500) -> dict:
+        """`{items, total, counts, radius_m}`: the devices `principal` may see within `radius_m` metres of (lon, lat)
+        (great-circle distance), nearest first, each with its `distance_m`; `total` and `counts` (by status) of all
+        of them, `items` the nearest `limit`. A box on lon/lat narrows the read in the database."""
+        self._check_reader(principal)
+        check_near(lon, lat, radius_m, limit)
+        where = self._scope_where(principal, None)
+        with self.db.session() as s:
+            rows = devices_in_box(s, box_around(lon, lat, radius_m), limit=_BOX_CAP, **where)
+            found = sorted(((haversine_m(lon, lat, d.lon, d.lat), d) for d in rows), key=lambda t: (t[0], t[1].id))
+            found = [(m, d) for m, d in found if m <= radius_m]
+            names = self._unit_names(s, {d.unit_code for _, d in found[:limit]})
+        counts = {st: 0 for st in DEVICE_STATUSES}
+        for _, d in found:
+            counts[d.status] = counts.get(d.status, 0) + 1
+        items = [{**self.device_dict(d, names), "distance_m": round(m, 1)} for m, d in found[:limit]]
+        return {"items": items, "total": len(found), "counts": counts, "radius_m": radius_m}
 
     @staticmethod
     def _unit_names(s, codes: set[str]) -> dict[str, str]:

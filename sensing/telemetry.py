@@ -19,16 +19,16 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import orjson
 
 from data.db import Database
 from data.models import utcnow
-from data.telemetry import BatchWriter, roll_up_chunk
+from data.telemetry import BatchWriter, roll_up_chunk, us_of
 from dispatch.devices import DeviceType, KeySpec
 from dispatch.errors import ServiceError
-from dispatch.limits import day_in_range
+from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 
 log = logging.getLogger("ucc.telemetry")
 
@@ -51,16 +51,17 @@ class Malformed(ValueError):
     """A payload that is not one of the contract's shapes; the message is Chinese and says what is wrong."""
 
 
-@dataclass(frozen=True)
-class Message:
-    """One message as it arrived: the device it names, its raw payload (bytes, str, or parsed JSON) and when."""
+class Message(NamedTuple):
+    """One message as it arrived: the device it names, its raw payload (bytes, str, or parsed JSON) and when (aware).
+    A named tuple: the MQTT consumer makes one a message on paho's network thread, a third of a frozen dataclass's
+    cost there."""
 
     device_id: str
     payload: object
     arrival: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What became of one message: readings stored and duplicated, and what was refused (reason, key, message)."""
 
@@ -102,6 +103,59 @@ def _values(raw) -> dict:
 
 def parse_payload(payload, arrival: datetime) -> list[Reading]:
     """The readings of a payload (bytes or str of JSON, or already parsed), in the order given; raises Malformed."""
+    arrival_us = us_of(arrival)
+    return [(arrival if us == arrival_us else _datetime(us), values) for us, values in _parse(payload, arrival, arrival_us)]
+
+
+# Inside a batch a reading's time is an integer, microseconds since the epoch (UTC): compared, sorted, keyed and
+# written without a datetime (docs/devices.md, the benchmark); the alarm engine's readings become datetimes again.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+_ONE_MS = timedelta(milliseconds=1)
+# the millisecond timestamps whose UTC day lies in EARLIEST_DAY..LATEST_DAY (dispatch.limits.day_in_range)
+_MIN_MS = (datetime.combine(EARLIEST_DAY, datetime.min.time(), timezone.utc) - _EPOCH) // _ONE_MS
+_MAX_MS = (datetime.combine(LATEST_DAY + timedelta(days=1), datetime.min.time(), timezone.utc) - _EPOCH) // _ONE_MS - 1
+_SLACK_US = FUTURE_SLACK // _ONE_US
+
+
+_NUMBERS = (int, float)  # a JSON number's types (type(), not isinstance: a flag is not a number)
+
+
+_SECONDS: dict[int, datetime] = {}  # a second's datetime, kept (bounded): a batch's readings share a few
+_MS_STEPS = tuple(timedelta(milliseconds=i) for i in range(1000))
+
+
+def _datetime(us: int) -> datetime:
+    """The aware UTC datetime of a time in microseconds (the alarm engine's readings: one per reading of a batch, so
+    a kept second plus a kept millisecond step rather than a timedelta made and added from the epoch)."""
+    sec, frac = divmod(us, 1_000_000)
+    base = _SECONDS.get(sec)
+    if base is None:
+        if len(_SECONDS) >= 100_000:
+            _SECONDS.clear()
+        base = _SECONDS[sec] = _EPOCH + timedelta(seconds=sec)
+    if frac % 1000:
+        return base + timedelta(microseconds=frac)
+    return base + _MS_STEPS[frac // 1000]
+
+
+def _first(reading):
+    return reading[0]
+
+
+def _ts_us(raw, arrival: datetime, arrival_us: int) -> int:
+    """_timestamp's answer in microseconds; an integer in range (every device's) without making a datetime, anything
+    else (a float, out of range: its message) through _timestamp itself."""
+    if type(raw) is int and _MIN_MS <= raw <= _MAX_MS:
+        us = raw * 1000
+        if us > arrival_us + _SLACK_US:
+            raise Malformed(f"ts {raw} 晚于到达时间 10 分钟以上（设备时钟有误？）")
+        return us
+    return us_of(_timestamp(raw, arrival))
+
+
+def _parse(payload, arrival: datetime, arrival_us: int) -> list[tuple[int, dict]]:
+    """parse_payload with each time in microseconds."""
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise Malformed(f"报文超过 {MAX_PAYLOAD_BYTES // 1024} KB")
@@ -109,6 +163,10 @@ def parse_payload(payload, arrival: datetime) -> list[Reading]:
             payload = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise Malformed("报文不是合法的 JSON（UTF-8）")
+    if type(payload) is dict and len(payload) == 2 and "ts" in payload:  # the common shape: one reading
+        values = payload.get("values")
+        if type(values) is dict and 0 < len(values) <= MAX_VALUES:
+            return [(_ts_us(payload["ts"], arrival, arrival_us), values)]
     if isinstance(payload, list):
         if not payload:
             raise Malformed("读数列表为空")
@@ -118,20 +176,20 @@ def parse_payload(payload, arrival: datetime) -> list[Reading]:
         for i, item in enumerate(payload, start=1):
             if not isinstance(item, dict) or "values" not in item:
                 raise Malformed(f"第 {i} 条读数应为 {{\"ts\": 毫秒, \"values\": {{…}}}}")
-            out.append(_reading(item, arrival))
+            out.append(_reading(item, arrival, arrival_us))
         return out
     if not isinstance(payload, dict) or not payload:
         raise Malformed("报文应为 {\"ts\": 毫秒, \"values\": {…}}、这样的列表，或 {键: 值}")
     if "values" in payload:
-        return [_reading(payload, arrival)]
-    return [(arrival, _values(payload))]  # flat: the values as of arrival
+        return [_reading(payload, arrival, arrival_us)]
+    return [(arrival_us, _values(payload))]  # flat: the values as of arrival
 
 
-def _reading(item: dict, arrival: datetime) -> Reading:
+def _reading(item: dict, arrival: datetime, arrival_us: int) -> tuple[int, dict]:
     extra = set(item) - {"ts", "values"}
     if extra:
         raise Malformed(f"读数中有多余字段：{'、'.join(sorted(str(k)[:40] for k in extra)[:5])}")
-    ts = _timestamp(item["ts"], arrival) if "ts" in item else arrival
+    ts = _ts_us(item["ts"], arrival, arrival_us) if "ts" in item else arrival_us
     return ts, _values(item["values"])
 
 
@@ -174,6 +232,7 @@ class TelemetryIngest:
         self.clock = clock
         self._lock = threading.Lock()
         self._specs: dict[str, dict[str, KeySpec]] | None = None
+        self._number_ranges: dict[str, dict[str, tuple[float, float]]] | None = None
         self._batch_writer: BatchWriter | None = None
         self._logged: set[tuple[str, str]] = set()
         self._log_cap_said = False
@@ -226,66 +285,88 @@ class TelemetryIngest:
         counted and refused, never raised; a database failure raises (nothing of the batch is stored then, and
         the caller must not acknowledge it). `defer`: the on_stored call, as a function of no arguments, is
         handed to it instead of being made here (the MQTT consumer runs the hook on a thread of its own, in
-        batch order, while it stores the next batch)."""
-        specs = self.specs()
+        batch order, while it stores the next batch).
+
+        Written for the MQTT consumer's pace (docs/devices.md, the benchmark): a step a message as few as it can,
+        times as integers (microseconds) until the engine's readings are made."""
+        specs, ranges = self.specs(), self._ranges()
         outcomes = [Outcome(m.device_id) for m in messages]
-        parsed: list[tuple[int, list[Reading]]] = []
+        parsed: list[tuple[int, int, list[tuple[int, dict]]]] = []  # (message, arrival, readings)
+        match = DEVICE_ID.match
         for i, m in enumerate(messages):
-            if not isinstance(m.device_id, str) or not DEVICE_ID.match(m.device_id):
+            if not isinstance(m.device_id, str) or not match(m.device_id):
                 outcomes[i].error = "unknown_device"
                 self._note("unknown_device", str(m.device_id)[:64], "设备编号不合规")
                 continue
             try:
-                parsed.append((i, parse_payload(m.payload, m.arrival)))
+                arrival_us = (m.arrival - _EPOCH) // _ONE_US
+                parsed.append((i, arrival_us, _parse(m.payload, m.arrival, arrival_us)))
             except Malformed as exc:
                 outcomes[i].error = "malformed"
                 outcomes[i].refused.append({"reason": "malformed", "message": str(exc)})
                 self._note("malformed", m.device_id, str(exc))
-        stored_by_device: dict[str, list[Reading]] = {}
-        # what the alarm engine is given: the stored readings and the duplicates (a redelivery after a crash between
-        # the commit and the engine's run: the engine skips what it has taken already, and takes what it has not)
-        for_engine: dict[str, list[Reading]] = {}
+        # by device: the readings the alarm engine is given — those stored and the duplicates of readings stored
+        # before this batch (a redelivery after a crash between the commit and the engine's run: the engine skips
+        # what it has taken already, and takes what it had not)
+        for_engine: dict[str, list[tuple[int, dict]]] = {}
+        stored_by_device = for_engine
         writer = self._writer()
         with self.db.write_transaction() as cur:
-            devices = writer.device_states(cur, sorted({messages[i].device_id for i, _ in parsed})) if parsed else {}
-            rows, owners = [], []
-            for i, readings in parsed:
+            devices = writer.device_states(cur, sorted({messages[i].device_id for i, _, _ in parsed})) if parsed else {}
+            rows, owners, keys = [], [], set()
+            for i, arrival_us, readings in parsed:
                 m, out = messages[i], outcomes[i]
-                state = devices.get(m.device_id)
+                device_id = m.device_id
+                state = devices.get(device_id)
                 if state is None or state[0] not in specs:
                     out.error = "unknown_device"
-                    out.refused.append({"reason": "unknown_device", "message": f"设备 {m.device_id} 未登记"})
-                    self._note("unknown_device", m.device_id, "设备未登记")
+                    out.refused.append({"reason": "unknown_device", "message": f"设备 {device_id} 未登记"})
+                    self._note("unknown_device", device_id, "设备未登记")
                     continue
-                type_specs = specs[state[0]]
+                type_ranges = ranges[state[0]]
                 for ts, values in readings:
                     out.readings += 1
-                    kept, refused = check_values(type_specs, values)
-                    for r in refused:
-                        r["ts"] = ts
-                        out.refused.append(r)
-                        self._note(r["reason"], m.device_id, r["message"])
-                    if kept:
-                        rows.append((m.device_id, ts, kept, m.arrival))
-                        owners.append(i)
-            inserted = writer.insert(cur, rows) if rows else set()
-            taken: set[tuple[str, datetime]] = set()
-            for (device_id, ts, kept, _arrival), i in zip(rows, owners):
-                out = outcomes[i]
-                if (device_id, ts) in inserted:
-                    inserted.discard((device_id, ts))  # the same key twice in one batch: the second is a duplicate
-                    out.stored += 1
-                    stored_by_device.setdefault(device_id, []).append((ts, kept))
-                    for_engine.setdefault(device_id, []).append((ts, kept))
-                elif (device_id, ts) not in taken:  # stored before this batch, not twice in it
+                    for key, value in values.items():  # the common case: every value a number in its range
+                        bounds = type_ranges.get(key)
+                        if bounds is None or type(value) not in _NUMBERS or not bounds[0] <= value <= bounds[1]:
+                            kept, refused = check_values(specs[state[0]], values)
+                            for r in refused:
+                                r["ts"] = _datetime(ts)
+                                out.refused.append(r)
+                                self._note(r["reason"], device_id, r["message"])
+                            break
+                    else:
+                        kept = values
+                    if not kept:
+                        continue
+                    key = (device_id, ts)
+                    if key in keys:  # the same device and time twice in this batch: the first is the one
+                        out.duplicates += 1
+                        continue
+                    keys.add(key)
+                    rows.append((device_id, ts, kept, arrival_us))
+                    owners.append(out)
+            before = writer.insert(cur, rows) if rows else set()  # the keys stored before this batch
+            for (device_id, ts, kept, _received), out in zip(rows, owners):
+                if before and (device_id, ts) in before:
                     out.duplicates += 1
-                    for_engine.setdefault(device_id, []).append((ts, kept))
                 else:
-                    out.duplicates += 1
-                taken.add((device_id, ts))
+                    out.stored += 1
+                readings = for_engine.get(device_id)
+                if readings is None:
+                    for_engine[device_id] = [(ts, kept)]
+                else:
+                    readings.append((ts, kept))
+            for readings in for_engine.values():
+                if len(readings) > 1:
+                    readings.sort(key=_first)
+            if before:
+                stored_by_device = {}
+                for device_id, readings in for_engine.items():
+                    kept_ = [r for r in readings if (device_id, r[0]) not in before]
+                    if kept_:
+                        stored_by_device[device_id] = kept_
             writer.update_devices(cur, self._device_updates(devices, stored_by_device))
-        for readings in (*stored_by_device.values(), *for_engine.values()):
-            readings.sort(key=lambda r: r[0])
         with self._lock:
             self.counts["batches"] += 1
             self.counts["messages"] += len(messages)
@@ -293,12 +374,20 @@ class TelemetryIngest:
             self.counts["stored"] += sum(o.stored for o in outcomes)
             self.counts["duplicates"] += sum(o.duplicates for o in outcomes)
         if self.on_stored is not None and for_engine:
-            items = [(device_id, devices[device_id][0], readings) for device_id, readings in for_engine.items()]
+            items = [(device_id, devices[device_id][0], [(_datetime(ts), values) for ts, values in readings])
+                     for device_id, readings in for_engine.items()]
             if defer is not None:
                 defer(lambda: self._hook(items))
             else:
                 self._hook(items)
         return outcomes
+
+    def _ranges(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Per type, the number keys' ranges: the quick acceptance of a value (check_values decides the rest)."""
+        if self._number_ranges is None:
+            self._number_ranges = {code: {k.key: (k.low, k.high) for k in t.values() if k.kind == "number"}
+                                   for code, t in self.specs().items()}
+        return self._number_ranges
 
     def _hook(self, items) -> None:
         try:
@@ -307,22 +396,22 @@ class TelemetryIngest:
             log.exception("遥测回调 on_stored 失败（%d 台设备）", len(items))
 
     @staticmethod
-    def _device_updates(devices: dict[str, tuple], stored: dict[str, list[Reading]]) -> list[dict]:
-        """last_seen: the newest stored reading's time; last_values: merged from the stored readings not older than
-        the previous last_seen, in time order (history sent late does not overwrite newer values); status: online,
-        unless the device is in alarm or maintenance (the alarm engine and the operators own those)."""
+    def _device_updates(devices: dict[str, tuple], stored: dict[str, list[tuple[int, dict]]]) -> list[tuple]:
+        """(id, last_seen, last_values, status) per device: last_seen the newest stored reading's time; last_values
+        merged from the stored readings (time order) not older than the previous last_seen (history sent late does
+        not overwrite newer values); status online, unless the device is in alarm or maintenance (the alarm engine
+        and the operators own those). Times in microseconds; `stored` in time order."""
         updates = []
         for device_id, readings in stored.items():
             _type, status, last_seen, last_values = devices[device_id]
             merged = dict(last_values or {})
             newest = last_seen
-            for ts, values in sorted(readings, key=lambda r: r[0]):
+            for ts, values in readings:
                 if last_seen is None or ts >= last_seen:
                     merged.update(values)
                 if newest is None or ts > newest:
                     newest = ts
-            updates.append({"b_id": device_id, "last_seen": newest, "last_values": merged,
-                            "status": status if status in ("alarm", "maintenance") else "online"})
+            updates.append((device_id, newest, merged, status if status in ("alarm", "maintenance") else "online"))
         return updates
 
     def ingest_one(self, device_id: str, payload, arrival: datetime | None = None) -> Outcome:

@@ -121,12 +121,14 @@ class TelemetryConsumer:
             log.warning("MQTT 连接断开（%s），自动重连", reason_code)
 
     def _on_message(self, _client, _userdata, msg) -> None:
-        # the network thread: as little as possible here (the topic's device level, the arrival time)
-        if msg.topic == self.indicators_topic:
+        # the network thread: as little as possible here (the topic's device level, the arrival time); paho decodes
+        # the topic at each reading of msg.topic, so once
+        topic = msg.topic
+        if topic == self.indicators_topic:
             item = (self._generation, msg.mid, msg.qos, (msg.payload, _utcnow()))  # an indicator message
         else:
-            parts = msg.topic.split("/")
-            device_id = parts[2] if len(parts) == 4 else msg.topic
+            parts = topic.split("/")
+            device_id = parts[2] if len(parts) == 4 else topic
             item = (self._generation, msg.mid, msg.qos, Message(device_id, msg.payload, _utcnow()))
         with self._cond:
             if len(self._buffer) >= self.max_buffered and not self._stopping:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from data import files
-from dispatch.alarms import (IDLE, RuleState, merged_readings, reset_after_manual_clear, silent_for_too_long, step,
-                             step_rules)
+from dispatch.alarms import (IDLE, RuleState, may_act, merged_readings, reset_after_manual_clear, silent_for_too_long,
+                             step, step_rules)
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -159,3 +159,26 @@ def test_every_shipped_rule_agrees_with_the_reference(types, seed):
                     i = j
                 assert got == expected, (rule.code, readings)
                 assert isinstance(state, RuleState)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_quick_test_agrees_with_the_predicates_one_by_one(types, seed):
+    """Condition.holds (one loop over plain tuples) and may_act answer what Predicate.holds and merged_readings
+    answer, also for missing keys, flags against numbers, strings against numbers and nulls."""
+    rng = random.Random(seed)
+    odd = (None, True, False, "x", "smoke", 0, 1, -1.5, [1], {"a": 1})
+    for dtype in types.values():
+        preds = [p for r in dtype.rules for p in r.condition.predicates + r.clear.predicates]
+        for _ in range(300):
+            values = {k.key: (rng.choice(odd) if rng.random() < 0.2 else _random_value(k, rng, preds))
+                      for k in dtype.keys if rng.random() < 0.8}
+            for rule in dtype.rules:
+                for cond in (rule.condition, rule.clear):
+                    assert cond.holds(values) == all(p.holds(values) for p in cond.predicates), (cond, values)
+            assert dtype.any_condition_holds(values) == any(r.condition.holds(values) for r in dtype.rules)
+        for _ in range(100):
+            readings = [(T0 + timedelta(seconds=i), {k.key: _random_value(k, rng, preds) for k in dtype.keys
+                                                     if rng.random() < 0.5}) for i in range(rng.randint(1, 4))]
+            before = rng.choice((None, {}, {k.key: _random_value(k, rng, preds) for k in dtype.keys}))
+            assert may_act(dtype, readings, before) == any(
+                r.condition.holds(v) for _, v in merged_readings(readings, before) for r in dtype.rules)

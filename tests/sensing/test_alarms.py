@@ -376,3 +376,18 @@ def test_a_type_whose_offline_alarm_opens_a_case(world):
     case, _ = case_of(db, alarm.case_id)
     assert (alarm.rule_code, case.category_code, case.source) == ("offline", "010111", "iot")
     assert "设备离线" in case.description
+
+
+def test_the_quiet_read_finds_the_devices_with_nothing_under_way(world):
+    """repo.quiet_devices, the engine's one read a batch: online, no run under way, no open alarm (each database's
+    statement, its ids one JSON parameter)."""
+    db, alarms, clock = world
+    clock.now = at(60)
+    assert alarms._quiet_among(["JG-1", "RQ-1", "JS-1", "NOPE"]) == {"JG-1", "RQ-1", "JS-1"}
+    alarms.on_readings("JG-1", "manhole_cover", tilt((0, 20)))  # a run under way
+    alarms.on_readings("RQ-1", "gas_detector", gas((0, 60)))  # an open alarm (and status alarm)
+    add_devices(db, [("JS-2", "water_gauge", P_B, "U-320403-water_affairs")])
+    with db.session() as s:  # a device in maintenance is not quiet (the engine reads it and does nothing)
+        s.get(Device, "JS-2").status = "maintenance"
+    assert alarms._quiet_among(["JG-1", "RQ-1", "JS-1", "JS-2", "NOPE"]) == {"JS-1"}
+    assert alarms._quiet_among([]) == set()

@@ -118,6 +118,44 @@ def test_a_batch_is_stored_once_per_device_and_time(fleet):
     assert sum(o.duplicates for o in again) == 4 and sum(o.stored for o in again) == 0 and calls == first
 
 
+def test_a_partial_redelivery_stores_the_new_readings_and_gives_the_engine_all_in_time_order(fleet):
+    calls = []
+    ingest = TelemetryIngest(fleet, files.device_types, on_stored=calls.extend, clock=lambda: NOW)
+    ingest.ingest([Message("JG-1", reading(MS - 1000, tilt_deg=1.0, battery_pct=90), NOW)])
+    calls.clear()
+    # the stored one again among new ones, one of them late and one with a float timestamp (its old path)
+    out = ingest.ingest([Message("JG-1", [reading(MS, tilt_deg=3.0), reading(MS - 1000, tilt_deg=1.0, battery_pct=90),
+                                          reading(MS - 5000, tilt_deg=7.0, battery_pct=10)], NOW),
+                         Message("JG-1", reading(MS + 500.9, tilt_deg=4.0), NOW)])
+    assert [(o.stored, o.duplicates) for o in out] == [(2, 1), (1, 0)]
+    assert calls == [("JG-1", "manhole_cover", [(NOW - timedelta(seconds=5), {"tilt_deg": 7.0, "battery_pct": 10}),
+                                                 (NOW - timedelta(seconds=1), {"tilt_deg": 1.0, "battery_pct": 90}),
+                                                 (NOW, {"tilt_deg": 3.0}),
+                                                 (NOW + timedelta(milliseconds=500), {"tilt_deg": 4.0})])]
+    with fleet.session() as s:
+        device = s.get(Device, "JG-1")
+        # the late reading (before the last one seen) is stored but does not overwrite the battery
+        assert device.last_seen == NOW + timedelta(milliseconds=500)
+        assert device.last_values == {"tilt_deg": 4.0, "battery_pct": 90}
+        assert [ts for ts, _ in read_series(s, "JG-1")] == [NOW - timedelta(seconds=5), NOW - timedelta(seconds=1), NOW,
+                                                            NOW + timedelta(milliseconds=500)]
+
+
+def test_times_before_1970_and_to_the_millisecond_go_through_the_database_exactly(fleet):
+    """A batch's times are integers until each database writes them (SQLite's text from the floor second, PostgreSQL's
+    intervals): read back through the ORM they are the readings' own, before the epoch too."""
+    ingest = TelemetryIngest(fleet, files.device_types, clock=lambda: NOW)
+    old = datetime(1965, 3, 1, 12, 0, 0, 999000, tzinfo=timezone.utc)
+    ms = int((old - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(milliseconds=1))
+    assert ingest.ingest([Message("JG-1", [reading(ms, tilt_deg=1.0), reading(MS + 1, tilt_deg=2.0)], NOW)])[0].stored == 2
+    with fleet.session() as s:
+        assert [ts for ts, _ in read_series(s, "JG-1")] == [old, NOW + timedelta(milliseconds=1)]
+        assert s.get(Device, "JG-1").last_seen == NOW + timedelta(milliseconds=1)
+    ingest.ingest([Message("RQ-1", reading(ms, gas_lel_pct=1.0), NOW)])
+    with fleet.session() as s:
+        assert s.get(Device, "RQ-1").last_seen == old
+
+
 def test_late_history_does_not_overwrite_newer_values_and_statuses_are_kept(fleet):
     ingest = TelemetryIngest(fleet, files.device_types, clock=lambda: NOW)
     ingest.ingest([Message("JS-1", reading(MS, water_level_cm=5), NOW), Message("RQ-1", {"gas_lel_pct": 30}, NOW)])
