@@ -84,7 +84,9 @@ def test_activate_tick_and_report_a_gas_leak(duty_page, emergency_app):
     assert "城镇燃气事故应急预案" in _text(page, "#em-activate-plan")
     page.wait_for_function("document.querySelector('#em-legend') && "
                            "document.querySelector('#em-legend').textContent.includes('事发网格')", timeout=30_000)
-    assert "资源数据未接入" in _text(page, "#em-resources")
+    # the resources nearest the event (emergency/resources.py over the demo's 328): each with its distance
+    page.wait_for_selector("#em-resources table tbody tr", timeout=30_000)
+    assert " km" in _text(page, "#em-resources") and "资源数据未接入" not in _text(page, "#em-resources")
     # activate at level IV
     page.click("#em-activate-level label:has-text('Ⅳ级')")
     page.click("#em-activate")
