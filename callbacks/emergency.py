@@ -286,6 +286,47 @@ def act(_activate, _level, _end, _report, _checks, shown, activate_level, level,
     return f"{done_text}：{note}" if note else done_text, "em-msg is-ok", refresh + 1
 
 
+@callback(
+    Output("em-msg", "children", allow_duplicate=True),
+    Output("em-msg", "className", allow_duplicate=True),
+    Output("em-refresh", "data", allow_duplicate=True),
+    Input({"type": "em-allocate", "res": ALL}, "n_clicks"),
+    Input({"type": "em-release", "alloc": ALL}, "n_clicks"),
+    State({"type": "em-qty", "res": ALL}, "value"),
+    State({"type": "em-item", "res": ALL}, "value"),
+    State("em-case", "data"),
+    State("em-refresh", "data"),
+    prevent_initial_call=True,
+)
+def allocate(_allocs, _releases, _qtys, _items, shown, refresh):
+    """调配 a resource to the event or 归还 an allocation (emergency/resources.py): the service refuses what is not
+    there (409: taken by another officer, not enough left) and says so."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # a list redrawn, not a click
+    shown = inputs.case_ref(shown, "em-case", need_version=True)
+    refresh = inputs.integer(refresh, "em-refresh") or 0
+    resources = services().resources
+    if not shown or resources is None:
+        raise PreventUpdate
+    try:
+        if trigger.get("type") == "em-release":
+            alloc = inputs.integer(trigger.get("alloc"), "alloc", lo=1)
+            resources.release(shown["id"], alloc, _principal())
+            return "已归还，库存与状态已恢复", "em-msg is-ok", refresh + 1
+        rid = inputs.text(trigger.get("res"), "res")
+        # this resource's quantity and item, if it has those fields (a shelter, a warehouse)
+        qty = next((inputs.number(x.get("value"), "数量") for x in ctx.states_list[0] if x["id"].get("res") == rid), None)
+        item = next((inputs.text(x.get("value"), "物资") for x in ctx.states_list[1] if x["id"].get("res") == rid), None)
+        done = resources.allocate(shown["id"], _principal(), rid, item=item, quantity=qty)
+    except ServiceError as exc:
+        return exc.message, "em-msg is-error", refresh + 1
+    what = (done.get("resource") or {}).get("name") or rid
+    amount = f" {done['item']} {done['quantity']:g}{done.get('unit') or ''}" if done.get("item") else (
+        f" {done['quantity']:g} 人" if done.get("quantity") else "")
+    return f"已调配：{what}{amount}", "em-msg is-ok", refresh + 1
+
+
 # ---- the map fitted to its real size, the live stream, the countdowns (assets/emergency.js) ----------------------
 clientside_callback(
     """function (d) {

@@ -396,14 +396,19 @@ def _resource_note(i: dict) -> str:
 
 
 def resources_panel(found: dict | None, message: str | None, allocated: list | None = None) -> list:
-    """The resources allocated to the event, then those nearest it (services().resources, issue 17 part 4), or why
-    there are none."""
+    """The resources allocated to the event (each with 归还), then those nearest it with 调配 (services().resources,
+    issue 17 part 4): a team, a vehicle or a piece of equipment goes whole, a shelter takes a number of people, a
+    warehouse a quantity of one item of its stock; or why there are none."""
     out = []
     live = [a for a in (allocated or []) if not a.get("released_at")]
     if live:
         out.append(html.Div(className="em-alloc", id="em-alloc", children=[
-            html.Span(f"已调配 {len(live)} 项：", className="em-alloc-title"),
-            "；".join(f"{a['name']}" + (f" {a['item']} {a['quantity']:g}" if a.get("item") else "") for a in live)]))
+            html.Span(f"已调配 {len(live)} 项", className="em-alloc-title"),
+            *[html.Span(className="em-alloc-item", children=[
+                f"{a['name']}" + (f" {a['item']} {a['quantity']:g}" if a.get("item") else
+                                  f" {a['quantity']:g} 人" if a.get("quantity") else ""),
+                html.Button("归还", id={"type": "em-release", "alloc": a["id"]}, n_clicks=0,
+                            className="em-btn em-btn-small")]) for a in live]]))
     if message:
         return out + [html.Div(message, className="em-muted em-pad em-res-off")]
     items = (found or {}).get("items") or []
@@ -415,9 +420,34 @@ def resources_panel(found: dict | None, message: str | None, allocated: list | N
         html.Td(_resource_note(i), className="em-res-note", title=_resource_note(i)),
         html.Td(f"{(i.get('distance_m') or 0) / 1000:.1f} km", className="em-num"),
         html.Td(i.get("status_label") or i.get("status") or "—"),
-    ]) for i in items]
+        html.Td(_allocate_control(i), className="em-res-act"),
+    ], **{"data-res": i.get("id")}) for i in items]
     return out + [html.Table(className="em-table", children=[
-        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称", "能力", "距离", "状态")])), html.Tbody(rows)])]
+        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称", "能力", "距离", "状态", "调配")])), html.Tbody(rows)])]
+
+
+def _allocate_control(i: dict):
+    """调配 for a resource that can go now: whole (a team, a vehicle), or a number (a shelter's people, an item of a
+    warehouse's stock, chosen from it)."""
+    rid = i.get("id")
+    if i.get("status") not in (None, "available"):
+        return "—"
+    button = html.Button("调配", id={"type": "em-allocate", "res": rid}, n_clicks=0, className="em-btn em-btn-small")
+    kind = i.get("type")
+    if kind == "shelter":
+        return [dcc.Input(id={"type": "em-qty", "res": rid}, type="number", min=1, step=1, placeholder="人数",
+                          className="em-qty", debounce=False), button]
+    if kind == "warehouse":
+        stock = [x for x in i.get("stock") or [] if x.get("quantity")]
+        if not stock:
+            return "—"
+        return [dcc.Dropdown(id={"type": "em-item", "res": rid}, clearable=False, searchable=False,
+                             value=stock[0]["item"], className="em-item-pick",
+                             options=[{"label": f"{x['item']}（余 {x['quantity']:g}{x.get('unit') or ''}）",
+                                       "value": x["item"]} for x in stock]),
+                dcc.Input(id={"type": "em-qty", "res": rid}, type="number", min=0, placeholder="数量",
+                          className="em-qty", debounce=False), button]
+    return button
 
 
 # ---- the map ------------------------------------------------------------------------------------------------

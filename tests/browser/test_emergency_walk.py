@@ -1,7 +1,7 @@
 """A gas leak walked from the 12345 intake to the end of its response in real browsers, by the people who do it:
 the city duty officer takes the call on /console (燃气泄漏, 等级 IV) and 立案s it, activates the plan on /emergency,
 the two units tasked — the district's housing bureau (lead) and the gas company (assisting) — acknowledge on /unit,
-the officer ticks the checklist and files the first report, the lead unit signs and reports the handling done, the
+the officer ticks the checklist, files the first report and sends the nearest team, the lead unit signs and reports the handling done, the
 officer files the final report and ends the response. At the end the API tells the whole story."""
 from __future__ import annotations
 
@@ -125,6 +125,14 @@ def test_a_gas_leak_from_the_call_to_the_final_report_with_two_units(browser, wa
         duty.fill("#em-f-evacuated", "60")
         duty.click("#em-report-btn")
         duty.wait_for_selector("#em-reports .em-report[data-kind='first']:not(.is-owed)", timeout=30_000)
+        # ---- 4b. the nearest available team sent from the resources panel ------------------------------------------
+        duty.wait_for_selector("#em-resources tr:has(.em-rtype.is-team) button:has-text('调配')", timeout=30_000)
+        team_row = duty.locator("#em-resources tr:has(.em-rtype.is-team):has(button:has-text('调配'))").first
+        team = team_row.get_attribute("data-res")
+        team_row.locator("button:has-text('调配')").click()
+        duty.wait_for_function("document.querySelector('#em-msg').textContent.includes('已调配')", timeout=30_000)
+        duty.wait_for_selector("#em-alloc", timeout=30_000)
+        assert "已调配 1 项" in duty.inner_text("#em-alloc")
         # ---- 5. the lead unit handles it: dispatched by the officer, signed and reported done on /unit -------------------
         case = _get(walk_app, f"/api/v1/events/{case_id}")
         assert case["unit"]["code"] == LEAD
@@ -162,6 +170,8 @@ def test_a_gas_leak_from_the_call_to_the_final_report_with_two_units(browser, wa
     assert acked == {LEAD: "user:lead_handler", GAS: "user:gas_handler"}
     assert [x["kind"] for x in r["reports"]] == ["first", "final"]
     assert [i["position"] for i in r["checklist"] if i["done_at"]] == [1, 2]
+    assert [(a["resource"], a["released_at"]) for a in r["resources"]] == [(team, None)]
+    assert _get(walk_app, f"/api/v1/resources/{team}")["status"] == "deployed"
     actions = [h["action"] for h in case["history"]]
     for step in ("report", "accept", "activate_plan", "acknowledge", "check_item", "dispatch", "sign", "resolve",
                  "end_response"):
