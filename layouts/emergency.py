@@ -406,7 +406,7 @@ def resources_panel(found: dict | None, message: str | None, allocated: list | N
             html.Span(f"已调配 {len(live)} 项", className="em-alloc-title"),
             *[html.Span(className="em-alloc-item", children=[
                 f"{a['name']}" + (f" {a['item']} {a['quantity']:g}" if a.get("item") else
-                                  f" {a['quantity']:g} 人" if a.get("quantity") else ""),
+                                  f" {a['quantity']:g} 人" if a.get("type") == "shelter" and a.get("quantity") else ""),
                 html.Button("归还", id={"type": "em-release", "alloc": a["id"]}, n_clicks=0,
                             className="em-btn em-btn-small")]) for a in live]]))
     if message:
@@ -414,16 +414,17 @@ def resources_panel(found: dict | None, message: str | None, allocated: list | N
     items = (found or {}).get("items") or []
     if not items:
         return out + [html.Div("半径内没有登记的应急资源", className="em-muted em-pad")]
+    # four columns in a narrow panel: the distance and status under the name, what it offers, 调配
     rows = [html.Tr([
         html.Td(html.Span(RESOURCE_TYPES.get(i.get("type"), i.get("type")), className=f"em-rtype is-{i.get('type')}")),
-        html.Td(i.get("name"), className="em-task-unit", title=i.get("name")),
+        html.Td([html.Div(i.get("name"), className="em-res-name", title=i.get("name")),
+                 html.Div(f"{(i.get('distance_m') or 0) / 1000:.1f} km · {i.get('status_label') or i.get('status') or '—'}",
+                          className="em-res-sub")], className="em-task-unit"),
         html.Td(_resource_note(i), className="em-res-note", title=_resource_note(i)),
-        html.Td(f"{(i.get('distance_m') or 0) / 1000:.1f} km", className="em-num"),
-        html.Td(i.get("status_label") or i.get("status") or "—"),
         html.Td(_allocate_control(i), className="em-res-act"),
     ], **{"data-res": i.get("id")}) for i in items]
-    return out + [html.Table(className="em-table", children=[
-        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称", "能力", "距离", "状态", "调配")])), html.Tbody(rows)])]
+    return out + [html.Table(className="em-table em-res-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in ("类型", "名称 · 距离", "能力", "调配")])), html.Tbody(rows)])]
 
 
 def _allocate_control(i: dict):

@@ -139,8 +139,8 @@ def test_resources_are_read_from_the_resource_service_when_it_is_connected(demo_
     svc = SimpleNamespace(areas=services.areas, devices=services.devices, alarms=services.alarms, resources=Resources())
     around = cb._surroundings(svc, officer, case, 3000)
     assert asked == [(119.975, 31.79, 3000, cb.NEARBY_RESOURCES, officer)] and around["resource_msg"] is None
-    panel = _text(view.resources_panel(around["resources"], None, [{"name": "天宁区消防救援站", "item": None,
-                                                                     "quantity": 1, "released_at": None}]))
+    panel = _text(view.resources_panel(around["resources"], None, [{"id": 7, "name": "天宁区消防救援站", "type": "team",
+                                                                     "item": None, "quantity": 1, "released_at": None}]))
     assert "已调配 1 项" in panel and "消防，30 人" in panel and "帐篷 200顶、折叠床 500张 等 3 项" in panel
     off = cb._surroundings(SimpleNamespace(areas=services.areas, devices=services.devices, alarms=services.alarms,
                                            resources=None), officer, case, 3000)
