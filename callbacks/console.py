@@ -219,6 +219,9 @@ def tick(_n, shown):
     shown = _shown_case(shown)
     if not shown:
         raise PreventUpdate
+    missing = [k for k in ("time_unit", "state") if not shown.get(k)]
+    if missing:  # show_case always writes them: a store without them is forged (a 400, not a KeyError)
+        raise inputs.refuse(f"cs-case 缺少 {'、'.join(missing)}")
     t = queue.countdown(_cases(), shown.get("deadline"), shown["time_unit"], shown["state"],
                         shown.get("started_at") or shown.get("reported_at"),
                         overdue=None if shown.get("stage") else shown.get("overdue"),
@@ -233,9 +236,6 @@ def _shown_case(shown) -> dict | None:
     if shown is not None:
         for key in ("deadline", "time_unit", "state", "reported_at", "started_at", "clock", "label"):
             inputs.text(shown.get(key), f"cs-case.{key}")
-        for key in ("time_unit", "state"):  # show_case always writes them: a store without them is forged
-            if not isinstance(shown.get(key), str):
-                raise inputs.refuse(f"cs-case.{key} 缺失")
         for key in ("stage", "overdue"):
             if shown.get(key) not in (None, True, False):
                 raise inputs.refuse(f"cs-case.{key} 须为布尔值")
