@@ -156,8 +156,8 @@ def _assist_codes(case: Case, rows) -> list[str]:
 
 
 # the history's steps that are not actions: how a case came in
-_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警",
-                  "allocate_resource": "调配资源", "release_resource": "归还资源"}
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警"}
+# (调配资源 / 归还资源 are named with the response's actions: dispatch.emergency_plans.RESPONSE_ACTION_LABELS)
 
 
 def _action_label(action: str) -> str:
