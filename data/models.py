@@ -780,3 +780,62 @@ class EmergencyPlanEdit(Base):
     body: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class EarlyWarning(Base):
+    """An early warning (issue 18, docs/foresight.md): an unusual rise of cases in an area (`surge`), a spatial
+    hotspot of the grid cells (`hotspot`, Getis-Ord Gi*), or a place where one category comes back again and again
+    (`recurrent`), with its evidence. `dedupe_key` (kind, area, category, window) makes a warning run idempotent:
+    running `warn` twice for the same hour stores each warning once. status: open | acknowledged | tasked (turned
+    into a 专项整治 case, `case_id`) | dismissed."""
+
+    __tablename__ = "warnings"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # surge | hotspot | recurrent
+    area_code: Mapped[str] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    category_code: Mapped[str | None] = mapped_column(String(20))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float | None] = mapped_column(Float)
+    upper: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)  # a hotspot's Gi* z, a surge's ratio observed / expected
+    evidence: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # method, interval level, p, q, …
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # the 专项整治 case it became
+
+    __table_args__ = (
+        Index("ix_warnings_status", "status", "kind", "raised_at"),
+        Index("ix_warnings_district", "district_code", "raised_at"),
+    )
+
+
+class WarningCase(Base):
+    """A case that is part of a warning's evidence (the cases of the rise, of the hotspot, of the spot)."""
+
+    __tablename__ = "warning_cases"
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+
+
+class WhatIfRun(Base):
+    """A what-if run of the simulator (issue 18): the change asked, its progress while it runs in the background,
+    and its result (per unit, the unchanged and the changed run). In the database so that any server process
+    answers GET /whatif/ID. status: queued | running | done | failed."""
+
+    __tablename__ = "whatif_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    change: Mapped[dict] = mapped_column(JSON)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    result: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
