@@ -83,3 +83,14 @@ def test_a_past_at_reads_the_backlog_as_it_was(svc):
     busy = _units(before)[BUSY]
     assert busy["baseline"] == busy["changed"]
     assert busy["baseline"]["overdue"] < _units(now)[BUSY]["baseline"]["overdue"]
+
+
+def test_a_failing_forecast_falls_back_to_last_weeks_counts(svc):
+    def broken(**_kw):
+        raise RuntimeError("model not fitted")
+
+    fallback = svc.run(svc.check([{"kind": "unit_capacity", "unit": BUSY, "factor": 0.5}]), AT)
+    svc.forecast = broken
+    result = svc.run(svc.check([{"kind": "unit_capacity", "unit": BUSY, "factor": 0.5}]), AT)
+    assert (fallback["inputs"]["forecast"], result["inputs"]["forecast"]) == ("forecast", "seasonal_naive")
+    assert result["city"] == fallback["city"]  # the world's forecast is the seasonal-naive one
