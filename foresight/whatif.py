@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from data import files
 from data.models import Area, Case, Category, Unit, WhatIfRun
@@ -103,6 +103,18 @@ def _mix_of(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     return uniq, counts / counts.sum()
 
 
+def backlog_rows(s, at: datetime) -> list:
+    """The cases in a unit's hands at `at` — dispatched by then, not yet resolved, closed, voided, merged or rejected,
+    not on hold (挂账) then — as (unit, deadline, dispatched at), in the order they were dispatched."""
+    on_hold = (Case.suspended_at.is_not(None) & (Case.suspended_at <= at)
+               & (Case.resumed_at.is_(None) | (Case.resumed_at > at) | (Case.resumed_at < Case.suspended_at)))
+    return s.execute(select(Case.unit_code, Case.deadline_at, Case.dispatched_at).where(
+        Case.unit_code.is_not(None), Case.dispatched_at <= at, Case.state.not_in(_NOT_HANDLED),
+        or_(Case.resolved_at.is_(None), Case.resolved_at > at), or_(Case.closed_at.is_(None), Case.closed_at > at),
+        or_(Case.voided_at.is_(None), Case.voided_at > at), ~on_hold,
+    ).order_by(Case.dispatched_at, Case.id)).all()
+
+
 def load_world(db, forecast: Forecast, rules: WhatIfRules, calendar: WorkCalendar, at: datetime,
                fallback: Forecast | None = None) -> World:
     """Reads the backlog as of `at`, the window's resolutions, case mix and hourly profile, and the forecast."""
@@ -114,13 +126,7 @@ def load_world(db, forecast: Forecast, rules: WhatIfRules, calendar: WorkCalenda
         units = {u.code: u for u in s.scalars(select(Unit))}
         cats = {c.code: (c.kind, c.time_limit, c.time_unit) for c in s.scalars(select(Category))}
         grid_parents = dict(s.execute(select(Area.code, Area.parent_code)).all())
-        on_hold = (Case.suspended_at.is_not(None) & (Case.suspended_at <= at)
-                   & (Case.resumed_at.is_(None) | (Case.resumed_at > at) | (Case.resumed_at < Case.suspended_at)))
-        backlog = s.execute(select(Case.unit_code, Case.deadline_at, Case.dispatched_at).where(
-            Case.unit_code.is_not(None), Case.dispatched_at <= at, Case.state.not_in(_NOT_HANDLED),
-            or_(Case.resolved_at.is_(None), Case.resolved_at > at), or_(Case.closed_at.is_(None), Case.closed_at > at),
-            or_(Case.voided_at.is_(None), Case.voided_at > at), ~on_hold,
-        ).order_by(Case.dispatched_at, Case.id)).all()
+        backlog = backlog_rows(s, at)
         resolved = s.execute(select(Case.unit_code, Case.resolved_at, Case.rework_count).where(
             Case.unit_code.is_not(None), Case.resolved_at >= w_start, Case.resolved_at < w_end)).all()
         history = s.execute(select(Case.district_code, Case.grid_code, Case.source, Case.category_code,
@@ -329,6 +335,7 @@ class Simulation:
         self.unit_factor = np.ones(U)
         self.cat_factor = np.ones(C)
         self.extras = []
+        self.notes: list[str] = []  # what the run could not do, for the leader (Chinese)
         for ch in changes:
             if ch["kind"] == "unit_capacity":
                 if ch["unit"] in u_index:  # an inactive unit without cases has nothing to change
@@ -337,7 +344,11 @@ class Simulation:
                 for code in ch["categories"]:
                     self.cat_factor[c_index[code]] *= ch["factor"]
             else:
-                self.extras.append((_area_mix(world, ch["area"], ch.get("source")), ch["count"]))
+                mix = _area_mix(world, ch["area"], ch.get("source"))
+                if not len(mix[1]):
+                    self.notes.append(f"区域 {ch['area']} 及全市近 {rules.history_days} 天没有已派遣的案件可参照，"
+                                      f"新增的 {ch['count']} 件上报无法分派到部门，未计入")
+                self.extras.append((mix, ch["count"]))
         cap = world.capacity
         self.cum_base = np.concatenate([np.zeros((U, 1)), np.cumsum(cap, axis=1)], axis=1)
         self.cum_changed = self.cum_base * self.unit_factor[:, None]
@@ -354,7 +365,7 @@ class Simulation:
         w, rules, H, r = self.world, self.rules, self.world.hours, self.done
         rng = np.random.default_rng([rules.seed, r])        # the draws both runs share
         extra_rng = np.random.default_rng([rules.seed, r, 1])  # the changed run's additional reports
-        parts = []
+        parts = [(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]  # a city without reports
         lag = rules.dispatch_lag_hours
         for k, dist in enumerate(w.districts):
             mix = w.mix.get(dist) or w.city_mix
@@ -445,7 +456,7 @@ class Simulation:
         return {"as_of": w.at.isoformat(), "end": (w.at + timedelta(hours=w.hours)).isoformat(),
                 "horizon_days": w.hours // 24, "replications": self.done, "changes": self.changes,
                 "city": {"baseline": city_b, "changed": city_c, "difference": diff(city_b, city_c)},
-                "units": units,
+                "units": units, "notes": self.notes,
                 "inputs": {"backlog": int(len(w.backlog_unit)), "expected_reports": round(float(w.arrivals.sum()), 1),
                            "forecast": w.forecast_source, "discipline": "fifo"}}
 

@@ -94,3 +94,20 @@ def test_a_failing_forecast_falls_back_to_last_weeks_counts(svc):
     result = svc.run(svc.check([{"kind": "unit_capacity", "unit": BUSY, "factor": 0.5}]), AT)
     assert (fallback["inputs"]["forecast"], result["inputs"]["forecast"]) == ("forecast", "seasonal_naive")
     assert result["city"] == fallback["city"]  # the world's forecast is the seasonal-naive one
+
+
+def test_the_demo_city_without_history_runs_empty(demo_sqlite_url):
+    # the seeded demo city (thousands of units, no case yet): nothing in hand, nothing expected, nothing late
+    from data.db import Database
+    from foresight.whatif import WhatIfService, seasonal_naive_forecast
+
+    db = Database(demo_sqlite_url)
+    try:
+        svc = WhatIfService(db, seasonal_naive_forecast(db), clock=lambda: AT)
+        result = svc.run(svc.check([{"kind": "category_volume", "category": "event", "factor": 2.0},
+                                    {"kind": "extra_reports", "area": "320402", "count": 100}]), AT)
+    finally:
+        db.dispose()
+    assert result["units"] == [] and result["inputs"]["backlog"] == 0
+    assert "100 件上报无法分派" in result["notes"][0]
+    assert result["city"]["baseline"]["overdue"] == result["city"]["changed"]["overdue"] == 0
