@@ -299,7 +299,7 @@ def _resolve(world: World, units: np.ndarray, t: np.ndarray, cum: np.ndarray) ->
     big2 = float(cum.max()) + 2
     flat = (cum + np.arange(cum.shape[0])[:, None] * big2).ravel()
     pos = np.searchsorted(flat, d[ok] + u[ok] * big2, side="left")
-    h1 = pos - u[ok] * (H + 1)
+    h1 = np.clip(pos - u[ok] * (H + 1), 1, H)  # (a D equal to the unit's last C may round past its row)
     lo, hi = cum[u[ok], h1 - 1], cum[u[ok], h1]
     done_at[ok] = (h1 - 1) + (d[ok] - lo) / np.where(hi > lo, hi - lo, 1.0)
     out = np.empty(n)
@@ -472,12 +472,16 @@ class WhatIfService:
 
     def __init__(self, db, forecast: Forecast, rules: WhatIfRules | None = None, *,
                  calendar: WorkCalendar | None = None, assessment: AssessmentRules | None = None,
-                 clock: Callable[[], datetime] | None = None, fallback: Forecast | None = None):
+                 clock: Callable[[], datetime] | None = None, fallback: Forecast | None = None,
+                 wall_clock: Callable[[], datetime] | None = None):
         self.db, self.forecast = db, forecast
         self.rules = rules or files.whatif_rules()
         self.calendar = calendar or files.calendar()
         self.assessment = assessment or files.assessment_rules()
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or (lambda: datetime.now(UTC))  # the platform's now: a run's default `at`
+        # real time: when a run was submitted and finished, and whether it outlived its budget (a demo's case clock
+        # may run fast; the thread does not)
+        self.wall = wall_clock or (lambda: datetime.now(UTC))
         self.fallback = fallback or seasonal_naive_forecast(db)
         self.threads: dict[int, threading.Thread] = {}
 
@@ -545,7 +549,7 @@ class WhatIfService:
         changes = self.check(change)
         with self.db.session() as s:
             row = WhatIfRun(change={"changes": changes}, as_of=as_of, status="queued", progress=0.0,
-                            created_at=self.clock().astimezone(UTC), created_by=principal.ident[:100])
+                            created_at=self.wall(), created_by=principal.ident[:100])
             s.add(row)
             s.flush()
             run_id = row.id
@@ -563,12 +567,12 @@ class WhatIfService:
         try:
             self._set(run_id, status="running", progress=0.0)
             result = self.run(changes, at, progress=lambda p: self._set(run_id, progress=round(p, 4)))
-            self._set(run_id, status="done", progress=1.0, result=result, finished_at=self.clock().astimezone(UTC))
+            self._set(run_id, status="done", progress=1.0, result=result, finished_at=self.wall())
         except Exception as exc:  # noqa: BLE001 - a run fails with its reason; it never stays 'running'
             log.exception("what-if run %s failed", run_id)
             try:
                 self._set(run_id, status="failed", error=f"推演失败：{type(exc).__name__}: {exc}"[:2000],
-                          finished_at=self.clock().astimezone(UTC))
+                          finished_at=self.wall())
             except Exception:  # noqa: BLE001 - the reader's staleness rule reports it failed
                 log.exception("what-if run %s: could not record the failure", run_id)
         finally:
@@ -584,13 +588,13 @@ class WhatIfService:
             if row is None:
                 raise ServiceError(404, "not_found", f"推演 {run_id} 不存在")
             status, error, finished = row.status, row.error, row.finished_at
-            stale = self.clock().astimezone(UTC) - row.created_at > timedelta(
+            stale = self.wall() - row.created_at > timedelta(
                 seconds=3 * self.rules.time_budget_seconds)
             if status in ("queued", "running") and stale:
                 status, error = "failed", "推演超时未完成（运行进程可能已中断），请重新提交"
                 s.execute(update(WhatIfRun).where(WhatIfRun.id == run_id, WhatIfRun.status.in_(("queued", "running")))
-                          .values(status=status, error=error, finished_at=self.clock().astimezone(UTC)))
-                finished = self.clock().astimezone(UTC)
+                          .values(status=status, error=error, finished_at=self.wall()))
+                finished = self.wall()
             out = {"id": row.id, "status": status, "progress": float(row.progress or 0.0), "change": row.change,
                    "as_of": _iso(row.as_of), "created_at": _iso(row.created_at), "created_by": row.created_by,
                    "finished_at": _iso(finished)}

@@ -95,12 +95,20 @@ def test_only_those_who_decide_may_run_it(svc):
 def test_a_run_left_running_past_three_budgets_is_reported_failed(svc):
     with svc.db.session() as s:
         row = WhatIfRun(change={"changes": []}, as_of=AT, status="running", progress=0.4,
-                        created_at=AT - timedelta(seconds=3 * svc.rules.time_budget_seconds + 1), created_by="x")
+                        created_at=svc.wall() - timedelta(seconds=3 * svc.rules.time_budget_seconds + 1),
+                        created_by="x")
         s.add(row)
         s.flush()
         run_id = row.id
+    with svc.db.session() as s:  # and one just submitted, still waiting: left alone
+        fresh = WhatIfRun(change={"changes": []}, as_of=AT, status="queued", progress=0.0, created_at=svc.wall(),
+                          created_by="x")
+        s.add(fresh)
+        s.flush()
+        fresh_id = fresh.id
     run = svc.get(run_id, LEADER)
     assert run["status"] == "failed" and "超时" in run["error"]
+    assert svc.get(fresh_id, LEADER)["status"] == "queued"
     with svc.db.session() as s:
         assert s.get(WhatIfRun, run_id).status == "failed"
     with pytest.raises(ServiceError) as err:
