@@ -29,7 +29,6 @@ from dispatch.errors import ServiceError
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY
 from dispatch.whatif_rules import WhatIfRules, check_changes
 from dispatch.working_time import WorkCalendar
-from figures.case_counts import daily_counts, hourly_counts
 
 UTC = timezone.utc
 log = logging.getLogger("ucc.whatif")
@@ -44,6 +43,8 @@ def seasonal_naive_forecast(db) -> Forecast:
     simulator falls back to when the model's forecast fails."""
 
     def forecast(by: str = "district", days: int = 7, at: datetime | None = None, area=None) -> dict:
+        from figures.case_counts import daily_counts  # pandas: only when a run needs it, not at every app start
+
         at = at or datetime.now(UTC)
         today = at.astimezone(CITY_TZ).date()
         wanted = [today + timedelta(days=i) for i in range(days)]
@@ -118,6 +119,8 @@ def backlog_rows(s, at: datetime) -> list:
 def load_world(db, forecast: Forecast, rules: WhatIfRules, calendar: WorkCalendar, at: datetime,
                fallback: Forecast | None = None) -> World:
     """Reads the backlog as of `at`, the window's resolutions, case mix and hourly profile, and the forecast."""
+    from figures.case_counts import hourly_counts  # pandas: only when a run needs it, not at every app start
+
     H = rules.horizon_days * 24
     today = _local(at).date()
     first = today - timedelta(days=rules.history_days)
