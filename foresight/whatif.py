@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from data import files
 from data.models import Area, Case, Category, Unit, WhatIfRun
@@ -81,7 +81,7 @@ class World:
     hour_weight: np.ndarray     # (H,) the share of a horizon day's reports in each hour (sums to days)
     mix: dict[str, tuple[np.ndarray, np.ndarray]]  # district → ((P, 2) category, unit indices; (P,) probabilities)
     city_mix: tuple[np.ndarray, np.ndarray]
-    history: list[tuple[str, str, str | None, int, int]]  # (district, grid, source, cat, unit) of the window
+    history: list[tuple[str, str, str | None, int, int, int]]  # (district, grid, source, cat, unit, n) of the window
     grid_parents: dict[str, str]
     deadline_table: np.ndarray  # (K, Q) deadline in hours from `at` of a case reaching its unit at quarter q
     cat_clock: np.ndarray       # (C,) row of deadline_table for each category
@@ -96,11 +96,13 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, datetime.min.time(), CITY_TZ).astimezone(UTC)
 
 
-def _mix_of(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def _mix_of(pairs: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(category, unit) pairs and their shares, of (category, unit, count) rows."""
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     arr = np.asarray(pairs, dtype=np.int64)
-    uniq, counts = np.unique(arr, axis=0, return_counts=True)
+    uniq, inverse = np.unique(arr[:, :2], axis=0, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=arr[:, 2].astype(float), minlength=len(uniq))
     return uniq, counts / counts.sum()
 
 
@@ -132,10 +134,10 @@ def load_world(db, forecast: Forecast, rules: WhatIfRules, calendar: WorkCalenda
         backlog = backlog_rows(s, at)
         resolved = s.execute(select(Case.unit_code, Case.resolved_at, Case.rework_count).where(
             Case.unit_code.is_not(None), Case.resolved_at >= w_start, Case.resolved_at < w_end)).all()
-        history = s.execute(select(Case.district_code, Case.grid_code, Case.source, Case.category_code,
-                                   Case.unit_code).where(
+        cols = (Case.district_code, Case.grid_code, Case.source, Case.category_code, Case.unit_code)
+        history = s.execute(select(*cols, func.count()).where(
             Case.unit_code.is_not(None), Case.reported_at >= w_start, Case.reported_at < w_end,
-            Case.state.not_in(_NOT_HANDLED))).all()
+            Case.state.not_in(_NOT_HANDLED)).group_by(*cols)).all()
         profile_rows = hourly_counts(s, "city", w_start, w_end)
     unit_codes = sorted({c for c, u in units.items() if u.active} | {r[0] for r in backlog}
                         | {r[4] for r in history} | {r[0] for r in resolved})
@@ -213,12 +215,13 @@ def load_world(db, forecast: Forecast, rules: WhatIfRules, calendar: WorkCalenda
         arrivals[k] = np.array([day_value[d] for d in dates]) * hour_weight
 
     # the mix: which category and unit a district's reports were, in the window
-    hist = [(d, g, src, c_index[c], u_index[u]) for d, g, src, c, u in history if c in c_index and u in u_index]
+    hist = [(d, g, src, c_index[c], u_index[u], n) for d, g, src, c, u, n in history
+            if c in c_index and u in u_index]
     by_district: dict[str, list] = {}
-    for d, _g, _s, c, u in hist:
-        by_district.setdefault(d, []).append((c, u))
+    for d, _g, _s, c, u, n in hist:
+        by_district.setdefault(d, []).append((c, u, n))
     mix = {d: _mix_of(p) for d, p in by_district.items()}
-    city_mix = _mix_of([(c, u) for _d, _g, _s, c, u in hist])
+    city_mix = _mix_of([(c, u, n) for _d, _g, _s, c, u, n in hist])
 
     # handling deadlines: the category's limit on its clock from the quarter hour the case reaches its unit
     clocks = sorted({(float(v[1]), v[2]) for v in cats.values()})
@@ -250,9 +253,9 @@ def _area_mix(world: World, area: str, source: str | None) -> tuple[np.ndarray, 
             code = world.grid_parents.get(code)
         return False
 
-    inside = [(d, src, c, u) for d, g, src, c, u in world.history if within(g)]
-    for pick in ([(c, u) for _d, src, c, u in inside if src == source] if source else [],
-                 [(c, u) for _d, _src, c, u in inside]):
+    inside = [(src, c, u, n) for _d, g, src, c, u, n in world.history if within(g)]
+    for pick in ([(c, u, n) for src, c, u, n in inside if src == source] if source else [],
+                 [(c, u, n) for _src, c, u, n in inside]):
         if pick:
             return _mix_of(pick)
     up, district = area, None
@@ -417,17 +420,20 @@ class Simulation:
     def result(self, assessment: AssessmentRules) -> dict:
         w, R = self.world, max(self.done, 1)
         scoring = assessment.scoring["unit"]
-        over = {"baseline": np.array([b for b, _ in self.overdue_runs]),
-                "changed": np.array([c for _, c in self.overdue_runs])}
+        U = len(w.units)
+        over = {}
+        for side, k in (("baseline", 0), ("changed", 1)):
+            runs = np.array([r[k] for r in self.overdue_runs]).reshape(-1, U)
+            runs = np.concatenate([runs, runs.sum(axis=1, keepdims=True)], axis=1)  # the last column: the city
+            over[side] = np.quantile(runs, [0.1, 0.9], axis=0) if len(runs) else np.zeros((2, U + 1))
 
-        def figures(sums: np.ndarray, runs: np.ndarray, rows, rework: float | None) -> dict:
-            f = dict(zip(FIELDS, (sums[:, rows].sum(axis=1) if not isinstance(rows, int) else sums[:, rows])))
-            series = runs[:, rows].sum(axis=1) if not isinstance(rows, int) else runs[:, rows]
+        def figures(sums: np.ndarray, spread: np.ndarray, rows, rework: float | None) -> dict:
+            whole = not isinstance(rows, int)
+            f = dict(zip(FIELDS, sums[:, rows].sum(axis=1) if whole else sums[:, rows]))
+            p10, p90 = spread[:, U if whole else rows]  # percentiles of all units at once: one call, not one a unit
             due = f["due"]
             item = {"cases": f["cases"] / R, "resolved": f["resolved"] / R, "late": f["late"] / R,
-                    "overdue": f["overdue"] / R,
-                    "overdue_p10": float(np.quantile(series, 0.1)) if len(series) else 0.0,
-                    "overdue_p90": float(np.quantile(series, 0.9)) if len(series) else 0.0,
+                    "overdue": f["overdue"] / R, "overdue_p10": float(p10), "overdue_p90": float(p90),
                     "due": due / R,
                     "on_time_rate": f["on_time"] / due if due else None,
                     "handling_rate": f["handled"] / due if due else None,
