@@ -180,3 +180,15 @@ def emergency_plans(edited=(), catalog_: dict[str, Category] | None = None) -> P
     cats = catalog_ if catalog_ is not None else catalog()
     return plans_from_data(_json(EMERGENCY_PLANS_PATH), {c for c, v in cats.items() if v.is_emergency},
                            set(unit_types()), edited)
+
+
+# ---- early warnings (issue 18) --------------------------------------------------------------------
+WARNING_RULES_PATH = CATALOG_DIR / "warning_rules.json"
+
+
+def warning_rules(catalog_: dict[str, Category] | None = None):
+    """How hotspots and recurring spots are found, who is told, the 专项整治 case's category
+    (data/catalog/warning_rules.json), checked against the catalog (WarningRulesError lists every problem)."""
+    from dispatch.warning_rules import warning_rules_from_data
+
+    return warning_rules_from_data(_json(WARNING_RULES_PATH), set(catalog_ if catalog_ is not None else catalog()))
