@@ -61,7 +61,7 @@ def _build(records, grids, rules: HotspotRules) -> GridWeights:
 
     codes = [g.code for g in grids]
     cls = Queen if rules.weights == "queen" else Rook
-    w = cls.from_iterable([g.geometry for g in grids], ids=codes)
+    w = cls.from_iterable([g.geometry for g in grids], ids=codes, silence_warnings=True)
     islands = list(w.islands)
     if islands:
         # a grid with no contiguous neighbour (an island, a gap in an imported city) takes its k nearest by
@@ -151,20 +151,28 @@ def detect(db: Database, at: datetime, rules: WarningRules) -> list[Finding]:
     return out
 
 
-def _clusters(s: Session, gw: GridWeights, y, z, p, q, hr: HotspotRules, days: int, start, end) -> list[Finding]:
+def hot_clusters(gw: GridWeights, y, z, q, hr: HotspotRules) -> list[np.ndarray]:
+    """The hot grids (z > 0, q ≤ alpha) grouped by adjacency, each group's indices hottest first; a group with
+    fewer than min_cases cases or min_cluster_grids grids is left out."""
     hot = np.flatnonzero((z > 0) & (q <= hr.fdr_alpha))
     if hot.size == 0:
         return []
     sparse = gw.w.sparse.tocsr()[hot][:, hot]
     n, labels = connected_components(sparse, directed=False)
-    mean = float(y.mean())
-    found = []
+    out = []
     for label in range(n):
         members = hot[labels == label]
-        observed = int(y[members].sum())
-        if observed < hr.min_cases or members.size < hr.min_cluster_grids:
+        if int(y[members].sum()) < hr.min_cases or members.size < hr.min_cluster_grids:
             continue
-        members = members[np.argsort(-z[members], kind="stable")]
+        out.append(members[np.argsort(-z[members], kind="stable")])
+    return out
+
+
+def _clusters(s: Session, gw: GridWeights, y, z, p, q, hr: HotspotRules, days: int, start, end) -> list[Finding]:
+    mean = float(y.mean())
+    found = []
+    for members in hot_clusters(gw, y, z, q, hr):
+        observed = int(y[members].sum())
         centre = gw.codes[members[0]]
         codes = [gw.codes[i] for i in members]
         grids = [{"code": gw.codes[i], "count": int(y[i]), "z": round(float(z[i]), 3), "p": float(f"{p[i]:.3g}"),
