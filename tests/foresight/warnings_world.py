@@ -41,11 +41,12 @@ def neighbours(code: str) -> list[str]:
 
 def plant(db, grid: str, n: int, rng: random.Random, days_back=(1, 6), category="020102", at=None,
           point=None) -> list[int]:
-    """`n` cases in `grid` (at `point`, else its centre), reported on random hours of the days before T0."""
-    c = BY_CODE[grid].geometry.centroid
-    lon, lat = point or (c.x, c.y)
+    """`n` cases in `grid` (at `point`, else each at a random point of it), reported on random hours of the days
+    before T0."""
+    x0, y0, x1, y1 = BY_CODE[grid].geometry.bounds
     ids = []
     for _ in range(n):
+        lon, lat = point or (rng.uniform(x0, x1), rng.uniform(y0, y1))
         when = at or (T0 - timedelta(days=rng.randint(*days_back), hours=rng.randint(0, 20)))
         ids.append(add_case_row(db, when, grid=grid, district_code=grid[:6], lon=lon, lat=lat,
                                 category_code=category))
