@@ -30,6 +30,7 @@ class HotspotRules:
     fdr_alpha: float                # Benjamini–Hochberg over all the grids of a window
     min_cases: int                  # a cluster with fewer cases in the window is no warning
     min_cluster_grids: int
+    max_clusters: int               # per window, the hottest (by the cluster's highest z)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def warning_rules_from_data(data, category_codes=None) -> WarningRules:
         permutations=_int(h, "permutations", "hotspots", problems, 0, 99999),
         fdr_alpha=_float(h, "fdr_alpha", "hotspots", problems, 0.0, 0.5),
         min_cases=_int(h, "min_cases", "hotspots", problems, 1, 1_000_000),
-        min_cluster_grids=_int(h, "min_cluster_grids", "hotspots", problems, 1, 1000))
+        min_cluster_grids=_int(h, "min_cluster_grids", "hotspots", problems, 1, 1000),
+        max_clusters=_int(h, "max_clusters", "hotspots", problems, 1, 1000))
     r = _section(data, "recurrent", problems)
     recurrent = RecurrentRules(radius_m=_float(r, "radius_m", "recurrent", problems, 0.0, 5000.0),
                                min_repeats=_int(r, "min_repeats", "recurrent", problems, 2, 100_000),

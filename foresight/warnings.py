@@ -91,6 +91,7 @@ class WarningService:
             return []
         with self.db.session() as s:
             have = set(s.scalars(select(EarlyWarning.dedupe_key).where(EarlyWarning.dedupe_key.in_(list(by_key)))))
+            have |= self._still_warned(s, by_key)
         now = self.clock()
         ids = []
         for key, f in by_key.items():
@@ -111,6 +112,24 @@ class WarningService:
             except IntegrityError:
                 continue
         return ids
+
+    @staticmethod
+    def _still_warned(s, by_key: dict[str, Finding]) -> set[str]:
+        """The keys of hotspot findings a duty officer has already: an open or acknowledged hotspot warning of the
+        same window length whose grids hold the new cluster's hottest grid. A hotspot's window moves each day; the
+        place it warns of is the same warning until it is dismissed or tasked."""
+        hot = {k: f for k, f in by_key.items() if f.kind == "hotspot"}
+        if not hot:
+            return set()
+        held: dict[float, set[str]] = {}
+        for start, end, area, ev in s.execute(select(EarlyWarning.window_start, EarlyWarning.window_end,
+                                                     EarlyWarning.area_code, EarlyWarning.evidence)
+                                              .where(EarlyWarning.kind == "hotspot",
+                                                     EarlyWarning.status.in_(("open", "acknowledged")))):
+            grids = {g.get("code") for g in (ev or {}).get("grids", []) if isinstance(g, dict)} | {area}
+            held.setdefault((end - start).total_seconds(), set()).update(grids)
+        return {k for k, f in hot.items()
+                if f.area_code in held.get((f.window_end - f.window_start).total_seconds(), ())}
 
     # ---- live ------------------------------------------------------------------------------------
     def announce(self, items: list[dict]) -> None:

@@ -113,7 +113,7 @@ def test_an_island_grid_takes_its_nearest_neighbours():
 
 def test_the_rules_file_lists_every_defect_at_once():
     bad = {"hotspots": {"windows_days": [], "weights": "hexagon", "island_neighbours": 0, "permutations": -1,
-                        "fdr_alpha": 2, "min_cases": 0, "min_cluster_grids": 1},
+                        "fdr_alpha": 2, "min_cases": 0, "min_cluster_grids": 1, "max_clusters": 0},
            "recurrent": {"radius_m": -5, "min_repeats": 1, "period_days": 30, "max_spots": 10},
            "notify": {"surge": "street", "hotspot": "province", "recurrent": "street", "flood": "city"},
            "campaign": {"category": "999999", "max_cases_named": 50}}
@@ -121,6 +121,6 @@ def test_the_rules_file_lists_every_defect_at_once():
         warning_rules_from_data(bad, {"020102"})
     problems = err.value.problems
     for word in ("windows_days", "weights", "island_neighbours", "permutations", "fdr_alpha", "min_cases",
-                 "radius_m", "min_repeats", "notify.hotspot", "flood", "999999"):
+                 "radius_m", "min_repeats", "max_clusters", "notify.hotspot", "flood", "999999"):
         assert any(word in p for p in problems), word
     assert "预警规则文件有误" in str(err.value)

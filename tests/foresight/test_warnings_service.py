@@ -202,3 +202,17 @@ def test_each_officer_sees_the_warnings_of_their_area(world):
     with pytest.raises(ServiceError) as err:
         service.list(ADMIN, kind="flood")
     assert err.value.status == 400 and "未知的预警类型" in err.value.message
+
+
+def test_a_lasting_hotspot_is_one_warning_until_it_is_dismissed(world):
+    from datetime import timedelta
+
+    service = _service(world)
+    first = [w for w in service.run(T0) if w["kind"] == "hotspot"]
+    assert len(first) == 2
+    # the next day the windows moved (new dedupe keys), the place did not: no new warning while the first is open
+    assert [w for w in service.run(T0 + timedelta(days=1)) if w["kind"] == "hotspot"] == []
+    week = next(w for w in first if w["window_start"].startswith("2026-11-16"))
+    service.dismiss(week["id"], ADMIN, "已知的集市")
+    again = [w for w in service.run(T0 + timedelta(days=1)) if w["kind"] == "hotspot"]
+    assert len(again) == 1 and again[0]["area"] == week["area"] and again[0]["window_end"].startswith("2026-11-24")
