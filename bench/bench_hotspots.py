@@ -12,7 +12,7 @@ import sqlite3
 import statistics
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,6 +24,8 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from data import files  # noqa: E402
 from data.db import Database  # noqa: E402
 from data.models import Case  # noqa: E402
+from dispatch.city_time import city_today  # noqa: E402
+from figures.case_counts import daily_counts  # noqa: E402
 from foresight import hotspots  # noqa: E402
 
 
@@ -83,19 +85,26 @@ def main() -> None:
                  .group_by(Case.grid_code))
             t_base, rows = timed(lambda: s.execute(q).all(), args.runs)
             t_counts, counts = timed(lambda: hotspots.grid_counts(s, start, end), args.runs)
+            t_daily, _ = timed(lambda: daily_counts(s, "grid", city_today(start), city_today(end) - timedelta(days=1)),
+                               1)
         y = np.array([counts.get(c, 0) for c in gw.codes], dtype=float)
         t_gi, (z, p, q_) = timed(lambda: hotspots.gi_star(y, gw, hr), args.runs)
         t_cl, clusters = timed(lambda: hotspots.hot_clusters(gw, y, z, q_, hr), args.runs)
         hot = int(((z > 0) & (q_ <= hr.fdr_alpha)).sum())
         print(f"{days:>2}-day window {start:%m-%d %H:%M}–{end:%m-%d %H:%M} UTC, {int(y.sum()):,} cases: "
-              f"baseline GROUP BY grid {t_base * 1000:.0f} ms ({len(rows):,} grids) | counts (case_counts) "
-              f"{t_counts * 1000:.0f} ms | Gi* + BH {t_gi * 1000:.0f} ms | clusters {t_cl * 1000:.1f} ms "
+              f"baseline GROUP BY grid {t_base * 1000:.0f} ms ({len(rows):,} grids) | grid_counts "
+              f"{t_counts * 1000:.0f} ms (daily_counts by grid, summed: {t_daily * 1000:.0f} ms) | Gi* + BH {t_gi * 1000:.0f} ms | clusters {t_cl * 1000:.1f} ms "
               f"→ {hot} hot grids in {len(clusters)} clusters")
     hotspots._cache.clear()
     t_detect, found = timed(lambda: hotspots.detect(db, at, rules), 1)
     t_warm, found = timed(lambda: hotspots.detect(db, at, rules), args.runs)
     print(f"detect(): first (weights built) {t_detect:.2f} s, then {t_warm:.2f} s for both windows "
           f"({len(found)} findings, their case ids included)")
+    from foresight import recurrent
+
+    t_rec, spots = timed(lambda: recurrent.detect(db, at, rules, keep_names=False), 1)
+    print(f"recurrent.detect() over the last {rules.recurrent.period_days} days: {t_rec:.2f} s ({len(spots)} spots "
+          f"of ≥ {rules.recurrent.min_repeats} cases within {rules.recurrent.radius_m:g} m)")
     db.engine.dispose()
 
 

@@ -32,41 +32,45 @@ def spot_id(lon: float, lat: float) -> str:
     return f"{lon:.4f},{lat:.4f}"
 
 
-def detect(db: Database, at: datetime, rules: WarningRules, campaign_category: str | None = None) -> list[Finding]:
+def detect(db: Database, at: datetime, rules: WarningRules, campaign_category: str | None = None,
+           keep_names: bool = True) -> list[Finding]:
     """Each category's spots with at least `min_repeats` cases within `radius_m` of one another's centre in the
     last `period_days` before `at`. Densest first: the case with the most same-category cases within the radius
     is a spot's centre, those cases its members (each case in one spot at most). A spot near one still warned of
     (open or acknowledged, same category, within the radius) keeps that warning's spot name, so that it stays one
-    warning while it lasts although its centre drifts with the sliding period."""
+    warning while it lasts although its centre drifts with the sliding period (`keep_names=False`: not read, for a
+    database without the warnings table, bench/bench_hotspots.py)."""
     rr = rules.recurrent
     start = at - timedelta(days=rr.period_days)
     skip = campaign_category or rules.campaign_category
     with db.session() as s:
-        rows = s.execute(select(Case.id, Case.category_code, Case.lon, Case.lat, Case.grid_code, Case.district_code)
-                         .where(Case.reported_at >= start, Case.reported_at < at, Case.merged_into_id.is_(None),
-                                Case.category_code != skip)).all()
+        # Core rows, not the ORM's: a month of a million cases is read in half the time
+        rows = s.connection().execute(
+            select(Case.id, Case.category_code, Case.lon, Case.lat, Case.grid_code, Case.district_code)
+            .where(Case.reported_at >= start, Case.reported_at < at, Case.merged_into_id.is_(None),
+                   Case.category_code != skip)).all()
         known = s.execute(select(EarlyWarning.category_code, EarlyWarning.evidence)
                           .where(EarlyWarning.kind == "recurrent",
-                                 EarlyWarning.status.in_(("open", "acknowledged")))).all()
+                                 EarlyWarning.status.in_(("open", "acknowledged")))).all() if keep_names else []
     if not rows:
         return []
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    lon = np.array([r[2] for r in rows], dtype=float)
-    lat = np.array([r[3] for r in rows], dtype=float)
+    columns = list(zip(*rows))
+    ids = np.array(columns[0], dtype=np.int64)
+    lon = np.array(columns[2], dtype=float)
+    lat = np.array(columns[3], dtype=float)
     zone = utm_zone(float(np.median(lon)))
     x, y = _to_metres(zone).transform(lon, lat)
     xy = np.column_stack([x, y])
-    cats = np.array([r[1] for r in rows], dtype=object)
-    grids = [r[4] for r in rows]
-    districts = [r[5] for r in rows]
+    codes, inverse = np.unique(np.array([c or "" for c in columns[1]]), return_inverse=True)
+    by_category = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
+    grids, districts = columns[4], columns[5]
     known_by_cat: dict[str, list[tuple[str, np.ndarray]]] = {}
     for cat, ev in known:
         if isinstance(ev, dict) and "spot" in ev and "lon" in ev and "lat" in ev:
             kx, ky = _to_metres(zone).transform(ev["lon"], ev["lat"])
             known_by_cat.setdefault(cat, []).append((ev["spot"], np.array([kx, ky])))
     out: list[Finding] = []
-    for cat in sorted(set(cats)):
-        idx = np.flatnonzero(cats == cat)
+    for cat, idx in zip(codes.tolist(), by_category):
         if idx.size < rr.min_repeats:
             continue
         pts = xy[idx]
@@ -74,7 +78,8 @@ def detect(db: Database, at: datetime, rules: WarningRules, campaign_category: s
         density = tree.query_ball_point(pts, rr.radius_m, return_length=True)
         taken = np.zeros(idx.size, dtype=bool)
         # densest first; ties by the older case id, so that the same cases give the same spots
-        for i in sorted(np.flatnonzero(density >= rr.min_repeats), key=lambda i: (-density[i], ids[idx[i]])):
+        dense = np.flatnonzero(density >= rr.min_repeats)
+        for i in dense[np.lexsort((ids[idx[dense]], -density[dense]))]:
             if taken[i]:
                 continue
             members = [j for j in tree.query_ball_point(pts[i], rr.radius_m) if not taken[j]]
