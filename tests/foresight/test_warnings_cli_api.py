@@ -85,6 +85,6 @@ def test_the_api_lists_acknowledges_dismisses_and_tasks(demo_app, client, token_
     assert made.status_code == 201, made.get_data(as_text=True)
     out = made.get_json()
     assert out["warning"]["status"] == "tasked" and out["warning"]["case_id"] == out["case"]["id"]
-    assert out["case"]["category"]["code"] == "029901" and out["case"]["unit"]["code"] == unit_code
+    assert out["case"]["category"]["code"] == "023001" and out["case"]["unit"]["code"] == unit_code
     late = client.post(f"/api/v1/warnings/{item['id']}/dismiss", json={"reason": "误报"}, headers=street)
     assert late.status_code == 409 and "已转专项整治" in late.get_json()["message"]
