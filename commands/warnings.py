@@ -27,7 +27,7 @@ def warn_command(at: str | None):
     except RulesFileError as exc:
         fail(str(exc))
     if not stored:
-        click.echo("没有新的预警（已有的预警不重复存储）")
+        click.echo("没有新的预警（未发现新情况，或发现的均已存储）")
         return
     click.echo(f"新存储预警 {len(stored)} 条：")
     for w in stored:
