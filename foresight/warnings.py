@@ -340,7 +340,11 @@ class WarningService:
                    "source": "api", "idempotency_key": f"warning-{wid}"}
         case, _created = self.cases.intake(payload, None, actor=principal.ident)
         case_id = case.get("merged_into") or case["id"]
-        if (case.get("unit") or {}).get("code") != unit_code:
+        if case.get("merged_into"):
+            # the intake's dedupe joined an open 专项整治 case at the same place (another warning of it, tasked
+            # within the day): that campaign keeps its lead; this warning points at it
+            case = self.cases.get(case_id, None)
+        elif (case.get("unit") or {}).get("code") != unit_code:
             case = self._lead(case_id, principal, unit_code, unit_name, wid)
         now = self.clock()
         with self.db.session() as s:

@@ -216,3 +216,18 @@ def test_a_lasting_hotspot_is_one_warning_until_it_is_dismissed(world):
     service.dismiss(week["id"], ADMIN, "已知的集市")
     again = [w for w in service.run(T0 + timedelta(days=1)) if w["kind"] == "hotspot"]
     assert len(again) == 1 and again[0]["area"] == week["area"] and again[0]["window_end"].startswith("2026-11-24")
+
+
+def test_two_warnings_of_one_place_task_one_campaign(world):
+    db, _ = world
+    service = _service(world)
+    hot = [w for w in service.run(T0) if w["kind"] == "hotspot"]
+    assert len(hot) == 2 and hot[0]["area"] == hot[1]["area"]
+    unit = _street_unit(db, street_of(hot[0]["area"]))
+    first = service.to_campaign(hot[0]["id"], ADMIN, unit.code)
+    second = service.to_campaign(hot[1]["id"], ADMIN, unit.code)
+    assert first["case"]["id"] == second["warning"]["case_id"] == second["case"]["id"]
+    assert second["warning"]["status"] == "tasked" and second["case"]["unit"]["code"] == unit.code
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.category_code == RULES.campaign_category,
+                                                                     Case.merged_into_id.is_(None))) == 1
