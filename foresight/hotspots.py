@@ -123,8 +123,8 @@ def gi_star(y: np.ndarray, gw: GridWeights, rules: HotspotRules):
     g = esda.G_Local(y, gw.w, transform="B", permutations=rules.permutations, star=True, keep_simulations=False)
     z = np.asarray(g.Zs, dtype=float)
     if rules.permutations:
-        # the pseudo p of the permutations is folded (either tail): keep it for the high side only
-        p = np.where(np.asarray(g.z_sim) > 0, np.asarray(g.p_sim, dtype=float), 1.0)
+        # the pseudo p of the permutations is folded (the nearer tail): keep it for the high side only
+        p = np.where(np.asarray(g.Zs) > 0, np.asarray(g.p_sim, dtype=float), 1.0)
     else:
         p = norm.sf(z)  # Ord & Getis (1995): Gi* is asymptotically normal
     z = np.nan_to_num(z, nan=0.0)

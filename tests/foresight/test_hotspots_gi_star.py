@@ -124,3 +124,20 @@ def test_the_rules_file_lists_every_defect_at_once():
                  "radius_m", "min_repeats", "max_clusters", "notify.hotspot", "flood", "999999"):
         assert any(word in p for p in problems), word
     assert "预警规则文件有误" in str(err.value)
+
+
+def test_permutation_p_values_cannot_pass_the_correction_for_a_small_cluster():
+    """Why the rules use the normal p: 99 permutations give p ≥ 0.01, and BH over 128 grids needs far less for a
+    four-grid cluster; the analytical p finds it."""
+    import dataclasses
+
+    gw = _weights()
+    y = np.random.default_rng(1).poisson(3.0, len(gw.codes)).astype(float)
+    planted = [gw.codes.index(c) for c in [GRIDS[45].code] + neighbours(GRIDS[45].code)[:3]]
+    y[planted] = 20
+    with_perms = dataclasses.replace(RULES.hotspots, permutations=99)
+    z, p, q = hotspots.gi_star(y, gw, with_perms)
+    assert p.min() >= 1 / 100 - 1e-6 and (p[z <= 0] == 1).all()
+    assert not (q <= RULES.hotspots.fdr_alpha).any()  # the planted cluster is lost to the floor of the pseudo p
+    z, p, q = hotspots.gi_star(y, gw, RULES.hotspots)
+    assert (q[planted] <= RULES.hotspots.fdr_alpha).all()
