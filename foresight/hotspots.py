@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
-from scipy.stats import norm
+from scipy.stats import norm, poisson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -187,6 +187,9 @@ def _clusters(s: Session, gw: GridWeights, y, z, p, q, hr: HotspotRules, days: i
         ids = case_ids(s, start, end, where=(Case.grid_code.in_(codes),), limit=500)
         found.append(Finding(kind="hotspot", area_code=centre, district_code=gw.district_of.get(centre),
                              category_code=None, window_start=start, window_end=end, observed=observed,
-                             expected=round(mean * len(codes), 2), upper=None, score=round(float(z[members[0]]), 3),
+                             expected=round(mean * len(codes), 2),
+                             # what chance would reach with the cases spread evenly: the Poisson's 1 - alpha quantile
+                             upper=float(poisson.ppf(1 - hr.fdr_alpha, mean * len(codes))),
+                             score=round(float(z[members[0]]), 3),
                              evidence=evidence, case_ids=ids))
     return found
