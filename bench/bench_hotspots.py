@@ -93,7 +93,8 @@ def main() -> None:
         hot = int(((z > 0) & (q_ <= hr.fdr_alpha)).sum())
         print(f"{days:>2}-day window {start:%m-%d %H:%M}–{end:%m-%d %H:%M} UTC, {int(y.sum()):,} cases: "
               f"baseline GROUP BY grid {t_base * 1000:.0f} ms ({len(rows):,} grids) | grid_counts "
-              f"{t_counts * 1000:.0f} ms (daily_counts by grid, summed: {t_daily * 1000:.0f} ms) | Gi* + BH {t_gi * 1000:.0f} ms | clusters {t_cl * 1000:.1f} ms "
+              f"{t_counts * 1000:.0f} ms (daily_counts by grid, summed: {t_daily * 1000:.0f} ms) | "
+              f"Gi* + BH {t_gi * 1000:.0f} ms | clusters {t_cl * 1000:.1f} ms "
               f"→ {hot} hot grids in {len(clusters)} clusters")
     hotspots._cache.clear()
     t_detect, found = timed(lambda: hotspots.detect(db, at, rules), 1)

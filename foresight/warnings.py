@@ -47,8 +47,8 @@ def detector(module: str) -> Detector:
 class WarningService:
     """The warnings over the database. `detectors`: each `detect(db, at, rules) -> list[Finding]`."""
 
-    def __init__(self, db: Database, cases: CaseService, detectors: Iterable[Detector], rules: WarningRules | None = None,
-                 clock=None):
+    def __init__(self, db: Database, cases: CaseService, detectors: Iterable[Detector],
+                 rules: WarningRules | None = None, clock=None):
         self.db, self.cases, self.areas = db, cases, cases.areas
         self.detectors = list(detectors)
         self._rules = rules
@@ -133,8 +133,8 @@ class WarningService:
 
     # ---- live ------------------------------------------------------------------------------------
     def announce(self, items: list[dict]) -> None:
-        """The stored warnings (each with the `rooms` it goes to) to the listeners (the live bus); never raises: the warning is in the table, and a page
-        that missed its event reads it with the next list."""
+        """The stored warnings (each with the `rooms` it goes to) to the listeners (the live bus); never raises: the
+        warning is in the table, and a page that missed its event reads it with the next list."""
         if not items or not self.listeners:
             return
         for listener in list(self.listeners):
@@ -232,7 +232,8 @@ class WarningService:
                                       .where(WarningCase.warning_id.in_(ids)).order_by(WarningCase.case_id.desc())):
                 links.setdefault(wid, []).append(cid)
             cats = {w.category_code for w in rows.values() if w.category_code}
-            names = dict(s.execute(select(Category.code, Category.name).where(Category.code.in_(cats))).all()) if cats else {}
+            names = dict(s.execute(select(Category.code, Category.name).where(Category.code.in_(cats))).all()) \
+                if cats else {}
         out = []
         for i in ids:
             w = rows.get(i)

@@ -129,7 +129,8 @@ def test_a_warning_becomes_a_campaign_case_led_by_the_chosen_unit(world):
         row = s.get(Case, case["id"])
         assert row.category_code == RULES.campaign_category and row.unit_code == chosen_code
         assert row.grid_code == SPOT_GRID.code and row.state == "reported"
-        history = [h.action for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id == row.id).order_by(CaseHistory.id))]
+        history = [h.action for h in s.scalars(select(CaseHistory).where(CaseHistory.case_id == row.id)
+                                               .order_by(CaseHistory.id))]
         linked = set(s.scalars(select(WarningCase.case_id).where(WarningCase.warning_id == w["id"])))
     assert history == ["report", "campaign_assign"]
     for cid in w["cases"]:
