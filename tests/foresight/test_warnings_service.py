@@ -232,3 +232,21 @@ def test_two_warnings_of_one_place_task_one_campaign(world):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Case).where(Case.category_code == RULES.campaign_category,
                                                                      Case.merged_into_id.is_(None))) == 1
+
+
+def test_the_scheduler_runs_the_warnings_at_start(world):
+    import time as _time
+
+    from scheduler import start_warnings
+
+    db, cases = world
+    service = _service(world)
+    service.clock = lambda: T0  # the hourly job runs "now": the world's now
+    stop = threading.Event()
+    thread = start_warnings(service, interval_seconds=3600, stop=stop)
+    deadline = _time.monotonic() + 60
+    while _count(db, EarlyWarning) < 3 and _time.monotonic() < deadline:
+        _time.sleep(0.1)
+    stop.set()
+    thread.join(5)
+    assert _count(db, EarlyWarning) == 3 and not thread.is_alive()
