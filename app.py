@@ -21,6 +21,7 @@ from emergency.response import ResponseService
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
 from emergency.resources import ResourceService
+from foresight.forecast import ForecastService
 from sensing.indicators import IndicatorIngest
 from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
                              alarms=alarms, responses=responses, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
-                             resources=ResourceService(db, areas, cases)))
+                             resources=ResourceService(db, areas, cases),
+                             forecast=ForecastService(db, files.calendar(), files.forecast_rules(), clock=lambda: cases.clock())))
     from commands import register_commands
 
     register_commands(server)
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_photos)
     from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
     server.register_blueprint(api_assessment_report)
+    from api.forecast import bp as api_forecast  # GET /api/v1/forecast
+    server.register_blueprint(api_forecast)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)

@@ -36,7 +36,7 @@ class ForecastRules:
     min_history_days: int = 21      # fewer days of history: the seasonal-naive baseline is the forecast
     holiday_weekday: int = 6
     makeup_weekday: int = 4
-    surge_window_hours: int = 24
+    surge_window: str | int = "day"  # "day": the local day so far; N: the N hours before the check
     surge_history_days: int = 28
     surge_levels: Mapping[str, SurgeLevel] = field(default_factory=dict)
 
@@ -88,7 +88,9 @@ def forecast_rules_from_data(data) -> ForecastRules:
     if not isinstance(surge, dict):
         problems.append("缺少 surge 对象（激增预警设置）")
     else:
-        window = _int(surge, "window_hours", 1, 24 * 7, "surge.", problems, 24)
+        window = surge.get("window", "day")
+        if window != "day" and (isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 168):
+            problems.append(f"surge.window 须为 \"day\"（当天至今）或 1 到 168 之间的小时数，现为 {window!r}")
         surge_history = _int(surge, "history_days", 7, 3660, "surge.", problems, 28)
         raw_levels = surge.get("levels")
         if not isinstance(raw_levels, dict) or not raw_levels:
@@ -110,5 +112,5 @@ def forecast_rules_from_data(data) -> ForecastRules:
         raise ForecastRulesError(problems)
     return ForecastRules(history_days=history, backtest_weeks=weeks, interval_level=level, max_days=max_days,
                          min_category_history=min_cat, family=family, trend=trend, min_history_days=min_hist,
-                         holiday_weekday=hol_wd, makeup_weekday=mk_wd, surge_window_hours=window,
+                         holiday_weekday=hol_wd, makeup_weekday=mk_wd, surge_window=window,
                          surge_history_days=surge_history, surge_levels=levels)

@@ -104,3 +104,15 @@ def case_ids(s: Session, start: datetime, end: datetime, where=(), limit: int = 
     q = (select(Case.id).where(Case.reported_at >= start.astimezone(UTC), Case.reported_at < end.astimezone(UTC),
                                *where).order_by(Case.reported_at.desc()).limit(limit))
     return list(s.scalars(q))
+
+
+def grid_category_counts(s: Session, start: datetime, end: datetime, where=()) -> pd.DataFrame:
+    """Cases reported in [start, end) per grid and category: columns grid, category, count (pairs without a case
+    are absent). The surge check's shares (a street's or a grid's part of its district's history) and its
+    observed counts are sums of these."""
+    q = (select(Case.grid_code, Case.category_code, func.count())
+         .where(Case.reported_at >= start.astimezone(UTC), Case.reported_at < end.astimezone(UTC), *where)
+         .group_by(Case.grid_code, Case.category_code))
+    frame = pd.DataFrame(s.execute(q).all(), columns=["grid", "category", "count"])
+    frame["count"] = frame["count"].astype("int64")
+    return frame

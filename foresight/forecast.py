@@ -12,7 +12,8 @@ import numpy as np
 from scipy import stats
 from sqlalchemy import select
 
-from data.models import Area, Case
+from data.models import Area, Case, Category
+from dispatch.catalog import KIND_NAMES_ZH
 from dispatch.city_time import CITY_TZ
 from dispatch.errors import ServiceError
 from dispatch.forecast_rules import BYS, ForecastRules
@@ -223,6 +224,24 @@ class ForecastService:
             raise ServiceError(400, "bad_request", "时间 at 超出可预测的范围")
         return at
 
+    def scoped_area(self, principal, area: str | None) -> str | None:
+        """`area` as `principal` may read it: theirs when none is asked; 403 for an area outside theirs."""
+        own = getattr(principal, "area_code", None)
+        with self.db.session() as s:
+            own_row = s.get(Area, own) if own else None
+            if own_row is None or own_row.level == 1:
+                return area
+            if area is None:
+                return own
+            up = s.get(Area, area)
+            if up is None:
+                raise ServiceError(404, "not_found", f"区域 {str(area)[:30]} 不存在")
+            while up is not None and up.code != own:
+                up = s.get(Area, up.parent_code) if up.parent_code else None
+            if up is None:
+                raise ServiceError(403, "forbidden", f"只能查看本辖区（{own_row.name}）及其下级区域的预测")
+        return area
+
     def area_filter(self, s, area: str | None):
         """The cases of `area` (the city, a district or any area below it): a WHERE clause, or () for all."""
         if area is None:
@@ -280,10 +299,13 @@ class ForecastService:
         level = level or self.rules.interval_level
         return first, [forecast_series(k, series[k], feats, new, self.rules, level, weeks) for k in sorted(series)]
 
-    def forecast(self, by: str, days: int, at: datetime | None = None, area: str | None = None) -> dict:
+    def forecast(self, by: str, days: int, at: datetime | None = None, area: str | None = None,
+                 principal=None) -> dict:
         """The contract's answer: items {key, date, expected, lower, upper, method} and the backtest (MAE of the
-        model and of the seasonal-naive baseline over every key's backtest days; per key: which one is used)."""
+        model and of the seasonal-naive baseline over every key's backtest days; per key: which one is used).
+        A `principal` of an area below the city reads its own area (by default) or an area within it."""
         at = self.check(by, days, at)
+        area = self.scoped_area(principal, area)
         first, fcs = self.forecasts(by, days, at, area)
         items = []
         for fc in fcs:
@@ -292,7 +314,19 @@ class ForecastService:
                               "expected": round(float(fc.expected[i]), 1), "lower": int(fc.lower[i]),
                               "upper": int(math.ceil(fc.upper[i])), "method": fc.method})
         return {"by": by, "days": days, "at": at.astimezone(CITY_TZ).isoformat(timespec="seconds"), "area": area,
-                "interval_level": self.rules.interval_level, "items": items, "backtest": _summary(fcs, self.rules)}
+                "interval_level": self.rules.interval_level, "labels": self.labels(by, [f.key for f in fcs]),
+                "items": items, "backtest": _summary(fcs, self.rules)}
+
+    def labels(self, by: str, keys: list[str]) -> dict[str, str]:
+        """Each key's Chinese name (a district's, a kind's, a category's)."""
+        if by == "kind":
+            return {k: KIND_NAMES_ZH.get(k, k) for k in keys}
+        with self.db.session() as s:
+            if by == "district":
+                names = dict(s.execute(select(Area.code, Area.name).where(Area.code.in_(keys))).all())
+            else:
+                names = dict(s.execute(select(Category.code, Category.name).where(Category.code.in_(keys))).all())
+        return {k: names.get(k, k) for k in keys}
 
     def backtest(self, by: str, at: datetime | None = None, weeks: int | None = None,
                  area: str | None = None) -> dict:
