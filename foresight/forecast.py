@@ -286,7 +286,11 @@ class ForecastService:
         if by == "category":  # only the categories with history enough of their own
             recent = self.rules.history_days
             series = {k: v for k, v in series.items() if v[-recent:].sum() >= self.rules.min_category_history}
-        dates = [start + timedelta(days=i) for i in range(span)]
+        # the history starts on the first day with a case (a city that began recording within the window must not
+        # read the days before as days without cases)
+        began = min((int(np.argmax(v > 0)) for v in series.values() if v.any()), default=span)
+        series = {k: v[began:] for k, v in series.items()}
+        dates = [start + timedelta(days=i) for i in range(began, span)]
         return first, series, day_features(dates, self.calendar)
 
     def forecasts(self, by: str, days: int, at: datetime | None = None, area: str | None = None,

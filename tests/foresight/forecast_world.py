@@ -60,7 +60,7 @@ def cases_of(first: date, last: date, seed: int = 7, surge: tuple[str, date, int
             grids = [g for g in GRIDS if g[:6] == d]
             w = grid_weights[d] / grid_weights[d].sum()
             mean = expected_day(d, day)
-            n = rng.negative_binomial(40, 40 / (40 + mean))  # a little overdispersion, as real days have
+            n = rng.negative_binomial(200, 200 / (200 + mean))  # a little overdispersion, as real days have
             for grid, hour, cat, minute in zip(rng.choice(grids, n, p=w), rng.choice(24, n, p=HOURS),
                                               rng.integers(0, len(CATEGORIES), n), rng.integers(0, 60, n)):
                 at = midnight + timedelta(hours=int(hour), minutes=int(minute))
