@@ -287,8 +287,10 @@ class ForecastService:
             recent = self.rules.history_days
             series = {k: v for k, v in series.items() if v[-recent:].sum() >= self.rules.min_category_history}
         # the history starts on the first day with a case (a city that began recording within the window must not
-        # read the days before as days without cases)
+        # read the days before as days without cases); that first day is left out too, as it is most likely partial
         began = min((int(np.argmax(v > 0)) for v in series.values() if v.any()), default=span)
+        if 0 < began < span:
+            began += 1
         series = {k: v[began:] for k, v in series.items()}
         dates = [start + timedelta(days=i) for i in range(began, span)]
         return first, series, day_features(dates, self.calendar)

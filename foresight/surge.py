@@ -2,7 +2,8 @@
 there, and a finding where a count rises beyond the upper bound of its prediction interval (docs/foresight.md)."""
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +21,12 @@ from foresight.forecast import ForecastService, _check_at, count_distribution
 
 UTC = timezone.utc
 PRIOR = 0.5  # cases added to every area's history before its share is taken: no area is expected to be empty
+# What a check reads of the days before its window (the districts' forecasts, the hour profile, the history per grid
+# and category) is the same for every check of the same day: kept for the day's later checks (a day's window starts
+# at midnight; an hourly check then reads only its window). Keyed by database and window start; a few kept.
+_BEFORE: OrderedDict = OrderedDict()
+_BEFORE_LOCK = threading.Lock()
+_BEFORE_SIZE = 4
 
 
 @dataclass
@@ -44,13 +51,28 @@ def window_of(at: datetime, rules: ForecastRules) -> tuple[datetime, datetime, d
     return end - timedelta(hours=rules.surge_window), end, end
 
 
-def _expected_in_window(svc: ForecastService, s, start: datetime, until: datetime, history_start: datetime):
+def _before_window(db, svc: ForecastService, s, start: datetime, days: int, history_start: datetime, rules):
+    """The districts' forecasts as of the window's start, the hour profile and the history per grid and category
+    before it: read once per window start (see _BEFORE)."""
+    key = (str(getattr(db, "url", id(db))), start.isoformat(), days, history_start.isoformat(), repr(rules))
+    with _BEFORE_LOCK:
+        if key in _BEFORE:
+            _BEFORE.move_to_end(key)
+            return _BEFORE[key]
+    value = (svc.forecasts("district", days, start), svc.hour_profile(s, history_start, start),
+             grid_category_counts(s, history_start, start))
+    with _BEFORE_LOCK:
+        _BEFORE[key] = value
+        while len(_BEFORE) > _BEFORE_SIZE:
+            _BEFORE.popitem(last=False)
+    return value
+
+
+def _expected_in_window(svc: ForecastService, forecasts, profile, start: datetime, until: datetime):
     """Each district's expected count in [start, until), and the dispersion of its count model: the day's
     forecast (as of the window's start: nothing of the window is seen) spread over the hours by the hour-of-day
     profile of its day type."""
-    days = (until.astimezone(CITY_TZ).date() - start.astimezone(CITY_TZ).date()).days + 1
-    first, fcs = svc.forecasts("district", days, start)
-    profile = svc.hour_profile(s, history_start, start)
+    first, fcs = forecasts
     hours, weights = [], []
     t = start.astimezone(CITY_TZ)
     while t < until:
@@ -78,7 +100,9 @@ def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
     result = SurgeCheck(start, end)
     history_start = start - timedelta(days=rules.surge_history_days)
     with db.session() as s:
-        expected = _expected_in_window(svc, s, start, until, history_start)
+        days = (until.astimezone(CITY_TZ).date() - start.astimezone(CITY_TZ).date()).days + 1
+        forecasts, profile, hist = _before_window(db, svc, s, start, days, history_start, rules)
+        expected = _expected_in_window(svc, forecasts, profile, start, until)
         street_of = ancestor_of_grids(s, 3)
         district_of = ancestor_of_grids(s, 2)
         grids_in = defaultdict(int)
@@ -87,7 +111,6 @@ def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
             grids_in[district] += 1
             if grid in street_of:
                 streets_in[district].add(street_of[grid])
-        hist = grid_category_counts(s, history_start, start)
         seen = grid_category_counts(s, start, until)
         names = dict(s.execute(select(Area.code, Area.name).where(Area.level.in_((3, 5)))).all())
 

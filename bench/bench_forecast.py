@@ -1,0 +1,134 @@
+"""Benchmark of the forecasts (every district, kind and category, with their backtests) and of the surge check over
+every street, grid (5,891) and street x category, on ~1 M cases of history, against plain SQL of the same run."""
+from __future__ import annotations
+
+# python bench/bench_forecast.py [--db /tmp/bench_assessment/month_x13.db] [--pg] [--runs 3]
+#
+# The database is bench/bench_assessment.py's: the demo city (5,891 grids) with November 2026 at 13x the demo's
+# daily volume (~1 M cases, the real lifecycle's rows), opened read-only here (never rebuilt); with --pg also
+# its PostgreSQL copy (bench_assessment). For each: the forecast as of 1 December for 14 days by district, by
+# kind and by category (each with its 3-week rolling-origin backtest), then the surge check at 10:00 (the day's first:
+# it reads the days before its window) and 18:00 (a later one: the window only) on each of the last days of November (no surge is planted in the demo history: every finding there is a false
+# alarm, whose rate is printed). The floor: the plain GROUP BY each must read at least (the history's cases per
+# district and day; the check's 28 days of cases per grid and category).
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+UTC = timezone.utc
+DEFAULT_DB = Path("/tmp/bench_assessment/month_x13.db")
+PG_URL = os.environ.get("UCC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_assessment")
+FLOORS = {
+    "forecast": "SELECT district_code, substr(CAST(reported_at AS TEXT), 1, 10), count(*) FROM cases "
+                "WHERE reported_at >= :S AND reported_at < :E GROUP BY 1, 2",
+    "surge": "SELECT grid_code, category_code, count(*) FROM cases WHERE reported_at >= :S AND reported_at < :E "
+             "GROUP BY grid_code, category_code",
+}
+
+
+class ReadOnlySqlite:
+    """The bench database opened read-only (mode=ro): what the services need of data.db.Database (session())."""
+
+    def __init__(self, path: Path):
+        import sqlalchemy as sa
+        from sqlalchemy.orm import sessionmaker
+
+        self.engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+        self.Session = sessionmaker(self.engine)
+
+    @contextmanager
+    def session(self):
+        with self.Session() as s:
+            yield s
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def run(name: str, db, runs: int) -> None:
+    import sqlalchemy as sa
+
+    from data import files
+    from dispatch.city_time import CITY_TZ
+    from foresight import surge
+    from foresight.forecast import ForecastService
+
+    rules, calendar = files.forecast_rules(), files.calendar()
+    svc = ForecastService(db, calendar, rules)
+    at = datetime(2026, 12, 1, 0, 0, tzinfo=CITY_TZ)
+    first = at - timedelta(days=rules.history_days + 7 * rules.backtest_weeks)
+    with db.session() as s:
+        n = s.execute(sa.text("SELECT count(*) FROM cases")).scalar()
+        grids = s.execute(sa.text("SELECT count(*) FROM areas WHERE level = 5")).scalar()
+    print(f"{name}: {n:,} cases, {grids:,} grids; {load()}", flush=True)
+    for by in ("district", "kind", "category"):
+        cold, out = timed(lambda: svc.forecast(by, 14, at))
+        warm, floor = [], []
+        for _ in range(runs):
+            warm.append(timed(lambda: svc.forecast(by, 14, at))[0])
+            with db.session() as s:
+                floor.append(timed(lambda: s.execute(sa.text(FLOORS["forecast"]),
+                                                     {"S": first.astimezone(UTC), "E": at.astimezone(UTC)}).all())[0])
+        bt = out["backtest"]
+        used = sum(k["used"] == "model" for k in bt["keys"])
+        print(f"  forecast by={by:8} keys={len(bt['keys']):3}  cold {cold:6.2f} s  warm {statistics.median(warm):6.2f} s"
+              f"  floor {statistics.median(floor):6.2f} s   backtest MAE model {bt['model_error']}  seasonal-naive "
+              f"{bt['baseline_error']}  (model used for {used} of {len(bt['keys'])})", flush=True)
+        for k in bt["keys"][:8]:
+            print(f"      {k['key']:10} model {k['model_error']}  baseline {k['baseline_error']}  used {k['used']}")
+    findings, tested, first_times, later_times = 0, 0, [], []
+    for day in range(24, 31):  # the last quiet week of November: a morning and an evening check each day
+        for hour, times in ((10, first_times), (18, later_times)):
+            check_at = datetime(2026, 11, day, hour, 0, tzinfo=CITY_TZ)
+            t, result = timed(lambda: surge.check(db, check_at, rules, calendar, svc))
+            times.append(t)
+            findings += len(result.findings)
+            tested += sum(result.tested.values())
+            top = [(f.evidence["level"], f.area_code, f.category_code, f.observed, f.upper) for f in result.findings[:3]]
+            print(f"  surge check {check_at:%m-%d %H:%M}  {t:6.2f} s  tested {result.tested}  findings "
+                  f"{len(result.findings)} {top}", flush=True)
+    s0 = datetime(2026, 11, 30, 18, 0, tzinfo=CITY_TZ)
+    with db.session() as s:
+        floor = timed(lambda: s.execute(sa.text(FLOORS["surge"]), {"S": (s0 - timedelta(days=28)).astimezone(UTC),
+                                                                    "E": s0.astimezone(UTC)}).all())[0]
+    print(f"  surge check: a day's first {statistics.median(first_times):.2f} s, a later one of the same day "
+          f"{statistics.median(later_times):.2f} s (medians); floor (28 days by grid x category) {floor:.2f} s; "
+          f"findings on quiet days {findings} of {tested:,} area-checks = {findings / tested:.4%}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--db", type=Path, default=DEFAULT_DB)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (bench_assessment, bench_assessment.py --pg)")
+    args = ap.parse_args()
+    if not args.db.exists():
+        sys.exit(f"{args.db} is missing: run bench/bench_assessment.py first (it builds the 1 M-case month)")
+    run("sqlite", ReadOnlySqlite(args.db), args.runs)
+    if args.pg:
+        from data.db import Database
+
+        db = Database(PG_URL)
+        run("postgresql", db, args.runs)
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main()
