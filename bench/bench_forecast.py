@@ -3,6 +3,7 @@ every street, grid (5,891) and street x category, on ~1 M cases of history, agai
 from __future__ import annotations
 
 # python bench/bench_forecast.py [--db /tmp/bench_assessment/month_x13.db] [--pg] [--runs 3]
+# python bench/bench_forecast.py --demo-days 120 [--volume 0.25]   (the demo history over 中秋 and 国庆 2026)
 #
 # The database is bench/bench_assessment.py's: the demo city (5,891 grids) with November 2026 at 13x the demo's
 # daily volume (~1 M cases, the real lifecycle's rows), opened read-only here (never rebuilt); with --pg also
@@ -113,12 +114,50 @@ def run(name: str, db, runs: int) -> None:
           f"findings on quiet days {findings} of {tested:,} area-checks = {findings / tested:.4%}", flush=True)
 
 
+def demo_history(days: int, volume: float) -> None:
+    """The backtest over the demo history (demo/backfill.py: weekday factors, weekends, holidays and make-up days)
+    of `days` days up to 20 October 2026, at `volume` times the demo's daily volume: by district and by kind as of
+    15 October (its three backtest weeks hold 中秋 and 国庆) and as of 1 October."""
+    from bench.bench_common import demo_db
+    from cases.service import CaseService
+    from data import files
+    from data.area_directory import AreaDirectory
+    from data.db import Database
+    from demo.backfill import backfill
+    from dispatch.city_time import CITY_TZ
+    from foresight.forecast import ForecastService
+
+    path = Path(f"/tmp/bench_forecast/demo_{days}d_x{volume:g}.db")
+    now = datetime(2026, 10, 20, 16, 0, tzinfo=UTC)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        demo_db(path)
+        db = Database(f"sqlite:///{path}")
+        t = time.perf_counter()
+        report = backfill(CaseService(db, AreaDirectory(db), clock=lambda: now), days, now=now, volume=volume)
+        print(f"backfill {days} days at {volume:g}x: {time.perf_counter() - t:.0f} s ({report})", flush=True)
+        db.dispose()
+    db = ReadOnlySqlite(path)
+    svc = ForecastService(db, files.calendar(), files.forecast_rules())
+    for at in (datetime(2026, 10, 1, 0, 0, tzinfo=CITY_TZ), datetime(2026, 10, 15, 0, 0, tzinfo=CITY_TZ)):
+        for by in ("district", "kind"):
+            t, out = timed(lambda: svc.backtest(by, at))
+            print(f"demo history, backtest as of {at:%Y-%m-%d} by {by} ({t:.2f} s), MAE cases a day:")
+            for k in out["keys"]:
+                print(f"  | {k['key']} | {k['model_error']} | {k['baseline_error']} | {k['used']} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--db", type=Path, default=DEFAULT_DB)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (bench_assessment, bench_assessment.py --pg)")
+    ap.add_argument("--demo-days", type=int, default=0, help="instead: the backtest over this many days of demo history")
+    ap.add_argument("--volume", type=float, default=0.25, help="with --demo-days: times the demo's daily volume")
     args = ap.parse_args()
+    if args.demo_days:
+        demo_history(args.demo_days, args.volume)
+        return
     if not args.db.exists():
         sys.exit(f"{args.db} is missing: run bench/bench_assessment.py first (it builds the 1 M-case month)")
     run("sqlite", ReadOnlySqlite(args.db), args.runs)

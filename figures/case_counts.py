@@ -113,6 +113,6 @@ def grid_category_counts(s: Session, start: datetime, end: datetime, where=()) -
     q = (select(Case.grid_code, Case.category_code, func.count())
          .where(Case.reported_at >= start.astimezone(UTC), Case.reported_at < end.astimezone(UTC), *where)
          .group_by(Case.grid_code, Case.category_code))
-    frame = pd.DataFrame(s.execute(q).all(), columns=["grid", "category", "count"])
+    frame = pd.DataFrame([tuple(r) for r in s.execute(q)], columns=["grid", "category", "count"])
     frame["count"] = frame["count"].astype("int64")
     return frame

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+from scipy import stats
 from sqlalchemy import select
 
 from data import files
@@ -51,16 +52,61 @@ def window_of(at: datetime, rules: ForecastRules) -> tuple[datetime, datetime, d
     return end - timedelta(hours=rules.surge_window), end, end
 
 
-def _before_window(db, svc: ForecastService, s, start: datetime, days: int, history_start: datetime, rules):
-    """The districts' forecasts as of the window's start, the hour profile and the history per grid and category
-    before it: read once per window start (see _BEFORE)."""
+@dataclass
+class _Before:
+    """What a check knows of the days before its window: the districts' forecasts, the hour profile, the hierarchy
+    and the history's counts per district, street, grid and street × category."""
+
+    forecasts: tuple
+    profile: dict
+    street_of: dict      # grid → street
+    district_of: dict    # grid → district
+    grids_of: dict       # street → its grids
+    street_district: dict
+    grids_in: dict       # district → number of grids
+    streets_in: dict     # district → number of streets
+    cats_in: dict        # district → number of categories in its history
+    district: dict
+    street: dict
+    grid: dict
+    street_category: dict
+    names: dict
+
+
+def _sums(frame, keys) -> dict:
+    if not len(frame):
+        return {}
+    out = frame.groupby(keys, sort=False)["count"].sum()
+    return dict(zip(out.index, out.to_numpy().tolist()))
+
+
+def _before_window(db, svc: ForecastService, s, start: datetime, days: int, history_start: datetime,
+                   rules) -> _Before:
+    """Read once per window start (see _BEFORE)."""
     key = (str(getattr(db, "url", id(db))), start.isoformat(), days, history_start.isoformat(), repr(rules))
     with _BEFORE_LOCK:
         if key in _BEFORE:
             _BEFORE.move_to_end(key)
             return _BEFORE[key]
-    value = (svc.forecasts("district", days, start), svc.hour_profile(s, history_start, start),
-             grid_category_counts(s, history_start, start))
+    street_of, district_of = ancestor_of_grids(s, 3), ancestor_of_grids(s, 2)
+    grids_of = defaultdict(list)
+    for grid, st in street_of.items():
+        grids_of[st].append(grid)
+    street_district = {st: district_of.get(g) for g, st in street_of.items()}
+    grids_in, streets_in = defaultdict(int), defaultdict(int)
+    for d in district_of.values():
+        grids_in[d] += 1
+    for d in street_district.values():
+        streets_in[d] += 1
+    hist = grid_category_counts(s, history_start, start)
+    hist["street"] = hist["grid"].map(street_of)
+    hist["district"] = hist["grid"].map(district_of)
+    cats = hist.groupby("district")["category"].nunique() if len(hist) else {}
+    value = _Before(svc.forecasts("district", days, start), svc.hour_profile(s, history_start, start),
+                    street_of, district_of, dict(grids_of), street_district, dict(grids_in), dict(streets_in),
+                    {k: int(v) for k, v in dict(cats).items()}, _sums(hist, "district"), _sums(hist, "street"), _sums(hist, "grid"),
+                    _sums(hist, ["street", "category"]),
+                    dict(s.execute(select(Area.code, Area.name).where(Area.level.in_((3, 5)))).all()))
     with _BEFORE_LOCK:
         _BEFORE[key] = value
         while len(_BEFORE) > _BEFORE_SIZE:
@@ -90,6 +136,17 @@ def _expected_in_window(svc: ForecastService, forecasts, profile, start: datetim
     return out
 
 
+def _quantile(level: float, means: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """The `level` quantile of each count: negative binomial where alpha > 0, Poisson elsewhere (vectorised)."""
+    means = np.maximum(means, 1e-9)
+    out = stats.poisson.ppf(level, means)
+    nb = alphas > 1e-8
+    if nb.any():
+        n = 1.0 / alphas[nb]
+        out[nb] = stats.nbinom.ppf(level, n, n / (n + means[nb]))
+    return out
+
+
 def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
           service: ForecastService | None = None) -> SurgeCheck:
     """The surge check as of `at` (only cases reported before it are read): see the module's docstring."""
@@ -101,89 +158,64 @@ def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
     history_start = start - timedelta(days=rules.surge_history_days)
     with db.session() as s:
         days = (until.astimezone(CITY_TZ).date() - start.astimezone(CITY_TZ).date()).days + 1
-        forecasts, profile, hist = _before_window(db, svc, s, start, days, history_start, rules)
-        expected = _expected_in_window(svc, forecasts, profile, start, until)
-        street_of = ancestor_of_grids(s, 3)
-        district_of = ancestor_of_grids(s, 2)
-        grids_in = defaultdict(int)
-        streets_in = defaultdict(set)
-        for grid, district in district_of.items():
-            grids_in[district] += 1
-            if grid in street_of:
-                streets_in[district].add(street_of[grid])
+        b = _before_window(db, svc, s, start, days, history_start, rules)
+        expected = _expected_in_window(svc, b.forecasts, b.profile, start, until)
         seen = grid_category_counts(s, start, until)
-        names = dict(s.execute(select(Area.code, Area.name).where(Area.level.in_((3, 5)))).all())
+        seen["street"] = seen["grid"].map(b.street_of)
 
-        hist_grid, hist_street, hist_sc, hist_district = (defaultdict(int) for _ in range(4))
-        cats_in = defaultdict(set)
-        for grid, cat, n in hist.itertuples(index=False):
-            d, st = district_of.get(grid), street_of.get(grid)
-            hist_grid[grid] += n
-            hist_district[d] += n
-            hist_street[st] += n
-            hist_sc[(st, cat)] += n
-            cats_in[d].add(cat)
-        obs_grid, obs_street, obs_sc = (defaultdict(int) for _ in range(3))
-        for grid, cat, n in seen.itertuples(index=False):
-            st = street_of.get(grid)
-            obs_grid[grid] += n
-            obs_street[st] += n
-            obs_sc[(st, cat)] += n
+        def share(level, area, cat, d):
+            """The area's part of its district's history, half a case added to every area."""
+            total = b.district.get(d, 0)
+            if level == "grid":
+                return (b.grid.get(area, 0) + PRIOR) / (total + PRIOR * max(b.grids_in.get(d, 1), 1))
+            street = (b.street.get(area, 0) + PRIOR) / (total + PRIOR * max(b.streets_in.get(d, 1), 1))
+            if level == "street":
+                return street
+            return street * (b.street_category.get((area, cat), 0) + PRIOR) / (
+                b.street.get(area, 0) + PRIOR * max(b.cats_in.get(d, 1), 1))
 
-        def share_grid(grid, d):
-            return (hist_grid[grid] + PRIOR) / (hist_district[d] + PRIOR * max(grids_in[d], 1))
-
-        def share_street(st, d):
-            return (hist_street[st] + PRIOR) / (hist_district[d] + PRIOR * max(len(streets_in[d]), 1))
-
-        def share_sc(st, cat, d):
-            return share_street(st, d) * (hist_sc[(st, cat)] + PRIOR) / (hist_street[st] + PRIOR * max(len(cats_in[d]), 1))
-
-        street_district = {st: district_of.get(g) for g, st in street_of.items()}
-        candidates = []  # (level, area, district, category, observed, share, where)
-        for name, spec in rules.surge_levels.items():
-            if name == "grid":
-                result.tested[name] = len(district_of)
-                for grid, n in obs_grid.items():
-                    if n >= spec.min_observed and grid in district_of:
-                        d = district_of[grid]
-                        candidates.append((name, grid, d, None, n, share_grid(grid, d), (Case.grid_code == grid,)))
-            elif name == "street":
-                result.tested[name] = len(street_district)
-                for st, n in obs_street.items():
-                    if n >= spec.min_observed and st in street_district:
-                        d = street_district[st]
-                        grids = [g for g, x in street_of.items() if x == st]
-                        candidates.append((name, st, d, None, n, share_street(st, d), (Case.grid_code.in_(grids),)))
+        for level, spec in rules.surge_levels.items():
+            if level == "grid":
+                result.tested[level] = len(b.district_of)
+                observed = _sums(seen, "grid")
+                keyed = {(g, None): n for g, n in observed.items()}
+            elif level == "street":
+                result.tested[level] = len(b.street_district)
+                keyed = {(st, None): n for st, n in _sums(seen, "street").items()}
             else:  # street × category: every street with every category its district has seen
-                result.tested[name] = sum(len(streets_in[d]) * len(cats_in[d]) for d in streets_in)
-                for (st, cat), n in obs_sc.items():
-                    if n >= spec.min_observed and st in street_district:
-                        d = street_district[st]
-                        grids = [g for g, x in street_of.items() if x == st]
-                        candidates.append((name, st, d, cat, n, share_sc(st, cat, d),
-                                           (Case.grid_code.in_(grids), Case.category_code == cat)))
-        for level, area, district, cat, observed, share, where in candidates:
-            if district not in expected:
+                result.tested[level] = sum(b.streets_in.get(d, 0) * n for d, n in b.cats_in.items())
+                keyed = _sums(seen, ["street", "category"])
+            rows = []  # (area, district, category, observed, share, district mean, alpha, method)
+            for (area, cat), n in keyed.items():
+                d = b.district_of.get(area) if level == "grid" else b.street_district.get(area)
+                if n < spec.min_observed or d not in expected:
+                    continue
+                mean, alpha, method = expected[d]
+                rows.append((area, d, cat, n, share(level, area, cat, d), mean, alpha, method))
+            if not rows:
                 continue
-            spec = rules.surge_levels[level]
-            district_mean, alpha, method = expected[district]
-            mean = float(share * district_mean)
-            dist = count_distribution(mean, alpha)
-            lower = float(dist.ppf((1 - spec.interval_level) / 2))
-            upper = float(dist.ppf(spec.interval_level))
-            if observed <= upper:
-                continue
-            evidence = {"method": method, "level": level, "window": rules.surge_window,
-                        "observed_until": until.astimezone(CITY_TZ).isoformat(timespec="seconds"),
-                        "interval_level": spec.interval_level, "expected": round(mean, 2), "lower": lower,
-                        "upper": upper, "share": round(share, 5), "district_expected": round(float(district_mean), 1),
-                        "p_value": float(dist.sf(observed - 1)), "min_observed": spec.min_observed,
-                        "area_name": names.get(area)}
-            result.findings.append(Finding(
-                "surge", area, district, cat, start, end, int(observed), expected=round(mean, 2), upper=upper,
-                score=round(observed / mean, 2) if mean > 0 else None, evidence=evidence,
-                case_ids=case_ids(s, start, until, where=where)))
+            means = np.array([r[4] * r[5] for r in rows])
+            alphas = np.array([r[6] if r[6] is not None else 0.0 for r in rows])
+            uppers = _quantile(spec.interval_level, means, alphas)
+            for r, mean, alpha, upper in zip(rows, means, alphas, uppers):
+                area, d, cat, n, sh, district_mean, _, method = r
+                if n <= upper:
+                    continue
+                dist = count_distribution(mean, alpha or None)
+                where = ((Case.grid_code == area,) if level == "grid" else
+                         (Case.grid_code.in_(b.grids_of.get(area, [])),) if cat is None else
+                         (Case.grid_code.in_(b.grids_of.get(area, [])), Case.category_code == cat))
+                evidence = {"method": method, "level": level, "window": rules.surge_window,
+                            "observed_until": until.astimezone(CITY_TZ).isoformat(timespec="seconds"),
+                            "interval_level": spec.interval_level, "expected": round(float(mean), 2),
+                            "lower": float(dist.ppf((1 - spec.interval_level) / 2)), "upper": float(upper),
+                            "share": round(float(sh), 5), "district_expected": round(float(district_mean), 1),
+                            "p_value": float(dist.sf(n - 1)), "min_observed": spec.min_observed,
+                            "area_name": b.names.get(area)}
+                result.findings.append(Finding(
+                    "surge", area, d, cat, start, end, int(n), expected=round(float(mean), 2), upper=float(upper),
+                    score=round(n / float(mean), 2) if mean > 0 else None, evidence=evidence,
+                    case_ids=case_ids(s, start, until, where=where)))
     result.expected = {d: round(v[0], 2) for d, v in expected.items()}
     result.findings.sort(key=lambda f: (-(f.score or 0), f.area_code, f.category_code or ""))
     return result
