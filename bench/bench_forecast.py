@@ -145,6 +145,23 @@ def demo_history(days: int, volume: float) -> None:
             print(f"demo history, backtest as of {at:%Y-%m-%d} by {by} ({t:.2f} s), MAE cases a day:")
             for k in out["keys"]:
                 print(f"  | {k['key']} | {k['model_error']} | {k['baseline_error']} | {k['used']} |")
+    from foresight import surge
+
+    rules = files.forecast_rules()
+    findings, tested, seconds = [], 0, []
+    for day in range(1, 21):  # 国庆 and the two weeks after it, four checks a day; no surge is planted
+        for hour in (10, 14, 18, 23):
+            check_at = datetime(2026, 10, day, hour, 0, tzinfo=CITY_TZ)
+            t, result = timed(lambda: surge.check(db, check_at, rules, service=svc))
+            seconds.append(t)
+            tested += sum(result.tested.values())
+            findings += [(f"{check_at:%m-%d %H}", f.evidence["level"], f.area_code, f.category_code, f.observed,
+                          f.upper) for f in result.findings]
+    print(f"demo history, surge checks 1-20 Oct 2026 (4 a day, {statistics.median(seconds):.2f} s each): "
+          f"{len(findings)} findings in {tested:,} area-checks = {len(findings) / tested:.4%}; "
+          f"{len({(f[0][:5], f[1], f[2], f[3]) for f in findings})} distinct (day, area, category)")
+    for f in findings[:20]:
+        print("   ", f)
 
 
 def main() -> None:
@@ -152,6 +169,7 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=DEFAULT_DB)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (bench_assessment, bench_assessment.py --pg)")
+    ap.add_argument("--pg-only", action="store_true", help="on PostgreSQL only")
     ap.add_argument("--demo-days", type=int, default=0, help="instead: the backtest over this many days of demo history")
     ap.add_argument("--volume", type=float, default=0.25, help="with --demo-days: times the demo's daily volume")
     args = ap.parse_args()
@@ -160,8 +178,9 @@ def main() -> None:
         return
     if not args.db.exists():
         sys.exit(f"{args.db} is missing: run bench/bench_assessment.py first (it builds the 1 M-case month)")
-    run("sqlite", ReadOnlySqlite(args.db), args.runs)
-    if args.pg:
+    if not args.pg_only:
+        run("sqlite", ReadOnlySqlite(args.db), args.runs)
+    if args.pg or args.pg_only:
         from data.db import Database
 
         db = Database(PG_URL)

@@ -281,8 +281,6 @@ class ForecastService:
         with self.db.session() as s:
             where = self.area_filter(s, area)
             series = self._series(s, by, start, first - timedelta(days=1), where)
-        if by == "district" and area is not None and len(area) >= 6:
-            series = {k: v for k, v in series.items() if k == area[:6]} or series
         if by == "category":  # only the categories with history enough of their own
             recent = self.rules.history_days
             series = {k: v for k, v in series.items() if v[-recent:].sum() >= self.rules.min_category_history}
