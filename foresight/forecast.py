@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 from sqlalchemy import select
 
 from data.models import Area, Case, Category
@@ -18,7 +17,6 @@ from dispatch.city_time import CITY_TZ
 from dispatch.errors import ServiceError
 from dispatch.forecast_rules import BYS, ForecastRules
 from dispatch.limits import EARLIEST_DAY, LATEST_DAY
-from figures.case_counts import ancestor_of_grids, daily_counts, hourly_counts
 from foresight.calendar_features import HOLIDAY, MAKEUP, WEEKDAY, DAY_TYPES, day_features, day_types
 
 UTC = timezone.utc
@@ -63,6 +61,7 @@ class CountFit:
 def count_distribution(mean, alpha: float | None):
     """The predictive distribution of a count with this mean (scipy frozen): negative binomial with the fit's
     alpha, Poisson without."""
+    from scipy import stats  # on first use: a command or page that never forecasts does not load scipy
     mean = np.maximum(np.asarray(mean, dtype=float), 1e-9)
     if alpha is None or alpha <= 1e-8:
         return stats.poisson(mean)
@@ -109,6 +108,7 @@ def seasonal_naive(history: np.ndarray, horizon: int) -> tuple[np.ndarray, np.nd
 def naive_interval(history: np.ndarray, point: np.ndarray, k: np.ndarray, level: float):
     """The seasonal-naive interval from its own one-week-ahead residuals in the history (empirical quantiles),
     widened by sqrt(k + 1) for k weeks further ahead (Hyndman & Athanasopoulos, FPP3 §5.5)."""
+    from scipy import stats  # on first use: a command or page that never forecasts does not load scipy
     resid = history[7:] - history[:-7]
     if len(resid) < 7:
         sd = math.sqrt(max(point.mean(), 1.0))
@@ -255,11 +255,15 @@ class ForecastService:
             return (Case.district_code == area,)
         if row.level == 5:
             return (Case.grid_code == area,)
+        from figures.case_counts import ancestor_of_grids
+
         grids = [g for g, up in ancestor_of_grids(s, row.level).items() if up == area]
         return (Case.grid_code.in_(grids),)
 
     def _series(self, s, by: str, first: date, last: date, where) -> dict[str, np.ndarray]:
         """Each key's counts for every day from `first` to `last` (zeros where none)."""
+        from figures.case_counts import daily_counts  # pandas on first use: the app starts without it
+
         frame = daily_counts(s, by, first, last, where=where)
         n = (last - first).days + 1
         out: dict[str, np.ndarray] = {}
@@ -353,6 +357,8 @@ class ForecastService:
     def hour_profile(self, s, start: datetime, end: datetime) -> dict[str, np.ndarray]:
         """The share of a day's cases reported in each local hour, per day type (DAY_TYPES), from the city's
         cases in [start, end); a type the history lacks takes the profile of all days."""
+        from figures.case_counts import hourly_counts
+
         frame = hourly_counts(s, "city", start, end)
         totals = {t: np.zeros(24) for t in DAY_TYPES}
         overall = np.ones(24)  # a flat prior of one case an hour: no hour is ever expected to be empty

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from scipy import stats
 from sqlalchemy import select
 
 from data import files
@@ -138,6 +137,7 @@ def _expected_in_window(svc: ForecastService, forecasts, profile, start: datetim
 
 def _quantile(level: float, means: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """The `level` quantile of each count: negative binomial where alpha > 0, Poisson elsewhere (vectorised)."""
+    from scipy import stats  # on first use: a command or page that never forecasts does not load scipy
     means = np.maximum(means, 1e-9)
     out = stats.poisson.ppf(level, means)
     nb = alphas > 1e-8
