@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from data import files
 from data.models import Area, Case
@@ -27,6 +27,19 @@ PRIOR = 0.5  # cases added to every area's history before its share is taken: no
 _BEFORE: OrderedDict = OrderedDict()
 _BEFORE_LOCK = threading.Lock()
 _BEFORE_SIZE = 4
+MIN_SAME_KIND_DAYS = 6  # days of the window's kind (working day or day off) the history needs for shares of its own
+
+
+def _spans(days) -> list[tuple[datetime, datetime]]:
+    """Runs of consecutive local days as [midnight, midnight) spans."""
+    out = []
+    for d in sorted(days):
+        a = datetime.combine(d, datetime.min.time(), CITY_TZ)
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], a + timedelta(days=1))
+        else:
+            out.append((a, a + timedelta(days=1)))
+    return out
 
 
 @dataclass
@@ -97,7 +110,21 @@ def _before_window(db, svc: ForecastService, s, start: datetime, days: int, hist
         grids_in[d] += 1
     for d in street_district.values():
         streets_in[d] += 1
-    hist = grid_category_counts(s, history_start, start)
+    # a street's part of its district differs between working days and days off (offices and markets against
+    # homes and parks): the shares are taken from the history's days of the window's own kind where there are a
+    # few of them, from all days otherwise
+    days_of = [history_start.astimezone(CITY_TZ).date() + timedelta(days=i)
+               for i in range((start.astimezone(CITY_TZ).date() - history_start.astimezone(CITY_TZ).date()).days)]
+    working = {d: svc.calendar.is_working_day(d) for d in days_of}
+    window_working = svc.calendar.is_working_day(start.astimezone(CITY_TZ).date())
+    off_spans = _spans([d for d in days_of if not working[d]])
+    split = or_(*(and_(Case.reported_at >= a.astimezone(UTC), Case.reported_at < b.astimezone(UTC))
+                  for a, b in off_spans)) if off_spans else None
+    hist = grid_category_counts(s, history_start, start, split=split)
+    same_kind = sum(1 for d in days_of if working[d] == window_working)
+    if split is not None and same_kind >= MIN_SAME_KIND_DAYS:
+        hist = hist[hist["part"] == (0 if window_working else 1)]
+    hist = hist.groupby(["grid", "category"], as_index=False)["count"].sum() if len(hist) else hist
     hist["street"] = hist["grid"].map(street_of)
     hist["district"] = hist["grid"].map(district_of)
     cats = hist.groupby("district")["category"].nunique() if len(hist) else {}
