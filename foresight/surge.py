@@ -218,6 +218,12 @@ def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
                 if n < spec.min_observed or d not in expected:
                     continue
                 mean, alpha, method = expected[d]
+                # the share is estimated from the area's own few cases: its uncertainty widens the interval as a
+                # gamma-distributed rate would (variance + mean² / (history cases + ½)), so that a grid with a
+                # handful of past cases is not held to a Poisson bound it cannot know that well
+                own = (b.grid.get(area, 0) if level == "grid" else b.street.get(area, 0) if cat is None
+                       else b.street_category.get((area, cat), 0))
+                alpha = (alpha or 0.0) + 1.0 / (own + PRIOR)
                 rows.append((area, d, cat, n, share(level, area, cat, d), mean, alpha, method))
             if not rows:
                 continue
@@ -228,7 +234,7 @@ def check(db, at: datetime, rules: ForecastRules | None = None, calendar=None,
                 area, d, cat, n, sh, district_mean, _, method = r
                 if n <= upper:
                     continue
-                dist = count_distribution(mean, alpha or None)
+                dist = count_distribution(mean, alpha)
                 where = ((Case.grid_code == area,) if level == "grid" else
                          (Case.grid_code.in_(b.grids_of.get(area, [])),) if cat is None else
                          (Case.grid_code.in_(b.grids_of.get(area, [])), Case.category_code == cat))
