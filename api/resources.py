@@ -6,7 +6,7 @@ import math
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import MAX_PER_PAGE, _int_arg, _json_body, authenticate
+from api.v1 import MAX_PER_PAGE, _int_arg, _json_body, authenticate, enabled
 from dispatch.errors import ServiceError
 from emergency.resources import MAX_LIMIT
 from web.services import services
@@ -48,10 +48,7 @@ def _radius() -> float | None:
 
 
 def _resources():
-    svc = services().resources
-    if svc is None:
-        raise ServiceError(404, "not_found", "应急资源服务未启用")
-    return svc
+    return enabled(services().resources, "应急资源服务")
 
 
 @bp.get("/resources")

@@ -127,6 +127,13 @@ def _cases():
     return services().cases
 
 
+def enabled(service, what: str):
+    """`service` of the app's services, or a 404 naming it when the app was built without it."""
+    if service is None:
+        raise ServiceError(404, "not_found", f"{what}未启用")
+    return service
+
+
 def _json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):

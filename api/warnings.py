@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import _json_body, authenticate
+from api.v1 import _json_body, authenticate, enabled
 from dispatch.errors import ServiceError
 from web.services import services
 
@@ -13,10 +13,7 @@ bp.before_request(authenticate)  # the same bearer-token check as the rest of /a
 
 
 def _service():
-    found = services().warnings
-    if found is None:
-        raise ServiceError(503, "unavailable", "预警服务未启用")
-    return found
+    return enabled(services().warnings, "预警服务")
 
 
 @bp.get("/warnings")

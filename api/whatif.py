@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from api.v1 import _json_body, authenticate
-from dispatch.errors import ServiceError
+from api.v1 import _json_body, authenticate, enabled
 from web.services import services
 
 bp = Blueprint("api_whatif", __name__, url_prefix="/api/v1")
@@ -12,10 +11,7 @@ bp.before_request(authenticate)  # the same bearer-token check as the rest of /a
 
 
 def _whatif():
-    svc = services().whatif
-    if svc is None:
-        raise ServiceError(404, "not_found", "态势推演服务未启用")
-    return svc
+    return enabled(services().whatif, "态势推演服务")
 
 
 @bp.post("/whatif")

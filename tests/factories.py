@@ -124,3 +124,11 @@ def kpi_case(c):
                    rework_count=c.rework_count, extension_count=c.extension_count, unit_code=c.unit_code,
                    district_code=c.district_code, category_code=c.category_code, merged=c.state == "merged",
                    voided_at=c.voided_at, suspended_at=c.suspended_at, resumed_at=c.resumed_at)
+
+
+def api_error(resp, status: int) -> str:
+    """The message of an API error answer, after checking its status and the contract's error shape."""
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert {"error", "message"} <= set(body)
+    return body["message"]

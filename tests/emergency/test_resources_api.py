@@ -11,7 +11,7 @@ from data.area_directory import AreaDirectory
 from data.resources import write_resources, write_stock
 from data.tokens import create_token
 from tests.conftest import make_database, make_settings
-from tests.factories import small_world
+from tests.factories import small_world, api_error as error
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 HERE = (119.93, 31.73)
@@ -59,12 +59,6 @@ def api(request, tmp_path_factory):
     if schema:
         schema.drop()
 
-
-def error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert {"error", "message"} <= set(body)
-    return body["message"]
 
 
 def test_nearest_first(api):

@@ -10,6 +10,7 @@ import pytest
 
 from data.tokens import create_token
 from tests.conftest import make_database, make_settings
+from tests.factories import api_error as error
 from tests.foresight.forecast_world import DISTRICTS, build_history
 
 AT = "2026-10-15T08:00:00+08:00"
@@ -36,12 +37,6 @@ def api(request, tmp_path_factory):
     if schema:
         schema.drop()
 
-
-def error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert {"error", "message"} <= set(body)
-    return body["message"]
 
 
 def test_forecast_per_district_and_kind(api):

@@ -8,6 +8,7 @@ import pytest
 
 from data.tokens import create_token
 from tests.conftest import make_database, make_settings
+from tests.factories import api_error as error
 from tests.foresight.whatif_world import AT, BUSY, build
 
 
@@ -35,13 +36,6 @@ def api(request, tmp_path_factory):
     db.dispose()
     if schema:
         schema.drop()
-
-
-def error(resp, status) -> str:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert {"error", "message"} <= set(body)
-    return body["message"]
 
 
 def test_a_run_is_submitted_then_polled_to_its_result(api):
