@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import assessment as am, devices_map, period, rollup, vital_signs
+from figures import assessment as am, devices_map, foresight_view, period, rollup, vital_signs
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
@@ -151,6 +151,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         "alarms": alarms,
         # the four theme panels' latest indicator readings (figures/vital_signs.py; assets/wall.js paints them)
         "vital_signs": vitals,
+        # the open early warnings, newest first, and their hot grids and recurring spots (None: no warning service)
+        "warnings": _warnings(services),
     }
 
 
@@ -163,6 +165,32 @@ def _responses(services) -> list[dict]:
     emergency room's, reached through the app's services: figures sits below it). None when it is not built."""
     responses = getattr(services, "responses", None)
     return responses.active(WALL_PRINCIPAL) if responses is not None else []
+
+
+WALL_WARNINGS = 6  # the warnings card's lines
+
+
+def _warnings(services) -> dict | None:
+    """The open warnings as the wall shows them (kind, place, category, observed vs expected, window) and the map's
+    marks of the hot grids and recurring spots; None when the app runs without the warning service."""
+    warnings = getattr(services, "warnings", None)
+    if warnings is None:
+        return None
+    items = warnings.list(WALL_PRINCIPAL, status="open", kind=None, limit=200)
+    names = {code: c.name for code, c in services.cases.catalog().items()}
+    rows = foresight_view.warning_rows(items[:WALL_WARNINGS], services.areas, names)
+    marks = foresight_view.hotspot_marks(items, services.areas)
+    points = []
+    for code in marks["grids"]:
+        rec = services.areas.get(code)
+        if rec is not None:
+            pt = rec.geometry.representative_point()
+            points.append([round(pt.x, 5), round(pt.y, 5), 0])
+    points += [[s["lon"], s["lat"], 1] for s in marks["spots"]]
+    return {"total": len(items), "items": [{k: r[k] for k in ("id", "kind", "kind_label", "place", "category",
+                                                                "observed", "expected", "window")} for r in rows],
+            # [lon, lat, 0 hot grid | 1 recurring spot]
+            "marks": points}
 
 
 FLEET_TTL_S = 30.0  # a GROUP BY of the whole fleet (~0.35 s at 100,000 devices): the statuses move slowly, and the

@@ -104,6 +104,9 @@ def overlay_template() -> dict:
                   filled=True, stroked=False),
         pdk.Layer("ScatterplotLayer", id="today", data=[], get_position="p", get_fill_color="c", get_radius="r",
                   filled=True, stroked=False),
+        # the open warnings' hot grids (orange) and recurring spots (yellow): rings under the alarms
+        pdk.Layer("ScatterplotLayer", id="warn-ring", data=[], get_position="p", get_line_color="c",
+                  get_radius="r", get_line_width="w", filled=False, stroked=True),
         # the open alarms above the cases, below the emergencies
         # (a ring round a dark-edged dot: told apart from an emergency's white-edged mark and filled halo)
         pdk.Layer("ScatterplotLayer", id="alarm-halo", data=[], get_position="p", get_line_color="c",
@@ -290,6 +293,11 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                 html.Section(className="wall-card wall-alarm-card", children=[
                     html.H2(["物联告警", html.Span(id="wall-alarm-counts", className="wall-al-counts")]),
                     html.Div(id="wall-alarms", className="wall-alarms"),
+                ]),
+                # the open early warnings (figures/wall.py _warnings; painted by assets/wall.js)
+                html.Section(className="wall-card wall-warn-card", children=[
+                    html.H2(["预警", html.Span(id="wall-warn-count", className="wall-warn-count")]),
+                    html.Div(id="wall-warnings", className="wall-warnings"),
                 ]),
                 html.Section(className="wall-card wall-ticker-card", children=[
                     html.H2("最新上报"),
