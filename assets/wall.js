@@ -873,6 +873,15 @@
     pushLive();
   }
 
+  // A warning stored (warning_event, foresight/warnings.py): the warnings card and the map's rings come with the
+  // snapshot, which is read again at once (a warning is rare: an hourly run stores a handful).
+  function onWarningEvent(msg) {
+    if (!msg || !msg.warning) { return; }
+    W.lastMsgAt = Date.now();
+    W.lastWarningId = msg.warning.id;
+    setProps("wall-resync", {data: Date.now()});
+  }
+
   // A new case or one moving on (立案, 结案, …) changes figures only the server counts (received, open,
   // overdue, the rates): read the snapshot again, once per burst and at most every FIGURES_EVERY_MS.
   // It comes from indexes and rollups (tens of ms with a million cases), not from a scan.
@@ -913,6 +922,7 @@
       since: function () { return W.agg ? W.agg.head_seq : null; },
       onEvent: onCaseEvent,
       onAlarm: onAlarmEvent,
+      onWarning: onWarningEvent,
       onState: function (state, conn) {
         W.connected = state === "live";
         W.connectError = conn.error;

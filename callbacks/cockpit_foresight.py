@@ -13,7 +13,7 @@ from web.principal import current_principal
 from web.services import services
 
 WARNING_ROWS = 40
-ACTORS = ("admin", "duty_officer", "leader")  # who sees the actions; the warning service decides on each
+ACTORS = ("admin", "duty_officer")  # who sees the actions (foresight/warnings.py ACTORS, which checks each)
 
 
 def _service(name: str):
@@ -38,7 +38,7 @@ def hot_marks() -> dict | None:
     warnings, principal = _service("warnings"), current_principal()
     if warnings is None or principal is None:
         return None
-    return fv.hotspot_marks(warnings.list(principal, status=None, kind=None, limit=200), services().areas)
+    return fv.hotspot_marks(warnings.list(principal, status=None, kind=None, limit=200)["items"], services().areas)
 
 
 # ---- forecast and backtest ---------------------------------------------------------------------------------
@@ -87,53 +87,87 @@ def draw_forecast(board, district, scale):
 
 # ---- warnings ----------------------------------------------------------------------------------------------
 @callback(Output("ck-fs-warnings", "children"), Output("ck-fs-warn-title", "children"),
-          Output("ck-fs-unit", "options"),
           Input("ck-view", "data"), Input("ck-fs-tick", "n_intervals"), Input("ck-fs-done", "data"))
 def load_warnings(view_key, _tick, _done):
     _shown(view_key)
     warnings, principal = _service("warnings"), current_principal()
     if warnings is None:
-        return html_note(fs.OFF["warnings"]), "预警", []
+        return html_note(fs.OFF["warnings"]), "预警"
     if principal is None:
         raise PreventUpdate
     app = services()
     names = {code: c.name for code, c in app.cases.catalog().items()}
-    rows = fv.warning_rows(warnings.list(principal, status=None, kind=None, limit=WARNING_ROWS), app.areas, names)
-    return fs.warnings_list(rows, principal.role in ACTORS), fs.warnings_title(rows), fv.unit_options(app.db)
+    listed = warnings.list(principal, status=None, kind=None, limit=WARNING_ROWS)
+    rows = fv.warning_rows(listed["items"], app.areas, names)
+    return fs.warnings_list(rows, principal.role in ACTORS), fs.warnings_title(rows, listed["total"])
 
 
-@callback(Output("ck-fs-msg", "children"), Output("ck-fs-msg", "className"), Output("ck-fs-done", "data"),
+ASK_OUTPUTS = (Output("ck-fs-msg", "children"), Output("ck-fs-msg", "className"), Output("ck-fs-done", "data"),
+               Output("ck-fs-sel", "data"), Output("ck-fs-ask", "hidden"), Output("ck-fs-ask-what", "children"),
+               Output("ck-fs-unit", "options"), Output("ck-fs-unit", "value"), Output("ck-fs-unit", "className"),
+               Output("ck-fs-note", "value"), Output("ck-fs-note", "placeholder"))
+
+
+@callback(*ASK_OUTPUTS,
           Input({"type": "ck-fs-act", "action": ALL, "id": ALL}, "n_clicks"),
-          State("ck-fs-unit", "value"), State("ck-fs-note", "value"), State("ck-fs-done", "data"),
-          prevent_initial_call=True)
-def act(_clicks, unit, note, done):
-    """确认 / 转专项整治 / 忽略 a warning, through the warning service (which checks who may)."""
+          Input("ck-fs-ask-go", "n_clicks"), Input("ck-fs-ask-cancel", "n_clicks"),
+          State("ck-fs-sel", "data"), State("ck-fs-unit", "value"), State("ck-fs-note", "value"),
+          State("ck-fs-done", "data"), prevent_initial_call=True)
+def act(_clicks, _go, _cancel, sel, unit, note, done):
+    """确认 a warning at once; 转专项整治 (with its lead unit) and 忽略 (with a reason) asked for first, then done on
+    确定 — each through the warning service, which checks who may."""
     trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+    if not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate  # a button just drawn, not clicked
-    action, wid = trigger.get("action"), trigger.get("id")
-    if action not in dict(fs.ACTIONS) or isinstance(wid, bool) or not isinstance(wid, int):
-        raise inputs.refuse("预警操作须为 ack、task 或 dismiss，并指明预警编号")
-    unit, note = inputs.text(unit, "ck-fs-unit"), (inputs.text(note, "ck-fs-note") or "").strip()
+    keep = [no_update] * len(ASK_OUTPUTS)
+    closed = [None, True, "", [], None, "ck-fs-pick ck-fs-unit", "", "说明"]
     warnings, principal = _service("warnings"), current_principal()
     if warnings is None or principal is None:
-        return fs.OFF["warnings"], "ck-fs-msg is-bad", no_update
+        return [fs.OFF["warnings"], "ck-fs-msg is-bad"] + keep[2:]
+    if trigger == "ck-fs-ask-cancel":
+        return ["", "ck-fs-msg", no_update] + closed
+    done = (done if isinstance(done, int) and not isinstance(done, bool) else 0) + 1
     try:
+        if trigger == "ck-fs-ask-go":
+            sel = inputs.mapping(sel, "ck-fs-sel") or {}
+            wid, action = sel.get("id"), sel.get("action")
+            if not isinstance(wid, int) or isinstance(wid, bool) or action not in ("task", "dismiss"):
+                raise PreventUpdate
+            note = (inputs.text(note, "ck-fs-note") or "").strip()
+            if action == "task":
+                unit = inputs.text(unit, "ck-fs-unit")
+                if not unit:
+                    return ["请选择牵头单位", "ck-fs-msg is-bad"] + keep[2:]
+                made = warnings.to_campaign(wid, principal, unit, note)
+                case = made.get("case") or {}
+                text = f"预警 #{wid} 已转为专项整治案件 #{case.get('id')}，牵头单位：{services().cases.unit_name(unit)}"
+            else:
+                if not note:
+                    return ["请填写忽略的原因", "ck-fs-msg is-bad"] + keep[2:]
+                warnings.dismiss(wid, principal, note)
+                text = f"预警 #{wid} 已忽略"
+            return [text, "ck-fs-msg is-ok", done] + closed
+        if not isinstance(trigger, dict):
+            raise PreventUpdate
+        action, wid = trigger.get("action"), trigger.get("id")
+        if action not in dict(fs.ACTIONS) or isinstance(wid, bool) or not isinstance(wid, int):
+            raise inputs.refuse("预警操作须为 ack、task 或 dismiss，并指明预警编号")
         if action == "ack":
             warnings.acknowledge(wid, principal)
-            text = f"预警 #{wid} 已确认"
-        elif action == "task":
-            if not unit:
-                return "请先在上方选择专项整治的承办单位", "ck-fs-msg is-bad", no_update
-            case = warnings.to_campaign(wid, principal, unit, note or None)
-            case_id = case.get("id") if isinstance(case, dict) else getattr(case, "id", None)
-            text = f"预警 #{wid} 已转为专项整治案件" + (f" #{case_id}" if case_id else "") + f"，承办：{services().cases.unit_name(unit)}"
-        else:
-            warnings.dismiss(wid, principal, note or "驾驶舱忽略")
-            text = f"预警 #{wid} 已忽略"
+            return [f"预警 #{wid} 已确认", "ck-fs-msg is-ok", done] + closed
+        item = warnings.get(wid, principal)
+        app = services()
+        names = {code: c.name for code, c in app.cases.catalog().items()}
+        place = fv.warning_rows([item], app.areas, names)[0]["place"]
+        if action == "task":
+            serving = {a.code for a in app.areas.chain(item["area"])}
+            return ["", "ck-fs-msg", no_update, {"id": wid, "action": action}, False,
+                    f"预警 #{wid}（{place}）转专项整治：", fv.unit_options(app.db, serving), None,
+                    "ck-fs-pick ck-fs-unit", "", "说明（可选）"]
+        return ["", "ck-fs-msg", no_update, {"id": wid, "action": action}, False, f"忽略预警 #{wid}（{place}）：",
+                [], None, "ck-fs-pick ck-fs-unit is-off", "", "忽略原因（必填）"]
     except ServiceError as e:
-        return e.message, "ck-fs-msg is-bad", no_update
-    return text, "ck-fs-msg is-ok", (done or 0) + 1 if isinstance(done, int) else 1
+        return [e.message, "ck-fs-msg is-bad", done] + keep[3:]
 
 
 # ---- what-if -----------------------------------------------------------------------------------------------
@@ -208,7 +242,7 @@ def poll_whatif(_n, run_id):
     if whatif is None or run_id is None:
         return no_update, no_update, no_update, True
     try:
-        run = whatif.get(run_id)
+        run = whatif.get(run_id, current_principal())
     except ServiceError as e:
         return e.message, {"width": "0%"}, None, True
     status = run.get("status")
@@ -217,8 +251,5 @@ def poll_whatif(_n, run_id):
         return f"推演失败：{run.get('error') or '原因未知'}", style, None, True
     if status != "done":
         return text, style, no_update, False
-    app = services()
-    codes = [u.get("unit_code") or u.get("unit") or u.get("code") for u in (run.get("result") or {}).get("units") or []]
-    names = {c: app.cases.unit_name(c) for c in codes if c}
-    table = fv.whatif_rows(run.get("result"), names)
+    table = fv.whatif_rows(run.get("result"), {})  # the run names its units
     return text, style, fs.whatif_table(table), True

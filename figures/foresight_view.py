@@ -15,7 +15,7 @@ from figures.case_counts import daily_counts
 HISTORY_DAYS = 28  # the actual counts drawn before a forecast
 KIND_LABELS = {"surge": "突增", "hotspot": "热点", "recurrent": "高发点位"}
 STATUS_LABELS = {"open": "待处理", "acknowledged": "已确认", "tasked": "已转专项整治", "dismissed": "已忽略"}
-CHANGE_LABELS = {"capacity": "单位处置能力", "category_volume": "类别案件量", "extra_reports": "增加上报"}
+WHATIF_ROWS = 40  # the units a what-if table lists (the largest changes)
 
 
 def _get(item, name: str, default=None):
@@ -128,7 +128,7 @@ def warning_rows(items, areas, category_names: dict[str, str]) -> list[dict]:
         expected = _get(w, "expected")
         rows.append({
             "id": _get(w, "id"), "kind": kind, "kind_label": KIND_LABELS.get(kind, "预警"),
-            "place": _place(areas, area, _get(w, "district_code")),
+            "place": _place(areas, area, _get(w, "district_code") or _get(w, "district")),
             "category": category_names.get(category, "—") if category else "全部类别",
             "observed": int(_get(w, "observed") or 0),
             "expected": None if expected is None else round(float(expected), 1),
@@ -206,20 +206,21 @@ def unit_options(db, area_codes: set[str] | None = None) -> list[dict]:
             if area_codes is None or area in area_codes]
 
 
-def whatif_rows(result, unit_names: dict[str, str]) -> dict:
-    """A what-if result as its table: per unit the baseline and the changed run's expected overdue cases, on-time
-    rate and score with their differences, the largest change of score first; and the totals' line."""
+def whatif_rows(result, unit_names: dict[str, str], limit: int = WHATIF_ROWS) -> dict:
+    """A what-if result (foresight/whatif.py: per unit and for the city, the baseline and the changed run) as its
+    table: per unit the expected overdue cases, on-time rate and score of both runs and their differences, the
+    largest change of overdue cases first (then of score), at most `limit` units; and the city's line."""
     if not isinstance(result, dict):
-        return {"rows": [], "totals": None}
+        return {"rows": [], "totals": None, "more": 0}
     rows = []
     for u in result.get("units") or []:
-        code = u.get("unit_code") or u.get("unit") or u.get("code")
+        code = u.get("code")
         rows.append(_compare(unit_names.get(code) or u.get("name") or "—", u.get("baseline") or {},
                              u.get("changed") or {}))
-    rows.sort(key=lambda r: (-abs(r["score_delta"] or 0), -abs(r["overdue_delta"] or 0), r["name"]))
-    totals = result.get("totals")
-    return {"rows": rows, "totals": _compare("合计", totals.get("baseline") or {}, totals.get("changed") or {})
-            if isinstance(totals, dict) else None}
+    rows.sort(key=lambda r: (-abs(r["overdue_delta"] or 0), -abs(r["score_delta"] or 0), r["name"]))
+    city = result.get("city")
+    totals = _compare("全市合计", city.get("baseline") or {}, city.get("changed") or {}) if isinstance(city, dict) else None
+    return {"rows": rows[:limit], "totals": totals, "more": max(0, len(rows) - limit)}
 
 
 def _compare(name: str, base: dict, changed: dict) -> dict:
@@ -228,8 +229,8 @@ def _compare(name: str, base: dict, changed: dict) -> dict:
         return None if a is None or b is None else round(b - a, 4)
 
     return {"name": name,
-            "overdue_base": base.get("expected_overdue"), "overdue_changed": changed.get("expected_overdue"),
-            "overdue_delta": diff("expected_overdue"),
+            "overdue_base": base.get("overdue"), "overdue_changed": changed.get("overdue"),
+            "overdue_delta": diff("overdue"),
             "rate_base": base.get("on_time_rate"), "rate_changed": changed.get("on_time_rate"),
             "rate_delta": diff("on_time_rate"),
             "score_base": base.get("score"), "score_changed": changed.get("score"), "score_delta": diff("score")}

@@ -176,7 +176,8 @@ def _warnings(services) -> dict | None:
     warnings = getattr(services, "warnings", None)
     if warnings is None:
         return None
-    items = warnings.list(WALL_PRINCIPAL, status="open", kind=None, limit=200)
+    listed = warnings.list(WALL_PRINCIPAL, status="open", kind=None, limit=200)
+    items = listed["items"]
     names = {code: c.name for code, c in services.cases.catalog().items()}
     rows = foresight_view.warning_rows(items[:WALL_WARNINGS], services.areas, names)
     marks = foresight_view.hotspot_marks(items, services.areas)
@@ -187,7 +188,7 @@ def _warnings(services) -> dict | None:
             pt = rec.geometry.representative_point()
             points.append([round(pt.x, 5), round(pt.y, 5), 0])
     points += [[s["lon"], s["lat"], 1] for s in marks["spots"]]
-    return {"total": len(items), "items": [{k: r[k] for k in ("id", "kind", "kind_label", "place", "category",
+    return {"total": listed["total"], "items": [{k: r[k] for k in ("id", "kind", "kind_label", "place", "category",
                                                                 "observed", "expected", "window")} for r in rows],
             # [lon, lat, 0 hot grid | 1 recurring spot]
             "marks": points}

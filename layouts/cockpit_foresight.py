@@ -38,12 +38,15 @@ def foresight_section(graph_config: dict, placeholder) -> html.Section:
             html.Div(id="ck-fs-backtest", className="ck-as-scroll", children=html.Div("加载中…", className="ck-empty-note")),
         ]),
         html.Section(className="ck-card ck-fs-warn", children=[
-            html.Div(className="ck-fs-head", children=[
-                html.H3("预警", id="ck-fs-warn-title", className="ck-card-title"),
-                dcc.Dropdown(id="ck-fs-unit", options=[], value=None, searchable=True, placeholder="专项整治承办单位",
+            dcc.Store(id="ck-fs-sel"),  # {id, action}: the warning a 转专项整治 or 忽略 is being asked for
+            html.H3("预警", id="ck-fs-warn-title", className="ck-card-title"),
+            html.Div(id="ck-fs-ask", className="ck-fs-ask", hidden=True, children=[
+                html.Span(id="ck-fs-ask-what", className="ck-fs-ask-what"),
+                dcc.Dropdown(id="ck-fs-unit", options=[], value=None, searchable=True, placeholder="选择牵头单位",
                              className="ck-fs-pick ck-fs-unit"),
-                dcc.Input(id="ck-fs-note", type="text", placeholder="说明（可选）", maxLength=200, debounce=False,
-                          className="ck-fs-note"),
+                dcc.Input(id="ck-fs-note", type="text", placeholder="说明", maxLength=200, className="ck-fs-note"),
+                html.Button("确定", id="ck-fs-ask-go", n_clicks=0, className="ck-as-mini ck-fs-act is-task"),
+                html.Button("取消", id="ck-fs-ask-cancel", n_clicks=0, className="ck-as-mini"),
             ]),
             html.Div(id="ck-fs-msg", className="ck-fs-msg", role="status"),
             html.Div(id="ck-fs-warnings", className="ck-as-scroll", children=html.Div("加载中…", className="ck-empty-note")),
@@ -110,9 +113,10 @@ def backtest_table(rows: list[dict], metric: str = "") -> html.Table | html.Div:
 
 
 # ---- warnings ----------------------------------------------------------------------------------------------
-def warnings_title(rows: list[dict]) -> str:
+def warnings_title(rows: list[dict], total: int | None = None) -> str:
     n = sum(1 for r in rows if r["status"] == "open")
-    return f"预警 · 待处理 {n} 条（共 {len(rows)} 条）"
+    more = f"，列出最新 {len(rows)} 条" if total is not None and total > len(rows) else ""
+    return f"预警 · 待处理 {n} 条（共 {len(rows) if total is None else total} 条{more}）"
 
 
 def warnings_list(rows: list[dict], can_act: bool) -> html.Div | html.Ul:
@@ -186,4 +190,6 @@ def whatif_table(table: dict) -> html.Table | html.Div:
     body = [line(r) for r in rows]
     if table.get("totals"):
         body.insert(0, line(table["totals"], "is-here ck-fs-total"))
+    if table.get("more"):
+        body.append(html.Tr(html.Td(f"… 其余 {table['more']:,} 个单位变化较小，从略 …", colSpan=10), className="ck-as-gap"))
     return html.Table([head, html.Tbody(body)], id="ck-fs-wi-table", className="ck-as-table ck-fs-table ck-fs-wi-table")

@@ -72,8 +72,9 @@ def test_the_forecast_chart_draws_the_band_and_the_actual_days(world):
 
 
 def _warnings() -> list[dict]:
+    """Warnings as WarningService.list answers them (area, district and category codes, windows in ISO)."""
     w0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
-    return [
+    rows = [
         {"id": 3, "kind": "surge", "area_code": GRIDS[0][:9], "district_code": GRIDS[0][:6], "category_code": "020102",
          "window_start": w0, "window_end": w0 + timedelta(hours=24), "observed": 14, "expected": 4.26, "upper": 9.0,
          "status": "open", "evidence": {}},
@@ -87,6 +88,8 @@ def _warnings() -> list[dict]:
          "window_start": w0 - timedelta(days=7), "window_end": w0, "observed": 9, "expected": 3.0, "upper": None,
          "status": "dismissed", "evidence": {}},
     ]
+    keys = {"area_code": "area", "district_code": "district", "category_code": "category"}
+    return [{keys.get(k, k): (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
 
 
 def test_warnings_are_listed_by_name_kind_and_local_window(world):
@@ -119,23 +122,28 @@ def test_hot_spots_are_the_open_hot_grids_and_recurring_spots(world):
     assert view.hotspot_layers({"grids": [], "spots": []}, cases.areas, 0.0001) == []
 
 
+def _unit(code, name, base, changed):
+    keys = ("overdue", "on_time_rate", "score")
+    return {"code": code, "name": name, "area": "320402", "baseline": dict(zip(keys, base)),
+            "changed": dict(zip(keys, changed))}
+
+
 def test_a_what_if_result_lists_the_largest_change_first_with_names():
-    result = {"units": [
-        {"unit_code": "U1", "baseline": {"expected_overdue": 2.0, "on_time_rate": 0.9, "score": 90.0},
-         "changed": {"expected_overdue": 2.5, "on_time_rate": 0.88, "score": 89.0}},
-        {"unit_code": "U2", "baseline": {"expected_overdue": 1.0, "on_time_rate": 0.95, "score": 95.0},
-         "changed": {"expected_overdue": 9.0, "on_time_rate": 0.6, "score": 70.5}},
-        {"unit_code": "U3", "baseline": {"expected_overdue": 0.0, "on_time_rate": 1.0, "score": 100.0},
-         "changed": {"expected_overdue": 0.0, "on_time_rate": 1.0, "score": 100.0}}],
-        "totals": {"baseline": {"expected_overdue": 3.0, "on_time_rate": 0.93, "score": 95.0},
-                   "changed": {"expected_overdue": 11.5, "on_time_rate": 0.8, "score": 86.5}}}
-    table = fv.whatif_rows(result, {"U1": "钟楼区城管局", "U2": "天宁区住建局", "U3": "新北区水务局"})
+    # as foresight/whatif.py's result: per unit and for the city, the baseline and the changed run
+    result = {"units": [_unit("U1", "钟楼区城管局", (2.0, 0.9, 90.0), (2.5, 0.88, 89.0)),
+                        _unit("U2", "天宁区住建局", (1.0, 0.95, 95.0), (9.0, 0.6, 70.5)),
+                        _unit("U3", "新北区水务局", (0.0, 1.0, 100.0), (0.0, 1.0, 100.0))],
+              "city": {"baseline": {"overdue": 3.0, "on_time_rate": 0.93, "score": 95.0},
+                       "changed": {"overdue": 11.5, "on_time_rate": 0.8, "score": 86.5}}}
+    table = fv.whatif_rows(result, {})
     assert [r["name"] for r in table["rows"]] == ["天宁区住建局", "钟楼区城管局", "新北区水务局"]
     top = table["rows"][0]
     assert (top["overdue_delta"], top["score_delta"]) == (8.0, -24.5) and top["rate_delta"] == pytest.approx(-0.35)
-    assert table["totals"]["overdue_delta"] == 8.5
+    assert table["totals"]["overdue_delta"] == 8.5 and table["more"] == 0
     html = str(fs.whatif_table(table))
-    assert "合计" in html and "+8.0" in html and "-24.5" in html and "U2" not in html
+    assert "全市合计" in html and "+8.0" in html and "-24.5" in html and "U2" not in html
+    assert [r["name"] for r in fv.whatif_rows(result, {}, limit=2)["rows"]] == ["天宁区住建局", "钟楼区城管局"]
+    assert "其余 1 个单位" in str(fs.whatif_table(fv.whatif_rows(result, {}, limit=2)))
 
 
 def test_progress_reads_as_a_bar():
