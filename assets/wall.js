@@ -295,9 +295,10 @@
                    style: {background: "rgb(" + c.join(",") + ")"}}), cfg.kind_labels[k]]);
     }), [h("Span", {className: "wall-legend-item"}, [h("Span", {className: "wall-legend-ring"}), "新上报（闪烁）"]),
          chip(ALARM_COLOURS.critical, "物联告警", "wall-legend-dot is-alarm")]);
-    if (agg && agg.warnings && (agg.warnings.marks || []).length) {
-      second = second.concat([chip(WARN_GRID, "热点网格", "wall-legend-dot is-warn"),
-                              chip(WARN_SPOT, "高发点位", "wall-legend-dot is-warn")]);
+    if (mode !== "heat" && agg && agg.warnings && (agg.warnings.marks || []).length) {
+      first = first.concat([h("Span", {className: "wall-legend-item wall-legend-warn"}, [
+        h("Span", {className: "wall-legend-ring", style: {borderColor: "rgb(" + WARN_GRID.join(",") + ")"}}), "预警热点",
+        h("Span", {className: "wall-legend-ring", style: {borderColor: "rgb(" + WARN_SPOT.join(",") + ")"}}), "高发点位"])]);
     }
     return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
   }
@@ -623,8 +624,8 @@
       return h("Div", {className: "wall-warn is-" + w.kind + (made ? " is-new" : ""), id: "wall-warn-" + w.id}, [
         h("Span", {className: "wall-warn-kind"}, w.kind_label),
         h("Span", {className: "wall-warn-main"}, [
-          h("Span", {className: "wall-warn-where"}, w.place + " · " + w.category),
-          h("Span", {className: "wall-warn-when"}, w.window)]),
+          h("Span", {className: "wall-warn-where"}, w.spot),
+          h("Span", {className: "wall-warn-when"}, w.district + " · " + w.category + " · " + w.window)]),
         h("Span", {className: "wall-warn-obs"}, [h("B", {}, fmtInt(w.observed)),
           " / 预期 " + (w.expected === null || w.expected === undefined ? "—" : Number(w.expected).toFixed(0))])]);
     });

@@ -102,9 +102,11 @@ def navigate(area_code, theme_key, view_key):
         return [], [], None, "", no_update, "尚未导入城市网格", []
     area = nav["area"]
     app = services()
-    fleet = devices_map.for_area(app.db, app.areas, app.devices.types(), nav["frame"])
-    # the 仿真预测 view marks the open warnings' hot grids and recurring spots (callbacks/cockpit_foresight.py)
-    hot = foresight_marks() if inputs.text(view_key, "ck-view") == "foresight" else None
+    # the 仿真预测 view marks the open warnings' hot grids and recurring spots (callbacks/cockpit_foresight.py), in
+    # place of the device layer (whose alarm marks would read as hot spots)
+    foresight = inputs.text(view_key, "ck-view") == "foresight"
+    hot = foresight_marks() if foresight else None
+    fleet = None if foresight else devices_map.for_area(app.db, app.areas, app.devices.types(), nav["frame"])
     payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"], devices=fleet,
                                hotspots=hot, areas=app.areas)
     return (view.crumbs(nav["breadcrumbs"]), view.child_options(nav["choices"]), None, view.child_placeholder(area),

@@ -38,7 +38,8 @@ def hot_marks() -> dict | None:
     warnings, principal = _service("warnings"), current_principal()
     if warnings is None or principal is None:
         return None
-    return fv.hotspot_marks(warnings.list(principal, status=None, kind=None, limit=200)["items"], services().areas)
+    items = warnings.list(principal, status=None, kind=None, limit=200)["items"]
+    return fv.hotspot_marks(fv.with_evidence(warnings, principal, items), services().areas)
 
 
 # ---- forecast and backtest ---------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def warning_rows(items, areas, category_names: dict[str, str]) -> list[dict]:
         rows.append({
             "id": _get(w, "id"), "kind": kind, "kind_label": KIND_LABELS.get(kind, "预警"),
             "place": _place(areas, area, _get(w, "district_code") or _get(w, "district")),
+            **_split_place(areas, area, _get(w, "district_code") or _get(w, "district")),
             "category": category_names.get(category, "—") if category else "全部类别",
             "observed": int(_get(w, "observed") or 0),
             "expected": None if expected is None else round(float(expected), 1),
@@ -152,6 +153,15 @@ def _place(areas, area_code, district_code=None) -> str:
     return " ".join(names)
 
 
+def _split_place(areas, area_code, district_code=None) -> dict:
+    """{district: its name, spot: the place below it} — the wall names them on two lines."""
+    chain = areas.chain(area_code) if area_code else []
+    district = next((a.name for a in chain if a.level == 2), None) or (_area_name(areas, district_code)
+                                                                        if district_code else "—")
+    below = [a.name for a in reversed(chain) if a.level in (3, 5) or (a is chain[0] and a.level > 2)]
+    return {"district": district, "spot": " ".join(dict.fromkeys(below)) or district}
+
+
 def window_text(start, end) -> str:
     if start is None or end is None:
         return "—"
@@ -163,6 +173,22 @@ def window_text(start, end) -> str:
 
 def _dt(v) -> datetime:
     return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+
+MARKED = 60  # the hot spots of each kind a map marks at most (each read with its evidence)
+
+
+def with_evidence(warnings, principal, items) -> list:
+    """The open or acknowledged hotspots and recurring spots among `items` (a list's, newest first), each read
+    again with its evidence (the cluster's grids, the spot's centre) through the warning service; at most MARKED
+    of each kind."""
+    out, taken = [], {"hotspot": 0, "recurrent": 0}
+    for w in items or []:
+        kind = _get(w, "kind")
+        if kind in taken and taken[kind] < MARKED and (_get(w, "status") or "open") in ("open", "acknowledged"):
+            taken[kind] += 1
+            out.append(w if _get(w, "evidence") is not None else warnings.get(_get(w, "id"), principal))
+    return out
 
 
 def hotspot_marks(items, areas) -> dict:
@@ -177,7 +203,9 @@ def hotspot_marks(items, areas) -> dict:
         if isinstance(area, dict):
             area = area.get("code")
         if kind == "hotspot" and area:
-            grids.append(area)
+            # the cluster's significant grids (the evidence of WarningService.get), else the warned grid
+            cluster = [g.get("code") for g in (_get(w, "evidence") or {}).get("grids") or [] if isinstance(g, dict)]
+            grids += [g for g in cluster if g] or [area]
         elif kind == "recurrent":
             ev = _get(w, "evidence") or {}
             centre = ev.get("centre") or ev.get("center")

@@ -167,12 +167,13 @@ def _responses(services) -> list[dict]:
     return responses.active(WALL_PRINCIPAL) if responses is not None else []
 
 
-WALL_WARNINGS = 6  # the warnings card's lines
+WALL_WARNINGS = 3  # the warnings card's lines
 
 
 def _warnings(services) -> dict | None:
     """The open warnings as the wall shows them (kind, place, category, observed vs expected, window) and the map's
-    marks of the hot grids and recurring spots; None when the app runs without the warning service."""
+    marks: a ring at each warned hot grid (the cluster's centre, not each of its grids: the wall is read from afar)
+    and at each recurring spot. None when the app runs without the warning service."""
     warnings = getattr(services, "warnings", None)
     if warnings is None:
         return None
@@ -180,18 +181,24 @@ def _warnings(services) -> dict | None:
     items = listed["items"]
     names = {code: c.name for code, c in services.cases.catalog().items()}
     rows = foresight_view.warning_rows(items[:WALL_WARNINGS], services.areas, names)
-    marks = foresight_view.hotspot_marks(items, services.areas)
-    points = []
-    for code in marks["grids"]:
-        rec = services.areas.get(code)
-        if rec is not None:
+    marks: dict[tuple, list] = {}
+    for w in foresight_view.with_evidence(warnings, WALL_PRINCIPAL, items):
+        ev = w.get("evidence") or {}
+        if w["kind"] == "recurrent" and isinstance(ev.get("lon"), (int, float)) and isinstance(ev.get("lat"), (int, float)):
+            lon, lat = ev["lon"], ev["lat"]
+        else:
+            rec = services.areas.get(w["area"])
+            if rec is None:
+                continue
             pt = rec.geometry.representative_point()
-            points.append([round(pt.x, 5), round(pt.y, 5), 0])
-    points += [[s["lon"], s["lat"], 1] for s in marks["spots"]]
-    return {"total": listed["total"], "items": [{k: r[k] for k in ("id", "kind", "kind_label", "place", "category",
-                                                                "observed", "expected", "window")} for r in rows],
+            lon, lat = pt.x, pt.y
+        kind = 1 if w["kind"] == "recurrent" else 0
+        marks.setdefault((round(lon, 4), round(lat, 4), kind), [round(lon, 5), round(lat, 5), kind])
+    return {"total": listed["total"],
+            "items": [{k: r[k] for k in ("id", "kind", "kind_label", "district", "spot", "category", "observed",
+                                         "expected", "window")} for r in rows],
             # [lon, lat, 0 hot grid | 1 recurring spot]
-            "marks": points}
+            "marks": list(marks.values())}
 
 
 FLEET_TTL_S = 30.0  # a GROUP BY of the whole fleet (~0.35 s at 100,000 devices): the statuses move slowly, and the

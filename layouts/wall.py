@@ -277,6 +277,12 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                     html.Div(id="wall-area-labels", className="wall-area-labels"),
                     html.Div(id="wall-em-labels", className="wall-em-labels"),
                     html.Div(id="wall-map-title", className="wall-map-title"),
+                    # the open early warnings over the map's corner, under its title (figures/wall.py _warnings;
+                    # painted by assets/wall.js); an emergency takeover covers them
+                    html.Section(className="wall-warn-box", children=[
+                        html.H2(["预警", html.Span(id="wall-warn-count", className="wall-warn-count")]),
+                        html.Div(id="wall-warnings", className="wall-warnings"),
+                    ]),
                     html.Div(id="wall-alert", className="wall-alert"),
                     html.Div(id="wall-legend", className="wall-legend"),
                     # the emergency mode: a level III or graver response takes the map over (painted by wall.js)
@@ -293,11 +299,6 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                 html.Section(className="wall-card wall-alarm-card", children=[
                     html.H2(["物联告警", html.Span(id="wall-alarm-counts", className="wall-al-counts")]),
                     html.Div(id="wall-alarms", className="wall-alarms"),
-                ]),
-                # the open early warnings (figures/wall.py _warnings; painted by assets/wall.js)
-                html.Section(className="wall-card wall-warn-card", children=[
-                    html.H2(["预警", html.Span(id="wall-warn-count", className="wall-warn-count")]),
-                    html.Div(id="wall-warnings", className="wall-warnings"),
                 ]),
                 html.Section(className="wall-card wall-ticker-card", children=[
                     html.H2("最新上报"),

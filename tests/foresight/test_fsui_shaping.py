@@ -99,6 +99,9 @@ def test_warnings_are_listed_by_name_kind_and_local_window(world):
     assert [r["kind_label"] for r in rows] == ["突增", "热点", "高发点位", "热点"]
     street = GRIDS[0][:9]
     assert rows[0]["place"] == f"{NAME[street[:6]]} {NAME[street]}"
+    # the wall's two lines: the district, then the place below it (a grid with its street)
+    assert (rows[0]["district"], rows[0]["spot"]) == (NAME[street[:6]], NAME[street])
+    assert rows[1]["spot"] == f"{NAME[GRIDS[1][:9]]} {NAME[GRIDS[1]]}"
     assert rows[1]["place"].startswith(NAME[GRIDS[1][:6]]) and rows[1]["place"].endswith(NAME[GRIDS[1]])
     assert rows[0]["category"] == names["020102"] and rows[1]["category"] == "全部类别"
     assert rows[0]["window"] == "11-22 10:00–11-23 10:00"  # Shanghai time
