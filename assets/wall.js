@@ -627,7 +627,7 @@
           h("Span", {className: "wall-warn-where"}, w.spot),
           h("Span", {className: "wall-warn-when"}, w.district + " · " + w.category + " · " + w.window)]),
         h("Span", {className: "wall-warn-obs"}, [h("B", {}, fmtInt(w.observed)),
-          " / 预期 " + (w.expected === null || w.expected === undefined ? "—" : Number(w.expected).toFixed(0))])]);
+          (w.expected === null || w.expected === undefined) ? " 件" : " / 预期 " + Number(w.expected).toFixed(0)])]);
     });
     if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无预警")]; }
     var count = info.total ? h("Span", {className: "wall-warn-total"}, "待处理 " + fmtInt(info.total) + " 条") : null;

@@ -124,7 +124,7 @@ def warnings_list(rows: list[dict], can_act: bool) -> html.Div | html.Ul:
         return html.Div("当前没有预警", className="ck-empty-note")
     items = []
     for r in rows:
-        expected = "—" if r["expected"] is None else f"{r['expected']:g}"
+        expected = "" if r["expected"] is None else f" / 预期 {r['expected']:g} 件"
         acts = []
         if can_act and r["status"] in ("open", "acknowledged"):
             acts = [html.Button(label, id={"type": "ck-fs-act", "action": key, "id": r["id"]}, n_clicks=0,
@@ -138,7 +138,7 @@ def warnings_list(rows: list[dict], can_act: bool) -> html.Div | html.Ul:
                 html.Span(r["status_label"], className=f"ck-fs-status is-{r['status']}"),
             ]),
             html.Div(className="ck-fs-w-line", children=[
-                html.Span(["实际 ", html.B(f"{r['observed']:,}"), f" 件 / 预期 {expected} 件"], className="ck-fs-obs"),
+                html.Span(["实际 ", html.B(f"{r['observed']:,}"), f" 件{expected}"], className="ck-fs-obs"),
                 html.Span(r["window"], className="ck-rem-sub"),
                 html.Span(acts, className="ck-fs-acts"),
             ]),
