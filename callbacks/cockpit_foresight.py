@@ -54,8 +54,11 @@ def load_forecast(view_key, _tick, area_code, picked):
         off = fs.OFF["forecast"]
         return {"off": off}, [], None, html_note(off), "回测误差"
     app = services()
-    board = fv.cached_board(app.db.url, lambda: fv.forecast_board(
-        app.db, app.areas, forecast.forecast("district", fs.FORECAST_DAYS, app.cases.clock())))
+    try:
+        board = fv.cached_board(app.db.url, lambda: fv.forecast_board(
+            app.db, app.areas, forecast.forecast("district", fs.FORECAST_DAYS, app.cases.clock())))
+    except ServiceError as e:  # e.g. a clock outside what can be forecast: said, not drawn
+        return {"off": e.message}, [], None, html_note(e.message), "回测误差"
     codes = [d["code"] for d in board["districts"]]
     area = app.areas.get(inputs.text(area_code, "ck-area") or "")
     chain = [a.code for a in app.areas.chain(area.code)] if area is not None else []

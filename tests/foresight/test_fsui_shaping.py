@@ -168,3 +168,31 @@ def test_the_area_directory_names_every_place(world):
     areas = AreaDirectory(db)
     assert fv._place(areas, None, DISTRICTS[0]) == NAME[DISTRICTS[0]]
     assert fv._place(areas, "nowhere") == "—"
+
+
+def test_the_wall_snapshot_lists_open_warnings_by_name_with_their_marks(world):
+    warnings_module = pytest.importorskip("foresight.warnings")  # the warning service (wip-warnings)
+    from types import SimpleNamespace
+
+    from data.tokens import Principal
+    from figures.wall import _warnings
+    from foresight.findings import Finding
+
+    db, cases = world
+    end = T0 - timedelta(hours=1)
+    found = [Finding("surge", GRIDS[0][:9], GRIDS[0][:6], "020102", end - timedelta(hours=24), end, 14, 4.0, 9.0, 3.5),
+             Finding("hotspot", GRIDS[5], GRIDS[5][:6], None, end - timedelta(days=7), end, 30, 8.0, None, 4.2,
+                     {"grids": [{"code": GRIDS[5]}, {"code": GRIDS[6]}]})]
+    service = warnings_module.WarningService(db, cases, [lambda _db, _at, _rules: found])
+    assert _warnings(SimpleNamespace()) is None  # no warning service: the wall says so, shows nothing made up
+    stored = service.run(T0)
+    assert len(stored) == 2
+    app = SimpleNamespace(warnings=service, cases=cases, areas=cases.areas)
+    snap = _warnings(app)
+    assert snap["total"] == 2
+    assert {w["kind_label"] for w in snap["items"]} == {"突增", "热点"}
+    surge = next(w for w in snap["items"] if w["kind"] == "surge")
+    assert (surge["district"], surge["spot"], surge["observed"]) == (NAME[GRIDS[0][:6]], NAME[GRIDS[0][:9]], 14)
+    assert [m[2] for m in snap["marks"]] == [0]  # one ring at the warned hot grid; a surge is no place
+    service.dismiss(stored[0]["id"], Principal("user", "duty", "duty_officer", "320400"), "误报")
+    assert _warnings(app)["total"] == 1
