@@ -21,6 +21,7 @@ from emergency.response import ResponseService
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
 from emergency.resources import ResourceService
+from foresight.whatif import WhatIfService, seasonal_naive_forecast
 from sensing.indicators import IndicatorIngest
 from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
                              alarms=alarms, responses=responses, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
                              resources=ResourceService(db, areas, cases)))
+    whatif_forecast = seasonal_naive_forecast(db)  # MERGE (issue 18): the lead puts ForecastService(...).forecast here
+    services(server).whatif = WhatIfService(db, whatif_forecast, clock=lambda: cases.clock())  # fallback: seasonal-naive
     from commands import register_commands
 
     register_commands(server)
@@ -80,6 +83,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_emergency)
     from api.resources import bp as api_resources  # /api/v1/resources[/<id>], /api/v1/events/<id>/resources[/<allocation>]
     server.register_blueprint(api_resources)
+    from api.whatif import bp as api_whatif  # POST /api/v1/whatif, GET /api/v1/whatif/<id>
+    server.register_blueprint(api_whatif)
     from api.photos import bp as api_photos  # GET /photos/<id>
     server.register_blueprint(api_photos)
     from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
@@ -100,7 +105,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

@@ -180,3 +180,13 @@ def emergency_plans(edited=(), catalog_: dict[str, Category] | None = None) -> P
     cats = catalog_ if catalog_ is not None else catalog()
     return plans_from_data(_json(EMERGENCY_PLANS_PATH), {c for c, v in cats.items() if v.is_emergency},
                            set(unit_types()), edited)
+
+
+WHATIF_RULES_PATH = CATALOG_DIR / "whatif.json"
+
+
+def whatif_rules():
+    """The what-if simulator's rules (data/catalog/whatif.json), checked (WhatIfRulesError lists every problem)."""
+    from dispatch.whatif_rules import WhatIfRules
+
+    return WhatIfRules.from_data(_json(WHATIF_RULES_PATH))

@@ -47,6 +47,8 @@ TELEMETRY_SENDERS = (DEVICE_ROLE, "admin")
 # who may post the city's vital-sign indicator readings (POST /api/v1/indicators): a machine's device token (the
 # feeds of the traffic, environment, water and power systems) and an admin; people (leader, duty officer) read them
 INDICATOR_SENDERS = (DEVICE_ROLE, "admin")
+# who may run the what-if simulator (POST /api/v1/whatif) and read its runs: the people who decide (issue 18)
+WHATIF_RUNNERS = ("admin", "duty_officer", "leader")
 # only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes
 TELEMETRY_STATS_READERS = ("admin",)
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from data.db import Database
     from emergency.resources import ResourceService
     from emergency.response import ResponseService
+    from foresight.whatif import WhatIfService
     from sensing.alarms import AlarmService
     from sensing.indicators import IndicatorIngest
     from sensing.registry import DeviceRegistry
@@ -35,6 +36,7 @@ class Services:
     indicators: "IndicatorIngest | None" = None  # the city's vital signs in and out (sensing/indicators.py)
     responses: "ResponseService | None" = None  # emergency responses under their plans (emergency/response.py)
     resources: "ResourceService | None" = None  # emergency resources: nearest, allocation (emergency/resources.py)
+    whatif: "WhatIfService | None" = None  # the what-if simulator's runs (foresight/whatif.py)
 
 
 def services(app: Flask | None = None) -> Services:
