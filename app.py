@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
                              alarms=alarms, responses=responses, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
-                             resources=ResourceService(db, areas, cases)))
+                             resources=ResourceService(db, areas, cases), warnings=_warnings(db, cases)))
     whatif_forecast = seasonal_naive_forecast(db)  # MERGE (issue 18): the lead puts ForecastService(...).forecast here
     services(server).whatif = WhatIfService(db, whatif_forecast, clock=lambda: cases.clock())  # fallback: seasonal-naive
     from commands import register_commands
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_photos)
     from api.assessment_report import bp as api_assessment_report  # GET /api/v1/assessment/report
     server.register_blueprint(api_assessment_report)
+    from api.warnings import bp as api_warnings  # /api/v1/warnings[/<id>[/acknowledge|/dismiss|/campaign]]
+    server.register_blueprint(api_warnings)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)
@@ -105,7 +107,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view
@@ -119,6 +121,16 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
         # replaces X-Forwarded-For with the address it saw (deploy/nginx.conf.template).
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)
     return server
+
+
+def _warnings(db, cases):
+    """The early warnings over the detectors of docs/foresight.md (rules read on first use)."""
+    from foresight.warnings import WarningService, detector
+
+    # imported at the first run (numpy, scipy, PySAL): a command's app stays light
+    detectors = [detector("foresight.hotspots"), detector("foresight.recurrent")]
+    # MERGE: the surge detector (foresight/surge.py, another branch): detectors.insert(0, detector("foresight.surge"))
+    return WarningService(db, cases, detectors)
 
 
 def _loaded_for_an_app_command() -> bool:

@@ -1,5 +1,5 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
-ahead for the wall, the devices' offline round, the MQTT telemetry consumer and the telemetry retention (and the
+ahead for the wall, the devices' offline round, the MQTT telemetry consumer, the telemetry retention, the hourly early warnings (and the
 demo simulator, its device feed and its vital-sign indicator feed).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
@@ -17,6 +17,8 @@ def start_background_jobs(services) -> None:
     start_wall_figures(services)
     if services.alarms is not None:
         start_offline_round(services.alarms)
+    if getattr(services, "warnings", None) is not None:
+        start_warnings(services.warnings)
     start_telemetry_retention(services.telemetry, services.settings.telemetry_retention_days)
     if services.settings.mqtt_url:
         start_mqtt_consumer(services)
@@ -123,6 +125,19 @@ def start_offline_round(alarms, interval_seconds: float = 60.0, stop: threading.
             log.info("设备离线 %d 台", n)
 
     return _every(interval_seconds, round_, "ucc-offline", stop)
+
+
+def start_warnings(warnings, interval_seconds: float = 3600.0,
+                   stop: threading.Event | None = None) -> threading.Thread:
+    """The early warnings (foresight/warnings.py), at start and then hourly: each finding is stored once (its dedupe
+    key), so several processes running it at once store nothing twice."""
+
+    def round_():
+        stored = warnings.run()
+        if stored:
+            log.info("新预警 %d 条", len(stored))
+
+    return _every(interval_seconds, round_, "ucc-warnings", stop, at_start=True)
 
 
 def _every(interval_seconds: float, job, name: str, stop: threading.Event | None = None,

@@ -156,7 +156,8 @@ def _assist_codes(case: Case, rows) -> list[str]:
 
 
 # the history's steps that are not actions: how a case came in
-_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警"}
+_INTAKE_LABELS = {"report": "上报", "merge": "合并上报", "alarm_note": "物联告警",
+                  "campaign_assign": "专项整治指定牵头单位"}  # foresight/warnings.py
 # (调配资源 / 归还资源 are named with the response's actions: dispatch.emergency_plans.RESPONSE_ACTION_LABELS)
 
 

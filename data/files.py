@@ -190,3 +190,15 @@ def whatif_rules():
     from dispatch.whatif_rules import WhatIfRules
 
     return WhatIfRules.from_data(_json(WHATIF_RULES_PATH))
+
+
+# ---- early warnings (issue 18) --------------------------------------------------------------------
+WARNING_RULES_PATH = CATALOG_DIR / "warning_rules.json"
+
+
+def warning_rules(catalog_: dict[str, Category] | None = None):
+    """How hotspots and recurring spots are found, who is told, the 专项整治 case's category
+    (data/catalog/warning_rules.json), checked against the catalog (WarningRulesError lists every problem)."""
+    from dispatch.warning_rules import warning_rules_from_data
+
+    return warning_rules_from_data(_json(WARNING_RULES_PATH), set(catalog_ if catalog_ is not None else catalog()))

@@ -40,6 +40,7 @@ log = logging.getLogger("ucc.live")
 
 NAMESPACE = "/live"
 ALARM_EVENT = "alarm_event"
+WARNING_EVENT = "warning_event"
 DEFAULT_CHANNEL = "ucc-live"
 # how often open connections' sign-in sessions are checked (one read for all of them): a logout or a
 # revoked token closes its live connections within this, in every process
@@ -116,6 +117,10 @@ class LiveBus:
         alarms = getattr(services, "alarms", None)
         if alarms is not None:
             alarms.listeners.append(self.alarms_changed)
+        # early warnings (issue 18): as alarms, no outbox; the warnings table is what a page reads again
+        warnings = getattr(services, "warnings", None)
+        if warnings is not None:
+            warnings.listeners.append(self.warnings_stored)
         server.extensions["ucc_live"] = self
 
     # ---- background tasks --------------------------------------------------------------------
@@ -219,6 +224,18 @@ class LiveBus:
     def emit_alarm(self, item: dict) -> None:
         """`alarm_event {"alarm": …}` to the rooms of its device's areas (grid → city) and unit."""
         self.socketio.emit(ALARM_EVENT, {"alarm": item}, namespace=NAMESPACE, to=alarm_rooms(item))
+
+    def warnings_stored(self, items: list[dict]) -> None:
+        """WarningService listener, after the commit: `warning_event {"warning": …}` to the responsible area's room
+        and those above it (item["rooms"]); never raises (the hourly run emits a handful, so no queue)."""
+        for item in items:
+            if not item.get("rooms"):
+                continue  # an emit without rooms would go to everyone
+            try:
+                payload = {k: v for k, v in item.items() if k != "rooms"}
+                self.socketio.emit(WARNING_EVENT, {"warning": payload}, namespace=NAMESPACE, to=item["rooms"])
+            except Exception:  # noqa: BLE001 - live delivery must never undo a warning
+                log.exception("live emit failed for warning %s", item.get("id"))
 
     def head(self) -> int:
         with self.db.session() as s:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from emergency.resources import ResourceService
     from emergency.response import ResponseService
     from foresight.whatif import WhatIfService
+    from foresight.warnings import WarningService
     from sensing.alarms import AlarmService
     from sensing.indicators import IndicatorIngest
     from sensing.registry import DeviceRegistry
@@ -37,6 +38,7 @@ class Services:
     responses: "ResponseService | None" = None  # emergency responses under their plans (emergency/response.py)
     resources: "ResourceService | None" = None  # emergency resources: nearest, allocation (emergency/resources.py)
     whatif: "WhatIfService | None" = None  # the what-if simulator's runs (foresight/whatif.py)
+    warnings: "WarningService | None" = None  # early warnings: surges, hotspots, recurring spots (foresight/warnings.py)
 
 
 def services(app: Flask | None = None) -> Services:
