@@ -7,13 +7,13 @@ from dash.exceptions import PreventUpdate
 from callbacks import inputs
 from dispatch.errors import ServiceError
 from figures import foresight_view as fv
+from foresight.warnings import ACTORS  # who sees the actions (the service checks each)
 from layouts import cockpit as view
 from layouts import cockpit_foresight as fs
 from web.principal import current_principal
 from web.services import services
 
 WARNING_ROWS = 40
-ACTORS = ("admin", "duty_officer")  # who sees the actions (foresight/warnings.py ACTORS, which checks each)
 
 
 def _service(name: str):
