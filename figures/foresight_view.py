@@ -246,9 +246,12 @@ def whatif_rows(result, unit_names: dict[str, str], limit: int = WHATIF_ROWS) ->
         rows.append(_compare(unit_names.get(code) or u.get("name") or "—", u.get("baseline") or {},
                              u.get("changed") or {}))
     rows.sort(key=lambda r: (-abs(r["overdue_delta"] or 0), -abs(r["score_delta"] or 0), r["name"]))
+    # a unit the change leaves as it was (every difference below what the table shows) is counted, not listed
+    moved = [r for r in rows if abs(r["overdue_delta"] or 0) >= 0.05 or abs(r["score_delta"] or 0) >= 0.05
+             or abs(r["rate_delta"] or 0) >= 0.0005]
     city = result.get("city")
     totals = _compare("全市合计", city.get("baseline") or {}, city.get("changed") or {}) if isinstance(city, dict) else None
-    return {"rows": rows[:limit], "totals": totals, "more": max(0, len(rows) - limit)}
+    return {"rows": moved[:limit], "totals": totals, "more": len(rows) - min(len(moved), limit)}
 
 
 def _compare(name: str, base: dict, changed: dict) -> dict:

@@ -115,8 +115,10 @@ def backtest_table(rows: list[dict], metric: str = "") -> html.Table | html.Div:
 # ---- warnings ----------------------------------------------------------------------------------------------
 def warnings_title(rows: list[dict], total: int | None = None) -> str:
     n = sum(1 for r in rows if r["status"] == "open")
-    more = f"，列出最新 {len(rows)} 条" if total is not None and total > len(rows) else ""
-    return f"预警 · 待处理 {n} 条（共 {len(rows) if total is None else total} 条{more}）"
+    total = len(rows) if total is None else total
+    if total > len(rows):
+        return f"预警 · 共 {total} 条，列出最新 {len(rows)} 条（其中待处理 {n} 条）"
+    return f"预警 · 共 {total} 条（待处理 {n} 条）"
 
 
 def warnings_list(rows: list[dict], can_act: bool) -> html.Div | html.Ul:
@@ -168,7 +170,7 @@ def _delta(v, fmt: str, good_when_negative: bool) -> html.Td:
 
 def whatif_table(table: dict) -> html.Table | html.Div:
     rows = table.get("rows") or []
-    if not rows:
+    if not rows and not table.get("totals"):
         return html.Div("推演结果中没有处置单位", className="ck-empty-note")
     head = html.Thead([
         html.Tr([html.Th("单位", rowSpan=2), html.Th("预计超期（件）", colSpan=3), html.Th("按时处置率", colSpan=3),
@@ -191,5 +193,5 @@ def whatif_table(table: dict) -> html.Table | html.Div:
     if table.get("totals"):
         body.insert(0, line(table["totals"], "is-here ck-fs-total"))
     if table.get("more"):
-        body.append(html.Tr(html.Td(f"… 其余 {table['more']:,} 个单位变化较小，从略 …", colSpan=10), className="ck-as-gap"))
+        body.append(html.Tr(html.Td(f"其余 {table['more']:,} 个单位变化甚微，从略", colSpan=10), className="ck-as-gap"))
     return html.Table([head, html.Tbody(body)], id="ck-fs-wi-table", className="ck-as-table ck-fs-table ck-fs-wi-table")
