@@ -21,7 +21,8 @@ from emergency.response import ResponseService
 from sensing.alarms import AlarmService
 from sensing.registry import DeviceRegistry
 from emergency.resources import ResourceService
-from foresight.whatif import WhatIfService, seasonal_naive_forecast
+from foresight.forecast import ForecastService
+from foresight.whatif import WhatIfService
 from sensing.indicators import IndicatorIngest
 from sensing.telemetry import TelemetryIngest
 from web.services import Services, install, services
@@ -53,9 +54,12 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     install(server, Services(settings=settings, db=db, areas=areas, cases=cases, devices=registry,
                              telemetry=TelemetryIngest(db, registry.types, on_stored=alarms.on_stored),
                              alarms=alarms, responses=responses, indicators=IndicatorIngest(db, files.city_indicators, lambda: cases.clock()),
-                             resources=ResourceService(db, areas, cases), warnings=_warnings(db, cases)))
-    whatif_forecast = seasonal_naive_forecast(db)  # MERGE (issue 18): the lead puts ForecastService(...).forecast here
-    services(server).whatif = WhatIfService(db, whatif_forecast, clock=lambda: cases.clock())  # fallback: seasonal-naive
+                             resources=ResourceService(db, areas, cases),
+                             forecast=ForecastService(db, files.calendar(), files.forecast_rules(), clock=lambda: cases.clock())))
+    built = services(server)
+    built.warnings = _warnings(db, cases, built.forecast)
+    # the simulator's arrivals are the forecast's (it falls back to seasonal-naive when a forecast fails)
+    built.whatif = WhatIfService(db, built.forecast.forecast, clock=lambda: cases.clock())
     from commands import register_commands
 
     register_commands(server)
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_assessment_report)
     from api.warnings import bp as api_warnings  # /api/v1/warnings[/<id>[/acknowledge|/dismiss|/campaign]]
     server.register_blueprint(api_warnings)
+    from api.forecast import bp as api_forecast  # GET /api/v1/forecast
+    server.register_blueprint(api_forecast)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)
@@ -107,7 +113,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view
@@ -123,14 +129,19 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     return server
 
 
-def _warnings(db, cases):
+def _warnings(db, cases, forecast):
     """The early warnings over the detectors of docs/foresight.md (rules read on first use)."""
     from foresight.warnings import WarningService, detector
 
+    def surge(db_, at, _rules):
+        """Surges against the app's forecasts (their rules are the forecast's; what a day's first check reads of the
+        days before is kept by that service for the day's later checks)."""
+        from foresight import surge as surges
+
+        return surges.detect(db_, at, service=forecast)
+
     # imported at the first run (numpy, scipy, PySAL): a command's app stays light
-    detectors = [detector("foresight.hotspots"), detector("foresight.recurrent")]
-    # MERGE: the surge detector (foresight/surge.py, another branch): detectors.insert(0, detector("foresight.surge"))
-    return WarningService(db, cases, detectors)
+    return WarningService(db, cases, [surge, detector("foresight.hotspots"), detector("foresight.recurrent")])
 
 
 def _loaded_for_an_app_command() -> bool:

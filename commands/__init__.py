@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from commands import cases, demo, devices, emergency, figures, grid, people, schema, warnings
+from commands import cases, demo, devices, emergency, figures, forecast, grid, people, schema, warnings
 
 COMMANDS = [
     schema.init_db_command, schema.sync_catalog_command,
@@ -16,6 +16,7 @@ COMMANDS = [
     figures.kpi_command, figures.assessment_report_command, figures.import_indicators_command, figures.indicators_command,
     people.create_token_command, people.revoke_token_command, people.create_user_command,
     people.disable_user_command,
+    forecast.forecast_command,
     warnings.warn_command,
 ]
 

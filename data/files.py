@@ -9,6 +9,7 @@ from dispatch.assessment_rules import AssessmentRules
 from dispatch.center_rules import CenterRules
 from dispatch.devices import DeviceType, device_types_from_data
 from dispatch.emergency_plans import Plans, plans_from_data
+from dispatch.forecast_rules import ForecastRules, forecast_rules_from_data
 from dispatch.indicators import IndicatorCatalog, indicator_catalog_from_data
 from dispatch.catalog import (Category, CodeChange, RouteException, UnitType, load_catalog, load_code_changes,
                               load_routing_exceptions, load_unit_types)
@@ -34,6 +35,8 @@ DEVICE_TYPES_PATH = CATALOG_DIR / "device_types.json"
 # the city's vital signs: which indicator codes the feed accepts (docs/indicators.md)
 CITY_INDICATORS_PATH = CATALOG_DIR / "city_indicators.json"
 EMERGENCY_PLANS_PATH = CATALOG_DIR / "emergency_plans.json"
+# forecasts and surge warnings: history, backtest, intervals (docs/foresight.md)
+FORECAST_RULES_PATH = CATALOG_DIR / "forecast.json"
 
 # the working-time calendar (public holidays, office hours)
 CALENDAR_DIR = DATA_DIR / "calendar"
@@ -172,6 +175,12 @@ def city_indicators() -> IndicatorCatalog:
     if _city_indicators is None:
         _city_indicators = indicator_catalog_from_data(_json(CITY_INDICATORS_PATH))
     return _city_indicators
+
+
+def forecast_rules() -> ForecastRules:
+    """The forecast and surge settings of data/catalog/forecast.json, checked (ForecastRulesError lists every
+    problem)."""
+    return forecast_rules_from_data(_json(FORECAST_RULES_PATH))
 
 
 def emergency_plans(edited=(), catalog_: dict[str, Category] | None = None) -> Plans:

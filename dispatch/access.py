@@ -51,6 +51,8 @@ INDICATOR_SENDERS = (DEVICE_ROLE, "admin")
 WHATIF_RUNNERS = ("admin", "duty_officer", "leader")
 # only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes
 TELEMETRY_STATS_READERS = ("admin",)
+# who may read the forecasts (GET /api/v1/forecast): the command hall's people
+FORECAST_READERS = ("admin", "duty_officer", "leader")
 
 # where a role lands after signing in
 HOME_OF_ROLE = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pandas as pd
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from data.models import Area, Case
@@ -104,3 +104,20 @@ def case_ids(s: Session, start: datetime, end: datetime, where=(), limit: int = 
     q = (select(Case.id).where(Case.reported_at >= start.astimezone(UTC), Case.reported_at < end.astimezone(UTC),
                                *where).order_by(Case.reported_at.desc()).limit(limit))
     return list(s.scalars(q))
+
+
+def grid_category_counts(s: Session, start: datetime, end: datetime, where=(), split=None) -> pd.DataFrame:
+    """Cases reported in [start, end) per grid and category: columns grid, category, count (pairs without a case
+    are absent). The surge check's shares (a street's or a grid's part of its district's history) and its
+    observed counts are sums of these. `split`: a condition on the case (e.g. reported on a day off); the counts
+    are then also per its value, in a column `part` (1 where it holds, else 0), from the same single read."""
+    cols = [Case.grid_code, Case.category_code]
+    if split is not None:
+        cols.append(case((split, 1), else_=0).label("part"))
+    q = (select(*cols, func.count())
+         .where(Case.reported_at >= start.astimezone(UTC), Case.reported_at < end.astimezone(UTC), *where)
+         .group_by(*cols))
+    names = ["grid", "category"] + (["part"] if split is not None else []) + ["count"]
+    frame = pd.DataFrame([tuple(r) for r in s.execute(q)], columns=names)
+    frame["count"] = frame["count"].astype("int64")
+    return frame

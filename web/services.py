@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from emergency.response import ResponseService
     from foresight.whatif import WhatIfService
     from foresight.warnings import WarningService
+    from foresight.forecast import ForecastService
     from sensing.alarms import AlarmService
     from sensing.indicators import IndicatorIngest
     from sensing.registry import DeviceRegistry
@@ -39,6 +40,7 @@ class Services:
     resources: "ResourceService | None" = None  # emergency resources: nearest, allocation (emergency/resources.py)
     whatif: "WhatIfService | None" = None  # the what-if simulator's runs (foresight/whatif.py)
     warnings: "WarningService | None" = None  # early warnings: surges, hotspots, recurring spots (foresight/warnings.py)
+    forecast: "ForecastService | None" = None  # expected case counts with intervals (foresight/forecast.py)
 
 
 def services(app: Flask | None = None) -> Services:

@@ -1,0 +1,27 @@
+"""GET /api/v1/forecast?days=&by=district|kind&area=&at=: expected case counts per day with prediction intervals and
+the backtest against the seasonal-naive baseline (CONTRACT.md, Foresight)."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from api.v1 import _datetime_arg, _int_arg, authenticate
+from dispatch.access import FORECAST_READERS
+from dispatch.errors import ServiceError
+from web.services import services
+
+bp = Blueprint("api_forecast", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)  # the same bearer-token check as the rest of /api/v1
+
+
+@bp.get("/forecast")
+def forecast():
+    if g.principal.role not in FORECAST_READERS:
+        raise ServiceError(403, "forbidden", "只有管理员、领导和值班员可以查看案件量预测")
+    svc = services().forecast
+    if svc is None:
+        raise ServiceError(404, "not_found", "预测服务未启用")
+    days = _int_arg("days", 14, 1, svc.rules.max_days)
+    by = request.args.get("by") or "district"
+    at = _datetime_arg("at") if request.args.get("at") else None
+    area = (request.args.get("area") or "").strip() or None
+    return jsonify(svc.forecast(by, days, at, area, principal=g.principal))
