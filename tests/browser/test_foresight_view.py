@@ -16,7 +16,6 @@ from tests.serving import AppProcess
 
 pytestmark = pytest.mark.browser
 UTC = timezone.utc
-SHOTS = Path("/tmp/shots-foresight")
 SURGE_STREET = "320402001"  # 天宁区 白庄街道 (demo city)
 HOT_GRID = "320402002001001"  # a grid of 天宁区 where the test piles up cases
 
@@ -189,8 +188,6 @@ def test_a_what_if_run_goes_from_the_form_to_its_result(browser, fs_app):
         first = page.locator("#ck-fs-wi-table tbody tr").nth(1).inner_text()
         assert "天宁区城市管理局" in first  # the unit made slower changes most
         assert "全市合计" in page.locator("#ck-fs-wi-table tbody tr").first.inner_text()
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / "cockpit-foresight-1920x1080.png"))
         save_screenshot(page, "cockpit-foresight-1920x1080.png")
         assert not watch.errors and not watch.foreign
     finally:
@@ -229,8 +226,7 @@ def test_a_new_warning_reaches_the_wall_without_a_reload(browser, fs_app):
         # the map's warning rings are drawn over the grids
         assert page.evaluate("() => window.uccWall.lastOverlay.warnings") >= 1
         time.sleep(1)
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / "wall-warning-3840x2160.png"))
+        save_screenshot(page, "wall-warning-3840x2160.png")
         assert not watch.errors and not watch.foreign
     finally:
         ctx.close()
