@@ -52,13 +52,13 @@ def load_forecast(view_key, _tick, area_code, picked):
     forecast = _service("forecast")
     if forecast is None:
         off = fs.OFF["forecast"]
-        return {"off": off}, [], None, html_note(off), "回测误差"
+        return {"off": off}, [], None, fs.off_note(off), "回测误差"
     app = services()
     try:
         board = fv.cached_board(app.db.url, lambda: fv.forecast_board(
             app.db, app.areas, forecast.forecast("district", fs.FORECAST_DAYS, app.cases.clock())))
     except ServiceError as e:  # e.g. a clock outside what can be forecast: said, not drawn
-        return {"off": e.message}, [], None, html_note(e.message), "回测误差"
+        return {"off": e.message}, [], None, fs.off_note(e.message), "回测误差"
     codes = [d["code"] for d in board["districts"]]
     area = app.areas.get(inputs.text(area_code, "ck-area") or "")
     chain = [a.code for a in app.areas.chain(area.code)] if area is not None else []
@@ -66,12 +66,6 @@ def load_forecast(view_key, _tick, area_code, picked):
     metric = next((r["metric"] for r in board["backtest"]), "")
     return (board, fs.district_options(board), pick, fs.backtest_table(board["backtest"], metric),
             f"回测误差 · 模型与季节基准（{len(board['backtest'])} 个区县）")
-
-
-def html_note(text: str):
-    from dash import html
-
-    return html.Div(text, className="ck-empty-note ck-fs-off")
 
 
 @callback(Output("ck-fs-graph", "figure"), Output("ck-fs-fc-title", "children"),
@@ -96,7 +90,7 @@ def load_warnings(view_key, _tick, _done):
     _shown(view_key)
     warnings, principal = _service("warnings"), current_principal()
     if warnings is None:
-        return html_note(fs.OFF["warnings"]), "预警"
+        return fs.off_note(fs.OFF["warnings"]), "预警"
     if principal is None:
         raise PreventUpdate
     app = services()

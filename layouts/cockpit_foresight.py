@@ -90,6 +90,11 @@ def whatif_card() -> html.Section:
     ])
 
 
+def off_note(text: str) -> html.Div:
+    """What a card says in place of its figures: a service the app runs without, or one that refused."""
+    return html.Div(text, className="ck-empty-note ck-fs-off")
+
+
 # ---- forecast ----------------------------------------------------------------------------------------------
 def district_options(board: dict) -> list[dict]:
     return [{"label": d["name"], "value": d["code"]} for d in board.get("districts", [])]
