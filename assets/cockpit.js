@@ -87,6 +87,12 @@
         C.lastSeq = msg.seq;
         schedule();
       },
+      // an early warning stored (foresight/warnings.py): the 仿真预测 view reads its list again
+      onWarning: function (msg) {
+        if (!onPage()) { stop(); return; }
+        C.lastWarning = msg && msg.warning ? msg.warning.id : null;
+        setProps("ck-fs-done", {data: Date.now()});
+      },
       onState: function (state, conn) {
         if (!onPage()) { stop(); return; }
         C.connected = state === "live";

@@ -15,6 +15,7 @@
 //     replay: true,               // false: resync {since: null} (just go live; the page reloads instead)
 //     onEvent: function (msg, conn) {…},     // each case_event, once per seq
 //     onAlarm: function (msg, conn) {…},     // each alarm_event {alarm} (no seq: alarms have no outbox)
+//     onWarning: function (msg, conn) {…},   // each warning_event {warning} (an early warning stored; no seq)
 //     onState: function (state, conn) {…},   // "connecting" | "live" | "down" (conn.error: the refusal)
 //     onResync: function (ack, conn) {…}     // after each resync; ack.complete === false: too far behind
 //   });
@@ -88,6 +89,7 @@
     });
     socket.on("case_event", function (msg) { if (self.socket === socket) { self._event(msg); } });
     socket.on("alarm_event", function (msg) { if (self.socket === socket) { self._call("onAlarm", msg); } });
+    socket.on("warning_event", function (msg) { if (self.socket === socket) { self._call("onWarning", msg); } });
     socket.on("connect_error", function (err) {
       if (self.socket !== socket) { return; }
       if (!socket.active) {

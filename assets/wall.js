@@ -25,6 +25,7 @@
   var ALARM_COLOURS = {critical: [255, 45, 85], major: [255, 138, 36], minor: [255, 214, 10], warning: [120, 200, 255]};
   var FLEET_COLOUR = [52, 211, 175], OFFLINE_COLOUR = [150, 160, 178];
   var TICKER_ALARMS = 4;
+  var WARN_GRID = [255, 120, 60], WARN_SPOT = [255, 214, 10];  // as the cockpit's hot-spot layer
 
   W.live = W.live || {cases: new Map(), created: new Map(), alarms: new Map(), maxSeq: null, rev: 0};
   W.pulses = W.pulses || new Map();
@@ -294,6 +295,11 @@
                    style: {background: "rgb(" + c.join(",") + ")"}}), cfg.kind_labels[k]]);
     }), [h("Span", {className: "wall-legend-item"}, [h("Span", {className: "wall-legend-ring"}), "新上报（闪烁）"]),
          chip(ALARM_COLOURS.critical, "物联告警", "wall-legend-dot is-alarm")]);
+    if (mode !== "heat" && agg && agg.warnings && (agg.warnings.marks || []).length) {
+      first = first.concat([h("Span", {className: "wall-legend-item wall-legend-warn"}, [
+        h("Span", {className: "wall-legend-ring", style: {borderColor: "rgb(" + WARN_GRID.join(",") + ")"}}), "预警热点",
+        h("Span", {className: "wall-legend-ring", style: {borderColor: "rgb(" + WARN_SPOT.join(",") + ")"}}), "高发点位"])]);
+    }
     return [h("Div", {className: "wall-legend-row"}, first), h("Div", {className: "wall-legend-row"}, second)];
   }
 
@@ -488,13 +494,18 @@
       alarmMarks.push({id: a.id, p: [a.lon, a.lat], r: (big ? 6.5 : 5) * s,
                        c: col.concat([a.status === "acknowledged" ? 170 : 255])});
     });
-    W.lastOverlay = {today: today.length, fresh: fresh.map(function (f) { return f.id; }),
+    var warnRings = [];
+    ((agg && agg.warnings && agg.warnings.marks) || []).forEach(function (w) {
+      warnRings.push({p: [w[0], w[1]], c: (w[2] === 1 ? WARN_SPOT : WARN_GRID).concat([235]), r: 11 * s, w: 3 * s});
+    });
+    W.lastOverlay = {today: today.length, warnings: warnRings.length, fresh: fresh.map(function (f) { return f.id; }),
                      pulse: pulse.length, emergencies: marks.map(function (e) { return e.id; }),
                      alarms: alarmMarks.map(function (a) { return a.id; }), clusters: clusters.length,
                      offline: offline.length};
     return withLayers(cfg.overlay, view, {
       "dev-clusters": {data: clusters},
       "dev-offline": {data: offline},
+      "warn-ring": {data: warnRings},
       "alarm-halo": {data: alarmHalo},
       "alarm": {data: alarmMarks},
       "today": {data: today},
@@ -599,6 +610,28 @@
     });
     if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无物联告警")]; }
     return items;
+  }
+
+  // The open early warnings (figures/wall.py _warnings): newest first, kind, place, category, observed vs expected.
+  // None from the server: the app runs without the warning service, and the card says so.
+  function warningCard(info) {
+    if (!info) { return [null, [h("Div", {className: "wall-empty-note"}, "预警服务未启用")]]; }
+    var now = Date.now(), first = !W.warnSeen;
+    W.warnSeen = W.warnSeen || {};
+    var items = (info.items || []).map(function (w) {
+      if (!W.warnSeen[w.id]) { W.warnSeen[w.id] = first ? 1 : now; }  // the first snapshot's are not new
+      var made = now - W.warnSeen[w.id] < 15000;
+      return h("Div", {className: "wall-warn is-" + w.kind + (made ? " is-new" : ""), id: "wall-warn-" + w.id}, [
+        h("Span", {className: "wall-warn-kind"}, w.kind_label),
+        h("Span", {className: "wall-warn-main"}, [
+          h("Span", {className: "wall-warn-where"}, w.spot),
+          h("Span", {className: "wall-warn-when"}, w.district + " · " + w.category + " · " + w.window)]),
+        h("Span", {className: "wall-warn-obs"}, [h("B", {}, fmtInt(w.observed)),
+          (w.expected === null || w.expected === undefined) ? " 件" : " / 预期 " + Number(w.expected).toFixed(0)])]);
+    });
+    if (!items.length) { items = [h("Div", {className: "wall-empty-note"}, "当前无预警")]; }
+    var count = info.total ? h("Span", {className: "wall-warn-total"}, "待处理 " + fmtInt(info.total) + " 条") : null;
+    return [count, items];
   }
 
   // The districts ranked by this month's assessment score (综合指标值, figures/assessment_view.py), ties by
@@ -749,6 +782,9 @@
     paint("wall-ranking", rankingTable(agg.ranking));
     paint("wall-alarm-counts", alarmCounts(agg, m.alarms));
     paint("wall-alarms", alarmTicker(m.alarms));
+    var warn = warningCard(agg.warnings);
+    paint("wall-warn-count", warn[0]);
+    paint("wall-warnings", warn[1]);
     paint("wall-ticker", m.newest.length ? m.newest.map(tickerItem) : [h("Div", {className: "wall-empty-note"}, "今日暂无上报")]);
     r["wall-city-received.children"] = fmtInt(agg.month.received);
     r["wall-city-accepted.children"] = fmtInt(agg.month.accepted);
@@ -838,6 +874,15 @@
     pushLive();
   }
 
+  // A warning stored (warning_event, foresight/warnings.py): the warnings card and the map's rings come with the
+  // snapshot, which is read again at once (a warning is rare: an hourly run stores a handful).
+  function onWarningEvent(msg) {
+    if (!msg || !msg.warning) { return; }
+    W.lastMsgAt = Date.now();
+    W.lastWarningId = msg.warning.id;
+    setProps("wall-resync", {data: Date.now()});
+  }
+
   // A new case or one moving on (立案, 结案, …) changes figures only the server counts (received, open,
   // overdue, the rates): read the snapshot again, once per burst and at most every FIGURES_EVERY_MS.
   // It comes from indexes and rollups (tens of ms with a million cases), not from a scan.
@@ -878,6 +923,7 @@
       since: function () { return W.agg ? W.agg.head_seq : null; },
       onEvent: onCaseEvent,
       onAlarm: onAlarmEvent,
+      onWarning: onWarningEvent,
       onState: function (state, conn) {
         W.connected = state === "live";
         W.connectError = conn.error;

@@ -19,6 +19,7 @@ PAGE_OF_MODULE = {
     "maps": "/",
     "wall": "/wall",
     "cockpit": "/cockpit",
+    "cockpit_foresight": "/cockpit",
     "console": "/console",
     "unit": "/unit",
     "report": "/report",

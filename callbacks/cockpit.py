@@ -17,25 +17,37 @@ def _cases():
     return services().cases
 
 
+def foresight_marks() -> dict | None:
+    """The open warnings' hot grids and recurring spots the signed-in reader may see (None: no warning service)."""
+    from callbacks.cockpit_foresight import hot_marks
+
+    return hot_marks()
+
+
 @callback(
     Output("ck-theme", "data"),
     Output("ck-view", "data"),
     Output({"type": "ck-theme-btn", "key": ALL}, "className"),
     Output("ck-assess-btn", "className"),
+    Output("ck-fs-btn", "className"),
     Input({"type": "ck-theme-btn", "key": ALL}, "n_clicks"),
     Input("ck-assess-btn", "n_clicks"),
+    Input("ck-fs-btn", "n_clicks"),
     State({"type": "ck-theme-btn", "key": ALL}, "id"),
     prevent_initial_call=True,
 )
-def choose_theme(_clicks, _assess, ids):
+def choose_theme(_clicks, _assess, _foresight, ids):
     if not isinstance(ids, list) or not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in ids):
         raise inputs.refuse("主题按钮 id 须为 {type, key}")
+    off = [view.tab_class(i["key"], "") for i in ids]
     if ctx.triggered_id == "ck-assess-btn":  # the 考核评价 view: the theme stays as it was
-        return no_update, "assessment", [view.tab_class(i["key"], "") for i in ids], "ck-tab ck-tab-assess ck-tab--on"
+        return no_update, "assessment", off, "ck-tab ck-tab-assess ck-tab--on", "ck-tab ck-tab-fs"
+    if ctx.triggered_id == "ck-fs-btn":  # the 仿真预测 view (callbacks/cockpit_foresight.py), likewise
+        return no_update, "foresight", off, "ck-tab ck-tab-assess", "ck-tab ck-tab-fs ck-tab--on"
     key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
     if not isinstance(key, str) or key not in cockpit.THEMES:
-        return no_update, no_update, [no_update] * len(ids), no_update
-    return key, "panels", [view.tab_class(i["key"], key) for i in ids], "ck-tab ck-tab-assess"
+        return no_update, no_update, [no_update] * len(ids), no_update, no_update
+    return key, "panels", [view.tab_class(i["key"], key) for i in ids], "ck-tab ck-tab-assess", "ck-tab ck-tab-fs"
 
 
 @callback(
@@ -81,20 +93,26 @@ def drill(map_click, chart_click, child, _crumbs, pick, current):
     Output("ck-map-legend", "children"),
     Input("ck-area", "data"),
     Input("ck-theme", "data"),
+    Input("ck-view", "data"),
 )
-def navigate(area_code, theme_key):
+def navigate(area_code, theme_key, view_key):
     area_code, theme_key = inputs.text(area_code, "ck-area"), inputs.text(theme_key, "ck-theme")
     nav = cockpit.cached_navigation(_cases(), area_code, theme_key)
     if nav is None:
         return [], [], None, "", no_update, "尚未导入城市网格", []
     area = nav["area"]
     app = services()
-    fleet = devices_map.for_area(app.db, app.areas, app.devices.types(), nav["frame"])
-    payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"], devices=fleet)
+    # the 仿真预测 view marks the open warnings' hot grids and recurring spots (callbacks/cockpit_foresight.py), in
+    # place of the device layer (whose alarm marks would read as hot spots)
+    foresight = inputs.text(view_key, "ck-view") == "foresight"
+    hot = foresight_marks() if foresight else None
+    fleet = None if foresight else devices_map.for_area(app.db, app.areas, app.devices.types(), nav["frame"])
+    payload = view.map_payload(nav["frame"], nav["children"], nav["highlight"], nav["ranking"], devices=fleet,
+                               hotspots=hot, areas=app.areas)
     return (view.crumbs(nav["breadcrumbs"]), view.child_options(nav["choices"]), None, view.child_placeholder(area),
             {"spec": payload["spec"], "bounds": payload["bounds"]},
             view.map_title(area, nav["frame"].name, nav["ranking"]["level"]),
-            view.map_legend(payload["legend"], fleet))
+            view.map_legend(payload["legend"], fleet) + view.hotspot_legend(hot))
 
 
 PANEL_OUTPUTS = (("ck-period", "children"), ("ck-figures", "children"), ("ck-trend", "figure"),
@@ -218,7 +236,7 @@ clientside_callback(
 
 # ---- the 考核评价 view: rankings, trend, posts and penalty points (figures.service) ---------------------------
 clientside_callback(
-    """function (v) { return v === 'assessment' ? 'ck is-assess' : 'ck'; }""",
+    """function (v) { return v === 'assessment' ? 'ck is-assess' : v === 'foresight' ? 'ck is-foresight' : 'ck'; }""",
     Output("ck-root", "className"),
     Input("ck-view", "data"),
 )

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import shapely
 
-from figures import assessment as am, devices_map, period, rollup, vital_signs
+from figures import assessment as am, devices_map, foresight_view, period, rollup, vital_signs
 from figures.definitions import period_bounds
 from dispatch.city_time import city_today
 from data.areas import hierarchy_version
@@ -151,6 +151,8 @@ def _read_snapshot(services, now: datetime) -> dict:
         "alarms": alarms,
         # the four theme panels' latest indicator readings (figures/vital_signs.py; assets/wall.js paints them)
         "vital_signs": vitals,
+        # the open early warnings, newest first, and their hot grids and recurring spots (None: no warning service)
+        "warnings": _warnings(services),
     }
 
 
@@ -163,6 +165,40 @@ def _responses(services) -> list[dict]:
     emergency room's, reached through the app's services: figures sits below it). None when it is not built."""
     responses = getattr(services, "responses", None)
     return responses.active(WALL_PRINCIPAL) if responses is not None else []
+
+
+WALL_WARNINGS = 3  # the warnings card's lines
+
+
+def _warnings(services) -> dict | None:
+    """The open warnings as the wall shows them (kind, place, category, observed vs expected, window) and the map's
+    marks: a ring at each warned hot grid (the cluster's centre, not each of its grids: the wall is read from afar)
+    and at each recurring spot. None when the app runs without the warning service."""
+    warnings = getattr(services, "warnings", None)
+    if warnings is None:
+        return None
+    listed = warnings.list(WALL_PRINCIPAL, status="open", kind=None, limit=200)
+    items = listed["items"]
+    names = {code: c.name for code, c in services.cases.catalog().items()}
+    rows = foresight_view.warning_rows(items[:WALL_WARNINGS], services.areas, names)
+    marks: dict[tuple, list] = {}
+    for w in foresight_view.with_evidence(warnings, WALL_PRINCIPAL, items):
+        ev = w.get("evidence") or {}
+        if w["kind"] == "recurrent" and isinstance(ev.get("lon"), (int, float)) and isinstance(ev.get("lat"), (int, float)):
+            lon, lat = ev["lon"], ev["lat"]
+        else:
+            rec = services.areas.get(w["area"])
+            if rec is None:
+                continue
+            pt = rec.geometry.representative_point()
+            lon, lat = pt.x, pt.y
+        kind = 1 if w["kind"] == "recurrent" else 0
+        marks.setdefault((round(lon, 4), round(lat, 4), kind), [round(lon, 5), round(lat, 5), kind])
+    return {"total": listed["total"],
+            "items": [{k: r[k] for k in ("id", "kind", "kind_label", "district", "spot", "category", "observed",
+                                         "expected", "window")} for r in rows],
+            # [lon, lat, 0 hot grid | 1 recurring spot]
+            "marks": list(marks.values())}
 
 
 FLEET_TTL_S = 30.0  # a GROUP BY of the whole fleet (~0.35 s at 100,000 devices): the statuses move slowly, and the

@@ -14,6 +14,7 @@ from flask import current_app
 from web.principal import current_principal
 from figures import assessment_view
 from layouts import device_chart
+from layouts.cockpit_foresight import foresight_section
 from figures.cockpit import PERIOD_DAYS, THEMES, resolve_area, theme_or_default
 from figures.devices_map import OPEN_ALARMS
 from figures.period import nice_breaks
@@ -51,10 +52,12 @@ def layout(area=None, theme=None, view=None, month=None, **_query):
     theme_key = theme_or_default(theme).key
     live = live_config()
     assess = view == "assessment"
+    foresight = view == "foresight"  # the 仿真预测 view (layouts/cockpit_foresight.py)
     months, default_month = assessment_view.month_options(services().cases.clock()), assessment_view.default_month(services().cases.clock())
     month = month if month in {m["value"] for m in months} else default_month
-    return html.Div(id="ck-root", className="ck is-assess" if assess else "ck", children=[
-        dcc.Store(id="ck-view", data="assessment" if assess else "panels"),
+    return html.Div(id="ck-root", className=root_class("assessment" if assess else "foresight" if foresight else "panels"),
+                    children=[
+        dcc.Store(id="ck-view", data="assessment" if assess else "foresight" if foresight else "panels"),
         dcc.Store(id="ck-as-unit"),  # the unit whose penalty points the 考核 view lists (None: the area's)
         dcc.Store(id="ck-as-pick"),  # {code, t}: a row of the 考核 view's area ranking clicked (assets/cockpit.js)
         dcc.Store(id="ck-area", data=selected.code),
@@ -71,9 +74,11 @@ def layout(area=None, theme=None, view=None, month=None, **_query):
         html.Div(className="ck-bar", children=[
             html.Nav(className="ck-tabs", role="tablist", children=[
                 html.Button(t.label, id={"type": "ck-theme-btn", "key": key}, n_clicks=0, role="tab",
-                            className=tab_class(key, "" if assess else theme_key)) for key, t in THEMES.items()
+                            className=tab_class(key, "" if assess or foresight else theme_key)) for key, t in THEMES.items()
             ] + [html.Button("考核评价", id="ck-assess-btn", n_clicks=0, role="tab",
-                             className="ck-tab ck-tab-assess" + (" ck-tab--on" if assess else ""))]),
+                             className="ck-tab ck-tab-assess" + (" ck-tab--on" if assess else "")),
+                 html.Button("仿真预测", id="ck-fs-btn", n_clicks=0, role="tab",
+                             className="ck-tab ck-tab-fs" + (" ck-tab--on" if foresight else ""))]),
             html.Div(className="ck-bar-right", children=[
                 html.Div(id="ck-period", className="ck-period"),
                 live_badge(live),
@@ -101,6 +106,7 @@ def layout(area=None, theme=None, view=None, month=None, **_query):
                 ]),
                 html.Div(id="ck-map-legend", className="ck-legend"),
             ]),
+            foresight_section(GRAPH_CONFIG, empty_figure(1.0, "加载中…")),
             html.Section(id="ck-figures", className="ck-figures"),
             _chart_card("ck-trend", f"案件趋势（近{PERIOD_DAYS}日，受理与结案）", "ck-c-trend"),
             _chart_card("ck-pareto", "问题类别帕累托", "ck-c-pareto", title_id="ck-pareto-title"),
@@ -136,6 +142,11 @@ def _chart_card(graph_id: str, title: str, cls: str, title_id: str | None = None
 
 def tab_class(key: str, selected: str) -> str:
     return "ck-tab ck-tab--on" if key == selected else "ck-tab"
+
+
+def root_class(view: str) -> str:
+    """The page's class for a view (panels, assessment, foresight): the CSS shows that view's cards."""
+    return {"assessment": "ck is-assess", "foresight": "ck is-foresight"}.get(view, "ck")
 
 
 def live_badge(live: dict) -> html.Div:
@@ -545,9 +556,11 @@ def device_layers(devices: dict | None) -> list:
 
 
 def map_payload(frame, children: list, highlight, ranking: dict, days: int = PERIOD_DAYS,
-                devices: dict | None = None) -> dict:
+                devices: dict | None = None, hotspots: dict | None = None, areas=None) -> dict:
     """The deck.gl spec of the selection (children coloured by cases received, the device layer over them) and
-    its bounds; the browser fits the view to its own size (ucc.fitDeck)."""
+    its bounds; the browser fits the view to its own size (ucc.fitDeck). `hotspots`: the open warnings' hot
+    grids and recurring spots (figures.foresight_view.hotspot_marks, names read from `areas`), over the areas."""
+
     figures = {it["code"]: it for it in ranking.get("items", [])}
     # Few areas, few classes: 7 districts in 6 classes would split hairs (150–151, 152–169 …).
     classes = max(2, min(len(CLASS_COLOURS), len(children) // 2))
@@ -574,6 +587,7 @@ def map_payload(frame, children: list, highlight, ranking: dict, days: int = PER
         pdk.Layer("PolygonLayer", id="ck-selected", data=area_polygons([highlight], tol) if highlight else [],
                   get_polygon="polygon", filled=True, get_fill_color=[255, 255, 255, 40], stroked=True,
                   get_line_color=[255, 255, 255, 255], line_width_min_pixels=4),
+        *hotspot_layers(hotspots, areas, tol),
         *device_layers(devices),
         pdk.Layer("TextLayer", id="ck-labels", data=label_rows, get_position="position", get_text="name",
                   get_size=size, get_color=[255, 255, 255, 235], outline_width=2, outline_color=[0, 0, 0, 220],
@@ -584,7 +598,7 @@ def map_payload(frame, children: list, highlight, ranking: dict, days: int = PER
                     map_style=None, map_provider=None)
     spec = json.loads(deck.to_json())
     for layer in spec["layers"]:
-        if layer["id"] in ("ck-devices", "ck-alarms"):  # pydeck would turn these strings into accessors
+        if layer["id"] in ("ck-devices", "ck-alarms", "ck-hot-spots"):  # pydeck would turn these strings into accessors
             layer.update(radiusUnits="pixels", lineWidthUnits="pixels")
         if layer["@@type"] == "TextLayer":
             layer["characterSet"] = chars  # a list: deck.gl's cached font atlas cannot extend from a string
@@ -860,4 +874,62 @@ def score_trend_figure(points: list[dict], scale: float) -> go.Figure:
                              ticktext=[t if (len(x) - 1 - i) % 2 == 0 else "" for i, t in enumerate(x)],
                              range=[-0.6, len(x) - 0.4]))
     fig.update_yaxes(**_axis(scale, range=[0, 108], tickvals=[0, 40, 60, 75, 90, 100]))
+    return fig
+
+
+# ---- the 仿真预测 view: the forecast chart, the map's hot-spot layer (layouts/cockpit_foresight.py) --------------
+HOT_GRID = [255, 120, 60]
+SPOT = [255, 214, 10]
+
+
+def hotspot_layers(marks: dict | None, areas, tol: float) -> list:
+    """The open hot grids outlined and tinted, the recurring spots as rings (figures.foresight_view.hotspot_marks)."""
+    if not marks or not (marks.get("grids") or marks.get("spots")):
+        return []
+    recs = [r for r in (areas.get(c) for c in marks["grids"]) if r is not None]
+    return [
+        pdk.Layer("PolygonLayer", id="ck-hot-grids", data=area_polygons(recs, tol) if recs else [],
+                  get_polygon="polygon", filled=True, get_fill_color=HOT_GRID + [110], stroked=True,
+                  get_line_color=HOT_GRID + [255], line_width_min_pixels=2),
+        pdk.Layer("ScatterplotLayer", id="ck-hot-spots", data=[{"p": [s["lon"], s["lat"]]} for s in marks["spots"]],
+                  get_position="p", get_radius=7, filled=True, get_fill_color=SPOT + [90], stroked=True,
+                  get_line_color=SPOT + [255], get_line_width=2),
+    ]
+
+
+def hotspot_legend(marks: dict | None) -> list:
+    if not marks or not (marks.get("grids") or marks.get("spots")):
+        return []
+    rgb = "rgb({},{},{})".format
+    return [html.Span("预警：", className="ck-legend-title ck-legend-devices"),
+            html.Span([html.I(style={"background": rgb(*HOT_GRID)}), f"热点网格 {len(marks['grids'])}"]),
+            html.Span([html.I(className="ck-legend-dot", style={"background": rgb(*SPOT)}),
+                       f"高发点位 {len(marks['spots'])}"])]
+
+
+def forecast_figure(s: dict | None, scale: float, empty: str = "暂无预测") -> go.Figure:
+    """One district: the actual days as bars, the forecast's expected line and its lower–upper band."""
+    if not s or not s.get("dates"):
+        return empty_figure(scale, empty)
+    k = max(1.0, float(scale or 1))
+    fig = go.Figure(layout=_base(scale, showlegend=True, bargap=0.3))
+    ax = [d[5:] for d in s.get("actual_dates", [])]
+    fx = [d[5:] for d in s["dates"]]
+    if ax:
+        fig.add_bar(x=ax, y=s["actual"], name="实际", marker_color=BLUE,
+                    hovertemplate="%{x} 实际 %{y} 件<extra></extra>")
+    upper = [v if v is not None else None for v in s["upper"]]
+    lower = [v if v is not None else None for v in s["lower"]]
+    fig.add_scatter(x=fx, y=upper, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=fx, y=lower, mode="lines", line=dict(width=0), fill="tonexty",
+                    fillcolor="rgba(79, 209, 255, 0.22)", name="预测区间", customdata=upper,
+                    hovertemplate="%{x} 区间 %{y:.0f}–%{customdata:.0f} 件<extra></extra>")
+    fig.add_scatter(x=fx, y=s["expected"], mode="lines+markers", name="预测值", line=dict(color=CYAN, width=2 * k),
+                    marker=dict(size=4 * k), hovertemplate="%{x} 预计 %{y:.1f} 件<extra></extra>")
+    if ax:  # where the forecast begins
+        fig.add_vline(x=len(ax) - 0.5, line=dict(color=AMBER, width=1, dash="dot"))
+    fig.update_xaxes(**_axis(scale, type="category", tickangle=0, nticks=10, categoryorder="array",
+                             categoryarray=ax + fx))
+    top = max([v for v in (s.get("actual") or []) + upper if v is not None] or [1])
+    fig.update_yaxes(**_axis(scale, rangemode="tozero", tickformat=",d", range=[0, top * 1.12]))
     return fig

@@ -104,6 +104,9 @@ def overlay_template() -> dict:
                   filled=True, stroked=False),
         pdk.Layer("ScatterplotLayer", id="today", data=[], get_position="p", get_fill_color="c", get_radius="r",
                   filled=True, stroked=False),
+        # the open warnings' hot grids (orange) and recurring spots (yellow): rings under the alarms
+        pdk.Layer("ScatterplotLayer", id="warn-ring", data=[], get_position="p", get_line_color="c",
+                  get_radius="r", get_line_width="w", filled=False, stroked=True),
         # the open alarms above the cases, below the emergencies
         # (a ring round a dark-edged dot: told apart from an emergency's white-edged mark and filled halo)
         pdk.Layer("ScatterplotLayer", id="alarm-halo", data=[], get_position="p", get_line_color="c",
@@ -274,6 +277,12 @@ def layout(token: str | None = None, panel: str | None = None, kiosk: str | None
                     html.Div(id="wall-area-labels", className="wall-area-labels"),
                     html.Div(id="wall-em-labels", className="wall-em-labels"),
                     html.Div(id="wall-map-title", className="wall-map-title"),
+                    # the open early warnings over the map's corner, under its title (figures/wall.py _warnings;
+                    # painted by assets/wall.js); an emergency takeover covers them
+                    html.Section(className="wall-warn-box", children=[
+                        html.H2(["预警", html.Span(id="wall-warn-count", className="wall-warn-count")]),
+                        html.Div(id="wall-warnings", className="wall-warnings"),
+                    ]),
                     html.Div(id="wall-alert", className="wall-alert"),
                     html.Div(id="wall-legend", className="wall-legend"),
                     # the emergency mode: a level III or graver response takes the map over (painted by wall.js)
