@@ -163,9 +163,15 @@ def _split_place(areas, area_code, district_code=None) -> dict:
 
 
 def window_text(start, end) -> str:
+    """A warning's window as a duty officer reads it: whole local days as days (a surge's day: "12-08 当日"; a
+    hotspot's 7 days: "12-01–12-07", the end day the last one counted), other windows to the minute."""
     if start is None or end is None:
         return "—"
     a, b = local(_dt(start)), local(_dt(end))
+    whole_days = a.time() == b.time() == datetime.min.time() and b > a
+    if whole_days:
+        last = (b - timedelta(days=1)).date()
+        return f"{a:%m-%d} 当日" if last == a.date() else f"{a:%m-%d}–{last:%m-%d}"
     if a.date() == b.date() or (b - a) <= timedelta(days=1):
         return f"{a:%m-%d %H:%M}–{b:%m-%d %H:%M}"
     return f"{a:%m-%d}–{b:%m-%d}"

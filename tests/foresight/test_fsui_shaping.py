@@ -198,3 +198,13 @@ def test_the_wall_snapshot_lists_open_warnings_by_name_with_their_marks(world):
     assert [m[2] for m in snap["marks"]] == [0]  # one ring at the warned hot grid; a surge is no place
     service.dismiss(stored[0]["id"], Principal("user", "duty", "duty_officer", "320400"), "误报")
     assert _warnings(app)["total"] == 1
+
+
+def test_whole_local_days_read_as_days():
+    shanghai = timezone(timedelta(hours=8))
+    day = datetime(2026, 12, 8, tzinfo=shanghai)
+    # a surge's window is its local day, counted up to the check: the day, not a span into tomorrow
+    assert fv.window_text(day, day + timedelta(days=1)) == "12-08 当日"
+    # a hotspot's 7 days end at midnight: the last day counted is the day before
+    assert fv.window_text(day - timedelta(days=7), day) == "12-01–12-07"
+    assert fv.window_text(day + timedelta(hours=10), day + timedelta(hours=34)) == "12-08 10:00–12-09 10:00"
