@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import MAX_PER_PAGE, _datetime_arg, _int_arg, _json_body, authenticate
+from api.v1 import MAX_PER_PAGE, datetime_arg, int_arg, json_body, authenticate
 from dispatch.access import TELEMETRY_STATS_READERS
 from dispatch.errors import ServiceError
 from web.services import services
@@ -26,8 +26,8 @@ def device_types():
 
 @bp.get("/devices")
 def devices():
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     return jsonify(services().devices.list(g.principal, type_=_text_arg("type"), status=_text_arg("status"),
                                            area=_text_arg("area"), page=page, per_page=per_page,
                                            search=_text_arg("q")))
@@ -40,15 +40,15 @@ def device(device_id: str):
 
 @bp.get("/alarms")
 def alarms():
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     return jsonify(services().alarms.list(g.principal, status=_text_arg("status"), severity=_text_arg("severity"),
                                           device=_text_arg("device"), page=page, per_page=per_page))
 
 
 @bp.post("/alarms/<int:alarm_id>/actions")
 def act_on_alarm(alarm_id: int):
-    data = _json_body()
+    data = json_body()
     return jsonify(services().alarms.act(g.principal, alarm_id, data.get("action")))
 
 
@@ -67,8 +67,8 @@ def post_telemetry(device_id: str):
 
 @bp.get("/devices/<device_id>/telemetry")
 def device_telemetry(device_id: str):
-    start = _datetime_arg("start") if request.args.get("start") else None
-    end = _datetime_arg("end") if request.args.get("end") else None
+    start = datetime_arg("start") if request.args.get("start") else None
+    end = datetime_arg("end") if request.args.get("end") else None
     return jsonify(services().devices.telemetry(g.principal, device_id, key=_text_arg("key"), start=start, end=end))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import _json_body, authenticate
+from api.v1 import json_body, authenticate
 from web.services import services
 
 bp = Blueprint("api_emergency", __name__, url_prefix="/api/v1")
@@ -24,7 +24,7 @@ def plan(code: str):
 
 @bp.put("/plans/<code>")
 def save_plan(code: str):
-    return jsonify(services().responses.save_plan(g.principal, code, _json_body()))
+    return jsonify(services().responses.save_plan(g.principal, code, json_body()))
 
 
 @bp.get("/emergencies")

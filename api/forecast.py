@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import _datetime_arg, _int_arg, authenticate, enabled
+from api.v1 import datetime_arg, int_arg, authenticate, enabled
 from dispatch.access import FORECAST_READERS
 from dispatch.errors import ServiceError
 from web.services import services
@@ -18,8 +18,8 @@ def forecast():
     if g.principal.role not in FORECAST_READERS:
         raise ServiceError(403, "forbidden", "只有管理员、领导和值班员可以查看案件量预测")
     svc = enabled(services().forecast, "预测服务")
-    days = _int_arg("days", 14, 1, svc.rules.max_days)
+    days = int_arg("days", 14, 1, svc.rules.max_days)
     by = request.args.get("by") or "district"
-    at = _datetime_arg("at") if request.args.get("at") else None
+    at = datetime_arg("at") if request.args.get("at") else None
     area = (request.args.get("area") or "").strip() or None
     return jsonify(svc.forecast(by, days, at, area, principal=g.principal))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from web.services import services
-from api.v1 import _datetime_arg, authenticate
+from api.v1 import datetime_arg, authenticate
 from dispatch.access import INDICATOR_SENDERS
 from dispatch.errors import ServiceError
 from figures.plan_indicators import get_indicator, history, list_indicators, update_from_request
@@ -36,8 +36,8 @@ def indicators():
     if any(request.args.get(name) not in (None, "") for name in SERIES_ARGS):
         if request.args.get("theme"):
             raise ServiceError(400, "bad_request", "theme 用于规划指标列表，不能与 code、start、end（体征指标序列）同用")
-        start = _datetime_arg("start") if request.args.get("start") else None
-        end = _datetime_arg("end") if request.args.get("end") else None
+        start = datetime_arg("start") if request.args.get("start") else None
+        end = datetime_arg("end") if request.args.get("end") else None
         return jsonify(services().indicators.series((request.args.get("code") or "").strip() or None, start, end))
     theme = request.args.get("theme") or None
     return _answer(lambda s: {"items": list_indicators(s, theme)})

@@ -6,7 +6,7 @@ import math
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import MAX_PER_PAGE, _int_arg, _json_body, authenticate, enabled
+from api.v1 import MAX_PER_PAGE, int_arg, json_body, authenticate, enabled
 from dispatch.errors import ServiceError
 from emergency.resources import MAX_LIMIT
 from web.services import services
@@ -58,13 +58,13 @@ def resources():
     near = _near()
     type_, specialty = _text_arg("type"), _text_arg("specialty")
     if near is not None:
-        limit = _int_arg("limit", 20, 1, MAX_LIMIT)
+        limit = int_arg("limit", 20, 1, MAX_LIMIT)
         return jsonify(_resources().nearest(near[0], near[1], type=type_, specialty=specialty, radius_m=_radius(),
                                             limit=limit, principal=g.principal, status=_text_arg("status")))
     if request.args.get("radius_m") or request.args.get("limit"):
         raise ServiceError(400, "bad_request", "radius_m 和 limit 须与 near=经度,纬度 一起使用")
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     return jsonify(_resources().list(g.principal, type_=type_, specialty=specialty, status=_text_arg("status"),
                                      page=page, per_page=per_page))
 
@@ -82,7 +82,7 @@ def case_allocations(case_id: int):
 @bp.post("/events/<int:case_id>/resources")
 def allocate(case_id: int):
     """`{"resource", "item"?, "quantity"?}` → 201 with the allocation; 409 when not enough is left."""
-    data = _json_body()
+    data = json_body()
     unknown = sorted(set(data) - {"resource", "item", "quantity"})
     if unknown:
         raise ServiceError(400, "bad_request", f"未知字段：{'、'.join(str(k)[:40] for k in unknown[:5])}（可用：resource、item、quantity）")

@@ -64,7 +64,9 @@ def authenticate():
     g.principal = principal
 
 
-def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
+# The argument and body readers below are shared by every /api/v1 blueprint (devices, emergency, resources,
+# indicators, forecast, warnings, what-if): one wording of each refusal.
+def int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -96,9 +98,9 @@ def _area_ref(rec) -> dict:
 
 @bp.get("/areas")
 def areas():
-    level = _int_arg("level", None, 1, 5)
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    level = int_arg("level", None, 1, 5)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     parent = request.args.get("parent") or None
     with services().db.session() as s:
         if parent is not None and get_area(s, parent) is None:
@@ -134,7 +136,7 @@ def enabled(service, what: str):
     return service
 
 
-def _json_body() -> dict:
+def json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ServiceError(400, "bad_request", "请求体须为 JSON 对象（Content-Type: application/json）")
@@ -143,7 +145,7 @@ def _json_body() -> dict:
 
 @bp.post("/events")
 def create_event():
-    data = _json_body()
+    data = json_body()
 
     def run():
         case, created = _cases().intake(data, g.principal, actor=g.principal.ident)
@@ -170,16 +172,16 @@ def _bool_arg(name: str) -> bool | None:
 
 @bp.get("/events")
 def list_events():
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     overdue = _bool_arg("overdue")
-    after = _int_arg("after", None, 1, 2**62)  # keyset: the `next` of the previous page
+    after = int_arg("after", None, 1, 2**62)  # keyset: the `next` of the previous page
     ref = request.args.get("external_ref")
     if ref is not None:  # the hotline reads its ticket by number
         return jsonify(_cases().by_external_ref(g.principal, ref, request.args.get("external_system") or None))
     since = request.args.get("updated_since")
     if since is not None:  # what changed since a time, oldest first (the hotline closes its loop from it)
-        return jsonify(_cases().changed_since(g.principal, _datetime_arg("updated_since"),
+        return jsonify(_cases().changed_since(g.principal, datetime_arg("updated_since"),
                                               request.args.get("cursor") or None, per_page))
     return (jsonify(_cases().list(
         g.principal, state=request.args.get("state") or None, kind=request.args.get("kind") or None,
@@ -189,7 +191,7 @@ def list_events():
 
 @bp.post("/events/<int:case_id>/actions")
 def act_on_event(case_id: int):
-    data = _json_body()
+    data = json_body()
     action = data.get("action")
     if not isinstance(action, str) or not action:
         raise ServiceError(400, "bad_request", "缺少 action")
@@ -220,7 +222,7 @@ def _date_arg(name: str):
         raise ServiceError(400, "bad_request", f"参数 {name} 应为 YYYY-MM-DD，收到 {raw!r}")
 
 
-def _datetime_arg(name: str):
+def datetime_arg(name: str):
     from datetime import datetime
 
     raw = request.args.get(name) or ""
@@ -268,8 +270,8 @@ def categories():
 @bp.get("/units")
 def units():
     area = request.args.get("area") or None
-    page = _int_arg("page", 1, 1, 10**6)
-    per_page = _int_arg("per_page", 100, 1, MAX_PER_PAGE)
+    page = int_arg("page", 1, 1, 10**6)
+    per_page = int_arg("per_page", 100, 1, MAX_PER_PAGE)
     with services().db.session() as s:
         if area is not None and get_area(s, area) is None:
             raise ServiceError(404, "not_found", f"区域 {area} 不存在")

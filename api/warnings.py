@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from api.v1 import _json_body, authenticate, enabled
+from api.v1 import json_body, authenticate, enabled
 from dispatch.errors import ServiceError
 from web.services import services
 
@@ -37,12 +37,12 @@ def acknowledge(warning_id: int):
 
 @bp.post("/warnings/<int:warning_id>/dismiss")
 def dismiss(warning_id: int):
-    body = _json_body()
+    body = json_body()
     return jsonify(_service().dismiss(warning_id, g.principal, body.get("reason")))
 
 
 @bp.post("/warnings/<int:warning_id>/campaign")
 def campaign(warning_id: int):
     """→ a 专项整治 case led by body.unit_code: 201 with `{warning, case}`."""
-    body = _json_body()
+    body = json_body()
     return jsonify(_service().to_campaign(warning_id, g.principal, body.get("unit_code"), body.get("note") or "")), 201

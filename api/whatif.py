@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from api.v1 import _json_body, authenticate, enabled
+from api.v1 import json_body, authenticate, enabled
 from web.services import services
 
 bp = Blueprint("api_whatif", __name__, url_prefix="/api/v1")
@@ -17,7 +17,7 @@ def _whatif():
 @bp.post("/whatif")
 def submit():
     """Body ``{changes: [...], at?}`` (or one change object): 202 ``{id}``; the run goes on in the background."""
-    data = _json_body()
+    data = json_body()
     changes = data.get("changes") if "kind" not in data else [{k: v for k, v in data.items() if k != "at"}]
     run_id = _whatif().submit(changes, g.principal, at=data.get("at"))
     return jsonify({"id": run_id}), 202
