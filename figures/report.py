@@ -10,7 +10,7 @@ Why these libraries:
   It only writes (the report never reads a workbook) and takes the sheets as records in one call,
   with number formats (rates as percentages), frozen header rows, filters, column widths and merged
   cells above a header. XlsxWriter, pure Python, spent ~22 s on the 1 M-case month's 1.38 M cells
-  (its XML serialisation, ~12 µs a cell), most of the 30 s budget; this writes them in ~1-2 s. What
+  (its XML serialisation, ~12 µs a cell), most of the 30 s budget; this writes that workbook in ~3 s. What
   it cannot do: a format per cell (a column has one, a row may have another), so on 概况 a key
   figure's 变化 takes its row's format (a rate's change in 0.00%, not +0.00%); a blank cell is
   left unwritten (no font of its own; the column's format applies when one is typed in). The
