@@ -260,3 +260,87 @@ def test_the_levels_read_together_are_the_levels_read_alone(month_app):
             assert joined["items"] == figures.monthly_ranking(cases, month, by, principal=principal)["items"]
     with pytest.raises(figures.FigureError):
         figures.assessment_levels(cases, first, last, ["city", "unit"])
+
+
+# What each kind of column shows in the workbook (issue 15's report: counts, rates as percentages, scores)
+KIND_FORMATS = {"int": "#,##0", "rate": "0.00%", "score": "0.00", "num": "#,##0.00",
+                "change": '"↑"0;"↓"0;"—"', "datetime": "yyyy-mm-dd hh:mm"}
+
+
+def test_the_workbook_keeps_each_columns_format_and_blanks(month_app, out_dir):
+    import re
+    import zipfile
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    app, month = month_app
+    data = report.report_data(app.extensions["ucc"].cases, month)
+    # penalty rows whose first row is blank where the others have numbers and times: the writer
+    # detects a column's type from its cells, not from its first row
+    at = datetime.fromisoformat(month + "-03T01:05:00+00:00")
+    penalties = [{"unit_name": "城管局", "case_id": "C0", "points": None, "rule_label": "超期", "reason": None,
+                  "at": None, "unit_code": "U0"}]
+    penalties += [{"unit_name": "城管局", "case_id": f"C{i}", "points": 0.5 * i + 0.25, "rule_label": "超期",
+                   "reason": "超期未结", "at": at + timedelta(hours=7 * i), "unit_code": "U0"} for i in range(1, 5)]
+    data["tables"]["penalties"] = penalties
+    data["tables"]["penalty_units"] = []
+    path = report.write_report(data, out_dir / "r.xlsx")
+    wb = load_workbook(path)
+
+    ws = wb["扣分明细"]
+    rows = _sheet_rows(ws)
+    assert [r["案件编号"] for r in rows] == [p["case_id"] for p in penalties]
+    assert rows[0]["扣分"] is None and rows[0]["时间"] is None and rows[0]["说明"] is None
+    city = ZoneInfo("Asia/Shanghai")
+    for i, p in enumerate(penalties[1:], 3):
+        points, when = ws.cell(row=i, column=3), ws.cell(row=i, column=6)
+        assert isinstance(points.value, (int, float)) and points.value == pytest.approx(p["points"])
+        assert points.number_format == KIND_FORMATS["num"]
+        # Excel has no time zones: the city's wall-clock time
+        assert when.value == p["at"].astimezone(city).replace(tzinfo=None)
+        assert when.number_format == KIND_FORMATS["datetime"]
+    assert ws.auto_filter.ref == f"A1:G{len(penalties) + 1}" and ws.freeze_panes == "A2"
+
+    empty = wb["扣分汇总"]  # a table with no rows keeps its header
+    assert [c.value for c in empty[1]] == [c.header for c in report.PENALTY_UNIT_COLUMNS]
+    assert empty.max_row == 1 and not empty.auto_filter.ref
+
+    for key, sheet, _heading, cols in report.TABLES:
+        ws = wb[sheet]
+        head = ws.cell(row=1, column=1)
+        assert head.font.b and head.font.name == "微软雅黑" and head.font.color.rgb.endswith("FFFFFF")
+        assert head.fill.fgColor.rgb.endswith("1F4E79") and head.alignment.wrap_text
+        for j, c in enumerate(cols, 1):
+            cells = [ws.cell(row=i, column=j) for i in range(2, ws.max_row + 1)]
+            for cell in cells:
+                if cell.value is None:
+                    continue
+                if c.kind == "text":
+                    assert isinstance(cell.value, str), (sheet, c.header)
+                else:
+                    assert not isinstance(cell.value, str), (sheet, c.header, cell.value)
+                    assert cell.number_format == KIND_FORMATS[c.kind], (sheet, c.header)
+                assert cell.font.name == "微软雅黑" and cell.font.sz == 10
+    # the change of rank: ↑ moved up, ↓ down, — unchanged, blank when not ranked in one of the months
+    changes = {r["区域代码"]: r["名次变化"] for r in _sheet_rows(wb["区县排名"])}
+    assert changes == {d["code"]: d.get("rank_change") for d in data["tables"]["districts"]}
+
+    # 概况: each key figure's row in its own kind (a count, a rate, a score)
+    ws = wb["概况"]
+    assert [c.value for c in ws[7]][:4] == ["指标", "本月", "上月", "变化"]
+    for i, fig in enumerate(data["summary"]["figures"], 8):
+        label, current, previous, change = (ws.cell(row=i, column=j) for j in range(1, 5))
+        assert label.value == fig["label"]
+        for cell, value in ((current, fig["current"]), (previous, fig["previous"]), (change, fig["change"])):
+            if value is None:
+                assert cell.value is None
+            else:
+                assert cell.value == pytest.approx(value) and cell.number_format == KIND_FORMATS[fig["kind"]]
+    assert data["summary"]["text"] == ws["A5"].value and "A5:H5" in {str(r) for r in ws.merged_cells.ranges}
+
+    # every row of every sheet once: a repeated <row> makes Excel offer to repair the file
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/sheet"):
+                rows_xml = re.findall(r'<row r="(\d+)"', z.read(name).decode())
+                assert len(rows_xml) == len(set(rows_xml)), name
