@@ -86,6 +86,9 @@ def console(browser, console_app):
         if "/console" not in page.url:
             page.goto(console_app.url + "/console")
         page.wait_for_selector(ROWS, timeout=30_000)
+        # the count comes from its own callback, after the rows (under the full suite's load, later still)
+        page.wait_for_function("() => (document.getElementById('cs-count') || {}).textContent?.startsWith('共 ')",
+                               timeout=15_000)
         page.wait_for_function("() => window.uccConsole && window.uccConsole.conn && window.uccConsole.conn.connected",
                                timeout=15_000)
         page.evaluate("() => { window.__sameDocument = true; }")  # gone if anything reloads the page
