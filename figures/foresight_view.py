@@ -6,9 +6,7 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-
-from data.models import Unit
+from data.units_repo import active_units
 from dispatch.city_time import local
 from figures.case_counts import daily_counts
 
@@ -234,8 +232,7 @@ def hotspot_marks(items, areas) -> dict:
 def unit_options(db, area_codes: set[str] | None = None) -> list[dict]:
     """The active units as dropdown options (name shown, code the value), of the areas given or all."""
     with db.session() as s:
-        q = select(Unit.code, Unit.name, Unit.area_code).where(Unit.active.is_(True)).order_by(Unit.level, Unit.name)
-        rows = s.execute(q).all()
+        rows = active_units(s)
     return [{"label": name, "value": code} for code, name, area in rows
             if area_codes is None or area in area_codes]
 
