@@ -123,7 +123,7 @@ class IntakeRequest(BaseModel):
         return v
 
 
-def _validation_message(err: ValidationError) -> tuple[str, dict]:
+def validation_message(err: ValidationError) -> tuple[str, dict]:
     fields = {}
     for e in err.errors():
         name = str(e["loc"][0]) if e["loc"] else "?"
@@ -615,7 +615,7 @@ class CaseService:
         try:
             req = IntakeRequest.model_validate(payload)
         except ValidationError as exc:
-            msg, details = _validation_message(exc)
+            msg, details = validation_message(exc)
             raise ServiceError(400, "invalid", msg, details)
         return req
 

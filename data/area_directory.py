@@ -8,6 +8,7 @@ import shapely
 
 from data.areas import hierarchy_version, load_records
 from data.db import Database
+from geo.address import AddressPlace, place_of_address
 from geo.locator import Locator
 from geo.model import GRID, AreaRecord, chain_of
 
@@ -92,3 +93,8 @@ class AreaDirectory:
     def locator(self) -> Locator | None:
         self._refresh()
         return self._locator
+
+    def place_of_address(self, text: str) -> AddressPlace | None:
+        """The point an address in words names, by the hierarchy's names (geo/address.py), or None."""
+        self._refresh()
+        return place_of_address(text, self._records)
