@@ -211,3 +211,14 @@ def warning_rules(catalog_: dict[str, Category] | None = None):
     from dispatch.warning_rules import warning_rules_from_data
 
     return warning_rules_from_data(_json(WARNING_RULES_PATH), set(catalog_ if catalog_ is not None else catalog()))
+
+
+PUBLIC_SERVICES_PATH = CATALOG_DIR / "public_services.json"
+
+
+def public_services(catalog_: dict[str, Category]):
+    """The categories the public may report (data/catalog/public_services.json) out of `catalog_` (the catalog in
+    force: CaseService.catalog()), checked (PublicServicesError lists every problem)."""
+    from dispatch.public_services import public_services_from_data
+
+    return public_services_from_data(_json(PUBLIC_SERVICES_PATH), catalog_)
