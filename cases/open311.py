@@ -143,7 +143,7 @@ class Open311:
             case, _created = self.cases.intake(payload, principal, actor=principal.ident)
         except ServiceError as err:
             raise _refusal(err)
-        notice = self._notice(service)
+        notice = self._notice(service, received=True)
         if case.get("merged_into"):
             notice = f"与受理编号 {case['merged_into']} 为同一问题，已合并处理。{notice}"
         return [{"service_request_id": case["id"], "token": token, "service_notice": notice, "account_id": None}]
@@ -171,10 +171,12 @@ class Open311:
             raise Open311Error(400, f"无法定位地址“{address[:60]}”：请写明所在区、镇/街道或社区，或提供 lat/long")
         return place.lon, place.lat, address
 
-    def _notice(self, service: PublicService) -> str:
+    def _notice(self, service: PublicService, received: bool = False) -> str:
+        """The spec's service_notice: what the city will do — the category's time limit; on a POST's answer, also
+        that the request was received and how to follow it."""
         category = self.cases.catalog().get(service.code)
-        limit = f"按规定时限（{category.time_limit_text}）处置，" if category is not None else ""
-        return f"已受理，{limit}可凭受理编号查询进度。"
+        limit = f"按规定时限（{category.time_limit_text}）处置。" if category is not None else ""
+        return f"已受理，{limit}可凭受理编号查询进度。" if received else limit
 
     # ---- GET requests, requests/{id}, tokens/{token} ----------------------------------------------------
     def requests(self, *, service_request_id: str | None = None, service_code: str | None = None,
