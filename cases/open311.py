@@ -49,7 +49,7 @@ MAX_IDS = 200  # service_request_id values in one query
 _TRAILER = "\n——Open311——"
 _ADDRESS = "地址："
 _MEDIA = "图片："
-TOKEN_PREFIX = "open311-"  # tokens are the intake's idempotency keys of Open311 reports
+TOKEN_PREFIX = "open311-"  # a report's token is the key its intake was made with (unique: cases.idempotency_key)
 
 
 class Open311Error(Exception):
@@ -90,9 +90,10 @@ class Open311:
 
     # ---- jurisdiction, services -------------------------------------------------------------------
     def check_jurisdiction(self, jurisdiction_id: str | None) -> None:
-        """The spec makes jurisdiction_id optional for a server of one jurisdiction; given, it must be ours."""
+        """The spec makes jurisdiction_id optional for a server of one jurisdiction; given, it must be ours (404: not
+        found, as the spec's errors say)."""
         if jurisdiction_id not in (None, "") and jurisdiction_id != self.jurisdiction:
-            raise Open311Error(400, f"jurisdiction_id 不正确：本服务的 jurisdiction_id 为 {self.jurisdiction}，"
+            raise Open311Error(404, f"jurisdiction_id 不正确：本服务的 jurisdiction_id 为 {self.jurisdiction}，"
                                     f"收到 {jurisdiction_id}")
 
     def public_services(self) -> PublicServices:
@@ -123,12 +124,14 @@ class Open311:
             raise Open311Error(400, "缺少 service_code（诉求类别编码，见 services）")
         service = self.public_services().get(code)
         if service is None:
-            raise Open311Error(400, f"service_code {code} 不存在或不受理公众上报（见 services）")
+            raise Open311Error(404, f"service_code {code} 不存在或不受理公众上报（见 services）")
         return service
 
     # ---- POST requests -----------------------------------------------------------------------------
     def report(self, report: Report, principal: Principal | None) -> list[dict]:
-        """Create a service request through the intake; the spec's answer (one element)."""
+        """Create a service request through the intake; the spec's answer (one element). Our services are realtime:
+        the answer carries the service_request_id and so no token (the spec: never both). The report's token (its
+        intake key) still resolves through tokens/{token}."""
         if principal is None:
             raise Open311Error(403, "api_key 无效或已吊销：提交诉求需要城市运行管理中心签发的 api_key")
         if principal.role not in OPEN311_REPORTERS:
@@ -146,7 +149,7 @@ class Open311:
         notice = self._notice(service, received=True)
         if case.get("merged_into"):
             notice = f"与受理编号 {case['merged_into']} 为同一问题，已合并处理。{notice}"
-        return [{"service_request_id": case["id"], "token": token, "service_notice": notice, "account_id": None}]
+        return [{"service_request_id": case["id"], "service_notice": notice, "account_id": None}]
 
     def _point(self, report: Report) -> tuple[float, float, str | None]:
         """(lon, lat, the address typed) of a report: lat/long when given, else the address in words."""
@@ -263,25 +266,25 @@ class Open311:
         if target is not None:
             notes = f"与受理编号 {target.id} 为同一问题，已合并处理。" + notes
         lead = self.cases.unit_ref(holder.unit_code)
-        chain = self.cases.chain(case.grid_code) if case.grid_code else []
+        chain = self.cases.chain(case.grid_code) if case.grid_code else []  # grid → city: most specific first
         return {
             "service_request_id": case.id,
             "status": STATUS_OF_STATE.get(holder.state, "open"),
-            "status_notes": notes,
+            "status_notes": notes or None,
             "service_name": service.name if service else case.category_code,
             "service_code": case.category_code,
             "description": mask_text(text),
-            "agency_responsible": lead["name"] if lead else "",
-            "service_notice": self._notice(service) if service else "",
+            "agency_responsible": lead["name"] if lead else None,
+            "service_notice": (self._notice(service) if service else "") or None,
             "requested_datetime": local_iso(case.reported_at),
             "updated_datetime": local_iso(holder.updated_at or holder.reported_at),
             "expected_datetime": local_iso(holder.deadline_at),
-            "address": mask_text(address) if address else "".join(a["name"] for a in reversed(chain)),
-            "address_id": "",
-            "zipcode": "",
+            "address": mask_text(address) if address else "，".join(a["name"] for a in chain),
+            "address_id": None,
+            "zipcode": None,
             "lat": case.lat,
             "long": case.lon,
-            "media_url": media or "",
+            "media_url": media,
         }
 
 
@@ -376,7 +379,8 @@ def render(document: str, body, fmt: str) -> bytes:
     else:
         root = ET.Element(document)
         _fill(root, body)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    # the declaration as the spec's examples write it (ElementTree's own uses single quotes)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode").encode("utf-8")
 
 
 def _fill(element: ET.Element, value) -> None:
