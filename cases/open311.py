@@ -83,10 +83,11 @@ class Open311:
     """The GeoReport v2 resources of one city (jurisdiction)."""
 
     def __init__(self, cases: CaseService, areas, jurisdiction: str,
-                 public: Callable[[], PublicServices] | None = None, discovery_words: Callable[[], dict] | None = None):
+                 public: Callable[[Mapping], PublicServices] = files.public_services,
+                 discovery_words: Callable[[], dict] = files.open311_discovery):
         self.cases, self.areas, self.jurisdiction = cases, areas, jurisdiction
-        self._public = public or (lambda: files.public_services(cases.catalog()))
-        self._words = discovery_words or files.open311_discovery
+        self._public, self._words = public, discovery_words
+        self._public_of: tuple[object, PublicServices] | None = None
 
     # ---- jurisdiction, services -------------------------------------------------------------------
     def check_jurisdiction(self, jurisdiction_id: str | None) -> None:
@@ -97,7 +98,12 @@ class Open311:
                                     f"收到 {jurisdiction_id}")
 
     def public_services(self) -> PublicServices:
-        return self._public()
+        """The public categories of the catalog in force, read once per catalog (a reference reload brings a new one)."""
+        catalog = self.cases.catalog()
+        cached = self._public_of
+        if cached is None or cached[0] is not catalog:
+            cached = self._public_of = (catalog, self._public(catalog))
+        return cached[1]
 
     def discovery(self, endpoint_url: str) -> dict:
         words = self._words()
@@ -186,7 +192,7 @@ class Open311:
                  start_date: str | None = None, end_date: str | None = None, status: str | None = None,
                  now: datetime | None = None) -> list[dict]:
         """The spec's GET requests: service_request_id (comma list) overrides every other filter; otherwise the
-        requests of the date range (default and widest: 90 days), newest first, at most MAX_REQUESTS."""
+        requests of the date range (default and widest: 90 days), newest reported first, at most MAX_REQUESTS."""
         public = self.public_services()
         codes = [s.code for s in public.services]
         if service_request_id not in (None, ""):
@@ -205,14 +211,14 @@ class Open311:
             raise Open311Error(400, f"status 只能是 open 或 closed（可用逗号分隔），收到 {','.join(bad)[:40]}")
         start, end = _window(start_date, end_date, now or self.cases.clock())
         q = select(Case).where(Case.category_code.in_(codes), Case.reported_at >= start, Case.reported_at <= end)
-        if statuses and set(statuses) != {"open", "closed"}:
-            # a merged report answers its target's status: filter after reading (few of them), not in SQL
-            states = [s for s, v in STATUS_OF_STATE.items() if v in statuses] + ["merged"]
-            q = q.where(Case.state.in_(sorted(set(states))))
-        rows = self._answer(q.order_by(Case.id.desc()), limit=MAX_REQUESTS * 2 if statuses else MAX_REQUESTS)
-        if statuses:
-            rows = [r for r in rows if r["status"] in statuses]
-        return rows[:MAX_REQUESTS]
+        one_status = len(set(statuses)) == 1
+        if one_status:
+            # a merged report answers its target's status: merged rows are read and kept by that (so an answer may
+            # hold fewer than MAX_REQUESTS when merged reports of the other status fill the first ones read)
+            states = {s for s, v in STATUS_OF_STATE.items() if v in statuses} | {"merged"}
+            q = q.where(Case.state.in_(sorted(states)))
+        rows = self._answer(q.order_by(Case.reported_at.desc(), Case.id.desc()))
+        return [r for r in rows if r["status"] in statuses] if one_status else rows
 
     def request(self, service_request_id: str) -> list[dict]:
         ids = _ids(service_request_id)
