@@ -7,6 +7,8 @@ error format (web/errors.error_response, web/limits.py), never a page.
 """
 from __future__ import annotations
 
+from dataclasses import fields
+
 from flask import Blueprint, Response, current_app, request
 
 from api.ratelimit import ApiRateLimit
@@ -85,7 +87,7 @@ def post_request(fmt: str):
     form = request.values  # the spec's arguments are form-encoded; a query string may carry some of them too
     key = (form.get("api_key") or "").strip()
     principal = bearer_principal(key) if key else None
-    report = Report(**{name: form.get(name) for name in Report.__dataclass_fields__})
+    report = Report(**{f.name: form.get(f.name) for f in fields(Report)})
     return answer("requests", open311().report(report, principal), fmt)
 
 

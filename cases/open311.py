@@ -25,7 +25,7 @@ from data.tokens import Principal
 from dispatch.access import OPEN311_REPORTERS
 from dispatch.city_time import local_iso
 from dispatch.errors import ServiceError
-from dispatch.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES
+from dispatch.lifecycle import OPEN_STATES, TERMINAL_STATES
 from dispatch.limits import is_int64
 from dispatch.public_services import PublicService, PublicServices
 
@@ -33,14 +33,14 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 
 # The spec's two statuses from our lifecycle's states: a request is open until the case reaches a terminal state
-# (rejected, merged, closed, voided). A merged report answers its target's status (see _Row.status).
+# (rejected, merged, closed, voided). A merged report answers its target's status (see Open311._request).
 STATUS_OF_STATE: dict[str, str] = {**{s: "open" for s in OPEN_STATES}, **{s: "closed" for s in TERMINAL_STATES}}
-assert set(STATUS_OF_STATE) == set(STATES)
 
 # The actions whose note is the city's reply to the reporter (status_notes): the newest one with a note is shown.
 REPLY_ACTIONS = ("reject", "resolve", "close", "void", "reopen")
 # GET requests: the spec's default window (the most recent 90 days, and no wider range) and at most this many
-# requests in one answer (GeoReport bulk: more than 1,000 is "impractical for a typical GeoReport_V2 API").
+# requests in one answer (the spec's Response Volume: "a span of 90 days or first 1000 requests returned, whichever
+# is smallest").
 WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
 MAX_IDS = 200  # service_request_id values in one query
@@ -130,7 +130,7 @@ class Open311:
             raise Open311Error(400, "缺少 service_code（诉求类别编码，见 services）")
         service = self.public_services().get(code)
         if service is None:
-            raise Open311Error(404, f"service_code {code} 不存在或不受理公众上报（见 services）")
+            raise Open311Error(404, f"service_code {code[:40]} 不存在或不受理公众上报（见 services）")
         return service
 
     # ---- POST requests -----------------------------------------------------------------------------

@@ -366,3 +366,11 @@ def test_hostile_requests_never_fail_and_refusals_change_nothing(demo_app, token
             else:
                 body = resp.get_json()
                 assert isinstance(body, list) and body[0]["code"] == resp.status_code and body[0]["description"]
+
+
+def test_every_state_of_the_lifecycle_has_an_open311_status():
+    from cases.open311 import STATUS_OF_STATE
+    from dispatch.lifecycle import STATES
+
+    assert set(STATUS_OF_STATE) == set(STATES) and set(STATUS_OF_STATE.values()) == {"open", "closed"}
+    assert STATUS_OF_STATE["resolved"] == "open" and STATUS_OF_STATE["rejected"] == "closed"
