@@ -224,6 +224,20 @@ def test_the_spec_errors_of_a_post(city, fmt):
                                           **where), 400, fmt)
 
 
+def test_a_key_made_by_the_cli_posts(city):
+    import os
+    import subprocess
+    import sys
+
+    from tests.serving import ROOT
+
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "create-token", "--role", "open311",
+                           "--label", "某 Open311 应用"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, DATABASE_URL=f"sqlite:///{city.db_path}", UCC_SECRET_KEY="test-secret"))
+    assert made.returncode == 0, made.stderr
+    assert report(city, point=1, api_key=made.stdout.strip().splitlines()[-1])["service_request_id"]
+
+
 def test_an_administrator_may_post_and_other_keys_do_not_reach_the_staff_api(city):
     assert report(city, point=2, api_key=city.keys["admin"])["service_request_id"]
     status, body = staff(city, "GET", "/events", role="open311")
@@ -374,3 +388,13 @@ def test_every_state_of_the_lifecycle_has_an_open311_status():
 
     assert set(STATUS_OF_STATE) == set(STATES) and set(STATUS_OF_STATE.values()) == {"open", "closed"}
     assert STATUS_OF_STATE["resolved"] == "open" and STATUS_OF_STATE["rejected"] == "closed"
+
+
+def test_a_second_report_of_the_same_problem_joins_the_first(city):
+    code = city.public.services[4].code
+    first = report(city, point=1, service_code=code, description="路面坑洼")["service_request_id"]
+    second = report(city, point=1, service_code=code, description="这里路面有个坑")
+    assert f"受理编号 {first}" in second["service_notice"]
+    [read] = requests.get(f"{city.base}/requests/{second['service_request_id']}.json", timeout=10).json()
+    assert read["status"] == "open" and f"受理编号 {first}" in read["status_notes"]
+    assert read["description"] == "这里路面有个坑"
