@@ -14,7 +14,8 @@ parser ever sees a body that is larger than its route class allows, shorter than
 
 An accepted body is handed on in memory (``io.BytesIO``); the limits bound that memory. The limits
 are settings (config.py: ``UCC_MAX_BODY_API``, ``UCC_MAX_BODY_PAGES``, ``UCC_MAX_BODY``); the
-route classes are :data:`ROUTE_CLASSES`. Answers are the contract's JSON error.
+route classes are :data:`ROUTE_CLASSES`. Answers are the contract's JSON error (Open311 GeoReport v2's error
+document under /open311, as web/errors.error_response answers there).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import logging
 
 from cases.open311 import error_document, format_of_path
 from cases.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from web.errors import is_open311
 
 log = logging.getLogger("ucc.limits")
 
@@ -140,7 +142,7 @@ class BodyLimits:
 
 def _refuse(start_response, status: int, code: str, message: str, path: str = ""):
     """The contract's JSON error; on Open311's paths the GeoReport v2 error document (web/errors.error_response)."""
-    if path == "/open311" or path.startswith("/open311/"):
+    if is_open311(path):
         body, content_type = error_document(status, message, format_of_path(path))
     else:
         body, content_type = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode(), \
