@@ -97,11 +97,16 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_warnings)
     from api.forecast import bp as api_forecast  # GET /api/v1/forecast
     server.register_blueprint(api_forecast)
+    from api.open311 import bp as api_open311  # Open311 GeoReport v2: /open311/v2/…, /open311/discovery
+    from api.open311 import init_limits as init_open311_limits
+
+    server.register_blueprint(api_open311)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)
     server.add_url_rule("/healthz", "healthz", _healthz)
     init_limits(server)
+    init_open311_limits(server)
     from web.validation import install as install_screen
 
     install_screen(server)  # 64-bit ids, clean bounded text, sane JSON: before any handler
@@ -113,7 +118,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast, api_open311))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

@@ -118,6 +118,10 @@ class Settings:
     mqtt_url: str | None = None  # UCC_MQTT_URL
     mqtt_client_id: str = "ucc-telemetry"  # UCC_MQTT_CLIENT_ID: fixed, so a restart resumes the broker's session
     telemetry_retention_days: int = 30  # UCC_TELEMETRY_RETENTION_DAYS
+    # Open311 GeoReport v2 (/open311/v2, docs/open-interfaces.md): the jurisdiction_id this server answers for, and
+    # the rate limit per client address (reads are anonymous, so they are limited by address, not by token)
+    jurisdiction: str = "changzhou"  # UCC_JURISDICTION
+    open311_rate_limit: str = "120 per minute"  # UCC_OPEN311_RATE_LIMIT
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -155,6 +159,8 @@ class Settings:
             mqtt_url=_mqtt_url(env.get("UCC_MQTT_URL")),
             mqtt_client_id=(env.get("UCC_MQTT_CLIENT_ID") or "ucc-telemetry").strip(),
             telemetry_retention_days=_whole(env, "UCC_TELEMETRY_RETENTION_DAYS", 30, 1, 3660, "天"),
+            jurisdiction=(env.get("UCC_JURISDICTION") or "changzhou").strip(),
+            open311_rate_limit=_limit(env, "UCC_OPEN311_RATE_LIMIT", "120 per minute"),
         )
         values.update(overrides)
         return cls(**values)

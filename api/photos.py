@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, send_file
 
 from web.errors import error_response
 from api.v1 import bearer_principal, bearer_token
-from dispatch.access import DEVICE_ROLE
+from dispatch.access import CASE_BLIND_ROLES
 from web.principal import current_principal
 from cases.service import ServiceError
 from cases.photos import photo_file
@@ -26,8 +26,8 @@ def _principal():
         return principal
     token = bearer_token()
     principal = bearer_principal(token) if token else None
-    # a device token only posts telemetry (dispatch/access.py): it sees no photo
-    return None if principal is not None and principal.role == DEVICE_ROLE else principal
+    # a device token only posts telemetry, an Open311 key reads public fields only (dispatch/access.py): no photo
+    return None if principal is not None and principal.role in CASE_BLIND_ROLES else principal
 
 
 @bp.get("/photos/<int:photo_id>")

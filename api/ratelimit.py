@@ -23,9 +23,13 @@ log = logging.getLogger("ucc.api")
 
 
 class ApiRateLimit:
-    def __init__(self, limit: str, storage_uri: str):
+    """One limit over the requests whose path starts with `prefix` (the API's; Open311's has its own, counted apart
+    under `scope`)."""
+
+    def __init__(self, limit: str, storage_uri: str, prefix: str = "/api/", scope: str = "api"):
         self.item = parse(limit)
         self.text = limit
+        self.prefix, self.scope = prefix, scope
         self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
         self.outage: Outage | None = redis_outage(storage_uri) if storage_uri.startswith("redis") else None
 
@@ -36,14 +40,14 @@ class ApiRateLimit:
         return sha256(header.encode()).hexdigest()[:16] if header else (request.remote_addr or "?")
 
     def check(self):
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(self.prefix):
             return None
         key = self.key()
         outage = self.outage
         if outage is not None and not outage.may_try():
             return None  # the counter store is away: serve without a limit until the next retry
         try:
-            allowed = self.limiter.hit(self.item, "api", key)
+            allowed = self.limiter.hit(self.item, self.scope, key)
         except Exception as exc:  # noqa: BLE001 - the counter store is away: serve rather than fail
             if outage is not None:
                 outage.failed(exc)
@@ -54,7 +58,7 @@ class ApiRateLimit:
             outage.recovered()
         if allowed:
             return None
-        reset = self.limiter.get_window_stats(self.item, "api", key).reset_time
+        reset = self.limiter.get_window_stats(self.item, self.scope, key).reset_time
         response = error_response(429, "too_many_requests", f"请求过于频繁（上限 {self.text}），请稍后再试")
         response.headers["Retry-After"] = str(max(1, int(reset - time.time() + 0.999)))
         return response

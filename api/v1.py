@@ -14,7 +14,7 @@ from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from figures import service as figures
 from data.tokens import PrincipalCache, resolve_token
-from dispatch.access import DEVICE_ROLE
+from dispatch.access import DEVICE_ROLE, OPEN311_ROLE
 from geo.locator import OutsideCity
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -61,6 +61,8 @@ def authenticate():
     if principal.role == DEVICE_ROLE and request.endpoint not in DEVICE_ENDPOINTS:
         raise ServiceError(403, "forbidden", "设备令牌只能上报遥测数据（POST /api/v1/devices/设备编号/telemetry）"
                                           "和体征指标读数（POST /api/v1/indicators）")
+    if principal.role == OPEN311_ROLE:  # CONTRACT: reports and reads public fields only, at /open311/v2
+        raise ServiceError(403, "forbidden", "Open311 令牌只能用于 /open311/v2/ 接口（提交和查询公开的诉求）")
     g.principal = principal
 
 

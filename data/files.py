@@ -214,6 +214,7 @@ def warning_rules(catalog_: dict[str, Category] | None = None):
 
 
 PUBLIC_SERVICES_PATH = CATALOG_DIR / "public_services.json"
+OPEN311_PATH = CATALOG_DIR / "open311.json"
 
 
 def public_services(catalog_: dict[str, Category]):
@@ -222,3 +223,10 @@ def public_services(catalog_: dict[str, Category]):
     from dispatch.public_services import public_services_from_data
 
     return public_services_from_data(_json(PUBLIC_SERVICES_PATH), catalog_)
+
+
+def open311_discovery() -> dict:
+    """The city's words in the Open311 discovery document (data/catalog/open311.json: changeset, contact,
+    key_service)."""
+    doc = _json(OPEN311_PATH)
+    return {key: str(doc.get(key) or "") for key in ("changeset", "contact", "key_service")}

@@ -47,6 +47,13 @@ TELEMETRY_SENDERS = (DEVICE_ROLE, "admin")
 # who may post the city's vital-sign indicator readings (POST /api/v1/indicators): a machine's device token (the
 # feeds of the traffic, environment, water and power systems) and an admin; people (leader, duty officer) read them
 INDICATOR_SENDERS = (DEVICE_ROLE, "admin")
+# An Open311 client's api_key (create-token --role open311; CONTRACT: report and read public fields only) posts
+# service requests at /open311/v2 and reads what anyone reads there; it opens no page, no /api/v1 view, no photo and
+# no live room. Admins may post Open311 requests too (operators testing the interface by hand).
+OPEN311_ROLE = "open311"
+OPEN311_REPORTERS = (OPEN311_ROLE, "admin")
+# machine tokens that see no case through the staff's API, photos or live rooms
+CASE_BLIND_ROLES = (DEVICE_ROLE, OPEN311_ROLE)
 # who may run the what-if simulator (POST /api/v1/whatif) and read its runs: the people who decide (issue 18)
 WHATIF_RUNNERS = ("admin", "duty_officer", "leader")
 # only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes

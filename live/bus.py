@@ -31,7 +31,7 @@ from werkzeug.serving import WSGIRequestHandler
 from cases.service import mask_phone
 from data.models import Case, CaseEvent
 from data.tokens import Principal, resolve_token, revoked_among
-from dispatch.access import DEVICE_ROLE
+from dispatch.access import CASE_BLIND_ROLES
 from live.gate import DeliveryGate
 from live.managers import EVENT, LiveManager, LiveRedisManager
 from live.rooms import NoLiveAccess, alarm_rooms, case_rooms, principal_rooms
@@ -257,8 +257,8 @@ class LiveBus:
             return None
         with self.db.session() as s:
             principal = resolve_token(s, token.strip())
-        # a device token only posts telemetry: it opens no live stream (dispatch/access.py)
-        return None if principal is not None and principal.role == DEVICE_ROLE else principal
+        # a device token only posts telemetry, an Open311 key only public requests: no live stream (dispatch/access.py)
+        return None if principal is not None and principal.role in CASE_BLIND_ROLES else principal
 
     def add_session_check(self, key_of: Callable[[], str | None],
                           ended: Callable[[list[str]], set[str]]) -> None:

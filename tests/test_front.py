@@ -97,6 +97,15 @@ def test_the_front_limits_bodies_passes_websockets_and_tells_the_app_who_is_aski
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert status == 413 and json.loads(body)["error"] == "payload_too_large"
     assert front.data.head() == head
+    # Open311's clients read nginx's refusals in the GeoReport v2 error format too (XML for a .xml resource).
+    status, headers, body = _request(front, "POST", "/open311/v2/requests.xml", b"x" * 2_000_000,
+                                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 413 and headers["Content-Type"].startswith("text/xml")
+    assert b"<errors><error><code>413</code>" in body
+    status, headers, body = _request(front, "POST", "/open311/v2/requests.json", b"x" * 2_000_000,
+                                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 413 and json.loads(body) == [{"code": 413, "description": "请求体过大"}]
+    assert front.data.head() == head
     # Photos travel inside Dash callback JSON: 5 MB passes nginx there (the app answers: not signed in).
     status, _h, _b = _request(front, "POST", "/_dash-update-component", b"x" * 5_000_000,
                               {"Content-Type": "application/json"})

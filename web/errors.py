@@ -3,13 +3,24 @@ from __future__ import annotations
 
 from html import escape
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from cases.open311 import error_document, format_of_path
 from dispatch.errors import ServiceError
+
+OPEN311_PREFIX = "/open311"
+
+
+def is_open311(path: str) -> bool:
+    return path == OPEN311_PREFIX or path.startswith(OPEN311_PREFIX + "/")
 
 
 def error_response(status: int, code: str, message: str, **extra):
+    """The contract's JSON error; on Open311's paths the GeoReport v2 error document (its code is the status)."""
+    if is_open311(request.path):
+        body, content_type = error_document(status, message, format_of_path(request.path))
+        return current_app.response_class(body, status=status, content_type=content_type)
     resp = jsonify({"error": code, "message": message, **extra})
     resp.status_code = status
     return resp

@@ -14,7 +14,8 @@ parser ever sees a body that is larger than its route class allows, shorter than
 
 An accepted body is handed on in memory (``io.BytesIO``); the limits bound that memory. The limits
 are settings (config.py: ``UCC_MAX_BODY_API``, ``UCC_MAX_BODY_PAGES``, ``UCC_MAX_BODY``); the
-route classes are :data:`ROUTE_CLASSES`. Answers are the contract's JSON error.
+route classes are :data:`ROUTE_CLASSES`. Answers are the contract's JSON error (Open311 GeoReport v2's error
+document under /open311, as web/errors.error_response answers there).
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import io
 import json
 import logging
 
+from cases.open311 import error_document, format_of_path
 from cases.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from web.errors import is_open311
 
 log = logging.getLogger("ucc.limits")
 
@@ -30,6 +33,7 @@ log = logging.getLogger("ucc.limits")
 ROUTE_CLASSES = (
     ("/api/", "max_body_api"),                          # JSON API: intake, actions, indicators
     ("/_dash-update-component", "max_body_pages"),      # Dash callbacks: a photo arrives base64 inside
+    ("/open311/", "max_body_api"),                      # Open311 GeoReport v2: a form-encoded service request
 )
 # A Dash callback carrying the largest photo: base64 (4 bytes per 3) of the photo plus the rest of
 # the callback's inputs and states (the form's fields, the page's stores).
@@ -89,23 +93,23 @@ class BodyLimits:
         if chunked:
             body = self._read(stream, limit + 1, environ)
             if body is None:
-                return _refuse(start_response, 400, "bad_body", "请求体格式错误（分块传输编码无效或连接中断），未做任何处理")
+                return _refuse(start_response, 400, "bad_body", "请求体格式错误（分块传输编码无效或连接中断），未做任何处理", path)
             if len(body) > limit:
                 return self._too_large(environ, start_response, None, limit)
         else:
             if not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
-                return _refuse(start_response, 400, "bad_content_length", f"Content-Length 无效：{declared[:40]!r}")
+                return _refuse(start_response, 400, "bad_content_length", f"Content-Length 无效：{declared[:40]!r}", path)
             length = int(declared)
             if length > limit:
                 return self._too_large(environ, start_response, length, limit)
             body = self._read(stream, length, environ)
             if body is None:
-                return _refuse(start_response, 400, "bad_body", "读取请求体失败（连接中断），未做任何处理")
+                return _refuse(start_response, 400, "bad_body", "读取请求体失败（连接中断），未做任何处理", path)
             if len(body) < length:
                 log.info("short body refused: %s %s declared %d, got %d", environ.get("REQUEST_METHOD"), path,
                          length, len(body))
                 return _refuse(start_response, 400, "incomplete_body",
-                               f"请求体不完整：声明 {length} 字节，只收到 {len(body)} 字节，未做任何处理")
+                               f"请求体不完整：声明 {length} 字节，只收到 {len(body)} 字节，未做任何处理", path)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
@@ -132,12 +136,17 @@ class BodyLimits:
         log.info("body over the limit refused: %s %s %s > %d", environ.get("REQUEST_METHOD"),
                  environ.get("PATH_INFO"), length if length is not None else "chunked", limit)
         got = f"（{size_text(length)}）" if length is not None else ""
-        return _refuse(start_response, 413, "payload_too_large", f"请求体过大{got}，此处上限为 {size_text(limit)}")
+        return _refuse(start_response, 413, "payload_too_large", f"请求体过大{got}，此处上限为 {size_text(limit)}",
+                       environ.get("PATH_INFO") or "")
 
 
-def _refuse(start_response, status: int, code: str, message: str):
-    body = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode()
+def _refuse(start_response, status: int, code: str, message: str, path: str = ""):
+    """The contract's JSON error; on Open311's paths the GeoReport v2 error document (web/errors.error_response)."""
+    if is_open311(path):
+        body, content_type = error_document(status, message, format_of_path(path))
+    else:
+        body, content_type = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode(), \
+            "application/json; charset=utf-8"
     reason = {400: "BAD REQUEST", 413: "CONTENT TOO LARGE"}[status]
-    start_response(f"{status} {reason}", [("Content-Type", "application/json; charset=utf-8"),
-                                          ("Content-Length", str(len(body)))])
+    start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]

@@ -19,6 +19,7 @@ from dispatch.limits import (INT64_MAX, INT64_MIN, MAX_API_STRING, MAX_CALLBACK_
 from web.errors import refuse
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
+OPEN311_PATHS = "/open311/"
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -103,6 +104,12 @@ def _check_body() -> None:
         limit = MAX_CALLBACK_STRING  # a photo travels as a data URL in a callback's state
     elif path.startswith("/api/"):
         limit = MAX_API_STRING
+    elif path.startswith(OPEN311_PATHS):
+        # Open311's POST is form-encoded (GeoReport v2): each field screened like a JSON string
+        for key, value in request.form.items(multi=True):
+            _check_string(key, MAX_QUERY_VALUE)
+            _check_string(value, MAX_API_STRING)
+        return
     else:
         return  # forms (/login) are checked by their views
     if not request.is_json:
