@@ -11,7 +11,8 @@ from web.services import services
 @click.command("create-token")
 @with_appcontext
 @click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall, "
-                                            "device (only posts telemetry for the devices of its area)")
+                                            "device (only posts telemetry for the devices of its area), "
+                                            "hotline (the 12345 system: its tickets, callbacks and their changes)")
 @click.option("--area", "area_code", default=None, help="区域编码（默认整个城市）")
 @click.option("--unit", "unit_code", default=None, help="单位编码（处置单位角色必填）")
 @click.option("--label", default="", help="备注")

@@ -11,10 +11,10 @@ from data.login_sessions import digest as _digest  # one SHA-256 of a secret, fo
 from data.login_sessions import end_token_sessions
 from data.models import ApiToken, Area, Unit, utcnow
 
-from dispatch.access import DEVICE_ROLE
+from dispatch.access import DEVICE_ROLE, HOTLINE_ROLE
 
 ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")  # people's (users') roles
-TOKEN_ROLES = ROLES + (DEVICE_ROLE,)  # a device has a token, never a sign-in
+TOKEN_ROLES = ROLES + (DEVICE_ROLE, HOTLINE_ROLE)  # a device and the 12345 system have a token, never a sign-in
 
 
 @dataclass(frozen=True)
