@@ -43,6 +43,7 @@ OUTBOX_MARGIN = timedelta(seconds=30)
 OUTBOX_PAGE = 500
 # passes of one sending round (each lets every ticket's next change go): a round ends sooner when nothing was sent
 MAX_PASSES = 20
+HELD_BEHIND_DEAD = "等待同一工单前一条推送（已失败）"
 # what the ticket number may hold: it is a path segment of the callback's URL
 TICKET_NO_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}$"
 
@@ -399,6 +400,12 @@ class HotlineService:
         earlier = aliased(HotlineDelivery)
         blocked = exists().where(earlier.ticket_no == HotlineDelivery.ticket_no, earlier.id < HotlineDelivery.id,
                                  earlier.status != "delivered")
+        behind_dead = exists().where(earlier.ticket_no == HotlineDelivery.ticket_no, earlier.id < HotlineDelivery.id,
+                                     earlier.status == "dead")
+        with self.db.session() as s:
+            # a change queued after an earlier one of its ticket died waits with it on the list (it must not overtake)
+            s.execute(update(HotlineDelivery).where(HotlineDelivery.status == "pending", behind_dead)
+                      .values(status="dead", last_error=HELD_BEHIND_DEAD))
         with self.db.session() as s:
             due = s.execute(select(HotlineDelivery.id, HotlineDelivery.ticket_no, HotlineDelivery.payload,
                                    HotlineDelivery.attempts, HotlineDelivery.since_at)
@@ -427,7 +434,7 @@ class HotlineService:
                     s.execute(update(HotlineDelivery).where(HotlineDelivery.ticket_no == ticket_no,
                                                             HotlineDelivery.id > delivery_id,
                                                             HotlineDelivery.status == "pending")
-                              .values(status="dead", last_error=f"等待前一条推送 #{delivery_id}（已失败）"))
+                              .values(status="dead", last_error=HELD_BEHIND_DEAD))
                     log.warning("12345 推送 #%s（工单 %s）%d 次未成功，转入失败列表：%s", delivery_id, ticket_no,
                                 failures, error)
                 else:
