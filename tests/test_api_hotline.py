@@ -231,7 +231,12 @@ def test_the_hotline_pulls_what_changed(hotline_app):
 
 def test_the_push_survives_a_receiver_down_then_failing_and_the_dead_letters_go_again(hotline_app):
     app = hotline_app
-    # phase 1: nobody listens: the queued changes die after 4 attempts and are listed for the operators
+    # a ticket's whole story while nobody listens: in, handled, closed, called back unsatisfied, reopened
+    case_id = _post(app, "/api/v1/hotline/tickets", json=_ticket("CZ-20261208-0006", lon=LON - 0.03)).json()["case_id"]
+    _close(app, case_id)
+    assert _post(app, "/api/v1/hotline/tickets/CZ-20261208-0006/callback",
+                 json={"satisfaction": "unsatisfied", "note": "仍有噪音"}).json()["reopened"]
+    # phase 1: the queued changes die after 4 attempts and are listed for the operators
     _wait(lambda: _get(app, "/api/v1/hotline/deliveries", "admin", params={"status": "pending"}).json()["total"] == 0
           and _get(app, "/api/v1/hotline/deliveries", "admin", params={"status": "dead"}).json()["total"] > 0)
     dead = _get(app, "/api/v1/hotline/deliveries", "duty_officer", params={"status": "dead", "limit": 500}).json()
@@ -252,7 +257,7 @@ def test_the_push_survives_a_receiver_down_then_failing_and_the_dead_letters_go_
         _error(_post(app, f"/api/v1/hotline/deliveries/{min(d['id'] for d in firsts.values())}/retry", "admin"), 409)
         _wait(lambda: len(receiver.accepted) >= dead["total"])
         # phase 3: a new change while it is up goes through the 503-free receiver at once
-        case_id = _post(app, "/api/v1/hotline/tickets", json=_ticket("CZ-20261208-0005", lon=LON + 0.03)).json()[
+        new_case = _post(app, "/api/v1/hotline/tickets", json=_ticket("CZ-20261208-0005", lon=LON + 0.03)).json()[
             "case_id"]
         _wait(lambda: any(b["ticket_no"] == "CZ-20261208-0005" for _h, b in receiver.accepted))
         time.sleep(1.5)  # a few more rounds: nothing may come twice
@@ -266,11 +271,14 @@ def test_the_push_survives_a_receiver_down_then_failing_and_the_dead_letters_go_
         for steps in by_ticket.values():
             assert [s["at"] for s in steps] == sorted(s["at"] for s in steps)
             assert [s["delivery_id"] for s in steps] == sorted(s["delivery_id"] for s in steps)
-        reopened = [s["action"] for s in by_ticket["CZ-20261208-0003"]]
-        assert reopened == ["report", "accept", "dispatch", "sign", "resolve", "verify", "close", "callback", "reopen"]
-        closing = next(s for s in by_ticket["CZ-20261208-0003"] if s["action"] == "close")
+        story = by_ticket["CZ-20261208-0006"]
+        assert [s["action"] for s in story] == ["report", "accept", "dispatch", "sign", "resolve", "verify", "close",
+                                                "callback", "reopen"]
+        assert [s["status_word"] for s in story[-3:]] == ["已办结", "已办结", "已派单"]
+        assert (story[-2]["satisfaction"], story[-1]["reply"]) == ("unsatisfied", "12345 回访不满意：仍有噪音")
+        closing = next(s for s in story if s["action"] == "close")
         assert (closing["reply"], closing["status_word"]) == ("经现场核查已停工，办结", "已办结")
-        assert by_ticket["CZ-20261208-0005"][0]["case_id"] == case_id
+        assert by_ticket["CZ-20261208-0005"][0]["case_id"] == new_case
         listed = _get(app, "/api/v1/hotline/deliveries", "admin", params={"status": "delivered", "limit": 500}).json()
         assert listed["total"] == dead["total"] + 1
         assert _get(app, "/api/v1/hotline/deliveries", "admin", params={"status": "dead"}).json()["total"] == 0
