@@ -12,19 +12,19 @@ import os
 import socket
 import threading
 from datetime import datetime, timedelta
-from typing import Callable, Literal
+from typing import Callable
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from cases.public import mask_name, mask_text
 from cases.service import PHONE_RE, CaseService, mask_phone
 from data import files
 from data.db import Database
-from data.models import Case, CaseEvent, CaseHistory, HotlineDelivery, HotlinePushState, HotlineTicket, utcnow
+from data.models import Case, CaseEvent, CaseHistory, HotlineDelivery, HotlinePushState, HotlineTicket
 from data.tokens import Principal
 from dispatch import lifecycle
 from dispatch.access import HOTLINE_OPERATORS, HOTLINE_SYSTEM
@@ -313,7 +313,9 @@ class HotlineService:
                                                  .where(merged.merged_into_id.is_not(None))))
             events = s.execute(select(CaseEvent.seq, CaseEvent.case_id).where(CaseEvent.seq > last, followed)
                                .order_by(CaseEvent.seq).limit(OUTBOX_PAGE)).all()
-            horizon = s.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.at <= now - OUTBOX_MARGIN)) or 0
+            # (from the cursor on: a range of the primary key, not a scan of the whole outbox every round)
+            horizon = s.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.seq > last,
+                                                                     CaseEvent.at <= now - OUTBOX_MARGIN)) or 0
         queued = 0
         for ticket_no in self._tickets_of({case_id for _seq, case_id in events}):
             queued += self._queue_ticket(ticket_no, now)
