@@ -234,3 +234,19 @@ def test_the_hotline_reads_only_its_own_tickets(world):
     assert err.value.status == 403
     changed = cases.changed_since(HOTLINE, NOW - timedelta(hours=1))
     assert [c["id"] for c in changed["items"]] == [own]
+
+
+def test_one_process_at_a_time_sends_and_another_takes_over_when_it_stops(world):
+    cases, clock, hotline, port = world
+    other = HotlineService(cases.db, cases, hotline.webhook, hotline.rules)  # a second server process
+    hotline.receive(ticket(), HOTLINE)
+    receiver = Receiver(port)
+    try:
+        assert hotline.run_round() == 1
+        hotline.receive(ticket("T-9", content="另一处路灯不亮", category_hint="路灯不亮", lon=POINT[0] + 0.03), HOTLINE)
+        assert other.run_round() == 0  # the lease is the first one's
+        clock.now += timedelta(seconds=hotline.rules.push.lease_seconds + 1)  # the first one stopped
+        assert other.run_round() == 1 and hotline.run_round() == 0
+        assert [b["ticket_no"] for b in receiver.accepted] == ["T-1", "T-9"]
+    finally:
+        receiver.stop()
