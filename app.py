@@ -15,6 +15,7 @@ from api.json_provider import OrjsonProvider
 from config import Settings
 from data import files
 from data.area_directory import AreaDirectory
+from cases.hotline import HotlineService
 from cases.service import CaseService
 from data.db import Database
 from emergency.response import ResponseService
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     built.warnings = _warnings(db, cases, built.forecast)
     # the simulator's arrivals are the forecast's (it falls back to seasonal-naive when a forecast fails)
     built.whatif = WhatIfService(db, built.forecast.forecast, clock=lambda: cases.clock())
+    # the 12345 exchange: tickets and callbacks in, every change of a ticket pushed when UCC_HOTLINE_WEBHOOK is set
+    built.hotline = HotlineService(db, cases, settings.hotline_webhook, files.hotline_rules(settings.hotline_rules_path))
     from commands import register_commands
 
     register_commands(server)
@@ -101,6 +104,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     from api.open311 import init_limits as init_open311_limits
 
     server.register_blueprint(api_open311)
+
+    from api.hotline import bp as api_hotline  # /api/v1/hotline/tickets[/<no>[/callback]], /api/v1/hotline/deliveries
+    server.register_blueprint(api_hotline)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)
@@ -118,7 +124,7 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     init_live(server, services(server))  # Socket.IO on this server, fed by the case outbox
     from auth import init_auth
 
-    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast, api_open311))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast, api_open311, api_hotline))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

@@ -1,5 +1,5 @@
 """Settings from the environment (CONTRACT.md): database, Redis, secret key, host, port, simulator, demo history,
-proxy, body limits, sign-in sessions, the sign-in throttle, the MQTT broker and telemetry retention."""
+proxy, body limits, sign-in sessions, the sign-in throttle, the MQTT broker and telemetry retention, the 12345 push."""
 from __future__ import annotations
 
 import os
@@ -83,6 +83,18 @@ def _mqtt_url(raw: str | None) -> str | None:
     return raw.strip()
 
 
+def _webhook(raw: str | None) -> str | None:
+    """UCC_HOTLINE_WEBHOOK: an http(s) URL; empty: no push."""
+    if raw is None or raw.strip() == "":
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SystemExit(f"UCC_HOTLINE_WEBHOOK 应为 http(s):// 地址（12345 系统接收推送的地址），收到 {raw!r}")
+    return raw.strip()
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -122,6 +134,10 @@ class Settings:
     # the rate limit per client address (reads are anonymous, so they are limited by address, not by token)
     jurisdiction: str = "changzhou"  # UCC_JURISDICTION
     open311_rate_limit: str = "120 per minute"  # UCC_OPEN311_RATE_LIMIT
+    # The 12345 exchange (cases/hotline.py): where every change of a hotline ticket is pushed (unset: nothing is
+    # pushed, the hotline pulls), and the exchange's rules file (default data/catalog/hotline.json: retry schedule)
+    hotline_webhook: str | None = None  # UCC_HOTLINE_WEBHOOK
+    hotline_rules_path: str | None = None  # UCC_HOTLINE_RULES
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -161,6 +177,8 @@ class Settings:
             telemetry_retention_days=_whole(env, "UCC_TELEMETRY_RETENTION_DAYS", 30, 1, 3660, "天"),
             jurisdiction=(env.get("UCC_JURISDICTION") or "changzhou").strip(),
             open311_rate_limit=_limit(env, "UCC_OPEN311_RATE_LIMIT", "120 per minute"),
+            hotline_webhook=_webhook(env.get("UCC_HOTLINE_WEBHOOK")),
+            hotline_rules_path=(env.get("UCC_HOTLINE_RULES") or "").strip() or None,
         )
         values.update(overrides)
         return cls(**values)

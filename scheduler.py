@@ -1,5 +1,5 @@
 """Background jobs of a server process: the automatic 催办/督办 of cases nearing and past their deadline, the month figures read
-ahead for the wall, the devices' offline round, the MQTT telemetry consumer, the telemetry retention, the hourly early warnings (and the
+ahead for the wall, the devices' offline round, the MQTT telemetry consumer, the telemetry retention, the hourly early warnings, the 12345 push (and the
 demo simulator, its device feed and its vital-sign indicator feed).
 Safe to run in several processes at once: the case service's version-guarded updates let one win."""
 from __future__ import annotations
@@ -22,6 +22,8 @@ def start_background_jobs(services) -> None:
     start_telemetry_retention(services.telemetry, services.settings.telemetry_retention_days)
     if services.settings.mqtt_url:
         start_mqtt_consumer(services)
+    if services.hotline is not None and services.settings.hotline_webhook:
+        start_hotline_push(services.hotline)
     if services.settings.simulate:
         from demo.backfill import load_profile
         from demo.runner import start_background
@@ -104,6 +106,18 @@ def start_telemetry_retention(ingest, retention_days: int, interval_seconds: flo
             log.info("遥测保留：%d 条 %d 天前的原始读数已汇总为小时值并删除", n, retention_days)
 
     return _every(interval_seconds, round_, "ucc-telemetry-retention", stop)
+
+
+def start_hotline_push(hotline, stop: threading.Event | None = None) -> threading.Thread:
+    """The 12345 push (cases/hotline.py): every round_seconds, the outbox's changes of hotline tickets queued and
+    the due deliveries sent. Every process runs it; the push's lease (a row) lets one of them work at a time."""
+
+    def round_():
+        n = hotline.run_round()
+        if n:
+            log.info("12345 推送送达 %d 条", n)
+
+    return _every(hotline.rules.push.round_seconds, round_, "ucc-hotline-push", stop, at_start=True)
 
 
 def start_reminders(cases, interval_seconds: float = 60.0, stop: threading.Event | None = None) -> threading.Thread:

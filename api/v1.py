@@ -14,7 +14,7 @@ from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from figures import service as figures
 from data.tokens import PrincipalCache, resolve_token
-from dispatch.access import DEVICE_ROLE, OPEN311_ROLE
+from dispatch.access import DEVICE_ROLE, HOTLINE_ROLE, OPEN311_ROLE
 from geo.locator import OutsideCity
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -22,6 +22,10 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 500
 # the only views a device token reaches (dispatch/access.py)
 DEVICE_ENDPOINTS = frozenset({"api_devices.post_telemetry", "api_indicators.post_readings"})
+# the only views the 12345 system's token reaches (dispatch/access.py); what it reads there is its own tickets'
+# cases (cases/service.py's scope)
+HOTLINE_ENDPOINTS = frozenset({"api_hotline.post_ticket", "api_hotline.get_ticket", "api_hotline.post_callback",
+                               "api_v1.get_event", "api_v1.list_events"})
 
 
 def init_limits(app) -> None:
@@ -58,6 +62,9 @@ def authenticate():
     principal = bearer_principal(token)
     if principal is None:
         raise ServiceError(401, "unauthorized", "令牌无效或已吊销")
+    if principal.role == HOTLINE_ROLE and request.endpoint not in HOTLINE_ENDPOINTS:
+        raise ServiceError(403, "forbidden", "12345 热线令牌只能派单、回访（/api/v1/hotline/tickets…），"
+                                          "查看本系统工单的案件和拉取其变化（GET /api/v1/events）")
     if principal.role == DEVICE_ROLE and request.endpoint not in DEVICE_ENDPOINTS:
         raise ServiceError(403, "forbidden", "设备令牌只能上报遥测数据（POST /api/v1/devices/设备编号/telemetry）"
                                           "和体征指标读数（POST /api/v1/indicators）")

@@ -579,3 +579,38 @@ def load_emergencies(_tick, _news):
     if principal is None:
         raise PreventUpdate
     return emergency_brief.panel(principal, "cs")
+
+
+# ---- the 12345 pushes that failed (cases/hotline.py): the card and its 重新推送 ---------------------------------------
+@callback(
+    Output("cs-hl", "hidden"),
+    Output("cs-hl", "children"),
+    Input("cs-emg-tick", "n_intervals"),
+    Input("cs-hl-done", "data"),
+)
+def load_hotline_failures(_tick, done):
+    """The dead-letter list's count and newest few, for admins and duty officers; what the last retry said."""
+    principal = _principal()
+    hotline = services().hotline
+    done = inputs.mapping(done, "cs-hl-done") or {}
+    fresh = isinstance(done.get("t"), (int, float)) and time.time() - done["t"] < 60  # a minute, then it goes
+    message = inputs.text(done.get("msg"), "cs-hl-done") if fresh else None
+    return view.hotline_failures(hotline.dead_summary(principal) if hotline is not None else None, message)
+
+
+@callback(
+    Output("cs-hl-done", "data"),
+    Input({"type": "cs-hl-retry", "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def retry_hotline_push(_clicks):
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # the card redrawn, not a click
+    delivery_id = inputs.integer(trigger.get("id"), "cs-hl-retry", lo=1)
+    try:
+        services().hotline.retry(delivery_id, _principal())
+        msg = f"已重新推送 #{delivery_id}（同一工单其后的失败推送一并重推）"
+    except ServiceError as exc:
+        msg = exc.message
+    return {"msg": msg, "t": time.time()}

@@ -44,6 +44,7 @@ from data import files
 from data.reference import read_catalog, read_units
 from data.tokens import Principal
 from dispatch import lifecycle
+from dispatch.access import HOTLINE_ROLE, HOTLINE_SYSTEM
 from dispatch.city_time import local_iso as _iso
 from dispatch.emergency_plans import RESPONSE_ACTION_LABELS
 from dispatch.errors import ServiceError
@@ -73,7 +74,10 @@ _STAGE_STAMPS = ("reported_at", "check_requested_at", "checked_at", "accepted_at
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 FIELD_LABELS = {"category": "事件类别", "lon": "经度", "lat": "纬度", "description": "问题描述", "source": "来源渠道",
                 "severity": "事件等级", "reporter_phone": "联系电话", "occurred_at": "发生时间",
-                "idempotency_key": "幂等键", "external_ref": "外部工单号", "external_system": "外部系统"}
+                "idempotency_key": "幂等键", "external_ref": "外部工单号", "external_system": "外部系统",
+                # a 12345 ticket's and callback's fields (cases/hotline.py)
+                "ticket_no": "工单号", "caller": "来电人", "phone": "来电号码", "content": "诉求内容", "address": "地址",
+                "category_hint": "诉求分类", "deadline": "办结时限", "satisfaction": "回访满意度", "note": "回访说明"}
 # Roles that need the reporter's number to call back; everyone else sees it masked.
 PHONE_ROLES = ("admin", "duty_officer")
 # Roles that may not report an event, and why (everyone else reports within their area).
@@ -553,6 +557,8 @@ class CaseService:
             return True
         if not self._in_area(principal, case):
             return False
+        if principal.role == HOTLINE_ROLE:  # the 12345 system reads the cases of its own tickets only
+            return case.external_system == HOTLINE_SYSTEM
         if principal.role == "unit_handler":
             return bool(principal.unit_code) and (
                 principal.unit_code == case.unit_code or principal.unit_code in (case.assist_units or ()))
@@ -1409,6 +1415,8 @@ class CaseService:
         unit_scope = self._unit_clause(principal)
         if unit_scope is not None:
             clauses.append(unit_scope)
+        if principal.role == HOTLINE_ROLE:  # its own tickets' cases (can_see)
+            clauses.append(Case.external_system == HOTLINE_SYSTEM)
         return clauses
 
     @staticmethod

@@ -12,7 +12,8 @@ from web.services import services
 @with_appcontext
 @click.option("--role", required=True, help="admin, duty_officer, leader, unit_handler, grid_member, wall, "
                                             "device (only posts telemetry for the devices of its area), "
-                                            "open311 (an Open311 client's api_key: reports and reads public fields only)")
+                                            "open311 (an Open311 client's api_key: reports and reads public fields only), "
+                                            "hotline (the 12345 system: its tickets, callbacks and their changes)")
 @click.option("--area", "area_code", default=None, help="区域编码（默认整个城市）")
 @click.option("--unit", "unit_code", default=None, help="单位编码（处置单位角色必填）")
 @click.option("--label", default="", help="备注")

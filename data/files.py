@@ -230,3 +230,23 @@ def open311_discovery() -> dict:
     key_service)."""
     doc = _json(OPEN311_PATH)
     return {key: str(doc.get(key) or "") for key in ("changeset", "contact", "key_service")}
+
+
+# the 12345 exchange (docs/open-interfaces.md): the push's retry schedule and words, and the hotline's class names
+HOTLINE_RULES_PATH = CATALOG_DIR / "hotline.json"
+HOTLINE_CATEGORIES_PATH = CATALOG_DIR / "hotline_categories.json"
+
+
+def hotline_rules(path: str | Path | None = None):
+    """data/catalog/hotline.json (or the city's own file at `path`: UCC_HOTLINE_RULES), checked (HotlineRulesError
+    lists every problem)."""
+    from dispatch.hotline_rules import hotline_rules_from_data
+
+    return hotline_rules_from_data(_json(Path(path) if path else HOTLINE_RULES_PATH))
+
+
+def hotline_categories(catalog_: dict[str, Category]):
+    """The hotline's class names → `catalog_`'s categories (data/catalog/hotline_categories.json), checked."""
+    from dispatch.hotline_rules import hotline_categories_from_data
+
+    return hotline_categories_from_data(_json(HOTLINE_CATEGORIES_PATH), catalog_)

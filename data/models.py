@@ -839,3 +839,60 @@ class WhatIfRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HotlineTicket(Base):
+    """A 12345 ticket as it came in (the exchange, docs/open-interfaces.md): its number, the case it became, the
+    caller's name and number, the hotline's 办结时限, the fingerprint of what was sent (a replay with other content
+    is refused), and how far its changes have been queued for the push (the last history row queued)."""
+
+    __tablename__ = "hotline_tickets"
+    ticket_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    caller: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    category_hint: Mapped[str | None] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_history_id: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class HotlineDelivery(Base):
+    """One change of a 12345 case to be pushed to the hotline's webhook: a row from the moment it is queued, so
+    nothing is lost across a restart. status: pending → delivered (a 2xx) or dead (past the retry limit; the
+    operators' dead-letter list, retried by hand). One row per (ticket, history row)."""
+
+    __tablename__ = "hotline_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_no: Mapped[str] = mapped_column(ForeignKey("hotline_tickets.ticket_no"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    history_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the current run of attempts began (queued, or retried by hand): the age limit counts from it
+    since_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status, None: no answer
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        UniqueConstraint("ticket_no", "history_id", name="uq_hotline_deliveries_step"),
+        Index("ix_hotline_deliveries_status", "status", "next_attempt_at"),
+        Index("ix_hotline_deliveries_ticket", "ticket_no", "id"),
+    )
+
+
+class HotlinePushState(Base):
+    """The push worker's one row: how far the outbox has been read (case_events.seq), and the lease that lets one
+    process at a time feed and send (a process takes it with a guarded UPDATE; it lapses if the holder dies)."""
+
+    __tablename__ = "hotline_push_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

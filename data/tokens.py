@@ -11,10 +11,11 @@ from data.login_sessions import digest as _digest  # one SHA-256 of a secret, fo
 from data.login_sessions import end_token_sessions
 from data.models import ApiToken, Area, Unit, utcnow
 
-from dispatch.access import DEVICE_ROLE, OPEN311_ROLE
+from dispatch.access import DEVICE_ROLE, HOTLINE_ROLE, OPEN311_ROLE
 
 ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")  # people's (users') roles
-TOKEN_ROLES = ROLES + (DEVICE_ROLE, OPEN311_ROLE)  # a device or an Open311 client has a token, never a sign-in
+# machines have a token, never a sign-in: a device, an Open311 client, the 12345 system
+TOKEN_ROLES = ROLES + (DEVICE_ROLE, OPEN311_ROLE, HOTLINE_ROLE)
 
 
 @dataclass(frozen=True)

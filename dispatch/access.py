@@ -54,6 +54,13 @@ OPEN311_ROLE = "open311"
 OPEN311_REPORTERS = (OPEN311_ROLE, "admin")
 # machine tokens that see no case through the staff's API, photos or live rooms
 CASE_BLIND_ROLES = (DEVICE_ROLE, OPEN311_ROLE)
+# The 12345 hotline's system (create-token --role hotline): posts tickets and callbacks (POST /api/v1/hotline/…),
+# reads the cases of its own tickets (external_system HOTLINE_SYSTEM: cases/service.py's scope) and pulls their
+# changes (GET /api/v1/events?updated_since=); every other request of it is refused (api/v1.authenticate).
+HOTLINE_ROLE = "hotline"
+HOTLINE_SYSTEM = "12345"  # the cases' external_system of the hotline's tickets
+# who may see a hotline caller's name and number unmasked, and work the push's dead-letter list (重新推送)
+HOTLINE_OPERATORS = ("admin", "duty_officer")
 # who may run the what-if simulator (POST /api/v1/whatif) and read its runs: the people who decide (issue 18)
 WHATIF_RUNNERS = ("admin", "duty_officer", "leader")
 # only an admin reads the ingest's counters (GET /api/v1/telemetry/stats) until the operations page comes

@@ -64,6 +64,7 @@ from datetime import datetime, timezone
 from numbers import Real
 from typing import Any
 
+from dispatch.access import HOTLINE_ROLE
 from dispatch.center_rules import DEFAULT_RULES, CenterRules
 from dispatch.working_time import WARNING_FRACTION, WorkCalendar, clock_of, extension_unit, working_deadline
 
@@ -167,7 +168,7 @@ ACTION_LABELS = {
 ROLES = ("admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall")
 # ... and the platform itself, for the automatic 催办 and 督办 as deadlines near and pass
 SYSTEM_ROLE = "system"
-ACTOR_ROLES = ROLES + (SYSTEM_ROLE,)
+ACTOR_ROLES = ROLES + (SYSTEM_ROLE, HOTLINE_ROLE)  # the 12345 system records its callbacks (see RULES)
 SCOPE_FREE_ROLES = ("admin", SYSTEM_ROLE)
 
 ROLE_LABELS = {
@@ -178,6 +179,7 @@ ROLE_LABELS = {
     "grid_member": "网格员",
     "wall": "大屏",
     "device": "物联设备",
+    "hotline": "12345热线",
     "system": "系统",
 }
 
@@ -256,8 +258,10 @@ RULES: dict[str, Rule] = {r.action: r for r in (
     Rule("escalate", _IN_HAND, None, ("duty_officer", "leader", "admin"), needs_note=True,
          note_label="升级理由"),
     Rule("void", OPEN_STATES, "voided", _OFFICE, needs_note=True, note_label="作废理由"),
-    Rule("callback", ("closed",), None, _OFFICE),
-    Rule("reopen", ("closed",), "dispatched", _OFFICE, needs_note=True, note_label="重办原因"),
+    # the 12345 system calls its callers back itself and reports the answer (cases/hotline.py): it may record the
+    # callback and, when the caller is not satisfied, reopen the case (through POST /api/v1/hotline/…/callback only)
+    Rule("callback", ("closed",), None, _OFFICE + (HOTLINE_ROLE,)),
+    Rule("reopen", ("closed",), "dispatched", _OFFICE + (HOTLINE_ROLE,), needs_note=True, note_label="重办原因"),
 )}
 
 # what an assisting unit (协办) may do, and in which states of the case

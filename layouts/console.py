@@ -73,6 +73,9 @@ def layout(case=None, **_query):
         # the active emergency responses, late reports and units marked (callbacks/console.py, every 30 s and live)
         html.Nav(id="cs-emg", className="cs-emg", hidden=True, **{"aria-label": "进行中的应急响应"}),
         dcc.Interval(id="cs-emg-tick", interval=30_000),
+        # the 12345 pushes that failed past the retry limit, each with 重新推送 (admins and duty officers; same tick)
+        html.Aside(id="cs-hl", className="cs-hl", hidden=True, **{"aria-label": "12345 推送失败"}),
+        dcc.Store(id="cs-hl-done"),
         html.Div(className="cs-body", children=[
             html.Section(className="cs-queue", children=[
                 dag.AgGrid(id="cs-grid", **grid_props()),
@@ -431,6 +434,26 @@ def supervised_view(listing: dict | None, error: str | None = None) -> list:
     ]) for it in items]
     return [summary, html.Div(id="cs-sup-list", className="cs-sup-list",
                               children=rows or [html.Div("当前没有督办中的案件", className="cs-muted")])]
+
+
+def hotline_failures(summary: dict | None, message: str | None = None) -> tuple[bool, list]:
+    """(hidden, children) of the 12345 card: hidden when no push failed (or the role does not work the list)."""
+    if not summary or not summary["count"]:
+        return (not message), ([html.Span(message, className="cs-hl-msg")] if message else [])
+    rows = [html.Li(className="cs-hl-item", children=[
+        html.Span(f"工单 {d['ticket_no']}", className="cs-hl-ticket"),
+        html.Span(f"{d['action_label'] or d['action']} · 案件 #{d['case_id']}", className="cs-hl-step"),
+        html.Span(d["last_error"] or "", className="cs-hl-error", title=d["last_error"] or ""),
+        html.Button("重新推送", id={"type": "cs-hl-retry", "id": d["id"]}, className="cs-hl-retry", n_clicks=0),
+    ]) for d in summary["items"]]
+    more = summary["count"] - len(rows)
+    return False, [
+        html.Span(f"12345 推送失败 {summary['count']} 条", className="cs-hl-title"),
+        html.Ul(rows, className="cs-hl-list"),
+        *([html.Span(f"另有 {more} 条（GET /api/v1/hotline/deliveries?status=dead）", className="cs-hl-more")]
+          if more > 0 else []),
+        *([html.Span(message, className="cs-hl-msg")] if message else []),
+    ]
 
 
 def supervised_button(listing: dict | None) -> list:

@@ -79,7 +79,10 @@ def parse_ts(raw, arrival: datetime) -> datetime:
             raise ValueError(f"ts {text[:40]!r} 不是 ISO 8601 时间（如 2026-12-07T09:30:00+08:00）或毫秒时间戳")
         if ts.tzinfo is None:
             raise ValueError(f"ts {text[:40]!r} 须带时区（如 +08:00 或 Z）")
-        ts = ts.astimezone(timezone.utc)
+        try:
+            ts = ts.astimezone(timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00+14:00 lies before year 1 in UTC (the fuzz run found it)
+            raise ValueError(f"ts {text[:40]!r} 超出可表示的时间范围")
     elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
         if not math.isfinite(raw):
             raise ValueError("ts 应为有限的毫秒时间戳")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
+    from cases.hotline import HotlineService
     from cases.service import CaseService
     from config import Settings
     from data.area_directory import AreaDirectory
@@ -41,6 +42,7 @@ class Services:
     whatif: "WhatIfService | None" = None  # the what-if simulator's runs (foresight/whatif.py)
     warnings: "WarningService | None" = None  # early warnings: surges, hotspots, recurring spots (foresight/warnings.py)
     forecast: "ForecastService | None" = None  # expected case counts with intervals (foresight/forecast.py)
+    hotline: "HotlineService | None" = None  # the 12345 exchange: tickets, callbacks, the push (cases/hotline.py)
 
 
 def services(app: Flask | None = None) -> Services:

@@ -118,7 +118,7 @@ ROLES_FOR = {
     "request_suspension": {"unit_handler"}, "approve_suspension": OFFICE, "deny_suspension": OFFICE,
     "suspend": OFFICE, "resume": OFFICE, "add_assist": OFFICE,
     "urge": OVERSEERS, "supervise": OVERSEERS, "escalate": {"duty_officer", "leader", "admin"},
-    "void": OFFICE, "callback": OFFICE, "reopen": OFFICE,
+    "void": OFFICE, "callback": OFFICE | {"hotline"}, "reopen": OFFICE | {"hotline"},  # the 12345 system's callbacks
 }
 NOTE_REQUIRED = {"reject", "resolve", "return", "reassign", "refuse_return", "rework", "extend",
                  "deny_extension", "request_suspension", "deny_suspension", "suspend", "escalate", "void",
@@ -259,7 +259,8 @@ def test_states_actions_roles_and_labels():
     assert set(STATES) == EXPECTED_STATES
     assert set(TERMINAL_STATES) == EXPECTED_TERMINAL and set(OPEN_STATES) == EXPECTED_OPEN
     assert set(ACTIONS) == set(LEGAL) == set(ROLES_FOR) == set(RULES)
-    assert set(ACTOR_ROLES) == {"admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall", "system"}
+    assert set(ACTOR_ROLES) == {"admin", "duty_officer", "leader", "unit_handler", "grid_member", "wall", "system",
+                                "hotline"}
     assert set(STATE_LABELS) == set(STATES) and all(STATE_LABELS.values())
     assert set(ACTION_LABELS) == set(ACTIONS) and all(ACTION_LABELS.values())
     assert set(ROLE_LABELS) == set(ACTOR_ROLES) | {"device"}  # a device token is labelled, and acts on no case
