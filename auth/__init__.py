@@ -39,9 +39,10 @@ SESSION_RULES = "ucc_session_rules"  # app.extensions keys: SessionRules, LoginT
 THROTTLE = "ucc_login_throttle"
 # paths anyone may fetch: the sign-in page itself, static files, the API (bearer tokens) and
 # the live endpoint (it authenticates on connect)
-OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz")  # exactly these
+# /public is the citizens' page: no account (public/ proves who may follow a case by its number and phone)
+OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz", "/public")  # exactly these
 # /photos/ authenticates itself, by session or bearer token (api/photos.py)
-OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", "/photos/")
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", "/photos/", "/public/")
 
 csrf = CSRFProtect()
 

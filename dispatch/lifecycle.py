@@ -256,7 +256,9 @@ RULES: dict[str, Rule] = {r.action: r for r in (
     Rule("escalate", _IN_HAND, None, ("duty_officer", "leader", "admin"), needs_note=True,
          note_label="升级理由"),
     Rule("void", OPEN_STATES, "voided", _OFFICE, needs_note=True, note_label="作废理由"),
-    Rule("callback", ("closed",), None, _OFFICE),
+    # the center calls back (回访); a citizen rates their own case on /public through a system principal
+    # (cases/citizen.py: the edge has proved the case is theirs)
+    Rule("callback", ("closed",), None, _OFFICE + (SYSTEM_ROLE,)),
     Rule("reopen", ("closed",), "dispatched", _OFFICE, needs_note=True, note_label="重办原因"),
 )}
 
