@@ -168,8 +168,8 @@ class CitizenDesk:
         text = description + (f"\n地点：{address}" if address else "")
         payload = {"category": category.code, "lon": lon, "lat": lat, "description": text, "source": SOURCE,
                    "reporter_phone": phone}
-        if form.key:
-            payload["idempotency_key"] = "public:" + str(form.key)[:80]
+        if form.key and re.fullmatch(r"[0-9A-Za-z_-]{8,64}", str(form.key)):  # the form's own; anything else is ignored
+            payload["idempotency_key"] = "public:" + str(form.key)
         case, _created = self.cases.intake(payload, None, actor=CITIZEN.ident)
         saved = False
         if form.photo:

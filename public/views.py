@@ -8,7 +8,7 @@ from flask import (Blueprint, abort, current_app, jsonify, redirect, render_temp
                    url_for)
 from flask_wtf.csrf import CSRFError
 
-from cases.citizen import SATISFACTION, Report, check_phone, normalize_phone, ticket_number
+from cases.citizen import SATISFACTION, Report, check_phone, normalize_phone
 from cases.photos import photo_file
 from dispatch.errors import ServiceError
 from figures.public import public_month
@@ -172,7 +172,7 @@ def _own(case_id: int) -> bool:
 @bp.get("/case/<int:case_id>")
 def case(case_id: int):
     if not _own(case_id):
-        return redirect(url_for("public.follow", number=ticket_number(case_id) or ""), 303)
+        return redirect(url_for("public.follow", number=case_id), 303)
     view = _public().desk.view(case_id)
     return render_template("public/case.html", case=view, new=request.args.get("new") == "1",
                            photo_lost=request.args.get("photo") == "0", rated=request.args.get("rated") == "1",

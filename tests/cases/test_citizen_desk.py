@@ -72,15 +72,16 @@ def close(service, clock, case_id: int, note: str = "已清运完毕，现场已
 
 def test_a_report_is_a_citizen_case_through_the_intake_with_its_photo(world):
     desk, service, _clock = world
-    done = report(desk, photo=png(), photo_name="现场.png", key="form-1")
+    done = report(desk, photo=png(), photo_name="现场.png", key="form-0001")
     case = service.get(done["id"], OFFICER)
     assert (case["source"], case["category"]["code"], case["reporter_phone"], case["state"]) == \
         ("citizen", GARBAGE, PHONE, "reported")
     assert case["chain"][0]["code"] == "320402001001001" and case["unit"]["code"] == LEAD
     assert case["history"][0]["actor"] == CITIZEN.ident
     assert done["photo_saved"] and len(desk.view(done["id"])["report_photos"]) == 1
-    # the same form sent again (its key) answers with the same case
-    assert report(desk, key="form-1")["id"] == done["id"] and case_count(service) == 1
+    # the same form sent again (its key) answers with the same case; a key that is not the form's is ignored
+    assert report(desk, key="form-0001")["id"] == done["id"] and case_count(service) == 1
+    assert report(desk, key="bad\x00key", lon=119.975, lat=31.775)["id"] != done["id"]
 
 
 @pytest.mark.parametrize("change, code", [
