@@ -68,6 +68,8 @@ def _groups():
 
 
 def _report_page(status: int = 200, error: str | None = None, form: dict | None = None):
+    if error and request.method == "POST" and getattr(request.files.get("photo"), "filename", ""):
+        error += "（照片需重新选择）"  # a browser never refills a file field
     groups, notice = _groups()
     check = _public().check
     token = check.new()
@@ -217,7 +219,7 @@ def not_found(_rest: str):
     return _message(404, "页面不存在", "您访问的页面不存在。")
 
 
-@bp.app_template_filter("local_time")
+@bp.app_template_filter("public_time")
 def local_time(value: str | None) -> str:
     """An ISO time (the city's offset) as a person reads it: 12月8日 17:30."""
     if not value:
@@ -229,6 +231,6 @@ def local_time(value: str | None) -> str:
     return f"{at.month}月{at.day}日 {at:%H:%M}"
 
 
-@bp.app_template_filter("percent")
+@bp.app_template_filter("public_percent")
 def percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"

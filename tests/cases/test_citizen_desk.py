@@ -293,3 +293,25 @@ def test_failed_follow_ups_are_limited_per_address_and_per_number():
 def test_a_nonce_is_used_once():
     throttle = PublicThrottle(None, "20 per hour", "5 per hour", "3 per 10 minutes", "4 per hour", 600)
     assert throttle.first_use("abc") and not throttle.first_use("abc") and throttle.first_use("abd")
+
+
+def test_with_redis_every_process_counts_together():
+    import uuid
+
+    import redis
+
+    from tests.conftest import IN_CI, REDIS_TEST_URL
+
+    url = REDIS_TEST_URL
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 - Redis is mandatory in CI only
+        if IN_CI:
+            pytest.fail(f"Redis at {url} not reachable: {exc}")
+        pytest.skip(f"Redis at {url} not reachable: {exc}")
+    one, two = (PublicThrottle(url, "20 per hour", "1 per hour", "3 per 10 minutes", "4 per hour", 600)
+                for _ in range(2))
+    nonce, phone = uuid.uuid4().hex, "139" + uuid.uuid4().hex[:8]  # this run's own keys
+    assert one.first_use(nonce) and not two.first_use(nonce)
+    one.report_accepted(phone)
+    assert two.report_wait("10.0.0.9", phone) > 0
