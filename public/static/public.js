@@ -1,4 +1,4 @@
-/* The citizens' report form, enhanced: tap the map (or use the phone's position) to set the point, zoom the map,
+/* The citizens' report form, enhanced: tap the map (or use the phone's position) to set the point, zoom and drag the map,
    preview and check the photo before sending, get a new human check, and no double submit. The form works
    without this file (the point then comes from the 地点说明 words). Nothing here fetches from another host. */
 (function () {
@@ -27,7 +27,11 @@
     full = svg.getAttribute("viewBox").split(" ").map(Number);
     view = full.slice();
     var toXY = function (lo, la) { return [(lo - geo.west) * geo.kx, (geo.north - la) * geo.ky]; };
-    var setView = function (v) { view = v; svg.setAttribute("viewBox", v.map(function (n) { return n.toFixed(1); }).join(" ")); };
+    var setView = function (v) {
+      view = v;
+      svg.setAttribute("viewBox", v.map(function (n) { return n.toFixed(1); }).join(" "));
+      svg.style.touchAction = v[2] < full[2] ? "none" : "";
+    };
     var zoom = function (factor) {
       var cx = view[0] + view[2] / 2, cy = view[1] + view[3] / 2;
       if (lon.value && lat.value) { var p = toXY(+lon.value, +lat.value); cx = p[0]; cy = p[1]; }
@@ -39,7 +43,25 @@
     document.getElementById("zoom-out").hidden = false;
     document.getElementById("zoom-in").addEventListener("click", function () { zoom(2); });
     document.getElementById("zoom-out").addEventListener("click", function () { zoom(0.5); });
+    // zoomed in, a drag moves the map (and the page no longer scrolls under the finger); a drag is not a tap
+    var drag = null, dragged = false;
+    svg.addEventListener("pointerdown", function (ev) {
+      if (view[2] >= full[2]) return;
+      drag = { x: ev.clientX, y: ev.clientY, view: view.slice(), scale: view[2] / svg.getBoundingClientRect().width };
+      dragged = false;
+    });
+    svg.addEventListener("pointermove", function (ev) {
+      if (!drag) return;
+      var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+      if (!dragged && Math.abs(dx) + Math.abs(dy) < 8) return;
+      dragged = true;
+      setView([drag.view[0] - dx * drag.scale, drag.view[1] - dy * drag.scale, drag.view[2], drag.view[3]]);
+    });
+    ["pointerup", "pointercancel", "pointerleave"].forEach(function (name) {
+      svg.addEventListener(name, function () { drag = null; });
+    });
     svg.addEventListener("click", function (ev) {
+      if (dragged) { dragged = false; return; }
       var pt = svg.createSVGPoint();
       pt.x = ev.clientX; pt.y = ev.clientY;
       var p = pt.matrixTransform(svg.getScreenCTM().inverse());

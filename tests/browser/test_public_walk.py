@@ -1,5 +1,5 @@
-"""/public in headless Chromium at 375×812, as a citizen's phone: report with a photo and the point (a tap on the map,
-then the phone's position), the ticket number in view at once; the officers close the case through the API; another
+"""/public in headless Chromium at 375×812, as a citizen's phone: report with a photo and the point (the map zoomed and
+dragged, a tap on it, then the phone's position), the ticket number in view at once; the officers close the case through the API; another
 browser follows it by number and phone, sees the reply and the photo of the fix, and rates it. No request leaves the
 server, no console error. The screenshots go to docs/screenshots (public-375x812.png, public-1920x1080.png,
 public-follow-375x812.png)."""
@@ -118,8 +118,19 @@ def test_a_citizen_reports_follows_and_rates_on_a_phone(browser, public_app):
         page.fill("#description", "小区东门垃圾堆放三天了，气味很大")
         page.set_input_files("#photo", files=[{"name": "现场.png", "mimeType": "image/png", "buffer": photo_png()}])
         page.wait_for_selector("#photo-preview:not([hidden])")
-        # a tap on the map sets a point inside the city …
-        page.locator("#map-svg").tap(position={"x": 190, "y": 150})
+        # zoomed in, a drag moves the map and sets no point …
+        svg = page.locator("#map-svg")
+        svg.scroll_into_view_if_needed()
+        page.click("#zoom-in")
+        before, box = svg.get_attribute("viewBox"), svg.bounding_box()
+        page.mouse.move(box["x"] + 200, box["y"] + 150)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 150, box["y"] + 120, steps=5)
+        page.mouse.up()
+        assert svg.get_attribute("viewBox") != before and page.input_value("#lon") == ""
+        page.click("#zoom-out")
+        # … a tap on the map sets a point inside the city …
+        svg.tap(position={"x": 190, "y": 150})
         assert page.input_value("#lon") and page.input_value("#lat")
         assert "已选位置" in page.inner_text("#point-text")
         # … and the phone's position replaces it with where the citizen stands
