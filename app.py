@@ -125,6 +125,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     from auth import init_auth
 
     init_auth(server, exempt_from_csrf=(api_v1, api_indicators, api_devices, api_emergency, api_resources, api_whatif, api_warnings, api_forecast, api_open311, api_hotline))  # sign-in, CSRF and the page guard (after live: it hooks the live connect)
+    from public import init_public
+
+    init_public(server)  # /public: the citizens' page (no account; the guard lets it through, CSRF applies)
     from web.limits import BodyLimits
 
     BodyLimits.install(server, settings)  # before the proxy fix: no body over its limit, short or malformed reaches a view

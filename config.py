@@ -67,6 +67,20 @@ def _limit(env, name: str, default: str) -> str:
     return raw
 
 
+def _limits(env, name: str, default: str) -> str:
+    """Several limits joined by ";" ("5 per hour;20 per day"), each at least 1."""
+    from limits import parse_many
+
+    raw = (env.get(name) or default).strip()
+    try:
+        parsed = parse_many(raw)
+    except ValueError:
+        parsed = []
+    if not parsed or any(p.amount < 1 for p in parsed):
+        raise SystemExit(f"{name} 应为至少 1 次的次数限制，如 {default!r}（limits 库的写法，多条以 ; 分隔），收到 {raw!r}")
+    return raw
+
+
 def _mqtt_url(raw: str | None) -> str | None:
     """UCC_MQTT_URL: mqtt://host[:port] (1883 by default); empty: no MQTT consumer."""
     if raw is None or raw.strip() == "":
@@ -118,6 +132,13 @@ class Settings:
     # failed sign-ins allowed per address and name, and per address across all names (limits' syntax)
     login_limit: str = "10 per minute"  # UCC_LOGIN_LIMIT
     login_address_limit: str = "30 per 10 minutes"  # UCC_LOGIN_ADDRESS_LIMIT
+    # The citizens' page (/public, public/throttle.py), limits' syntax, several joined by ";": reports sent per
+    # client address (many phones share a carrier's address: generous) and accepted per phone; failed follow-ups
+    # (wrong number or phone) per address and per ticket number, so numbers cannot be probed.
+    public_report_address_limit: str = "20 per hour"  # UCC_PUBLIC_REPORT_ADDRESS_LIMIT
+    public_report_phone_limit: str = "5 per hour;20 per day"  # UCC_PUBLIC_REPORT_PHONE_LIMIT
+    public_follow_address_limit: str = "10 per 10 minutes"  # UCC_PUBLIC_FOLLOW_ADDRESS_LIMIT
+    public_follow_number_limit: str = "10 per hour"  # UCC_PUBLIC_FOLLOW_NUMBER_LIMIT
     # UCC_BEHIND_PROXY: the client's address is the last X-Forwarded-For hop (nginx, deploy/front.py sets
     # it); the login throttle and the API limit key on it. Off, a client could forge the header.
     behind_proxy: bool = False
@@ -125,6 +146,7 @@ class Settings:
     max_body_api: int = 64 * 1024          # UCC_MAX_BODY_API: /api/ (an intake's 2,000-character text is ~12 KB)
     max_body_pages: int | None = None      # UCC_MAX_BODY_PAGES: Dash callbacks; None = fits the largest photo
     max_body: int = 64 * 1024              # UCC_MAX_BODY: every other route (sign-in form, Socket.IO polling)
+    max_body_public: int | None = None     # UCC_MAX_BODY_PUBLIC: the citizens' report form; None = its photo fits
     # Telemetry (issue 16): the broker the server subscribes to (mqtt://host:port; unset: no MQTT consumer), and
     # how many days raw readings are kept before they are rolled into hourly rows and deleted.
     mqtt_url: str | None = None  # UCC_MQTT_URL
@@ -160,6 +182,10 @@ class Settings:
             wall_idle_hours=_whole(env, "UCC_WALL_IDLE_HOURS", 24, 1, 366 * 24, "小时"),
             login_limit=_limit(env, "UCC_LOGIN_LIMIT", "10 per minute"),
             login_address_limit=_limit(env, "UCC_LOGIN_ADDRESS_LIMIT", "30 per 10 minutes"),
+            public_report_address_limit=_limits(env, "UCC_PUBLIC_REPORT_ADDRESS_LIMIT", "20 per hour"),
+            public_report_phone_limit=_limits(env, "UCC_PUBLIC_REPORT_PHONE_LIMIT", "5 per hour;20 per day"),
+            public_follow_address_limit=_limits(env, "UCC_PUBLIC_FOLLOW_ADDRESS_LIMIT", "10 per 10 minutes"),
+            public_follow_number_limit=_limits(env, "UCC_PUBLIC_FOLLOW_NUMBER_LIMIT", "10 per hour"),
             database_url=env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ucc.db'}",
             redis_url=env.get("REDIS_URL") or None,
             secret_key=_secret_key(),
@@ -172,6 +198,7 @@ class Settings:
             max_body_api=_size("UCC_MAX_BODY_API", 64 * 1024),
             max_body_pages=_size("UCC_MAX_BODY_PAGES", None),
             max_body=_size("UCC_MAX_BODY", 64 * 1024),
+            max_body_public=_size("UCC_MAX_BODY_PUBLIC", None),
             mqtt_url=_mqtt_url(env.get("UCC_MQTT_URL")),
             mqtt_client_id=(env.get("UCC_MQTT_CLIENT_ID") or "ucc-telemetry").strip(),
             telemetry_retention_days=_whole(env, "UCC_TELEMETRY_RETENTION_DAYS", 30, 1, 3660, "天"),

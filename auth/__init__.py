@@ -39,10 +39,11 @@ SESSION_RULES = "ucc_session_rules"  # app.extensions keys: SessionRules, LoginT
 THROTTLE = "ucc_login_throttle"
 # paths anyone may fetch: the sign-in page itself, static files, the API (bearer tokens) and
 # the live endpoint (it authenticates on connect)
-OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz", "/open311")  # exactly these
+# /public is the citizens' page: no account (public/ proves who may follow a case by its number and phone)
+OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico", "/healthz", "/open311", "/public")  # exactly these
 # /photos/ authenticates itself, by session or bearer token (api/photos.py); Open311 reads are public and its POSTs
 # carry their api_key (api/open311.py)
-OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", "/photos/", "/open311/")
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/api/", "/socket.io", "/photos/", "/open311/", "/public/")
 
 csrf = CSRFProtect()
 

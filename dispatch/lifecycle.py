@@ -258,9 +258,11 @@ RULES: dict[str, Rule] = {r.action: r for r in (
     Rule("escalate", _IN_HAND, None, ("duty_officer", "leader", "admin"), needs_note=True,
          note_label="升级理由"),
     Rule("void", OPEN_STATES, "voided", _OFFICE, needs_note=True, note_label="作废理由"),
-    # the 12345 system calls its callers back itself and reports the answer (cases/hotline.py): it may record the
-    # callback and, when the caller is not satisfied, reopen the case (through POST /api/v1/hotline/…/callback only)
-    Rule("callback", ("closed",), None, _OFFICE + (HOTLINE_ROLE,)),
+    # the center calls back (回访); the 12345 system calls its callers back itself and reports the answer
+    # (cases/hotline.py): it may record the callback and, when the caller is not satisfied, reopen the case (through
+    # POST /api/v1/hotline/…/callback only); a citizen rates their own case on /public through a system principal
+    # (cases/citizen.py: the edge has proved the case is theirs)
+    Rule("callback", ("closed",), None, _OFFICE + (HOTLINE_ROLE, SYSTEM_ROLE)),
     Rule("reopen", ("closed",), "dispatched", _OFFICE + (HOTLINE_ROLE,), needs_note=True, note_label="重办原因"),
 )}
 

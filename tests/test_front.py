@@ -110,6 +110,12 @@ def test_the_front_limits_bodies_passes_websockets_and_tells_the_app_who_is_aski
     status, _h, _b = _request(front, "POST", "/_dash-update-component", b"x" * 5_000_000,
                               {"Content-Type": "application/json"})
     assert status == 401
+    # The citizens' photo form (/public/report): 5 MB passes nginx too (the app answers: no CSRF token, a page).
+    upload = (b'--zz\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n'
+              b"Content-Type: image/jpeg\r\n\r\n" + b"x" * 5_000_000 + b"\r\n--zz--\r\n")
+    status, _h, body = _request(front, "POST", "/public/report", upload,
+                                {"Content-Type": "multipart/form-data; boundary=zz"})
+    assert status == 400 and "页面已过期" in body.decode(), (status, body[:300])
 
     # Socket.IO over WebSocket through nginx: a case posted through the front reaches a client.
     client = LiveClient(front.url, front.data.token("duty_officer", TIANNING))

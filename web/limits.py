@@ -34,10 +34,13 @@ ROUTE_CLASSES = (
     ("/api/", "max_body_api"),                          # JSON API: intake, actions, indicators
     ("/_dash-update-component", "max_body_pages"),      # Dash callbacks: a photo arrives base64 inside
     ("/open311/", "max_body_api"),                      # Open311 GeoReport v2: a form-encoded service request
+    ("/public/report", "max_body_public"),              # the citizens' report form: a photo, multipart
 )
 # A Dash callback carrying the largest photo: base64 (4 bytes per 3) of the photo plus the rest of
 # the callback's inputs and states (the form's fields, the page's stores).
 PAGES_DEFAULT = 4 * -(-MAX_PHOTO_BYTES // 3) + 1024 * 1024
+# The citizens' form: the largest photo as raw bytes (multipart, no base64) plus its fields and boundaries.
+PUBLIC_DEFAULT = MAX_PHOTO_BYTES + 256 * 1024
 _STEP = 64 * 1024   # read in steps: a declared length is a promise, not a buffer size
 
 
@@ -56,6 +59,8 @@ def limits_from_settings(settings) -> tuple[tuple[tuple[str, int], ...], int]:
         value = getattr(settings, field)
         if value is None and field == "max_body_pages":
             value = PAGES_DEFAULT
+        if value is None and field == "max_body_public":
+            value = PUBLIC_DEFAULT
         classes.append((prefix, int(value)))
     return tuple(classes), int(settings.max_body)
 

@@ -118,7 +118,7 @@ ROLES_FOR = {
     "request_suspension": {"unit_handler"}, "approve_suspension": OFFICE, "deny_suspension": OFFICE,
     "suspend": OFFICE, "resume": OFFICE, "add_assist": OFFICE,
     "urge": OVERSEERS, "supervise": OVERSEERS, "escalate": {"duty_officer", "leader", "admin"},
-    "void": OFFICE, "callback": OFFICE | {"hotline"}, "reopen": OFFICE | {"hotline"},  # the 12345 system's callbacks
+    "void": OFFICE, "callback": OFFICE | {"hotline", "system"}, "reopen": OFFICE | {"hotline"},  # 12345; /public
 }
 NOTE_REQUIRED = {"reject", "resolve", "return", "reassign", "refuse_return", "rework", "extend",
                  "deny_extension", "request_suspension", "deny_suspension", "suspend", "escalate", "void",
@@ -592,7 +592,7 @@ def test_the_wall_does_nothing_and_a_grid_member_only_checks():
             f = facts(state, **variant)
             assert allowed_actions(f, ACTORS["wall"]) == []
             assert set(allowed_actions(f, ACTORS["grid_member"])) <= {"report_check", "verify", "rework"}
-            assert set(allowed_actions(f, SYSTEM_ACTOR)) <= {"urge", "supervise"}
+            assert set(allowed_actions(f, SYSTEM_ACTOR)) <= {"urge", "supervise", "callback"}  # callback: /public's rating
     assert allowed_actions(facts("resolved"), ACTORS["grid_member"]) == ["verify", "rework"]
     assert allowed_actions(facts("verifying"), ACTORS["grid_member"]) == ["report_check"]
 
