@@ -7,10 +7,9 @@ import time
 from typing import Callable, TypeVar
 
 from limits import parse
-from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from web.outage import redis_outage
+from web.outage import FallbackCounters
 
 T = TypeVar("T")
 
@@ -23,9 +22,7 @@ class LoginThrottle:
     logged once (web/outage.py) rather than as a 500 with a traceback per attempt."""
 
     def __init__(self, redis_url: str | None, per_name: str, per_address: str):
-        self.redis_url = redis_url
-        self.limiter = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
-        self.local = FixedWindowRateLimiter(storage_from_string("memory://")) if redis_url else self.limiter
+        self.counters = FallbackCounters(redis_url)
         self.rules = ((parse(per_name), "login-name", True), (parse(per_address), "login-address", False))
 
     def _keys(self, address: str, name: str):
@@ -33,18 +30,7 @@ class LoginThrottle:
             yield limit, (namespace, address or "?", name.strip().lower()) if by_name else (namespace, address or "?")
 
     def _counted(self, use: Callable[[FixedWindowRateLimiter], T]) -> T:
-        if not self.redis_url:
-            return use(self.limiter)
-        outage = redis_outage(self.redis_url)
-        if outage.may_try():
-            try:
-                result = use(self.limiter)
-            except Exception as exc:  # noqa: BLE001 - Redis away: count here meanwhile
-                outage.failed(exc)
-            else:
-                outage.recovered()
-                return result
-        return use(self.local)
+        return self.counters.counted(use)
 
     def wait_seconds(self, address: str, name: str) -> int:
         """0 when another try is allowed; otherwise the seconds until the fullest window resets."""

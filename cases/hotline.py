@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import socket
 import threading
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from cases.public import mask_name, mask_text
-from cases.service import PHONE_RE, CaseService, mask_phone
+from cases.service import AwareTime, CaseService, FiniteFloat, PhoneNumber, mask_phone
 from data import files
 from data.db import Database
 from data.models import Case, CaseEvent, CaseHistory, HotlineDelivery, HotlinePushState, HotlineTicket
@@ -31,7 +30,6 @@ from dispatch.access import HOTLINE_OPERATORS, HOTLINE_SYSTEM
 from dispatch.city_time import local_iso
 from dispatch.errors import ServiceError
 from dispatch.hotline_rules import HotlineCategories, HotlineRules, satisfaction_of
-from dispatch.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 
 log = logging.getLogger("ucc.hotline")
 
@@ -57,39 +55,14 @@ class TicketIn(BaseModel):
     ticket_no: str = Field(min_length=1, max_length=64, pattern=TICKET_NO_PATTERN,
                            description="the hotline's ticket number (工单编号): letters, digits, _ . : -")
     caller: str | None = Field(default=None, max_length=50, description="the caller's name (来电人)")
-    phone: str | None = Field(default=None, max_length=20, description="the caller's number (来电号码)")
+    phone: PhoneNumber = Field(default=None, max_length=20, description="the caller's number (来电号码)")
     content: str = Field(min_length=1, max_length=1800, description="what the caller reported (诉求内容)")
-    lon: float | None = None
-    lat: float | None = None
+    lon: FiniteFloat | None = None
+    lat: FiniteFloat | None = None
     address: str | None = Field(default=None, max_length=200, description="the address in words, when no point")
     category_hint: str | None = Field(default=None, max_length=100,
                                       description="our category code or name, or the hotline's own class name")
-    deadline: datetime | None = Field(default=None, description="the hotline's 办结时限 (ISO 8601 with offset)")
-
-    @field_validator("lon", "lat")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("必须是有限数字")
-        return v
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        if not PHONE_RE.match(v):
-            raise ValueError("格式不正确（手机 11 位，或区号-座机号）")
-        return v
-
-    @field_validator("deadline")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("须带时区偏移（如 2026-12-10T17:00:00+08:00）")
-        if v is not None and not day_in_range(v):
-            raise ValueError(f"须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间")
-        return v
+    deadline: AwareTime = Field(default=None, description="the hotline's 办结时限 (ISO 8601 with offset)")
 
 
 class CallbackIn(BaseModel):

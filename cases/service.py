@@ -28,9 +28,9 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import BigInteger, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -85,46 +85,52 @@ NO_INTAKE_ROLES = {"wall": "大屏令牌只能读取，不能上报事件",
                    "leader": "领导账号可查看、督办和升级案件，不能上报事件"}
 
 
+# The checks an intake model applies to its fields (IntakeRequest here, the 12345 ticket in cases/hotline.py): one
+# wording of each refusal.
+def finite_number(v: float | None) -> float | None:
+    if v is not None and not math.isfinite(v):
+        raise ValueError("必须是有限数字")
+    return v
+
+
+def phone_number(v: str | None) -> str | None:
+    if v in (None, ""):
+        return None
+    if not PHONE_RE.match(v):
+        raise ValueError("格式不正确（手机 11 位，或区号-座机号）")
+    return v
+
+
+def aware_time(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("须带时区偏移（如 2026-11-25T09:30:00+08:00）")
+    if v is not None and not day_in_range(v):  # past these, the shift to UTC overflows
+        raise ValueError(f"须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间")
+    return v
+
+
+# the field types of an intake model, each with its check (pydantic's way to reuse a validator)
+FiniteFloat = Annotated[float, AfterValidator(finite_number)]
+PhoneNumber = Annotated[str | None, AfterValidator(phone_number)]
+AwareTime = Annotated[datetime | None, AfterValidator(aware_time)]
+
+
 class IntakeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     category: str = Field(min_length=1, max_length=20)
-    lon: float
-    lat: float
+    lon: FiniteFloat
+    lat: FiniteFloat
     description: str = Field(default="", max_length=2000)
     source: Literal["hotline", "patrol", "citizen", "iot", "video", "api", "open311"]
     severity: int | None = Field(default=None, ge=1, le=4)
-    reporter_phone: str | None = Field(default=None, max_length=20)
-    occurred_at: datetime | None = None
+    reporter_phone: PhoneNumber = Field(default=None, max_length=20)
+    occurred_at: AwareTime = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=100)
     # the hotline's (12345) ticket number and the system it comes from (CONTRACT: external_ref)
     external_ref: str | None = Field(default=None, min_length=1, max_length=64)
     external_system: str | None = Field(default=None, min_length=1, max_length=32)
 
-    @field_validator("lon", "lat")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("必须是有限数字")
-        return v
-
-    @field_validator("reporter_phone")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        if not PHONE_RE.match(v):
-            raise ValueError("格式不正确（手机 11 位，或区号-座机号）")
-        return v
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("须带时区偏移（如 2026-11-25T09:30:00+08:00）")
-        if v is not None and not day_in_range(v):  # past these, the shift to UTC overflows
-            raise ValueError(f"须在 {EARLIEST_DAY.year}–{LATEST_DAY.year} 年之间")
-        return v
 
 
 def validation_message(err: ValidationError) -> tuple[str, dict]:

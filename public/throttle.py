@@ -8,10 +8,9 @@ import time
 from typing import Callable, Iterable, TypeVar
 
 from limits import RateLimitItem, parse, parse_many
-from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from web.outage import redis_outage
+from web.outage import FallbackCounters
 
 T = TypeVar("T")
 Keyed = tuple[Iterable[RateLimitItem], tuple[str, ...]]
@@ -23,9 +22,7 @@ class PublicThrottle:
 
     def __init__(self, redis_url: str | None, report_address: str, report_phone: str, follow_address: str,
                  follow_number: str, check_ttl_s: int):
-        self.redis_url = redis_url
-        self.limiter = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
-        self.local = FixedWindowRateLimiter(storage_from_string("memory://")) if redis_url else self.limiter
+        self.counters = FallbackCounters(redis_url)
         self.report_address, self.report_phone = parse_many(report_address), parse_many(report_phone)
         self.follow_address, self.follow_number = parse_many(follow_address), parse_many(follow_number)
         # a check's nonce may be hit once in a window longer than the check lives: a second use always fails
@@ -37,18 +34,7 @@ class PublicThrottle:
                    settings.public_follow_address_limit, settings.public_follow_number_limit, check_ttl_s)
 
     def _counted(self, use: Callable[[FixedWindowRateLimiter], T]) -> T:
-        if not self.redis_url:
-            return use(self.limiter)
-        outage = redis_outage(self.redis_url)
-        if outage.may_try():
-            try:
-                result = use(self.limiter)
-            except Exception as exc:  # noqa: BLE001 - Redis away: count here meanwhile
-                outage.failed(exc)
-            else:
-                outage.recovered()
-                return result
-        return use(self.local)
+        return self.counters.counted(use)
 
     def _wait(self, keyed: list[Keyed]) -> int:
         def wait(limiter: FixedWindowRateLimiter) -> int:

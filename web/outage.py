@@ -86,3 +86,33 @@ def redis_outage(url: str) -> Outage:
         if outage is None:
             outage = _registry[url] = Outage("Redis")
         return outage
+
+
+class FallbackCounters:
+    """Fixed-window counters (the `limits` library) kept in Redis when `redis_url` is set, so every process counts
+    together — or, while Redis is away, in this process's memory: the caller keeps working and stays limited, and
+    the outage is logged once (above) rather than failing each request. Used by the sign-in throttle and the
+    citizens' page."""
+
+    def __init__(self, redis_url: str | None):
+        from limits.storage import storage_from_string
+        from limits.strategies import FixedWindowRateLimiter
+
+        self.redis_url = redis_url
+        self.limiter = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
+        self.local = FixedWindowRateLimiter(storage_from_string("memory://")) if redis_url else self.limiter
+
+    def counted(self, use):
+        """`use(limiter)` on Redis's counters, or on this process's while Redis is away."""
+        if not self.redis_url:
+            return use(self.limiter)
+        outage = redis_outage(self.redis_url)
+        if outage.may_try():
+            try:
+                result = use(self.limiter)
+            except Exception as exc:  # noqa: BLE001 - Redis away: count here meanwhile
+                outage.failed(exc)
+            else:
+                outage.recovered()
+                return result
+        return use(self.local)
