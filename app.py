@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
     server.register_blueprint(api_warnings)
     from api.forecast import bp as api_forecast  # GET /api/v1/forecast
     server.register_blueprint(api_forecast)
+    from api.docs import bp as api_docs  # GET /api/v1/openapi.json (no token), GET /api/docs (Swagger UI)
+    server.register_blueprint(api_docs)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)
