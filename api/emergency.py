@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from pydantic import ConfigDict, Field
 
-from api.openapi import body_of, operation, query_of
+from api.openapi import body_object, operation, query_of
 from api.schemas import Answer, Body, Query
 from api.v1 import authenticate
 from web.services import services
@@ -70,8 +70,8 @@ def plan(code: str):
 @bp.put("/plans/<code>")
 @operation("编辑应急预案（管理员）", body=PlanBody, responses={200: Plan}, tags=(TAG,))
 def save_plan(code: str):
-    body_of(PlanBody)  # the edge's first screen; the plan's own checks (with every other plan) are the service's
-    return jsonify(services().responses.save_plan(g.principal, code, request.get_json()))
+    # the plan's own checks (who may, then every problem with every other plan) read it
+    return jsonify(services().responses.save_plan(g.principal, code, body_object()))
 
 
 @bp.get("/emergencies")

@@ -6,18 +6,28 @@ to fields a later wave adds (extra="allow") but naming every field CONTRACT.md n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 10**6
 
 
 class Query(BaseModel):
-    """A query string's model: text trimmed, unknown parameters ignored (a client may send more)."""
+    """A query string's model: text trimmed, an empty parameter taken as absent (`?state=&page=2`), unknown
+    parameters ignored (a client may send more)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    keep_empty: ClassVar[tuple[str, ...]] = ()  # parameters whose empty value means something (a refusal)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items()
+                    if k in cls.keep_empty or not (isinstance(v, str) and not v.strip())}
+        return data
 
 
 class Body(BaseModel):
@@ -42,7 +52,7 @@ QueryTime = Annotated[AwareDatetime, BeforeValidator(_plus_kept)]
 Page = Annotated[int, Field(ge=1, le=MAX_PAGE, description="页码（从 1 起）")]
 PerPage = Annotated[int, Field(ge=1, le=MAX_PER_PAGE, description=f"每页条数（1–{MAX_PER_PAGE}）")]
 Text = Annotated[str, Field(max_length=200)]
-Code = Annotated[str, Field(max_length=64)]
+Code = str  # an area's, a unit's or an indicator's code: the services say which exist
 IsoTime = Annotated[str, Field(description="ISO 8601 时间（城市本地时区偏移）")]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from pydantic import ConfigDict, Field
 
 from api.openapi import body_of, operation
@@ -40,8 +40,7 @@ class WhatIfRun(Answer):
 @operation("提交一次态势推演", body=WhatIfBody, responses={202: Submitted}, tags=(TAG,))
 def submit():
     """Body ``{changes: [...], at?}`` (or one change object): 202 ``{id}``; the run goes on in the background."""
-    body_of(WhatIfBody)
-    data = request.get_json()
+    data = body_of(WhatIfBody).model_dump(exclude_unset=True)
     changes = data.get("changes") if "kind" not in data else [{k: v for k, v in data.items() if k != "at"}]
     run_id = _whatif().submit(changes, g.principal, at=data.get("at"))
     return jsonify({"id": run_id}), 202
