@@ -75,9 +75,14 @@ class AlarmPage(Answer):
     per_page: int
 
 
+def _one_of_actions(schema: dict) -> None:
+    schema.pop("default", None)  # absent is refused (by the service); the description shows only what is allowed
+    schema["enum"] = ["acknowledge", "clear"]
+
+
 class AlarmAction(Body):
     # described, not screened here: the alarm service's refusal names both actions
-    action: Any = Field(None, description="acknowledge 确认，clear 解除", json_schema_extra={"enum": ["acknowledge", "clear"]})
+    action: Any = Field(None, description="acknowledge 确认，clear 解除", json_schema_extra=_one_of_actions)
 
 
 class Reading(RootModel[Any]):
