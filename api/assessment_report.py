@@ -28,7 +28,7 @@ ALLOWED_ROLES = ("admin", "leader", "duty_officer")
 
 
 class ReportQuery(Query):
-    month: str = Field(max_length=20, description="YYYY-MM")
+    month: str = Field(max_length=20, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
     format: Literal["xlsx", "pdf"] = Field("xlsx", description="xlsx 或 pdf")
 
     @field_validator("format", mode="before")

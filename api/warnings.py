@@ -10,6 +10,7 @@ from pydantic import Field
 from api.openapi import body_of, operation, query_of
 from api.schemas import Answer, Body, CaseObject, Query, Text
 from api.v1 import authenticate, enabled
+from foresight.warnings import MAX_LIMIT
 from web.services import services
 
 bp = Blueprint("api_warnings", __name__, url_prefix="/api/v1")
@@ -20,7 +21,7 @@ TAG = "态势预见"
 class WarningsQuery(Query):
     status: Text | None = Field(None, description="open、acknowledged、dismissed 或 tasked")
     kind: Text | None = Field(None, description="surge、hotspot 或 recurrent")
-    limit: int = Field(100, ge=1, le=999_999, description="最多条数")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT, description="最多条数")
 
 
 class EarlyWarning(Answer):

@@ -82,7 +82,9 @@ NO_INTAKE_ROLES = {"wall": "大屏令牌只能读取，不能上报事件",
 
 
 class IntakeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # the example is the API document's (/api/v1/openapi.json): a manhole cover missing in the demo city
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [
+        {"category": "010151", "lon": 119.9745, "lat": 31.7847, "description": "井盖缺失", "source": "hotline"}]})
 
     category: str = Field(min_length=1, max_length=20)
     lon: float

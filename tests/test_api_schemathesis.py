@@ -61,7 +61,7 @@ def served_api(request, demo_sqlite_url, demo_records, tmp_path_factory):
         _seed(url, demo_records)
     token = _admin_token(url)
     # generated requests come faster than any client's: the rate limit is not what this run checks
-    app = AppProcess(url, d / "app.log", UCC_PHOTO_DIR=str(d / "photos"),
+    app = AppProcess(url, d / "app.log", UCC_PHOTO_DIR=str(d / "photos"), UCC_SEED_HISTORY="0",
                      UCC_API_RATE_LIMIT="1000000 per minute").wait_ready()
     try:
         yield app, token, request.param
