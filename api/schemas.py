@@ -5,7 +5,6 @@ to fields a later wave adds (extra="allow") but naming every field CONTRACT.md n
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -53,7 +52,6 @@ Page = Annotated[int, Field(ge=1, le=MAX_PAGE, description="页码（从 1 起�
 PerPage = Annotated[int, Field(ge=1, le=MAX_PER_PAGE, description=f"每页条数（1–{MAX_PER_PAGE}）")]
 Text = Annotated[str, Field(max_length=200)]
 Code = str  # an area's, a unit's or an indicator's code: the services say which exist
-IsoTime = Annotated[str, Field(description="ISO 8601 时间（城市本地时区偏移）")]
 
 
 class Paged(Query):
@@ -67,10 +65,6 @@ class ErrorBody(Answer):
     error: str = Field(description="稳定的错误代码，如 bad_request、not_found、conflict")
     message: str = Field(description="中文说明")
     fields: dict[str, str] | None = Field(default=None, description="每个有误字段的说明")
-
-
-class Ok(Answer):
-    """An answer with no fields of its own to promise."""
 
 
 # ---- the case object (cases/service.py CaseService.case_dict) -------------------------------------------------
