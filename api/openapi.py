@@ -156,7 +156,8 @@ def _path_and_params(rule) -> tuple[str, list[dict]]:
 
     def one(m: re.Match) -> str:
         conv, name = m.group("conv") or "default", m.group("name")
-        schema = ({"type": "integer", "minimum": 0, "maximum": INT64_MAX} if conv == "int"
+        # an id's example is the first one (schemathesis's explicit phase then reads a real object)
+        schema = ({"type": "integer", "minimum": 0, "maximum": INT64_MAX, "examples": [1]} if conv == "int"
                   else {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/\s]+$"})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from flask import Blueprint, current_app, g, jsonify, request
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from web.services import services
 from api.openapi import body_object, body_of, operation, query_of
@@ -120,6 +120,8 @@ class EventsQuery(Paged):
 class ActionBody(Body):
     """A lifecycle action, or an emergency response's (CONTRACT.md, POST /events/ID/actions)."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
+        {"action": "accept", "version": 1, "note": "受理"}]})  # a reported case's first step
     action: str = Field(min_length=1, max_length=40, description="动作，如 accept、dispatch、resolve")
     version: Any = Field(None, description="案件的当前 version（乐观锁）")
     note: Annotated[str, Field(max_length=2000)] | None = Field(None, description="意见、理由")
