@@ -7,6 +7,7 @@ The number of cases generated per run and in total is printed in the terminal su
 it from the test's report)."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -20,7 +21,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from tests.conftest import PgSchema, require_postgres
 from tests.serving import AppProcess
 
-EXAMPLES = 30  # per operation: about 1,200 cases a database, the whole test within 3 minutes on two cores
+EXAMPLES = int(os.environ.get("UCC_SCHEMATHESIS_EXAMPLES") or 30)  # per operation: about 1,200 cases a database, the whole test within 3 minutes on two cores
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
