@@ -341,3 +341,6 @@ def units():
 def unknown_endpoint(_unknown):
     # Without this, Dash's page catch-all would answer unknown API paths with HTML.
     raise ServiceError(404, "not_found", f"没有这个接口：{request.path}")
+
+
+unknown_endpoint.catch_all = True  # other methods on such a path are a 404 too (web/errors._only_a_catch_all)

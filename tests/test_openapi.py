@@ -82,3 +82,12 @@ def test_the_docs_page_loads_only_local_assets(client):
     for ref in refs:
         assert client.get(ref).status_code == 200, ref
     assert 'url: "/api/v1/openapi.json"' in html and "validatorUrl: null" in html
+
+
+def test_a_path_no_endpoint_has_is_a_404_for_every_method(client, officer):
+    for method, path in (("POST", "/api/v1/alarms/-1/actions"), ("DELETE", "/api/v1/events/abc/resources/1"),
+                         ("PUT", "/api/v1/nope"), ("GET", "/api/v1/nope")):
+        resp = client.open(path, method=method, headers=officer, json={})
+        assert resp.status_code == 404 and resp.get_json()["error"] == "not_found", (method, path, resp.status_code)
+    wrong_method = client.delete("/api/v1/areas", headers=officer)  # the path exists: that method does not
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["error"] == "method_not_allowed"
