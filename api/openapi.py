@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from cases.service import validation_message
 from dispatch.errors import ServiceError
+from dispatch.limits import INT64_MAX
 
 M = TypeVar("M", bound=BaseModel)
 API_PREFIX = "/api/v1"
@@ -148,7 +149,6 @@ ERROR_DESCRIPTIONS = {400: "请求有误（参数或请求体不合规）", 401:
                       422: "业务规则不允许", 429: "请求过于频繁"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 _ARG = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
-INT64_MAX = 2**63 - 1
 
 
 def _path_and_params(rule) -> tuple[str, list[dict]]:
