@@ -107,6 +107,9 @@ def create_app(settings: Settings | None = None, serve: bool | None = None) -> F
 
     from api.hotline import bp as api_hotline  # /api/v1/hotline/tickets[/<no>[/callback]], /api/v1/hotline/deliveries
     server.register_blueprint(api_hotline)
+
+    from api.docs import bp as api_docs  # GET /api/v1/openapi.json (no token), GET /api/docs (Swagger UI)
+    server.register_blueprint(api_docs)
     from layouts.wall_base import bp as wall_base  # GET /wall/base.json
     server.register_blueprint(wall_base)
     register_app_fallback(server)

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, request
+from typing import Literal
 
+from flask import Blueprint, Response
+from pydantic import Field, field_validator
+
+from api.openapi import operation, query_of
+from api.schemas import Query
 from api.v1 import bearer_principal, bearer_token
 from dispatch.errors import ServiceError
 from figures.report import FORMATS, MIME, render, report_data, report_filename
@@ -20,6 +25,16 @@ from web.services import services
 bp = Blueprint("api_assessment_report", __name__, url_prefix="/api/v1")
 
 ALLOWED_ROLES = ("admin", "leader", "duty_officer")
+
+
+class ReportQuery(Query):
+    month: str = Field(max_length=20, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+    format: Literal["xlsx", "pdf"] = Field("xlsx", description="xlsx 或 pdf")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, v):
+        return v.lower() if isinstance(v, str) else v
 
 
 def _principal():
@@ -37,17 +52,16 @@ def _principal():
 
 
 @bp.get("/assessment/report")
+@operation("月度考核通报（下载）", query=ReportQuery, responses={200: None}, tags=("统计与考核",),
+           media=tuple(MIME[f] for f in FORMATS),
+           description="管理员、领导和值班员；也接受已登录的会话（驾驶舱的下载链接）。")
 def assessment_report():
     principal = _principal()
     if principal.role not in ALLOWED_ROLES:
         raise ServiceError(403, "forbidden", "只有管理员、领导和值班员可以下载考核通报")
-    month = request.args.get("month") or ""
-    if not month:
-        raise ServiceError(400, "bad_request", "缺少参数 month（YYYY-MM）")
-    fmt = (request.args.get("format") or "xlsx").lower()
-    if fmt not in FORMATS:
-        raise ServiceError(400, "bad_request", f"参数 format 应为 xlsx 或 pdf，收到 {fmt!r}")
-    data = report_data(services().cases, month, principal=principal)  # a bad month answers 400
+    q = query_of(ReportQuery)
+    fmt = q.format
+    data = report_data(services().cases, q.month, principal=principal)  # a bad month answers 400
     body = render(data, fmt)
     name = report_filename(data, fmt)
     resp = Response(body, mimetype=MIME[fmt])

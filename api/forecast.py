@@ -2,9 +2,14 @@
 the backtest against the seasonal-naive baseline (CONTRACT.md, Foresight)."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from typing import Any
 
-from api.v1 import datetime_arg, int_arg, authenticate, enabled
+from flask import Blueprint, g, jsonify
+from pydantic import Field
+
+from api.openapi import operation, query_of
+from api.schemas import Answer, Code, Query, QueryTime, Text
+from api.v1 import authenticate, enabled
 from dispatch.access import FORECAST_READERS
 from dispatch.errors import ServiceError
 from web.services import services
@@ -13,13 +18,33 @@ bp = Blueprint("api_forecast", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)  # the same bearer-token check as the rest of /api/v1
 
 
+class ForecastQuery(Query):
+    days: int = Field(14, description="预测天数（1 到预测规则的 max_days，由预测服务检查）")
+    by: Text = Field("district", description="district 或 kind")
+    area: Code | None = Field(None, description="区域编码")
+    at: QueryTime | None = Field(None, description="以此时刻为“现在”")
+
+
+class ForecastDay(Answer):
+    key: str
+    date: str
+    expected: float
+    lower: float
+    upper: float
+
+
+class Forecast(Answer):
+    by: str
+    days: int
+    items: list[ForecastDay]
+    backtest: dict[str, Any]
+
+
 @bp.get("/forecast")
+@operation("案件量预测（含预测区间与回测）", query=ForecastQuery, responses={200: Forecast}, tags=("态势预见",))
 def forecast():
     if g.principal.role not in FORECAST_READERS:
         raise ServiceError(403, "forbidden", "只有管理员、领导和值班员可以查看案件量预测")
     svc = enabled(services().forecast, "预测服务")
-    days = int_arg("days", 14, 1, svc.rules.max_days)
-    by = request.args.get("by") or "district"
-    at = datetime_arg("at") if request.args.get("at") else None
-    area = (request.args.get("area") or "").strip() or None
-    return jsonify(svc.forecast(by, days, at, area, principal=g.principal))
+    q = query_of(ForecastQuery)
+    return jsonify(svc.forecast(q.by, q.days, q.at, q.area, principal=g.principal))

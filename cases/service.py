@@ -116,7 +116,9 @@ AwareTime = Annotated[datetime | None, AfterValidator(aware_time)]
 
 
 class IntakeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # the example is the API document's (/api/v1/openapi.json): a manhole cover missing in the demo city
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [
+        {"category": "010151", "lon": 119.9745, "lat": 31.7847, "description": "井盖缺失", "source": "hotline"}]})
 
     category: str = Field(min_length=1, max_length=20)
     lon: FiniteFloat
@@ -153,6 +155,18 @@ def validation_message(err: ValidationError) -> tuple[str, dict]:
             msg = "不能为空"
         elif e["type"].startswith("datetime"):
             msg = "须为 ISO 8601 时间（带时区偏移）"
+        elif e["type"] in ("string_type", "str_type"):
+            msg = "须为文本"
+        elif e["type"] == "list_type":
+            msg = "须为列表"
+        elif e["type"] in ("dict_type", "model_type", "model_attributes_type"):
+            msg = "须为对象"
+        elif e["type"] in ("bool_type", "bool_parsing"):
+            msg = "须为 true 或 false"
+        elif e["type"] == "literal_error":
+            msg = "须为 " + str(e.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", "、") + " 之一"
+        elif e["type"] == "extra_forbidden":
+            msg = "不是可用的字段"
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         fields[name] = f"{label}{msg}" if msg.startswith(("必", "须", "过", "不", "格")) else f"{label}：{msg}"

@@ -165,7 +165,11 @@ def month_bounds(month: str) -> tuple[date, date]:
     m = _MONTH_RE.match(month.strip()) if isinstance(month, str) else None
     if m is None or not 1 <= int(m.group(2)) <= 12:
         raise FigureError(f"月份格式应为 YYYY-MM（如 2026-11），收到 {month!r}")
-    first = date(int(m.group(1)), int(m.group(2)), 1)
+    year, month_no = int(m.group(1)), int(m.group(2))
+    # the range first: year 0 is no date at all, and December 9999 has no next month to end it (schemathesis)
+    if not EARLIEST_DAY.year <= year <= LATEST_DAY.year:
+        raise FigureError(f"月份须在 {EARLIEST_DAY:%Y-%m} 到 {LATEST_DAY:%Y-%m} 之间")
+    first = date(year, month_no, 1)
     last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
     if not (day_in_range(first) and day_in_range(last)):
         raise FigureError(f"月份须在 {EARLIEST_DAY:%Y-%m} 到 {LATEST_DAY:%Y-%m} 之间")

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "assets" / "vendor"
 PACKAGE = "socket.io-client"
 DEFAULT_SPEC = "4.8.x"
+OTHER_SECTIONS = "<!-- vendored: "  # where another package's section of assets/vendor/README.md begins
 # file in the package → file in assets/vendor
 FILES = {
     "package/dist/socket.io.min.js": "socket.io.min.js",
@@ -105,7 +106,12 @@ def main() -> int:
     VENDOR.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (VENDOR / name).write_bytes(data)
-    (VENDOR / "README.md").write_text(readme(pack["version"], pack["integrity"], files), encoding="utf-8")
+    readme_path = VENDOR / "README.md"
+    old = readme_path.read_text(encoding="utf-8") if readme_path.exists() else ""
+    # the other vendored packages' sections (scripts/update_swagger_ui.py) are theirs: kept as they are
+    others = old[old.index(OTHER_SECTIONS):] if OTHER_SECTIONS in old else ""
+    readme_path.write_text(readme(pack["version"], pack["integrity"], files) + ("\n" + others if others else ""),
+                           encoding="utf-8")
     print(f"{PACKAGE} {before or '(none)'} → {pack['version']} in {VENDOR.relative_to(ROOT)}/")
     return 0
 

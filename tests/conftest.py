@@ -162,6 +162,7 @@ _ci_bad_skips: list[str] = []
 
 
 def pytest_runtest_logreport(report):
+    _note_schemathesis(report)
     if not IN_CI:
         return
     if report.passed and report.when == "call":
@@ -193,3 +194,22 @@ def pytest_sessionfinish(session, exitstatus):
     elif (writer := session.config.pluginmanager.get_plugin("terminalreporter")) is not None:
         writer.write_line("CI: tests passed on PostgreSQL ({postgresql}), Redis ({redis}), Mosquitto ({mqtt}) and in "
                           "Chromium ({browser})".format(**_ci_passed))
+
+
+# ---- schemathesis: how many cases it generated (tests/test_api_schemathesis.py) ---------------------------------
+_schemathesis_runs: list[dict] = []
+
+
+def _note_schemathesis(report) -> None:
+    if report.when == "call":
+        _schemathesis_runs.extend(value for name, value in report.user_properties if name == "schemathesis")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """How many cases schemathesis generated, per run and in total (visible in `make test`'s output)."""
+    if not _schemathesis_runs:
+        return
+    parts = [f"{r['run']} {sum(r['cases'].values()):,} cases over {len(r['cases'])} operations in {r['seconds']:.0f} s"
+             for r in _schemathesis_runs]
+    total = sum(sum(r["cases"].values()) for r in _schemathesis_runs)
+    terminalreporter.write_line(f"schemathesis: {'; '.join(parts)}; {total:,} in total")

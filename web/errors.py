@@ -59,6 +59,17 @@ def refuse(status: int, code: str, message: str):
     return error_response(status, code, message) if wants_json() else page_message(status, message)
 
 
+def _only_a_catch_all() -> bool:
+    """Whether the request's path reaches no endpoint but a catch-all (a view marked `catch_all`, e.g. /api/v1's
+    JSON 404): then a method the catch-all does not take is still "no such endpoint", a 404 — `POST
+    /api/v1/alarms/-1/actions` (no id is negative) as much as `GET /api/v1/nope` — not a 405."""
+    try:
+        endpoint, _args = current_app.url_map.bind_to_environ(request.environ).match(method="GET")
+    except HTTPException:
+        return False
+    return getattr(current_app.view_functions.get(endpoint), "catch_all", False)
+
+
 def register_app_fallback(app) -> None:
     """What no blueprint handled: routing errors (404, 405), refusals and failures of Dash callbacks,
     photos and pages. JSON routes answer the contract's JSON; pages a short Chinese page; a failure
@@ -73,6 +84,8 @@ def register_app_fallback(app) -> None:
     @app.errorhandler(HTTPException)
     def _fallback(err: HTTPException):
         status = err.code or 500
+        if status == 405 and _only_a_catch_all():
+            return error_response(404, "not_found", f"没有这个接口：{request.path[:200]}")
         if wants_json():
             return error_response(status, _HTTP_CODES.get(status, "http_error"),
                                   INTERNAL_MESSAGE if status >= 500 else (err.description or ""))

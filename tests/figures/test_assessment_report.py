@@ -197,7 +197,7 @@ def test_the_download_route(month_app, token_for):
         resp = client.get(url, headers={"Authorization": f"Bearer {token_for(role, unit=unit)}"})
         assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden"
     admin = {"Authorization": f"Bearer {token_for('admin')}"}
-    for query in ("month=2026-13", "month=abc", "", f"month={month}&format=docx"):
+    for query in ("month=2026-13", "month=abc", "", f"month={month}&format=docx", "month=0000-09", "month=9999-12"):
         resp = client.get(f"/api/v1/assessment/report?{query}", headers=admin)
         assert resp.status_code == 400, query
         body = resp.get_json()
