@@ -12,19 +12,11 @@ run tests/live and tests/browser, and read the client's changelog for changed de
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import subprocess
 import sys
-import tarfile
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENDOR = ROOT / "assets" / "vendor"
+from npm_vendor import VENDOR, Vendored, file_rows, main
+
 PACKAGE = "socket.io-client"
-DEFAULT_SPEC = "4.8.x"
 OTHER_SECTIONS = "<!-- vendored: "  # where another package's section of assets/vendor/README.md begins
 # file in the package → file in assets/vendor
 FILES = {
@@ -34,24 +26,8 @@ FILES = {
 }
 
 
-def npm_pack(spec: str, into: Path) -> dict:
-    out = subprocess.run(["npm", "pack", f"{PACKAGE}@{spec}", "--json", "--silent"], cwd=into, check=True,
-                         capture_output=True, text=True).stdout
-    info = json.loads(out)[0]
-    return {"version": info["version"], "integrity": info["integrity"], "tarball": into / info["filename"]}
-
-
-def unpack(tarball: Path) -> dict[str, bytes]:
-    with tarfile.open(tarball) as tar:
-        return {dest: tar.extractfile(src).read() for src, dest in FILES.items()}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def readme(version: str, integrity: str, files: dict[str, bytes]) -> str:
-    rows = "\n".join(f"| `{name}` | {len(data):,} | `{sha256(data)}` |" for name, data in files.items())
+    rows = file_rows(files)
     return f"""# Vendored browser libraries
 
 Written by `scripts/update_socketio_client.py`; do not edit by hand.
@@ -79,42 +55,13 @@ def vendored_version() -> str | None:
     return head[i + len(marker):].split()[0] if i >= 0 else None
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("spec", nargs="?", default=DEFAULT_SPEC, help=f"npm version or range (default {DEFAULT_SPEC})")
-    ap.add_argument("--check", action="store_true",
-                    help="compare assets/vendor/ with the package of the vendored version; change nothing")
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="socketio-client-") as tmp:
-        spec = args.spec
-        if args.check:
-            spec = vendored_version()
-            if spec is None:
-                print("no vendored bundle in assets/vendor/", file=sys.stderr)
-                return 1
-        pack = npm_pack(spec, Path(tmp))
-        files = unpack(pack["tarball"])
-    if args.check:
-        differ = [name for name, data in files.items()
-                  if not (VENDOR / name).exists() or (VENDOR / name).read_bytes() != data]
-        if differ:
-            print(f"{PACKAGE} {pack['version']}: differs from npm: {', '.join(differ)}", file=sys.stderr)
-            return 1
-        print(f"{PACKAGE} {pack['version']}: assets/vendor/ matches the npm package")
-        return 0
-    before = vendored_version()
-    VENDOR.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (VENDOR / name).write_bytes(data)
-    readme_path = VENDOR / "README.md"
-    old = readme_path.read_text(encoding="utf-8") if readme_path.exists() else ""
+def write_readme(version: str, integrity: str, files: dict[str, bytes]) -> None:
+    path = VENDOR / "README.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
     # the other vendored packages' sections (scripts/update_swagger_ui.py) are theirs: kept as they are
     others = old[old.index(OTHER_SECTIONS):] if OTHER_SECTIONS in old else ""
-    readme_path.write_text(readme(pack["version"], pack["integrity"], files) + ("\n" + others if others else ""),
-                           encoding="utf-8")
-    print(f"{PACKAGE} {before or '(none)'} → {pack['version']} in {VENDOR.relative_to(ROOT)}/")
-    return 0
+    path.write_text(readme(version, integrity, files) + ("\n" + others if others else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Vendored(PACKAGE, "4.8.x", FILES, vendored_version, write_readme), __doc__.splitlines()[0]))

@@ -13,20 +13,12 @@ tests/test_openapi.py and tests/browser/test_api_docs.py, and read the release n
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import re
-import subprocess
 import sys
-import tarfile
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENDOR = ROOT / "assets" / "vendor"
+from npm_vendor import VENDOR, Vendored, file_rows, main
+
 PACKAGE = "swagger-ui-dist"
-DEFAULT_SPEC = "5.x"
 # file in the package → file in assets/vendor
 FILES = {
     "package/swagger-ui-bundle.js": "swagger-ui-bundle.js",
@@ -38,24 +30,8 @@ FILES = {
 BEGIN, END = f"<!-- vendored: {PACKAGE} -->", f"<!-- /vendored: {PACKAGE} -->"
 
 
-def npm_pack(spec: str, into: Path) -> dict:
-    out = subprocess.run(["npm", "pack", f"{PACKAGE}@{spec}", "--json", "--silent"], cwd=into, check=True,
-                         capture_output=True, text=True).stdout
-    info = json.loads(out)[0]
-    return {"version": info["version"], "integrity": info["integrity"], "tarball": into / info["filename"]}
-
-
-def unpack(tarball: Path) -> dict[str, bytes]:
-    with tarfile.open(tarball) as tar:
-        return {dest: tar.extractfile(src).read() for src, dest in FILES.items()}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def section(version: str, integrity: str, files: dict[str, bytes]) -> str:
-    rows = "\n".join(f"| `{name}` | {len(data):,} | `{sha256(data)}` |" for name, data in files.items())
+    rows = file_rows(files)
     return f"""{BEGIN}
 ## Swagger UI
 
@@ -87,39 +63,11 @@ def vendored_version() -> str | None:
     return m.group(1) if m else None
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("spec", nargs="?", default=DEFAULT_SPEC, help=f"npm version or range (default {DEFAULT_SPEC})")
-    ap.add_argument("--check", action="store_true",
-                    help="compare assets/vendor/ with the package of the vendored version; change nothing")
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="swagger-ui-") as tmp:
-        spec = args.spec
-        if args.check:
-            spec = vendored_version()
-            if spec is None:
-                print(f"no {PACKAGE} in assets/vendor/README.md", file=sys.stderr)
-                return 1
-        pack = npm_pack(spec, Path(tmp))
-        files = unpack(pack["tarball"])
-    if args.check:
-        differ = [name for name, data in files.items()
-                  if not (VENDOR / name).exists() or (VENDOR / name).read_bytes() != data]
-        if differ:
-            print(f"{PACKAGE} {pack['version']}: differs from npm: {', '.join(differ)}", file=sys.stderr)
-            return 1
-        print(f"{PACKAGE} {pack['version']}: assets/vendor/ matches the npm package")
-        return 0
-    before = vendored_version()
-    VENDOR.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (VENDOR / name).write_bytes(data)
-    readme = VENDOR / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Vendored browser libraries\n"
-    readme.write_text(with_section(text, section(pack["version"], pack["integrity"], files)), encoding="utf-8")
-    print(f"{PACKAGE} {before or '(none)'} → {pack['version']} in {VENDOR.relative_to(ROOT)}/")
-    return 0
+def write_readme(version: str, integrity: str, files: dict[str, bytes]) -> None:
+    path = VENDOR / "README.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Vendored browser libraries\n"
+    path.write_text(with_section(text, section(version, integrity, files)), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Vendored(PACKAGE, "5.x", FILES, vendored_version, write_readme), __doc__.splitlines()[0]))
