@@ -193,6 +193,12 @@ def test_a_body_over_the_public_limit_is_refused_before_it_is_read(site):
     resp = requests.post(site.url + "/public/report", data=b"x" * (9 * 1024 * 1024),
                          headers={"Content-Type": "multipart/form-data; boundary=zz"}, timeout=60)
     assert resp.status_code == 413 and "请求体过大" in resp.json()["message"]
+    # a browser's form sent without the page's script (which refuses a large photo first) gets a page back
+    resp = requests.post(site.url + "/public/report", data=b"x" * (9 * 1024 * 1024),
+                         headers={"Content-Type": "multipart/form-data; boundary=zz",
+                                  "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=60)
+    assert resp.status_code == 413 and resp.headers["Content-Type"].startswith("text/html")
+    assert "请求体过大" in resp.text and 'href="/public"' in resp.text
     assert case_total(site) == before
 
 

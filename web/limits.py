@@ -19,6 +19,7 @@ document under /open311, as web/errors.error_response answers there).
 """
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -142,13 +143,26 @@ class BodyLimits:
                  environ.get("PATH_INFO"), length if length is not None else "chunked", limit)
         got = f"（{size_text(length)}）" if length is not None else ""
         return _refuse(start_response, 413, "payload_too_large", f"请求体过大{got}，此处上限为 {size_text(limit)}",
-                       environ.get("PATH_INFO") or "")
+                       environ.get("PATH_INFO") or "", environ.get("HTTP_ACCEPT") or "")
 
 
-def _refuse(start_response, status: int, code: str, message: str, path: str = ""):
-    """The contract's JSON error; on Open311's paths the GeoReport v2 error document (web/errors.error_response)."""
+# what a citizen's browser shows when the /public form was sent without its script (which refuses a large photo
+# before sending): a page in their language with the way back, not an API error
+_PUBLIC_PAGE = ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                "content=\"width=device-width, initial-scale=1\"><title>未能提交</title></head>"
+                "<body style=\"font-family: sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem; "
+                "line-height: 1.6\"><h1 style=\"font-size: 1.4rem\">未能提交</h1><p>{message}。</p>"
+                "<p>照片请选择 8 MB 以内的一张（可在手机相册中缩小后再选）。</p>"
+                "<p><a href=\"/public\" style=\"font-size: 1.1rem\">返回重新填写</a></p></body></html>")
+
+
+def _refuse(start_response, status: int, code: str, message: str, path: str = "", accept: str = ""):
+    """The contract's JSON error; on Open311's paths the GeoReport v2 error document (web/errors.error_response);
+    to a browser on the citizens' page, a page."""
     if is_open311(path):
         body, content_type = error_document(status, message, format_of_path(path))
+    elif path.startswith("/public") and "text/html" in accept:
+        body, content_type = _PUBLIC_PAGE.format(message=html.escape(message)).encode(), "text/html; charset=utf-8"
     else:
         body, content_type = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode(), \
             "application/json; charset=utf-8"
