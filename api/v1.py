@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import MISSING, fields as dataclass_fields
 from datetime import date
 from typing import Annotated, Any
 
 from flask import Blueprint, current_app, g, jsonify, request
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, create_model, field_validator
 
 from web.services import services
 from api.openapi import body_object, body_of, operation, query_of
@@ -19,6 +20,7 @@ from dispatch.emergency_plans import RESPONSE_ACTIONS
 from dispatch.errors import ServiceError
 from data.units_repo import list_units
 from figures import service as figures
+from figures.definitions import Kpis as KpiFigures
 from data.tokens import PrincipalCache, resolve_token
 from dispatch.access import DEVICE_ROLE, HOTLINE_ROLE, OPEN311_ROLE
 from geo.locator import OutsideCity
@@ -167,18 +169,9 @@ class AssessmentQuery(Query):
     by: Text = Field("district", description="city、district、street、community、grid、unit 或 person")
 
 
-class Kpis(Answer):
-    received: int
-    accepted: int
-    due: int
-    closed: int
-    closed_on_time: int
-    closure_rate: float | None
-    on_time_rate: float | None
-    rework_rate: float | None
-    extension_rate: float | None
-    overdue_open: int
-    mean_handling_hours: float | None
+# the KPI fields as figures/definitions.py defines them (one definition: a figure added there is described here)
+Kpis = create_model("Kpis", __base__=Answer, **{
+    f.name: (f.type, ... if f.default is MISSING else f.default) for f in dataclass_fields(KpiFigures)})
 
 
 class Assessment(Answer):
